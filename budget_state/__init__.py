@@ -1,0 +1,69 @@
+"""claude-budget: per-command token budgets for Claude Code.
+
+The API an orchestrator uses (the same data as ``claude-budget status --json``)::
+
+    import budget_state
+    snap = budget_state.snapshot("/path/to/project")
+    snap.commands["/review-pr"].used, snap.overall.limit
+    budget_state.may_start("/review-pr", "/path/to/project").allowed
+    budget_state.record_usage({"input": 10, "output": 200}, command="/review-pr")
+
+Names are loaded on first use: the hook imports this package on every prompt and tool call.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__all__ = [
+    "BudgetError",
+    "ConfigError",
+    "Decision",
+    "LedgerCorrupt",
+    "LedgerError",
+    "LockTimeout",
+    "ScopeStatus",
+    "Snapshot",
+    "Usage",
+    "may_start",
+    "record_usage",
+    "reset",
+    "snapshot",
+]
+
+_WHERE = {
+    "BudgetError": "_errors",
+    "ConfigError": "_errors",
+    "LedgerCorrupt": "_errors",
+    "LedgerError": "_errors",
+    "LockTimeout": "_errors",
+    "Decision": "_budgets",
+    "ScopeStatus": "_model",
+    "Snapshot": "_model",
+    "Usage": "_model",
+    "may_start": "_api",
+    "record_usage": "_api",
+    "reset": "_api",
+    "snapshot": "_api",
+}
+
+if TYPE_CHECKING:
+    from ._api import may_start, record_usage, reset, snapshot
+    from ._budgets import Decision
+    from ._errors import BudgetError, ConfigError, LedgerCorrupt, LedgerError, LockTimeout
+    from ._model import ScopeStatus, Snapshot, Usage
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'budget_state' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"budget_state.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list:
+    return sorted(__all__)

@@ -1,0 +1,178 @@
+"""The Python API an orchestrator uses: read a snapshot, ask whether a command may start, record usage.
+
+Every function takes ``project`` (the folder with ``.claude/``; default: found from the
+environment and the current directory) and ``env`` (default ``os.environ``), so the same
+precedence applies as in the hooks: environment > ``.claude/budget.toml`` > frontmatter > defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Mapping, Optional, Union
+
+from ._budgets import Decision, check_start
+from ._config import Config, limit_for, load_config
+from ._ledger import Ledger, State, utcnow
+from ._model import CATEGORIES, ScopeStatus, Snapshot, Usage
+from ._paths import cache_path, claude_home, display, find_project, ledger_path
+from ._runs import record, scope_usage
+from ._runs import reset as _reset
+
+PathLike = Union[str, "os.PathLike[str]"]
+STATUS_COMMAND = "/budget"
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where one project's budgets live and how they are configured."""
+
+    project: Path
+    env: Mapping[str, str]
+    config: Config
+    ledger: Ledger
+
+    @classmethod
+    def load(cls, project: Optional[PathLike] = None, *, env: Optional[Mapping[str, str]] = None, cwd: Optional[str] = None) -> Context:
+        env = os.environ if env is None else env
+        root = Path(project) if project is not None else find_project(env, cwd)
+        config = load_config(root, env)
+        path = ledger_path(root, env, config.ledger)
+        return cls(root, env, config, Ledger(path, timeout=config.lock_timeout))
+
+
+def overall_status(ctx: Context, state: State, /) -> ScopeStatus:
+    usage, _, _ = scope_usage(state, "overall")
+    source = ctx.config.sources.get("overall_tokens") if ctx.config.overall_tokens is not None else None
+    return ScopeStatus("overall", usage.total(ctx.config.count), ctx.config.overall_tokens, usage, source=source)
+
+
+def command_status(
+    ctx: Context, state: State, name: str, /, *, path: Optional[Path], tokens: Optional[int], error: Optional[str]
+) -> ScopeStatus:
+    usage, runs, last = scope_usage(state, name)
+    limit, source = limit_for(ctx.config, name, tokens)
+    return ScopeStatus(
+        name,
+        usage.total(ctx.config.count),
+        limit,
+        usage,
+        runs=runs,
+        source=source,
+        file=display(path, ctx.project) if path is not None else None,
+        error=error,
+        last_run=last.isoformat() if last is not None else None,
+    )
+
+
+def build_snapshot(ctx: Context, state: State, /, *, warnings: tuple = ()) -> Snapshot:
+    from ._commands import BudgetCache, discover_commands
+
+    cache = BudgetCache.load(cache_path(ctx.ledger.path))
+    found = discover_commands(project=ctx.project, home=claude_home(ctx.env), cache=cache)
+    cache.save()
+    names = set(found) | set(ctx.config.commands) | {n for n in state.get("commands", {}) if isinstance(n, str)}
+    names.discard(STATUS_COMMAND)  # /budget is answered by the hook and never spends anything
+    commands: Dict[str, ScopeStatus] = {}
+    for name in names:
+        info = found.get(name)
+        commands[name] = command_status(
+            ctx,
+            state,
+            name,
+            path=info.path if info else None,
+            tokens=info.tokens if info else None,
+            error=info.error if info else None,
+        )
+    return Snapshot(
+        mode=ctx.config.mode,
+        overall=overall_status(ctx, state),
+        commands=commands,
+        ledger=str(ctx.ledger.path),
+        count=ctx.config.count,
+        warnings=tuple(ctx.config.warnings) + tuple(warnings),
+    )
+
+
+def snapshot(project: Optional[PathLike] = None, *, env: Optional[Mapping[str, str]] = None) -> Snapshot:
+    """Every budget now: limits, usage by category, runs. Reads the ledger without locking.
+
+    :raises BudgetError: the config is invalid, or the ledger cannot be read.
+    """
+    ctx = Context.load(project, env=env)
+    return build_snapshot(ctx, ctx.ledger.read())
+
+
+def may_start(command: Optional[str], /, project: Optional[PathLike] = None, *, env: Optional[Mapping[str, str]] = None) -> Decision:
+    """Would claude-budget let ``command`` ("/name", or None for a plain prompt) start now?
+
+    Answers as the UserPromptSubmit hook would in the configured mode: in warn mode, always yes.
+    """
+    from ._commands import BudgetCache, find_command_file, read_budget
+
+    ctx = Context.load(project, env=env)
+    state = ctx.ledger.read()
+    status = None
+    if command is not None:
+        name = _normalize(command)
+        path = find_command_file(name, project=ctx.project, home=claude_home(ctx.env))
+        tokens, error = (None, None)
+        if path is not None:
+            tokens, error = read_budget(path, project=ctx.project, cache=BudgetCache.load(cache_path(ctx.ledger.path)))
+        status = command_status(ctx, state, name, path=path, tokens=tokens, error=error)
+    return check_start(ctx.config.mode, status, overall_status(ctx, state))
+
+
+def record_usage(
+    usage: Union[Usage, Mapping[str, int]],
+    /,
+    *,
+    command: Optional[str] = None,
+    model: Optional[str] = None,
+    session: Optional[str] = None,
+    project: Optional[PathLike] = None,
+    env: Optional[Mapping[str, str]] = None,
+) -> None:
+    """Add usage the hooks did not see (e.g. counted by an orchestrator) to the ledger, under its lock.
+
+    Usage from Claude Code sessions of a project with the hooks installed is already counted:
+    recording it again counts it twice.
+
+    :param usage: a :class:`Usage` or a mapping with keys from ``input``, ``output``,
+        ``cache_creation``, ``cache_read`` (non-negative ints).
+    :param command: "/name" to charge a command run; None charges the overall budget only.
+    :raises ValueError: a usage value is not a non-negative int.
+    """
+    if not isinstance(usage, Usage):
+        unknown = set(usage) - set(CATEGORIES)
+        if unknown:
+            raise ValueError(f"unknown usage keys {sorted(unknown)} — use {', '.join(CATEGORIES)}")
+        for k, v in usage.items():
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"usage {k}={v!r} is not a non-negative whole number of tokens")
+        usage = Usage(**usage)
+    import uuid
+
+    ctx = Context.load(project, env=env)
+    with ctx.ledger.transaction() as state:
+        record(
+            state,
+            usage,
+            command=_normalize(command) if command is not None else None,
+            model=model,
+            session=session,
+            prompt=f"api-{uuid.uuid4()}",
+            now=utcnow(),
+        )
+
+
+def reset(command: Optional[str] = None, /, *, project: Optional[PathLike] = None, env: Optional[Mapping[str, str]] = None) -> list:
+    """Zero the counters of ``command`` ("/name"), or of everything when None. Returns what was reset."""
+    ctx = Context.load(project, env=env)
+    with ctx.ledger.transaction() as state:
+        return _reset(state, _normalize(command) if command is not None else None, now=utcnow())
+
+
+def _normalize(command: str) -> str:
+    return command if command.startswith("/") else "/" + command

@@ -1,0 +1,311 @@
+"""``claude-budget``: the command line. ``main`` parses and dispatches; one function per subcommand.
+
+Exit codes are decided in :func:`main` alone: 0 ok, 1 an expected error (one ``Error: …`` line on
+stderr) or an internal one, 2 a usage error, 130 on Ctrl-C. The environment and the standard
+streams are read here at the edge; ``_api``, ``_render`` and ``_install`` are imported lazily so
+``--help`` stays quick and each subcommand loads only what it needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shlex
+import sys
+import traceback
+from enum import IntEnum
+from pathlib import Path
+from typing import Any, Final, Mapping, NoReturn, Optional, Sequence, TextIO
+
+from ._errors import BudgetError, ConfigError
+
+PROG: Final = "claude-budget"
+FALLBACK_VERSION: Final = "0.1.0"
+DEBUG_ENV: Final = "CLAUDE_BUDGET_DEBUG"
+
+
+class Exit(IntEnum):
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+
+
+def version() -> str:
+    """The installed distribution's version, or the source tree's when it is not installed."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version(PROG)
+    except PackageNotFoundError:
+        return FALLBACK_VERSION
+
+
+def command_name(raw: str, /) -> str:
+    """``review-pr`` or ``/review-pr`` -> ``/review-pr``, as the ledger and config name it."""
+    name = raw.strip()
+    if not name.startswith("/"):
+        name = "/" + name
+    if name == "/" or any(c.isspace() for c in name):
+        raise argparse.ArgumentTypeError(f"not a command name: {raw!r} (expected e.g. /review-pr)")
+    return name
+
+
+def use_color(choice: str, /, *, stream: TextIO, env: Mapping[str, str]) -> bool:
+    """``--color`` beats the environment; NO_COLOR beats FORCE_COLOR; "auto" needs a real tty."""
+    if choice != "auto":
+        return choice == "always"
+    if env.get("NO_COLOR"):  # https://no-color.org: set and non-empty
+        return False
+    if env.get("FORCE_COLOR", "") not in ("", "0", "false"):
+        return True
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and env.get("TERM") != "dumb"
+
+
+def terminal_width(*, stream: TextIO, env: Mapping[str, str]) -> int:
+    """``COLUMNS``, else the terminal's width, else 80."""
+    try:
+        columns = int(env.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or 80
+    except (AttributeError, OSError, ValueError):  # not a tty, or a stream without a descriptor
+        return 80
+
+
+# --- subcommands -------------------------------------------------------------------------------
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from . import _api
+
+    snap = _api.snapshot(project=_project(args))
+    only: Optional[str] = args.command
+    if args.json_:
+        if only is not None:
+            snap = dataclasses.replace(snap, commands={k: v for k, v in snap.commands.items() if k == only})
+        print(json.dumps(snap.to_json(), indent=2))
+        return Exit.OK
+    from ._render import render_status
+
+    env = os.environ
+    text = render_status(
+        snap,
+        width=terminal_width(stream=sys.stdout, env=env),
+        color=use_color(args.color, stream=sys.stdout, env=env),
+        only=only,
+    )
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return Exit.OK
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    from . import _api
+
+    command: Optional[str] = None if args.all else args.command
+    names = _api.reset(command, project=_project(args))
+    if not names:
+        print(f"Nothing to reset: no usage is recorded{' yet' if command is None else ' for ' + command}.")
+    for name in names:
+        print(f"Reset {name}.")
+    return Exit.OK
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    from ._install import install
+
+    python = sys.executable
+    if not python:
+        raise ConfigError(
+            "cannot tell which Python is running (sys.executable is empty) — run install with a python on PATH"
+        )
+    target = Path(args.dir)
+    for line in install(target, python=python):
+        print(line)
+    print(f"Done: Claude Code runs the hook with {python} in {target.resolve()}. Try /budget.")
+    return Exit.OK
+
+
+def cmd_path(args: argparse.Namespace) -> int:
+    from . import _paths
+
+    env = os.environ
+    project = _project(args) or _paths.find_project(env)
+    config = _paths.config_path(project)
+    # CLAUDE_BUDGET_STATE wins over the config file, so only read the file when it can matter.
+    configured = None if env.get("CLAUDE_BUDGET_STATE") else _configured_ledger(config)
+    ledger = _paths.ledger_path(project, env, configured)
+    if args.json_:
+        paths = {"project": project, "config": config, "ledger": ledger, "lock": _paths.lock_path(ledger)}
+        print(json.dumps({k: str(v) for k, v in paths.items()}, indent=2))
+    else:
+        print(ledger)
+    return Exit.OK
+
+
+def _project(args: argparse.Namespace) -> Optional[Path]:
+    if args.project is None:
+        return None
+    project = Path(os.path.abspath(args.project))
+    if not project.is_dir():
+        raise ConfigError(
+            f"project directory {args.project} (from --project) does not exist — pass the project root",
+            path=project,
+        )
+    return project
+
+
+def _configured_ledger(config: Path) -> Optional[str]:
+    """The ``ledger`` key of ``.claude/budget.toml``, if the file sets one."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover (Python < 3.11)
+        import tomli as tomllib
+    try:
+        with config.open("rb") as f:
+            data: Mapping[str, Any] = tomllib.load(f)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise ConfigError(f"cannot read {config}: {e.strerror or e}", path=config) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{config} is not valid TOML: {e} — fix it or delete the file", path=config) from None
+    ledger = data.get("ledger")
+    if ledger is not None and not (isinstance(ledger, str) and ledger):
+        raise ConfigError(
+            f'invalid ledger in {config}: expected a path string, e.g. ledger = ".claude/budget-ledger.toml"',
+            path=config,
+        )
+    return ledger
+
+
+# --- parsing and the one error handler ---------------------------------------------------------
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked for (importlib.metadata is slow to import)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: Optional[str] = None,
+    ) -> NoReturn:
+        print(f"{PROG} {version()}")
+        parser.exit()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Per-slash-command token budgets for Claude Code.")
+    parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
+    sub = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+
+    def project_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--project",
+            metavar="DIR",
+            type=Path,
+            help="the project root (default: $CLAUDE_PROJECT_DIR, else the nearest folder with a .claude/)",
+        )
+
+    p = sub.add_parser(
+        "status", help="show every budget, or one command's", description="Show token budgets and what has been spent."
+    )
+    p.add_argument(
+        "command", nargs="?", metavar="COMMAND", type=command_name, help="only this command, e.g. /review-pr"
+    )
+    p.add_argument("--json", dest="json_", action="store_true", help="print the versioned JSON shape instead")
+    p.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the bars (default: auto, which honours NO_COLOR and FORCE_COLOR)",
+    )
+    project_option(p)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser(
+        "reset", help="set one command's usage, or all usage, back to 0", description="Forget recorded usage."
+    )
+    p.add_argument(
+        "command", nargs="?", metavar="COMMAND", type=command_name, help="the command to reset, e.g. /review-pr"
+    )
+    p.add_argument("--all", action="store_true", help="reset every command and the overall budget")
+    project_option(p)
+    p.set_defaults(func=cmd_reset, check=_check_reset, subparser=p)
+
+    p = sub.add_parser(
+        "install",
+        help="wire the hook and /budget into a project",
+        description="Add the claude-budget hook, the /budget command and a config template to DIR/.claude/.",
+    )
+    p.add_argument(
+        "dir", nargs="?", default=".", metavar="DIR", help="the project root (default: the current directory)"
+    )
+    p.set_defaults(func=cmd_install)
+
+    p = sub.add_parser("path", help="print where the ledger is", description="Print the ledger path this project uses.")
+    p.add_argument(
+        "--json", dest="json_", action="store_true", help="print the project, config, ledger and lock paths as JSON"
+    )
+    project_option(p)
+    p.set_defaults(func=cmd_path)
+    return parser
+
+
+def _check_reset(args: argparse.Namespace) -> None:
+    if (args.command is None) == (not args.all):
+        args.subparser.error("give exactly one of COMMAND or --all")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``claude-budget``; return the exit code."""
+    try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+            check = getattr(args, "check", None)
+            if check is not None:
+                check(args)
+        except SystemExit as e:  # argparse: 0 after --help/--version, 2 on a usage error
+            return Exit.USAGE if isinstance(e.code, str) else int(e.code or 0)
+        return int(args.func(args))
+    except BudgetError as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return Exit.ERROR
+    except KeyboardInterrupt:
+        return Exit.INTERRUPTED
+    except BrokenPipeError:  # e.g. `claude-budget status | head -1`; say nothing more
+        _silence_stdout()
+        return Exit.ERROR
+    except Exception as e:
+        if os.environ.get(DEBUG_ENV) == "1":
+            traceback.print_exc()
+        print(f"Error: internal error: {e!r}", file=sys.stderr)
+        print(
+            f"This is a bug in {PROG} {version()}; please report it with the output of "
+            f"`{DEBUG_ENV}=1 {PROG} {shlex.join(sys.argv[1:] if argv is None else argv)}`.",
+            file=sys.stderr,
+        )
+        return Exit.ERROR
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout again at exit and would print a second BrokenPipeError; point it at
+    # /dev/null first (https://docs.python.org/3/library/signal.html#note-on-sigpipe).
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):
+        pass

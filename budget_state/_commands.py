@@ -1,0 +1,289 @@
+"""Which custom command a prompt runs, where its file is, and the ``tokenBudget`` in its frontmatter.
+
+Runs in the hook on every prompt, so PyYAML and json are imported only when a file must be parsed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat as _stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+from budget_state._paths import display
+from budget_state._units import TokenValueError, parse_tokens
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+Result = tuple[Optional[int], Optional[str]]  # evaluated at runtime: no `X | None` on 3.9
+
+_SEGMENT = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
+_NAME = re.compile(rf"{_SEGMENT}(?::{_SEGMENT})*", re.ASCII)
+_PROMPT = re.compile(r"[ \t\r\n\f\v]*/([^ \t\r\n\f\v]{1,256})(?:[ \t\r\n\f\v]|$)")
+_MAX_BYTES = 64 * 1024
+_KEYS = (
+    ("tokenBudget",),
+    ("token-budget",),
+    ("metadata", "tokenBudget"),
+    ("metadata", "token-budget"),
+)
+_FIX = "write e.g. tokenBudget: 50000"
+
+
+def is_command_name(name: str, /) -> bool:
+    """Whether ``name`` ("/review-pr", "frontend:component") is safe to map onto a file path."""
+    return _valid_bare(name.removeprefix("/"))
+
+
+def _valid_bare(bare: str) -> bool:
+    return _NAME.fullmatch(bare) is not None and ".." not in bare
+
+
+def _valid_segment(part: str) -> bool:
+    return ":" not in part and _valid_bare(part)
+
+
+def command_from_prompt(prompt: str, /) -> str | None:
+    """The slash command a raw prompt runs ("/review-pr 42" -> "/review-pr"), or None; never raises.
+
+    Only ASCII whitespace separates the command from its arguments, so a control character or an
+    escape sequence glued to the name makes the whole prompt "not a command".
+    """
+    match = _PROMPT.match(prompt) if isinstance(prompt, str) else None
+    if match is None or not _valid_bare(match.group(1)):
+        return None
+    return "/" + match.group(1)
+
+
+def _candidates(root: Path, parts: list[str]) -> Iterator[Path]:
+    if len(parts) == 1:
+        yield root / "skills" / parts[0] / "SKILL.md"
+    yield root.joinpath("commands", *parts[:-1], parts[-1] + ".md")
+
+
+def _regular(path: Path) -> os.stat_result | None:
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st if _stat.S_ISREG(st.st_mode) else None
+
+
+def find_command_file(name: str, /, *, project: Path, home: Path) -> Path | None:
+    """The file that defines ``name`` ("/ns:cmd" or "ns:cmd"), or None for built-ins and typos.
+
+    Search order, first regular file wins: ``<project>/.claude/skills/<name>/SKILL.md``,
+    ``<project>/.claude/commands/<ns>/<cmd>.md``, ``<home>/skills/<name>/SKILL.md``,
+    ``<home>/commands/<ns>/<cmd>.md``. Skills are looked up only for names without ":".
+    """
+    if not is_command_name(name):
+        return None
+    parts = name.removeprefix("/").split(":")
+    for root in (project / ".claude", home):
+        for path in _candidates(root, parts):
+            if _regular(path) is not None:
+                return path
+    return None
+
+
+def _frontmatter(head: bytes) -> bytes | None:
+    """The bytes between a first ``---`` line and the next ``---`` line, or None.
+
+    A ``head`` of exactly ``_MAX_BYTES`` may be cut off, so its last line does not count.
+    """
+    first, newline, rest = head.removeprefix(b"\xef\xbb\xbf").partition(b"\n")
+    if not newline or first.rstrip() != b"---":
+        return None
+    start = 0
+    while start <= len(rest):
+        end = rest.find(b"\n", start)
+        if end < 0:
+            if len(head) >= _MAX_BYTES:
+                return None
+            end = len(rest)
+        if rest[start:end].rstrip() == b"---":
+            return rest[:start]
+        start = end + 1
+    return None
+
+
+def _lookup(data: object) -> tuple[str, object] | None:
+    for keys in _KEYS:
+        value = data
+        for key in keys:
+            if not isinstance(value, dict) or key not in value:
+                break
+            value = value[key]
+        else:
+            return ".".join(keys), value
+    return None
+
+
+def parse_frontmatter(head: bytes, /, *, where: str) -> Result:
+    """``(tokens, error)`` from the start of a command file; ``where`` names the file in messages."""
+    raw = _frontmatter(head)
+    if raw is None or (b"tokenBudget" not in raw and b"token-budget" not in raw):
+        return None, None  # the common case: no need to import PyYAML at all
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, f"{where} is not UTF-8 text — save it as UTF-8 or remove tokenBudget"
+    import yaml  # Lazy: PyYAML costs ~20 ms, and most prompts never get here.
+
+    try:
+        data = yaml.safe_load(text)
+    except Exception as exc:  # noqa: BLE001 (hostile YAML also raises RecursionError, ValueError...)
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        position = getattr(exc, "position", None)  # yaml.reader.ReaderError (e.g. a NUL) has no mark
+        index = mark.line if mark is not None else text.count("\n", 0, position) if position is not None else None
+        line = f" (line {index + 2})" if index is not None else ""  # +1 for the "---" line, +1 as 1-based
+        return None, f"frontmatter of {where} is not valid YAML{line} — fix it or remove tokenBudget"
+    if data is None:
+        return None, None  # "tokenBudget" only appeared in a comment
+    if not isinstance(data, dict):
+        return None, f"frontmatter of {where} is not a set of key: value lines — {_FIX}"
+    found = _lookup(data)
+    if found is None:
+        return None, None
+    key, value = found
+    try:
+        return parse_tokens(value, what=key), None
+    except TokenValueError as exc:
+        shown = f" {exc.shown}" if exc.shown else ""
+        return None, f"{key}{shown} in {where} {exc.reason} — {_FIX}"
+
+
+class BudgetCache:
+    """Parsed budgets keyed by absolute path, mtime and size, so a prompt re-reads no unchanged file.
+
+    It is only a cache: a missing or corrupt file is an empty cache and failing to save is ignored.
+    """
+
+    MAX_ENTRIES = 2000
+
+    def __init__(self, path: Path, entries: dict[str, list[object]] | None = None) -> None:
+        self.path = path
+        self._entries: dict[str, list[object]] = dict(entries or {})
+        self._dirty = False
+
+    @classmethod
+    def load(cls, path: Path) -> BudgetCache:
+        import json
+
+        try:
+            with open(path, "rb") as f:
+                data = json.loads(f.read())
+            entries = data["entries"] if data["version"] == 1 else {}
+            good = {k: v for k, v in entries.items() if isinstance(k, str) and _valid_entry(v)}
+        except (OSError, ValueError, LookupError, TypeError, AttributeError, RecursionError):
+            good = {}  # missing, corrupt, or from another version: start empty
+        return cls(path, good)
+
+    def lookup(self, file: Path) -> Result | None:
+        st = _regular(file)
+        entry = self._entries.get(os.path.abspath(file)) if st is not None else None
+        if st is None or entry is None or entry[:2] != [st.st_mtime_ns, st.st_size]:
+            return None
+        return entry[2], entry[3]  # type: ignore[return-value]  # _valid_entry checked the types
+
+    def store(self, file: Path, stat: os.stat_result, result: Result) -> None:
+        key = os.path.abspath(file)
+        self._entries.pop(key, None)  # re-inserting makes it the newest
+        self._entries[key] = [stat.st_mtime_ns, stat.st_size, result[0], result[1]]
+        while len(self._entries) > self.MAX_ENTRIES:
+            del self._entries[next(iter(self._entries))]
+        self._dirty = True
+
+    def save(self) -> None:
+        """Write the cache atomically (temp file beside it, then ``os.replace``) if it changed."""
+        if not self._dirty:
+            return
+        import json
+
+        tmp = f"{self.path}.{os.getpid()}.tmp"
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump({"version": 1, "entries": self._entries}, f, separators=(",", ":"))
+            os.replace(tmp, self.path)
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            return
+        self._dirty = False
+
+
+def _valid_entry(entry: object) -> bool:
+    if not isinstance(entry, list) or len(entry) != 4:
+        return False
+    mtime, size, tokens, error = entry
+    return (
+        all(type(v) is int for v in (mtime, size))
+        and (tokens is None or (type(tokens) is int and tokens > 0))
+        and (error is None or isinstance(error, str))
+    )
+
+
+def read_budget(path: Path, /, *, project: Path, cache: BudgetCache | None = None) -> Result:
+    """``(tokens, error)`` for one command file: ``(50000, None)``, ``(None, None)`` or ``(None, message)``."""
+    if cache is not None:
+        hit = cache.lookup(path)
+        if hit is not None:
+            return hit
+    where = display(path, project)
+    try:
+        st = os.stat(path)
+        with open(path, "rb") as f:
+            head = f.read(_MAX_BYTES)
+    except OSError as exc:  # not cached: fixing permissions does not change the mtime
+        reason = exc.strerror or type(exc).__name__
+        return None, f"cannot read {where} ({reason}) — check that it is a readable file"
+    result = parse_frontmatter(head, where=where)
+    if cache is not None:
+        cache.store(path, st, result)
+    return result
+
+
+@dataclass(frozen=True)
+class CommandInfo:
+    """One custom command or skill and its budget, as ``/budget`` lists it."""
+
+    name: str
+    path: Path
+    tokens: int | None
+    error: str | None
+
+
+def _command_files(root: Path) -> Iterator[tuple[str, Path]]:
+    skills = root / "skills"
+    try:
+        entries = sorted(os.listdir(skills))
+    except OSError:
+        entries = []
+    for entry in entries:
+        path = skills / entry / "SKILL.md"
+        if _valid_segment(entry) and _regular(path) is not None:
+            yield "/" + entry, path
+    commands = root / "commands"
+    for dirpath, dirnames, filenames in os.walk(commands):
+        dirnames[:] = sorted(d for d in dirnames if _valid_segment(d))  # also skips .git and the like
+        namespace = Path(dirpath).relative_to(commands).parts
+        for filename in sorted(filenames):
+            path = Path(dirpath) / filename
+            if filename.endswith(".md") and _valid_segment(filename[:-3]) and _regular(path) is not None:
+                yield "/" + ":".join((*namespace, filename[:-3])), path
+
+
+def discover_commands(*, project: Path, home: Path, cache: BudgetCache | None = None) -> dict[str, CommandInfo]:
+    """Every custom command and skill, sorted by name, with the precedence of :func:`find_command_file`."""
+    found: dict[str, CommandInfo] = {}
+    for root in (project / ".claude", home):
+        for name, path in _command_files(root):
+            if name not in found:
+                tokens, error = read_budget(path, project=project, cache=cache)
+                found[name] = CommandInfo(name, path, tokens, error)
+    return dict(sorted(found.items()))

@@ -1,0 +1,235 @@
+"""Settings, with one precedence: environment > ``.claude/budget.toml`` > frontmatter > defaults.
+
+The file is parsed (and ``tomllib``/``tomli`` imported) only when it exists.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from budget_state._commands import is_command_name
+from budget_state._errors import ConfigError
+from budget_state._model import CATEGORIES, Mode
+from budget_state._paths import config_path, display
+from budget_state._units import TokenValueError, describe_value, parse_tokens
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+OnError = Literal["open", "closed"]
+
+MODES: dict[str, Mode] = {
+    "warn": "warn",
+    "block": "block",
+    "kill": "kill",
+    "stop-new": "block",  # the names the original plans used
+    "kill-running": "kill",
+}
+KNOWN_KEYS = ("mode", "overall_tokens", "count", "on_error", "lock_timeout", "ledger", "commands")
+COMMAND_KEYS = ("tokens",)
+_NO_OVERALL = ("", "none", "off")
+_OVERALL_FIX = 'write e.g. overall_tokens = "2M"'
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting, already validated. ``sources`` says where mode and overall_tokens came from."""
+
+    mode: Mode = "warn"
+    overall_tokens: int | None = None
+    commands: Mapping[str, int] = field(default_factory=dict)
+    count: tuple[str, ...] = CATEGORIES
+    on_error: OnError = "open"
+    lock_timeout: float = 5.0
+    ledger: str | None = None
+    warnings: tuple[str, ...] = ()
+    path: Path | None = None
+    sources: Mapping[str, str] = field(default_factory=lambda: {"mode": "default", "overall_tokens": "default"})
+
+
+def normalize_mode(value: str, /, *, where: str, path: Path | None = None) -> Mode:
+    """``"warn"``, ``"block"`` or ``"kill"`` (also "stop-new"/"kill-running", any case).
+
+    :param where: the file or environment variable the value came from, for the message.
+    :param path: the file, kept on the error as ``ConfigError.path``.
+    :raises ConfigError: naming the value, ``where`` and the modes there are.
+    """
+    return _mode(value, where, path)
+
+
+def _mode(value: object, where: str, path: Path | None) -> Mode:
+    mode = MODES.get(value.strip().lower()) if isinstance(value, str) else None
+    if mode is None:
+        raise ConfigError(f"mode {describe_value(value)} in {where} is not a mode — use warn, block or kill", path=path)
+    return mode
+
+
+def _on_error(value: object, where: str, path: Path | None) -> OnError:
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text == "open":
+        return "open"
+    if text == "closed":
+        return "closed"
+    raise ConfigError(f"on_error {describe_value(value)} in {where} is not a choice — use open or closed", path=path)
+
+
+def _lock_timeout(value: object, where: str, path: Path | None) -> float:
+    number: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            pass
+    if number is None or not 0 < number < float("inf"):  # also refuses NaN
+        raise ConfigError(
+            f"lock_timeout {describe_value(value)} in {where} is not a number of seconds above 0 — use e.g. 5",
+            path=path,
+        )
+    return number
+
+
+def _tokens(key: str, value: object, where: str, path: Path | None, fix: str) -> int:
+    try:
+        return parse_tokens(value, what=key)
+    except TokenValueError as exc:
+        shown = f" {exc.shown}" if exc.shown else ""
+        raise ConfigError(f"{key}{shown} in {where} {exc.reason} — {fix}", path=path) from None
+
+
+def _count(value: object, where: str, path: Path) -> tuple[str, ...]:
+    fix = f'use a list of {", ".join(CATEGORIES)}, e.g. count = ["input", "output"]'
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"count {describe_value(value)} in {where} is not a list of categories — {fix}", path=path)
+    for item in value:
+        if item not in CATEGORIES:
+            raise ConfigError(f"count {describe_value(item)} in {where} is not a token category — {fix}", path=path)
+    return tuple(c for c in CATEGORIES if c in value)
+
+
+def _commands(value: object, where: str, path: Path, warnings: list[str]) -> dict[str, int]:
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f'commands in {where} is not a table — write [commands."/review-pr"] with tokens = 50000', path=path
+        )
+    out: dict[str, int] = {}
+    for key, table in value.items():
+        name = key if key.startswith("/") else "/" + key
+        header = f'[commands."{name}"]'
+        if not is_command_name(name):
+            raise ConfigError(
+                f"command {describe_value(key)} in {where} is not a command name"
+                ' — use the name you type, e.g. [commands."/review-pr"]',
+                path=path,
+            )
+        if name in out:
+            raise ConfigError(f"{header} appears twice in {where} (with and without /) — keep one", path=path)
+        if not isinstance(table, dict):
+            raise ConfigError(f"{header} in {where} is not a table — write {header} with tokens = 50000", path=path)
+        for unknown in (k for k in table if k not in COMMAND_KEYS):
+            warnings.append(f'unknown key "{unknown}" in {header} in {where} — known keys: {", ".join(COMMAND_KEYS)}')
+        if "tokens" not in table:
+            nested = [k for k, v in table.items() if isinstance(v, dict)]
+            hint = f' (for a namespaced command quote its name: [commands."{name}:{nested[0]}"])' if nested else ""
+            raise ConfigError(f"{header} in {where} has no tokens — add tokens = 50000{hint}", path=path)
+        out[name] = _tokens(f"{header} tokens", table["tokens"], where, path, "write e.g. tokens = 50000")
+    return out
+
+
+def _read_file(path: Path, where: str) -> dict[str, object] | None:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {where} ({exc.strerror}) — make it a readable file", path=path) from None
+    if sys.version_info >= (3, 11):
+        import tomllib  # Lazy: only projects with a config file pay for it.
+    else:  # pragma: no cover (exercised on Python < 3.11 only)
+        import tomli as tomllib
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where} is not UTF-8 text — save it as UTF-8", path=path) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where} is not valid TOML: {exc} — fix it or delete the file", path=path) from None
+
+
+def load_config(project: Path, env: Mapping[str, str]) -> Config:
+    """The settings for ``project``: ``env`` first, then ``<project>/.claude/budget.toml``, then defaults.
+
+    :raises ConfigError: for a value that is not valid (naming the file or variable and the fix) or a
+        file that is not TOML. Unknown keys only add a line to ``Config.warnings``.
+    """
+    path = config_path(project)
+    where = display(path, project)
+    data = _read_file(path, where)
+    return _from_env(env, Config() if data is None else _from_file(data, where, path))
+
+
+def _from_file(data: Mapping[str, object], where: str, path: Path) -> Config:
+    known = ", ".join(KNOWN_KEYS)
+    warnings = [f'unknown key "{key}" in {where} — known keys: {known}' for key in data if key not in KNOWN_KEYS]
+    config = Config(path=path)
+    sources = dict(config.sources)
+    if "mode" in data:
+        config = replace(config, mode=_mode(data["mode"], where, path))
+        sources["mode"] = "config"
+    if "overall_tokens" in data:
+        tokens = _tokens("overall_tokens", data["overall_tokens"], where, path, 'write e.g. overall_tokens = "2M"')
+        config = replace(config, overall_tokens=tokens)
+        sources["overall_tokens"] = "config"
+    if "count" in data:
+        config = replace(config, count=_count(data["count"], where, path))
+    if "on_error" in data:
+        config = replace(config, on_error=_on_error(data["on_error"], where, path))
+    if "lock_timeout" in data:
+        config = replace(config, lock_timeout=_lock_timeout(data["lock_timeout"], where, path))
+    if "ledger" in data:
+        ledger = data["ledger"]
+        if not isinstance(ledger, str) or not ledger.strip():
+            raise ConfigError(
+                f"ledger {describe_value(ledger)} in {where} is not a path"
+                ' — write e.g. ledger = "~/.claude/budget-ledger.toml"',
+                path=path,
+            )
+        config = replace(config, ledger=ledger)
+    if "commands" in data:
+        config = replace(config, commands=_commands(data["commands"], where, path, warnings))
+    return replace(config, warnings=tuple(warnings), sources=sources)
+
+
+def _from_env(env: Mapping[str, str], config: Config) -> Config:
+    """Environment variables beat the file; an empty one counts as unset, except CLAUDE_BUDGET_OVERALL."""
+    sources = dict(config.sources)
+    if env.get("CLAUDE_BUDGET_MODE"):
+        config = replace(config, mode=normalize_mode(env["CLAUDE_BUDGET_MODE"], where="CLAUDE_BUDGET_MODE"))
+        sources["mode"] = "env"
+    raw = env.get("CLAUDE_BUDGET_OVERALL")
+    if raw is not None:
+        fix = "write e.g. CLAUDE_BUDGET_OVERALL=2M, or none for no overall budget"
+        where = "CLAUDE_BUDGET_OVERALL"
+        tokens = None if raw.strip().lower() in _NO_OVERALL else _tokens("overall_tokens", raw, where, None, fix)
+        config = replace(config, overall_tokens=tokens)
+        sources["overall_tokens"] = "env"
+    if env.get("CLAUDE_BUDGET_ON_ERROR"):
+        config = replace(config, on_error=_on_error(env["CLAUDE_BUDGET_ON_ERROR"], "CLAUDE_BUDGET_ON_ERROR", None))
+    if env.get("CLAUDE_BUDGET_LOCK_TIMEOUT"):
+        seconds = _lock_timeout(env["CLAUDE_BUDGET_LOCK_TIMEOUT"], "CLAUDE_BUDGET_LOCK_TIMEOUT", None)
+        config = replace(config, lock_timeout=seconds)
+    return replace(config, sources=sources)
+
+
+def limit_for(config: Config, command: str, frontmatter_tokens: int | None) -> tuple[int | None, str | None]:
+    """``(limit, source)`` for a command: the config file's ``[commands]`` beat the frontmatter."""
+    name = command if command.startswith("/") else "/" + command
+    if name in config.commands:
+        return config.commands[name], "config"
+    if frontmatter_tokens is not None:
+        return frontmatter_tokens, "frontmatter"
+    return None, None

@@ -1,0 +1,360 @@
+"""``claude-budget install``: wire the hook, the ``/budget`` command and the config into a project.
+
+Every change is planned first and written only when the whole plan is sound, so a broken
+``settings.json`` leaves the project exactly as it was. Each file is written atomically (a temp
+file in the same directory, then ``os.replace``), and a file that needs no change is not
+rewritten at all, so a second install leaves every byte as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from pathlib import Path
+from typing import Any, Dict, Final, List, Optional, Tuple
+
+from ._errors import ConfigError
+from ._paths import CACHE_NAME, CONFIG_NAME, LEDGER_NAME
+
+HOOK_MODULE: Final = "budget_state.hook"
+HOOK_TIMEOUT: Final = 30
+# Events the hook settles the ledger at. SessionEnd is needed: counting only up to Stop missed
+# tokens in real `claude -p` runs (see claude-code-facts.md, "Transcript JSONL").
+HOOK_EVENTS: Final = (
+    "UserPromptSubmit",
+    "PreToolUse",
+    "PostToolUse",
+    "SubagentStop",
+    "Stop",
+    "StopFailure",
+    "SessionEnd",
+)
+_TOOL_EVENTS: Final = frozenset({"PreToolUse", "PostToolUse"})
+# `budget_hook.py` is the earlier stand-alone hook script; its entries are taken over in place.
+_OUR_MARKS: Final = ("budget_state.hook", "budget_hook.py")
+MARKER: Final = "<!-- claude-budget"
+GITIGNORE_LINES: Final = (
+    LEDGER_NAME,
+    LEDGER_NAME + ".lock",
+    CACHE_NAME,
+    LEDGER_NAME.replace(".toml", ".corrupt-*"),
+)
+
+_Plan = List[Tuple[Path, str]]
+
+
+def install(target: Path, /, *, python: str) -> List[str]:
+    """Wire claude-budget into ``target/.claude/`` and say what was done, one line per file.
+
+    :param target: the project root; it must exist (``.claude/`` is created if missing).
+    :param python: the interpreter the hook and ``/budget`` fallback run with.
+    :raises ConfigError: ``target`` is not a directory, ``settings.json`` is not a JSON
+        object of the expected shape, or a file cannot be written.
+    """
+    if not target.is_dir():
+        raise ConfigError(
+            f"install target {target} is not a directory — create it or pass an existing project",
+            path=target,
+        )
+    claude = target / ".claude"
+    if claude.exists() and not claude.is_dir():
+        raise ConfigError(f"{claude} exists but is not a directory — move it aside and run install again", path=claude)
+
+    plan: _Plan = []
+    lines = [
+        _plan_settings(claude / "settings.json", python, plan),
+        _plan_command(claude / "commands" / "budget.md", python, plan),
+        _plan_gitignore(claude / ".gitignore", plan),
+        _plan_config(claude / CONFIG_NAME, plan),
+    ]
+    for path, text in plan:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomic(path, text)
+        except OSError as e:
+            raise ConfigError(f"cannot write {path}: {e.strerror or e}", path=path) from None
+    return lines
+
+
+def hook_command(python: str, /) -> str:
+    """The shell command Claude Code runs for every hook event."""
+    return f"{shlex.quote(python)} -m {HOOK_MODULE}"
+
+
+def _is_ours(handler: object) -> bool:
+    if not isinstance(handler, dict):
+        return False
+    command = handler.get("command")
+    return isinstance(command, str) and any(mark in command for mark in _OUR_MARKS)
+
+
+# --- .claude/settings.json ---------------------------------------------------------------------
+
+
+def _plan_settings(path: Path, python: str, plan: _Plan) -> str:
+    name = ".claude/settings.json"
+    settings = _read_settings(path)
+    hooks = settings.setdefault("hooks", {})
+    if not isinstance(hooks, dict):
+        raise _shape_error(path, '"hooks"', "an object", hooks)
+    command = hook_command(python)
+    added: List[str] = []
+    updated: List[str] = []
+    deduplicated: List[str] = []
+    for event in HOOK_EVENTS:
+        groups = hooks.setdefault(event, [])
+        if not isinstance(groups, list):
+            raise _shape_error(path, f'"hooks"."{event}"', "an array", groups)
+        found = _find_ours(path, event, groups)
+        if not found:
+            group: Dict[str, Any] = {"matcher": "*"} if event in _TOOL_EVENTS else {}
+            group["hooks"] = [{"type": "command", "command": command, "timeout": HOOK_TIMEOUT}]
+            groups.append(group)
+            added.append(event)
+            continue
+        first = found[0]
+        if first["command"] != command:
+            first["command"] = command
+            updated.append(event)
+        if len(found) > 1:
+            _drop_extras(groups, found[1:])
+            deduplicated.append(event)
+
+    if not (added or updated or deduplicated):
+        return f"{name}: unchanged (the hook is already installed)"
+    plan.append((path, json.dumps(settings, indent=2, ensure_ascii=False) + "\n"))
+    parts = []
+    if added:
+        parts.append(f"added the hook for {', '.join(added)}")
+    if updated:
+        parts.append(f"set the hook command to `{command}` for {', '.join(updated)}")
+    if deduplicated:
+        parts.append(f"removed duplicate claude-budget hooks from {', '.join(deduplicated)}")
+    return f"{name}: {'; '.join(parts)}"
+
+
+def _read_settings(path: Path) -> Dict[str, Any]:
+    try:
+        # utf-8-sig: editors on Windows like to prepend a BOM, which json.loads rejects.
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {path}: {e} — fix it and run install again", path=path) from None
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except json.JSONDecodeError as e:
+        raise ConfigError(
+            f"invalid JSON in {path}: {e.msg} (at line {e.lineno}, column {e.colno})"
+            " — fix it and run install again (nothing was changed)",
+            path=path,
+        ) from None
+    except _DuplicateKey as e:
+        raise ConfigError(
+            f"invalid settings in {path}: the key {json.dumps(e.key)} appears twice in one object"
+            " — keep one and run install again (nothing was changed)",
+            path=path,
+        ) from None
+    if not isinstance(data, dict):
+        raise _shape_error(path, "the top level", "an object", data)
+    return data
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicate_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+    # A rewrite would silently keep only the last of two equal keys; refuse instead.
+    out: Dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _find_ours(path: Path, event: str, groups: List[Any]) -> List[Dict[str, Any]]:
+    found: List[Dict[str, Any]] = []
+    for i, group in enumerate(groups):
+        if not isinstance(group, dict):
+            raise _shape_error(path, f'"hooks"."{event}"[{i}]', "an object", group)
+        handlers = group.get("hooks", [])
+        if not isinstance(handlers, list):
+            raise _shape_error(path, f'"hooks"."{event}"[{i}]."hooks"', "an array", handlers)
+        found.extend(h for h in handlers if _is_ours(h))
+    return found
+
+
+def _drop_extras(groups: List[Any], extras: List[Dict[str, Any]]) -> None:
+    """Remove ``extras`` (by identity), and any group that held nothing but them."""
+    ids = {id(h) for h in extras}
+    for group in list(groups):
+        handlers = group.get("hooks", [])
+        kept = [h for h in handlers if id(h) not in ids]
+        if len(kept) == len(handlers):
+            continue
+        if kept:
+            group["hooks"] = kept
+        else:
+            groups.remove(group)
+
+
+def _shape_error(path: Path, where: str, expected: str, found: object) -> ConfigError:
+    kind = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    got = kind.get(type(found), "a number")
+    return ConfigError(
+        f"invalid settings in {path}: {where} should be {expected}, found {got}"
+        " — fix it and run install again (nothing was changed)",
+        path=path,
+    )
+
+
+# --- .claude/commands/budget.md ----------------------------------------------------------------
+
+
+def command_file(python: str, /) -> str:
+    """The text of ``/budget``: a fallback that runs only when the hook did not answer."""
+    status = f"{shlex.quote(python)} -m budget_state status"
+    return f"""\
+---
+description: Show token budgets (answered by the claude-budget hook; no model call)
+argument-hint: "[/command]"
+allowed-tools: {json.dumps(f"Bash({status}:*)")}
+---
+{MARKER}: written by `claude-budget install`, which updates this file; delete this line to keep your own version -->
+
+!`{status} --color never $ARGUMENTS`
+
+Repeat the output above verbatim, in a code block, and add nothing else except one final line: \
+"Note: the claude-budget hook did not answer /budget, so its hooks are not running in this \
+session; run `{shlex.quote(python)} -m budget_state install` in this project to wire them up."
+"""
+
+
+def _plan_command(path: Path, python: str, plan: _Plan) -> str:
+    name = ".claude/commands/budget.md"
+    text = command_file(python)
+    try:
+        current: Optional[str] = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        current = None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {path}: {e} — move it aside and run install again", path=path) from None
+    if current is None:
+        plan.append((path, text))
+        return f"{name}: written (the /budget command)"
+    if MARKER not in current:
+        return (
+            f"{name}: kept as is (written by you: it lacks the {MARKER} --> marker); "
+            "the hook still answers /budget, or delete the file and run install again to get ours"
+        )
+    if current == text:
+        return f"{name}: unchanged"
+    plan.append((path, text))
+    return f"{name}: updated"
+
+
+# --- .claude/.gitignore ------------------------------------------------------------------------
+
+
+def _plan_gitignore(path: Path, plan: _Plan) -> str:
+    name = ".claude/.gitignore"
+    try:
+        current = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        current = ""
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {path}: {e} — fix it and run install again", path=path) from None
+    present = {line.strip() for line in current.splitlines()}
+    missing = [line for line in GITIGNORE_LINES if line not in present]
+    if not missing:
+        return f"{name}: unchanged"
+    text = current
+    if text and not text.endswith("\n"):
+        text += "\n"
+    if not any(line.startswith("# claude-budget") for line in present):
+        text += "# claude-budget: the ledger and its lock/cache are per machine\n"
+    text += "".join(line + "\n" for line in missing)
+    plan.append((path, text))
+    return f"{name}: added {', '.join(missing)}"
+
+
+# --- .claude/budget.toml -----------------------------------------------------------------------
+
+CONFIG_TEMPLATE: Final = """\
+# claude-budget settings for this project. Every key is optional: uncomment one to set it.
+# Environment variables beat this file; `claude-budget status` shows what is in force.
+# Token amounts may be written 200000, 200_000, "200k" or "1.5M".
+
+# What happens when a budget is spent (env: CLAUDE_BUDGET_MODE):
+#   "warn"  - tell the user and let the work go on (the default)
+#   "block" - refuse new prompts while a budget is spent; a running turn finishes
+#   "kill"  - also stop a running turn at its next tool call
+# mode = "warn"
+
+# A cap on the tokens of every prompt in this project, commands or not; none by default
+# (env: CLAUDE_BUDGET_OVERALL, "none" to lift it).
+# overall_tokens = "5M"
+
+# The token categories a budget counts (default: all four).
+# count = ["input", "output", "cache_creation", "cache_read"]
+
+# When the hook itself fails - unreadable ledger, lock timeout, a bug (env: CLAUDE_BUDGET_ON_ERROR):
+#   "open"   - let the prompt or tool call through (the default)
+#   "closed" - refuse it
+# on_error = "open"
+
+# Seconds to wait for the ledger lock before giving up (env: CLAUDE_BUDGET_LOCK_TIMEOUT).
+# lock_timeout = 5
+
+# Where the ledger lives; a relative path is relative to the project root
+# (env: CLAUDE_BUDGET_STATE; `claude-budget path` prints the one in use).
+# ledger = ".claude/budget-ledger.toml"
+
+# One table per command, named as you type it. A command file can instead set
+# `tokenBudget: 200000` in its frontmatter; a table here wins over that.
+# [commands."/review-pr"]
+# tokens = "200k"
+"""
+
+
+def _plan_config(path: Path, plan: _Plan) -> str:
+    name = f".claude/{CONFIG_NAME}"
+    if path.exists() or path.is_symlink():
+        return f"{name}: kept as is (already there)"
+    plan.append((path, CONFIG_TEMPLATE))
+    return f"{name}: written (a commented template; every setting is off until you uncomment it)"
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step, keeping its permissions (and its symlink)."""
+    if path.is_symlink():
+        path = path.resolve()
+    try:
+        mode: Optional[int] = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = None
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)  # a leftover from a killed install; O_EXCL below refuses it
+    # os.open applies the umask to a new file, as any editor would; chmod restores an old mode.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else mode)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

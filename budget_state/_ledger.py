@@ -1,0 +1,261 @@
+"""The shared ledger: one TOML file, changed only by read–modify–write under the lock.
+
+Layout (schema 1) — see README "The ledger" for the documented form::
+
+    schema_version = 1
+    [overall]                 input, output, cache_creation, cache_read, since, warned, [overall.models.<m>]
+    [commands."/name"]        the same + runs, last_run
+    [[runs]]                  prompt, command, session, started, ended, tokens by category, [runs.models.<m>]
+    [rollup."/name".<day>]    runs pushed out of [[runs]], summed per UTC day (time windows read these)
+    [sessions.<id>]           seen, run, limit, ended, [sessions.<id>.files."<path>"] read cursors
+
+Writers replace the file atomically (temp file in the same folder, fsync, ``os.replace``), so a
+reader without the lock sees either the old or the new ledger, never a torn one, and a writer
+killed at any point leaves the previous ledger intact.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional
+
+from ._errors import LedgerCorrupt, LedgerError
+from ._lock import LedgerLock
+from ._paths import lock_path
+
+SCHEMA_VERSION = 1
+MAX_RUNS = 100  # per-run records kept verbatim; older ones are summed into [rollup]
+ROLLUP_DAYS = 35  # daily sums kept for time windows (a week, a month)
+MAX_SESSIONS = 100
+SESSION_IDLE = timedelta(days=7)
+ENDED_SESSION_KEEP = timedelta(minutes=10)
+
+State = Dict[str, Any]
+
+
+def _toml_loads(text: str) -> State:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover (old Pythons)
+        import tomli as tomllib
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(str(e)) from None
+
+
+def new_state(now: datetime) -> State:
+    return {"schema_version": SCHEMA_VERSION, "created": now, "overall": {"since": now}, "commands": {}, "runs": []}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+class Ledger:
+    """The ledger file at ``path``; ``transaction()`` for changes, ``read()`` for a snapshot."""
+
+    def __init__(self, path: Path, /, *, timeout: float = 5.0) -> None:
+        self.path = path
+        self.lock_path = lock_path(path)
+        self.timeout = timeout
+        #: set by transaction() when it found the ledger corrupt and moved it aside
+        self.recovered: Optional[LedgerCorrupt] = None
+
+    def read(self) -> State:
+        """The ledger as last written (no lock needed: writes are atomic). Missing -> empty."""
+        self._refuse_symlink()
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return new_state(utcnow())
+        except (OSError, UnicodeDecodeError) as e:
+            raise LedgerError(f"cannot read the ledger {self.path}: {e}", path=self.path) from None
+        try:
+            return self._check(_toml_loads(text))
+        except ValueError as e:
+            raise LedgerCorrupt(
+                f"the ledger {self.path} is not valid TOML ({e}) — the next hook moves it aside and starts a "
+                "new one; or run: claude-budget reset --all",
+                path=self.path,
+            ) from None
+
+    @contextmanager
+    def transaction(self) -> Iterator[State]:
+        """Lock, re-read, let the caller change the state, write it back atomically."""
+        self._refuse_symlink()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise LedgerError(f"cannot create the ledger folder {self.path.parent}: {e.strerror}", path=self.path) from None
+        with LedgerLock(self.lock_path, timeout=self.timeout):
+            state = self._read_locked()
+            yield state
+            compact(state, utcnow())
+            self._write(state)
+
+    def _read_locked(self) -> State:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return new_state(utcnow())
+        except OSError as e:
+            raise LedgerError(f"cannot read the ledger {self.path}: {e.strerror}", path=self.path) from None
+        try:
+            return self._check(_toml_loads(raw.decode("utf-8")))
+        except (ValueError, UnicodeDecodeError) as e:
+            moved = self._move_aside()
+            self.recovered = LedgerCorrupt(
+                f"the ledger {self.path} was corrupt ({str(e)[:200]}); it was moved to {moved} and a new one started",
+                path=self.path,
+                moved_to=moved,
+            )
+            return new_state(utcnow())
+
+    def _check(self, state: State) -> State:
+        version = state.get("schema_version")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ValueError("schema_version is missing or not a number")
+        if version > SCHEMA_VERSION:
+            raise LedgerError(
+                f"the ledger {self.path} has schema_version {version}, written by a newer claude-budget — "
+                "upgrade claude-budget (pip install -U claude-budget)",
+                path=self.path,
+            )
+        for key, kind in (("overall", dict), ("commands", dict), ("runs", list), ("rollup", dict), ("sessions", dict)):
+            if key in state and not isinstance(state[key], kind):
+                raise ValueError(f"{key} is a {type(state[key]).__name__}, expected a {kind.__name__}")
+        state.setdefault("overall", {})
+        state.setdefault("commands", {})
+        state.setdefault("runs", [])
+        return state
+
+    def _move_aside(self) -> Path:
+        stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+        target = self.path.with_name(f"{self.path.stem}.corrupt-{stamp}{self.path.suffix}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.path.with_name(f"{self.path.stem}.corrupt-{stamp}-{n}{self.path.suffix}")
+        try:
+            os.replace(self.path, target)
+        except OSError as e:
+            raise LedgerError(
+                f"the ledger {self.path} is corrupt and could not be moved aside ({e.strerror}) — "
+                "move or delete it by hand",
+                path=self.path,
+            ) from None
+        return target
+
+    def _write(self, state: State) -> None:
+        import tomli_w
+
+        data = tomli_w.dumps(state).encode("utf-8")
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+        except OSError as e:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise LedgerError(
+                f"cannot write the ledger {self.path}: {e.strerror} — check that the folder is writable, "
+                "or point CLAUDE_BUDGET_STATE at a writable place",
+                path=self.path,
+            ) from None
+
+    def _refuse_symlink(self) -> None:
+        if os.path.islink(self.path):
+            raise LedgerError(
+                f"the ledger {self.path} is a symbolic link — point CLAUDE_BUDGET_STATE at the real file instead "
+                "(a link would be replaced by the first write)",
+                path=self.path,
+            )
+
+
+def _add(table: Dict[str, Any], usage: Dict[str, int]) -> None:
+    for k, v in usage.items():
+        cur = table.get(k, 0)
+        table[k] = (cur if isinstance(cur, int) and not isinstance(cur, bool) else 0) + v
+
+
+def add_usage(table: Dict[str, Any], usage: Dict[str, int], model: Optional[str]) -> None:
+    """Add token counts (by category) to a ledger table and to its per-model breakdown."""
+    _add(table, usage)
+    if model:
+        models = table.get("models")
+        if not isinstance(models, dict):
+            models = table["models"] = {}
+        per = models.get(model)
+        if not isinstance(per, dict):
+            per = models[model] = {}
+        _add(per, usage)
+
+
+def compact(state: State, now: datetime) -> None:
+    """Keep the ledger bounded: old runs summed per day, stale sessions dropped."""
+    runs: List[Dict[str, Any]] = [r for r in state.get("runs", []) if isinstance(r, dict)]
+    if len(runs) > MAX_RUNS:
+        open_prompts = {s.get("run") for s in state.get("sessions", {}).values() if isinstance(s, dict)}
+        keep: List[Dict[str, Any]] = []
+        excess = len(runs) - MAX_RUNS
+        for r in runs:
+            if excess > 0 and r.get("prompt") not in open_prompts:
+                _roll_up(state, r)
+                excess -= 1
+            else:
+                keep.append(r)
+        runs = keep
+    state["runs"] = runs
+    rollup = state.get("rollup")
+    if isinstance(rollup, dict):
+        horizon = (now - timedelta(days=ROLLUP_DAYS)).strftime("%Y-%m-%d")
+        for cmd in list(rollup):
+            days = rollup[cmd]
+            if not isinstance(days, dict):
+                del rollup[cmd]
+                continue
+            for day in [d for d in days if d < horizon]:
+                del days[day]
+            if not days:
+                del rollup[cmd]
+    sessions = state.get("sessions")
+    if isinstance(sessions, dict):
+        for sid in list(sessions):
+            s = sessions[sid]
+            seen = s.get("seen") if isinstance(s, dict) else None
+            if not isinstance(seen, datetime):
+                del sessions[sid]
+            elif now - seen > SESSION_IDLE or (s.get("ended") and now - seen > ENDED_SESSION_KEEP):
+                del sessions[sid]
+        if len(sessions) > MAX_SESSIONS:
+            for sid in sorted(sessions, key=lambda k: sessions[k]["seen"])[: len(sessions) - MAX_SESSIONS]:
+                del sessions[sid]
+
+
+def _roll_up(state: State, run: Dict[str, Any]) -> None:
+    started = run.get("started")
+    day = started.strftime("%Y-%m-%d") if isinstance(started, datetime) else "unknown"
+    cmd = str(run.get("command") or "")
+    bucket = state.setdefault("rollup", {}).setdefault(cmd, {}).setdefault(day, {})
+    bucket["runs"] = int(bucket.get("runs", 0)) + 1
+    models = run.get("models")
+    if isinstance(models, dict) and models:
+        for model, usage in models.items():
+            if isinstance(usage, dict):
+                add_usage(bucket, {k: v for k, v in usage.items() if isinstance(v, int)}, str(model))
+    else:
+        add_usage(bucket, {k: run[k] for k in ("input", "output", "cache_creation", "cache_read") if isinstance(run.get(k), int)}, None)

@@ -1,0 +1,123 @@
+"""Plain data shared by accounting, budgets, rendering and the public API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Literal, Mapping, Optional, Tuple
+
+CATEGORIES: Tuple[str, ...] = ("input", "output", "cache_creation", "cache_read")
+
+Mode = Literal["warn", "block", "kill"]
+Level = Literal["none", "ok", "warning", "critical", "exceeded"]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts by category, as Claude Code's transcript reports them."""
+
+    input: int = 0
+    output: int = 0
+    cache_creation: int = 0
+    cache_read: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input + other.input,
+            self.output + other.output,
+            self.cache_creation + other.cache_creation,
+            self.cache_read + other.cache_read,
+        )
+
+    def total(self, count: Tuple[str, ...] = CATEGORIES) -> int:
+        """The tokens a budget counts: the sum of the categories in ``count``."""
+        return sum(int(getattr(self, c)) for c in count)
+
+    def as_dict(self) -> Dict[str, int]:
+        return {c: int(getattr(self, c)) for c in CATEGORIES}
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, object], /) -> Usage:
+        """Build from a ledger table; anything that is not a non-negative int counts as 0."""
+        values = []
+        for c in CATEGORIES:
+            v = data.get(c, 0)
+            values.append(v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else 0)
+        return cls(*values)
+
+
+@dataclass(frozen=True)
+class ScopeStatus:
+    """One budget scope (overall, or one command) as of a snapshot."""
+
+    name: str
+    used: int
+    limit: Optional[int]
+    usage: Usage = field(default_factory=Usage)
+    runs: int = 0
+    source: Optional[str] = None  # where the limit came from: env, config, frontmatter
+    file: Optional[str] = None  # the command's file, relative to the project where possible
+    error: Optional[str] = None  # a frontmatter problem, shown instead of failing
+    last_run: Optional[str] = None  # ISO 8601, UTC
+
+    @property
+    def percent(self) -> Optional[float]:
+        if self.limit is None or self.limit <= 0:
+            return None
+        return 100.0 * self.used / self.limit
+
+    @property
+    def level(self) -> Level:
+        p = self.percent
+        if p is None:
+            return "none"
+        if p > 100:
+            return "exceeded"
+        if p > 90:
+            return "critical"
+        if p >= 70:
+            return "warning"
+        return "ok"
+
+    @property
+    def spent(self) -> bool:
+        return self.limit is not None and self.used >= self.limit
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every budget at one moment: what ``claude-budget status --json`` prints."""
+
+    mode: Mode
+    overall: ScopeStatus
+    commands: Mapping[str, ScopeStatus]
+    ledger: str
+    count: Tuple[str, ...] = CATEGORIES
+    warnings: Tuple[str, ...] = ()
+
+    def to_json(self) -> Dict[str, object]:
+        """The documented, versioned shape (see README "JSON output")."""
+
+        def scope(s: ScopeStatus, with_runs: bool) -> Dict[str, object]:
+            out: Dict[str, object] = {"used": s.used, "limit": s.limit}
+            if with_runs:
+                out["runs"] = s.runs
+            pct = s.percent
+            out["percent"] = None if pct is None else round(pct, 1)
+            out["level"] = s.level
+            out["tokens"] = s.usage.as_dict()
+            if with_runs:
+                out["source"] = s.source
+                out["file"] = s.file
+                out["error"] = s.error
+                out["last_run"] = s.last_run
+            return out
+
+        return {
+            "version": 1,
+            "mode": self.mode,
+            "ledger": self.ledger,
+            "count": list(self.count),
+            "overall": scope(self.overall, False),
+            "commands": {name: scope(s, True) for name, s in sorted(self.commands.items())},
+            "warnings": list(self.warnings),
+        }

@@ -1,0 +1,69 @@
+"""Where things live. Every path the package touches is resolved here, with one precedence.
+
+- project root: ``CLAUDE_PROJECT_DIR`` (set by Claude Code for every hook), else the hook's ``cwd``,
+  else the nearest parent of the current directory that has a ``.claude/`` folder, else the
+  current directory;
+- ledger: ``CLAUDE_BUDGET_STATE``, else ``ledger = "…"`` in ``.claude/budget.toml``, else
+  ``<project>/.claude/budget-ledger.toml``;
+- the lock is ``<ledger>.lock`` and the frontmatter cache ``budget-cache.json`` beside the ledger;
+- user-level commands: ``$CLAUDE_CONFIG_DIR`` (Claude Code's own override), else ``~/.claude``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping, Optional
+
+LEDGER_NAME = "budget-ledger.toml"
+CONFIG_NAME = "budget.toml"
+CACHE_NAME = "budget-cache.json"
+
+
+def find_project(env: Mapping[str, str], cwd: Optional[str] = None) -> Path:
+    explicit = env.get("CLAUDE_PROJECT_DIR")
+    if explicit:
+        return Path(explicit)
+    if cwd:
+        return Path(cwd)
+    here = Path.cwd()
+    for candidate in (here, *here.parents):
+        if (candidate / ".claude").is_dir():
+            return candidate
+    return here
+
+
+def config_path(project: Path) -> Path:
+    return project / ".claude" / CONFIG_NAME
+
+
+def ledger_path(project: Path, env: Mapping[str, str], configured: Optional[str] = None) -> Path:
+    raw = env.get("CLAUDE_BUDGET_STATE") or configured
+    if raw:
+        p = Path(os.path.expanduser(raw))
+        return p if p.is_absolute() else project / p
+    return project / ".claude" / LEDGER_NAME
+
+
+def lock_path(ledger: Path) -> Path:
+    return ledger.with_name(ledger.name + ".lock")
+
+
+def cache_path(ledger: Path) -> Path:
+    return ledger.with_name(CACHE_NAME)
+
+
+def claude_home(env: Mapping[str, str]) -> Path:
+    configured = env.get("CLAUDE_CONFIG_DIR")
+    if configured:
+        return Path(os.path.expanduser(configured.split(",")[0]))
+    home = env.get("HOME")
+    return (Path(home) if home else Path.home()) / ".claude"
+
+
+def display(path: Path, project: Path) -> str:
+    """A path as the user would type it: relative to the project when inside it."""
+    try:
+        return str(path.relative_to(project))
+    except ValueError:
+        return str(path)

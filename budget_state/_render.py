@@ -1,0 +1,134 @@
+"""The ASCII status ``/budget`` and ``claude-budget status`` print. Pure: width and colour come in."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from budget_state._model import CATEGORIES, ScopeStatus, Snapshot
+from budget_state._units import humanize
+
+BAR_MIN, BAR_MAX = 10, 40
+_RESET = "\x1b[0m"
+_COLORS = {
+    "ok": "\x1b[32m",  # green
+    "warning": "\x1b[33m",  # yellow
+    "critical": "\x1b[31m",  # red
+    "exceeded": "\x1b[31m",
+}
+_EXCEEDED_COLOR = "\x1b[1;31m"  # bold red
+_NOTE_COLOR = "\x1b[33m"
+_INDENT = "  "
+_GAP = "  "
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: wide East Asian characters count 2, combining marks 0."""
+    if text.isascii():
+        return len(text)
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _ljust(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
+
+
+def _rjust(text: str, width: int) -> str:
+    return " " * (width - _width(text)) + text
+
+
+def _safe(text: str) -> str:
+    """Names and messages come from files anyone can edit: never let them reach the terminal raw."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else "?" for c in text)
+
+
+def _paint(text: str, code: str | None, color: bool) -> str:
+    return f"{code}{text}{_RESET}" if color and code and text else text
+
+
+class _Row:
+    """The cells of one scope, plain text, so columns can be measured before colour is added."""
+
+    def __init__(self, name: str, scope: ScopeStatus) -> None:
+        self.name = _safe(name)
+        self.scope = scope
+        if scope.limit is None or scope.percent is None:
+            self.amount = f"{humanize(scope.used)} used"
+            self.percent = ""
+        else:
+            self.amount = f"{humanize(scope.used)}/{humanize(scope.limit)}"
+            self.percent = f"{max(0, scope.used * 100 // scope.limit)}%"
+        flags = ["EXCEEDED"] if scope.level == "exceeded" else []
+        if scope.runs:
+            flags.append(f"({scope.runs} run{'' if scope.runs == 1 else 's'})")
+        self.flags = flags
+
+    def render(self, widths: tuple[int, int, int], bar: int, color: bool) -> list[str]:
+        name_w, amount_w, percent_w = widths
+        code = _COLORS.get(self.scope.level)
+        if self.percent and self.scope.limit:
+            fill = max(0, min(bar, self.scope.used * bar // self.scope.limit))
+            meter = "[" + _paint("#" * fill, code, color) + "-" * (bar - fill) + "]"
+        else:
+            meter = _ljust("no budget", bar + 2)
+        cells = [_ljust(self.name, name_w), meter, _rjust(self.amount, amount_w)]
+        if percent_w:
+            cells.append(" " * (percent_w - len(self.percent)) + _paint(self.percent, code, color))
+        cells.extend(_paint(f, _EXCEEDED_COLOR, color) if f == "EXCEEDED" else f for f in self.flags)
+        lines = [(_INDENT + _GAP.join(cells)).rstrip()]
+        if self.scope.error:
+            lines.append(_INDENT * 3 + _paint(_safe(self.scope.error), _NOTE_COLOR, color))
+        return lines
+
+
+def _bar_width(width: int, rows: list[_Row], widths: tuple[int, int, int]) -> int:
+    """What is left of ``width`` for the bar once the other columns are laid out, within 10..40."""
+    name_w, amount_w, percent_w = widths
+    flags_w = max((_width(_GAP.join(r.flags)) for r in rows), default=0)
+    rest = len(_INDENT) + name_w + len(_GAP) + 2 + len(_GAP) + amount_w
+    rest += (len(_GAP) + percent_w if percent_w else 0) + (len(_GAP) + flags_w if flags_w else 0)
+    return max(BAR_MIN, min(BAR_MAX, width - rest))
+
+
+def _normalize(name: str) -> str:
+    return name if name.startswith("/") else "/" + name
+
+
+def render_status(snap: Snapshot, /, *, width: int = 80, color: bool = False, only: str | None = None) -> str:
+    """The status table: a header, the overall row, one row per command by name, then a footer.
+
+    :param width: the terminal width; the bars stretch between 10 and 40 columns to fit it.
+    :param color: add ANSI colours by level (green, yellow, red); never set this for a non-tty.
+    :param only: a command name: show the overall row and that command alone.
+    """
+    header = f"Token budgets — mode: {snap.mode}"
+    if tuple(snap.count) != CATEGORIES:
+        header += f" — counting {', '.join(snap.count)}"
+    commands = dict(sorted(snap.commands.items()))
+    notes: list[str] = []
+    if only is not None:
+        wanted = _normalize(only)
+        commands = {k: v for k, v in commands.items() if k == wanted}
+        if not commands:
+            notes.append(f"{_safe(wanted)} has no budget and no recorded usage")
+    elif not any(s.limit is not None for s in commands.values()):
+        notes.append(
+            "No command has a budget yet — add tokenBudget: 50000 to the frontmatter of a command"
+            " (.claude/commands/<name>.md)"
+        )
+    rows = [_Row("overall", snap.overall), *(_Row(name, scope) for name, scope in commands.items())]
+    widths = (
+        max(_width(r.name) for r in rows),
+        max(_width(r.amount) for r in rows),
+        max(_width(r.percent) for r in rows),
+    )
+    bar = _bar_width(width, rows, widths)
+    lines = [header, ""]
+    for row in rows:
+        lines.extend(row.render(widths, bar, color))
+    if notes:
+        lines.extend(["", *notes])
+    if snap.warnings:
+        lines.append("")
+        lines.extend(_paint(f"warning: {_safe(w)}", _NOTE_COLOR, color) for w in snap.warnings)
+    lines.extend(["", f"Ledger: {_safe(snap.ledger)}", "Reset a command with: claude-budget reset /name"])
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,203 @@
+"""Command runs and sessions inside the ledger state: open, settle usage into, close, reset.
+
+Every function takes the state dict of an open ``Ledger.transaction()`` and ``now``; none does
+I/O except ``settle``, which reads the session's transcripts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+from ._accounting import baseline, read_new, subagent_files
+from ._ledger import State, add_usage
+from ._model import Usage
+
+
+def _session(state: State, sid: str, now: datetime) -> Tuple[Dict[str, Any], bool]:
+    sessions = state.setdefault("sessions", {})
+    s = sessions.get(sid)
+    new = not isinstance(s, dict)
+    if new:
+        s = sessions[sid] = {"files": {}}
+    if not isinstance(s.get("files"), dict):
+        s["files"] = {}
+    s["seen"] = now
+    return s, new
+
+
+def _runs_by_prompt(state: State) -> Dict[str, Dict[str, Any]]:
+    return {r["prompt"]: r for r in state.get("runs", []) if isinstance(r, dict) and isinstance(r.get("prompt"), str)}
+
+
+def settle(
+    state: State,
+    /,
+    *,
+    session: str,
+    transcript: Optional[Path],
+    extra: Iterable[Path] = (),
+    prompt_id: Optional[str] = None,
+    now: datetime,
+) -> List[str]:
+    """Count what the session's transcripts gained since the last hook; returns problems seen.
+
+    The first time a session is seen, its files are taken as they are (nothing before the first
+    hook belongs to a run we tracked: this is also what makes a resumed or re-installed session
+    safe from double counting).
+    """
+    s, new = _session(state, session, now)
+    files: Dict[str, Any] = s["files"]
+    paths: List[Path] = []
+    if transcript is not None:
+        paths.append(transcript)
+        paths.extend(subagent_files(transcript))
+    paths.extend(p for p in extra if p not in paths)
+    problems: List[str] = []
+    runs = _runs_by_prompt(state)
+    commands = state.setdefault("commands", {})
+    overall = state.setdefault("overall", {})
+    for path in paths:
+        key = str(path)
+        cursor = files.get(key)
+        if not isinstance(cursor, dict):
+            if new:
+                files[key] = dict(baseline(path), prompt=prompt_id) if prompt_id else baseline(path)
+                continue
+            cursor = files[key] = {"offset": 0}
+        result = read_new(path, cursor)
+        if result.problem:
+            problems.append(result.problem)
+        if result.skipped:
+            cursor["skipped"] = int(cursor.get("skipped", 0)) + result.skipped
+        for entry in result.entries:
+            add_usage(overall, entry.usage, entry.model)
+            run = runs.get(entry.prompt) if entry.prompt else None
+            if run is None:
+                continue
+            add_usage(run, entry.usage, entry.model)
+            cmd = commands.setdefault(str(run.get("command")), {})
+            add_usage(cmd, entry.usage, entry.model)
+    return problems
+
+
+def open_run(
+    state: State, /, *, session: str, prompt: str, command: str, limit: Optional[int], now: datetime
+) -> None:
+    """Start a run of ``command`` for ``prompt`` (a UserPromptSubmit that was let through)."""
+    close_run(state, session=session, now=now)
+    s, _ = _session(state, session, now)
+    s["run"] = prompt
+    if limit is not None:
+        s["limit"] = limit
+    else:
+        s.pop("limit", None)
+    if prompt in _runs_by_prompt(state):
+        return  # the same prompt again (a retried hook): one run
+    state.setdefault("runs", []).append({"prompt": prompt, "command": command, "session": session, "started": now})
+    cmd = state.setdefault("commands", {}).setdefault(command, {})
+    cmd["runs"] = _count(cmd.get("runs")) + 1
+    cmd["last_run"] = now
+    cmd.setdefault("since", now)
+
+
+def close_run(state: State, /, *, session: str, now: datetime) -> None:
+    """End the session's open run, if any (Stop, a new prompt, or the session's end)."""
+    s = state.get("sessions", {}).get(session)
+    if not isinstance(s, dict):
+        return
+    prompt = s.pop("run", None)
+    s.pop("limit", None)
+    run = _runs_by_prompt(state).get(prompt) if isinstance(prompt, str) else None
+    if run is not None and "ended" not in run:
+        run["ended"] = now
+
+
+def end_session(state: State, /, *, session: str, now: datetime) -> None:
+    close_run(state, session=session, now=now)
+    s, _ = _session(state, session, now)
+    s["ended"] = True
+
+
+def open_command(state: State, session: str, /) -> Tuple[Optional[str], Optional[int]]:
+    """The command the session is running now and the limit it started with."""
+    s = state.get("sessions", {}).get(session)
+    if not isinstance(s, dict) or not isinstance(s.get("run"), str):
+        return None, None
+    run = _runs_by_prompt(state).get(s["run"])
+    limit = s.get("limit")
+    return (str(run["command"]) if run else None), (limit if isinstance(limit, int) else None)
+
+
+def scope_usage(state: State, name: str, /) -> Tuple[Usage, int, Optional[datetime]]:
+    """Usage since the last reset, number of runs, and the last run's start of a scope."""
+    table = state.get("overall") if name == "overall" else state.get("commands", {}).get(name)
+    if not isinstance(table, dict):
+        return Usage(), 0, None
+    last = table.get("last_run")
+    return Usage.from_mapping(table), _count(table.get("runs")), last if isinstance(last, datetime) else None
+
+
+def warned(state: State, name: str, /) -> int:
+    table = state.get("overall") if name == "overall" else state.get("commands", {}).get(name)
+    return _count(table.get("warned")) if isinstance(table, dict) else 0
+
+
+def set_warned(state: State, name: str, level: int, /) -> None:
+    if name == "overall":
+        table = state.setdefault("overall", {})
+    else:
+        table = state.setdefault("commands", {}).setdefault(name, {})
+    if level:
+        table["warned"] = level
+    else:
+        table.pop("warned", None)
+
+
+def reset(state: State, command: Optional[str], /, *, now: datetime) -> List[str]:
+    """Zero a command's counters (or, with None, every counter). Run history is kept."""
+    commands = state.setdefault("commands", {})
+    if command is None:
+        names = ["overall", *sorted(commands)]
+        state["overall"] = {"since": now}
+        for name in commands:
+            commands[name] = {"since": now}
+        return names
+    if command not in commands:
+        return []
+    commands[command] = {"since": now}
+    return [command]
+
+
+def record(
+    state: State,
+    usage: Usage,
+    /,
+    *,
+    command: Optional[str],
+    model: Optional[str],
+    session: Optional[str],
+    prompt: str,
+    now: datetime,
+) -> None:
+    """Usage measured outside the hooks (an orchestrator's own count): one finished run."""
+    tokens = usage.as_dict()
+    add_usage(state.setdefault("overall", {}), tokens, model)
+    if command is None:
+        return
+    run: Dict[str, Any] = {"prompt": prompt, "command": command, "started": now, "ended": now, "source": "api"}
+    if session:
+        run["session"] = session
+    add_usage(run, tokens, model)
+    state.setdefault("runs", []).append(run)
+    cmd = state.setdefault("commands", {}).setdefault(command, {})
+    cmd["runs"] = _count(cmd.get("runs")) + 1
+    cmd["last_run"] = now
+    cmd.setdefault("since", now)
+    add_usage(cmd, tokens, model)
+
+
+def _count(v: Any) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
+

@@ -1,0 +1,112 @@
+"""Token amounts: reading what people write ("50k", "1.5M", "50_000") and printing them short."""
+
+from __future__ import annotations
+
+import re
+
+_MULTIPLIERS = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9}
+# Underscores as Python allows them; commas only as thousands groups, so a European "1,5k"
+# is refused instead of silently meaning 15,000.
+_NUMBER = re.compile(
+    r"([+-]?)([0-9]{1,3}(?:,[0-9]{3})+|[0-9]+(?:_[0-9]+)*)(?:\.([0-9]+))?[ \t]*([kKmMbB]?)",
+    re.ASCII,
+)
+_SHOW_MAX = 40
+_TEXT_MAX = 64
+_UNITS = (("K", 10**3), ("M", 10**6), ("B", 10**9))
+
+
+class TokenValueError(ValueError):
+    """A token amount that is not a positive whole number; ``str()`` is ``f"{shown} {reason}"``.
+
+    Callers that want to say where the value came from put it between the two parts:
+    ``f"tokenBudget {e.shown} in {file} {e.reason}"``.
+    """
+
+    def __init__(self, shown: str, reason: str, /, *, what: str = "value") -> None:
+        super().__init__(f"{shown or what} {reason}")
+        self.shown = shown
+        self.reason = reason
+
+
+def describe_value(value: object, /) -> str:
+    """A value as it appears in an error message: strings quoted, the rest as written, short."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = f'"{value}"' if value.isprintable() else repr(value)
+    else:
+        text = repr(value)
+    if len(text) > _SHOW_MAX:
+        text = text[: _SHOW_MAX - 3] + "..."
+    return text
+
+
+def parse_tokens(value: object, /, *, what: str = "value") -> int:
+    """A positive whole number of tokens from an int, an integral float or a string like ``"1.5M"``.
+
+    :param what: names the value in the message when there is nothing to show (``None``, ``""``).
+    :raises TokenValueError: (a ``ValueError``) saying what is wrong, e.g. ``"fifty" is not a number``.
+    """
+    shown = describe_value(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        if value is None:
+            raise TokenValueError("", "is empty", what=what)
+        raise TokenValueError(shown, "is not a number", what=what)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise TokenValueError(shown, "is not a number", what=what)
+        if not value.is_integer():
+            raise TokenValueError(shown, "is not a whole number of tokens", what=what)
+        tokens = int(value)
+    elif isinstance(value, str):
+        tokens = _parse_text(value, shown, what)
+    else:
+        tokens = value
+    if tokens <= 0:
+        raise TokenValueError(shown, "is not a positive number of tokens", what=what)
+    return tokens
+
+
+def _parse_text(text: str, shown: str, what: str) -> int:
+    stripped = text.strip()
+    if not stripped:
+        raise TokenValueError("", "is empty", what=what)
+    # The length cap keeps int() clear of its 4300-digit limit (CVE-2020-10735) and its cost.
+    match = _NUMBER.fullmatch(stripped) if len(stripped) <= _TEXT_MAX else None
+    if match is None:
+        raise TokenValueError(shown, "is not a number", what=what)
+    sign, whole, fraction, suffix = match.groups()
+    multiplier = _MULTIPLIERS[suffix.lower()]
+    scaled = int(whole.replace(",", "").replace("_", "")) * multiplier
+    if fraction:
+        numerator = int(fraction) * multiplier
+        denominator = 10 ** len(fraction)
+        if numerator % denominator:
+            raise TokenValueError(shown, "is not a whole number of tokens", what=what)
+        scaled += numerator // denominator
+    return -scaled if sign == "-" else scaled
+
+
+def humanize(n: int, /) -> str:
+    """A short token count: ``950``, ``8.0K``, ``12.3K``, ``10K``, ``123K``, ``1.0M``, ``2.5B``.
+
+    Below 10 of a unit one decimal is always shown; from 10 to 99.9 one decimal unless it is ``.0``;
+    from 100 none. Rounding never produces ``1000K``: it moves up to ``1.0M``.
+    """
+    if n < 0:
+        return "-" + humanize(-n)
+    if n < 1000:
+        return str(n)
+    for index, (unit, scale) in enumerate(_UNITS):
+        tenths = (n * 10 + scale // 2) // scale  # round half up, in integers
+        if tenths < 100:
+            return f"{tenths // 10}.{tenths % 10}{unit}"
+        if tenths < 1000:
+            return f"{tenths // 10}{unit}" if tenths % 10 == 0 else f"{tenths // 10}.{tenths % 10}{unit}"
+        whole = (n + scale // 2) // scale
+        if whole < 1000 or index == len(_UNITS) - 1:
+            return f"{whole}{unit}"
+    raise AssertionError("unreachable")  # pragma: no cover (the last unit always returns)

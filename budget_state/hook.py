@@ -1,0 +1,274 @@
+"""The Claude Code hook: hook JSON on stdin -> settle usage, decide -> Claude Code's JSON on stdout.
+
+Run as ``<python> -m budget_state.hook`` for UserPromptSubmit, PreToolUse, PostToolUse,
+SubagentStop, Stop, StopFailure and SessionEnd (``claude-budget install`` wires them). This is
+the only module that speaks the hook protocol (checked on Claude Code 2.1.197):
+
+- silent on success (plain stdout from UserPromptSubmit would be added to the model's context);
+- refusing a prompt: exit 0 with ``{"decision": "block", "reason": …}`` — no API request is made,
+  and the user sees the reason (that is also how ``/budget`` is answered, for free);
+- stopping a running turn (kill mode): PreToolUse ``continue: false`` plus ``permissionDecision:
+  "deny"`` (``continue: false`` alone would still let the tool run);
+- telling the user something: ``{"systemMessage": …}``; never ``decision: "block"`` on Stop
+  (that would make Claude go on).
+
+Failures fail open by default: one visible line, the session goes on (``on_error = "closed"``
+refuses instead). Never a traceback: set ``CLAUDE_BUDGET_DEBUG=1`` to get one on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import IO, Any, Dict, List, Mapping, Optional, Sequence
+
+
+def main(
+    argv: Optional[Sequence[str]] = None,
+    *,
+    stdin: Optional[IO[bytes]] = None,
+    stdout: Optional[IO[str]] = None,
+    env: Optional[Mapping[str, str]] = None,
+) -> int:
+    env = os.environ if env is None else env
+    out = sys.stdout if stdout is None else stdout
+    event = "?"
+    try:
+        raw = (sys.stdin.buffer if stdin is None else stdin).read()
+        try:
+            payload = json.loads(raw)
+        except ValueError as e:
+            raise BadInput(f"the hook input is not JSON ({e})") from None
+        if not isinstance(payload, dict):
+            raise BadInput(f"the hook input is a JSON {type(payload).__name__}, not an object")
+        event = payload.get("hook_event_name") if isinstance(payload.get("hook_event_name"), str) else "?"
+        reply = handle(event, payload, env)
+    except Exception as e:  # noqa: BLE001 (the hook must never break the session; see on_error)
+        if env.get("CLAUDE_BUDGET_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        reply = failure(event, e, env)
+    if reply:
+        out.write(json.dumps(reply))
+        out.write("\n")
+    out.flush()
+    return 0
+
+
+class BadInput(ValueError):
+    """The hook's stdin was not what Claude Code sends."""
+
+
+def failure(event: str, error: BaseException, env: Mapping[str, str]) -> Dict[str, Any]:
+    from ._errors import BudgetError
+
+    if isinstance(error, (BudgetError, BadInput)):
+        text = str(error)
+    else:
+        text = f"internal error {type(error).__name__}: {error} — please report it (CLAUDE_BUDGET_DEBUG=1 shows details)"
+    closed = (env.get("CLAUDE_BUDGET_ON_ERROR") or _config_on_error(env)) == "closed"
+    if closed and event == "UserPromptSubmit":
+        return {"decision": "block", "reason": f"claude-budget could not check the budgets, and on_error is closed: {text}"}
+    if closed and event == "PreToolUse":
+        reason = f"claude-budget could not check the budgets, and on_error is closed: {text}"
+        return {
+            "continue": False,
+            "stopReason": reason,
+            "hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny", "permissionDecisionReason": reason},
+        }
+    return {"systemMessage": f"claude-budget: {text} (budgets not enforced for this step)"}
+
+
+def _config_on_error(env: Mapping[str, str]) -> str:
+    try:
+        from ._config import load_config
+        from ._paths import find_project
+
+        return load_config(find_project(env), env).on_error
+    except Exception:  # noqa: BLE001 (the config may be what failed; its default is open)
+        return "open"
+
+
+def _str(payload: Mapping[str, Any], key: str) -> Optional[str]:
+    v = payload.get(key)
+    return v if isinstance(v, str) and v and "\x00" not in v else None
+
+
+def handle(event: str, payload: Mapping[str, Any], env: Mapping[str, str]) -> Optional[Dict[str, Any]]:
+    from ._api import Context
+    from ._ledger import utcnow
+    from ._runs import settle
+
+    session = _str(payload, "session_id")
+    if session is None:
+        raise BadInput(f"the {event} hook input has no session_id")
+    ctx = Context.load(env=env, cwd=_str(payload, "cwd"))
+    transcript = Path(p) if (p := _str(payload, "transcript_path")) else None
+    prompt_id = _str(payload, "prompt_id")
+    extra = [Path(p)] if (p := _str(payload, "agent_transcript_path")) else []
+    now = utcnow()
+    notes: List[str] = []
+
+    if event == "UserPromptSubmit":
+        return _prompt(ctx, payload, session, transcript, prompt_id, now)
+
+    from . import _runs
+
+    decision = None
+    with ctx.ledger.transaction() as state:
+        notes += settle(state, session=session, transcript=transcript, extra=extra, prompt_id=prompt_id, now=now)
+        command, limit = _runs.open_command(state, session)
+        cmd_status, overall = _statuses(ctx, state, command, limit)
+        notes += _thresholds(state, cmd_status, overall)
+        if event == "PreToolUse":
+            from ._budgets import check_running
+
+            decision = check_running(ctx.config.mode, cmd_status, overall)
+        elif event in ("Stop", "StopFailure"):
+            _runs.close_run(state, session=session, now=now)
+        elif event == "SessionEnd":
+            _runs.end_session(state, session=session, now=now)
+    if ctx.ledger.recovered is not None:
+        notes.insert(0, str(ctx.ledger.recovered))
+    if decision is not None and not decision.allowed:
+        return {
+            "continue": False,
+            "stopReason": decision.reason,
+            "hookSpecificOutput": {
+                "hookEventName": "PreToolUse",
+                "permissionDecision": "deny",
+                "permissionDecisionReason": f"{decision.reason} Do not retry; the user has been told.",
+            },
+            **({"systemMessage": _join(notes)} if notes else {}),
+        }
+    return {"systemMessage": _join(notes)} if notes else None
+
+
+def _prompt(ctx: Any, payload: Mapping[str, Any], session: str, transcript: Optional[Path], prompt_id: Optional[str], now: Any) -> Optional[Dict[str, Any]]:
+    from . import _runs
+    from ._api import STATUS_COMMAND
+    from ._budgets import check_start
+    from ._commands import BudgetCache, command_from_prompt, find_command_file, read_budget
+    from ._paths import cache_path, claude_home
+
+    prompt = payload.get("prompt")
+    command = command_from_prompt(prompt) if isinstance(prompt, str) else None
+    notes: List[str] = []
+    if command == STATUS_COMMAND:
+        return _status(ctx, prompt, session, transcript, prompt_id, now)
+    path = tokens = error = None
+    if command is not None:
+        path = find_command_file(command, project=ctx.project, home=claude_home(ctx.env))
+        if path is None and command not in ctx.config.commands:
+            command = None  # a built-in or unknown command: a plain prompt for the budgets
+        elif path is not None:
+            cache = BudgetCache.load(cache_path(ctx.ledger.path))
+            tokens, error = read_budget(path, project=ctx.project, cache=cache)
+            cache.save()
+    if error:
+        notes.append(f"claude-budget: {error} (no budget enforced for {command} until then)")
+    with ctx.ledger.transaction() as state:
+        notes += _runs.settle(state, session=session, transcript=transcript, prompt_id=prompt_id, now=now)
+        _runs.close_run(state, session=session, now=now)
+        notes += _config_notice(ctx, state)
+        from ._api import command_status, overall_status
+
+        cmd_status = command_status(ctx, state, command, path=path, tokens=tokens, error=error) if command else None
+        overall = overall_status(ctx, state)
+        decision = check_start(ctx.config.mode, cmd_status, overall)
+        if decision.allowed:
+            notes += _thresholds(state, cmd_status, overall)
+            if command is not None and prompt_id is not None:
+                _runs.open_run(state, session=session, prompt=prompt_id, command=command, limit=cmd_status.limit if cmd_status else None, now=now)
+    if ctx.ledger.recovered is not None:
+        notes.insert(0, str(ctx.ledger.recovered))
+    if not decision.allowed:
+        reason = decision.reason or "budget spent"
+        return {"decision": "block", "reason": reason, **({"systemMessage": _join(notes)} if notes else {})}
+    return {"systemMessage": _join(notes)} if notes else None
+
+
+def _status(ctx: Any, prompt: str, session: str, transcript: Optional[Path], prompt_id: Optional[str], now: Any) -> Dict[str, Any]:
+    """``/budget [/name]``: settle, then answer with the status as a block reason (no model call)."""
+    from . import _runs
+    from ._api import build_snapshot
+    from ._render import render_status
+
+    with ctx.ledger.transaction() as state:
+        notes = _runs.settle(state, session=session, transcript=transcript, prompt_id=prompt_id, now=now)
+        _runs.close_run(state, session=session, now=now)
+    if ctx.ledger.recovered is not None:
+        notes.insert(0, str(ctx.ledger.recovered))
+    snap = build_snapshot(ctx, state, warnings=tuple(notes))
+    args = prompt.split()[1:2]
+    only = None
+    if args:
+        only = args[0] if args[0].startswith("/") else "/" + args[0]
+    env = ctx.env
+    color = not env.get("NO_COLOR") and env.get("CLAUDE_CODE_ENTRYPOINT") == "cli"
+    try:
+        width = int(env.get("COLUMNS") or 80)
+    except ValueError:
+        width = 80
+    text = render_status(snap, width=max(40, min(width, 200)), color=color, only=only)
+    return {"decision": "block", "reason": text}
+
+
+def _statuses(ctx: Any, state: Any, command: Optional[str], limit: Optional[int]) -> Any:
+    from ._api import overall_status
+    from ._model import ScopeStatus
+    from ._runs import scope_usage
+
+    from ._commands import find_command_file
+    from ._paths import claude_home, display
+
+    overall = overall_status(ctx, state)
+    if command is None:
+        return None, overall
+    usage, runs, _ = scope_usage(state, command)
+    path = find_command_file(command, project=ctx.project, home=claude_home(ctx.env))
+    source = "config" if command in ctx.config.commands else "frontmatter"
+    file = display(path, ctx.project) if path is not None else None
+    return ScopeStatus(command, usage.total(ctx.config.count), limit, usage, runs=runs, source=source, file=file), overall
+
+
+def _thresholds(state: Any, command: Any, overall: Any) -> List[str]:
+    """Announce each 70/90/100 % crossing once, for the running command and overall."""
+    from ._budgets import crossed, threshold_message
+    from ._runs import set_warned, warned
+
+    notes = []
+    for s in (command, overall):
+        if s is None:
+            continue
+        new, announce = crossed(warned(state, s.name), s.percent)
+        if new != warned(state, s.name):
+            set_warned(state, s.name, new)
+        if announce is not None:
+            notes.append(threshold_message(s, announce))
+    return notes
+
+
+def _config_notice(ctx: Any, state: Any) -> List[str]:
+    """Unknown keys in budget.toml: said once per change of the file, not on every prompt."""
+    if not ctx.config.warnings or ctx.config.path is None:
+        return []
+    try:
+        stamp = os.stat(ctx.config.path).st_mtime_ns
+    except OSError:
+        return []
+    if state.get("config_warned") == str(stamp):
+        return []
+    state["config_warned"] = str(stamp)
+    return [f"claude-budget: {w}" for w in ctx.config.warnings]
+
+
+def _join(notes: List[str]) -> str:
+    return "\n".join(dict.fromkeys(notes))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,133 @@
+"""Show claude-budget working in the real Claude Code CLI, end to end, offline.
+
+Starts the local stand-in for the Anthropic API (tests/fakeapi.py), makes a throwaway project
+with a `/review-pr` command that has `tokenBudget: 20000`, wires the hooks with
+`claude-budget install`, and then runs `claude -p` a few times in block mode:
+
+1. `/review-pr 1` runs (Bash tools and a subagent) and is counted — compared with what Claude Code
+   itself reports;
+2. `/budget` prints the status without calling the model;
+3. `/review-pr 2` is refused, and the API receives no request.
+
+Usage: scripts/demo.sh (sets up first), or `.venv/bin/python scripts/demo.py [--keep]`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CLAUDE = Path(os.environ.get("CLAUDE_BUDGET_CLAUDE_BIN") or ROOT / "node_modules" / ".bin" / "claude")
+
+
+def step(text: str) -> None:
+    print(f"\n\033[1m== {text}\033[0m" if sys.stdout.isatty() and not os.environ.get("NO_COLOR") else f"\n== {text}")
+
+
+def stats(url: str) -> dict:
+    with urllib.request.urlopen(f"{url}/_fake/stats", timeout=10) as r:
+        return json.load(r)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not CLAUDE.exists():
+        print(f"Error: {CLAUDE} is missing — run scripts/setup.sh first", file=sys.stderr)
+        return 1
+    work = Path(tempfile.mkdtemp(prefix="claude-budget-demo-"))
+    project, home = work / "project", work / "home"
+    (project / ".claude" / "commands").mkdir(parents=True)
+    home.mkdir()
+    (home / ".claude.json").write_text(json.dumps({"hasCompletedOnboarding": True}))
+    api = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fakeapi.py")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert api.stdout is not None
+        url = api.stdout.readline().strip()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDE", "ANTHROPIC"))}
+        env.update(
+            HOME=str(home),
+            ANTHROPIC_BASE_URL=url,
+            ANTHROPIC_API_KEY="demo-key-not-used",
+            CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+            NO_COLOR="1",
+        )
+
+        step(f"A project with one budgeted command ({project})")
+        subprocess.run([sys.executable, "-m", "budget_state", "install", str(project)], check=True, env=env)
+        cmd = project / ".claude" / "commands" / "review-pr.md"
+        cmd.write_text(
+            "---\ndescription: Review a pull request\ntokenBudget: 20000\n---\n"
+            "Review pull request $ARGUMENTS. SCRIPT: bash, agent, bash, text\n"
+        )
+        (project / ".claude" / "budget.toml").write_text('mode = "block"\n')
+        print(f"$ cat .claude/commands/review-pr.md\n{cmd.read_text()}$ cat .claude/budget.toml\nmode = \"block\"")
+
+        def claude(prompt: str) -> dict:
+            before = stats(url)["requests"]
+            print(f"\n$ claude -p {prompt!r}")
+            proc = subprocess.run(
+                [str(CLAUDE), "-p", prompt, "--output-format", "json", "--allowedTools", "Bash Task Agent"],
+                cwd=project,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
+            if proc.returncode != 0:
+                print(proc.stdout, proc.stderr, file=sys.stderr)
+                raise SystemExit(f"claude exited with {proc.returncode}")
+            result = json.loads(proc.stdout)
+            result["_requests"] = stats(url)["requests"] - before
+            return result
+
+        def status() -> dict:
+            out = subprocess.run(
+                [sys.executable, "-m", "budget_state", "status", "--json"], cwd=project, env=env, capture_output=True, text=True, check=True
+            )
+            return json.loads(out.stdout)
+
+        step("1. Run the command: the hook counts what it spends")
+        r = claude("/review-pr 1")
+        reported = {"input": 0, "output": 0, "cache_creation": 0, "cache_read": 0}
+        for m in r["modelUsage"].values():
+            reported["input"] += m["inputTokens"]
+            reported["output"] += m["outputTokens"]
+            reported["cache_creation"] += m["cacheCreationInputTokens"]
+            reported["cache_read"] += m["cacheReadInputTokens"]
+        counted = status()["commands"]["/review-pr"]
+        print(f"API requests: {r['_requests']} (main agent and a subagent)")
+        print(f"Claude Code reports: {reported} = {sum(reported.values())} tokens")
+        print(f"claude-budget counted: {counted['tokens']} = {counted['used']} tokens, {counted['runs']} run")
+        print("exact match" if counted["tokens"] == reported else "MISMATCH")
+
+        step("2. /budget: answered by the hook, no model call")
+        r = claude("/budget")
+        print(r["result"])
+        print(f"API requests: {r['_requests']}")
+
+        step("3. Run it again: the budget is spent, so block mode refuses it")
+        r = claude("/review-pr 2")
+        print(r["result"])
+        print(f"API requests: {r['_requests']}")
+
+        step("The orchestrator's view: claude-budget status --json")
+        print(json.dumps(status()["commands"]["/review-pr"], indent=2))
+        return 0 if counted["tokens"] == reported else 1
+    finally:
+        api.terminate()
+        api.wait(10)
+        if "--keep" in args:
+            print(f"\n(kept {work})")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Set up a fresh checkout: a virtualenv with claude-budget and its test tools in .venv/, and the
+# pinned Claude Code CLI (for the end-to-end tests and the demo) in node_modules/. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+if [ ! -x node_modules/.bin/claude ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund --loglevel=error
+fi
+echo "set up: .venv/ ($(.venv/bin/python --version)), $(node_modules/.bin/claude --version)"

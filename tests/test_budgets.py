@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import pytest
+
+from budget_state._budgets import check_running, check_start, crossed, refusal, threshold_message
+from budget_state._model import ScopeStatus
+
+
+def cmd(used: int, limit: int | None, *, source: str | None = "frontmatter") -> ScopeStatus:
+    return ScopeStatus("/review-pr", used, limit, source=source, file=".claude/commands/review-pr.md")
+
+
+def overall(used: int, limit: int | None, source: str | None = "config") -> ScopeStatus:
+    return ScopeStatus("overall", used, limit, source=source)
+
+
+@pytest.mark.parametrize(
+    ("mode", "c", "o", "allowed", "scope"),
+    [
+        ("warn", cmd(20_000, 10_000), overall(0, None), True, None),
+        ("block", cmd(9_999, 10_000), overall(0, None), True, None),
+        ("block", cmd(10_000, 10_000), overall(0, None), False, "/review-pr"),
+        ("kill", cmd(12_000, 10_000), overall(0, None), False, "/review-pr"),
+        ("block", None, overall(5, 5), False, "overall"),
+        ("block", cmd(1, None), overall(4, 5), True, None),
+        ("block", cmd(1, 10), overall(9, 5), False, "overall"),
+    ],
+    ids=["warn-never-refuses", "under", "exactly-spent", "kill-also-refuses", "plain-prompt-overall", "no-budget", "overall-trips"],
+)
+def test_check_start(mode, c, o, allowed, scope) -> None:
+    d = check_start(mode, c, o)
+    assert (d.allowed, d.scope) == (allowed, scope)
+
+
+def test_refusal_names_scope_usage_and_fix() -> None:
+    assert refusal(cmd(12_345, 10_000)) == (
+        "Token budget spent: /review-pr has used 12.3K of 10K tokens (123%). To go on, raise tokenBudget in "
+        ".claude/commands/review-pr.md, or start over with: claude-budget reset /review-pr."
+    )
+    assert refusal(cmd(10_000, 10_000, source="config")) == (
+        'Token budget spent: /review-pr has used 10K of 10K tokens (100%). To go on, raise [commands."/review-pr"] '
+        "tokens in .claude/budget.toml, or start over with: claude-budget reset /review-pr."
+    )
+    assert refusal(overall(2_000_000, 1_000_000, "env")) == (
+        "Token budget spent: the overall budget has used 2.0M of 1.0M tokens (200%). To go on, raise "
+        "CLAUDE_BUDGET_OVERALL, or start over with: claude-budget reset --all."
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "c", "o", "allowed"),
+    [
+        ("block", cmd(20_000, 10_000), overall(0, None), True),
+        ("kill", cmd(10_000, 10_000), overall(0, None), True),
+        ("kill", cmd(10_001, 10_000), overall(0, None), False),
+        ("kill", None, overall(6, 5), False),
+    ],
+    ids=["block-lets-turn-finish", "kill-at-exactly-limit-goes-on", "kill-over", "kill-overall"],
+)
+def test_check_running(mode, c, o, allowed) -> None:
+    assert check_running(mode, c, o).allowed is allowed
+
+
+@pytest.mark.parametrize(
+    ("warned", "pct", "expected"),
+    [
+        (0, None, (0, None)),
+        (0, 50.0, (0, None)),
+        (0, 70.0, (70, 70)),
+        (70, 85.0, (70, None)),
+        (70, 95.0, (90, 90)),
+        (0, 150.0, (100, 100)),
+        (100, 150.0, (100, None)),
+        (100, 10.0, (0, None)),
+    ],
+    ids=["no-limit", "below", "at-70", "already-70", "to-90", "jump-to-100", "already-100", "after-reset"],
+)
+def test_crossed(warned, pct, expected) -> None:
+    assert crossed(warned, pct) == expected
+
+
+def test_threshold_messages() -> None:
+    assert threshold_message(cmd(7_000, 10_000), 70) == (
+        "claude-budget: /review-pr has passed 70% of its token budget: 7.0K of 10K tokens (70%)."
+    )
+    assert threshold_message(overall(10_500, 10_000), 100) == (
+        "claude-budget: the overall budget has spent its token budget: 10.5K of 10K tokens (105%)."
+    )

@@ -1,0 +1,250 @@
+"""The hook in-process: protocol replies for each event, and bad input never breaking a session."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import pytest
+
+from budget_state import hook
+from budget_state._ledger import Ledger
+
+
+class Project:
+    def __init__(self, root: Path) -> None:
+        self.root = root / "proj"
+        self.home = root / "home"
+        (self.root / ".claude" / "commands").mkdir(parents=True)
+        (self.home / ".claude").mkdir(parents=True)
+        self.transcript = self.home / ".claude" / "projects" / "p" / "sess-1.jsonl"
+        self.transcript.parent.mkdir(parents=True)
+        self.env: Dict[str, str] = {"CLAUDE_PROJECT_DIR": str(self.root), "HOME": str(self.home)}
+        self._n = 0
+
+    def command(self, name: str, budget: Any = None) -> None:
+        front = f"tokenBudget: {budget}\n" if budget is not None else ""
+        (self.root / ".claude" / "commands" / f"{name}.md").write_text(f"---\n{front}---\nDo {name}.\n")
+
+    def config(self, text: str) -> None:
+        (self.root / ".claude" / "budget.toml").write_text(text)
+
+    def spend(self, prompt_id: str, tokens: int, *, path: Optional[Path] = None) -> None:
+        """Append a user record and one API response (written as two lines, as Claude Code does)."""
+        self._n += 1
+        target = path or self.transcript
+        target.parent.mkdir(parents=True, exist_ok=True)
+        usage = {"input_tokens": tokens, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+        line = {
+            "type": "assistant",
+            "requestId": f"req{self._n}",
+            "timestamp": f"2026-11-25T10:00:{self._n:02d}.000Z",
+            "message": {"id": f"msg{self._n}", "model": "claude-test", "usage": usage},
+        }
+        with open(target, "a") as f:
+            f.write(json.dumps({"type": "user", "promptId": prompt_id, "message": {"content": "x"}}) + "\n")
+            f.write(json.dumps(line) + "\n" + json.dumps(line) + "\n")
+
+    def run(self, event: str, raw: Optional[bytes] = None, **fields: Any) -> Optional[Dict[str, Any]]:
+        payload = {
+            "session_id": "sess-1",
+            "transcript_path": str(self.transcript),
+            "cwd": str(self.root),
+            "hook_event_name": event,
+            **fields,
+        }
+        out = io.StringIO()
+        data = raw if raw is not None else json.dumps(payload).encode()
+        assert hook.main([], stdin=io.BytesIO(data), stdout=out, env=self.env) == 0
+        text = out.getvalue()
+        return json.loads(text) if text else None
+
+    def ledger(self) -> Dict[str, Any]:
+        return Ledger(self.root / ".claude" / "budget-ledger.toml").read()
+
+
+@pytest.fixture
+def proj(tmp_path: Path) -> Project:
+    return Project(tmp_path)
+
+
+def test_plain_prompt_is_silent_and_counts_overall_only(proj: Project) -> None:
+    assert proj.run("UserPromptSubmit", prompt="hello", prompt_id="p1") is None
+    proj.spend("p1", 100)
+    assert proj.run("Stop", prompt_id="p1") is None
+    state = proj.ledger()
+    assert state["overall"]["input"] == 100
+    assert state["commands"] == {}
+
+
+def test_command_run_is_counted_once_per_response(proj: Project) -> None:
+    proj.command("review-pr", 50000)
+    assert proj.run("UserPromptSubmit", prompt="/review-pr 42", prompt_id="p1") is None
+    proj.spend("p1", 100)
+    assert proj.run("PreToolUse", prompt_id="p1", tool_name="Bash") is None
+    proj.spend("p1", 50)
+    assert proj.run("Stop", prompt_id="p1") is None
+    assert proj.run("SessionEnd", prompt_id="p1") is None
+    state = proj.ledger()
+    assert state["commands"]["/review-pr"]["input"] == 150
+    assert state["commands"]["/review-pr"]["runs"] == 1
+    assert state["overall"]["input"] == 150
+    assert state["runs"][0]["command"] == "/review-pr" and "ended" in state["runs"][0]
+
+
+def test_subagent_usage_counts_toward_the_command(proj: Project) -> None:
+    proj.command("review-pr", 50000)
+    proj.run("UserPromptSubmit", prompt="/review-pr", prompt_id="p1")
+    sub = proj.transcript.with_suffix("") / "subagents" / "agent-a1.jsonl"
+    proj.spend("p1", 70, path=sub)
+    proj.run("SubagentStop", prompt_id="p1", agent_transcript_path=str(sub))
+    proj.spend("p1", 30)
+    proj.run("Stop", prompt_id="p1")
+    assert proj.ledger()["commands"]["/review-pr"]["input"] == 100
+
+
+def test_late_lines_after_stop_still_reach_the_run(proj: Project) -> None:
+    proj.command("review-pr", 50000)
+    proj.run("UserPromptSubmit", prompt="/review-pr", prompt_id="p1")
+    proj.run("Stop", prompt_id="p1")
+    proj.spend("p1", 40)  # written after Stop fired
+    proj.run("SessionEnd")
+    assert proj.ledger()["commands"]["/review-pr"]["input"] == 40
+
+
+def test_block_mode_refuses_a_spent_command(proj: Project) -> None:
+    proj.command("review-pr", 100)
+    proj.config('mode = "block"\n')
+    proj.run("UserPromptSubmit", prompt="/review-pr", prompt_id="p1")
+    proj.spend("p1", 150)
+    proj.run("Stop", prompt_id="p1")
+    reply = proj.run("UserPromptSubmit", prompt="/review-pr again", prompt_id="p2")
+    assert reply == {
+        "decision": "block",
+        "reason": "Token budget spent: /review-pr has used 150 of 100 tokens (150%). To go on, raise tokenBudget in "
+        ".claude/commands/review-pr.md, or start over with: claude-budget reset /review-pr.",
+    }
+    assert proj.ledger()["commands"]["/review-pr"]["runs"] == 1
+    assert proj.run("UserPromptSubmit", prompt="hello", prompt_id="p3") is None  # other prompts go on
+
+
+def test_warn_mode_tells_each_threshold_once(proj: Project) -> None:
+    proj.command("review-pr", 100)
+    proj.run("UserPromptSubmit", prompt="/review-pr", prompt_id="p1")
+    proj.spend("p1", 75)
+    assert proj.run("PostToolUse", prompt_id="p1") == {
+        "systemMessage": "claude-budget: /review-pr has passed 70% of its token budget: 75 of 100 tokens (75%)."
+    }
+    assert proj.run("PreToolUse", prompt_id="p1") is None
+    proj.spend("p1", 30)
+    assert proj.run("Stop", prompt_id="p1") == {
+        "systemMessage": "claude-budget: /review-pr has spent its token budget: 105 of 100 tokens (105%)."
+    }
+    assert proj.run("UserPromptSubmit", prompt="/review-pr", prompt_id="p2") is None  # warn never refuses
+
+
+def test_kill_mode_stops_the_turn_at_the_next_tool(proj: Project) -> None:
+    proj.command("review-pr", 100)
+    proj.config('mode = "kill-running"\n')
+    proj.run("UserPromptSubmit", prompt="/review-pr", prompt_id="p1")
+    proj.spend("p1", 101)
+    reply = proj.run("PreToolUse", prompt_id="p1", tool_name="Bash")
+    assert reply is not None
+    reason = (
+        "Token budget exceeded: /review-pr has used 101 of 100 tokens (101%); claude-budget (kill mode) stopped this "
+        "turn. To go on, raise tokenBudget in .claude/commands/review-pr.md, or start over with: claude-budget reset /review-pr."
+    )
+    assert reply["continue"] is False
+    assert reply["stopReason"] == reason
+    assert reply["hookSpecificOutput"] == {
+        "hookEventName": "PreToolUse",
+        "permissionDecision": "deny",
+        "permissionDecisionReason": reason + " Do not retry; the user has been told.",
+    }
+
+
+def test_overall_budget_refuses_plain_prompts_in_block_mode(proj: Project) -> None:
+    proj.env["CLAUDE_BUDGET_OVERALL"] = "100"
+    proj.env["CLAUDE_BUDGET_MODE"] = "stop-new"
+    proj.run("UserPromptSubmit", prompt="hi", prompt_id="p1")
+    proj.spend("p1", 100)
+    proj.run("Stop", prompt_id="p1")
+    reply = proj.run("UserPromptSubmit", prompt="hi again", prompt_id="p2")
+    assert reply is not None and reply["decision"] == "block"
+    assert reply["reason"].startswith("Token budget spent: the overall budget has used 100 of 100 tokens (100%).")
+
+
+def test_budget_command_is_never_refused(proj: Project) -> None:
+    proj.env["CLAUDE_BUDGET_OVERALL"] = "1"
+    proj.env["CLAUDE_BUDGET_MODE"] = "block"
+    proj.run("UserPromptSubmit", prompt="hi", prompt_id="p1")
+    proj.spend("p1", 5)
+    reply = proj.run("UserPromptSubmit", prompt="/budget", prompt_id="p2")
+    assert reply is not None and reply["decision"] == "block"
+    assert "overall" in reply["reason"] and "Token budget spent" not in reply["reason"]
+
+
+def test_first_sight_of_a_session_counts_nothing_from_before(proj: Project) -> None:
+    proj.spend("old", 1000)  # history from before the hooks were installed
+    proj.run("UserPromptSubmit", prompt="hi", prompt_id="p1")
+    proj.spend("p1", 10)
+    proj.run("Stop", prompt_id="p1")
+    assert proj.ledger()["overall"]["input"] == 10
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"not json", "claude-budget: the hook input is not JSON (Expecting value: line 1 column 1 (char 0)) (budgets not enforced for this step)"),
+        (b"[1, 2]", "claude-budget: the hook input is a JSON list, not an object (budgets not enforced for this step)"),
+        (b'{"hook_event_name": "Stop"}', "claude-budget: the Stop hook input has no session_id (budgets not enforced for this step)"),
+    ],
+    ids=["not-json", "not-object", "no-session"],
+)
+def test_bad_input_is_one_line_and_fails_open(proj: Project, raw: bytes, message: str) -> None:
+    assert proj.run("Stop", raw=raw) == {"systemMessage": message}
+
+
+def test_corrupt_ledger_is_moved_aside_and_reported(proj: Project) -> None:
+    ledger = proj.root / ".claude" / "budget-ledger.toml"
+    ledger.write_text("this is [not toml\n")
+    reply = proj.run("UserPromptSubmit", prompt="hi", prompt_id="p1")
+    assert reply is not None
+    assert reply["systemMessage"].startswith(f"the ledger {ledger} was corrupt (")
+    aside = list(ledger.parent.glob("budget-ledger.corrupt-*.toml"))
+    assert len(aside) == 1 and aside[0].read_text() == "this is [not toml\n"
+    assert proj.ledger()["schema_version"] == 1
+
+
+def test_bad_frontmatter_warns_and_does_not_block(proj: Project) -> None:
+    proj.command("review-pr", "fifty")
+    proj.config('mode = "block"\n')
+    reply = proj.run("UserPromptSubmit", prompt="/review-pr", prompt_id="p1")
+    assert reply == {
+        "systemMessage": 'claude-budget: tokenBudget "fifty" in .claude/commands/review-pr.md is not a number — write e.g. '
+        "tokenBudget: 50000 (no budget enforced for /review-pr until then)"
+    }
+    assert proj.ledger()["commands"]["/review-pr"]["runs"] == 1
+
+
+@pytest.mark.parametrize("prompt", ["/../../etc/passwd", "/\x1b[31mred", "/a\x00b", "/", "//x"], ids=["traversal", "ansi", "nul", "slash", "double"])
+def test_hostile_prompts_are_plain_prompts(proj: Project, prompt: str) -> None:
+    assert proj.run("UserPromptSubmit", prompt=prompt, prompt_id="p1") is None
+    assert proj.ledger()["commands"] == {}
+
+
+def test_on_error_closed_refuses_when_the_config_is_broken(proj: Project) -> None:
+    proj.config('mode = "block"\non_error = "closed"\nlock_timeout = "soon"\n')
+    proj.env["CLAUDE_BUDGET_ON_ERROR"] = "closed"
+    reply = proj.run("UserPromptSubmit", prompt="hi", prompt_id="p1")
+    assert reply is not None and reply["decision"] == "block"
+    assert reply["reason"].startswith("claude-budget could not check the budgets, and on_error is closed: ")
+
+
+def test_broken_config_fails_open_with_a_clear_line(proj: Project) -> None:
+    proj.config('mode = "blok"\n')
+    reply = proj.run("UserPromptSubmit", prompt="hi", prompt_id="p1")
+    assert reply is not None
+    assert reply["systemMessage"].startswith('claude-budget: mode "blok" in .claude/budget.toml is not a mode')

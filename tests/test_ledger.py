@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import filelock
+import pytest
+
+from budget_state._errors import LedgerCorrupt, LedgerError, LockTimeout
+from budget_state._ledger import MAX_RUNS, MAX_SESSIONS, Ledger, add_usage, compact, new_state
+from budget_state._lock import LedgerLock
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "l.toml")
+    with ledger.transaction() as state:
+        add_usage(state["overall"], {"input": 1, "output": 2, "cache_creation": 3, "cache_read": 4}, "claude-x")
+        state["commands"]["/review-pr"] = {"runs": 1, "input": 5, "since": NOW}
+    got = ledger.read()
+    assert got["schema_version"] == 1
+    assert got["overall"]["input"] == 1
+    assert got["overall"]["models"] == {"claude-x": {"input": 1, "output": 2, "cache_creation": 3, "cache_read": 4}}
+    assert got["commands"]["/review-pr"] == {"runs": 1, "input": 5, "since": NOW}
+
+
+def test_missing_ledger_reads_empty(tmp_path: Path) -> None:
+    state = Ledger(tmp_path / "none.toml").read()
+    assert state["commands"] == {} and state["runs"] == []
+
+
+def test_corrupt_ledger_is_moved_aside_never_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "budget-ledger.toml"
+    path.write_text("schema_version = 1\n[overall\ninput = 5\n")
+    ledger = Ledger(path)
+    with pytest.raises(LedgerCorrupt, match="is not valid TOML"):
+        ledger.read()
+    with ledger.transaction() as state:
+        assert state["commands"] == {}
+    assert ledger.recovered is not None
+    moved = ledger.recovered.moved_to
+    assert moved is not None and moved.read_text() == "schema_version = 1\n[overall\ninput = 5\n"
+    assert moved.name.startswith("budget-ledger.corrupt-")
+    assert "moved to" in str(ledger.recovered)
+    assert ledger.read()["schema_version"] == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "overall = 5\nschema_version = 1\n", "schema_version = 'one'\n", "schema_version = 1\nruns = 3\n"],
+    ids=["empty", "overall-not-table", "version-string", "runs-not-list"],
+)
+def test_wrong_shapes_count_as_corrupt(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "l.toml"
+    path.write_text(text)
+    with pytest.raises(LedgerCorrupt):
+        Ledger(path).read()
+
+
+def test_newer_schema_is_refused_not_moved(tmp_path: Path) -> None:
+    path = tmp_path / "l.toml"
+    path.write_text("schema_version = 99\n")
+    with pytest.raises(LedgerError, match="newer claude-budget"):
+        with Ledger(path).transaction():
+            pass
+    assert path.read_text() == "schema_version = 99\n"
+
+
+def test_symlinked_ledger_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.toml"
+    target.write_text("precious\n")
+    link = tmp_path / "l.toml"
+    link.symlink_to(target)
+    with pytest.raises(LedgerError, match="is a symbolic link"):
+        with Ledger(link).transaction():
+            pass
+    assert target.read_text() == "precious\n"
+
+
+def test_symlinked_lock_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere"
+    target.write_text("precious\n")
+    (tmp_path / "l.toml.lock").symlink_to(target)
+    with pytest.raises(LedgerError, match="lock .* is a symbolic link"):
+        with Ledger(tmp_path / "l.toml").transaction():
+            pass
+    assert target.read_text() == "precious\n"
+
+
+def test_unusable_folder_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder\n")
+    with pytest.raises(LedgerError, match="cannot create the ledger folder"):
+        with Ledger(blocker / "sub" / "l.toml").transaction():
+            pass
+    assert blocker.read_text() == "not a folder\n"
+
+
+def _hold_with_filelock(path: str, ready, seconds: float) -> None:
+    with filelock.FileLock(path):
+        ready.set()
+        time.sleep(seconds)
+
+
+def test_filelock_holder_excludes_us(tmp_path: Path) -> None:
+    lock = tmp_path / "l.toml.lock"
+    ready = multiprocessing.Event()
+    p = multiprocessing.Process(target=_hold_with_filelock, args=(str(lock), ready, 1.5))
+    p.start()
+    try:
+        assert ready.wait(10)
+        with pytest.raises(LockTimeout, match="held by another process"):
+            with LedgerLock(lock, timeout=0.3):
+                pass
+    finally:
+        p.join()
+    with LedgerLock(lock, timeout=1):
+        pass
+
+
+def test_we_exclude_a_filelock_user(tmp_path: Path) -> None:
+    lock = tmp_path / "l.toml.lock"
+    with LedgerLock(lock, timeout=1):
+        with pytest.raises(filelock.Timeout):
+            filelock.FileLock(str(lock), timeout=0.2).acquire()
+    assert lock.exists()  # never deleted: every waiter locks the same inode
+
+
+def test_compact_bounds_runs_and_keeps_their_sums(tmp_path: Path) -> None:
+    state = new_state(NOW)
+    for i in range(MAX_RUNS + 30):
+        run = {"prompt": f"p{i}", "command": "/a", "started": NOW - timedelta(days=1), "ended": NOW}
+        add_usage(run, {"input": 1, "output": 2}, "m")
+        state["runs"].append(run)
+    compact(state, NOW)
+    assert len(state["runs"]) == MAX_RUNS
+    assert state["runs"][0]["prompt"] == "p30"
+    assert state["rollup"]["/a"]["2026-11-24"] == {"runs": 30, "input": 30, "output": 60, "models": {"m": {"input": 30, "output": 60}}}
+
+
+def test_compact_drops_old_rollups_and_stale_sessions() -> None:
+    state = new_state(NOW)
+    state["rollup"] = {"/a": {"2026-01-01": {"runs": 1}, "2026-11-24": {"runs": 2}}}
+    state["sessions"] = {
+        "old": {"seen": NOW - timedelta(days=8)},
+        "ended": {"seen": NOW - timedelta(hours=1), "ended": True},
+        "live": {"seen": NOW - timedelta(hours=1)},
+    }
+    compact(state, NOW)
+    assert state["rollup"] == {"/a": {"2026-11-24": {"runs": 2}}}
+    assert set(state["sessions"]) == {"live"}
+
+
+def test_compact_caps_sessions() -> None:
+    state = new_state(NOW)
+    state["sessions"] = {f"s{i}": {"seen": NOW - timedelta(seconds=i)} for i in range(MAX_SESSIONS + 5)}
+    compact(state, NOW)
+    assert len(state["sessions"]) == MAX_SESSIONS
+    assert "s0" in state["sessions"] and f"s{MAX_SESSIONS + 4}" not in state["sessions"]
