@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 CHUNK = 1 << 20
 MAX_LINE = 16 << 20  # a longer line is skipped (and reported): no real usage record is that big
@@ -32,8 +31,7 @@ _FIELDS = (
 )
 
 
-@dataclass
-class Entry:
+class Entry(NamedTuple):
     """Tokens newly counted for one API response (a delta when a repeat line grew)."""
 
     prompt: Optional[str]
@@ -41,11 +39,15 @@ class Entry:
     usage: Dict[str, int]
 
 
-@dataclass
 class ReadResult:
-    entries: List[Entry]
-    skipped: int = 0  # lines that were not JSON or were too long
-    problem: Optional[str] = None  # the file could not be read at all
+    """What one read of a transcript found."""
+
+    __slots__ = ("entries", "skipped", "problem")
+
+    def __init__(self, entries: List[Entry]) -> None:
+        self.entries = entries
+        self.skipped = 0  # lines that were not JSON or were too long
+        self.problem: Optional[str] = None  # the file could not be read at all
 
 
 def _int(v: Any) -> int:

@@ -8,11 +8,9 @@ precedence applies as in the hooks: environment > ``.claude/budget.toml`` > fron
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Dict, Mapping, Optional, Union
 
-from ._budgets import Decision, check_start
 from ._config import Config, limit_for, load_config
 from ._ledger import Ledger, State, utcnow
 from ._model import CATEGORIES, ScopeStatus, Snapshot, Usage
@@ -20,18 +18,23 @@ from ._paths import cache_path, claude_home, display, find_project, ledger_path
 from ._runs import record, scope_usage
 from ._runs import reset as _reset
 
+if TYPE_CHECKING:
+    from ._budgets import Decision
+
 PathLike = Union[str, "os.PathLike[str]"]
 STATUS_COMMAND = "/budget"
 
 
-@dataclass(frozen=True)
 class Context:
     """Where one project's budgets live and how they are configured."""
 
-    project: Path
-    env: Mapping[str, str]
-    config: Config
-    ledger: Ledger
+    __slots__ = ("project", "env", "config", "ledger")
+
+    def __init__(self, project: Path, env: Mapping[str, str], config: Config, ledger: Ledger) -> None:
+        self.project = project
+        self.env = env
+        self.config = config
+        self.ledger = ledger
 
     @classmethod
     def load(cls, project: Optional[PathLike] = None, *, env: Optional[Mapping[str, str]] = None, cwd: Optional[str] = None) -> Context:
@@ -109,6 +112,7 @@ def may_start(command: Optional[str], /, project: Optional[PathLike] = None, *, 
 
     Answers as the UserPromptSubmit hook would in the configured mode: in warn mode, always yes.
     """
+    from ._budgets import check_start
     from ._commands import BudgetCache, find_command_file, read_budget
 
     ctx = Context.load(project, env=env)

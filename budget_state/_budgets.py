@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import TYPE_CHECKING, NamedTuple, Optional, Tuple
 
-from ._model import Mode, ScopeStatus
+if TYPE_CHECKING:
+    from ._model import Mode, ScopeStatus
 
 THRESHOLDS: Tuple[int, ...] = (70, 90, 100)
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """Whether a command may start (or go on); ``reason`` says why not, naming the scope."""
 
     allowed: bool

@@ -9,7 +9,6 @@ streams are read here at the edge; ``_api``, ``_render`` and ``_install`` are im
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import shlex
@@ -90,7 +89,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     only: Optional[str] = args.command
     if args.json_:
         if only is not None:
-            snap = dataclasses.replace(snap, commands={k: v for k, v in snap.commands.items() if k == only})
+            snap = snap._replace(commands={k: v for k, v in snap.commands.items() if k == only})
         print(json.dumps(snap.to_json(), indent=2))
         return Exit.OK
     from ._render import render_status

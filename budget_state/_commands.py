@@ -8,9 +8,8 @@ from __future__ import annotations
 import os
 import re
 import stat as _stat
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, NamedTuple, Optional
 
 from budget_state._paths import display
 from budget_state._units import TokenValueError, parse_tokens
@@ -248,8 +247,7 @@ def read_budget(path: Path, /, *, project: Path, cache: BudgetCache | None = Non
     return result
 
 
-@dataclass(frozen=True)
-class CommandInfo:
+class CommandInfo(NamedTuple):
     """One custom command or skill and its budget, as ``/budget`` lists it."""
 
     name: str

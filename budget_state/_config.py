@@ -6,20 +6,21 @@ The file is parsed (and ``tomllib``/``tomli`` imported) only when it exists.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Mapping, NamedTuple
 
-from budget_state._commands import is_command_name
 from budget_state._errors import ConfigError
-from budget_state._model import CATEGORIES, Mode
+from budget_state._model import CATEGORIES
 from budget_state._paths import config_path, display
 from budget_state._units import TokenValueError, describe_value, parse_tokens
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from typing import Literal
 
-OnError = Literal["open", "closed"]
+    from budget_state._model import Mode
+
+    OnError = Literal["open", "closed"]
 
 MODES: dict[str, Mode] = {
     "warn": "warn",
@@ -34,20 +35,19 @@ _NO_OVERALL = ("", "none", "off")
 _OVERALL_FIX = 'write e.g. overall_tokens = "2M"'
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     """Every setting, already validated. ``sources`` says where mode and overall_tokens came from."""
 
     mode: Mode = "warn"
     overall_tokens: int | None = None
-    commands: Mapping[str, int] = field(default_factory=dict)
+    commands: Mapping[str, int] = MappingProxyType({})
     count: tuple[str, ...] = CATEGORIES
     on_error: OnError = "open"
     lock_timeout: float = 5.0
     ledger: str | None = None
     warnings: tuple[str, ...] = ()
     path: Path | None = None
-    sources: Mapping[str, str] = field(default_factory=lambda: {"mode": "default", "overall_tokens": "default"})
+    sources: Mapping[str, str] = MappingProxyType({"mode": "default", "overall_tokens": "default"})
 
 
 def normalize_mode(value: str, /, *, where: str, path: Path | None = None) -> Mode:
@@ -112,6 +112,8 @@ def _count(value: object, where: str, path: Path) -> tuple[str, ...]:
 
 
 def _commands(value: object, where: str, path: Path, warnings: list[str]) -> dict[str, int]:
+    from budget_state._commands import is_command_name  # lazy: most configs have no [commands]
+
     if not isinstance(value, dict):
         raise ConfigError(
             f'commands in {where} is not a table — write [commands."/review-pr"] with tokens = 50000', path=path
@@ -178,18 +180,18 @@ def _from_file(data: Mapping[str, object], where: str, path: Path) -> Config:
     config = Config(path=path)
     sources = dict(config.sources)
     if "mode" in data:
-        config = replace(config, mode=_mode(data["mode"], where, path))
+        config = config._replace(mode=_mode(data["mode"], where, path))
         sources["mode"] = "config"
     if "overall_tokens" in data:
         tokens = _tokens("overall_tokens", data["overall_tokens"], where, path, 'write e.g. overall_tokens = "2M"')
-        config = replace(config, overall_tokens=tokens)
+        config = config._replace(overall_tokens=tokens)
         sources["overall_tokens"] = "config"
     if "count" in data:
-        config = replace(config, count=_count(data["count"], where, path))
+        config = config._replace(count=_count(data["count"], where, path))
     if "on_error" in data:
-        config = replace(config, on_error=_on_error(data["on_error"], where, path))
+        config = config._replace(on_error=_on_error(data["on_error"], where, path))
     if "lock_timeout" in data:
-        config = replace(config, lock_timeout=_lock_timeout(data["lock_timeout"], where, path))
+        config = config._replace(lock_timeout=_lock_timeout(data["lock_timeout"], where, path))
     if "ledger" in data:
         ledger = data["ledger"]
         if not isinstance(ledger, str) or not ledger.strip():
@@ -198,31 +200,31 @@ def _from_file(data: Mapping[str, object], where: str, path: Path) -> Config:
                 ' — write e.g. ledger = "~/.claude/budget-ledger.toml"',
                 path=path,
             )
-        config = replace(config, ledger=ledger)
+        config = config._replace(ledger=ledger)
     if "commands" in data:
-        config = replace(config, commands=_commands(data["commands"], where, path, warnings))
-    return replace(config, warnings=tuple(warnings), sources=sources)
+        config = config._replace(commands=_commands(data["commands"], where, path, warnings))
+    return config._replace(warnings=tuple(warnings), sources=sources)
 
 
 def _from_env(env: Mapping[str, str], config: Config) -> Config:
     """Environment variables beat the file; an empty one counts as unset, except CLAUDE_BUDGET_OVERALL."""
     sources = dict(config.sources)
     if env.get("CLAUDE_BUDGET_MODE"):
-        config = replace(config, mode=normalize_mode(env["CLAUDE_BUDGET_MODE"], where="CLAUDE_BUDGET_MODE"))
+        config = config._replace(mode=normalize_mode(env["CLAUDE_BUDGET_MODE"], where="CLAUDE_BUDGET_MODE"))
         sources["mode"] = "env"
     raw = env.get("CLAUDE_BUDGET_OVERALL")
     if raw is not None:
         fix = "write e.g. CLAUDE_BUDGET_OVERALL=2M, or none for no overall budget"
         where = "CLAUDE_BUDGET_OVERALL"
         tokens = None if raw.strip().lower() in _NO_OVERALL else _tokens("overall_tokens", raw, where, None, fix)
-        config = replace(config, overall_tokens=tokens)
+        config = config._replace(overall_tokens=tokens)
         sources["overall_tokens"] = "env"
     if env.get("CLAUDE_BUDGET_ON_ERROR"):
-        config = replace(config, on_error=_on_error(env["CLAUDE_BUDGET_ON_ERROR"], "CLAUDE_BUDGET_ON_ERROR", None))
+        config = config._replace(on_error=_on_error(env["CLAUDE_BUDGET_ON_ERROR"], "CLAUDE_BUDGET_ON_ERROR", None))
     if env.get("CLAUDE_BUDGET_LOCK_TIMEOUT"):
         seconds = _lock_timeout(env["CLAUDE_BUDGET_LOCK_TIMEOUT"], "CLAUDE_BUDGET_LOCK_TIMEOUT", None)
-        config = replace(config, lock_timeout=seconds)
-    return replace(config, sources=sources)
+        config = config._replace(lock_timeout=seconds)
+    return config._replace(sources=sources)
 
 
 def limit_for(config: Config, command: str, frontmatter_tokens: int | None) -> tuple[int | None, str | None]:

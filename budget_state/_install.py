@@ -24,12 +24,15 @@ HOOK_TIMEOUT: Final = 30
 HOOK_EVENTS: Final = (
     "UserPromptSubmit",
     "PreToolUse",
-    "PostToolUse",
     "SubagentStop",
     "Stop",
     "StopFailure",
     "SessionEnd",
 )
+# Not PostToolUse: nothing is spent between a tool's PreToolUse and its PostToolUse, and the hook
+# is a new process (~30 ms) on every event — the next PreToolUse or Stop settles the same usage.
+# Earlier installs registered it; install removes our entry there.
+RETIRED_EVENTS: Final = ("PostToolUse",)
 _TOOL_EVENTS: Final = frozenset({"PreToolUse", "PostToolUse"})
 # `budget_hook.py` is the earlier stand-alone hook script; its entries are taken over in place.
 _OUR_MARKS: Final = ("budget_state.hook", "budget_hook.py")
@@ -121,7 +124,19 @@ def _plan_settings(path: Path, python: str, plan: _Plan) -> str:
             _drop_extras(groups, found[1:])
             deduplicated.append(event)
 
-    if not (added or updated or deduplicated):
+    retired: List[str] = []
+    for event in RETIRED_EVENTS:
+        groups = hooks.get(event)
+        if not isinstance(groups, list):
+            continue
+        found = _find_ours(path, event, groups)
+        if found:
+            _drop_extras(groups, found)
+            if not groups:
+                del hooks[event]
+            retired.append(event)
+
+    if not (added or updated or deduplicated or retired):
         return f"{name}: unchanged (the hook is already installed)"
     plan.append((path, json.dumps(settings, indent=2, ensure_ascii=False) + "\n"))
     parts = []
@@ -131,6 +146,8 @@ def _plan_settings(path: Path, python: str, plan: _Plan) -> str:
         parts.append(f"set the hook command to `{command}` for {', '.join(updated)}")
     if deduplicated:
         parts.append(f"removed duplicate claude-budget hooks from {', '.join(deduplicated)}")
+    if retired:
+        parts.append(f"removed the hook from {', '.join(retired)} (no longer needed)")
     return f"{name}: {'; '.join(parts)}"
 
 

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Dict, Literal, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Mapping, NamedTuple, Optional, Tuple
+
+if TYPE_CHECKING:
+    from typing import Literal
 
 CATEGORIES: Tuple[str, ...] = ("input", "output", "cache_creation", "cache_read")
 
-Mode = Literal["warn", "block", "kill"]
-Level = Literal["none", "ok", "warning", "critical", "exceeded"]
+if TYPE_CHECKING:
+    Mode = Literal["warn", "block", "kill"]
+    Level = Literal["none", "ok", "warning", "critical", "exceeded"]
 
 
-@dataclass(frozen=True)
-class Usage:
+# Records are NamedTuples, not dataclasses: the hook imports this module on every prompt and tool
+# call, and dataclasses cost ~5 ms there (they import inspect and exec code per class).
+
+
+class Usage(NamedTuple):
     """Token counts by category, as Claude Code's transcript reports them."""
 
     input: int = 0
@@ -20,7 +26,7 @@ class Usage:
     cache_creation: int = 0
     cache_read: int = 0
 
-    def __add__(self, other: Usage) -> Usage:
+    def __add__(self, other: Usage) -> Usage:  # type: ignore[override]  # sums fields, not a tuple concatenation
         return Usage(
             self.input + other.input,
             self.output + other.output,
@@ -45,14 +51,13 @@ class Usage:
         return cls(*values)
 
 
-@dataclass(frozen=True)
-class ScopeStatus:
+class ScopeStatus(NamedTuple):
     """One budget scope (overall, or one command) as of a snapshot."""
 
     name: str
     used: int
     limit: Optional[int]
-    usage: Usage = field(default_factory=Usage)
+    usage: Usage = Usage()
     runs: int = 0
     source: Optional[str] = None  # where the limit came from: env, config, frontmatter
     file: Optional[str] = None  # the command's file, relative to the project where possible
@@ -83,8 +88,7 @@ class ScopeStatus:
         return self.limit is not None and self.used >= self.limit
 
 
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(NamedTuple):
     """Every budget at one moment: what ``claude-budget status --json`` prints."""
 
     mode: Mode

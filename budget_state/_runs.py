@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from ._accounting import baseline, read_new, subagent_files
 from ._ledger import State, add_usage
@@ -83,16 +83,30 @@ def settle(
 
 
 def open_run(
-    state: State, /, *, session: str, prompt: str, command: str, limit: Optional[int], now: datetime
+    state: State,
+    /,
+    *,
+    session: str,
+    prompt: str,
+    command: str,
+    limit: Optional[int],
+    source: Optional[str] = None,
+    file: Optional[str] = None,
+    now: datetime,
 ) -> None:
-    """Start a run of ``command`` for ``prompt`` (a UserPromptSubmit that was let through)."""
+    """Start a run of ``command`` for ``prompt`` (a UserPromptSubmit that was let through).
+
+    The limit in force, and where it came from, are kept with the session, so that the hooks
+    during the turn need not read the command's file again.
+    """
     close_run(state, session=session, now=now)
     s, _ = _session(state, session, now)
     s["run"] = prompt
-    if limit is not None:
-        s["limit"] = limit
-    else:
-        s.pop("limit", None)
+    for key, value in (("limit", limit), ("source", source), ("file", file)):
+        if value is not None:
+            s[key] = value
+        else:
+            s.pop(key, None)
     if prompt in _runs_by_prompt(state):
         return  # the same prompt again (a retried hook): one run
     state.setdefault("runs", []).append({"prompt": prompt, "command": command, "session": session, "started": now})
@@ -108,7 +122,8 @@ def close_run(state: State, /, *, session: str, now: datetime) -> None:
     if not isinstance(s, dict):
         return
     prompt = s.pop("run", None)
-    s.pop("limit", None)
+    for key in ("limit", "source", "file"):
+        s.pop(key, None)
     run = _runs_by_prompt(state).get(prompt) if isinstance(prompt, str) else None
     if run is not None and "ended" not in run:
         run["ended"] = now
@@ -120,14 +135,28 @@ def end_session(state: State, /, *, session: str, now: datetime) -> None:
     s["ended"] = True
 
 
-def open_command(state: State, session: str, /) -> Tuple[Optional[str], Optional[int]]:
-    """The command the session is running now and the limit it started with."""
+class OpenRun(NamedTuple):
+    command: Optional[str] = None
+    limit: Optional[int] = None
+    source: Optional[str] = None
+    file: Optional[str] = None
+
+
+def open_command(state: State, session: str, /) -> OpenRun:
+    """The command the session is running now, with the limit it started with."""
     s = state.get("sessions", {}).get(session)
     if not isinstance(s, dict) or not isinstance(s.get("run"), str):
-        return None, None
+        return OpenRun()
     run = _runs_by_prompt(state).get(s["run"])
-    limit = s.get("limit")
-    return (str(run["command"]) if run else None), (limit if isinstance(limit, int) else None)
+    if run is None:
+        return OpenRun()
+    limit, source, file = s.get("limit"), s.get("source"), s.get("file")
+    return OpenRun(
+        str(run["command"]),
+        limit if isinstance(limit, int) and not isinstance(limit, bool) else None,
+        source if isinstance(source, str) else None,
+        file if isinstance(file, str) else None,
+    )
 
 
 def scope_usage(state: State, name: str, /) -> Tuple[Usage, int, Optional[datetime]]:

@@ -1,7 +1,7 @@
 """The Claude Code hook: hook JSON on stdin -> settle usage, decide -> Claude Code's JSON on stdout.
 
-Run as ``<python> -m budget_state.hook`` for UserPromptSubmit, PreToolUse, PostToolUse,
-SubagentStop, Stop, StopFailure and SessionEnd (``claude-budget install`` wires them). This is
+Run as ``<python> -m budget_state.hook`` for UserPromptSubmit, PreToolUse, SubagentStop, Stop,
+StopFailure and SessionEnd (``claude-budget install`` wires them). This is
 the only module that speaks the hook protocol (checked on Claude Code 2.1.197):
 
 - silent on success (plain stdout from UserPromptSubmit would be added to the model's context);
@@ -120,8 +120,7 @@ def handle(event: str, payload: Mapping[str, Any], env: Mapping[str, str]) -> Op
     decision = None
     with ctx.ledger.transaction() as state:
         notes += settle(state, session=session, transcript=transcript, extra=extra, prompt_id=prompt_id, now=now)
-        command, limit = _runs.open_command(state, session)
-        cmd_status, overall = _statuses(ctx, state, command, limit)
+        cmd_status, overall = _statuses(ctx, state, _runs.open_command(state, session))
         notes += _thresholds(state, cmd_status, overall)
         if event == "PreToolUse":
             from ._budgets import check_running
@@ -182,7 +181,16 @@ def _prompt(ctx: Any, payload: Mapping[str, Any], session: str, transcript: Opti
         if decision.allowed:
             notes += _thresholds(state, cmd_status, overall)
             if command is not None and prompt_id is not None:
-                _runs.open_run(state, session=session, prompt=prompt_id, command=command, limit=cmd_status.limit if cmd_status else None, now=now)
+                _runs.open_run(
+                    state,
+                    session=session,
+                    prompt=prompt_id,
+                    command=command,
+                    limit=cmd_status.limit if cmd_status else None,
+                    source=cmd_status.source if cmd_status else None,
+                    file=cmd_status.file if cmd_status else None,
+                    now=now,
+                )
     if ctx.ledger.recovered is not None:
         notes.insert(0, str(ctx.ledger.recovered))
     if not decision.allowed:
@@ -217,22 +225,17 @@ def _status(ctx: Any, prompt: str, session: str, transcript: Optional[Path], pro
     return {"decision": "block", "reason": text}
 
 
-def _statuses(ctx: Any, state: Any, command: Optional[str], limit: Optional[int]) -> Any:
+def _statuses(ctx: Any, state: Any, running: Any) -> Any:
     from ._api import overall_status
     from ._model import ScopeStatus
     from ._runs import scope_usage
 
-    from ._commands import find_command_file
-    from ._paths import claude_home, display
-
     overall = overall_status(ctx, state)
-    if command is None:
+    if running.command is None:
         return None, overall
-    usage, runs, _ = scope_usage(state, command)
-    path = find_command_file(command, project=ctx.project, home=claude_home(ctx.env))
-    source = "config" if command in ctx.config.commands else "frontmatter"
-    file = display(path, ctx.project) if path is not None else None
-    return ScopeStatus(command, usage.total(ctx.config.count), limit, usage, runs=runs, source=source, file=file), overall
+    usage, runs, _ = scope_usage(state, running.command)
+    used = usage.total(ctx.config.count)
+    return ScopeStatus(running.command, used, running.limit, usage, runs=runs, source=running.source, file=running.file), overall
 
 
 def _thresholds(state: Any, command: Any, overall: Any) -> List[str]:

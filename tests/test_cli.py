@@ -529,5 +529,5 @@ def test_install_end_to_end(tmp_path: Path) -> None:
         {"matcher": "*", "hooks": [{"type": "command", "command": hook, "timeout": 30}]}
     ]
     assert sorted(settings["hooks"]) == sorted(
-        ["UserPromptSubmit", "PreToolUse", "PostToolUse", "SubagentStop", "Stop", "StopFailure", "SessionEnd"]
+        ["UserPromptSubmit", "PreToolUse", "SubagentStop", "Stop", "StopFailure", "SessionEnd"]
     )

@@ -19,7 +19,7 @@ else:  # pragma: no cover (Python < 3.11)
 
 PY = "/opt/venv/bin/python"
 HOOK = "/opt/venv/bin/python -m budget_state.hook"
-EVENTS = ["UserPromptSubmit", "PreToolUse", "PostToolUse", "SubagentStop", "Stop", "StopFailure", "SessionEnd"]
+EVENTS = ["UserPromptSubmit", "PreToolUse", "SubagentStop", "Stop", "StopFailure", "SessionEnd"]
 
 FRESH_SETTINGS = """\
 {
@@ -36,18 +36,6 @@ FRESH_SETTINGS = """\
       }
     ],
     "PreToolUse": [
-      {
-        "matcher": "*",
-        "hooks": [
-          {
-            "type": "command",
-            "command": "/opt/venv/bin/python -m budget_state.hook",
-            "timeout": 30
-          }
-        ]
-      }
-    ],
-    "PostToolUse": [
       {
         "matcher": "*",
         "hooks": [
@@ -132,7 +120,7 @@ budget-ledger.corrupt-*
 """
 
 ALL_ADDED = (
-    ".claude/settings.json: added the hook for UserPromptSubmit, PreToolUse, PostToolUse, "
+    ".claude/settings.json: added the hook for UserPromptSubmit, PreToolUse, "
     "SubagentStop, Stop, StopFailure, SessionEnd"
 )
 GITIGNORE_ADDED = (
@@ -264,7 +252,6 @@ def test_merges_into_existing_settings_without_losing_anything(tmp_path: Path) -
             "Notification": [{"hooks": [{"type": "command", "command": "notify-send hi"}]}],
             "Stop": [{"hooks": [{"type": "command", "command": "echo done", "timeout": 5}]}, ours()],
             "UserPromptSubmit": [ours()],
-            "PostToolUse": [ours(matcher=True)],
             "SubagentStop": [ours()],
             "StopFailure": [ours()],
             "SessionEnd": [ours()],
@@ -328,7 +315,7 @@ def test_new_interpreter_updates_our_entries_in_place(tmp_path: Path) -> None:
             ]
         }
     ]
-    assert our_commands(after) == [new] * 7
+    assert our_commands(after) == [new] * len(EVENTS)
     budget_md = (tmp_path / ".claude" / "commands" / "budget.md").read_text()
     assert "!`'/home/me/my venv/bin/python3' -m budget_state status --color never $ARGUMENTS`" in budget_md
     assert PY not in budget_md
@@ -343,7 +330,7 @@ def test_takes_over_the_old_hook_script_entry(tmp_path: Path) -> None:
     lines = install(tmp_path, python=PY)
 
     assert lines[0] == (
-        ".claude/settings.json: added the hook for UserPromptSubmit, PostToolUse, SubagentStop, Stop, StopFailure, "
+        ".claude/settings.json: added the hook for UserPromptSubmit, SubagentStop, Stop, StopFailure, "
         f"SessionEnd; set the hook command to `{HOOK}` for PreToolUse"
     )
     assert settings_of(tmp_path)["hooks"]["PreToolUse"] == [
@@ -573,3 +560,20 @@ def test_config_template_uncommented_is_accepted_by_the_config_loader(tmp_path: 
     )
     assert dict(config.commands) == {"/review-pr": 200_000}
     assert config.warnings == ()
+
+
+def test_removes_our_entry_from_events_no_longer_used(tmp_path: Path) -> None:
+    user = {"type": "command", "command": "./lint.sh"}
+    settings = {"hooks": {e: [ours(matcher=e == "PreToolUse")] for e in EVENTS}}
+    settings["hooks"]["PostToolUse"] = [ours(matcher=True), {"matcher": "Edit", "hooks": [user]}]
+    (tmp_path / ".claude").mkdir()
+    (tmp_path / ".claude" / "settings.json").write_text(json.dumps(settings))
+
+    lines = install(tmp_path, python=PY)
+
+    assert lines[0] == ".claude/settings.json: removed the hook from PostToolUse (no longer needed)"
+    assert settings_of(tmp_path)["hooks"]["PostToolUse"] == [{"matcher": "Edit", "hooks": [user]}]
+    settings["hooks"]["PostToolUse"] = [ours(matcher=True)]
+    (tmp_path / ".claude" / "settings.json").write_text(json.dumps(settings))
+    install(tmp_path, python=PY)
+    assert "PostToolUse" not in settings_of(tmp_path)["hooks"]
