@@ -231,3 +231,24 @@ def subagent_files(transcript: Path, /) -> List[Path]:
     except OSError:
         return []
     return [folder / n for n in sorted(names) if n.startswith("agent-") and n.endswith(".jsonl")]
+
+
+def wait_for(text: str, paths: List[Path], /, *, timeout: float) -> bool:
+    """Wait until ``text`` appears near the end of one of ``paths`` (or ``timeout`` seconds pass)."""
+    import time
+
+    needle = text.encode()
+    deadline = time.monotonic() + timeout
+    while True:
+        for path in paths:
+            try:
+                with open(path, "rb") as f:
+                    size = f.seek(0, os.SEEK_END)
+                    f.seek(max(0, size - CHUNK))
+                    if needle in f.read():
+                        return True
+            except OSError:
+                pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)

@@ -7,8 +7,8 @@ the only module that speaks the hook protocol (checked on Claude Code 2.1.197):
 - silent on success (plain stdout from UserPromptSubmit would be added to the model's context);
 - refusing a prompt: exit 0 with ``{"decision": "block", "reason": …}`` — no API request is made,
   and the user sees the reason (that is also how ``/budget`` is answered, for free);
-- stopping a running turn (kill mode): PreToolUse ``continue: false`` plus ``permissionDecision:
-  "deny"`` (``continue: false`` alone would still let the tool run);
+- stopping a running turn (kill mode): PreToolUse ``continue: false`` — the turn ends after that
+  tool (adding ``permissionDecision: "deny"`` would cancel the stop on 2.1.197);
 - telling the user something: ``{"systemMessage": …}``; never ``decision: "block"`` on Stop
   (that would make Claude go on).
 
@@ -73,12 +73,7 @@ def failure(event: str, error: BaseException, env: Mapping[str, str]) -> Dict[st
     if closed and event == "UserPromptSubmit":
         return {"decision": "block", "reason": f"claude-budget could not check the budgets, and on_error is closed: {text}"}
     if closed and event == "PreToolUse":
-        reason = f"claude-budget could not check the budgets, and on_error is closed: {text}"
-        return {
-            "continue": False,
-            "stopReason": reason,
-            "hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "deny", "permissionDecisionReason": reason},
-        }
+        return {"continue": False, "stopReason": f"claude-budget could not check the budgets, and on_error is closed: {text}"}
     return {"systemMessage": f"claude-budget: {text} (budgets not enforced for this step)"}
 
 
@@ -117,32 +112,38 @@ def handle(event: str, payload: Mapping[str, Any], env: Mapping[str, str]) -> Op
 
     from . import _runs
 
+    tool_use_id = _str(payload, "tool_use_id")
+    if event == "PreToolUse" and ctx.config.mode == "kill" and transcript is not None and tool_use_id:
+        # Claude Code calls the hook a few ms before it writes the response that asked for this
+        # tool (seen in 11 of 24 calls on 2.1.197): wait for it, or kill mode judges one request late.
+        from ._accounting import wait_for
+
+        agent = _str(payload, "agent_id")
+        where = [transcript.with_suffix("") / "subagents" / f"agent-{agent}.jsonl"] if agent else [transcript]
+        wait_for(tool_use_id, where, timeout=0.5)
+
     decision = None
     with ctx.ledger.transaction() as state:
         notes += settle(state, session=session, transcript=transcript, extra=extra, prompt_id=prompt_id, now=now)
         cmd_status, overall = _statuses(ctx, state, _runs.open_command(state, session))
-        notes += _thresholds(state, cmd_status, overall)
+        crossings = _thresholds(state, cmd_status, overall)
         if event == "PreToolUse":
             from ._budgets import check_running
 
             decision = check_running(ctx.config.mode, cmd_status, overall)
-        elif event in ("Stop", "StopFailure"):
+        if decision is None or decision.allowed:
+            notes += crossings  # a stop says it all already
+        if event in ("Stop", "StopFailure"):
             _runs.close_run(state, session=session, now=now)
         elif event == "SessionEnd":
             _runs.end_session(state, session=session, now=now)
     if ctx.ledger.recovered is not None:
         notes.insert(0, str(ctx.ledger.recovered))
     if decision is not None and not decision.allowed:
-        return {
-            "continue": False,
-            "stopReason": decision.reason,
-            "hookSpecificOutput": {
-                "hookEventName": "PreToolUse",
-                "permissionDecision": "deny",
-                "permissionDecisionReason": f"{decision.reason} Do not retry; the user has been told.",
-            },
-            **({"systemMessage": _join(notes)} if notes else {}),
-        }
+        # continue:false alone: on 2.1.197 adding permissionDecision "deny" makes Claude Code drop
+        # the stop (the model is told "denied" and simply asks again). The tool about to run still
+        # runs; no further API request is made.
+        return {"continue": False, "stopReason": decision.reason, **({"systemMessage": _join(notes)} if notes else {})}
     return {"systemMessage": _join(notes)} if notes else None
 
 

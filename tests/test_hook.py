@@ -151,18 +151,30 @@ def test_kill_mode_stops_the_turn_at_the_next_tool(proj: Project) -> None:
     proj.run("UserPromptSubmit", prompt="/review-pr", prompt_id="p1")
     proj.spend("p1", 101)
     reply = proj.run("PreToolUse", prompt_id="p1", tool_name="Bash")
-    assert reply is not None
-    reason = (
-        "Token budget exceeded: /review-pr has used 101 of 100 tokens (101%); claude-budget (kill mode) stopped this "
-        "turn. To go on, raise tokenBudget in .claude/commands/review-pr.md, or start over with: claude-budget reset /review-pr."
-    )
-    assert reply["continue"] is False
-    assert reply["stopReason"] == reason
-    assert reply["hookSpecificOutput"] == {
-        "hookEventName": "PreToolUse",
-        "permissionDecision": "deny",
-        "permissionDecisionReason": reason + " Do not retry; the user has been told.",
+    assert reply == {
+        "continue": False,
+        "stopReason": "Token budget exceeded: /review-pr has used 101 of 100 tokens (101%); claude-budget (kill mode) "
+        "stopped this turn. To go on, raise tokenBudget in .claude/commands/review-pr.md, or start over with: "
+        "claude-budget reset /review-pr.",
     }
+
+
+def test_kill_mode_waits_for_the_response_that_asked_for_the_tool(proj: Project) -> None:
+    proj.command("review-pr", 100)
+    proj.config('mode = "kill"\n')
+    proj.run("UserPromptSubmit", prompt="/review-pr", prompt_id="p1")
+    import threading
+
+    def late_write() -> None:
+        proj.spend("p1", 101)
+        with open(proj.transcript, "a") as f:
+            f.write(json.dumps({"type": "assistant", "message": {"content": [{"type": "tool_use", "id": "toolu_9"}]}}) + "\n")
+
+    timer = threading.Timer(0.1, late_write)
+    timer.start()
+    reply = proj.run("PreToolUse", prompt_id="p1", tool_name="Bash", tool_use_id="toolu_9")
+    timer.join()
+    assert reply is not None and reply["continue"] is False
 
 
 def test_overall_budget_refuses_plain_prompts_in_block_mode(proj: Project) -> None:

@@ -1,0 +1,82 @@
+"""End-to-end tests: the real Claude Code CLI, the local fake Messages API, an installed project.
+
+Every test here runs ``claude -p`` (the version pinned in ``package.json``; ``npm ci`` installs
+it) in a throw-away project wired with ``python -m budget_state install``, against
+``tests/fakeapi.py``, with its own ``HOME``. Nothing touches the real ``~/.claude`` or the network.
+The numbers the tests compare come from three independent places: what the fake API sent
+(``FakeAPI.totals()``), what the CLI reports (``modelUsage`` of the ``-p`` JSON) and what the
+ledger holds (``python -m budget_state status --json``). The machinery is in ``e2e_harness.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+if str(Path(__file__).parent) not in sys.path:  # the harness module lives next to this file
+    sys.path.insert(0, str(Path(__file__).parent))
+
+from e2e_harness import CLAUDE_BIN_ENV, INSTALL_HINT, REPO, FakeAPI, Project, clean_env  # noqa: E402
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def claude_bin() -> Path:
+    """The pinned Claude Code CLI; a missing one fails (never skips) so CI cannot pass silently."""
+    configured = os.environ.get(CLAUDE_BIN_ENV)
+    path = Path(configured) if configured else REPO / "node_modules" / ".bin" / "claude"
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        where = f"{CLAUDE_BIN_ENV}={configured}" if configured else str(path)
+        pytest.fail(f"Claude Code CLI not found at {where}; install it with:\n    {INSTALL_HINT}", pytrace=False)
+    wanted = json.loads((REPO / "package.json").read_text())["devDependencies"]["@anthropic-ai/claude-code"]
+    proc = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=60, env=clean_env({}))
+    if proc.returncode != 0:
+        pytest.fail(f"{path} --version failed ({proc.returncode}): {proc.stderr.strip()}\n    {INSTALL_HINT}", pytrace=False)
+    if not configured and not proc.stdout.startswith(wanted + " "):
+        pytest.fail(
+            f"{path} is {proc.stdout.strip()!r}, package.json pins {wanted}; reinstall it with:\n    {INSTALL_HINT}",
+            pytrace=False,
+        )
+    return path
+
+
+@pytest.fixture
+def fake_api() -> Iterator[FakeAPI]:
+    api = FakeAPI().start()
+    try:
+        yield api
+    finally:
+        api.stop()
+
+
+@pytest.fixture
+def project(tmp_path: Path, claude_bin: Path, fake_api: FakeAPI) -> Callable[..., Project]:
+    """Factory: ``project(name="proj")`` -> an installed :class:`Project` (one HOME per project)."""
+
+    def make(name: str = "proj") -> Project:
+        root = tmp_path / name
+        home = tmp_path / f"{name}-home"
+        root.mkdir()
+        home.mkdir()
+        (home / ".claude.json").write_text(json.dumps({"hasCompletedOnboarding": True}), encoding="utf-8")
+        proj = Project(root, home, fake_api, claude_bin)
+        proc = proj.budget_cli("install", str(root))
+        assert proc.returncode == 0, f"install failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        settings = json.loads((root / ".claude" / "settings.json").read_text())
+        assert "budget_state.hook" in json.dumps(settings.get("hooks")), settings
+        return proj
+
+    return make

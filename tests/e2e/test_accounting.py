@@ -1,0 +1,103 @@
+"""The ledger counts exactly what the API spent: commands, subagents, plain prompts, many sessions."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from e2e_harness import add, total
+
+REVIEW = "Review PR $ARGUMENTS. SCRIPT: bash, agent, bash, text"
+BIG = 10_000_000
+
+
+def test_command_with_tools_and_subagent_is_counted_exactly_and_accumulates(project, fake_api):
+    fake_api.stable_usage = True  # the same script costs the same in every session: run 2 doubles run 1
+    p = project()
+    p.write_command("review-pr", REVIEW, token_budget=BIG)
+
+    first = p.run_claude("/review-pr 42")
+
+    assert first.result["subtype"] == "success", first.describe()
+    assert first.result["terminal_reason"] == "completed", first.describe()
+    assert first.requests == 6, first.describe()  # 4 in the main thread, 2 in the subagent
+    assert [s.subagent for s in fake_api.sent] == [False, False, True, True, False, False]
+    assert first.usage == fake_api.totals()
+    status = p.status()
+    cmd = status["commands"]["/review-pr"]
+    assert (cmd["tokens"], cmd["used"], cmd["runs"], cmd["limit"]) == (first.usage, total(first.usage), 1, BIG)
+    assert (status["overall"]["tokens"], status["overall"]["used"]) == (first.usage, total(first.usage))
+
+    second = p.run_claude("/review-pr 42")
+
+    assert second.result["subtype"] == "success", second.describe()
+    assert second.requests == 6, second.describe()
+    assert second.usage == first.usage
+    doubled = {k: 2 * v for k, v in first.usage.items()}
+    assert fake_api.totals() == doubled
+    status = p.status()
+    cmd = status["commands"]["/review-pr"]
+    assert (cmd["tokens"], cmd["used"], cmd["runs"]) == (doubled, 2 * total(first.usage), 2)
+    assert (status["overall"]["tokens"], status["overall"]["used"]) == (doubled, 2 * total(first.usage))
+
+
+def test_plain_prompt_counts_toward_overall_only(project, fake_api):
+    p = project()
+    p.write_command("review-pr", "Review PR $ARGUMENTS. SCRIPT: bash, text", token_budget=BIG)
+
+    plain = p.run_claude("hello SCRIPT: bash, text")
+
+    assert plain.result["subtype"] == "success", plain.describe()
+    assert plain.requests == 2, plain.describe()
+    assert plain.usage == fake_api.totals()
+    status = p.status()
+    assert status["overall"]["tokens"] == plain.usage
+    assert status["overall"]["used"] == total(plain.usage)
+    assert {name: (c["used"], c["runs"]) for name, c in status["commands"].items() if c["used"] or c["runs"]} == {}
+
+    # A command run in between, then another plain prompt: the command keeps only its own run.
+    command = p.run_claude("/review-pr 7")
+    again = p.run_claude("hello again SCRIPT: bash, text")
+
+    assert command.requests == 2 and again.requests == 2, (command.describe(), again.describe())
+    status = p.status()
+    cmd = status["commands"]["/review-pr"]
+    assert (cmd["tokens"], cmd["runs"]) == (command.usage, 1)
+    assert status["overall"]["tokens"] == add(plain.usage, command.usage, again.usage) == fake_api.totals()
+    others = {name: c["used"] for name, c in status["commands"].items() if name != "/review-pr" and c["used"]}
+    assert others == {}
+
+
+def test_eight_parallel_sessions_share_one_ledger_exactly(project, fake_api):
+    p = project()
+    p.write_command("review-pr", REVIEW, token_budget=BIG)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        runs = list(pool.map(lambda i: p.run_claude(f"/review-pr {i}"), range(1, 9)))
+
+    for run in runs:
+        assert run.result["subtype"] == "success", run.describe()
+        assert run.result["terminal_reason"] == "completed", run.describe()
+    assert fake_api.requests == 8 * 6
+    spent = add(*(run.usage for run in runs))
+    assert spent == fake_api.totals()
+    status = p.status()
+    cmd = status["commands"]["/review-pr"]
+    assert (cmd["tokens"], cmd["used"], cmd["runs"]) == (spent, total(spent), 8)
+    assert (status["overall"]["tokens"], status["overall"]["used"]) == (spent, total(spent))
+
+
+def test_turn_ended_by_an_api_error_is_still_counted(project, fake_api):
+    # The second request gets HTTP 500: the turn ends with StopFailure instead of Stop (on 2.1.197
+    # StopFailure runs alongside SessionEnd and the CLI does not wait for it).
+    p = project()
+    p.write_command("review-pr", "Review PR $ARGUMENTS. SCRIPT: bash, fail", token_budget=BIG)
+
+    run = p.run_claude("/review-pr 500")
+
+    assert (run.result["is_error"], run.result["api_error_status"]) == (True, 500), run.describe()
+    assert run.requests == 2 and len(fake_api.errors) == 1, run.describe()
+    assert run.usage == fake_api.totals()
+    status = p.status()
+    cmd = status["commands"]["/review-pr"]
+    assert (cmd["tokens"], cmd["used"], cmd["runs"]) == (run.usage, total(run.usage), 1)
+    assert status["overall"]["tokens"] == run.usage

@@ -1,0 +1,116 @@
+"""Modes and limits as the user meets them: block refuses, kill stops a turn, warn lets it run."""
+
+from __future__ import annotations
+
+from budget_state._units import humanize
+from e2e_harness import add, total
+
+BLOCKED = "UserPromptSubmit operation blocked by hook:\n"
+
+
+def spent_phrase(used: int, limit: int) -> str:
+    """How a refusal states a budget, e.g. ``12.3K of 1.0K tokens``."""
+    return f"{humanize(used)} of {humanize(limit)} tokens"
+
+
+def test_block_mode_refuses_a_spent_command_without_calling_the_api(project, fake_api):
+    p = project()
+    p.write_config('mode = "block"\n')
+    p.write_command("review-pr", "Review PR $ARGUMENTS. SCRIPT: text", token_budget=1000)
+
+    first = p.run_claude("/review-pr 1")  # one request costs more than 3,000 tokens
+
+    assert first.result["subtype"] == "success" and not first.blocked, first.describe()
+    assert first.requests == 1, first.describe()
+    before = p.status()
+    cmd = before["commands"]["/review-pr"]
+    assert (cmd["tokens"], cmd["runs"], cmd["limit"]) == (first.usage, 1, 1000)
+    assert cmd["used"] == total(first.usage) > 1000
+
+    second = p.run_claude("/review-pr 2")
+
+    assert second.blocked, second.describe()
+    assert second.returncode == 0, second.describe()
+    assert "/review-pr" in second.text, second.text
+    assert spent_phrase(cmd["used"], 1000) in second.text, second.text
+    assert second.text.endswith("Original prompt: /review-pr 2"), second.text
+    assert second.requests == 0
+    assert second.usage == dict.fromkeys(second.usage, 0)
+    after = p.status()
+    assert (after["overall"], after["commands"]) == (before["overall"], before["commands"])
+
+    status = p.run_claude("/budget")  # still answered while the command is refused
+
+    assert status.blocked and "/review-pr" in status.text, status.describe()
+    assert status.requests == 0
+    assert fake_api.totals() == first.usage
+
+
+def test_kill_mode_stops_a_running_turn_and_still_counts_it(project, fake_api):
+    p = project()
+    p.write_config('mode = "kill"\n')
+    p.write_command("review-pr", "Review PR $ARGUMENTS. SCRIPT: bash, bash, bash, bash, bash, text", token_budget=100)
+
+    run = p.run_claude("/review-pr 9")
+
+    assert run.result["terminal_reason"] == "hook_stopped", run.describe()
+    assert run.requests == 1, run.describe()  # the first tool call after the first response stops it
+    assert run.usage == fake_api.totals()
+    status = p.status()
+    cmd = status["commands"]["/review-pr"]
+    assert (cmd["tokens"], cmd["used"], cmd["runs"]) == (run.usage, total(run.usage), 1)
+    assert status["overall"]["tokens"] == run.usage
+
+
+def test_warn_mode_lets_an_exceeded_command_run_again(project, fake_api):
+    p = project()
+    p.write_config('mode = "warn"\n')
+    p.write_command("review-pr", "Review PR $ARGUMENTS. SCRIPT: bash, text", token_budget=1000)
+
+    first = p.run_claude("/review-pr 1")
+    second = p.run_claude("/review-pr 2")
+
+    for run in (first, second):
+        assert run.result["subtype"] == "success" and not run.blocked, run.describe()
+        assert run.result["terminal_reason"] == "completed", run.describe()
+        assert run.requests == 2, run.describe()
+    spent = add(first.usage, second.usage)
+    assert spent == fake_api.totals()
+    status = p.status()
+    assert status["mode"] == "warn"
+    cmd = status["commands"]["/review-pr"]
+    assert (cmd["tokens"], cmd["used"], cmd["runs"], cmd["limit"]) == (spent, total(spent), 2, 1000)
+
+
+def test_config_beats_frontmatter_and_environment_beats_config(project, fake_api):
+    p = project()
+    p.write_config(
+        """
+        mode = "warn"
+
+        [commands."/review-pr"]
+        tokens = 2000
+        """
+    )
+    # 50,000 would let any one-request run through; only the config's 2,000 can refuse the second.
+    p.write_command("review-pr", "Review PR $ARGUMENTS. SCRIPT: text", token_budget=50_000)
+
+    assert p.status()["commands"]["/review-pr"]["limit"] == 2000
+    first = p.run_claude("/review-pr 1")
+    assert first.result["subtype"] == "success" and not first.blocked, first.describe()
+    status = p.status()
+    cmd = status["commands"]["/review-pr"]
+    assert (status["mode"], cmd["limit"], cmd["used"], cmd["runs"]) == ("warn", 2000, total(first.usage), 1)
+    assert p.status(extra_env={"CLAUDE_BUDGET_MODE": "block"})["mode"] == "block"
+
+    second = p.run_claude("/review-pr 2", extra_env={"CLAUDE_BUDGET_MODE": "block"})
+
+    assert second.blocked, second.describe()
+    assert spent_phrase(total(first.usage), 2000) in second.text, second.text
+    assert second.requests == 0
+    assert p.status()["commands"]["/review-pr"]["runs"] == 1
+    # Without the environment override the file's warn mode applies again.
+    third = p.run_claude("/review-pr 3")
+    assert third.result["subtype"] == "success" and not third.blocked, third.describe()
+    assert third.requests == 1
+    assert p.status()["commands"]["/review-pr"]["runs"] == 2
