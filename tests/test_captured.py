@@ -1,0 +1,97 @@
+"""Replays what the real Claude Code 2.1.197 sent and wrote (tests/data) through the reader and the hook."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+
+from budget_state import hook
+from budget_state._accounting import read_new
+from budget_state._api import snapshot
+
+DATA = Path(__file__).parent / "data"
+HOOKS = sorted((DATA / "hooks").glob("*.json"))
+TRANSCRIPTS = DATA / "transcripts"
+assert HOOKS, f"no captured hook payloads in {DATA / 'hooks'}"
+
+
+def totals(entries) -> Dict[str, int]:
+    out = {"input": 0, "output": 0, "cache_creation": 0, "cache_read": 0}
+    for e in entries:
+        for k, v in e.usage.items():
+            out[k] += v
+    return out
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("review_pr_main.jsonl", "main_transcript_totals"),
+        ("review_pr_subagent.jsonl", "subagent_transcript_totals"),
+    ],
+    ids=["main", "subagent"],
+)
+def test_reader_matches_what_claude_code_reported(name: str, key: str) -> None:
+    expected = json.loads((TRANSCRIPTS / "review_pr_expected.json").read_text())
+    assert totals(read_new(TRANSCRIPTS / name, {}).entries) == expected[key]
+
+
+def test_reader_skips_the_synthetic_error_record() -> None:
+    expected = json.loads((TRANSCRIPTS / "stop_failure_expected.json").read_text())
+    assert totals(read_new(TRANSCRIPTS / "stop_failure_main.jsonl", {}).entries) == expected["model_usage_totals"]
+
+
+def _relocate(obj: Any, home: Path, proj: Path) -> Any:
+    if isinstance(obj, str):
+        return obj.replace("/home/user/proj", str(proj)).replace("/home/user", str(home))
+    if isinstance(obj, dict):
+        return {k: _relocate(v, home, proj) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_relocate(v, home, proj) for v in obj]
+    return obj
+
+
+def _run(payload: Dict[str, Any], env: Dict[str, str]) -> str:
+    out = io.StringIO()
+    assert hook.main([], stdin=io.BytesIO(json.dumps(payload).encode()), stdout=out, env=env) == 0
+    return out.getvalue()
+
+
+def test_captured_session_replayed_through_the_hook_counts_exactly(tmp_path: Path) -> None:
+    """The hooks fire in the captured order while the transcripts grow as they did."""
+    home, proj = tmp_path / "home", tmp_path / "proj"
+    (proj / ".claude" / "commands").mkdir(parents=True)
+    (proj / ".claude" / "commands" / "review-pr.md").write_text("---\ntokenBudget: 500000\n---\nReview PR $ARGUMENTS.\n")
+    env = {"CLAUDE_PROJECT_DIR": str(proj), "HOME": str(home)}
+    payloads = {p.stem: _relocate(json.loads(p.read_text()), home, proj) for p in HOOKS}
+    transcript = Path(payloads["user_prompt_submit_command"]["transcript_path"])
+    subagent = Path(payloads["subagent_stop"]["agent_transcript_path"])
+    subagent.parent.mkdir(parents=True)
+    main_lines = (TRANSCRIPTS / "review_pr_main.jsonl").read_text().splitlines(keepends=True)
+    first_response = next(i for i, line in enumerate(main_lines) if '"type":"assistant"' in line)
+    transcript.write_text("".join(main_lines[:first_response]))
+
+    assert _run(payloads["user_prompt_submit_command"], env) == ""
+    with open(transcript, "a") as f:
+        f.write("".join(main_lines[first_response:]))
+    subagent.write_text((TRANSCRIPTS / "review_pr_subagent.jsonl").read_text())
+    for name in ("pre_tool_use_bash", "pre_tool_use_agent", "pre_tool_use_subagent_bash", "subagent_stop", "stop", "session_end"):
+        assert _run(payloads[name], env) == "", name
+
+    expected = json.loads((TRANSCRIPTS / "review_pr_expected.json").read_text())["model_usage_totals"]
+    snap = snapshot(proj, env=env)
+    assert snap.commands["/review-pr"].usage.as_dict() == expected
+    assert snap.commands["/review-pr"].runs == 1
+    assert snap.overall.usage.as_dict() == expected
+
+
+@pytest.mark.parametrize("path", HOOKS, ids=[p.stem for p in HOOKS])
+def test_every_captured_payload_is_handled_silently(path: Path, tmp_path: Path) -> None:
+    home, proj = tmp_path / "home", tmp_path / "proj"
+    (proj / ".claude").mkdir(parents=True)
+    payload = _relocate(json.loads(path.read_text()), home, proj)
+    assert _run(payload, {"CLAUDE_PROJECT_DIR": str(proj), "HOME": str(home)}) == ""
