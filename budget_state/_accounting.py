@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple
 
 CHUNK = 1 << 20
 MAX_LINE = 16 << 20  # a longer line is skipped (and reported): no real usage record is that big
@@ -34,28 +34,28 @@ _FIELDS = (
 class Entry(NamedTuple):
     """Tokens newly counted for one API response (a delta when a repeat line grew)."""
 
-    prompt: Optional[str]
-    model: Optional[str]
-    usage: Dict[str, int]
+    prompt: str | None
+    model: str | None
+    usage: dict[str, int]
 
 
 class ReadResult:
     """What one read of a transcript found."""
 
-    __slots__ = ("entries", "skipped", "problem")
+    __slots__ = ("entries", "problem", "skipped")
 
-    def __init__(self, entries: List[Entry]) -> None:
+    def __init__(self, entries: list[Entry]) -> None:
         self.entries = entries
         self.skipped = 0  # lines that were not JSON or were too long
-        self.problem: Optional[str] = None  # the file could not be read at all
+        self.problem: str | None = None  # the file could not be read at all
 
 
 def _int(v: Any) -> int:
     return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
 
 
-def _recent_load(cursor: Dict[str, Any]) -> Dict[str, List[int]]:
-    out: Dict[str, List[int]] = {}
+def _recent_load(cursor: dict[str, Any]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
     recent = cursor.get("recent")
     if isinstance(recent, list):
         for item in recent:
@@ -68,7 +68,7 @@ def _recent_load(cursor: Dict[str, Any]) -> Dict[str, List[int]]:
     return out
 
 
-def baseline(path: Path, /) -> Dict[str, Any]:
+def baseline(path: Path, /) -> dict[str, Any]:
     """A cursor at the end of the last complete line of ``path`` (empty if it does not exist)."""
     try:
         st = os.stat(path)
@@ -95,7 +95,7 @@ def baseline(path: Path, /) -> Dict[str, Any]:
     return {"offset": end, "inode": st.st_ino}
 
 
-def read_new(path: Path, cursor: Dict[str, Any], /) -> ReadResult:
+def read_new(path: Path, cursor: dict[str, Any], /) -> ReadResult:
     """Count the complete lines appended to ``path`` since ``cursor``; update ``cursor`` in place."""
     result = ReadResult(entries=[])
     try:
@@ -109,7 +109,7 @@ def read_new(path: Path, cursor: Dict[str, Any], /) -> ReadResult:
         result.problem = f"transcript {path} is not a regular file"
         return result
     offset = _int(cursor.get("offset"))
-    since: Optional[str] = None
+    since: str | None = None
     inode = cursor.get("inode")
     if (isinstance(inode, int) and inode != st.st_ino) or st.st_size < offset:
         # Rewritten or replaced: read it all again, but only count what is newer than what we saw.
@@ -124,7 +124,7 @@ def read_new(path: Path, cursor: Dict[str, Any], /) -> ReadResult:
     prompt = cursor.get("prompt") if isinstance(cursor.get("prompt"), str) else None
     last_ts = str(cursor.get("last_ts") or "")
     try:
-        f = open(path, "rb")
+        f = open(path, "rb")  # noqa: SIM115 (closed by the `with f:` below; the open's own error is reported)
     except OSError as e:
         result.problem = f"cannot read transcript {path}: {e.strerror}"
         return result
@@ -167,12 +167,12 @@ def read_new(path: Path, cursor: Dict[str, Any], /) -> ReadResult:
 
 def _take(
     line: bytes,
-    prompt: Optional[str],
+    prompt: str | None,
     last_ts: str,
-    since: Optional[str],
-    recent: Dict[str, List[int]],
+    since: str | None,
+    recent: dict[str, list[int]],
     result: ReadResult,
-) -> Tuple[Optional[str], str]:
+) -> tuple[str | None, str]:
     if b'"promptId"' not in line and b'"usage"' not in line:
         return prompt, last_ts
     try:
@@ -223,7 +223,7 @@ def _take(
     return prompt, last_ts
 
 
-def subagent_files(transcript: Path, /) -> List[Path]:
+def subagent_files(transcript: Path, /) -> list[Path]:
     """The subagent transcripts of a session: ``<dir>/<session>/subagents/agent-*.jsonl``."""
     folder = transcript.with_suffix("") / "subagents"
     try:
@@ -233,7 +233,7 @@ def subagent_files(transcript: Path, /) -> List[Path]:
     return [folder / n for n in sorted(names) if n.startswith("agent-") and n.endswith(".jsonl")]
 
 
-def wait_for(text: str, paths: List[Path], /, *, timeout: float) -> bool:
+def wait_for(text: str, paths: list[Path], /, *, timeout: float) -> bool:
     """Wait until ``text`` appears near the end of one of ``paths`` (or ``timeout`` seconds pass)."""
     import time
 

@@ -8,8 +8,9 @@ precedence applies as in the hooks: environment > ``.claude/budget.toml`` > fron
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Union
 
 from ._config import Config, limit_for, load_config
 from ._ledger import Ledger, State, utcnow
@@ -28,7 +29,7 @@ STATUS_COMMAND = "/budget"
 class Context:
     """Where one project's budgets live and how they are configured."""
 
-    __slots__ = ("project", "env", "config", "ledger")
+    __slots__ = ("config", "env", "ledger", "project")
 
     def __init__(self, project: Path, env: Mapping[str, str], config: Config, ledger: Ledger) -> None:
         self.project = project
@@ -37,7 +38,9 @@ class Context:
         self.ledger = ledger
 
     @classmethod
-    def load(cls, project: Optional[PathLike] = None, *, env: Optional[Mapping[str, str]] = None, cwd: Optional[str] = None) -> Context:
+    def load(
+        cls, project: PathLike | None = None, *, env: Mapping[str, str] | None = None, cwd: str | None = None
+    ) -> Context:
         env = os.environ if env is None else env
         root = Path(project) if project is not None else find_project(env, cwd)
         config = load_config(root, env)
@@ -48,17 +51,17 @@ class Context:
 def overall_status(ctx: Context, state: State, /) -> ScopeStatus:
     usage, _, _ = scope_usage(state, "overall")
     source = ctx.config.sources.get("overall_tokens") if ctx.config.overall_tokens is not None else None
-    return ScopeStatus("overall", usage.total(ctx.config.count), ctx.config.overall_tokens, usage, source=source)
+    return ScopeStatus("overall", usage.total(ctx.config.counted), ctx.config.overall_tokens, usage, source=source)
 
 
 def command_status(
-    ctx: Context, state: State, name: str, /, *, path: Optional[Path], tokens: Optional[int], error: Optional[str]
+    ctx: Context, state: State, name: str, /, *, path: Path | None, tokens: int | None, error: str | None
 ) -> ScopeStatus:
     usage, runs, last = scope_usage(state, name)
     limit, source = limit_for(ctx.config, name, tokens)
     return ScopeStatus(
         name,
-        usage.total(ctx.config.count),
+        usage.total(ctx.config.counted),
         limit,
         usage,
         runs=runs,
@@ -69,7 +72,7 @@ def command_status(
     )
 
 
-def build_snapshot(ctx: Context, state: State, /, *, warnings: tuple = ()) -> Snapshot:
+def build_snapshot(ctx: Context, state: State, /, *, warnings: tuple[str, ...] = ()) -> Snapshot:
     from ._commands import BudgetCache, discover_commands
 
     cache = BudgetCache.load(cache_path(ctx.ledger.path))
@@ -77,7 +80,7 @@ def build_snapshot(ctx: Context, state: State, /, *, warnings: tuple = ()) -> Sn
     cache.save()
     names = set(found) | set(ctx.config.commands) | {n for n in state.get("commands", {}) if isinstance(n, str)}
     names.discard(STATUS_COMMAND)  # /budget is answered by the hook and never spends anything
-    commands: Dict[str, ScopeStatus] = {}
+    commands: dict[str, ScopeStatus] = {}
     for name in names:
         info = found.get(name)
         commands[name] = command_status(
@@ -93,12 +96,12 @@ def build_snapshot(ctx: Context, state: State, /, *, warnings: tuple = ()) -> Sn
         overall=overall_status(ctx, state),
         commands=commands,
         ledger=str(ctx.ledger.path),
-        count=ctx.config.count,
+        counted=ctx.config.counted,
         warnings=tuple(ctx.config.warnings) + tuple(warnings),
     )
 
 
-def snapshot(project: Optional[PathLike] = None, *, env: Optional[Mapping[str, str]] = None) -> Snapshot:
+def snapshot(project: PathLike | None = None, *, env: Mapping[str, str] | None = None) -> Snapshot:
     """Every budget now: limits, usage by category, runs. Reads the ledger without locking.
 
     :raises BudgetError: the config is invalid, or the ledger cannot be read.
@@ -107,7 +110,9 @@ def snapshot(project: Optional[PathLike] = None, *, env: Optional[Mapping[str, s
     return build_snapshot(ctx, ctx.ledger.read())
 
 
-def may_start(command: Optional[str], /, project: Optional[PathLike] = None, *, env: Optional[Mapping[str, str]] = None) -> Decision:
+def may_start(
+    command: str | None, /, project: PathLike | None = None, *, env: Mapping[str, str] | None = None
+) -> Decision:
     """Would claude-budget let ``command`` ("/name", or None for a plain prompt) start now?
 
     Answers as the UserPromptSubmit hook would in the configured mode: in warn mode, always yes.
@@ -129,14 +134,14 @@ def may_start(command: Optional[str], /, project: Optional[PathLike] = None, *, 
 
 
 def record_usage(
-    usage: Union[Usage, Mapping[str, int]],
+    usage: Usage | Mapping[str, int],
     /,
     *,
-    command: Optional[str] = None,
-    model: Optional[str] = None,
-    session: Optional[str] = None,
-    project: Optional[PathLike] = None,
-    env: Optional[Mapping[str, str]] = None,
+    command: str | None = None,
+    model: str | None = None,
+    session: str | None = None,
+    project: PathLike | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> None:
     """Add usage the hooks did not see (e.g. counted by an orchestrator) to the ledger, under its lock.
 
@@ -171,7 +176,9 @@ def record_usage(
         )
 
 
-def reset(command: Optional[str] = None, /, *, project: Optional[PathLike] = None, env: Optional[Mapping[str, str]] = None) -> list:
+def reset(
+    command: str | None = None, /, *, project: PathLike | None = None, env: Mapping[str, str] | None = None
+) -> list[str]:
     """Zero the counters of ``command`` ("/name"), or of everything when None. Returns what was reset."""
     ctx = Context.load(project, env=env)
     with ctx.ledger.transaction() as state:

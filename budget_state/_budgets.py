@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from ._model import Mode, ScopeStatus
 
-THRESHOLDS: Tuple[int, ...] = (70, 90, 100)
+THRESHOLDS: tuple[int, ...] = (70, 90, 100)
 
 
 class Decision(NamedTuple):
     """Whether a command may start (or go on); ``reason`` says why not, naming the scope."""
 
     allowed: bool
-    reason: Optional[str] = None
-    scope: Optional[str] = None
+    reason: str | None = None
+    scope: str | None = None
 
 
 ALLOW = Decision(True)
@@ -29,10 +29,7 @@ def _human(n: int) -> str:
 
 def _how_to_raise(s: ScopeStatus) -> str:
     if s.name == "overall":
-        if s.source == "env":
-            raise_it = "raise CLAUDE_BUDGET_OVERALL"
-        else:
-            raise_it = "raise overall_tokens in .claude/budget.toml"
+        raise_it = "raise CLAUDE_BUDGET_OVERALL" if s.source == "env" else "raise overall_tokens in .claude/budget.toml"
         return f"{raise_it}, or start over with: claude-budget reset --all"
     if s.source == "config":
         raise_it = f'raise [commands."{s.name}"] tokens in .claude/budget.toml'
@@ -66,7 +63,7 @@ def stop_message(s: ScopeStatus, /) -> str:
     )
 
 
-def _first_spent(command: Optional[ScopeStatus], overall: ScopeStatus) -> Optional[ScopeStatus]:
+def _first_spent(command: ScopeStatus | None, overall: ScopeStatus) -> ScopeStatus | None:
     if command is not None and command.spent:
         return command
     if overall.spent:
@@ -74,7 +71,7 @@ def _first_spent(command: Optional[ScopeStatus], overall: ScopeStatus) -> Option
     return None
 
 
-def check_start(mode: Mode, command: Optional[ScopeStatus], overall: ScopeStatus, /) -> Decision:
+def check_start(mode: Mode, command: ScopeStatus | None, overall: ScopeStatus, /) -> Decision:
     """May a prompt start? ``command`` is None for a plain prompt. Warn mode never refuses."""
     if mode == "warn":
         return ALLOW
@@ -84,7 +81,7 @@ def check_start(mode: Mode, command: Optional[ScopeStatus], overall: ScopeStatus
     return Decision(False, refusal(spent), spent.name)
 
 
-def check_running(mode: Mode, command: Optional[ScopeStatus], overall: ScopeStatus, /) -> Decision:
+def check_running(mode: Mode, command: ScopeStatus | None, overall: ScopeStatus, /) -> Decision:
     """May a running turn go on? Only kill mode stops a turn, once a budget is exceeded."""
     if mode != "kill":
         return ALLOW
@@ -98,7 +95,7 @@ def check_running(mode: Mode, command: Optional[ScopeStatus], overall: ScopeStat
     return Decision(False, stop_message(over), over.name)
 
 
-def crossed(warned: int, percent: Optional[float], /) -> Tuple[int, Optional[int]]:
+def crossed(warned: int, percent: float | None, /) -> tuple[int, int | None]:
     """``(new_warned, threshold_to_announce)``: each of 70/90/100 % is announced once per climb.
 
     ``warned`` is the highest threshold already announced; if usage fell below it (a reset or a

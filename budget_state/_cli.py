@@ -14,9 +14,10 @@ import os
 import shlex
 import sys
 import traceback
+from collections.abc import Mapping, Sequence
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, Final, Mapping, NoReturn, Optional, Sequence, TextIO
+from typing import Any, Final, NoReturn, TextIO
 
 from ._errors import BudgetError, ConfigError
 
@@ -86,7 +87,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from . import _api
 
     snap = _api.snapshot(project=_project(args))
-    only: Optional[str] = args.command
+    only: str | None = args.command
     if args.json_:
         if only is not None:
             snap = snap._replace(commands={k: v for k, v in snap.commands.items() if k == only})
@@ -108,7 +109,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_reset(args: argparse.Namespace) -> int:
     from . import _api
 
-    command: Optional[str] = None if args.all else args.command
+    command: str | None = None if args.all else args.command
     names = _api.reset(command, project=_project(args))
     if not names:
         print(f"Nothing to reset: no usage is recorded{' yet' if command is None else ' for ' + command}.")
@@ -149,7 +150,7 @@ def cmd_path(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
-def _project(args: argparse.Namespace) -> Optional[Path]:
+def _project(args: argparse.Namespace) -> Path | None:
     if args.project is None:
         return None
     project = Path(os.path.abspath(args.project))
@@ -161,7 +162,7 @@ def _project(args: argparse.Namespace) -> Optional[Path]:
     return project
 
 
-def _configured_ledger(config: Path) -> Optional[str]:
+def _configured_ledger(config: Path) -> str | None:
     """The ``ledger`` key of ``.claude/budget.toml``, if the file sets one."""
     if sys.version_info >= (3, 11):
         import tomllib
@@ -199,7 +200,7 @@ class _VersionAction(argparse.Action):
         parser: argparse.ArgumentParser,
         namespace: argparse.Namespace,
         values: object,
-        option_string: Optional[str] = None,
+        option_string: str | None = None,
     ) -> NoReturn:
         print(f"{PROG} {version()}")
         parser.exit()
@@ -288,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `claude-budget status | head -1`; say nothing more
         _silence_stdout()
         return Exit.ERROR
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 (one place maps unexpected errors to an exit code, no traceback)
         if os.environ.get(DEBUG_ENV) == "1":
             traceback.print_exc()
         print(f"Error: internal error: {e!r}", file=sys.stderr)

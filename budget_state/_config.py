@@ -6,9 +6,10 @@ The file is parsed (and ``tomllib``/``tomli`` imported) only when it exists.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Mapping, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from budget_state._errors import ConfigError
 from budget_state._model import CATEGORIES
@@ -41,7 +42,7 @@ class Config(NamedTuple):
     mode: Mode = "warn"
     overall_tokens: int | None = None
     commands: Mapping[str, int] = MappingProxyType({})
-    count: tuple[str, ...] = CATEGORIES
+    counted: tuple[str, ...] = CATEGORIES  # the `count` key: which categories a budget counts
     on_error: OnError = "open"
     lock_timeout: float = 5.0
     ledger: str | None = None
@@ -187,7 +188,7 @@ def _from_file(data: Mapping[str, object], where: str, path: Path) -> Config:
         config = config._replace(overall_tokens=tokens)
         sources["overall_tokens"] = "config"
     if "count" in data:
-        config = config._replace(count=_count(data["count"], where, path))
+        config = config._replace(counted=_count(data["count"], where, path))
     if "on_error" in data:
         config = config._replace(on_error=_on_error(data["on_error"], where, path))
     if "lock_timeout" in data:

@@ -12,7 +12,7 @@ import json
 import os
 import shlex
 from pathlib import Path
-from typing import Any, Dict, Final, List, Optional, Tuple
+from typing import Any, Final
 
 from ._errors import ConfigError
 from ._paths import CACHE_NAME, CONFIG_NAME, LEDGER_NAME
@@ -44,10 +44,10 @@ GITIGNORE_LINES: Final = (
     LEDGER_NAME.replace(".toml", ".corrupt-*"),
 )
 
-_Plan = List[Tuple[Path, str]]
+_Plan = list[tuple[Path, str]]
 
 
-def install(target: Path, /, *, python: str) -> List[str]:
+def install(target: Path, /, *, python: str) -> list[str]:
     """Wire claude-budget into ``target/.claude/`` and say what was done, one line per file.
 
     :param target: the project root; it must exist (``.claude/`` is created if missing).
@@ -102,16 +102,16 @@ def _plan_settings(path: Path, python: str, plan: _Plan) -> str:
     if not isinstance(hooks, dict):
         raise _shape_error(path, '"hooks"', "an object", hooks)
     command = hook_command(python)
-    added: List[str] = []
-    updated: List[str] = []
-    deduplicated: List[str] = []
+    added: list[str] = []
+    updated: list[str] = []
+    deduplicated: list[str] = []
     for event in HOOK_EVENTS:
         groups = hooks.setdefault(event, [])
         if not isinstance(groups, list):
             raise _shape_error(path, f'"hooks"."{event}"', "an array", groups)
         found = _find_ours(path, event, groups)
         if not found:
-            group: Dict[str, Any] = {"matcher": "*"} if event in _TOOL_EVENTS else {}
+            group: dict[str, Any] = {"matcher": "*"} if event in _TOOL_EVENTS else {}
             group["hooks"] = [{"type": "command", "command": command, "timeout": HOOK_TIMEOUT}]
             groups.append(group)
             added.append(event)
@@ -124,7 +124,7 @@ def _plan_settings(path: Path, python: str, plan: _Plan) -> str:
             _drop_extras(groups, found[1:])
             deduplicated.append(event)
 
-    retired: List[str] = []
+    retired: list[str] = []
     for event in RETIRED_EVENTS:
         groups = hooks.get(event)
         if not isinstance(groups, list):
@@ -151,7 +151,7 @@ def _plan_settings(path: Path, python: str, plan: _Plan) -> str:
     return f"{name}: {'; '.join(parts)}"
 
 
-def _read_settings(path: Path) -> Dict[str, Any]:
+def _read_settings(path: Path) -> dict[str, Any]:
     try:
         # utf-8-sig: editors on Windows like to prepend a BOM, which json.loads rejects.
         text = path.read_text(encoding="utf-8-sig")
@@ -186,9 +186,9 @@ class _DuplicateKey(ValueError):
         self.key = key
 
 
-def _no_duplicate_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # A rewrite would silently keep only the last of two equal keys; refuse instead.
-    out: Dict[str, Any] = {}
+    out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
             raise _DuplicateKey(key)
@@ -196,8 +196,8 @@ def _no_duplicate_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
     return out
 
 
-def _find_ours(path: Path, event: str, groups: List[Any]) -> List[Dict[str, Any]]:
-    found: List[Dict[str, Any]] = []
+def _find_ours(path: Path, event: str, groups: list[Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
     for i, group in enumerate(groups):
         if not isinstance(group, dict):
             raise _shape_error(path, f'"hooks"."{event}"[{i}]', "an object", group)
@@ -208,7 +208,7 @@ def _find_ours(path: Path, event: str, groups: List[Any]) -> List[Dict[str, Any]
     return found
 
 
-def _drop_extras(groups: List[Any], extras: List[Dict[str, Any]]) -> None:
+def _drop_extras(groups: list[Any], extras: list[dict[str, Any]]) -> None:
     """Remove ``extras`` (by identity), and any group that held nothing but them."""
     ids = {id(h) for h in extras}
     for group in list(groups):
@@ -258,7 +258,7 @@ def _plan_command(path: Path, python: str, plan: _Plan) -> str:
     name = ".claude/commands/budget.md"
     text = command_file(python)
     try:
-        current: Optional[str] = path.read_text(encoding="utf-8")
+        current: str | None = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         current = None
     except (OSError, UnicodeDecodeError) as e:
@@ -357,7 +357,7 @@ def _write_atomic(path: Path, text: str) -> None:
     if path.is_symlink():
         path = path.resolve()
     try:
-        mode: Optional[int] = path.stat().st_mode & 0o7777
+        mode: int | None = path.stat().st_mode & 0o7777
     except FileNotFoundError:
         mode = None
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

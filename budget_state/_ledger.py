@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any
 
 from ._errors import LedgerCorrupt, LedgerError
 from ._lock import LedgerLock
@@ -34,7 +35,7 @@ MAX_SESSIONS = 100
 SESSION_IDLE = timedelta(days=7)
 ENDED_SESSION_KEEP = timedelta(minutes=10)
 
-State = Dict[str, Any]
+State = dict[str, Any]
 
 
 def _toml_loads(text: str) -> State:
@@ -64,7 +65,7 @@ class Ledger:
         self.lock_path = lock_path(path)
         self.timeout = timeout
         #: set by transaction() when it found the ledger corrupt and moved it aside
-        self.recovered: Optional[LedgerCorrupt] = None
+        self.recovered: LedgerCorrupt | None = None
 
     def read(self) -> State:
         """The ledger as last written (no lock needed: writes are atomic). Missing -> empty."""
@@ -91,7 +92,9 @@ class Ledger:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise LedgerError(f"cannot create the ledger folder {self.path.parent}: {e.strerror}", path=self.path) from None
+            raise LedgerError(
+                f"cannot create the ledger folder {self.path.parent}: {e.strerror}", path=self.path
+            ) from None
         with LedgerLock(self.lock_path, timeout=self.timeout):
             state = self._read_locked()
             yield state
@@ -186,13 +189,13 @@ class Ledger:
             )
 
 
-def _add(table: Dict[str, Any], usage: Dict[str, int]) -> None:
+def _add(table: dict[str, Any], usage: dict[str, int]) -> None:
     for k, v in usage.items():
         cur = table.get(k, 0)
         table[k] = (cur if isinstance(cur, int) and not isinstance(cur, bool) else 0) + v
 
 
-def add_usage(table: Dict[str, Any], usage: Dict[str, int], model: Optional[str]) -> None:
+def add_usage(table: dict[str, Any], usage: dict[str, int], model: str | None) -> None:
     """Add token counts (by category) to a ledger table and to its per-model breakdown."""
     _add(table, usage)
     if model:
@@ -207,10 +210,10 @@ def add_usage(table: Dict[str, Any], usage: Dict[str, int], model: Optional[str]
 
 def compact(state: State, now: datetime) -> None:
     """Keep the ledger bounded: old runs summed per day, stale sessions dropped."""
-    runs: List[Dict[str, Any]] = [r for r in state.get("runs", []) if isinstance(r, dict)]
+    runs: list[dict[str, Any]] = [r for r in state.get("runs", []) if isinstance(r, dict)]
     if len(runs) > MAX_RUNS:
         open_prompts = {s.get("run") for s in state.get("sessions", {}).values() if isinstance(s, dict)}
-        keep: List[Dict[str, Any]] = []
+        keep: list[dict[str, Any]] = []
         excess = len(runs) - MAX_RUNS
         for r in runs:
             if excess > 0 and r.get("prompt") not in open_prompts:
@@ -237,16 +240,18 @@ def compact(state: State, now: datetime) -> None:
         for sid in list(sessions):
             s = sessions[sid]
             seen = s.get("seen") if isinstance(s, dict) else None
-            if not isinstance(seen, datetime):
-                del sessions[sid]
-            elif now - seen > SESSION_IDLE or (s.get("ended") and now - seen > ENDED_SESSION_KEEP):
+            if (
+                not isinstance(seen, datetime)
+                or now - seen > SESSION_IDLE
+                or (s.get("ended") and now - seen > ENDED_SESSION_KEEP)
+            ):
                 del sessions[sid]
         if len(sessions) > MAX_SESSIONS:
             for sid in sorted(sessions, key=lambda k: sessions[k]["seen"])[: len(sessions) - MAX_SESSIONS]:
                 del sessions[sid]
 
 
-def _roll_up(state: State, run: Dict[str, Any]) -> None:
+def _roll_up(state: State, run: dict[str, Any]) -> None:
     started = run.get("started")
     day = started.strftime("%Y-%m-%d") if isinstance(started, datetime) else "unknown"
     cmd = str(run.get("command") or "")
@@ -258,4 +263,8 @@ def _roll_up(state: State, run: Dict[str, Any]) -> None:
             if isinstance(usage, dict):
                 add_usage(bucket, {k: v for k, v in usage.items() if isinstance(v, int)}, str(model))
     else:
-        add_usage(bucket, {k: run[k] for k in ("input", "output", "cache_creation", "cache_read") if isinstance(run.get(k), int)}, None)
+        add_usage(
+            bucket,
+            {k: run[k] for k in ("input", "output", "cache_creation", "cache_read") if isinstance(run.get(k), int)},
+            None,
+        )

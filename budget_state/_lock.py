@@ -13,7 +13,6 @@ import os
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Optional, Type
 
 from ._errors import LedgerError, LockTimeout
 
@@ -32,7 +31,7 @@ class LedgerLock:
     def __init__(self, path: Path, /, *, timeout: float) -> None:
         self.path = path
         self.timeout = timeout
-        self._fd: Optional[int] = None
+        self._fd: int | None = None
         self._fallback: object = None
 
     def __enter__(self) -> LedgerLock:
@@ -41,9 +40,9 @@ class LedgerLock:
 
     def __exit__(
         self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.release()
 

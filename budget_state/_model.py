@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, Mapping, NamedTuple, Optional, Tuple
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from typing import Literal
 
-CATEGORIES: Tuple[str, ...] = ("input", "output", "cache_creation", "cache_read")
+CATEGORIES: tuple[str, ...] = ("input", "output", "cache_creation", "cache_read")
 
 if TYPE_CHECKING:
     Mode = Literal["warn", "block", "kill"]
@@ -34,11 +35,11 @@ class Usage(NamedTuple):
             self.cache_read + other.cache_read,
         )
 
-    def total(self, count: Tuple[str, ...] = CATEGORIES) -> int:
+    def total(self, count: tuple[str, ...] = CATEGORIES) -> int:
         """The tokens a budget counts: the sum of the categories in ``count``."""
         return sum(int(getattr(self, c)) for c in count)
 
-    def as_dict(self) -> Dict[str, int]:
+    def as_dict(self) -> dict[str, int]:
         return {c: int(getattr(self, c)) for c in CATEGORIES}
 
     @classmethod
@@ -56,16 +57,16 @@ class ScopeStatus(NamedTuple):
 
     name: str
     used: int
-    limit: Optional[int]
+    limit: int | None
     usage: Usage = Usage()
     runs: int = 0
-    source: Optional[str] = None  # where the limit came from: env, config, frontmatter
-    file: Optional[str] = None  # the command's file, relative to the project where possible
-    error: Optional[str] = None  # a frontmatter problem, shown instead of failing
-    last_run: Optional[str] = None  # ISO 8601, UTC
+    source: str | None = None  # where the limit came from: env, config, frontmatter
+    file: str | None = None  # the command's file, relative to the project where possible
+    error: str | None = None  # a frontmatter problem, shown instead of failing
+    last_run: str | None = None  # ISO 8601, UTC
 
     @property
-    def percent(self) -> Optional[float]:
+    def percent(self) -> float | None:
         if self.limit is None or self.limit <= 0:
             return None
         return 100.0 * self.used / self.limit
@@ -95,14 +96,14 @@ class Snapshot(NamedTuple):
     overall: ScopeStatus
     commands: Mapping[str, ScopeStatus]
     ledger: str
-    count: Tuple[str, ...] = CATEGORIES
-    warnings: Tuple[str, ...] = ()
+    counted: tuple[str, ...] = CATEGORIES
+    warnings: tuple[str, ...] = ()
 
-    def to_json(self) -> Dict[str, object]:
+    def to_json(self) -> dict[str, object]:
         """The documented, versioned shape (see README "JSON output")."""
 
-        def scope(s: ScopeStatus, with_runs: bool) -> Dict[str, object]:
-            out: Dict[str, object] = {"used": s.used, "limit": s.limit}
+        def scope(s: ScopeStatus, with_runs: bool) -> dict[str, object]:
+            out: dict[str, object] = {"used": s.used, "limit": s.limit}
             if with_runs:
                 out["runs"] = s.runs
             pct = s.percent
@@ -120,7 +121,7 @@ class Snapshot(NamedTuple):
             "version": 1,
             "mode": self.mode,
             "ledger": self.ledger,
-            "count": list(self.count),
+            "count": list(self.counted),
             "overall": scope(self.overall, False),
             "commands": {name: scope(s, True) for name, s in sorted(self.commands.items())},
             "warnings": list(self.warnings),

@@ -12,15 +12,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping, Optional
 
 LEDGER_NAME = "budget-ledger.toml"
 CONFIG_NAME = "budget.toml"
 CACHE_NAME = "budget-cache.json"
 
 
-def find_project(env: Mapping[str, str], cwd: Optional[str] = None) -> Path:
+def find_project(env: Mapping[str, str], cwd: str | None = None) -> Path:
     explicit = env.get("CLAUDE_PROJECT_DIR")
     if explicit:
         return Path(explicit)
@@ -37,7 +37,7 @@ def config_path(project: Path) -> Path:
     return project / ".claude" / CONFIG_NAME
 
 
-def ledger_path(project: Path, env: Mapping[str, str], configured: Optional[str] = None) -> Path:
+def ledger_path(project: Path, env: Mapping[str, str], configured: str | None = None) -> Path:
     raw = env.get("CLAUDE_BUDGET_STATE") or configured
     if raw:
         p = Path(os.path.expanduser(raw))

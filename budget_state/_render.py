@@ -101,8 +101,8 @@ def render_status(snap: Snapshot, /, *, width: int = 80, color: bool = False, on
     :param only: a command name: show the overall row and that command alone.
     """
     header = f"Token budgets — mode: {snap.mode}"
-    if tuple(snap.count) != CATEGORIES:
-        header += f" — counting {', '.join(snap.count)}"
+    if tuple(snap.counted) != CATEGORIES:
+        header += f" — counting {', '.join(snap.counted)}"
     commands = dict(sorted(snap.commands.items()))
     notes: list[str] = []
     if only is not None:

@@ -6,16 +6,17 @@ I/O except ``settle``, which reads the session's transcripts.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple
 
 from ._accounting import baseline, read_new, subagent_files
 from ._ledger import State, add_usage
 from ._model import Usage
 
 
-def _session(state: State, sid: str, now: datetime) -> Tuple[Dict[str, Any], bool]:
+def _session(state: State, sid: str, now: datetime) -> tuple[dict[str, Any], bool]:
     sessions = state.setdefault("sessions", {})
     s = sessions.get(sid)
     new = not isinstance(s, dict)
@@ -27,7 +28,7 @@ def _session(state: State, sid: str, now: datetime) -> Tuple[Dict[str, Any], boo
     return s, new
 
 
-def _runs_by_prompt(state: State) -> Dict[str, Dict[str, Any]]:
+def _runs_by_prompt(state: State) -> dict[str, dict[str, Any]]:
     return {r["prompt"]: r for r in state.get("runs", []) if isinstance(r, dict) and isinstance(r.get("prompt"), str)}
 
 
@@ -36,11 +37,11 @@ def settle(
     /,
     *,
     session: str,
-    transcript: Optional[Path],
+    transcript: Path | None,
     extra: Iterable[Path] = (),
-    prompt_id: Optional[str] = None,
+    prompt_id: str | None = None,
     now: datetime,
-) -> List[str]:
+) -> list[str]:
     """Count what the session's transcripts gained since the last hook; returns problems seen.
 
     The first time a session is seen, its files are taken as they are (nothing before the first
@@ -48,13 +49,13 @@ def settle(
     safe from double counting).
     """
     s, new = _session(state, session, now)
-    files: Dict[str, Any] = s["files"]
-    paths: List[Path] = []
+    files: dict[str, Any] = s["files"]
+    paths: list[Path] = []
     if transcript is not None:
         paths.append(transcript)
         paths.extend(subagent_files(transcript))
     paths.extend(p for p in extra if p not in paths)
-    problems: List[str] = []
+    problems: list[str] = []
     runs = _runs_by_prompt(state)
     commands = state.setdefault("commands", {})
     overall = state.setdefault("overall", {})
@@ -89,9 +90,9 @@ def open_run(
     session: str,
     prompt: str,
     command: str,
-    limit: Optional[int],
-    source: Optional[str] = None,
-    file: Optional[str] = None,
+    limit: int | None,
+    source: str | None = None,
+    file: str | None = None,
     now: datetime,
 ) -> None:
     """Start a run of ``command`` for ``prompt`` (a UserPromptSubmit that was let through).
@@ -136,10 +137,10 @@ def end_session(state: State, /, *, session: str, now: datetime) -> None:
 
 
 class OpenRun(NamedTuple):
-    command: Optional[str] = None
-    limit: Optional[int] = None
-    source: Optional[str] = None
-    file: Optional[str] = None
+    command: str | None = None
+    limit: int | None = None
+    source: str | None = None
+    file: str | None = None
 
 
 def open_command(state: State, session: str, /) -> OpenRun:
@@ -159,7 +160,7 @@ def open_command(state: State, session: str, /) -> OpenRun:
     )
 
 
-def scope_usage(state: State, name: str, /) -> Tuple[Usage, int, Optional[datetime]]:
+def scope_usage(state: State, name: str, /) -> tuple[Usage, int, datetime | None]:
     """Usage since the last reset, number of runs, and the last run's start of a scope."""
     table = state.get("overall") if name == "overall" else state.get("commands", {}).get(name)
     if not isinstance(table, dict):
@@ -184,7 +185,7 @@ def set_warned(state: State, name: str, level: int, /) -> None:
         table.pop("warned", None)
 
 
-def reset(state: State, command: Optional[str], /, *, now: datetime) -> List[str]:
+def reset(state: State, command: str | None, /, *, now: datetime) -> list[str]:
     """Zero a command's counters (or, with None, every counter). Run history is kept."""
     commands = state.setdefault("commands", {})
     if command is None:
@@ -204,9 +205,9 @@ def record(
     usage: Usage,
     /,
     *,
-    command: Optional[str],
-    model: Optional[str],
-    session: Optional[str],
+    command: str | None,
+    model: str | None,
+    session: str | None,
     prompt: str,
     now: datetime,
 ) -> None:
@@ -215,7 +216,7 @@ def record(
     add_usage(state.setdefault("overall", {}), tokens, model)
     if command is None:
         return
-    run: Dict[str, Any] = {"prompt": prompt, "command": command, "started": now, "ended": now, "source": "api"}
+    run: dict[str, Any] = {"prompt": prompt, "command": command, "started": now, "ended": now, "source": "api"}
     if session:
         run["session"] = session
     add_usage(run, tokens, model)
@@ -229,4 +230,3 @@ def record(
 
 def _count(v: Any) -> int:
     return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
-

@@ -21,16 +21,17 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, Dict, List, Mapping, Optional, Sequence
+from typing import IO, Any
 
 
 def main(
-    argv: Optional[Sequence[str]] = None,
+    argv: Sequence[str] | None = None,
     *,
-    stdin: Optional[IO[bytes]] = None,
-    stdout: Optional[IO[str]] = None,
-    env: Optional[Mapping[str, str]] = None,
+    stdin: IO[bytes] | None = None,
+    stdout: IO[str] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> int:
     env = os.environ if env is None else env
     out = sys.stdout if stdout is None else stdout
@@ -43,7 +44,8 @@ def main(
             raise BadInput(f"the hook input is not JSON ({e})") from None
         if not isinstance(payload, dict):
             raise BadInput(f"the hook input is a JSON {type(payload).__name__}, not an object")
-        event = payload.get("hook_event_name") if isinstance(payload.get("hook_event_name"), str) else "?"
+        name = payload.get("hook_event_name")
+        event = name if isinstance(name, str) else "?"
         reply = handle(event, payload, env)
     except Exception as e:  # noqa: BLE001 (the hook must never break the session; see on_error)
         if env.get("CLAUDE_BUDGET_DEBUG"):
@@ -62,18 +64,26 @@ class BadInput(ValueError):
     """The hook's stdin was not what Claude Code sends."""
 
 
-def failure(event: str, error: BaseException, env: Mapping[str, str]) -> Dict[str, Any]:
+def failure(event: str, error: BaseException, env: Mapping[str, str]) -> dict[str, Any]:
     from ._errors import BudgetError
 
     if isinstance(error, (BudgetError, BadInput)):
         text = str(error)
     else:
-        text = f"internal error {type(error).__name__}: {error} — please report it (CLAUDE_BUDGET_DEBUG=1 shows details)"
+        text = (
+            f"internal error {type(error).__name__}: {error} — please report it (CLAUDE_BUDGET_DEBUG=1 shows details)"
+        )
     closed = (env.get("CLAUDE_BUDGET_ON_ERROR") or _config_on_error(env)) == "closed"
     if closed and event == "UserPromptSubmit":
-        return {"decision": "block", "reason": f"claude-budget could not check the budgets, and on_error is closed: {text}"}
+        return {
+            "decision": "block",
+            "reason": f"claude-budget could not check the budgets, and on_error is closed: {text}",
+        }
     if closed and event == "PreToolUse":
-        return {"continue": False, "stopReason": f"claude-budget could not check the budgets, and on_error is closed: {text}"}
+        return {
+            "continue": False,
+            "stopReason": f"claude-budget could not check the budgets, and on_error is closed: {text}",
+        }
     return {"systemMessage": f"claude-budget: {text} (budgets not enforced for this step)"}
 
 
@@ -87,12 +97,12 @@ def _config_on_error(env: Mapping[str, str]) -> str:
         return "open"
 
 
-def _str(payload: Mapping[str, Any], key: str) -> Optional[str]:
+def _str(payload: Mapping[str, Any], key: str) -> str | None:
     v = payload.get(key)
     return v if isinstance(v, str) and v and "\x00" not in v else None
 
 
-def handle(event: str, payload: Mapping[str, Any], env: Mapping[str, str]) -> Optional[Dict[str, Any]]:
+def handle(event: str, payload: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any] | None:
     from ._api import Context
     from ._ledger import utcnow
     from ._runs import settle
@@ -105,7 +115,7 @@ def handle(event: str, payload: Mapping[str, Any], env: Mapping[str, str]) -> Op
     prompt_id = _str(payload, "prompt_id")
     extra = [Path(p)] if (p := _str(payload, "agent_transcript_path")) else []
     now = utcnow()
-    notes: List[str] = []
+    notes: list[str] = []
 
     if event == "UserPromptSubmit":
         return _prompt(ctx, payload, session, transcript, prompt_id, now)
@@ -147,16 +157,19 @@ def handle(event: str, payload: Mapping[str, Any], env: Mapping[str, str]) -> Op
     return {"systemMessage": _join(notes)} if notes else None
 
 
-def _prompt(ctx: Any, payload: Mapping[str, Any], session: str, transcript: Optional[Path], prompt_id: Optional[str], now: Any) -> Optional[Dict[str, Any]]:
+def _prompt(
+    ctx: Any, payload: Mapping[str, Any], session: str, transcript: Path | None, prompt_id: str | None, now: Any
+) -> dict[str, Any] | None:
     from . import _runs
     from ._api import STATUS_COMMAND
     from ._budgets import check_start
     from ._commands import BudgetCache, command_from_prompt, find_command_file, read_budget
     from ._paths import cache_path, claude_home
 
-    prompt = payload.get("prompt")
-    command = command_from_prompt(prompt) if isinstance(prompt, str) else None
-    notes: List[str] = []
+    raw = payload.get("prompt")
+    prompt = raw if isinstance(raw, str) else ""
+    command = command_from_prompt(prompt)
+    notes: list[str] = []
     if command == STATUS_COMMAND:
         return _status(ctx, prompt, session, transcript, prompt_id, now)
     path = tokens = error = None
@@ -200,7 +213,9 @@ def _prompt(ctx: Any, payload: Mapping[str, Any], session: str, transcript: Opti
     return {"systemMessage": _join(notes)} if notes else None
 
 
-def _status(ctx: Any, prompt: str, session: str, transcript: Optional[Path], prompt_id: Optional[str], now: Any) -> Dict[str, Any]:
+def _status(
+    ctx: Any, prompt: str, session: str, transcript: Path | None, prompt_id: str | None, now: Any
+) -> dict[str, Any]:
     """``/budget [/name]``: settle, then answer with the status as a block reason (no model call)."""
     from . import _runs
     from ._api import build_snapshot
@@ -235,11 +250,13 @@ def _statuses(ctx: Any, state: Any, running: Any) -> Any:
     if running.command is None:
         return None, overall
     usage, runs, _ = scope_usage(state, running.command)
-    used = usage.total(ctx.config.count)
-    return ScopeStatus(running.command, used, running.limit, usage, runs=runs, source=running.source, file=running.file), overall
+    used = usage.total(ctx.config.counted)
+    return ScopeStatus(
+        running.command, used, running.limit, usage, runs=runs, source=running.source, file=running.file
+    ), overall
 
 
-def _thresholds(state: Any, command: Any, overall: Any) -> List[str]:
+def _thresholds(state: Any, command: Any, overall: Any) -> list[str]:
     """Announce each 70/90/100 % crossing once, for the running command and overall."""
     from ._budgets import crossed, threshold_message
     from ._runs import set_warned, warned
@@ -256,7 +273,7 @@ def _thresholds(state: Any, command: Any, overall: Any) -> List[str]:
     return notes
 
 
-def _config_notice(ctx: Any, state: Any) -> List[str]:
+def _config_notice(ctx: Any, state: Any) -> list[str]:
     """Unknown keys in budget.toml: said once per change of the file, not on every prompt."""
     if not ctx.config.warnings or ctx.config.path is None:
         return []
@@ -270,7 +287,7 @@ def _config_notice(ctx: Any, state: Any) -> List[str]:
     return [f"claude-budget: {w}" for w in ctx.config.warnings]
 
 
-def _join(notes: List[str]) -> str:
+def _join(notes: list[str]) -> str:
     return "\n".join(dict.fromkeys(notes))
 
 

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             "Review pull request $ARGUMENTS. SCRIPT: bash, agent, bash, text\n"
         )
         (project / ".claude" / "budget.toml").write_text('mode = "block"\n')
-        print(f"$ cat .claude/commands/review-pr.md\n{cmd.read_text()}$ cat .claude/budget.toml\nmode = \"block\"")
+        print(f'$ cat .claude/commands/review-pr.md\n{cmd.read_text()}$ cat .claude/budget.toml\nmode = "block"')
 
         def claude(prompt: str) -> dict:
             before = stats(url)["requests"]
@@ -89,7 +89,12 @@ def main(argv: list[str] | None = None) -> int:
 
         def status() -> dict:
             out = subprocess.run(
-                [sys.executable, "-m", "budget_state", "status", "--json"], cwd=project, env=env, capture_output=True, text=True, check=True
+                [sys.executable, "-m", "budget_state", "status", "--json"],
+                cwd=project,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
             )
             return json.loads(out.stdout)
 

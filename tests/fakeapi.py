@@ -317,7 +317,12 @@ class _Handler(BaseHTTPRequestHandler):
                         {
                             "type": "content_block_start",
                             "index": i,
-                            "content_block": {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}},
+                            "content_block": {
+                                "type": "tool_use",
+                                "id": block["id"],
+                                "name": block["name"],
+                                "input": {},
+                            },
                         },
                     )
                 )

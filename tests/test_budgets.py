@@ -25,7 +25,15 @@ def overall(used: int, limit: int | None, source: str | None = "config") -> Scop
         ("block", cmd(1, None), overall(4, 5), True, None),
         ("block", cmd(1, 10), overall(9, 5), False, "overall"),
     ],
-    ids=["warn-never-refuses", "under", "exactly-spent", "kill-also-refuses", "plain-prompt-overall", "no-budget", "overall-trips"],
+    ids=[
+        "warn-never-refuses",
+        "under",
+        "exactly-spent",
+        "kill-also-refuses",
+        "plain-prompt-overall",
+        "no-budget",
+        "overall-trips",
+    ],
 )
 def test_check_start(mode, c, o, allowed, scope) -> None:
     d = check_start(mode, c, o)

@@ -65,7 +65,9 @@ def test_captured_session_replayed_through_the_hook_counts_exactly(tmp_path: Pat
     """The hooks fire in the captured order while the transcripts grow as they did."""
     home, proj = tmp_path / "home", tmp_path / "proj"
     (proj / ".claude" / "commands").mkdir(parents=True)
-    (proj / ".claude" / "commands" / "review-pr.md").write_text("---\ntokenBudget: 500000\n---\nReview PR $ARGUMENTS.\n")
+    (proj / ".claude" / "commands" / "review-pr.md").write_text(
+        "---\ntokenBudget: 500000\n---\nReview PR $ARGUMENTS.\n"
+    )
     env = {"CLAUDE_PROJECT_DIR": str(proj), "HOME": str(home)}
     payloads = {p.stem: _relocate(json.loads(p.read_text()), home, proj) for p in HOOKS}
     transcript = Path(payloads["user_prompt_submit_command"]["transcript_path"])
@@ -79,7 +81,14 @@ def test_captured_session_replayed_through_the_hook_counts_exactly(tmp_path: Pat
     with open(transcript, "a") as f:
         f.write("".join(main_lines[first_response:]))
     subagent.write_text((TRANSCRIPTS / "review_pr_subagent.jsonl").read_text())
-    for name in ("pre_tool_use_bash", "pre_tool_use_agent", "pre_tool_use_subagent_bash", "subagent_stop", "stop", "session_end"):
+    for name in (
+        "pre_tool_use_bash",
+        "pre_tool_use_agent",
+        "pre_tool_use_subagent_bash",
+        "subagent_stop",
+        "stop",
+        "session_end",
+    ):
         assert _run(payloads[name], env) == "", name
 
     expected = json.loads((TRANSCRIPTS / "review_pr_expected.json").read_text())["model_usage_totals"]

@@ -36,7 +36,12 @@ class Project:
         self._n += 1
         target = path or self.transcript
         target.parent.mkdir(parents=True, exist_ok=True)
-        usage = {"input_tokens": tokens, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+        usage = {
+            "input_tokens": tokens,
+            "output_tokens": 0,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        }
         line = {
             "type": "assistant",
             "requestId": f"req{self._n}",
@@ -168,7 +173,10 @@ def test_kill_mode_waits_for_the_response_that_asked_for_the_tool(proj: Project)
     def late_write() -> None:
         proj.spend("p1", 101)
         with open(proj.transcript, "a") as f:
-            f.write(json.dumps({"type": "assistant", "message": {"content": [{"type": "tool_use", "id": "toolu_9"}]}}) + "\n")
+            f.write(
+                json.dumps({"type": "assistant", "message": {"content": [{"type": "tool_use", "id": "toolu_9"}]}})
+                + "\n"
+            )
 
     timer = threading.Timer(0.1, late_write)
     timer.start()
@@ -209,9 +217,15 @@ def test_first_sight_of_a_session_counts_nothing_from_before(proj: Project) -> N
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        (b"not json", "claude-budget: the hook input is not JSON (Expecting value: line 1 column 1 (char 0)) (budgets not enforced for this step)"),
+        (
+            b"not json",
+            "claude-budget: the hook input is not JSON (Expecting value: line 1 column 1 (char 0)) (budgets not enforced for this step)",
+        ),
         (b"[1, 2]", "claude-budget: the hook input is a JSON list, not an object (budgets not enforced for this step)"),
-        (b'{"hook_event_name": "Stop"}', "claude-budget: the Stop hook input has no session_id (budgets not enforced for this step)"),
+        (
+            b'{"hook_event_name": "Stop"}',
+            "claude-budget: the Stop hook input has no session_id (budgets not enforced for this step)",
+        ),
     ],
     ids=["not-json", "not-object", "no-session"],
 )
@@ -241,7 +255,11 @@ def test_bad_frontmatter_warns_and_does_not_block(proj: Project) -> None:
     assert proj.ledger()["commands"]["/review-pr"]["runs"] == 1
 
 
-@pytest.mark.parametrize("prompt", ["/../../etc/passwd", "/\x1b[31mred", "/a\x00b", "/", "//x"], ids=["traversal", "ansi", "nul", "slash", "double"])
+@pytest.mark.parametrize(
+    "prompt",
+    ["/../../etc/passwd", "/\x1b[31mred", "/a\x00b", "/", "//x"],
+    ids=["traversal", "ansi", "nul", "slash", "double"],
+)
 def test_hostile_prompts_are_plain_prompts(proj: Project, prompt: str) -> None:
     assert proj.run("UserPromptSubmit", prompt=prompt, prompt_id="p1") is None
     assert proj.ledger()["commands"] == {}

@@ -139,7 +139,12 @@ def test_compact_bounds_runs_and_keeps_their_sums(tmp_path: Path) -> None:
     compact(state, NOW)
     assert len(state["runs"]) == MAX_RUNS
     assert state["runs"][0]["prompt"] == "p30"
-    assert state["rollup"]["/a"]["2026-11-24"] == {"runs": 30, "input": 30, "output": 60, "models": {"m": {"input": 30, "output": 60}}}
+    assert state["rollup"]["/a"]["2026-11-24"] == {
+        "runs": 30,
+        "input": 30,
+        "output": 60,
+        "models": {"m": {"input": 30, "output": 60}},
+    }
 
 
 def test_compact_drops_old_rollups_and_stale_sessions() -> None:

@@ -49,7 +49,7 @@ def test_no_budget_error_line_warnings_and_counted_categories() -> None:
             "/review-pr": S("/review-pr", 0, 50_000),
         },
         ledger="/home/u/.claude/budget-ledger.toml",
-        count=("input", "output"),
+        counted=("input", "output"),
         warnings=('unknown key "moed" in .claude/budget.toml — known keys: mode',),
     )
     assert (

@@ -11,7 +11,17 @@ def user(prompt_id: str, text: str = "hi") -> dict:
     return {"type": "user", "promptId": prompt_id, "message": {"role": "user", "content": text}}
 
 
-def assistant(mid: str, rid: str, i: int, o: int, cc: int = 0, cr: int = 0, *, model: str = "claude-x", ts: str = "2026-11-25T10:00:00.000Z") -> dict:
+def assistant(
+    mid: str,
+    rid: str,
+    i: int,
+    o: int,
+    cc: int = 0,
+    cr: int = 0,
+    *,
+    model: str = "claude-x",
+    ts: str = "2026-11-25T10:00:00.000Z",
+) -> dict:
     return {
         "type": "assistant",
         "requestId": rid,
@@ -45,7 +55,13 @@ def totals(entries) -> dict:
 
 def test_repeated_lines_of_one_response_count_once(tmp_path: Path) -> None:
     t = tmp_path / "s.jsonl"
-    write(t, user("p1"), assistant("m1", "r1", 10, 100, 1000, 5000), assistant("m1", "r1", 10, 100, 1000, 5000), assistant("m1", "r1", 10, 100, 1000, 5000))
+    write(
+        t,
+        user("p1"),
+        assistant("m1", "r1", 10, 100, 1000, 5000),
+        assistant("m1", "r1", 10, 100, 1000, 5000),
+        assistant("m1", "r1", 10, 100, 1000, 5000),
+    )
     cursor: dict = {}
     result = read_new(t, cursor)
     assert totals(result.entries) == {"input": 10, "output": 100, "cache_creation": 1000, "cache_read": 5000}
@@ -97,7 +113,15 @@ def test_synthetic_error_and_garbage_lines_are_skipped(tmp_path: Path) -> None:
 
 def test_usage_is_charged_to_the_prompt_before_it(tmp_path: Path) -> None:
     t = tmp_path / "s.jsonl"
-    write(t, user("p1"), assistant("m1", "r1", 1, 1), user("p2"), assistant("m2", "r2", 2, 2), user("p2", "tool result"), assistant("m3", "r3", 3, 3))
+    write(
+        t,
+        user("p1"),
+        assistant("m1", "r1", 1, 1),
+        user("p2"),
+        assistant("m2", "r2", 2, 2),
+        user("p2", "tool result"),
+        assistant("m3", "r3", 3, 3),
+    )
     result = read_new(t, {})
     assert [(e.prompt, e.usage["input"]) for e in result.entries] == [("p1", 1), ("p2", 2), ("p2", 3)]
 
@@ -117,7 +141,12 @@ def test_replaced_file_counts_only_newer_messages(tmp_path: Path) -> None:
     cursor: dict = {}
     read_new(t, cursor)
     replacement = tmp_path / "new.jsonl"
-    write(replacement, user("p1"), assistant("m1", "r1", 1, 1, ts="2026-11-25T10:00:00.000Z"), assistant("m2", "r2", 5, 5, ts="2026-11-25T10:01:00.000Z"))
+    write(
+        replacement,
+        user("p1"),
+        assistant("m1", "r1", 1, 1, ts="2026-11-25T10:00:00.000Z"),
+        assistant("m2", "r2", 5, 5, ts="2026-11-25T10:01:00.000Z"),
+    )
     os.replace(replacement, t)
     assert totals(read_new(t, cursor).entries) == {"input": 5, "output": 5, "cache_creation": 0, "cache_read": 0}
 

@@ -44,7 +44,9 @@ def claude_bin() -> Path:
     wanted = json.loads((REPO / "package.json").read_text())["devDependencies"]["@anthropic-ai/claude-code"]
     proc = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=60, env=clean_env({}))
     if proc.returncode != 0:
-        pytest.fail(f"{path} --version failed ({proc.returncode}): {proc.stderr.strip()}\n    {INSTALL_HINT}", pytrace=False)
+        pytest.fail(
+            f"{path} --version failed ({proc.returncode}): {proc.stderr.strip()}\n    {INSTALL_HINT}", pytrace=False
+        )
     if not configured and not proc.stdout.startswith(wanted + " "):
         pytest.fail(
             f"{path} is {proc.stdout.strip()!r}, package.json pins {wanted}; reinstall it with:\n    {INSTALL_HINT}",

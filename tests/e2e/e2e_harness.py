@@ -127,7 +127,9 @@ class Project:
     def config(self) -> Path:
         return self.root / ".claude" / "budget.toml"
 
-    def write_command(self, name: str, body: str, *, token_budget: int | None = None, description: str | None = None) -> Path:
+    def write_command(
+        self, name: str, body: str, *, token_budget: int | None = None, description: str | None = None
+    ) -> Path:
         """Write ``.claude/commands/<name>.md`` (``name`` may be ``ns/name`` or start with ``/``)."""
         front = [f"description: {description or 'e2e test command ' + name}"]
         if token_budget is not None:
@@ -176,7 +178,9 @@ class Project:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             stdout, stderr = proc.communicate()
-            pytest.fail(f"claude -p {prompt!r} did not finish in {RUN_TIMEOUT:.0f} s\nstdout: {stdout[-4000:]}\nstderr: {stderr[-4000:]}")
+            pytest.fail(
+                f"claude -p {prompt!r} did not finish in {RUN_TIMEOUT:.0f} s\nstdout: {stdout[-4000:]}\nstderr: {stderr[-4000:]}"
+            )
         seconds = time.monotonic() - started
         events: list[dict[str, Any]] = []
         try:
@@ -186,7 +190,9 @@ class Project:
                 events = [json.loads(line) for line in stdout.splitlines() if line.strip()]
                 result = next(e for e in reversed(events) if e.get("type") == "result")
         except (ValueError, StopIteration):
-            pytest.fail(f"claude -p {prompt!r} printed no {output} result (rc {proc.returncode})\nstdout: {stdout[-4000:]}\nstderr: {stderr[-4000:]}")
+            pytest.fail(
+                f"claude -p {prompt!r} printed no {output} result (rc {proc.returncode})\nstdout: {stdout[-4000:]}\nstderr: {stderr[-4000:]}"
+            )
         return Run(prompt, result, stderr, proc.returncode, seconds, self.api.requests - before, events)
 
     def budget_cli(self, *args: str, extra_env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -195,7 +201,12 @@ class Project:
         env.pop("ANTHROPIC_BASE_URL")
         env.pop("ANTHROPIC_API_KEY")
         return subprocess.run(
-            [sys.executable, "-m", "budget_state", *args], cwd=self.root, env=env, capture_output=True, text=True, timeout=60
+            [sys.executable, "-m", "budget_state", *args],
+            cwd=self.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     def status(self, *, extra_env: Mapping[str, str] | None = None) -> dict[str, Any]:
