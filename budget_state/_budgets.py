@@ -46,7 +46,7 @@ def _label(s: ScopeStatus) -> str:
 
 def usage_line(s: ScopeStatus) -> str:
     pct = s.percent
-    pct_text = f" ({pct:.0f}%)" if pct is not None else ""
+    pct_text = f" ({int(pct)}%)" if pct is not None else ""  # rounded down, as /budget shows it
     limit = _human(s.limit) if s.limit is not None else "no"
     return f"{_human(s.used)} of {limit} tokens{pct_text}"
 

@@ -122,15 +122,7 @@ def handle(event: str, payload: Mapping[str, Any], env: Mapping[str, str]) -> di
 
     from . import _runs
 
-    tool_use_id = _str(payload, "tool_use_id")
-    if event == "PreToolUse" and ctx.config.mode == "kill" and transcript is not None and tool_use_id:
-        # Claude Code calls the hook a few ms before it writes the response that asked for this
-        # tool (seen in 11 of 24 calls on 2.1.197): wait for it, or kill mode judges one request late.
-        from ._accounting import wait_for
-
-        agent = _str(payload, "agent_id")
-        where = [transcript.with_suffix("") / "subagents" / f"agent-{agent}.jsonl"] if agent else [transcript]
-        wait_for(tool_use_id, where, timeout=0.5)
+    _wait_for_transcript(event, payload, ctx.config.mode, transcript)
 
     decision = None
     with ctx.ledger.transaction() as state:
@@ -155,6 +147,34 @@ def handle(event: str, payload: Mapping[str, Any], env: Mapping[str, str]) -> di
         # runs; no further API request is made.
         return {"continue": False, "stopReason": decision.reason, **({"systemMessage": _join(notes)} if notes else {})}
     return {"systemMessage": _join(notes)} if notes else None
+
+
+def _wait_for_transcript(event: str, payload: Mapping[str, Any], mode: str, transcript: Path | None) -> None:
+    """Give Claude Code a moment to write the response this hook is about.
+
+    On 2.1.197 PreToolUse and Stop often fire a few ms before the response that caused them is in
+    the transcript (PreToolUse: 11 of 24 calls; Stop in interactive sessions: 3 of 3). Without the
+    wait, kill mode judges one request late and an idle session's totals lack its last response
+    until the next hook. Bounded: at worst the hook returns 0.5 s later and the next hook settles.
+    """
+    if transcript is None:
+        return
+    needle = None
+    where = [transcript]
+    if event == "PreToolUse" and mode == "kill":
+        needle = _str(payload, "tool_use_id")
+        agent = _str(payload, "agent_id")
+        if agent:
+            where = [transcript.with_suffix("") / "subagents" / f"agent-{agent}.jsonl"]
+    elif event == "Stop":
+        text = _str(payload, "last_assistant_message")
+        if text:
+            # As it appears inside the JSON line: escaped, and only a prefix (the line holds it whole).
+            needle = json.dumps(text[:200], ensure_ascii=False)[1:-1]
+    if needle:
+        from ._accounting import wait_for
+
+        wait_for(needle, where, timeout=0.5)
 
 
 def _prompt(

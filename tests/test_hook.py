@@ -278,3 +278,22 @@ def test_broken_config_fails_open_with_a_clear_line(proj: Project) -> None:
     reply = proj.run("UserPromptSubmit", prompt="hi", prompt_id="p1")
     assert reply is not None
     assert reply["systemMessage"].startswith('claude-budget: mode "blok" in .claude/budget.toml is not a mode')
+
+
+def test_stop_waits_for_the_final_response(proj: Project) -> None:
+    import threading
+
+    proj.command("review-pr", 50000)
+    proj.run("UserPromptSubmit", prompt="/review-pr", prompt_id="p1")
+
+    def late_write() -> None:
+        proj.spend("p1", 30)
+        with open(proj.transcript, "a") as f:
+            line = {"type": "assistant", "message": {"content": [{"type": "text", "text": 'All "done" ✓'}]}}
+            f.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+    timer = threading.Timer(0.1, late_write)
+    timer.start()
+    assert proj.run("Stop", prompt_id="p1", last_assistant_message='All "done" ✓') is None
+    timer.join()
+    assert proj.ledger()["commands"]["/review-pr"]["input"] == 30

@@ -1,17 +1,20 @@
 """End-to-end tests: the real Claude Code CLI, the local fake Messages API, an installed project.
 
 Every test here runs ``claude -p`` (the version pinned in ``package.json``; ``npm ci`` installs
-it) in a throw-away project wired with ``python -m budget_state install``, against
-``tests/fakeapi.py``, with its own ``HOME``. Nothing touches the real ``~/.claude`` or the network.
-The numbers the tests compare come from three independent places: what the fake API sent
-(``FakeAPI.totals()``), what the CLI reports (``modelUsage`` of the ``-p`` JSON) and what the
-ledger holds (``python -m budget_state status --json``). The machinery is in ``e2e_harness.py``.
+it) — or its interactive TUI, driven through tmux (``test_interactive.py``) — in a throw-away
+project wired with ``python -m budget_state install``, against ``tests/fakeapi.py``, with its own
+``HOME``. Nothing touches the real ``~/.claude`` or the network. The numbers the tests compare
+come from three independent places: what the fake API sent (``FakeAPI.totals()``), what the CLI
+reports (``modelUsage`` of the ``-p`` JSON, ``lastModelUsage`` in ``~/.claude.json`` after an
+interactive session) and what the ledger holds (``python -m budget_state status --json``). The
+machinery is in ``e2e_harness.py``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,7 +26,16 @@ import pytest
 if str(Path(__file__).parent) not in sys.path:  # the harness module lives next to this file
     sys.path.insert(0, str(Path(__file__).parent))
 
-from e2e_harness import CLAUDE_BIN_ENV, INSTALL_HINT, REPO, FakeAPI, Project, clean_env  # noqa: E402
+from e2e_harness import (  # noqa: E402
+    CLAUDE_BIN_ENV,
+    INSTALL_HINT,
+    REPO,
+    FakeAPI,
+    Interactive,
+    Project,
+    clean_env,
+    tmux_bin,
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -82,3 +94,24 @@ def project(tmp_path: Path, claude_bin: Path, fake_api: FakeAPI) -> Callable[...
         return proj
 
     return make
+
+
+@pytest.fixture
+def interactive() -> Iterator[Callable[[Project], Interactive]]:
+    """Factory: ``interactive(project)`` -> the started TUI of Claude Code in a tmux server of its own.
+
+    Every tmux server started here is killed at teardown (and the CLI with it), pass or fail.
+    """
+    tmux = tmux_bin()
+    started: list[Interactive] = []
+
+    def start(proj: Project) -> Interactive:
+        session = Interactive(proj, socket=f"claude-budget-e2e-{os.getpid()}-{secrets.token_hex(4)}", tmux=tmux)
+        started.append(session)
+        return session.start()
+
+    try:
+        yield start
+    finally:
+        for session in started:
+            session.close()

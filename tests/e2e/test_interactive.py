@@ -1,0 +1,186 @@
+"""The product in an interactive Claude Code session: the TUI, driven through tmux like a user would.
+
+Each test starts the real CLI (no ``-p``) in a detached tmux server of its own, types into it with
+``send-keys`` and reads the screen with ``capture-pane``. An interactive session prints no
+``modelUsage``, so the references are what the fake API served (``FakeAPI.sent``) and what the CLI
+writes about the session into ``~/.claude.json`` when it exits (``lastModelUsage``).
+
+What Claude Code 2.1.197 shows, as checked here:
+
+- a refused prompt (and ``/budget``) under a bullet: ``● UserPromptSubmit operation blocked by
+  hook:`` / the reason / ``Original prompt: <typed text>``;
+- a hook's ``systemMessage`` under the step it follows, named after the hook (and its matcher):
+  ``⎿  Stop says: claude-budget: …`` under the last response, ``⎿  PreToolUse:Bash says: …``
+  under a Bash call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from e2e_harness import (
+    RecordingFakeAPI,
+    add,
+    after,
+    flat,
+    model_usage,
+    number_in,
+    pane_idle,
+    read_toml,
+    total,
+    transcript_request_ids,
+    usage_of,
+)
+
+from budget_state._units import humanize
+
+REVIEW = "Review PR $ARGUMENTS. SCRIPT: bash, agent, bash, text"
+BIG = 1_000_000
+BLOCKED = "● UserPromptSubmit operation blocked by hook:"
+
+
+@pytest.fixture
+def fake_api() -> Iterator[RecordingFakeAPI]:
+    """The fake API, also remembering what each request was for (the CLI makes title requests here)."""
+    api = RecordingFakeAPI().start()
+    try:
+        yield api
+    finally:
+        api.stop()
+
+
+def turn_done(api: RecordingFakeAPI, requests: int, last_line: str):
+    """A wait condition: the API served ``requests`` in all, ``last_line`` is on screen, the prompt is idle."""
+    return lambda pane: api.requests == requests and last_line in pane and pane_idle(pane)
+
+
+def test_interactive_session_is_counted_exactly_and_ends_with_session_end(project, fake_api, interactive):
+    p = project()
+    p.write_command("review-pr", REVIEW, token_budget=BIG)
+    tui = interactive(p)
+
+    # 1. A budgeted command with tools and a subagent: 4 requests in the main thread, 2 in the subagent.
+    tui.submit("/review-pr 1")
+    tui.wait(turn_done(fake_api, 6, "● Step 6: text."), "the /review-pr turn: 6 API requests, 'Step 6: text.'")
+    review = list(fake_api.sent)
+    assert [s.subagent for s in review] == [False, False, True, True, False, False], review
+    assert not any(fake_api.is_title(s) for s in review), review
+    review_usage = usage_of(review)
+
+    # 2. /budget is answered by the hook on screen; the model is not called.
+    tui.submit("/budget")
+    pane = tui.wait(lambda pane: "Original prompt: /budget" in pane and pane_idle(pane), "the /budget answer")
+    answer = after(pane, "Token budgets — mode: warn")
+    assert answer, tui.describe()
+    assert BLOCKED in pane, tui.describe()
+    row = next((line for line in answer.splitlines() if "/review-pr" in line), None)
+    assert row is not None, tui.describe()
+    assert number_in(row, total(review_usage)) and number_in(row, BIG) and "(1 run)" in row, row
+    assert fake_api.requests == 6, tui.describe()
+
+    # 3. A plain prompt: it counts toward the overall budget only.
+    tui.submit("hello SCRIPT: text")
+    replied = re.compile(r"● Step \d+: text\.")
+    tui.wait(
+        lambda pane: replied.search(after(pane, "❯ hello SCRIPT: text")) is not None and pane_idle(pane),
+        "the reply to the plain prompt",
+    )
+
+    # 4. /exit: the CLI ends the session (SessionEnd) and records its own usage in ~/.claude.json.
+    assert tui.exit() == "status 0", tui.describe()
+    cli = tui.cli_record()
+    session = cli.get("lastSessionId")
+    assert cli.get("lastGracefulShutdown") is True and session, cli
+    sent = list(fake_api.sent)
+    assert len(sent) == fake_api.requests and not fake_api.errors, sent
+    assert sent[:6] == review
+    titles = [s for s in sent if fake_api.is_title(s)]
+    turns = [s for s in sent if not fake_api.is_title(s)]
+    assert len(turns) == 7, sent  # 6 for /review-pr, 1 for the plain prompt, none for /budget
+
+    ledger = read_toml(p.ledger)
+    assert ledger["sessions"][session].get("ended") is True, ledger["sessions"]  # only SessionEnd sets it
+    status = p.status()
+    cmd = status["commands"]["/review-pr"]
+    assert (cmd["tokens"], cmd["used"], cmd["runs"]) == (review_usage, total(review_usage), 1), cmd
+    assert {name for name, c in status["commands"].items() if c["used"] or c["runs"]} == {"/review-pr"}, status
+
+    # Claude Code's own account of the session counts every request it made, the title one included.
+    assert model_usage({"modelUsage": cli.get("lastModelUsage")}) == fake_api.totals() == usage_of(sent)
+    # The ledger counts every request the session's transcripts record — which is every request
+    # but the session-title one(s): the CLI writes those nowhere a hook can read. KNOWN GAP: in an
+    # interactive session the overall count falls short of the API (and of the CLI's own count) by
+    # the title request of each typed (non-command) prompt. Pinned here so a change either way shows.
+    assert transcript_request_ids(p.home, session) == {s.request_id for s in turns}
+    assert status["overall"]["tokens"] == usage_of(turns), (status["overall"], usage_of(turns), titles)
+    assert len(titles) == 1, titles
+    assert add(status["overall"]["tokens"], usage_of(titles)) == fake_api.totals()
+
+
+def test_block_mode_refusal_shows_in_the_pane_and_calls_nothing(project, fake_api, interactive):
+    p = project()
+    p.write_config('mode = "block"\n')
+    p.write_command("review-pr", "Review PR $ARGUMENTS. SCRIPT: text", token_budget=1000)
+    tui = interactive(p)
+
+    tui.submit("/review-pr 1")
+    tui.wait(turn_done(fake_api, 1, "● Step 1: text."), "the first /review-pr turn: 1 API request, idle prompt")
+    first = usage_of(fake_api.sent)
+    assert total(first) > 1000  # one request of the fake API costs more than 3,000 tokens
+
+    tui.submit("/review-pr 2")
+    pane = tui.wait(lambda pane: "Original prompt: /review-pr 2" in pane and pane_idle(pane), "the refusal")
+
+    # The reason as the product words it, after Claude Code's own heading; the TUI wraps it at its width.
+    refusal = flat(after(pane, "● Step 1: text."))
+    cmd = p.status()["commands"]["/review-pr"]
+    assert (cmd["tokens"], cmd["used"], cmd["runs"]) == (first, total(first), 1), cmd
+    spent = f"{humanize(total(first))} of {humanize(1000)} tokens ({cmd['percent']:.0f}%)"
+    assert f"{BLOCKED} Token budget spent: /review-pr has used {spent}. To go on, raise tokenBudget" in refusal, (
+        tui.describe()
+    )
+    assert "in .claude/commands/review-pr.md, or start over with: claude-budget reset /review-pr." in refusal
+    assert "Original prompt: /review-pr 2" in refusal and "Step 2" not in refusal, tui.describe()
+    assert fake_api.requests == 1, tui.describe()
+
+    assert tui.exit() == "status 0", tui.describe()
+    assert fake_api.requests == 1, tui.describe()  # nothing was sent for the refused prompt, ever
+    cmd = p.status()["commands"]["/review-pr"]
+    assert (cmd["tokens"], cmd["used"], cmd["runs"]) == (first, total(first), 1), cmd
+
+
+def test_warn_mode_shows_the_crossing_as_a_hook_message(project, fake_api, interactive):
+    p = project()
+    p.write_config('mode = "warn"\n')
+    p.write_command("review-pr", "Review PR $ARGUMENTS. SCRIPT: bash, text", token_budget=1000)
+    tui = interactive(p)
+
+    tui.submit("/review-pr 1")
+    tui.wait(turn_done(fake_api, 2, "● Step 2: text."), "the /review-pr turn: 2 API requests, idle prompt")
+    warning = re.compile(
+        r"⎿ (\w+(?::\w+)?) says: claude-budget: /review-pr has spent its token budget: (\S+) of 1\.0K tokens \(\d+%\)\."
+    )
+    pane = tui.wait(lambda pane: warning.search(flat(pane)) is not None, "the budget warning in the pane", timeout=10)
+    found = warning.findall(flat(pane))
+    assert len(found) == 1, tui.describe()
+    hook, used = found[0]
+    # Said by the first hook that saw the first response in the transcript: usually Stop (shown
+    # under the last response), sometimes PreToolUse (shown under the Bash call, as
+    # "PreToolUse:Bash says: …"). Stop may not see the last response yet: it can still be on its
+    # way to the transcript.
+    assert hook in ("PreToolUse:Bash", "Stop"), tui.describe()
+    partial = [total(usage_of(fake_api.sent[:n])) for n in (1, 2)]
+    assert used in {humanize(n) for n in partial}, (used, partial)
+
+    # Warn never refuses: the next run goes ahead, and the crossing is not announced again.
+    tui.submit("/review-pr 2")
+    pane = tui.wait(turn_done(fake_api, 4, "● Step 4: text."), "the second /review-pr turn: 4 API requests in all")
+    assert len(warning.findall(flat(pane))) == 1, tui.describe()
+    assert "blocked by hook" not in pane, tui.describe()
+
+    assert tui.exit() == "status 0", tui.describe()
+    assert not any(fake_api.is_title(s) for s in fake_api.sent), fake_api.sent
+    cmd = p.status()["commands"]["/review-pr"]
+    assert (cmd["tokens"], cmd["used"], cmd["runs"]) == (fake_api.totals(), total(fake_api.totals()), 2), cmd
