@@ -5,9 +5,14 @@ Layout (schema 1) — see README "The ledger" for the documented form::
     schema_version = 1
     [overall]                 input, output, cache_creation, cache_read, since, warned, [overall.models.<m>]
     [commands."/name"]        the same + runs, last_run
-    [[runs]]                  prompt, command, session, started, ended, tokens by category, [runs.models.<m>]
-    [rollup."/name".<day>]    runs pushed out of [[runs]], summed per UTC day (time windows read these)
+    [[runs]]                  recent runs: prompt, command, session, started, ended, tokens, [runs.models.<m>]
     [sessions.<id>]           seen, run, limit, ended, [sessions.<id>.files."<path>"] read cursors
+    # ---- history …            (COLD_MARKER) everything below changes only when runs are moved there:
+    [[history]]               older runs, as in [[runs]]
+    [rollup."/name".<day>]    runs older still, summed per UTC day (time windows read these)
+
+The file is one TOML document. Hooks parse only the part above the marker and copy the part
+below it as bytes, so a hook's cost does not grow with history; runs move below in batches.
 
 Writers replace the file atomically (temp file in the same folder, fsync, ``os.replace``), so a
 reader without the lock sees either the old or the new ledger, never a torn one, and a writer
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -29,13 +34,19 @@ from ._lock import LedgerLock
 from ._paths import lock_path
 
 SCHEMA_VERSION = 1
-MAX_RUNS = 100  # per-run records kept verbatim; older ones are summed into [rollup]
+HOT_RUNS = 20  # finished runs kept above the marker, besides open and just-finished ones
+HOT_RUNS_MAX = 50  # more than this many and the older ones move below, as one batch
+RECENT = timedelta(minutes=10)  # a run that ended this recently may still get late usage: stays above
+MAX_HISTORY = 500  # runs kept whole below the marker; older ones are summed into [rollup]
 ROLLUP_DAYS = 35  # daily sums kept for time windows (a week, a month)
+COLD_KEYS = ("history", "rollup")
+COLD_MARKER = "# ---- history: older runs, rewritten only when a batch of runs moves here ----\n"
 MAX_SESSIONS = 100
 SESSION_IDLE = timedelta(days=7)
 ENDED_SESSION_KEEP = timedelta(minutes=10)
 
 State = dict[str, Any]
+_COLD_KINDS = (("history", list), ("rollup", dict))
 
 
 def _toml_loads(text: str) -> State:
@@ -66,6 +77,8 @@ class Ledger:
         self.timeout = timeout
         #: set by transaction() when it found the ledger corrupt and moved it aside
         self.recovered: LedgerCorrupt | None = None
+        self._cold_text = ""  # the part below COLD_MARKER, as read
+        self._cold: State | None = None  # that part parsed, once something needed it
 
     def read(self) -> State:
         """The ledger as last written (no lock needed: writes are atomic). Missing -> empty."""
@@ -98,10 +111,30 @@ class Ledger:
         with LedgerLock(self.lock_path, timeout=self.timeout):
             state = self._read_locked()
             yield state
-            compact(state, utcnow())
+            compact(state, utcnow(), cold=self.cold)
             self._write(state)
 
+    def cold(self) -> State:
+        """The part below the marker (history), parsed on first use within a transaction."""
+        if self._cold is None:
+            try:
+                self._cold = _toml_loads(self._cold_text) if self._cold_text.strip() else {}
+                for key, kind in (("history", list), ("rollup", dict)):
+                    if key in self._cold and not isinstance(self._cold[key], kind):
+                        raise ValueError(f"{key} is a {type(self._cold[key]).__name__}, expected a {kind.__name__}")
+            except ValueError as e:
+                kept = self._keep_corrupt(self._cold_text)
+                self.recovered = LedgerCorrupt(
+                    f"the history part of the ledger {self.path} was corrupt ({str(e)[:200]}); it was saved to "
+                    f"{kept} and a new history started (totals are unaffected)",
+                    path=self.path,
+                    moved_to=kept,
+                )
+                self._cold = {}
+        return self._cold
+
     def _read_locked(self) -> State:
+        self._cold_text, self._cold = "", None
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -109,7 +142,14 @@ class Ledger:
         except OSError as e:
             raise LedgerError(f"cannot read the ledger {self.path}: {e.strerror}", path=self.path) from None
         try:
-            return self._check(_toml_loads(raw.decode("utf-8")))
+            text = raw.decode("utf-8")
+            hot, marker, cold = text.partition(COLD_MARKER)
+            state = self._check(_toml_loads(hot))
+            if marker:
+                self._cold_text = cold
+            else:  # written by hand or by an older layout: one document, split it now
+                self._cold = {k: state.pop(k) for k in COLD_KEYS if k in state}
+            return state
         except (ValueError, UnicodeDecodeError) as e:
             moved = self._move_aside()
             self.recovered = LedgerCorrupt(
@@ -129,7 +169,8 @@ class Ledger:
                 "upgrade claude-budget (pip install -U claude-budget)",
                 path=self.path,
             )
-        for key, kind in (("overall", dict), ("commands", dict), ("runs", list), ("rollup", dict), ("sessions", dict)):
+        checks = (("overall", dict), ("commands", dict), ("runs", list), ("sessions", dict), *_COLD_KINDS)
+        for key, kind in checks:
             if key in state and not isinstance(state[key], kind):
                 raise ValueError(f"{key} is a {type(state[key]).__name__}, expected a {kind.__name__}")
         state.setdefault("overall", {})
@@ -137,13 +178,17 @@ class Ledger:
         state.setdefault("runs", [])
         return state
 
-    def _move_aside(self) -> Path:
+    def _corrupt_name(self) -> Path:
         stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
         target = self.path.with_name(f"{self.path.stem}.corrupt-{stamp}{self.path.suffix}")
         n = 1
         while target.exists():
             n += 1
             target = self.path.with_name(f"{self.path.stem}.corrupt-{stamp}-{n}{self.path.suffix}")
+        return target
+
+    def _move_aside(self) -> Path:
+        target = self._corrupt_name()
         try:
             os.replace(self.path, target)
         except OSError as e:
@@ -154,10 +199,19 @@ class Ledger:
             ) from None
         return target
 
+    def _keep_corrupt(self, text: str) -> Path:
+        target = self._corrupt_name()
+        try:
+            target.write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise LedgerError(f"cannot save the corrupt part of {self.path} to {target}: {e.strerror}") from None
+        return target
+
     def _write(self, state: State) -> None:
         import tomli_w
 
-        data = tomli_w.dumps(state).encode("utf-8")
+        cold = tomli_w.dumps(self._cold) if self._cold is not None else self._cold_text
+        data = (tomli_w.dumps(state) + COLD_MARKER + cold).encode("utf-8")
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
@@ -208,33 +262,32 @@ def add_usage(table: dict[str, Any], usage: dict[str, int], model: str | None) -
         _add(per, usage)
 
 
-def compact(state: State, now: datetime) -> None:
-    """Keep the ledger bounded: old runs summed per day, stale sessions dropped."""
+def compact(state: State, now: datetime, *, cold: Callable[[], State] | None = None) -> None:
+    """Keep the ledger bounded: finished runs move to history in batches, then into daily sums.
+
+    ``cold`` gives the history part (parsed only when a batch moves); by default it is ``state`` itself.
+    """
     runs: list[dict[str, Any]] = [r for r in state.get("runs", []) if isinstance(r, dict)]
-    if len(runs) > MAX_RUNS:
-        open_prompts = {s.get("run") for s in state.get("sessions", {}).values() if isinstance(s, dict)}
-        keep: list[dict[str, Any]] = []
-        excess = len(runs) - MAX_RUNS
-        for r in runs:
-            if excess > 0 and r.get("prompt") not in open_prompts:
-                _roll_up(state, r)
-                excess -= 1
-            else:
-                keep.append(r)
-        runs = keep
+    open_prompts = {s.get("run") for s in state.get("sessions", {}).values() if isinstance(s, dict)}
+
+    def movable(r: dict[str, Any]) -> bool:
+        ended = r.get("ended")
+        return r.get("prompt") not in open_prompts and isinstance(ended, datetime) and now - ended > RECENT
+
+    candidates = [r for r in runs if movable(r)]
+    if len(candidates) > HOT_RUNS_MAX:
+        moving = {id(r) for r in candidates[: len(candidates) - HOT_RUNS]}
+        history = (cold or (lambda: state))()
+        past = history.setdefault("history", [])
+        past.extend(r for r in runs if id(r) in moving)
+        runs = [r for r in runs if id(r) not in moving]
+        if len(past) > MAX_HISTORY:
+            for r in past[: len(past) - MAX_HISTORY]:
+                if isinstance(r, dict):
+                    _roll_up(history, r)
+            del past[: len(past) - MAX_HISTORY]
+        _trim_rollup(history, now)
     state["runs"] = runs
-    rollup = state.get("rollup")
-    if isinstance(rollup, dict):
-        horizon = (now - timedelta(days=ROLLUP_DAYS)).strftime("%Y-%m-%d")
-        for cmd in list(rollup):
-            days = rollup[cmd]
-            if not isinstance(days, dict):
-                del rollup[cmd]
-                continue
-            for day in [d for d in days if d < horizon]:
-                del days[day]
-            if not days:
-                del rollup[cmd]
     sessions = state.get("sessions")
     if isinstance(sessions, dict):
         for sid in list(sessions):
@@ -249,6 +302,22 @@ def compact(state: State, now: datetime) -> None:
         if len(sessions) > MAX_SESSIONS:
             for sid in sorted(sessions, key=lambda k: sessions[k]["seen"])[: len(sessions) - MAX_SESSIONS]:
                 del sessions[sid]
+
+
+def _trim_rollup(history: State, now: datetime) -> None:
+    rollup = history.get("rollup")
+    if not isinstance(rollup, dict):
+        return
+    horizon = (now - timedelta(days=ROLLUP_DAYS)).strftime("%Y-%m-%d")
+    for cmd in list(rollup):
+        days = rollup[cmd]
+        if not isinstance(days, dict):
+            del rollup[cmd]
+            continue
+        for day in [d for d in days if d < horizon]:
+            del days[day]
+        if not days:
+            del rollup[cmd]
 
 
 def _roll_up(state: State, run: dict[str, Any]) -> None:

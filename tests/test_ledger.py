@@ -10,7 +10,17 @@ import filelock
 import pytest
 
 from budget_state._errors import LedgerCorrupt, LedgerError, LockTimeout
-from budget_state._ledger import MAX_RUNS, MAX_SESSIONS, Ledger, add_usage, compact, new_state
+from budget_state._ledger import (
+    COLD_MARKER,
+    HOT_RUNS,
+    HOT_RUNS_MAX,
+    MAX_HISTORY,
+    MAX_SESSIONS,
+    Ledger,
+    add_usage,
+    compact,
+    new_state,
+)
 from budget_state._lock import LedgerLock
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
@@ -130,26 +140,74 @@ def test_we_exclude_a_filelock_user(tmp_path: Path) -> None:
     assert lock.exists()  # never deleted: every waiter locks the same inode
 
 
-def test_compact_bounds_runs_and_keeps_their_sums(tmp_path: Path) -> None:
+def _finished(i: int, *, ended: datetime = NOW - timedelta(days=1)) -> dict:
+    run = {"prompt": f"p{i}", "command": "/a", "started": ended, "ended": ended}
+    add_usage(run, {"input": 1, "output": 2}, "m")
+    return run
+
+
+def test_finished_runs_move_to_history_in_batches() -> None:
     state = new_state(NOW)
-    for i in range(MAX_RUNS + 30):
-        run = {"prompt": f"p{i}", "command": "/a", "started": NOW - timedelta(days=1), "ended": NOW}
-        add_usage(run, {"input": 1, "output": 2}, "m")
-        state["runs"].append(run)
+    state["runs"] = [_finished(i) for i in range(HOT_RUNS_MAX)]
     compact(state, NOW)
-    assert len(state["runs"]) == MAX_RUNS
-    assert state["runs"][0]["prompt"] == "p30"
+    assert len(state["runs"]) == HOT_RUNS_MAX and "history" not in state  # not yet a batch
+    state["runs"].append(_finished(HOT_RUNS_MAX))
+    compact(state, NOW)
+    assert [r["prompt"] for r in state["runs"]] == [
+        f"p{i}" for i in range(HOT_RUNS_MAX + 1 - HOT_RUNS, HOT_RUNS_MAX + 1)
+    ]
+    assert [r["prompt"] for r in state["history"]] == [f"p{i}" for i in range(HOT_RUNS_MAX + 1 - HOT_RUNS)]
+
+
+def test_open_and_just_finished_runs_stay() -> None:
+    state = new_state(NOW)
+    state["runs"] = [_finished(i) for i in range(HOT_RUNS_MAX + 5)]
+    state["runs"].append({"prompt": "open", "command": "/a", "started": NOW})
+    state["runs"].append(_finished(999, ended=NOW - timedelta(minutes=1)))
+    state["sessions"] = {"s": {"seen": NOW, "run": "open"}}
+    compact(state, NOW)
+    assert [r["prompt"] for r in state["runs"]][-2:] == ["open", "p999"]
+
+
+def test_history_beyond_its_cap_is_summed_per_day() -> None:
+    state = new_state(NOW)
+    state["history"] = [_finished(i) for i in range(MAX_HISTORY)]
+    state["runs"] = [_finished(1000 + i) for i in range(HOT_RUNS_MAX + 1)]
+    compact(state, NOW)
+    moved = HOT_RUNS_MAX + 1 - HOT_RUNS
+    assert len(state["history"]) == MAX_HISTORY
     assert state["rollup"]["/a"]["2026-11-24"] == {
-        "runs": 30,
-        "input": 30,
-        "output": 60,
-        "models": {"m": {"input": 30, "output": 60}},
+        "runs": moved,
+        "input": moved,
+        "output": 2 * moved,
+        "models": {"m": {"input": moved, "output": 2 * moved}},
     }
+
+
+def test_hooks_copy_the_history_part_without_parsing_it(tmp_path: Path) -> None:
+    path = tmp_path / "l.toml"
+    ledger = Ledger(path)
+    with ledger.transaction() as state:
+        state["runs"] = [_finished(i) for i in range(HOT_RUNS_MAX + 1)]
+    text = path.read_text()
+    assert COLD_MARKER in text and "[[history]]" in text.split(COLD_MARKER)[1]
+    assert len(Ledger(path).read()["history"]) == HOT_RUNS_MAX + 1 - HOT_RUNS  # one TOML document
+    path.write_text(text.split(COLD_MARKER)[0] + COLD_MARKER + "[[history]\nbroken = \n")
+    with ledger.transaction() as state:
+        state["overall"]["input"] = 7
+    assert path.read_text().endswith(COLD_MARKER + "[[history]\nbroken = \n")  # untouched, unparsed
+    with ledger.transaction() as state:
+        state["runs"] += [_finished(100 + i) for i in range(HOT_RUNS_MAX + 1)]
+    assert ledger.recovered is not None and "history part" in str(ledger.recovered)
+    assert ledger.recovered.moved_to is not None
+    assert ledger.recovered.moved_to.read_text() == "[[history]\nbroken = \n"
+    assert Ledger(path).read()["overall"]["input"] == 7
 
 
 def test_compact_drops_old_rollups_and_stale_sessions() -> None:
     state = new_state(NOW)
     state["rollup"] = {"/a": {"2026-01-01": {"runs": 1}, "2026-11-24": {"runs": 2}}}
+    state["runs"] = [_finished(i) for i in range(HOT_RUNS_MAX + 1)]  # a batch moves, and old days go
     state["sessions"] = {
         "old": {"seen": NOW - timedelta(days=8)},
         "ended": {"seen": NOW - timedelta(hours=1), "ended": True},
