@@ -20,6 +20,8 @@ import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from ._model import count_value
+
 CHUNK = 1 << 20
 MAX_LINE = 16 << 20  # a longer line is skipped (and reported): no real usage record is that big
 RECENT_KEYS = 8
@@ -42,16 +44,18 @@ class Entry(NamedTuple):
 class ReadResult:
     """What one read of a transcript found."""
 
-    __slots__ = ("entries", "problem", "skipped")
+    __slots__ = ("commands", "entries", "problem", "skipped")
 
     def __init__(self, entries: list[Entry]) -> None:
         self.entries = entries
         self.skipped = 0  # lines that were not JSON or were too long
         self.problem: str | None = None  # the file could not be read at all
+        #: prompt id -> the slash command its user record ran ("/review-pr"), as the transcript says
+        self.commands: dict[str, str] = {}
 
 
 def _int(v: Any) -> int:
-    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
+    return count_value(v)
 
 
 def _recent_load(cursor: dict[str, Any]) -> dict[str, list[int]]:
@@ -68,31 +72,32 @@ def _recent_load(cursor: dict[str, Any]) -> dict[str, list[int]]:
     return out
 
 
-def baseline(path: Path, /) -> dict[str, Any]:
-    """A cursor at the end of the last complete line of ``path`` (empty if it does not exist)."""
+def baseline(path: Path, /, prompt_id: str | None = None) -> dict[str, Any]:
+    """A cursor for a file seen for the first time: what is in it already is not ours to count.
+
+    Counting starts at the user record of ``prompt_id`` if it is in the file's last few MiB (the turn
+    under way: its prompt's hook may have failed, or the hooks were installed mid-turn), else at the
+    end of the last complete line.
+    """
     try:
         st = os.stat(path)
+        if not os.path.isfile(path):
+            return {"offset": 0}
+        with open(path, "rb") as f:
+            start = max(0, st.st_size - 8 * CHUNK)
+            f.seek(start)
+            tail = f.read(st.st_size - start)
     except OSError:
         return {"offset": 0}
-    end = st.st_size
-    if end:
-        try:
-            with open(path, "rb") as f:
-                pos = end
-                while pos > 0:
-                    step = min(CHUNK, pos)
-                    f.seek(pos - step)
-                    block = f.read(step)
-                    nl = block.rfind(b"\n")
-                    if nl >= 0:
-                        end = pos - step + nl + 1
-                        break
-                    pos -= step
-                else:
-                    end = 0
-        except OSError:
-            end = 0
-    return {"offset": end, "inode": st.st_ino}
+    end = tail.rfind(b"\n") + 1
+    if prompt_id:
+        found = [tail.find(f'"promptId":{sep}"{prompt_id}"'.encode()) for sep in ("", " ")]
+        at = min((f for f in found if f >= 0), default=-1)
+        if at >= 0:
+            end = tail.rfind(b"\n", 0, at) + 1
+    if end == 0 and start > 0:
+        end = len(tail)  # no line break in the tail at all: a monster line; skip it
+    return {"offset": start + end, "inode": st.st_ino}
 
 
 def read_new(path: Path, cursor: dict[str, Any], /) -> ReadResult:
@@ -187,6 +192,12 @@ def _take(
         pid = rec.get("promptId")
         if isinstance(pid, str) and pid:
             prompt = pid
+            content = (rec.get("message") or {}).get("content") if isinstance(rec.get("message"), dict) else None
+            if isinstance(content, str) and pid not in result.commands:
+                _, tag, rest = content.partition("<command-name>")
+                name, end, _ = rest.partition("</command-name>")
+                if tag and end and name.startswith("/"):
+                    result.commands[pid] = name.strip()
         return prompt, last_ts
     if kind != "assistant" or rec.get("isApiErrorMessage"):
         return prompt, last_ts
@@ -235,6 +246,7 @@ def subagent_files(transcript: Path, /) -> list[Path]:
 
 def wait_for(text: str, paths: list[Path], /, *, timeout: float) -> bool:
     """Wait until ``text`` appears near the end of one of ``paths`` (or ``timeout`` seconds pass)."""
+    import stat
     import time
 
     needle = text.encode()
@@ -242,10 +254,12 @@ def wait_for(text: str, paths: list[Path], /, *, timeout: float) -> bool:
     while True:
         for path in paths:
             try:
+                st = os.stat(path)
+                if not stat.S_ISREG(st.st_mode):  # a FIFO would block, /dev/zero never ends
+                    continue
                 with open(path, "rb") as f:
-                    size = f.seek(0, os.SEEK_END)
-                    f.seek(max(0, size - CHUNK))
-                    if needle in f.read():
+                    f.seek(max(0, st.st_size - CHUNK))
+                    if needle in f.read(CHUNK):
                         return True
             except OSError:
                 pass

@@ -39,13 +39,19 @@ class Context:
 
     @classmethod
     def load(
-        cls, project: PathLike | None = None, *, env: Mapping[str, str] | None = None, cwd: str | None = None
+        cls,
+        project: PathLike | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        own_process: bool = False,
     ) -> Context:
+        """``own_process``: the caller owns the process (the hook), so the lock may use SIGALRM."""
         env = os.environ if env is None else env
         root = Path(project) if project is not None else find_project(env, cwd)
         config = load_config(root, env)
         path = ledger_path(root, env, config.ledger)
-        return cls(root, env, config, Ledger(path, timeout=config.lock_timeout))
+        return cls(root, env, config, Ledger(path, timeout=config.lock_timeout, own_process=own_process))
 
 
 def overall_status(ctx: Context, state: State, /) -> ScopeStatus:

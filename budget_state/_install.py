@@ -42,6 +42,7 @@ GITIGNORE_LINES: Final = (
     LEDGER_NAME + ".lock",
     CACHE_NAME,
     LEDGER_NAME.replace(".toml", ".corrupt-*"),
+    f".{LEDGER_NAME}.tmp",  # left behind only by a writer killed mid-write; the next write replaces it
 )
 
 _Plan = list[tuple[Path, str]]

@@ -31,6 +31,7 @@ from typing import Any
 
 from ._errors import LedgerCorrupt, LedgerError
 from ._lock import LedgerLock
+from ._model import MAX_COUNT, count_value
 from ._paths import lock_path
 
 SCHEMA_VERSION = 1
@@ -58,6 +59,8 @@ def _toml_loads(text: str) -> State:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ValueError(str(e)) from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def new_state(now: datetime) -> State:
@@ -71,10 +74,11 @@ def utcnow() -> datetime:
 class Ledger:
     """The ledger file at ``path``; ``transaction()`` for changes, ``read()`` for a snapshot."""
 
-    def __init__(self, path: Path, /, *, timeout: float = 5.0) -> None:
+    def __init__(self, path: Path, /, *, timeout: float = 5.0, own_process: bool = False) -> None:
         self.path = path
         self.lock_path = lock_path(path)
         self.timeout = timeout
+        self.own_process = own_process  # see LedgerLock
         #: set by transaction() when it found the ledger corrupt and moved it aside
         self.recovered: LedgerCorrupt | None = None
         self._cold_text = ""  # the part below COLD_MARKER, as read
@@ -84,14 +88,14 @@ class Ledger:
         """The ledger as last written (no lock needed: writes are atomic). Missing -> empty."""
         self._refuse_symlink()
         try:
-            text = self.path.read_text(encoding="utf-8")
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return new_state(utcnow())
-        except (OSError, UnicodeDecodeError) as e:
-            raise LedgerError(f"cannot read the ledger {self.path}: {e}", path=self.path) from None
+        except OSError as e:
+            raise LedgerError(f"cannot read the ledger {self.path}: {e.strerror}", path=self.path) from None
         try:
-            return self._check(_toml_loads(text))
-        except ValueError as e:
+            return self._check(_toml_loads(raw.decode("utf-8")))
+        except (ValueError, UnicodeDecodeError) as e:
             raise LedgerCorrupt(
                 f"the ledger {self.path} is not valid TOML ({e}) — the next hook moves it aside and starts a "
                 "new one; or run: claude-budget reset --all",
@@ -108,7 +112,7 @@ class Ledger:
             raise LedgerError(
                 f"cannot create the ledger folder {self.path.parent}: {e.strerror}", path=self.path
             ) from None
-        with LedgerLock(self.lock_path, timeout=self.timeout):
+        with LedgerLock(self.lock_path, timeout=self.timeout, own_process=self.own_process):
             state = self._read_locked()
             yield state
             compact(state, utcnow(), cold=self.cold)
@@ -212,7 +216,9 @@ class Ledger:
 
         cold = tomli_w.dumps(self._cold) if self._cold is not None else self._cold_text
         data = (tomli_w.dumps(state) + COLD_MARKER + cold).encode("utf-8")
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        # One name, not one per process: writers hold the lock, and a writer killed mid-write
+        # leaves a single stale file that the next write replaces.
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
             try:
@@ -245,8 +251,15 @@ class Ledger:
 
 def _add(table: dict[str, Any], usage: dict[str, int]) -> None:
     for k, v in usage.items():
-        cur = table.get(k, 0)
-        table[k] = (cur if isinstance(cur, int) and not isinstance(cur, bool) else 0) + v
+        table[k] = min(count_value(table.get(k, 0)) + count_value(v), MAX_COUNT)
+
+
+def subtable(parent: dict[str, Any], key: str, /) -> dict[str, Any]:
+    """``parent[key]`` as a table, replacing whatever a hand edit left there that is not one."""
+    value = parent.get(key)
+    if not isinstance(value, dict):
+        value = parent[key] = {}
+    return value
 
 
 def add_usage(table: dict[str, Any], usage: dict[str, int], model: str | None) -> None:
@@ -272,9 +285,16 @@ def compact(state: State, now: datetime, *, cold: Callable[[], State] | None = N
 
     def movable(r: dict[str, Any]) -> bool:
         ended = r.get("ended")
-        return r.get("prompt") not in open_prompts and isinstance(ended, datetime) and now - ended > RECENT
+        if r.get("prompt") in open_prompts or not isinstance(ended, datetime):
+            return False
+        # Runs recorded through the API get no late usage; a hook's may, for a few minutes.
+        return r.get("source") == "api" or now - ended > RECENT
 
     candidates = [r for r in runs if movable(r)]
+    if len(candidates) <= HOT_RUNS_MAX:
+        finished = [r for r in runs if r.get("prompt") not in open_prompts and isinstance(r.get("ended"), datetime)]
+        if len(finished) > 2 * HOT_RUNS_MAX:  # a burst of short runs: bound the hot part anyway
+            candidates = finished
     if len(candidates) > HOT_RUNS_MAX:
         moving = {id(r) for r in candidates[: len(candidates) - HOT_RUNS]}
         history = (cold or (lambda: state))()

@@ -21,16 +21,26 @@ try:
 except ImportError:  # pragma: no cover (Windows)
     fcntl = None  # type: ignore[assignment]  # falls back to filelock below
 
-_POLL_START = 0.002
-_POLL_MAX = 0.05
+_POLL_START = 0.001
+_POLL_MAX = 0.005  # short: a waiter asleep while the lock is free wastes it and loses its turn
+
+
+class _Alarm(Exception):
+    pass
+
+
+def _on_alarm(signum: int, frame: object) -> None:
+    raise _Alarm
 
 
 class LedgerLock:
     """``with LedgerLock(path, timeout=5):`` — exclusive, blocking up to ``timeout`` seconds."""
 
-    def __init__(self, path: Path, /, *, timeout: float) -> None:
+    def __init__(self, path: Path, /, *, timeout: float, own_process: bool = False) -> None:
+        """``own_process``: the caller owns the process's SIGALRM (the hook does; a library caller does not)."""
         self.path = path
         self.timeout = timeout
+        self.own_process = own_process
         self._fd: int | None = None
         self._fallback: object = None
 
@@ -51,28 +61,65 @@ class LedgerLock:
             self._acquire_with_filelock()
             return
         fd = self._open()
+        try:
+            got = self._wait_blocking(fd) if self.own_process else None
+            if got is None:
+                got = self._wait_polling(fd)
+        except OSError as e:
+            os.close(fd)
+            raise LedgerError(f"cannot lock {self.path}: {e.strerror}", path=self.path) from None
+        if not got:
+            os.close(fd)
+            raise LockTimeout(
+                f"the ledger lock {self.path} was held by another process for more than "
+                f"{self.timeout:g} s — if nothing is running, that process is stuck; "
+                f"raise lock_timeout in .claude/budget.toml if this is a busy machine",
+                path=self.path,
+            )
+        self._fd = fd
+
+    def _wait_blocking(self, fd: int) -> bool | None:
+        """A blocking flock, cut short by SIGALRM: no gap between a release and our turn.
+
+        None when the alarm cannot be used here (not the main thread, or an itimer already runs).
+        """
+        import signal
+
+        if signal.getitimer(signal.ITIMER_REAL)[0]:
+            return None
+        try:
+            previous = signal.signal(signal.SIGALRM, _on_alarm)
+        except ValueError:  # not the main thread
+            return None
+        try:
+            signal.setitimer(signal.ITIMER_REAL, self.timeout)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            return True
+        except _Alarm:
+            # The alarm may have hit just after flock returned: then we hold the lock already.
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                return False
+        finally:
+            signal.signal(signal.SIGALRM, previous)
+
+    def _wait_polling(self, fd: int) -> bool:
         deadline = time.monotonic() + self.timeout
         pause = _POLL_START
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    os.close(fd)
-                    raise LockTimeout(
-                        f"the ledger lock {self.path} was held by another process for more than "
-                        f"{self.timeout:g} s — if nothing is running, that process is stuck; "
-                        f"raise lock_timeout in .claude/budget.toml if this is a busy machine",
-                        path=self.path,
-                    ) from None
+                    return False
                 time.sleep(pause)
                 pause = min(pause * 2, _POLL_MAX)
-            except OSError as e:
-                os.close(fd)
-                raise LedgerError(f"cannot lock {self.path}: {e.strerror}", path=self.path) from None
-            else:
-                self._fd = fd
-                return
 
     def release(self) -> None:
         if self._fd is not None and fcntl is not None:

@@ -9,6 +9,13 @@ if TYPE_CHECKING:
     from typing import Literal
 
 CATEGORIES: tuple[str, ...] = ("input", "output", "cache_creation", "cache_read")
+MAX_COUNT = 2**63 - 1  # TOML's integer range; anything outside it is not a real token count
+
+
+def count_value(v: object, /) -> int:
+    """``v`` if it is a plausible count (an int from 0 to MAX_COUNT), else 0."""
+    return v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_COUNT else 0
+
 
 if TYPE_CHECKING:
     Mode = Literal["warn", "block", "kill"]
@@ -45,11 +52,7 @@ class Usage(NamedTuple):
     @classmethod
     def from_mapping(cls, data: Mapping[str, object], /) -> Usage:
         """Build from a ledger table; anything that is not a non-negative int counts as 0."""
-        values = []
-        for c in CATEGORIES:
-            v = data.get(c, 0)
-            values.append(v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else 0)
-        return cls(*values)
+        return cls(*(count_value(data.get(c, 0)) for c in CATEGORIES))
 
 
 class ScopeStatus(NamedTuple):

@@ -6,14 +6,15 @@ I/O except ``settle``, which reads the session's transcripts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from ._accounting import baseline, read_new, subagent_files
-from ._ledger import State, add_usage
-from ._model import Usage
+from ._ledger import State, add_usage, subtable
+from ._model import Usage, count_value
 
 
 def _session(state: State, sid: str, now: datetime) -> tuple[dict[str, Any], bool]:
@@ -40,6 +41,7 @@ def settle(
     transcript: Path | None,
     extra: Iterable[Path] = (),
     prompt_id: str | None = None,
+    resolve: Callable[[str], dict[str, Any] | None] | None = None,
     now: datetime,
 ) -> list[str]:
     """Count what the session's transcripts gained since the last hook; returns problems seen.
@@ -48,8 +50,9 @@ def settle(
     hook belongs to a run we tracked: this is also what makes a resumed or re-installed session
     safe from double counting).
     """
-    s, new = _session(state, session, now)
+    s, _ = _session(state, session, now)
     files: dict[str, Any] = s["files"]
+    new = not files  # the first settle of this session (mark_handled may have made its entry)
     paths: list[Path] = []
     if transcript is not None:
         paths.append(transcript)
@@ -57,19 +60,32 @@ def settle(
     paths.extend(p for p in extra if p not in paths)
     problems: list[str] = []
     runs = _runs_by_prompt(state)
-    commands = state.setdefault("commands", {})
-    overall = state.setdefault("overall", {})
+    commands = subtable(state, "commands")
+    overall = subtable(state, "overall")
     for path in paths:
         key = str(path)
         cursor = files.get(key)
         if not isinstance(cursor, dict):
-            if new:
-                files[key] = dict(baseline(path), prompt=prompt_id) if prompt_id else baseline(path)
-                continue
-            cursor = files[key] = {"offset": 0}
+            if not new:
+                cursor = {"offset": 0}  # a file that appeared during a session we follow: all of it is new
+            elif prompt_id:
+                cursor = dict(baseline(path, prompt_id), prompt=prompt_id)
+            else:
+                cursor = baseline(path)
+            files[key] = cursor
+        if new and not os.path.isfile(path):
+            continue  # nothing to say yet about a path that is not a transcript; the next hook will
         result = read_new(path, cursor)
         if result.problem:
             problems.append(result.problem)
+        if resolve is not None:
+            seen = s.get("handled")
+            handled: list[Any] = seen if isinstance(seen, list) else []
+            for pid, name in result.commands.items():
+                # A command prompt whose own hook never ran to the end (it failed open): open its run now.
+                if pid not in runs and pid not in handled and (info := resolve(name)) is not None:
+                    open_run(state, session=session, prompt=pid, now=now, **info)
+                    runs = _runs_by_prompt(state)
         if result.skipped:
             cursor["skipped"] = int(cursor.get("skipped", 0)) + result.skipped
         for entry in result.entries:
@@ -78,7 +94,7 @@ def settle(
             if run is None:
                 continue
             add_usage(run, entry.usage, entry.model)
-            cmd = commands.setdefault(str(run.get("command")), {})
+            cmd = subtable(commands, str(run.get("command")))
             add_usage(cmd, entry.usage, entry.model)
     return problems
 
@@ -111,10 +127,21 @@ def open_run(
     if prompt in _runs_by_prompt(state):
         return  # the same prompt again (a retried hook): one run
     state.setdefault("runs", []).append({"prompt": prompt, "command": command, "session": session, "started": now})
-    cmd = state.setdefault("commands", {}).setdefault(command, {})
+    cmd = subtable(subtable(state, "commands"), command)
     cmd["runs"] = _count(cmd.get("runs")) + 1
     cmd["last_run"] = now
     cmd.setdefault("since", now)
+
+
+def mark_handled(state: State, /, *, session: str, prompt: str, now: datetime) -> None:
+    """The prompt hook saw ``prompt`` through (run opened, refused, plain, or /budget)."""
+    s, _ = _session(state, session, now)
+    handled = (
+        [p for p in s.get("handled", []) if isinstance(p, str) and p != prompt]
+        if isinstance(s.get("handled"), list)
+        else []
+    )
+    s["handled"] = [*handled[-7:], prompt]
 
 
 def close_run(state: State, /, *, session: str, now: datetime) -> None:
@@ -175,10 +202,7 @@ def warned(state: State, name: str, /) -> int:
 
 
 def set_warned(state: State, name: str, level: int, /) -> None:
-    if name == "overall":
-        table = state.setdefault("overall", {})
-    else:
-        table = state.setdefault("commands", {}).setdefault(name, {})
+    table = subtable(state, "overall") if name == "overall" else subtable(subtable(state, "commands"), name)
     if level:
         table["warned"] = level
     else:
@@ -221,7 +245,7 @@ def record(
         run["session"] = session
     add_usage(run, tokens, model)
     state.setdefault("runs", []).append(run)
-    cmd = state.setdefault("commands", {}).setdefault(command, {})
+    cmd = subtable(subtable(state, "commands"), command)
     cmd["runs"] = _count(cmd.get("runs")) + 1
     cmd["last_run"] = now
     cmd.setdefault("since", now)
@@ -229,4 +253,4 @@ def record(
 
 
 def _count(v: Any) -> int:
-    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
+    return count_value(v)

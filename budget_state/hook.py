@@ -42,6 +42,8 @@ def main(
             payload = json.loads(raw)
         except ValueError as e:
             raise BadInput(f"the hook input is not JSON ({e})") from None
+        except RecursionError:
+            raise BadInput("the hook input is not JSON that can be read (nested too deeply)") from None
         if not isinstance(payload, dict):
             raise BadInput(f"the hook input is a JSON {type(payload).__name__}, not an object")
         name = payload.get("hook_event_name")
@@ -73,7 +75,7 @@ def failure(event: str, error: BaseException, env: Mapping[str, str]) -> dict[st
         text = (
             f"internal error {type(error).__name__}: {error} — please report it (CLAUDE_BUDGET_DEBUG=1 shows details)"
         )
-    closed = (env.get("CLAUDE_BUDGET_ON_ERROR") or _config_on_error(env)) == "closed"
+    closed = ((env.get("CLAUDE_BUDGET_ON_ERROR") or "").strip().lower() or _config_on_error(env)) == "closed"
     if closed and event == "UserPromptSubmit":
         return {
             "decision": "block",
@@ -110,7 +112,7 @@ def handle(event: str, payload: Mapping[str, Any], env: Mapping[str, str]) -> di
     session = _str(payload, "session_id")
     if session is None:
         raise BadInput(f"the {event} hook input has no session_id")
-    ctx = Context.load(env=env, cwd=_str(payload, "cwd"))
+    ctx = Context.load(env=env, cwd=_str(payload, "cwd"), own_process=True)
     transcript = Path(p) if (p := _str(payload, "transcript_path")) else None
     prompt_id = _str(payload, "prompt_id")
     extra = [Path(p)] if (p := _str(payload, "agent_transcript_path")) else []
@@ -126,7 +128,15 @@ def handle(event: str, payload: Mapping[str, Any], env: Mapping[str, str]) -> di
 
     decision = None
     with ctx.ledger.transaction() as state:
-        notes += settle(state, session=session, transcript=transcript, extra=extra, prompt_id=prompt_id, now=now)
+        notes += settle(
+            state,
+            session=session,
+            transcript=transcript,
+            extra=extra,
+            prompt_id=prompt_id,
+            resolve=_resolver(ctx),
+            now=now,
+        )
         cmd_status, overall = _statuses(ctx, state, _runs.open_command(state, session))
         crossings = _thresholds(state, cmd_status, overall)
         if event == "PreToolUse":
@@ -183,8 +193,7 @@ def _prompt(
     from . import _runs
     from ._api import STATUS_COMMAND
     from ._budgets import check_start
-    from ._commands import BudgetCache, command_from_prompt, find_command_file, read_budget
-    from ._paths import cache_path, claude_home
+    from ._commands import command_from_prompt
 
     raw = payload.get("prompt")
     prompt = raw if isinstance(raw, str) else ""
@@ -192,19 +201,15 @@ def _prompt(
     notes: list[str] = []
     if command == STATUS_COMMAND:
         return _status(ctx, prompt, session, transcript, prompt_id, now)
-    path = tokens = error = None
-    if command is not None:
-        path = find_command_file(command, project=ctx.project, home=claude_home(ctx.env))
-        if path is None and command not in ctx.config.commands:
-            command = None  # a built-in or unknown command: a plain prompt for the budgets
-        elif path is not None:
-            cache = BudgetCache.load(cache_path(ctx.ledger.path))
-            tokens, error = read_budget(path, project=ctx.project, cache=cache)
-            cache.save()
+    command, path, tokens, error = _command_budget(ctx, command)
     if error:
         notes.append(f"claude-budget: {error} (no budget enforced for {command} until then)")
     with ctx.ledger.transaction() as state:
-        notes += _runs.settle(state, session=session, transcript=transcript, prompt_id=prompt_id, now=now)
+        if prompt_id is not None:
+            _runs.mark_handled(state, session=session, prompt=prompt_id, now=now)
+        notes += _runs.settle(
+            state, session=session, transcript=transcript, prompt_id=prompt_id, resolve=_resolver(ctx), now=now
+        )
         _runs.close_run(state, session=session, now=now)
         notes += _config_notice(ctx, state)
         from ._api import command_status, overall_status
@@ -242,7 +247,11 @@ def _status(
     from ._render import render_status
 
     with ctx.ledger.transaction() as state:
-        notes = _runs.settle(state, session=session, transcript=transcript, prompt_id=prompt_id, now=now)
+        if prompt_id is not None:
+            _runs.mark_handled(state, session=session, prompt=prompt_id, now=now)
+        notes = _runs.settle(
+            state, session=session, transcript=transcript, prompt_id=prompt_id, resolve=_resolver(ctx), now=now
+        )
         _runs.close_run(state, session=session, now=now)
     if ctx.ledger.recovered is not None:
         notes.insert(0, str(ctx.ledger.recovered))
@@ -259,6 +268,41 @@ def _status(
         width = 80
     text = render_status(snap, width=max(40, min(width, 200)), color=color, only=only)
     return {"decision": "block", "reason": text}
+
+
+def _command_budget(ctx: Any, command: str | None) -> tuple[str | None, Path | None, int | None, str | None]:
+    """``(command, its file, tokenBudget, frontmatter error)``; command is None unless it is a custom one."""
+    from ._commands import BudgetCache, find_command_file, read_budget
+    from ._paths import cache_path, claude_home
+
+    if command is None:
+        return None, None, None, None
+    path = find_command_file(command, project=ctx.project, home=claude_home(ctx.env))
+    if path is None:
+        # a built-in or unknown command is a plain prompt for the budgets, unless the config budgets it
+        return (command if command in ctx.config.commands else None), None, None, None
+    cache = BudgetCache.load(cache_path(ctx.ledger.path))
+    tokens, error = read_budget(path, project=ctx.project, cache=cache)
+    cache.save()
+    return command, path, tokens, error
+
+
+def _resolver(ctx: Any) -> Any:
+    """For settle: what run to open for a command prompt whose own hook failed (fail open)."""
+
+    def resolve(name: str) -> dict[str, Any] | None:
+        from ._commands import command_from_prompt
+        from ._config import limit_for
+        from ._paths import display
+
+        command, path, tokens, _ = _command_budget(ctx, command_from_prompt(name))
+        if command is None:
+            return None
+        limit, source = limit_for(ctx.config, command, tokens)
+        file = display(path, ctx.project) if path is not None else None
+        return {"command": command, "limit": limit, "source": source, "file": file}
+
+    return resolve
 
 
 def _statuses(ctx: Any, state: Any, running: Any) -> Any:
@@ -308,7 +352,10 @@ def _config_notice(ctx: Any, state: Any) -> list[str]:
 
 
 def _join(notes: list[str]) -> str:
-    return "\n".join(dict.fromkeys(notes))
+    """One line, said once: ``claude-budget: first; second``."""
+    prefix = "claude-budget: "
+    parts = [n.removeprefix(prefix).replace("\n", " ") for n in notes]
+    return prefix + "; ".join(dict.fromkeys(parts))
 
 
 if __name__ == "__main__":

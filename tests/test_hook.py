@@ -238,7 +238,7 @@ def test_corrupt_ledger_is_moved_aside_and_reported(proj: Project) -> None:
     ledger.write_text("this is [not toml\n")
     reply = proj.run("UserPromptSubmit", prompt="hi", prompt_id="p1")
     assert reply is not None
-    assert reply["systemMessage"].startswith(f"the ledger {ledger} was corrupt (")
+    assert reply["systemMessage"].startswith(f"claude-budget: the ledger {ledger} was corrupt (")
     aside = list(ledger.parent.glob("budget-ledger.corrupt-*.toml"))
     assert len(aside) == 1 and aside[0].read_text() == "this is [not toml\n"
     assert proj.ledger()["schema_version"] == 1

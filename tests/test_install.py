@@ -117,6 +117,7 @@ budget-ledger.toml
 budget-ledger.toml.lock
 budget-cache.json
 budget-ledger.corrupt-*
+.budget-ledger.toml.tmp
 """
 
 ALL_ADDED = (
@@ -124,7 +125,8 @@ ALL_ADDED = (
     "SubagentStop, Stop, StopFailure, SessionEnd"
 )
 GITIGNORE_ADDED = (
-    ".claude/.gitignore: added budget-ledger.toml, budget-ledger.toml.lock, budget-cache.json, budget-ledger.corrupt-*"
+    ".claude/.gitignore: added budget-ledger.toml, budget-ledger.toml.lock, budget-cache.json, budget-ledger.corrupt-*, "
+    ".budget-ledger.toml.tmp"
 )
 UNCHANGED = [
     ".claude/settings.json: unchanged (the hook is already installed)",
@@ -465,19 +467,23 @@ def test_our_budget_command_is_refreshed(tmp_path: Path) -> None:
         (
             "node_modules/\nbudget-cache.json",
             "node_modules/\nbudget-cache.json\n# claude-budget: the ledger and its lock/cache are per machine\n"
-            "budget-ledger.toml\nbudget-ledger.toml.lock\nbudget-ledger.corrupt-*\n",
-            ".claude/.gitignore: added budget-ledger.toml, budget-ledger.toml.lock, budget-ledger.corrupt-*",
+            "budget-ledger.toml\nbudget-ledger.toml.lock\nbudget-ledger.corrupt-*\n.budget-ledger.toml.tmp\n",
+            ".claude/.gitignore: added budget-ledger.toml, budget-ledger.toml.lock, budget-ledger.corrupt-*, "
+            ".budget-ledger.toml.tmp",
         ),
         (
             "# claude-budget: the ledger and its lock/cache are per machine\n"
             "budget-ledger.toml\n  budget-cache.json  \n",
             "# claude-budget: the ledger and its lock/cache are per machine\n"
-            "budget-ledger.toml\n  budget-cache.json  \nbudget-ledger.toml.lock\nbudget-ledger.corrupt-*\n",
-            ".claude/.gitignore: added budget-ledger.toml.lock, budget-ledger.corrupt-*",
+            "budget-ledger.toml\n  budget-cache.json  \nbudget-ledger.toml.lock\nbudget-ledger.corrupt-*\n"
+            ".budget-ledger.toml.tmp\n",
+            ".claude/.gitignore: added budget-ledger.toml.lock, budget-ledger.corrupt-*, .budget-ledger.toml.tmp",
         ),
         (
-            "budget-ledger.corrupt-*\nbudget-ledger.toml.lock\nbudget-cache.json\nbudget-ledger.toml\n",
-            "budget-ledger.corrupt-*\nbudget-ledger.toml.lock\nbudget-cache.json\nbudget-ledger.toml\n",
+            "budget-ledger.corrupt-*\nbudget-ledger.toml.lock\nbudget-cache.json\nbudget-ledger.toml\n"
+            ".budget-ledger.toml.tmp\n",
+            "budget-ledger.corrupt-*\nbudget-ledger.toml.lock\nbudget-cache.json\nbudget-ledger.toml\n"
+            ".budget-ledger.toml.tmp\n",
             ".claude/.gitignore: unchanged",
         ),
     ],

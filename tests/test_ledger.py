@@ -224,3 +224,26 @@ def test_compact_caps_sessions() -> None:
     compact(state, NOW)
     assert len(state["sessions"]) == MAX_SESSIONS
     assert "s0" in state["sessions"] and f"s{MAX_SESSIONS + 4}" not in state["sessions"]
+
+
+@pytest.mark.parametrize("own_process", [True, False], ids=["alarm", "polling"])
+def test_lock_waits_its_turn_and_times_out(tmp_path: Path, own_process: bool) -> None:
+    lock = tmp_path / "l.toml.lock"
+    ready = multiprocessing.Event()
+    p = multiprocessing.Process(target=_hold_with_filelock, args=(str(lock), ready, 0.5))
+    p.start()
+    try:
+        assert ready.wait(10)
+        start = time.monotonic()
+        with pytest.raises(LockTimeout):
+            with LedgerLock(lock, timeout=0.1, own_process=own_process):
+                pass
+        assert time.monotonic() - start < 0.4
+        with LedgerLock(lock, timeout=5, own_process=own_process):
+            assert time.monotonic() - start >= 0.3  # got it only once the holder let go
+    finally:
+        p.join()
+    import signal
+
+    assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
