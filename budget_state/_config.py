@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, NamedTuple
 from budget_state._errors import ConfigError
 from budget_state._model import CATEGORIES
 from budget_state._paths import config_path, display
-from budget_state._units import TokenValueError, describe_value, parse_tokens
 
 if TYPE_CHECKING:
     from typing import Literal
@@ -51,6 +50,12 @@ class Config(NamedTuple):
     sources: Mapping[str, str] = MappingProxyType({"mode": "default", "overall_tokens": "default"})
 
 
+def _describe(value: object) -> str:
+    from budget_state._units import describe_value  # lazy: only error messages need it
+
+    return describe_value(value)
+
+
 def normalize_mode(value: str, /, *, where: str, path: Path | None = None) -> Mode:
     """``"warn"``, ``"block"`` or ``"kill"`` (also "stop-new"/"kill-running", any case).
 
@@ -64,7 +69,7 @@ def normalize_mode(value: str, /, *, where: str, path: Path | None = None) -> Mo
 def _mode(value: object, where: str, path: Path | None) -> Mode:
     mode = MODES.get(value.strip().lower()) if isinstance(value, str) else None
     if mode is None:
-        raise ConfigError(f"mode {describe_value(value)} in {where} is not a mode — use warn, block or kill", path=path)
+        raise ConfigError(f"mode {_describe(value)} in {where} is not a mode — use warn, block or kill", path=path)
     return mode
 
 
@@ -74,7 +79,7 @@ def _on_error(value: object, where: str, path: Path | None) -> OnError:
         return "open"
     if text == "closed":
         return "closed"
-    raise ConfigError(f"on_error {describe_value(value)} in {where} is not a choice — use open or closed", path=path)
+    raise ConfigError(f"on_error {_describe(value)} in {where} is not a choice — use open or closed", path=path)
 
 
 def _lock_timeout(value: object, where: str, path: Path | None) -> float:
@@ -88,13 +93,15 @@ def _lock_timeout(value: object, where: str, path: Path | None) -> float:
             pass
     if number is None or not 0 < number < float("inf"):  # also refuses NaN
         raise ConfigError(
-            f"lock_timeout {describe_value(value)} in {where} is not a number of seconds above 0 — use e.g. 5",
+            f"lock_timeout {_describe(value)} in {where} is not a number of seconds above 0 — use e.g. 5",
             path=path,
         )
     return number
 
 
 def _tokens(key: str, value: object, where: str, path: Path | None, fix: str) -> int:
+    from budget_state._units import TokenValueError, parse_tokens
+
     try:
         return parse_tokens(value, what=key)
     except TokenValueError as exc:
@@ -105,10 +112,10 @@ def _tokens(key: str, value: object, where: str, path: Path | None, fix: str) ->
 def _count(value: object, where: str, path: Path) -> tuple[str, ...]:
     fix = f'use a list of {", ".join(CATEGORIES)}, e.g. count = ["input", "output"]'
     if not isinstance(value, list) or not value:
-        raise ConfigError(f"count {describe_value(value)} in {where} is not a list of categories — {fix}", path=path)
+        raise ConfigError(f"count {_describe(value)} in {where} is not a list of categories — {fix}", path=path)
     for item in value:
         if item not in CATEGORIES:
-            raise ConfigError(f"count {describe_value(item)} in {where} is not a token category — {fix}", path=path)
+            raise ConfigError(f"count {_describe(item)} in {where} is not a token category — {fix}", path=path)
     return tuple(c for c in CATEGORIES if c in value)
 
 
@@ -125,7 +132,7 @@ def _commands(value: object, where: str, path: Path, warnings: list[str]) -> dic
         header = f'[commands."{name}"]'
         if not is_command_name(name):
             raise ConfigError(
-                f"command {describe_value(key)} in {where} is not a command name"
+                f"command {_describe(key)} in {where} is not a command name"
                 ' — use the name you type, e.g. [commands."/review-pr"]',
                 path=path,
             )
@@ -197,7 +204,7 @@ def _from_file(data: Mapping[str, object], where: str, path: Path) -> Config:
         ledger = data["ledger"]
         if not isinstance(ledger, str) or not ledger.strip():
             raise ConfigError(
-                f"ledger {describe_value(ledger)} in {where} is not a path"
+                f"ledger {_describe(ledger)} in {where} is not a path"
                 ' — write e.g. ledger = "~/.claude/budget-ledger.toml"',
                 path=path,
             )

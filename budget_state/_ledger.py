@@ -84,8 +84,12 @@ class Ledger:
         self._cold_text = ""  # the part below COLD_MARKER, as read
         self._cold: State | None = None  # that part parsed, once something needed it
 
-    def read(self) -> State:
-        """The ledger as last written (no lock needed: writes are atomic). Missing -> empty."""
+    def read(self, *, history: bool = False) -> State:
+        """The ledger as last written (no lock needed: writes are atomic). Missing -> empty.
+
+        Without ``history`` only the part above the history line is parsed (totals, sessions,
+        recent runs): all that a status needs, at a cost that does not grow with history.
+        """
         self._refuse_symlink()
         try:
             raw = self.path.read_bytes()
@@ -94,7 +98,10 @@ class Ledger:
         except OSError as e:
             raise LedgerError(f"cannot read the ledger {self.path}: {e.strerror}", path=self.path) from None
         try:
-            return self._check(_toml_loads(raw.decode("utf-8")))
+            text = raw.decode("utf-8")
+            if not history:
+                text = text.partition(COLD_MARKER)[0]
+            return self._check(_toml_loads(text))
         except (ValueError, UnicodeDecodeError) as e:
             raise LedgerCorrupt(
                 f"the ledger {self.path} is not valid TOML ({e}) — the next hook moves it aside and starts a "

@@ -62,7 +62,9 @@ class LedgerLock:
             return
         fd = self._open()
         try:
-            got = self._wait_blocking(fd) if self.own_process else None
+            got: bool | None = self._try(fd) or None  # None: not decided yet
+            if got is None and self.own_process:
+                got = self._wait_blocking(fd)
             if got is None:
                 got = self._wait_polling(fd)
         except OSError as e:
@@ -77,6 +79,14 @@ class LedgerLock:
                 path=self.path,
             )
         self._fd = fd
+
+    @staticmethod
+    def _try(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
 
     def _wait_blocking(self, fd: int) -> bool | None:
         """A blocking flock, cut short by SIGALRM: no gap between a release and our turn.

@@ -165,7 +165,7 @@ def _wait_for_transcript(event: str, payload: Mapping[str, Any], mode: str, tran
     On 2.1.197 PreToolUse and Stop often fire a few ms before the response that caused them is in
     the transcript (PreToolUse: 11 of 24 calls; Stop in interactive sessions: 3 of 3). Without the
     wait, kill mode judges one request late and an idle session's totals lack its last response
-    until the next hook. Bounded: at worst the hook returns 0.5 s later and the next hook settles.
+    until the next hook. Bounded: at worst the hook returns 0.25 s later and the next hook settles.
     """
     if transcript is None:
         return
@@ -184,7 +184,7 @@ def _wait_for_transcript(event: str, payload: Mapping[str, Any], mode: str, tran
     if needle:
         from ._accounting import wait_for
 
-        wait_for(needle, where, timeout=0.5)
+        wait_for(needle, where, timeout=0.25)
 
 
 def _prompt(

@@ -150,7 +150,7 @@ def test_kill9_writers_at_random_moments_lose_nothing(proj: Any, kit: Any) -> No
             reported += _kill_writer(pid, r).count(b".")
             alive.discard(k)
 
-            state = Ledger(proj.ledger_path).read()  # always parses, with other writers still going
+            state = Ledger(proj.ledger_path).read(history=True)  # always parses, with other writers still going
             table = state["commands"].get(f"/w{k}", {})
             got = table.get("input", 0)
             assert committed[k] + reported <= got <= committed[k] + reported + 1, (
@@ -172,7 +172,7 @@ def test_kill9_writers_at_random_moments_lose_nothing(proj: Any, kit: Any) -> No
 
     # Every writer is dead now: the whole ledger adds up.
     budget_state.record_usage({"input": 1, "output": 2}, command="/after", project=proj.root, env=env)
-    state = Ledger(proj.ledger_path).read()
+    state = Ledger(proj.ledger_path).read(history=True)
     names = [f"/w{k}" for k in range(WORKERS)] + ["/after"]
     inputs = {n: state["commands"][n]["input"] for n in names}
     assert inputs == {**{f"/w{k}": committed[k] for k in range(WORKERS)}, "/after": 1}
