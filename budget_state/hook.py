@@ -105,9 +105,9 @@ def _str(payload: Mapping[str, Any], key: str) -> str | None:
 
 
 def handle(event: str, payload: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any] | None:
+    from . import _runs
     from ._api import Context
     from ._ledger import utcnow
-    from ._runs import settle
 
     session = _str(payload, "session_id")
     if session is None:
@@ -122,13 +122,11 @@ def handle(event: str, payload: Mapping[str, Any], env: Mapping[str, str]) -> di
     if event == "UserPromptSubmit":
         return _prompt(ctx, payload, session, transcript, prompt_id, now)
 
-    from . import _runs
-
     _wait_for_transcript(event, payload, ctx.config.mode, transcript)
 
     decision = None
     with ctx.ledger.transaction() as state:
-        notes += settle(
+        notes += _runs.settle(
             state,
             session=session,
             transcript=transcript,
