@@ -91,12 +91,9 @@ class Ledger:
         recent runs): all that a status needs, at a cost that does not grow with history.
         """
         self._refuse_symlink()
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
+        raw = self._read_bytes()
+        if raw is None:
             return new_state(utcnow())
-        except OSError as e:
-            raise LedgerError(f"cannot read the ledger {self.path}: {e.strerror}", path=self.path) from None
         try:
             text = raw.decode("utf-8")
             if not history:
@@ -144,14 +141,20 @@ class Ledger:
                 self._cold = {}
         return self._cold
 
-    def _read_locked(self) -> State:
-        self._cold_text, self._cold = "", None
+    def _read_bytes(self) -> bytes | None:
+        """The file's bytes, or None when there is no ledger yet."""
         try:
-            raw = self.path.read_bytes()
+            return self.path.read_bytes()
         except FileNotFoundError:
-            return new_state(utcnow())
+            return None
         except OSError as e:
             raise LedgerError(f"cannot read the ledger {self.path}: {e.strerror}", path=self.path) from None
+
+    def _read_locked(self) -> State:
+        self._cold_text, self._cold = "", None
+        raw = self._read_bytes()
+        if raw is None:
+            return new_state(utcnow())
         try:
             text = raw.decode("utf-8")
             hot, marker, cold = text.partition(COLD_MARKER)

@@ -137,7 +137,7 @@ def test_block_mode_refusal_shows_in_the_pane_and_calls_nothing(project, fake_ap
     refusal = flat(after(pane, "● Step 1: text."))
     cmd = p.status()["commands"]["/review-pr"]
     assert (cmd["tokens"], cmd["used"], cmd["runs"]) == (first, total(first), 1), cmd
-    spent = f"{humanize(total(first))} of {humanize(1000)} tokens ({cmd['percent']:.0f}%)"
+    spent = f"{humanize(total(first))} of {humanize(1000)} tokens ({int(100.0 * cmd['used'] / cmd['limit'])}%)"  # rounded down
     assert f"{BLOCKED} Token budget spent: /review-pr has used {spent}. To go on, raise tokenBudget" in refusal, (
         tui.describe()
     )
