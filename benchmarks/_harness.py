@@ -260,6 +260,19 @@ def stats_row(name: str, t: Timing, floor: Stats, extra: Sequence[str] = ()) -> 
     ], s
 
 
+def floor_row(floor: Stats, /, *, before: int = 0, after: int) -> list[str]:
+    """The `python -c pass` row of a table: ``before`` blank cells after the name, ``after`` at the end."""
+    return [
+        FLOOR,
+        *["—"] * before,
+        fmt_ms(floor.median),
+        fmt_ms(floor.p90),
+        f"{fmt_ms(floor.min)}–{fmt_ms(floor.max)}",
+        "1.00×",
+        *["—"] * after,
+    ]
+
+
 def reply_kinds(t: Timing) -> str:
     return ", ".join(f"{k} ×{n}" if len(t.replies) > 1 else k for k, n in t.replies.most_common())
 

@@ -17,6 +17,7 @@ from _harness import (
     Stats,
     Timing,
     Variant,
+    floor_row,
     floor_variant,
     fmt_ms,
     interleave,
@@ -113,18 +114,7 @@ def hook_latency(box: Sandbox, cfg: Config) -> tuple[Section, dict[str, Variant]
         "untimed UserPromptSubmit. The last row is that wait's worst case: the quoted text never appears.",
         ["process", "median ms", "p90 ms", "min–max ms", "× floor", "reply", "goal", "verdict"],
     )
-    section.rows.append(
-        [
-            FLOOR,
-            fmt_ms(floor.median),
-            fmt_ms(floor.p90),
-            f"{fmt_ms(floor.min)}–{fmt_ms(floor.max)}",
-            "1.00×",
-            "—",
-            "—",
-            "—",
-        ]
-    )
+    section.rows.append(floor_row(floor, after=3))
     for name, _, expected in cases:
         row, s = stats_row(name, results[name], floor)
         ratio = s.median / floor.median
@@ -203,20 +193,7 @@ def history(box: Sandbox, cfg: Config) -> Section:
             "verdict",
         ],
     )
-    section.rows.append(
-        [
-            FLOOR,
-            "—",
-            fmt_ms(floor.median),
-            fmt_ms(floor.p90),
-            f"{fmt_ms(floor.min)}–{fmt_ms(floor.max)}",
-            "1.00×",
-            "—",
-            "—",
-            "—",
-            "—",
-        ]
-    )
+    section.rows.append(floor_row(floor, before=1, after=4))
     for name, s, size in ((n_small, s_small, sizes[small.id]), (n_big, s_big, sizes[big.id])):
         row, st = stats_row(name, results[name], floor, extra=[f"{size:,}"])
         r = st.median / s_small.median

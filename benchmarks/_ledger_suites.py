@@ -17,6 +17,7 @@ from _harness import (
     Section,
     Stats,
     Variant,
+    floor_row,
     floor_variant,
     fmt_ms,
     interleave,
@@ -181,20 +182,7 @@ def growth(box: Sandbox, cfg: Config) -> Section:
             "verdict",
         ],
     )
-    section.rows.append(
-        [
-            FLOOR,
-            "—",
-            fmt_ms(floor.median),
-            fmt_ms(floor.p90),
-            f"{fmt_ms(floor.min)}–{fmt_ms(floor.max)}",
-            "1.00×",
-            "—",
-            "—",
-            "—",
-            "—",
-        ]
-    )
+    section.rows.append(floor_row(floor, before=1, after=4))
     fresh_median: dict[str, float] = {}
     for v in variants:
         proj = fresh if "fresh" in v.name else grown
@@ -299,18 +287,7 @@ def status(box: Sandbox, cfg: Config) -> Section:
         "before the call, so every file's YAML is parsed; warm: the cache is there.",
         ["process", "median ms", "p90 ms", "min–max ms", "× floor", "reply", "goal", "verdict"],
     )
-    section.rows.append(
-        [
-            FLOOR,
-            fmt_ms(floor.median),
-            fmt_ms(floor.p90),
-            f"{fmt_ms(floor.min)}–{fmt_ms(floor.max)}",
-            "1.00×",
-            "—",
-            "—",
-            "—",
-        ]
-    )
+    section.rows.append(floor_row(floor, after=3))
     for v in variants[1:]:
         t = results[v.name]
         row, s = stats_row(v.name, t, floor)
