@@ -13,7 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,9 +156,16 @@ class Project:
             }
         )
 
-    def run_claude(self, prompt: str, *, extra_env: Mapping[str, str] | None = None, output: str = "json") -> Run:
-        """Run ``claude -p prompt`` headless in the project and return its parsed result."""
-        argv = [str(self.claude), "-p", prompt, "--output-format", output, "--allowedTools", TOOLS]
+    def run_claude(
+        self,
+        prompt: str,
+        *,
+        extra_env: Mapping[str, str] | None = None,
+        output: str = "json",
+        args: Sequence[str] = (),
+    ) -> Run:
+        """Run ``claude -p prompt [args]`` headless in the project and return its parsed result."""
+        argv = [str(self.claude), "-p", prompt, "--output-format", output, "--allowedTools", TOOLS, *args]
         if output == "stream-json":
             argv.append("--verbose")
         before = self.api.requests

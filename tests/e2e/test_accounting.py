@@ -101,3 +101,19 @@ def test_turn_ended_by_an_api_error_is_still_counted(project, fake_api):
     cmd = status["commands"]["/review-pr"]
     assert (cmd["tokens"], cmd["used"], cmd["runs"]) == (run.usage, total(run.usage), 1)
     assert status["overall"]["tokens"] == run.usage
+
+
+def test_compaction_is_not_in_the_transcript_so_no_hook_counts_it(project, fake_api):
+    """Pins a known gap (README "How tokens are counted"): on 2.1.197 the summary request of
+    /compact is in modelUsage but never written to the transcript. If this fails, Claude Code
+    started writing it: count it, and drop the caveat from the README."""
+    p = project()
+    first = p.run_claude("hello SCRIPT: bash, text")
+    assert first.requests == 2, first.describe()
+
+    compact = p.run_claude("/compact", args=["--resume", first.result["session_id"]])
+
+    assert compact.result["subtype"] == "success", compact.describe()
+    assert compact.requests == 1 and total(compact.usage) > 0, compact.describe()
+    assert add(first.usage, compact.usage) == fake_api.totals()
+    assert p.status()["overall"]["tokens"] == first.usage
