@@ -17,16 +17,13 @@ from ._ledger import State, add_usage, subtable
 from ._model import Usage, count_value
 
 
-def _session(state: State, sid: str, now: datetime) -> tuple[dict[str, Any], bool]:
-    sessions = state.setdefault("sessions", {})
-    s = sessions.get(sid)
-    new = not isinstance(s, dict)
-    if new:
-        s = sessions[sid] = {"files": {}}
+def _session(state: State, sid: str, now: datetime) -> dict[str, Any]:
+    sessions = subtable(state, "sessions")
+    s = subtable(sessions, sid)
     if not isinstance(s.get("files"), dict):
         s["files"] = {}
     s["seen"] = now
-    return s, new
+    return s
 
 
 def _runs_by_prompt(state: State) -> dict[str, dict[str, Any]]:
@@ -46,11 +43,12 @@ def settle(
 ) -> list[str]:
     """Count what the session's transcripts gained since the last hook; returns problems seen.
 
-    The first time a session is seen, its files are taken as they are (nothing before the first
-    hook belongs to a run we tracked: this is also what makes a resumed or re-installed session
-    safe from double counting).
+    The first time a session is seen, what its files already hold is not counted, except the turn
+    of ``prompt_id`` (from its user record on: its own hook may have failed). That is what keeps a
+    resumed session, or one whose hooks were installed mid-way, from counting history again.
+    ``resolve`` names the run to open for a command prompt whose own hook never saw it through.
     """
-    s, _ = _session(state, session, now)
+    s = _session(state, session, now)
     files: dict[str, Any] = s["files"]
     new = not files  # the first settle of this session (mark_handled may have made its entry)
     paths: list[Path] = []
@@ -117,7 +115,7 @@ def open_run(
     during the turn need not read the command's file again.
     """
     close_run(state, session=session, now=now)
-    s, _ = _session(state, session, now)
+    s = _session(state, session, now)
     s["run"] = prompt
     for key, value in (("limit", limit), ("source", source), ("file", file)):
         if value is not None:
@@ -135,7 +133,7 @@ def open_run(
 
 def mark_handled(state: State, /, *, session: str, prompt: str, now: datetime) -> None:
     """The prompt hook saw ``prompt`` through (run opened, refused, plain, or /budget)."""
-    s, _ = _session(state, session, now)
+    s = _session(state, session, now)
     handled = (
         [p for p in s.get("handled", []) if isinstance(p, str) and p != prompt]
         if isinstance(s.get("handled"), list)
@@ -159,7 +157,7 @@ def close_run(state: State, /, *, session: str, now: datetime) -> None:
 
 def end_session(state: State, /, *, session: str, now: datetime) -> None:
     close_run(state, session=session, now=now)
-    s, _ = _session(state, session, now)
+    s = _session(state, session, now)
     s["ended"] = True
 
 
