@@ -224,6 +224,11 @@ def machine(tmp: Path) -> list[tuple[str, str]]:
         ("Python", f"{platform.python_implementation()} {platform.python_version()} ({PYTHON})"),
         ("Temp files on", _filesystem(tmp)),
         ("Product", product),
+        (
+            "Bytecode",
+            "budget_state compiled before timing (PYTHONDONTWRITEBYTECODE="
+            f"{os.environ.get('PYTHONDONTWRITEBYTECODE', 'unset')} here)",
+        ),
         ("Load average at start", " ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1, 5, 15 min)"),
         ("Date", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
     ]

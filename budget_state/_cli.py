@@ -129,8 +129,24 @@ def cmd_install(args: argparse.Namespace) -> int:
     target = Path(args.dir)
     for line in install(target, python=python):
         print(line)
+    _compile_package()
     print(f"Done: Claude Code runs the hook with {python} in {target.resolve()}. Try /budget.")
     return Exit.OK
+
+
+def _compile_package() -> None:
+    """Write the package's bytecode now, as pip does for a regular install.
+
+    The hook is a new process on every prompt and tool call; from an editable install, under
+    PYTHONDONTWRITEBYTECODE, each would compile the package from source again (~10 ms).
+    Best effort: a read-only install is already compiled or cannot be helped.
+    """
+    import compileall
+
+    try:
+        compileall.compile_dir(str(Path(__file__).parent), quiet=2)
+    except OSError:
+        pass
 
 
 def cmd_path(args: argparse.Namespace) -> int:

@@ -8,6 +8,9 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test,lint]'
+# An editable install leaves compiling to the first import, which PYTHONDONTWRITEBYTECODE forbids:
+# without this every hook process would compile the package from source again.
+.venv/bin/python -m compileall -q budget_state
 # tmux drives the interactive end-to-end tests; Debian's package, installed when we are root.
 if ! command -v tmux >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq && apt-get install -y -qq tmux >/dev/null
