@@ -54,10 +54,6 @@ class ReadResult:
         self.commands: dict[str, str] = {}
 
 
-def _int(v: Any) -> int:
-    return count_value(v)
-
-
 def _recent_load(cursor: dict[str, Any]) -> dict[str, list[int]]:
     out: dict[str, list[int]] = {}
     recent = cursor.get("recent")
@@ -113,7 +109,7 @@ def read_new(path: Path, cursor: dict[str, Any], /) -> ReadResult:
     if not os.path.isfile(path):
         result.problem = f"transcript {path} is not a regular file"
         return result
-    offset = _int(cursor.get("offset"))
+    offset = count_value(cursor.get("offset"))
     since: str | None = None
     inode = cursor.get("inode")
     if (isinstance(inode, int) and inode != st.st_ino) or st.st_size < offset:
@@ -214,7 +210,7 @@ def _take(
             return prompt, last_ts
         if ts > last_ts:
             last_ts = ts
-    values = [_int(usage.get(src)) for _, src in _FIELDS]
+    values = [count_value(usage.get(src)) for _, src in _FIELDS]
     mid, rid = msg.get("id"), rec.get("requestId")
     if isinstance(mid, str) and mid:
         key = f"{mid}|{rid if isinstance(rid, str) else ''}".replace(" ", "_")

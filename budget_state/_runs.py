@@ -125,10 +125,7 @@ def open_run(
     if prompt in _runs_by_prompt(state):
         return  # the same prompt again (a retried hook): one run
     state.setdefault("runs", []).append({"prompt": prompt, "command": command, "session": session, "started": now})
-    cmd = subtable(subtable(state, "commands"), command)
-    cmd["runs"] = _count(cmd.get("runs")) + 1
-    cmd["last_run"] = now
-    cmd.setdefault("since", now)
+    _count_run(state, command, now)
 
 
 def mark_handled(state: State, /, *, session: str, prompt: str, now: datetime) -> None:
@@ -191,12 +188,12 @@ def scope_usage(state: State, name: str, /) -> tuple[Usage, int, datetime | None
     if not isinstance(table, dict):
         return Usage(), 0, None
     last = table.get("last_run")
-    return Usage.from_mapping(table), _count(table.get("runs")), last if isinstance(last, datetime) else None
+    return Usage.from_mapping(table), count_value(table.get("runs")), last if isinstance(last, datetime) else None
 
 
 def warned(state: State, name: str, /) -> int:
     table = state.get("overall") if name == "overall" else state.get("commands", {}).get(name)
-    return _count(table.get("warned")) if isinstance(table, dict) else 0
+    return count_value(table.get("warned")) if isinstance(table, dict) else 0
 
 
 def set_warned(state: State, name: str, level: int, /) -> None:
@@ -243,12 +240,13 @@ def record(
         run["session"] = session
     add_usage(run, tokens, model)
     state.setdefault("runs", []).append(run)
+    add_usage(_count_run(state, command, now), tokens, model)
+
+
+def _count_run(state: State, command: str, now: datetime) -> dict[str, Any]:
+    """One more run of ``command``; returns its table."""
     cmd = subtable(subtable(state, "commands"), command)
-    cmd["runs"] = _count(cmd.get("runs")) + 1
+    cmd["runs"] = count_value(cmd.get("runs")) + 1
     cmd["last_run"] = now
     cmd.setdefault("since", now)
-    add_usage(cmd, tokens, model)
-
-
-def _count(v: Any) -> int:
-    return count_value(v)
+    return cmd
