@@ -63,8 +63,25 @@ def overall_status(ctx: Context, state: State, /) -> ScopeStatus:
 def command_status(
     ctx: Context, state: State, name: str, /, *, path: Path | None, tokens: int | None, error: str | None
 ) -> ScopeStatus:
-    usage, runs, last = scope_usage(state, name)
+    """A command's status, its limit worked out from the config and its frontmatter ``tokens``."""
     limit, source = limit_for(ctx.config, name, tokens)
+    file = display(path, ctx.project) if path is not None else None
+    return scope_status(ctx, state, name, limit=limit, source=source, file=file, error=error)
+
+
+def scope_status(
+    ctx: Context,
+    state: State,
+    name: str,
+    /,
+    *,
+    limit: int | None,
+    source: str | None,
+    file: str | None,
+    error: str | None = None,
+) -> ScopeStatus:
+    """A command's status with its limit already known (the hooks keep it with the running session)."""
+    usage, runs, last = scope_usage(state, name)
     return ScopeStatus(
         name,
         usage.total(ctx.config.counted),
@@ -72,7 +89,7 @@ def command_status(
         usage,
         runs=runs,
         source=source,
-        file=display(path, ctx.project) if path is not None else None,
+        file=file,
         error=error,
         last_run=last.isoformat() if last is not None else None,
     )

@@ -304,18 +304,13 @@ def _resolver(ctx: Any) -> Any:
 
 
 def _statuses(ctx: Any, state: Any, running: Any) -> Any:
-    from ._api import overall_status
-    from ._model import ScopeStatus
-    from ._runs import scope_usage
+    from ._api import overall_status, scope_status
 
     overall = overall_status(ctx, state)
     if running.command is None:
         return None, overall
-    usage, runs, _ = scope_usage(state, running.command)
-    used = usage.total(ctx.config.counted)
-    return ScopeStatus(
-        running.command, used, running.limit, usage, runs=runs, source=running.source, file=running.file
-    ), overall
+    status = scope_status(ctx, state, running.command, limit=running.limit, source=running.source, file=running.file)
+    return status, overall
 
 
 def _thresholds(state: Any, command: Any, overall: Any) -> list[str]:
