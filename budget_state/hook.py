@@ -147,8 +147,7 @@ def handle(event: str, payload: Mapping[str, Any], env: Mapping[str, str]) -> di
             _runs.close_run(state, session=session, now=now)
         elif event == "SessionEnd":
             _runs.end_session(state, session=session, now=now)
-    if ctx.ledger.recovered is not None:
-        notes.insert(0, str(ctx.ledger.recovered))
+    notes = _with_recovery(ctx, notes)
     if decision is not None and not decision.allowed:
         # continue:false alone: on 2.1.197 adding permissionDecision "deny" makes Claude Code drop
         # the stop (the model is told "denied" and simply asks again). The tool about to run still
@@ -203,12 +202,7 @@ def _prompt(
     if error:
         notes.append(f"claude-budget: {error} (no budget enforced for {command} until then)")
     with ctx.ledger.transaction() as state:
-        if prompt_id is not None:
-            _runs.mark_handled(state, session=session, prompt=prompt_id, now=now)
-        notes += _runs.settle(
-            state, session=session, transcript=transcript, prompt_id=prompt_id, resolve=_resolver(ctx), now=now
-        )
-        _runs.close_run(state, session=session, now=now)
+        notes += _begin_turn(ctx, state, session, transcript, prompt_id, now)
         notes += _config_notice(ctx, state)
         from ._api import command_status, overall_status
 
@@ -228,8 +222,7 @@ def _prompt(
                     file=cmd_status.file if cmd_status else None,
                     now=now,
                 )
-    if ctx.ledger.recovered is not None:
-        notes.insert(0, str(ctx.ledger.recovered))
+    notes = _with_recovery(ctx, notes)
     if not decision.allowed:
         reason = decision.reason or "budget spent"
         return {"decision": "block", "reason": reason, **({"systemMessage": _join(notes)} if notes else {})}
@@ -240,24 +233,14 @@ def _status(
     ctx: Any, prompt: str, session: str, transcript: Path | None, prompt_id: str | None, now: Any
 ) -> dict[str, Any]:
     """``/budget [/name]``: settle, then answer with the status as a block reason (no model call)."""
-    from . import _runs
-    from ._api import build_snapshot
+    from ._api import _normalize, build_snapshot
     from ._render import render_status
 
     with ctx.ledger.transaction() as state:
-        if prompt_id is not None:
-            _runs.mark_handled(state, session=session, prompt=prompt_id, now=now)
-        notes = _runs.settle(
-            state, session=session, transcript=transcript, prompt_id=prompt_id, resolve=_resolver(ctx), now=now
-        )
-        _runs.close_run(state, session=session, now=now)
-    if ctx.ledger.recovered is not None:
-        notes.insert(0, str(ctx.ledger.recovered))
-    snap = build_snapshot(ctx, state, warnings=tuple(notes))
+        notes = _begin_turn(ctx, state, session, transcript, prompt_id, now)
+    snap = build_snapshot(ctx, state, warnings=tuple(_with_recovery(ctx, notes)))
     args = prompt.split()[1:2]
-    only = None
-    if args:
-        only = args[0] if args[0].startswith("/") else "/" + args[0]
+    only = _normalize(args[0]) if args else None
     env = ctx.env
     color = not env.get("NO_COLOR") and env.get("CLAUDE_CODE_ENTRYPOINT") == "cli"
     try:
@@ -266,6 +249,28 @@ def _status(
         width = 80
     text = render_status(snap, width=max(40, min(width, 200)), color=color, only=only)
     return {"decision": "block", "reason": text}
+
+
+def _begin_turn(
+    ctx: Any, state: Any, session: str, transcript: Path | None, prompt_id: str | None, now: Any
+) -> list[str]:
+    """What every prompt does first: note it as seen, count what came before, end the last run."""
+    from . import _runs
+
+    if prompt_id is not None:
+        # before settle: this prompt's own user record must not look like one whose hook failed
+        _runs.mark_handled(state, session=session, prompt=prompt_id, now=now)
+    notes = _runs.settle(
+        state, session=session, transcript=transcript, prompt_id=prompt_id, resolve=_resolver(ctx), now=now
+    )
+    _runs.close_run(state, session=session, now=now)
+    return notes
+
+
+def _with_recovery(ctx: Any, notes: list[str]) -> list[str]:
+    """``notes``, led by what the ledger had to recover from (a corrupt file moved aside), if anything."""
+    recovered = ctx.ledger.recovered
+    return notes if recovered is None else [str(recovered), *notes]
 
 
 def _command_budget(ctx: Any, command: str | None) -> tuple[str | None, Path | None, int | None, str | None]:
