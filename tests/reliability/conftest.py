@@ -190,6 +190,10 @@ class Project:
             **fields,
         }
 
+    def stdin(self, event: str, session: str, raw: bytes | None, fields: dict[str, Any]) -> bytes:
+        """What the hook reads: ``raw`` as given, else the payload Claude Code would send."""
+        return raw if raw is not None else json.dumps(self.payload(event, session, fields)).encode()
+
     def hook(
         self,
         event: str,
@@ -200,7 +204,7 @@ class Project:
         **fields: Any,
     ) -> Reply:
         """``hook.main`` in-process (fast); stderr is captured by swapping ``sys.stderr``."""
-        data = raw if raw is not None else json.dumps(self.payload(event, session, fields)).encode()
+        data = self.stdin(event, session, raw, fields)
         out, err = io.StringIO(), io.StringIO()
         saved, sys.stderr = sys.stderr, err
         start = time.monotonic()
@@ -219,7 +223,7 @@ class Project:
         env: Mapping[str, str] | None = None,
         **fields: Any,
     ) -> subprocess.Popen[bytes]:
-        data = raw if raw is not None else json.dumps(self.payload(event, session, fields)).encode()
+        data = self.stdin(event, session, raw, fields)
         with tempfile.TemporaryFile() as stdin:  # the whole input is there before it starts, as from Claude Code
             stdin.write(data)
             stdin.seek(0)
@@ -242,7 +246,7 @@ class Project:
         **fields: Any,
     ) -> Reply:
         """The real thing: ``python -m budget_state.hook`` as Claude Code runs it, timed."""
-        data = raw if raw is not None else json.dumps(self.payload(event, session, fields)).encode()
+        data = self.stdin(event, session, raw, fields)
         start = time.monotonic()
         proc = subprocess.run(
             [PYTHON, "-m", "budget_state.hook"],
