@@ -11,6 +11,15 @@ The rules, each from a bug other tools shipped (see README "How tokens are count
   line, and survive a file that shrank or was replaced without counting anything twice.
 - Usage belongs to the prompt whose user record (``promptId``) precedes it in the file — so late
   lines are still charged to the right command run, whichever hook reads them.
+- Work a turn starts in the background (a subagent, a background shell) ends in a follow-up turn
+  that Claude Code starts itself (2.1.198+: a user record with ``origin`` and a new ``promptId``,
+  its text naming the ``<tool-use-id>`` that started the work): the reader reports the tool calls
+  that can do that and the follow-ups, so the runs can follow cause, not timing.
+- A fork subagent's file (2.1.232+) begins with what it inherited from its parent — a
+  ``fork-context-ref`` and a copy of the parent's last response, same message id — up to the
+  tool_result of the call that spawned it: that is the parent's spend, already counted.
+- Claude Code 2.1.3xx ends a session's file with a ``cost-state`` record: its own totals per
+  model, which include requests that never reach a transcript (compaction, titles).
 """
 
 from __future__ import annotations
@@ -44,7 +53,7 @@ class Entry(NamedTuple):
 class ReadResult:
     """What one read of a transcript found."""
 
-    __slots__ = ("commands", "entries", "problem", "skipped")
+    __slots__ = ("commands", "cost", "entries", "links", "problem", "skipped")
 
     def __init__(self, entries: list[Entry]) -> None:
         self.entries = entries
@@ -52,6 +61,11 @@ class ReadResult:
         self.problem: str | None = None  # the file could not be read at all
         #: prompt id -> the slash command its user record ran ("/review-pr"), as the transcript says
         self.commands: dict[str, str] = {}
+        #: in file order: ("tool", tool_use_id, prompt) for a call that may finish in the background,
+        #: ("followup", prompt, tool_use_id or "") for a turn Claude Code started itself
+        self.links: list[tuple[str, str, str]] = []
+        #: the last ``cost-state`` record's ``modelUsage``: model -> the four counts
+        self.cost: dict[str, dict[str, int]] | None = None
 
 
 def _recent_load(cursor: dict[str, Any]) -> dict[str, list[int]]:
@@ -93,7 +107,24 @@ def baseline(path: Path, /, prompt_id: str | None = None) -> dict[str, Any]:
             end = tail.rfind(b"\n", 0, at) + 1
     if end == 0 and start > 0:
         end = len(tail)  # no line break in the tail at all: a monster line; skip it
-    return {"offset": start + end, "inode": st.st_ino}
+    cursor: dict[str, Any] = {"offset": start + end, "inode": st.st_ino}
+    if start > 0 or b'"usage"' in tail[:end]:
+        cursor["inherited"] = True  # spend from before we followed it: Claude Code's totals include it
+    return cursor
+
+
+def pending(prompt_id: str | None, /, *, since: str) -> dict[str, Any]:
+    """A cursor for a transcript that does not exist yet, first seen at the prompt ``prompt_id``.
+
+    ``--fork-session`` fires the first prompt hook before Claude Code writes the file, and then
+    writes the copied history — with the old prompt ids — before the new prompt: a response that
+    follows another prompt's user record before ``prompt_id``'s is not this session's. One that
+    precedes every user record is, if it is newer than the hook (``since``, ISO 8601 UTC):
+    interactive 2.1.197 writes a session's first response before its first prompt.
+    """
+    if not prompt_id:
+        return {"offset": 0}
+    return {"offset": 0, "until": prompt_id, "prompt": prompt_id, "after": since}
 
 
 def read_new(path: Path, cursor: dict[str, Any], /) -> ReadResult:
@@ -124,6 +155,9 @@ def read_new(path: Path, cursor: dict[str, Any], /) -> ReadResult:
     recent = _recent_load(cursor)
     prompt = cursor.get("prompt") if isinstance(cursor.get("prompt"), str) else None
     last_ts = str(cursor.get("last_ts") or "")
+    if offset == 0 and "replay" not in cursor and _is_fork(path):
+        cursor["replay"] = _fork_tool(path) or "*"
+    skip = _Skip(cursor)
     try:
         f = open(path, "rb")  # noqa: SIM115 (closed by the `with f:` below; the open's own error is reported)
     except OSError as e:
@@ -154,7 +188,7 @@ def read_new(path: Path, cursor: dict[str, Any], /) -> ReadResult:
                     skipping = False
                     result.skipped += 1
                 else:
-                    prompt, last_ts = _take(line, prompt, last_ts, since, recent, result)
+                    prompt, last_ts = _take(line, prompt, last_ts, since, recent, result, skip)
                 consumed = f.tell() - len(chunk) + start
     cursor["offset"] = consumed
     cursor["inode"] = st.st_ino
@@ -162,8 +196,79 @@ def read_new(path: Path, cursor: dict[str, Any], /) -> ReadResult:
         cursor["prompt"] = prompt
     if last_ts:
         cursor["last_ts"] = last_ts
+    skip.save(cursor)
     cursor["recent"] = [f"{k} {' '.join(map(str, v))}" for k, v in list(recent.items())[-RECENT_KEYS:]]
     return result
+
+
+class _Skip:
+    """What a read must pass over before counting: copied history (``until``), a fork's replay."""
+
+    __slots__ = ("after", "inherited", "replay", "until")
+
+    def __init__(self, cursor: dict[str, Any]) -> None:
+        until, replay, after = cursor.get("until"), cursor.get("replay"), cursor.get("after")
+        self.until = until if isinstance(until, str) and until else None
+        self.replay = replay if isinstance(replay, str) and replay else None
+        self.after = after if isinstance(after, str) else ""
+        self.inherited = bool(cursor.get("inherited"))
+
+    def copied(self, prompt: str | None, ts: object) -> bool:
+        """Whether a response read before ``until``'s user record is copied history."""
+        return prompt != self.until or not isinstance(ts, str) or ts < self.after
+
+    def user(self, rec: dict[str, Any], pid: str | None, content: object) -> None:
+        if self.until is not None and pid == self.until:
+            self.until = None
+        if self.replay is not None and isinstance(content, list):
+            for block in content:
+                if (
+                    isinstance(block, dict)
+                    and block.get("type") == "tool_result"
+                    and self.replay in ("*", block.get("tool_use_id"))
+                ):
+                    self.replay = None
+                    break
+
+    @property
+    def active(self) -> bool:
+        return self.until is not None or self.replay is not None
+
+    def save(self, cursor: dict[str, Any]) -> None:
+        if self.until is None:
+            cursor.pop("after", None)
+        for key in ("until", "replay"):
+            value = getattr(self, key)
+            if value is None:
+                cursor.pop(key, None)
+            else:
+                cursor[key] = value
+        if self.inherited:
+            cursor["inherited"] = True
+
+
+_SPAWNS = ("Agent", "Task")  # tool calls that start a subagent (Task before 2.1.x, Agent after)
+
+
+def _tag(text: str, name: str) -> str | None:
+    _, found, rest = text.partition(f"<{name}>")
+    value, end, _ = rest.partition(f"</{name}>")
+    return value.strip() if found and end else None
+
+
+def notification(text: str, /) -> tuple[str | None, str | None]:
+    """``(tool_use_id, task_id)`` that a task-notification prompt names (``(None, None)`` otherwise)."""
+    if not text.lstrip().startswith("<task-notification>"):
+        return None, None
+    return _tag(text, "tool-use-id") or None, _tag(text, "task-id") or None
+
+
+def _text_of(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(b.get("text", "")) for b in content if isinstance(b, dict) and b.get("type") == "text")
+    return ""
 
 
 def _take(
@@ -173,8 +278,9 @@ def _take(
     since: str | None,
     recent: dict[str, list[int]],
     result: ReadResult,
+    skip: _Skip,
 ) -> tuple[str | None, str]:
-    if b'"promptId"' not in line and b'"usage"' not in line:
+    if b'"promptId"' not in line and b'"usage"' not in line and b'"cost-state"' not in line:
         return prompt, last_ts
     try:
         rec = json.loads(line)
@@ -184,16 +290,28 @@ def _take(
     if not isinstance(rec, dict):
         return prompt, last_ts
     kind = rec.get("type")
+    ts = rec.get("timestamp")
+    old = since is not None and isinstance(ts, str) and ts <= since
     if kind == "user":
         pid = rec.get("promptId")
+        message = rec.get("message")
+        content = message.get("content") if isinstance(message, dict) else None
+        skip.user(rec, pid if isinstance(pid, str) else None, content)
         if isinstance(pid, str) and pid:
             prompt = pid
-            content = (rec.get("message") or {}).get("content") if isinstance(rec.get("message"), dict) else None
+            if old or skip.active:
+                return prompt, last_ts  # a rewritten file's past, or copied history: not new
             if isinstance(content, str) and pid not in result.commands:
-                _, tag, rest = content.partition("<command-name>")
-                name, end, _ = rest.partition("</command-name>")
-                if tag and end and name.startswith("/"):
-                    result.commands[pid] = name.strip()
+                name = _tag(content, "command-name")
+                if name and name.startswith("/"):
+                    result.commands[pid] = name
+            origin = rec.get("origin")
+            if isinstance(origin, dict) and origin.get("kind") not in (None, "user", "human"):
+                result.links.append(("followup", pid, _tag(_text_of(content), "tool-use-id") or ""))
+        return prompt, last_ts
+    if kind == "cost-state":
+        if not skip.active:
+            result.cost = _cost_state(rec)
         return prompt, last_ts
     if kind != "assistant" or rec.get("isApiErrorMessage"):
         return prompt, last_ts
@@ -204,12 +322,23 @@ def _take(
     model = msg.get("model")
     if not isinstance(usage, dict) or model == "<synthetic>":
         return prompt, last_ts
-    ts = rec.get("timestamp")
+    if skip.replay is not None:
+        return prompt, last_ts
+    if skip.until is not None and skip.copied(prompt, ts):
+        skip.inherited = True
+        return prompt, last_ts
     if isinstance(ts, str):
-        if since is not None and ts <= since:
+        if old:
             return prompt, last_ts
         if ts > last_ts:
             last_ts = ts
+    if prompt is not None:
+        for block in msg.get("content") or ():
+            if isinstance(block, dict) and block.get("type") == "tool_use" and isinstance(block.get("id"), str):
+                args = block.get("input")
+                background = isinstance(args, dict) and args.get("run_in_background") is True
+                if block.get("name") in _SPAWNS or background:
+                    result.links.append(("tool", block["id"], prompt))
     values = [count_value(usage.get(src)) for _, src in _FIELDS]
     mid, rid = msg.get("id"), rec.get("requestId")
     if isinstance(mid, str) and mid:
@@ -228,6 +357,76 @@ def _take(
             Entry(prompt, model if isinstance(model, str) else None, {name: d for (name, _), d in zip(_FIELDS, delta)})
         )
     return prompt, last_ts
+
+
+_COST_FIELDS = (
+    ("input", "inputTokens"),
+    ("output", "outputTokens"),
+    ("cache_creation", "cacheCreationInputTokens"),
+    ("cache_read", "cacheReadInputTokens"),
+)
+
+
+def _cost_state(rec: dict[str, Any]) -> dict[str, dict[str, int]] | None:
+    usage = rec.get("modelUsage")
+    if not isinstance(usage, dict):
+        return None
+    return {
+        str(model): {name: count_value(per.get(src)) for name, src in _COST_FIELDS}
+        for model, per in usage.items()
+        if isinstance(per, dict)
+    }
+
+
+def _is_fork(path: Path) -> bool:
+    """Whether ``path`` is a fork subagent's transcript (its meta says so, or it starts as one)."""
+    if path.parent.name != "subagents":
+        return False
+    meta = _meta(path)
+    if meta.get("isFork") is True:
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return head.startswith(b'{"type":"fork-context-ref"')
+
+
+def _fork_tool(path: Path) -> str | None:
+    tool = _meta(path).get("toolUseId")
+    return tool if isinstance(tool, str) and tool else None
+
+
+def _meta(path: Path) -> dict[str, Any]:
+    """A subagent's ``agent-<id>.meta.json`` (empty when missing or unreadable)."""
+    try:
+        with open(path.with_suffix(".meta.json"), "rb") as f:
+            data = json.loads(f.read(64 * 1024))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def agent_prompt(transcript: Path, agent_id: str, /) -> str | None:
+    """The prompt id of the turn that started subagent ``agent_id`` (its first user record's)."""
+    if not agent_id or "/" in agent_id or agent_id.startswith("."):
+        return None
+    path = transcript.with_suffix("") / "subagents" / f"agent-{agent_id}.jsonl"
+    try:
+        with open(path, "rb") as f:
+            head = f.read(256 * 1024)
+    except OSError:
+        return None
+    for line in head.split(b"\n"):
+        if b'"promptId"' in line:
+            try:
+                pid = json.loads(line).get("promptId")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(pid, str) and pid:
+                return pid
+    return None
 
 
 def subagent_files(transcript: Path, /) -> list[Path]:

@@ -12,9 +12,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ._accounting import baseline, read_new, subagent_files
+from ._accounting import agent_prompt, baseline, pending, read_new, subagent_files
 from ._ledger import State, add_usage, subtable
-from ._model import Usage, count_value
+from ._model import CATEGORIES, MAX_COUNT, Usage, count_value
 
 
 def _session(state: State, sid: str, now: datetime) -> dict[str, Any]:
@@ -28,6 +28,44 @@ def _session(state: State, sid: str, now: datetime) -> dict[str, Any]:
 
 def _runs_by_prompt(state: State) -> dict[str, dict[str, Any]]:
     return {r["prompt"]: r for r in state.get("runs", []) if isinstance(r, dict) and isinstance(r.get("prompt"), str)}
+
+
+MAX_LINKS = 64  # tool calls and follow-up turns remembered per session (background work in flight)
+
+
+def _remember(table: dict[str, Any], key: str, value: str) -> None:
+    table.pop(key, None)
+    table[key] = value
+    while len(table) > MAX_LINKS:
+        del table[next(iter(table))]
+
+
+def owner(state: State, session: str, prompt: str | None, /) -> str | None:
+    """The prompt whose run ``prompt`` belongs to: itself, or, for a follow-up turn, its cause."""
+    if prompt is None:
+        return None
+    s = state.get("sessions", {}).get(session)
+    alias = s.get("alias") if isinstance(s, dict) else None
+    if isinstance(alias, dict):
+        cause = alias.get(prompt)
+        if isinstance(cause, str):
+            return cause
+    return prompt
+
+
+def _link(state: State, s: dict[str, Any], session: str, links: list[tuple[str, str, str]]) -> None:
+    """Follow cause: a call that may finish in the background belongs to its turn's run, and so does
+    the follow-up turn Claude Code starts when it finishes (whatever the hook saw of it)."""
+    runs = _runs_by_prompt(state)
+    for kind, a, b in links:
+        if kind == "tool":
+            cause = owner(state, session, b)
+            if cause in runs:
+                _remember(subtable(s, "tools"), a, cause)
+        elif kind == "followup":
+            cause = subtable(s, "tools").get(b) if b else None
+            if isinstance(cause, str) and cause in runs and cause != a:
+                _remember(subtable(s, "alias"), a, cause)
 
 
 def settle(
@@ -49,6 +87,7 @@ def settle(
     ``resolve`` names the run to open for a command prompt whose own hook never saw it through.
     """
     s = _session(state, session, now)
+    s.pop("ended", None)  # any hook but SessionEnd: the session goes on (it was resumed, or never ended)
     files: dict[str, Any] = s["files"]
     new = not files  # the first settle of this session (mark_handled may have made its entry)
     paths: list[Path] = []
@@ -57,15 +96,17 @@ def settle(
         paths.extend(subagent_files(transcript))
     paths.extend(p for p in extra if p not in paths)
     problems: list[str] = []
-    runs = _runs_by_prompt(state)
     commands = subtable(state, "commands")
     overall = subtable(state, "overall")
+    cost = None
     for path in paths:
         key = str(path)
         cursor = files.get(key)
         if not isinstance(cursor, dict):
             if not new:
                 cursor = {"offset": 0}  # a file that appeared during a session we follow: all of it is new
+            elif not os.path.lexists(path):
+                cursor = pending(prompt_id, since=now.strftime("%Y-%m-%dT%H:%M:%S"))
             elif prompt_id:
                 cursor = dict(baseline(path, prompt_id), prompt=prompt_id)
             else:
@@ -76,6 +117,7 @@ def settle(
         result = read_new(path, cursor)
         if result.problem:
             problems.append(result.problem)
+        runs = _runs_by_prompt(state)
         if resolve is not None:
             seen = s.get("handled")
             handled: list[Any] = seen if isinstance(seen, list) else []
@@ -84,17 +126,67 @@ def settle(
                 if pid not in runs and pid not in handled and (info := resolve(name)) is not None:
                     open_run(state, session=session, prompt=pid, now=now, **info)
                     runs = _runs_by_prompt(state)
+        if result.links:
+            _link(state, s, session, result.links)
         if result.skipped:
             cursor["skipped"] = int(cursor.get("skipped", 0)) + result.skipped
+        if result.cost is not None and path == transcript:
+            cost = result.cost
+        counted = subtable(s, "counted") if transcript is not None else {}
         for entry in result.entries:
             add_usage(overall, entry.usage, entry.model)
-            run = runs.get(entry.prompt) if entry.prompt else None
+            _add_counted(counted, entry.usage, entry.model)
+            run = runs.get(owner(state, session, entry.prompt) or "") if entry.prompt else None
             if run is None:
                 continue
             add_usage(run, entry.usage, entry.model)
             cmd = subtable(commands, str(run.get("command")))
             add_usage(cmd, entry.usage, entry.model)
+    if cost is not None and transcript is not None:
+        main = files.get(str(transcript))
+        if isinstance(main, dict) and not main.get("inherited"):
+            _reconcile(s, overall, cost)
     return problems
+
+
+def _add_counted(counted: dict[str, Any], usage: dict[str, int], model: str | None) -> None:
+    """What the session's transcripts gave, per model: what Claude Code's own totals are checked against."""
+    key = model or "?"
+    now = counted.get(key)
+    values = [count_value(v) for v in now] if isinstance(now, list) and len(now) == 4 else [0, 0, 0, 0]
+    counted[key] = [min(v + count_value(usage.get(c)), MAX_COUNT) for v, c in zip(values, CATEGORIES)]
+
+
+def _reconcile(s: dict[str, Any], overall: dict[str, Any], cost: dict[str, dict[str, int]]) -> None:
+    """Charge overall with what Claude Code says the session spent beyond its transcripts.
+
+    ``cost-state`` (2.1.3xx) is cumulative over the whole session and includes requests that never
+    reach a transcript (compaction's summary, session titles). Only for a session followed from its
+    start: a resumed or forked one inherits totals that are not this ledger's to count. The extra
+    is kept per session and corrected, never added twice.
+    """
+    counted = subtable(s, "counted")
+    done = subtable(s, "unlogged")
+    for model, per in cost.items():
+        seen = counted.get(model)
+        have = [count_value(v) for v in seen] if isinstance(seen, list) and len(seen) == 4 else [0, 0, 0, 0]
+        want = [max(0, per.get(c, 0) - h) for c, h in zip(CATEGORIES, have)]
+        prior = done.get(model)
+        before = [count_value(v) for v in prior] if isinstance(prior, list) and len(prior) == 4 else [0, 0, 0, 0]
+        delta = {c: w - b for c, w, b in zip(CATEGORIES, want, before) if w != b}
+        if not delta:
+            continue
+        _shift(overall, delta, model)
+        done[model] = want
+
+
+def _shift(table: dict[str, Any], delta: dict[str, int], model: str) -> None:
+    """Add ``delta`` (which may be negative: a correction) to a table and its model's breakdown."""
+    models = subtable(table, "models")
+    per = subtable(models, model)
+    for t in (table, per):
+        for k, v in delta.items():
+            t[k] = max(0, min(count_value(t.get(k, 0)) + v, MAX_COUNT))
 
 
 def open_run(
@@ -111,26 +203,46 @@ def open_run(
 ) -> None:
     """Start a run of ``command`` for ``prompt`` (a UserPromptSubmit that was let through).
 
-    The limit in force, and where it came from, are kept with the session, so that the hooks
-    during the turn need not read the command's file again.
+    The limit in force, and where it came from, are kept with the run, so that the hooks of its
+    turn — and of the background work and follow-up turns it started — need not read the
+    command's file again.
     """
     close_run(state, session=session, now=now)
     s = _session(state, session, now)
     s["run"] = prompt
+    s["last"] = prompt
+    run = _runs_by_prompt(state).get(prompt)
+    if run is None:
+        run = {"prompt": prompt, "command": command, "session": session, "started": now}
+        state.setdefault("runs", []).append(run)
+        _count_run(state, command, now)
     for key, value in (("limit", limit), ("source", source), ("file", file)):
         if value is not None:
-            s[key] = value
+            run[key] = value
         else:
-            s.pop(key, None)
-    if prompt in _runs_by_prompt(state):
-        return  # the same prompt again (a retried hook): one run
-    state.setdefault("runs", []).append({"prompt": prompt, "command": command, "session": session, "started": now})
-    _count_run(state, command, now)
+            run.pop(key, None)
 
 
-def mark_handled(state: State, /, *, session: str, prompt: str, now: datetime) -> None:
-    """The prompt hook saw ``prompt`` through (run opened, refused, plain, or /budget)."""
+def resume_run(state: State, /, *, session: str, prompt: str, cause: str, now: datetime) -> None:
+    """A turn Claude Code started itself (``prompt``) continues the run of ``cause``: not a new run."""
+    close_run(state, session=session, now=now)
     s = _session(state, session, now)
+    _remember(subtable(s, "alias"), prompt, cause)
+    run = _runs_by_prompt(state).get(cause)
+    if run is not None:
+        s["run"] = cause
+        run.pop("ended", None)
+
+
+def mark_handled(state: State, /, *, session: str, prompt: str, now: datetime, typed: bool = True) -> None:
+    """The prompt hook saw ``prompt`` through (run opened, refused, plain, or /budget).
+
+    ``typed``: the user's prompt (not a turn Claude Code started itself): the latest such prompt
+    is what a wake-up that names no cause continues.
+    """
+    s = _session(state, session, now)
+    if typed:
+        s["last"] = prompt
     handled = (
         [p for p in s.get("handled", []) if isinstance(p, str) and p != prompt]
         if isinstance(s.get("handled"), list)
@@ -139,21 +251,29 @@ def mark_handled(state: State, /, *, session: str, prompt: str, now: datetime) -
     s["handled"] = [*handled[-7:], prompt]
 
 
-def close_run(state: State, /, *, session: str, now: datetime) -> None:
-    """End the session's open run, if any (Stop, a new prompt, or the session's end)."""
+def close_run(state: State, /, *, session: str, now: datetime, background: bool = False) -> None:
+    """End the session's open run, if any (Stop, a new prompt, or the session's end).
+
+    With ``background`` (Stop while subagents or shells it started still run) the turn is over but
+    the run is not: it stays unended, so it keeps its late usage and its limit until the
+    follow-up turn that Claude Code starts when that work finishes ends in turn.
+    """
     s = state.get("sessions", {}).get(session)
     if not isinstance(s, dict):
         return
     prompt = s.pop("run", None)
-    for key in ("limit", "source", "file"):
+    for key in ("limit", "source", "file"):  # where ledgers before 0.2 kept the running limit
         s.pop(key, None)
     run = _runs_by_prompt(state).get(prompt) if isinstance(prompt, str) else None
-    if run is not None and "ended" not in run:
+    if run is not None and "ended" not in run and not background:
         run["ended"] = now
 
 
 def end_session(state: State, /, *, session: str, now: datetime) -> None:
     close_run(state, session=session, now=now)
+    for run in state.get("runs", []):
+        if isinstance(run, dict) and run.get("session") == session and "ended" not in run:
+            run["ended"] = now  # background work does not outlive its session
     s = _session(state, session, now)
     s["ended"] = True
 
@@ -163,23 +283,61 @@ class OpenRun(NamedTuple):
     limit: int | None = None
     source: str | None = None
     file: str | None = None
+    prompt: str | None = None
 
 
-def open_command(state: State, session: str, /) -> OpenRun:
-    """The command the session is running now, with the limit it started with."""
+def run_for(state: State, session: str, prompt: str | None, /) -> OpenRun:
+    """The command run that the hook's turn belongs to, with the limit it started with.
+
+    By cause: ``prompt`` (every hook of a turn, of its subagents and of its follow-up turns carries
+    one) resolves to the run that started it, ended or not. Without a prompt id, the session's open run.
+    """
     s = state.get("sessions", {}).get(session)
-    if not isinstance(s, dict) or not isinstance(s.get("run"), str):
+    if not isinstance(s, dict):
         return OpenRun()
-    run = _runs_by_prompt(state).get(s["run"])
+    cause = owner(state, session, prompt) if prompt is not None else s.get("run")
+    run = _runs_by_prompt(state).get(cause) if isinstance(cause, str) else None
     if run is None:
         return OpenRun()
-    limit, source, file = s.get("limit"), s.get("source"), s.get("file")
+    fields = [run.get(k, s.get(k) if s.get("run") == cause else None) for k in ("limit", "source", "file")]
+    limit, source, file = fields
     return OpenRun(
         str(run["command"]),
         limit if isinstance(limit, int) and not isinstance(limit, bool) else None,
         source if isinstance(source, str) else None,
         file if isinstance(file, str) else None,
+        str(cause),
     )
+
+
+def open_command(state: State, session: str, /) -> OpenRun:
+    """The command the session is running now (its open run), with the limit it started with."""
+    return run_for(state, session, None)
+
+
+def cause_of(
+    state: State, session: str, /, *, tool: str | None, agent: str | None, transcript: Path | None
+) -> str | None:
+    """The run a turn Claude Code started itself belongs to, from what its prompt names.
+
+    A task notification names the tool call that started the work (``<tool-use-id>``): its turn's
+    run, as the transcript recorded it. A subagent's own file names the turn that spawned it.
+    Failing both (a loop or schedule wake-up), the session's last typed command, if it still runs.
+    """
+    s = state.get("sessions", {}).get(session)
+    if not isinstance(s, dict):
+        return None
+    runs = _runs_by_prompt(state)
+    tools = s.get("tools")
+    candidates = [tools.get(tool) if tool and isinstance(tools, dict) else None]
+    if agent and transcript is not None:
+        candidates.append(owner(state, session, agent_prompt(transcript, agent)))
+    if not tool and not agent:
+        candidates.append(s.get("last"))
+    for c in candidates:
+        if isinstance(c, str) and c in runs:
+            return c
+    return None
 
 
 def scope_usage(state: State, name: str, /) -> tuple[Usage, int, datetime | None]:

@@ -135,7 +135,7 @@ def handle(event: str, payload: Mapping[str, Any], env: Mapping[str, str]) -> di
             resolve=_resolver(ctx),
             now=now,
         )
-        cmd_status, overall = _statuses(ctx, state, _runs.open_command(state, session))
+        cmd_status, overall = _statuses(ctx, state, _runs.run_for(state, session, prompt_id))
         crossings = _thresholds(state, cmd_status, overall)
         if event == "PreToolUse":
             from ._budgets import check_running
@@ -144,7 +144,7 @@ def handle(event: str, payload: Mapping[str, Any], env: Mapping[str, str]) -> di
         if decision is None or decision.allowed:
             notes += crossings  # a stop says it all already
         if event in ("Stop", "StopFailure"):
-            _runs.close_run(state, session=session, now=now)
+            _runs.close_run(state, session=session, now=now, background=_background(payload))
         elif event == "SessionEnd":
             _runs.end_session(state, session=session, now=now)
     notes = _with_recovery(ctx, notes)
@@ -154,6 +154,25 @@ def handle(event: str, payload: Mapping[str, Any], env: Mapping[str, str]) -> di
         # runs; no further API request is made.
         return {"continue": False, "stopReason": decision.reason, **({"systemMessage": _join(notes)} if notes else {})}
     return {"systemMessage": _join(notes)} if notes else None
+
+
+def _background(payload: Mapping[str, Any]) -> bool:
+    """Whether a Stop leaves work of its turn running (subagents, shells: 2.1.198+ sends the list)."""
+    tasks = payload.get("background_tasks")
+    if not isinstance(tasks, list):
+        return False
+    return any(isinstance(t, dict) and t.get("status") in ("running", "pending", None) for t in tasks)
+
+
+_SYSTEM_SOURCES = ("system", "loop_wakeup", "schedule_wakeup", "poll_event")
+
+
+def _started_by_claude(payload: Mapping[str, Any], prompt: str) -> bool:
+    """A turn Claude Code started itself (a task notification, a wake-up), not one the user typed."""
+    source = payload.get("source")
+    if isinstance(source, str) and source in _SYSTEM_SOURCES:
+        return True
+    return prompt.lstrip().startswith("<task-notification>")
 
 
 def _wait_for_transcript(event: str, payload: Mapping[str, Any], mode: str, transcript: Path | None) -> None:
@@ -194,6 +213,8 @@ def _prompt(
 
     raw = payload.get("prompt")
     prompt = raw if isinstance(raw, str) else ""
+    if _started_by_claude(payload, prompt):
+        return _followup(ctx, prompt, session, transcript, prompt_id, now)
     command = command_from_prompt(prompt)
     notes: list[str] = []
     if command == STATUS_COMMAND:
@@ -222,6 +243,47 @@ def _prompt(
                     file=cmd_status.file if cmd_status else None,
                     now=now,
                 )
+    return _answer(ctx, decision, notes)
+
+
+def _followup(
+    ctx: Any, prompt: str, session: str, transcript: Path | None, prompt_id: str | None, now: Any
+) -> dict[str, Any] | None:
+    """A turn Claude Code started itself continues the run that caused it (2.1.198+).
+
+    When a background subagent or shell finishes, Claude Code starts a turn to tell the model: it
+    is that command's spending, under that command's budget — and in block mode it is refused
+    when the command's budget is spent, like a new start would be.
+    """
+    from . import _runs
+    from ._accounting import notification
+    from ._api import overall_status
+    from ._budgets import check_start
+
+    tool, agent = notification(prompt)
+    with ctx.ledger.transaction() as state:
+        if prompt_id is not None:
+            _runs.mark_handled(state, session=session, prompt=prompt_id, now=now, typed=False)
+        notes = _runs.settle(
+            state, session=session, transcript=transcript, prompt_id=prompt_id, resolve=_resolver(ctx), now=now
+        )
+        cause = _runs.cause_of(state, session, tool=tool, agent=agent, transcript=transcript)
+        if cause is not None and prompt_id is not None:
+            _runs.resume_run(state, session=session, prompt=prompt_id, cause=cause, now=now)
+        else:
+            _runs.close_run(state, session=session, now=now)
+        cmd_status, overall = _statuses(ctx, state, _runs.run_for(state, session, cause))
+        if cause is None:
+            cmd_status = None
+        decision = check_start(ctx.config.mode, cmd_status, overall_status(ctx, state))
+        if decision.allowed:
+            notes += _thresholds(state, cmd_status, overall)
+        elif cause is not None:
+            _runs.close_run(state, session=session, now=now)
+    return _answer(ctx, decision, notes)
+
+
+def _answer(ctx: Any, decision: Any, notes: list[str]) -> dict[str, Any] | None:
     notes = _with_recovery(ctx, notes)
     if not decision.allowed:
         reason = decision.reason or "budget spent"

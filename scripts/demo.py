@@ -24,7 +24,15 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CLAUDE = Path(os.environ.get("CLAUDE_BUDGET_CLAUDE_BIN") or ROOT / "node_modules" / ".bin" / "claude")
+
+def _newest_pin() -> Path:
+    """The newest Claude Code release package.json pins (what people run today)."""
+    deps = json.loads((ROOT / "package.json").read_text(encoding="utf-8"))["devDependencies"]
+    pins = sorted((n for n in deps if n.startswith("claude-code-")), key=lambda n: [int(x) for x in n[12:].split(".")])
+    return ROOT / "node_modules" / pins[-1] / "bin" / "claude.exe"
+
+
+CLAUDE = Path(os.environ.get("CLAUDE_BUDGET_CLAUDE_BIN") or _newest_pin())
 
 
 def step(text: str) -> None:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up a fresh checkout: a virtualenv with claude-budget and its test tools in .venv/, and the
-# pinned Claude Code CLI (for the end-to-end tests and the demo) in node_modules/. Idempotent.
+# pinned Claude Code CLIs (the oldest supported and the current release, for the end-to-end tests
+# and the demo) in node_modules/claude-code-<version>/. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -15,7 +16,11 @@ fi
 if ! command -v tmux >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq && apt-get install -y -qq tmux >/dev/null
 fi
-if [ ! -x node_modules/.bin/claude ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+pins=$(grep -o '"claude-code-[0-9.]*"' package.json | tr -d '"')
+missing=0
+for pin in $pins; do [ -x "node_modules/$pin/bin/claude.exe" ] || missing=1; done
+if [ "$missing" = 1 ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     npm ci --no-audit --no-fund --loglevel=error
 fi
-echo "set up: .venv/ ($(.venv/bin/python --version)), $(node_modules/.bin/claude --version)"
+versions=$(for pin in $pins; do "node_modules/$pin/bin/claude.exe" --version | cut -d' ' -f1; done | paste -sd' ')
+echo "set up: .venv/ ($(.venv/bin/python --version)), Claude Code $versions"

@@ -6,7 +6,11 @@ Replies are scripted by a directive in the conversation's latest typed user text
 
 The n-th reply after that text plays the n-th step (a step past the end plays ``text``):
 ``bash`` answers with a Bash tool call, ``agent`` with an Agent tool call whose prompt is
-``SCRIPT: bash`` (a subagent that runs one command), ``text`` ends the turn. ``fail`` answers
+``SCRIPT: bash`` (a subagent that runs one command), ``text`` ends the turn. Variants of ``agent``:
+``fgagent`` asks for a foreground subagent (``run_in_background: false``, Claude Code >= 2.1.198 runs
+subagents in the background by default), ``fork`` for a fork subagent (``subagent_type: "fork"``,
+2.1.232+), ``longagent`` for a subagent that runs six commands; ``bgbash`` is a Bash call with
+``run_in_background: true``. ``fail`` answers
 HTTP 500 (``api_error``) and ``reject`` HTTP 400 (``invalid_request_error``), with no usage and
 ``x-should-retry: false`` so the CLI gives up at once and ends the turn with ``StopFailure``.
 
@@ -32,6 +36,12 @@ from typing import Any
 MODEL = "claude-sonnet-4-5-20250929"
 _SCRIPT = re.compile(r"SCRIPT:\s*([a-z ,]+)")
 _ERRORS = {"fail": (500, "api_error"), "reject": (400, "invalid_request_error")}
+_AGENTS = {
+    "agent": ("general-purpose", "bash, text", None),
+    "fgagent": ("general-purpose", "bash, text", False),
+    "fork": ("fork", "bash, text", None),
+    "longagent": ("general-purpose", "bash, bash, bash, bash, bash, bash, text", None),
+}
 
 
 @dataclass
@@ -133,7 +143,10 @@ def plan(body: dict[str, Any]) -> tuple[str, bool]:
         content = m.get("content")
         blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
         has_result = any(isinstance(b, dict) and b.get("type") == "tool_result" for b in blocks)
-        if not has_result and any(_SCRIPT.search(t) for t in _texts(content)):
+        texts = _texts(content)
+        # A fork subagent's directive arrives next to the tool_result of the call that spawned it.
+        typed = not has_result or any("SUBAGENT" in t for t in texts)
+        if typed and any(_SCRIPT.search(t) for t in texts):
             last_typed = i
     if last_typed < 0:
         return "text", False
@@ -145,7 +158,7 @@ def plan(body: dict[str, Any]) -> tuple[str, bool]:
     steps = [s.strip() for s in script.split(",") if s.strip()]
     done = sum(1 for m in messages[last_typed + 1 :] if m.get("role") == "assistant")
     step = steps[done] if done < len(steps) else "text"
-    subagent = last_typed == 0 and "SUBAGENT" in "".join(_texts(messages[0].get("content")))
+    subagent = "SUBAGENT" in "".join(_texts(messages[last_typed].get("content")))
     return step, subagent
 
 
@@ -221,9 +234,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
             return
         tools = {t.get("name") for t in body.get("tools") or [] if isinstance(t, dict)}
-        if step == "agent" and not ({"Agent", "Task"} & tools):
+        if step in _AGENTS and not ({"Agent", "Task"} & tools):
             step = "text"
-        if step == "bash" and "Bash" not in tools:
+        if step in ("bash", "bgbash") and "Bash" not in tools:
             step = "text"
         if api.stable_usage:
             usage = usage_for(0, f"{subagent}|{len(body.get('messages') or [])}|{step}".encode())
@@ -269,29 +282,22 @@ class _Handler(BaseHTTPRequestHandler):
             )
         )
         blocks: list[dict[str, Any]] = [{"type": "text", "text": f"Step {n}: {step}."}]
-        if step == "bash":
-            blocks.append(
-                {
-                    "type": "tool_use",
-                    "id": f"toolu_fake{n:06d}",
-                    "name": "Bash",
-                    "input": {"command": f"echo fake-step-{n}", "description": "Echo a marker"},
-                }
-            )
-        elif step == "agent":
+        if step in ("bash", "bgbash"):
+            command: dict[str, Any] = {"command": f"echo fake-step-{n}", "description": "Echo a marker"}
+            if step == "bgbash":
+                command = {"command": f"sleep 1; echo fake-step-{n}", "description": "Echo later", "run_in_background": True}
+            blocks.append({"type": "tool_use", "id": f"toolu_fake{n:06d}", "name": "Bash", "input": command})
+        elif step in _AGENTS:
+            kind, script, background = _AGENTS[step]
+            agent: dict[str, Any] = {
+                "description": "Run a helper",
+                "prompt": f"SUBAGENT. SCRIPT: {script}",
+                "subagent_type": kind,
+            }
+            if background is not None:
+                agent["run_in_background"] = background
             name = "Agent" if "Agent" in tools else "Task"
-            blocks.append(
-                {
-                    "type": "tool_use",
-                    "id": f"toolu_fake{n:06d}",
-                    "name": name,
-                    "input": {
-                        "description": "Run a helper",
-                        "prompt": "SUBAGENT. SCRIPT: bash, text",
-                        "subagent_type": "general-purpose",
-                    },
-                }
-            )
+            blocks.append({"type": "tool_use", "id": f"toolu_fake{n:06d}", "name": name, "input": agent})
         for i, block in enumerate(blocks):
             if block["type"] == "text":
                 events.append(

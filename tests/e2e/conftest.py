@@ -28,13 +28,17 @@ if str(Path(__file__).parent) not in sys.path:  # the harness module lives next 
 
 from e2e_harness import (  # noqa: E402
     CLAUDE_BIN_ENV,
+    CLAUDE_VERSIONS_ENV,
     INSTALL_HINT,
-    REPO,
+    ClaudeCLI,
     FakeAPI,
     Interactive,
     Project,
     clean_env,
+    pinned_path,
+    pinned_versions,
     tmux_bin,
+    version_tuple,
 )
 
 
@@ -45,26 +49,45 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture(scope="session")
-def claude_bin() -> Path:
-    """The pinned Claude Code CLI; a missing one fails (never skips) so CI cannot pass silently."""
+def _versions() -> list[str]:
+    if os.environ.get(CLAUDE_BIN_ENV):
+        return ["custom"]
+    pinned = pinned_versions()
+    wanted = [v.strip() for v in os.environ.get(CLAUDE_VERSIONS_ENV, "").split(",") if v.strip()]
+    unknown = [v for v in wanted if v not in pinned]
+    if unknown:
+        raise pytest.UsageError(f"{CLAUDE_VERSIONS_ENV}={','.join(wanted)}: package.json pins {', '.join(pinned)}")
+    return wanted or pinned
+
+
+@pytest.fixture(scope="session", params=_versions(), ids=lambda v: f"cc{v}")
+def claude(request: pytest.FixtureRequest) -> ClaudeCLI:
+    """Each pinned Claude Code CLI in turn (the oldest supported and the current release).
+
+    A missing one fails (never skips) so CI cannot pass silently. ``CLAUDE_BUDGET_CLAUDE_BIN``
+    runs the suite on one other binary instead; ``CLAUDE_BUDGET_CLAUDE_VERSIONS`` on some pins only.
+    """
     configured = os.environ.get(CLAUDE_BIN_ENV)
-    path = Path(configured) if configured else REPO / "node_modules" / ".bin" / "claude"
+    path = Path(configured) if configured else pinned_path(request.param)
     if not (path.is_file() and os.access(path, os.X_OK)):
         where = f"{CLAUDE_BIN_ENV}={configured}" if configured else str(path)
         pytest.fail(f"Claude Code CLI not found at {where}; install it with:\n    {INSTALL_HINT}", pytrace=False)
-    wanted = json.loads((REPO / "package.json").read_text())["devDependencies"]["@anthropic-ai/claude-code"]
     proc = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=60, env=clean_env({}))
     if proc.returncode != 0:
         pytest.fail(
             f"{path} --version failed ({proc.returncode}): {proc.stderr.strip()}\n    {INSTALL_HINT}", pytrace=False
         )
-    if not configured and not proc.stdout.startswith(wanted + " "):
+    if not configured and not proc.stdout.startswith(request.param + " "):
         pytest.fail(
-            f"{path} is {proc.stdout.strip()!r}, package.json pins {wanted}; reinstall it with:\n    {INSTALL_HINT}",
+            f"{path} is {proc.stdout.strip()!r}, package.json pins {request.param}; reinstall with:\n    {INSTALL_HINT}",
             pytrace=False,
         )
-    return path
+    return ClaudeCLI(path, version_tuple(proc.stdout))
+
+
+@pytest.fixture(scope="session")
+def claude_bin(claude: ClaudeCLI) -> Path:
+    return claude.path
 
 
 @pytest.fixture
@@ -77,7 +100,7 @@ def fake_api() -> Iterator[FakeAPI]:
 
 
 @pytest.fixture
-def project(tmp_path: Path, claude_bin: Path, fake_api: FakeAPI) -> Callable[..., Project]:
+def project(tmp_path: Path, claude: ClaudeCLI, fake_api: FakeAPI) -> Callable[..., Project]:
     """Factory: ``project(name="proj")`` -> an installed :class:`Project` (one HOME per project)."""
 
     def make(name: str = "proj") -> Project:
@@ -86,7 +109,7 @@ def project(tmp_path: Path, claude_bin: Path, fake_api: FakeAPI) -> Callable[...
         root.mkdir()
         home.mkdir()
         (home / ".claude.json").write_text(json.dumps({"hasCompletedOnboarding": True}), encoding="utf-8")
-        proj = Project(root, home, fake_api, claude_bin)
+        proj = Project(root, home, fake_api, claude)
         proc = proj.budget_cli("install", str(root))
         assert proc.returncode == 0, f"install failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
         settings = json.loads((root / ".claude" / "settings.json").read_text())

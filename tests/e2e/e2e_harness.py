@@ -27,7 +27,46 @@ if str(REPO / "tests") not in sys.path:
 from fakeapi import FakeAPI  # noqa: E402 (needs the sys.path entry above)
 
 CLAUDE_BIN_ENV = "CLAUDE_BUDGET_CLAUDE_BIN"
-INSTALL_HINT = f"cd {REPO} && npm ci   # installs the pinned @anthropic-ai/claude-code into node_modules/"
+CLAUDE_VERSIONS_ENV = "CLAUDE_BUDGET_CLAUDE_VERSIONS"  # e.g. "2.1.332": run the e2e tests on these pins only
+INSTALL_HINT = f"cd {REPO} && npm ci   # installs the pinned @anthropic-ai/claude-code releases into node_modules/"
+_ALIAS = "claude-code-"  # package.json pins each release as "claude-code-X.Y.Z": "npm:@anthropic-ai/claude-code@X.Y.Z"
+
+
+# What changed between the pinned releases, as checked on them (tests branch on these, not on guesses):
+BACKGROUND_SUBAGENTS = (2, 1, 198)  # a subagent runs in the background; a follow-up turn reports it
+COST_STATE = (2, 1, 332)  # the transcript ends with Claude Code's own totals; modelUsage of a
+#                           resumed or forked session is cumulative over the whole session
+
+
+def version_tuple(text: str, /) -> tuple[int, ...]:
+    """``"2.1.332 (Claude Code)"`` or ``"2.1.332"`` -> ``(2, 1, 332)``."""
+    return tuple(int(part) for part in text.split()[0].split("."))
+
+
+def pinned_versions() -> list[str]:
+    """The Claude Code releases package.json pins, oldest first."""
+    deps = json.loads((REPO / "package.json").read_text(encoding="utf-8"))["devDependencies"]
+    versions = [name[len(_ALIAS) :] for name in deps if name.startswith(_ALIAS)]
+    return sorted(versions, key=version_tuple)
+
+
+def pinned_path(version: str, /) -> Path:
+    return REPO / "node_modules" / f"{_ALIAS}{version}" / "bin" / "claude.exe"
+
+
+@dataclass(frozen=True)
+class ClaudeCLI:
+    """One Claude Code CLI binary and its version."""
+
+    path: Path
+    version: tuple[int, ...]
+
+    def at_least(self, *version: int) -> bool:
+        return self.version >= version
+
+    @property
+    def name(self) -> str:
+        return ".".join(map(str, self.version))
 RUN_TIMEOUT = 120.0
 TOOLS = "Bash Task Agent"
 API_KEY = "sk-ant-e2e-fake"  # any string: the fake API does not check it
@@ -118,7 +157,11 @@ class Project:
     root: Path
     home: Path
     api: FakeAPI
-    claude: Path
+    cli: ClaudeCLI
+
+    @property
+    def claude(self) -> Path:
+        return self.cli.path
 
     @property
     def ledger(self) -> Path:
@@ -235,7 +278,8 @@ TMUX_HINT = "apt-get install tmux   # the interactive tests drive Claude Code's 
 INTERACTIVE_TIMEOUT = 30.0  # seconds: a bound on any single wait; only reached when something is wrong
 TITLE_MARKER = "Generate a concise, sentence-case title"  # the system prompt of the CLI's session-title request
 # What the TUI shows in its footer when the prompt is idle, and what it shows while a turn runs.
-IDLE_FOOTER = "? for shortcuts"
+# (2.1.197: "? for shortcuts"; 2.1.332: the permission mode's line, "… (shift+tab to cycle)".)
+IDLE_FOOTERS = ("? for shortcuts", "shift+tab to cycle")
 BUSY_FOOTER = "esc to interrupt"
 
 
@@ -303,7 +347,8 @@ def after(text: str, marker: str, /) -> str:
 def pane_idle(pane: str, /) -> bool:
     """Whether the captured screen ends with the idle prompt's footer (no turn running, no menu open)."""
     tail = [line for line in pane.splitlines() if line.strip()][-3:]
-    return any(IDLE_FOOTER in line for line in tail) and not any(BUSY_FOOTER in line for line in tail)
+    idle = any(footer in line for line in tail for footer in IDLE_FOOTERS)
+    return idle and not any(BUSY_FOOTER in line for line in tail)
 
 
 def read_toml(path: Path, /) -> dict[str, Any]:
