@@ -113,18 +113,20 @@ def baseline(path: Path, /, prompt_id: str | None = None) -> dict[str, Any]:
     return cursor
 
 
-def pending(prompt_id: str | None, /, *, since: str) -> dict[str, Any]:
-    """A cursor for a transcript that does not exist yet, first seen at the prompt ``prompt_id``.
+def fresh(cursor: dict[str, Any], prompt_id: str | None, /, *, since: str) -> dict[str, Any]:
+    """``cursor`` for a session first seen at its prompt hook, which runs before the turn's first
+    request: a response older than the hook (``since``, ISO 8601 UTC, as the transcript writes
+    times) is not this turn's.
 
-    ``--fork-session`` fires the first prompt hook before Claude Code writes the file, and then
-    writes the copied history — with the old prompt ids — before the new prompt: a response that
-    follows another prompt's user record before ``prompt_id``'s is not this session's. One that
-    precedes every user record is, if it is newer than the hook (``since``, ISO 8601 UTC):
-    interactive 2.1.197 writes a session's first response before its first prompt.
+    That is what keeps copied history out: ``--fork-session`` fires the first prompt hook before
+    Claude Code writes the new file, then copies the parent's records into it — on 2.1.332 under
+    the new prompt's id, with their old times. A response that precedes every user record is still
+    the turn's: interactive 2.1.197 writes a session's first response before its first prompt.
     """
-    if not prompt_id:
-        return {"offset": 0}
-    return {"offset": 0, "until": prompt_id, "prompt": prompt_id, "after": since}
+    cursor = dict(cursor, after=since)
+    if prompt_id:
+        cursor["prompt"] = prompt_id
+    return cursor
 
 
 def read_new(path: Path, cursor: dict[str, Any], /) -> ReadResult:
@@ -202,24 +204,17 @@ def read_new(path: Path, cursor: dict[str, Any], /) -> ReadResult:
 
 
 class _Skip:
-    """What a read must pass over before counting: copied history (``until``), a fork's replay."""
+    """What a read must pass over: responses older than a fresh session (``after``), a fork's replay."""
 
-    __slots__ = ("after", "inherited", "replay", "until")
+    __slots__ = ("after", "inherited", "replay")
 
     def __init__(self, cursor: dict[str, Any]) -> None:
-        until, replay, after = cursor.get("until"), cursor.get("replay"), cursor.get("after")
-        self.until = until if isinstance(until, str) and until else None
+        replay, after = cursor.get("replay"), cursor.get("after")
         self.replay = replay if isinstance(replay, str) and replay else None
-        self.after = after if isinstance(after, str) else ""
+        self.after = after if isinstance(after, str) and after else None
         self.inherited = bool(cursor.get("inherited"))
 
-    def copied(self, prompt: str | None, ts: object) -> bool:
-        """Whether a response read before ``until``'s user record is copied history."""
-        return prompt != self.until or not isinstance(ts, str) or ts < self.after
-
-    def user(self, rec: dict[str, Any], pid: str | None, content: object) -> None:
-        if self.until is not None and pid == self.until:
-            self.until = None
+    def user(self, content: object) -> None:
         if self.replay is not None and isinstance(content, list):
             for block in content:
                 if (
@@ -230,14 +225,18 @@ class _Skip:
                     self.replay = None
                     break
 
-    @property
-    def active(self) -> bool:
-        return self.until is not None or self.replay is not None
+    def old(self, ts: object) -> bool:
+        """Whether a response predates the session's first hook (then it is copied history)."""
+        if self.after is None:
+            return False
+        if isinstance(ts, str) and ts >= self.after:
+            self.after = None  # the session's own responses have begun
+            return False
+        self.inherited = True
+        return True
 
     def save(self, cursor: dict[str, Any]) -> None:
-        if self.until is None:
-            cursor.pop("after", None)
-        for key in ("until", "replay"):
+        for key in ("after", "replay"):
             value = getattr(self, key)
             if value is None:
                 cursor.pop(key, None)
@@ -296,10 +295,10 @@ def _take(
         pid = rec.get("promptId")
         message = rec.get("message")
         content = message.get("content") if isinstance(message, dict) else None
-        skip.user(rec, pid if isinstance(pid, str) else None, content)
+        skip.user(content)
         if isinstance(pid, str) and pid:
             prompt = pid
-            if old or skip.active:
+            if old or skip.replay is not None:
                 return prompt, last_ts  # a rewritten file's past, or copied history: not new
             if isinstance(content, str) and pid not in result.commands:
                 name = _tag(content, "command-name")
@@ -310,7 +309,7 @@ def _take(
                 result.links.append(("followup", pid, _tag(_text_of(content), "tool-use-id") or ""))
         return prompt, last_ts
     if kind == "cost-state":
-        if not skip.active:
+        if skip.replay is None:
             result.cost = _cost_state(rec)
         return prompt, last_ts
     if kind != "assistant" or rec.get("isApiErrorMessage"):
@@ -322,10 +321,7 @@ def _take(
     model = msg.get("model")
     if not isinstance(usage, dict) or model == "<synthetic>":
         return prompt, last_ts
-    if skip.replay is not None:
-        return prompt, last_ts
-    if skip.until is not None and skip.copied(prompt, ts):
-        skip.inherited = True
+    if skip.replay is not None or skip.old(ts):
         return prompt, last_ts
     if isinstance(ts, str):
         if old:

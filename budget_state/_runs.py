@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ._accounting import agent_prompt, baseline, pending, read_new, subagent_files
+from ._accounting import agent_prompt, baseline, fresh, read_new, subagent_files
 from ._ledger import State, add_usage, subtable
 from ._model import CATEGORIES, MAX_COUNT, Usage, count_value
 
@@ -77,6 +77,7 @@ def settle(
     extra: Iterable[Path] = (),
     prompt_id: str | None = None,
     resolve: Callable[[str], dict[str, Any] | None] | None = None,
+    started: str | None = None,
     now: datetime,
 ) -> list[str]:
     """Count what the session's transcripts gained since the last hook; returns problems seen.
@@ -85,6 +86,8 @@ def settle(
     of ``prompt_id`` (from its user record on: its own hook may have failed). That is what keeps a
     resumed session, or one whose hooks were installed mid-way, from counting history again.
     ``resolve`` names the run to open for a command prompt whose own hook never saw it through.
+    ``started`` (ISO 8601 UTC, as transcripts write times): the hook is the turn's prompt hook and
+    ran then, before the turn's first request — so on first sight nothing older is the session's.
     """
     s = _session(state, session, now)
     s.pop("ended", None)  # any hook but SessionEnd: the session goes on (it was resumed, or never ended)
@@ -105,12 +108,12 @@ def settle(
         if not isinstance(cursor, dict):
             if not new:
                 cursor = {"offset": 0}  # a file that appeared during a session we follow: all of it is new
-            elif not os.path.lexists(path):
-                cursor = pending(prompt_id, since=now.strftime("%Y-%m-%dT%H:%M:%S"))
-            elif prompt_id:
-                cursor = dict(baseline(path, prompt_id), prompt=prompt_id)
             else:
-                cursor = baseline(path)
+                cursor = baseline(path, prompt_id) if os.path.lexists(path) else {"offset": 0}
+                if started is not None:
+                    cursor = fresh(cursor, prompt_id, since=started)
+                elif prompt_id:
+                    cursor["prompt"] = prompt_id
             files[key] = cursor
         if new and not os.path.isfile(path):
             continue  # nothing to say yet about a path that is not a transcript; the next hook will

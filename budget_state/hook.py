@@ -265,7 +265,13 @@ def _followup(
         if prompt_id is not None:
             _runs.mark_handled(state, session=session, prompt=prompt_id, now=now, typed=False)
         notes = _runs.settle(
-            state, session=session, transcript=transcript, prompt_id=prompt_id, resolve=_resolver(ctx), now=now
+            state,
+            session=session,
+            transcript=transcript,
+            prompt_id=prompt_id,
+            resolve=_resolver(ctx),
+            started=_iso_now(),
+            now=now,
         )
         cause = _runs.cause_of(state, session, tool=tool, agent=agent, transcript=transcript)
         if cause is not None and prompt_id is not None:
@@ -323,10 +329,23 @@ def _begin_turn(
         # before settle: this prompt's own user record must not look like one whose hook failed
         _runs.mark_handled(state, session=session, prompt=prompt_id, now=now)
     notes = _runs.settle(
-        state, session=session, transcript=transcript, prompt_id=prompt_id, resolve=_resolver(ctx), now=now
+        state,
+        session=session,
+        transcript=transcript,
+        prompt_id=prompt_id,
+        resolve=_resolver(ctx),
+        started=_iso_now(),
+        now=now,
     )
     _runs.close_run(state, session=session, now=now)
     return notes
+
+
+def _iso_now() -> str:
+    """Now as Claude Code writes times in transcripts (``2026-12-02T19:08:09.369Z``)."""
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _with_recovery(ctx: Any, notes: list[str]) -> list[str]:

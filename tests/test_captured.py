@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import pytest
 
@@ -55,6 +56,25 @@ def _relocate(obj: Any, home: Path, proj: Path) -> Any:
     return obj
 
 
+def _retimed(lines: List[str]) -> List[str]:
+    """The captured lines as if written now: every timestamp moved by the same amount.
+
+    The hook takes responses older than a session's first prompt hook for copied history (a
+    ``--fork-session``), so a replay must happen at the time its transcript says.
+    """
+    stamps = [json.loads(line)["timestamp"] for line in lines if '"timestamp"' in line]
+    first = min(datetime.fromisoformat(t.replace("Z", "+00:00")) for t in stamps)
+    shift = datetime.now(timezone.utc) + timedelta(seconds=1) - first
+    out = []
+    for line in lines:
+        rec = json.loads(line)
+        if "timestamp" in rec:
+            t = datetime.fromisoformat(rec["timestamp"].replace("Z", "+00:00")) + shift
+            rec["timestamp"] = t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        out.append(json.dumps(rec, separators=(",", ":")) + "\n")
+    return out
+
+
 def _run(payload: Dict[str, Any], env: Dict[str, str]) -> str:
     out = io.StringIO()
     assert hook.main([], stdin=io.BytesIO(json.dumps(payload).encode()), stdout=out, env=env) == 0
@@ -73,14 +93,17 @@ def test_captured_session_replayed_through_the_hook_counts_exactly(tmp_path: Pat
     transcript = Path(payloads["user_prompt_submit_command"]["transcript_path"])
     subagent = Path(payloads["subagent_stop"]["agent_transcript_path"])
     subagent.parent.mkdir(parents=True)
-    main_lines = (TRANSCRIPTS / "review_pr_main.jsonl").read_text().splitlines(keepends=True)
+    captured = [TRANSCRIPTS / "review_pr_main.jsonl", TRANSCRIPTS / "review_pr_subagent.jsonl"]
+    retimed = _retimed([line for path in captured for line in path.read_text().splitlines()])
+    split = len(captured[0].read_text().splitlines())
+    main_lines, sub_lines = retimed[:split], retimed[split:]
     first_response = next(i for i, line in enumerate(main_lines) if '"type":"assistant"' in line)
     transcript.write_text("".join(main_lines[:first_response]))
 
     assert _run(payloads["user_prompt_submit_command"], env) == ""
     with open(transcript, "a") as f:
         f.write("".join(main_lines[first_response:]))
-    subagent.write_text((TRANSCRIPTS / "review_pr_subagent.jsonl").read_text())
+    subagent.write_text("".join(sub_lines))
     for name in (
         "pre_tool_use_bash",
         "pre_tool_use_agent",

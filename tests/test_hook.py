@@ -13,6 +13,12 @@ from budget_state import hook
 from budget_state._ledger import Ledger
 
 
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 class Project:
     def __init__(self, root: Path) -> None:
         self.root = root / "proj"
@@ -45,7 +51,7 @@ class Project:
         line = {
             "type": "assistant",
             "requestId": f"req{self._n}",
-            "timestamp": f"2026-11-25T10:00:{self._n:02d}.000Z",
+            "timestamp": _now(),  # as Claude Code writes it: when the response arrived
             "message": {"id": f"msg{self._n}", "model": "claude-test", "usage": usage},
         }
         with open(target, "a") as f:

@@ -92,6 +92,12 @@ class Reply:
         return f"Reply(rc={self.rc}, out={self.out!r}, err={self.err[-2000:]!r}, elapsed={self.elapsed:.2f})"
 
 
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 class Transcript:
     """A session transcript written as Claude Code writes it: one line per content block of a response."""
 
@@ -120,7 +126,7 @@ class Transcript:
             rec = {
                 "type": "assistant",
                 "requestId": f"req_{self.path.stem}_{self._n}",
-                "timestamp": f"2026-11-25T10:{self._n // 60 % 60:02d}:{self._n % 60:02d}.000Z",
+                "timestamp": _now(),  # as Claude Code writes it: when the response arrived
                 "message": {
                     "id": f"msg_{self.path.stem}_{self._n}",
                     "model": "claude-test",

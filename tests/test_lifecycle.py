@@ -1,0 +1,187 @@
+"""A session's life as the hooks see it: resumed, forked, background work, follow-up turns, rewrites."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+from test_hook import Project
+
+from budget_state import _ledger
+from budget_state._accounting import read_new
+
+
+@pytest.fixture
+def proj(tmp_path: Path) -> Project:
+    return Project(tmp_path)
+
+
+def _stamp(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _lines(path: Path, *records: Dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        for rec in records:
+            f.write(json.dumps(rec) + "\n")
+
+
+def _user(pid: str, content: Any, ts: str, **extra: Any) -> Dict[str, Any]:
+    return {"type": "user", "promptId": pid, "timestamp": ts, "message": {"role": "user", "content": content}, **extra}
+
+
+def _response(n: int, tokens: int, ts: str, content: List[Dict[str, Any]] | None = None) -> Dict[str, Any]:
+    usage = {"input_tokens": tokens, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+    return {
+        "type": "assistant",
+        "requestId": f"req{n}",
+        "timestamp": ts,
+        "message": {"id": f"msg{n}", "model": "claude-test", "usage": usage, "content": content or []},
+    }
+
+
+def test_a_resumed_session_keeps_its_run_when_another_session_compacts_the_ledger(
+    proj: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (failed before): ``end_session`` marked the session ended and nothing cleared it,
+    so 10 minutes into its resumed turn another session's write dropped it; its next hook counted
+    the turn again from its prompt (110 -> 170 here) and kill mode no longer saw the run."""
+    clock = [datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)]
+    monkeypatch.setattr(_ledger, "utcnow", lambda: clock[0])
+    proj.env["CLAUDE_BUDGET_MODE"] = "kill"
+    proj.command("review-pr", 150)
+    proj.run("UserPromptSubmit", prompt="/review-pr 1", prompt_id="p1")
+    proj.spend("p1", 50)
+    proj.run("Stop", prompt_id="p1")
+    proj.run("SessionEnd", prompt_id="p1")
+
+    clock[0] += timedelta(hours=1)  # claude --resume: the same session, a new prompt
+    proj.run("UserPromptSubmit", prompt="/review-pr 2", prompt_id="p2")
+    proj.spend("p2", 60)
+    reply = proj.run("PreToolUse", prompt_id="p2", tool_name="Bash")  # 110 of 150: goes on
+    assert reply is None or "continue" not in reply, reply
+    clock[0] += timedelta(minutes=11)  # a long tool call; meanwhile another session writes
+    proj.run("UserPromptSubmit", prompt="hello", prompt_id="q1", session_id="sess-2")
+    proj.spend("p2", 60)
+
+    reply = proj.run("PreToolUse", prompt_id="p2", tool_name="Bash")
+
+    assert reply is not None and reply.get("continue") is False, reply
+    assert proj.ledger()["commands"]["/review-pr"]["input"] == 170
+
+
+def test_a_rewritten_transcript_does_not_bring_old_command_prompts_back(tmp_path: Path) -> None:
+    """Regression (failed before): reading a replaced file again collected ``<command-name>`` from
+    every user record, ignoring what was already seen, so settle re-opened runs for old prompts."""
+    path = tmp_path / "t.jsonl"
+    t1, t2 = "2026-12-01T12:00:00.000Z", "2026-12-01T12:05:00.000Z"
+    cmd = "<command-message>review-pr</command-message>\n<command-name>/review-pr</command-name>"
+    _lines(path, _user("p1", cmd, t1), _response(1, 10, t1))
+    cursor: Dict[str, Any] = {"offset": 0}
+    assert read_new(path, cursor).commands == {"p1": "/review-pr"}
+
+    replaced = tmp_path / "t.new"
+    _lines(replaced, _user("p1", cmd, t1), _response(1, 10, t1))
+    _lines(replaced, _user("p2", cmd.replace("review-pr", "other"), t2), _response(2, 5, t2))
+    os.replace(replaced, path)  # a new inode
+
+    again = read_new(path, cursor)
+
+    assert again.commands == {"p2": "/other"}
+    assert [e.usage["input"] for e in again.entries] == [5]
+
+
+def test_a_followup_turn_continues_the_run_that_started_the_background_work(proj: Project) -> None:
+    proj.command("beta", 50000)
+    proj.run("UserPromptSubmit", prompt="/beta", prompt_id="p1")
+    now = datetime.now(timezone.utc)  # responses come after the prompt hook
+    cmd = "<command-name>/beta</command-name>"
+    agent = [{"type": "tool_use", "id": "toolu_1", "name": "Agent", "input": {"prompt": "x"}}]
+    _lines(proj.transcript, _user("p1", cmd, _stamp(now)), _response(1, 100, _stamp(now), agent))
+    sub = proj.transcript.with_suffix("") / "subagents" / "agent-a1.jsonl"
+    _lines(sub, _user("p1", "x", _stamp(now)), _response(2, 40, _stamp(now)))
+    proj.run("Stop", prompt_id="p1", background_tasks=[{"id": "a1", "type": "subagent", "status": "running"}])
+    _lines(sub, _response(3, 7, _stamp(now)))  # the subagent goes on after the turn's Stop
+
+    note = "<task-notification>\n<task-id>a1</task-id>\n<tool-use-id>toolu_1</tool-use-id>\n</task-notification>"
+    assert proj.run("UserPromptSubmit", prompt=note, prompt_id="p2") is None
+    origin = {"kind": "task-notification", "producer": "session-task"}
+    _lines(proj.transcript, _user("p2", note, _stamp(now), origin=origin), _response(4, 3, _stamp(now)))
+    proj.run("Stop", prompt_id="p2", background_tasks=[])
+    proj.run("SessionEnd", prompt_id="p2")
+
+    state = proj.ledger()
+    assert state["commands"]["/beta"]["input"] == 150
+    assert state["commands"]["/beta"]["runs"] == 1
+    assert state["overall"]["input"] == 150
+
+
+def test_block_mode_refuses_a_followup_turn_of_a_spent_command(proj: Project) -> None:
+    proj.env["CLAUDE_BUDGET_MODE"] = "block"
+    proj.command("beta", 100)
+    proj.run("UserPromptSubmit", prompt="/beta", prompt_id="p1")
+    now = _stamp(datetime.now(timezone.utc))
+    agent = [{"type": "tool_use", "id": "toolu_1", "name": "Agent", "input": {"prompt": "x"}}]
+    _lines(proj.transcript, _user("p1", "<command-name>/beta</command-name>", now), _response(1, 500, now, agent))
+    proj.run("Stop", prompt_id="p1", background_tasks=[{"id": "a1", "type": "subagent", "status": "running"}])
+
+    note = "<task-notification>\n<task-id>a1</task-id>\n<tool-use-id>toolu_1</tool-use-id>\n</task-notification>"
+    reply = proj.run("UserPromptSubmit", prompt=note, prompt_id="p2")
+
+    assert reply is not None and reply["decision"] == "block", reply
+    assert "/beta" in reply["reason"]
+
+
+def test_a_fork_subagents_copy_of_the_parent_is_not_counted(proj: Project) -> None:
+    proj.command("split", 50000)
+    proj.run("UserPromptSubmit", prompt="/split", prompt_id="p1")
+    now = _stamp(datetime.now(timezone.utc))
+    fork = [{"type": "tool_use", "id": "toolu_9", "name": "Agent", "input": {"subagent_type": "fork"}}]
+    _lines(proj.transcript, _user("p1", "<command-name>/split</command-name>", now), _response(1, 100, now, fork))
+    sub = proj.transcript.with_suffix("") / "subagents" / "agent-f1.jsonl"
+    sub.parent.mkdir(parents=True)
+    sub.with_suffix(".meta.json").write_text(json.dumps({"isFork": True, "toolUseId": "toolu_9"}))
+    with open(sub, "w") as f:
+        f.write(json.dumps({"type": "fork-context-ref", "agentId": "f1", "contextLength": 3}) + "\n")
+    result = [{"type": "tool_result", "tool_use_id": "toolu_9", "content": "Fork started"}]
+    _lines(sub, _response(1, 100, now, fork), _user("p1", result, now), _response(2, 30, now))
+    proj.run("Stop", prompt_id="p1")
+
+    assert proj.ledger()["commands"]["/split"]["input"] == 130
+
+
+def test_a_forked_sessions_copied_history_is_not_counted(proj: Project) -> None:
+    """``--fork-session``: the first prompt hook runs before the file exists; Claude Code then
+    copies the parent's records (2.1.332: under the new prompt id, with their old times)."""
+    proj.command("review-pr", 50000)
+    assert not proj.transcript.exists()
+    proj.run("UserPromptSubmit", prompt="/review-pr 2", prompt_id="p9")
+    old = "2026-11-30T09:00:00.000Z"
+    _lines(proj.transcript, _user("p9", "<command-name>/review-pr</command-name>", old), _response(1, 1000, old))
+    now = _stamp(datetime.now(timezone.utc) + timedelta(seconds=1))
+    _lines(proj.transcript, _user("p9", "<command-name>/review-pr</command-name>", now), _response(2, 25, now))
+    proj.run("Stop", prompt_id="p9")
+
+    state = proj.ledger()
+    assert state["commands"]["/review-pr"]["input"] == 25
+    assert state["overall"]["input"] == 25
+
+
+def test_cost_state_charges_overall_with_what_no_transcript_shows(proj: Project) -> None:
+    proj.run("UserPromptSubmit", prompt="hello", prompt_id="p1")
+    now = _stamp(datetime.now(timezone.utc))
+    _lines(proj.transcript, _user("p1", "hello", now), _response(1, 100, now))
+    cost = {"inputTokens": 130, "outputTokens": 0, "cacheReadInputTokens": 0, "cacheCreationInputTokens": 0}
+    _lines(proj.transcript, {"type": "cost-state", "modelUsage": {"claude-test": cost}, "totalCostUSD": 0.1})
+    proj.run("Stop", prompt_id="p1")
+    proj.run("SessionEnd", prompt_id="p1")
+    proj.run("SessionEnd", prompt_id="p1")  # settling again adds nothing
+
+    state = proj.ledger()
+    assert state["overall"]["input"] == 130
+    assert state["overall"]["models"]["claude-test"]["input"] == 130
