@@ -487,7 +487,9 @@ class Interactive:
         # A shell between tmux and the CLI keeps the CLI's exit status: tmux 3.3 sometimes marks the
         # pane dead (pty closed) without ever reaping the process, so it cannot tell the status.
         status = self._file("exit-status")
-        claude = f"{shlex.quote(str(self.project.claude))} --allowedTools {shlex.quote(TOOLS)}"
+        # acceptEdits, on both pins: 2.1.332 starts in "auto" mode, whose server-side check of each
+        # tool call cannot reach a local API and stops the turn with a dialog.
+        claude = f"{shlex.quote(str(self.project.claude))} --allowedTools {shlex.quote(TOOLS)} --permission-mode acceptEdits"
         script = f"{claude}; echo $? > {shlex.quote(str(status))}"
         env_argv = ["env", "-i", *(f"{k}={v}" for k, v in self.env.items())]
         self._tmux(
