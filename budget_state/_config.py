@@ -150,6 +150,15 @@ def _commands(value: object, where: str, path: Path, warnings: list[str]) -> dic
     return out
 
 
+def _parse_toml(text: str, /) -> dict[str, object]:
+    """:raises ValueError: ``tomllib.TOMLDecodeError``, for text that is not TOML."""
+    if sys.version_info >= (3, 11):
+        import tomllib  # Lazy: only projects with a config file pay for it.
+    else:  # pragma: no cover (exercised on Python < 3.11 only)
+        import tomli as tomllib
+    return tomllib.loads(text)
+
+
 def _read_file(path: Path, where: str) -> dict[str, object] | None:
     try:
         with open(path, "rb") as f:
@@ -158,16 +167,52 @@ def _read_file(path: Path, where: str) -> dict[str, object] | None:
         return None
     except OSError as exc:
         raise ConfigError(f"cannot read {where} ({exc.strerror}) — make it a readable file", path=path) from None
-    if sys.version_info >= (3, 11):
-        import tomllib  # Lazy: only projects with a config file pay for it.
-    else:  # pragma: no cover (exercised on Python < 3.11 only)
-        import tomli as tomllib
     try:
-        return tomllib.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{where} is not UTF-8 text — save it as UTF-8", path=path) from None
-    except tomllib.TOMLDecodeError as exc:
+    try:
+        return _parse_toml(text)
+    except ValueError as exc:  # tomllib.TOMLDecodeError
         raise ConfigError(f"{where} is not valid TOML: {exc} — fix it or delete the file", path=path) from None
+
+
+def on_error_alone(project: Path, env: Mapping[str, str]) -> OnError:
+    """``on_error`` alone, read tolerantly: for the hook when the settings as a whole did not load.
+
+    The rest of the settings may be what failed, so nothing else is looked at. A valid
+    ``CLAUDE_BUDGET_ON_ERROR`` wins; else ``on_error`` at the top level of ``.claude/budget.toml``,
+    whatever is wrong with its other keys; and if the file is not TOML at all, a plain
+    ``on_error = "closed"`` line above its first ``[table]`` still counts — whoever asked to fail
+    closed wants it most when the file is broken. Anything else is ``"open"``. Never raises.
+    """
+    raw = (env.get("CLAUDE_BUDGET_ON_ERROR") or "").strip().lower()
+    if raw in ("open", "closed"):
+        return "closed" if raw == "closed" else "open"
+    try:
+        with open(config_path(project), "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+        try:
+            value = _parse_toml(text).get("on_error")
+        except (ValueError, RecursionError):  # TOMLDecodeError is a ValueError
+            value = _on_error_line(text)
+    except (OSError, ValueError):
+        return "open"
+    return "closed" if isinstance(value, str) and value.strip().lower() == "closed" else "open"
+
+
+def _on_error_line(text: str) -> str | None:
+    """The value of a top-level ``on_error = "…"`` line in text that is not valid TOML, or None."""
+    import re  # Lazy: only reached when the hook already failed on a broken file.
+
+    line_re = re.compile(r"""[ \t]*on_error[ \t]*=[ \t]*(?:"([^"\\\n]*)"|'([^'\n]*)')[ \t]*(?:#.*)?""")
+    for line in text.splitlines():
+        if line.lstrip().startswith("["):
+            return None  # a table: keys below it are not the top-level on_error
+        match = line_re.fullmatch(line)
+        if match:
+            return match.group(1) if match.group(1) is not None else match.group(2)
+    return None
 
 
 def load_config(project: Path, env: Mapping[str, str]) -> Config:

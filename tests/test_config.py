@@ -340,3 +340,46 @@ def test_no_toml_parser_without_a_file(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout == "[]\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "expected"),
+    [
+        (None, {}, "open"),
+        ('on_error = "closed"\nmode = "blok"\n', {}, "closed"),
+        ('on_error = " Closed "\nlock_timeout = "soon"\n', {}, "closed"),
+        ('on_error = "closed"\nmode = [broken\n', {}, "closed"),
+        ("  on_error='closed' # when unsure\n= broken\n", {}, "closed"),
+        ('[commands."/x"]\non_error = "closed"\n= broken\n', {}, "open"),
+        ('on_error = "open"\n', {}, "open"),
+        ('on_error = 1\nmode = "blok"\n', {}, "open"),
+        (b'on_error = "closed"\nmode = "\xff"\n', {}, "closed"),
+        ('on_error = "closed"\n', {"CLAUDE_BUDGET_ON_ERROR": "open"}, "open"),
+        ('on_error = "open"\n', {"CLAUDE_BUDGET_ON_ERROR": " CLOSED "}, "closed"),
+        ('on_error = "closed"\n', {"CLAUDE_BUDGET_ON_ERROR": "yes"}, "closed"),  # not a value: the file decides
+        ('on_error = "closed"\n', {"CLAUDE_BUDGET_ON_ERROR": ""}, "closed"),
+    ],
+    ids=[
+        "no-file",
+        "bad-mode",
+        "case-and-spaces",
+        "not-toml",
+        "not-toml-single-quotes-comment",
+        "not-toml-in-a-table",
+        "open",
+        "not-a-string",
+        "not-utf8",
+        "env-open-wins",
+        "env-closed-wins",
+        "env-invalid",
+        "env-empty",
+    ],
+)
+def test_on_error_alone_reads_only_that_key(
+    tmp_path: Path, text: str | bytes | None, env: dict[str, str], expected: str
+) -> None:
+    from budget_state._config import on_error_alone
+
+    if text is not None:
+        write_config(tmp_path, text)
+    assert on_error_alone(tmp_path, env) == expected

@@ -265,12 +265,45 @@ def test_hostile_prompts_are_plain_prompts(proj: Project, prompt: str) -> None:
     assert proj.ledger()["commands"] == {}
 
 
-def test_on_error_closed_refuses_when_the_config_is_broken(proj: Project) -> None:
-    proj.config('mode = "block"\non_error = "closed"\nlock_timeout = "soon"\n')
-    proj.env["CLAUDE_BUDGET_ON_ERROR"] = "closed"
+CLOSED = "claude-budget could not check the budgets, and on_error is closed: "
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'mode = "block"\non_error = "closed"\nlock_timeout = "soon"\n',
+        'on_error = "CLOSED"\nmode = "blok"\n',
+        'on_error = "closed"  # refuse when unsure\nmode = [not toml\n',
+        "on_error = 'closed'\n[commands]\nx = \n",
+    ],
+    ids=["bad-value", "bad-mode-uppercase", "not-toml", "not-toml-single-quotes"],
+)
+def test_on_error_closed_in_the_file_is_honoured_when_the_config_is_broken(proj: Project, text: str) -> None:
+    proj.config(text)
     reply = proj.run("UserPromptSubmit", prompt="hi", prompt_id="p1")
-    assert reply is not None and reply["decision"] == "block"
-    assert reply["reason"].startswith("claude-budget could not check the budgets, and on_error is closed: ")
+    assert reply is not None and reply["decision"] == "block", reply
+    assert reply["reason"].startswith(CLOSED)
+    assert "budget.toml" in reply["reason"]
+    stop = proj.run("PreToolUse", prompt_id="p1", tool_name="Bash", tool_use_id="t1")
+    assert stop is not None and stop["continue"] is False and stop["stopReason"].startswith(CLOSED)
+
+
+@pytest.mark.parametrize(
+    ("text", "env"),
+    [
+        ('on_error = "open"\nmode = "blok"\n', {}),
+        ('mode = "blok"\n', {}),
+        ('mode = [not toml\n', {}),
+        ('[commands."/x"]\non_error = "closed"\nmode = "blok"\n', {}),  # not the top-level key
+        ('on_error = "closed"\nmode = "blok"\n', {"CLAUDE_BUDGET_ON_ERROR": "open"}),  # the environment wins
+    ],
+    ids=["open", "unset", "not-toml-unset", "in-a-table", "env-open"],
+)
+def test_a_broken_config_without_on_error_closed_fails_open(proj: Project, text: str, env: Dict[str, str]) -> None:
+    proj.config(text)
+    proj.env.update(env)
+    reply = proj.run("UserPromptSubmit", prompt="hi", prompt_id="p1")
+    assert reply is not None and set(reply) == {"systemMessage"}, reply
 
 
 def test_broken_config_fails_open_with_a_clear_line(proj: Project) -> None:
