@@ -31,7 +31,7 @@ MODES: dict[str, Mode] = {
 }
 KNOWN_KEYS = ("mode", "overall_tokens", "count", "on_error", "lock_timeout", "ledger", "commands")
 COMMAND_KEYS = ("tokens",)
-_NO_OVERALL = ("", "none", "off")
+_NO_OVERALL = ("none", "off")  # an empty value is unset, like every variable
 _OVERALL_FIX = 'write e.g. overall_tokens = "2M"'
 
 
@@ -260,13 +260,13 @@ def _from_file(data: Mapping[str, object], where: str, path: Path) -> Config:
 
 
 def _from_env(env: Mapping[str, str], config: Config) -> Config:
-    """Environment variables beat the file; an empty one counts as unset, except CLAUDE_BUDGET_OVERALL."""
+    """Environment variables beat the file; an empty one counts as unset (``none``/``off`` lift the overall cap)."""
     sources = dict(config.sources)
     if env.get("CLAUDE_BUDGET_MODE"):
         config = config._replace(mode=normalize_mode(env["CLAUDE_BUDGET_MODE"], where="CLAUDE_BUDGET_MODE"))
         sources["mode"] = "env"
     raw = env.get("CLAUDE_BUDGET_OVERALL")
-    if raw is not None:
+    if raw:
         fix = "write e.g. CLAUDE_BUDGET_OVERALL=2M, or none for no overall budget"
         where = "CLAUDE_BUDGET_OVERALL"
         tokens = None if raw.strip().lower() in _NO_OVERALL else _tokens("overall_tokens", raw, where, None, fix)

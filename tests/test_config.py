@@ -95,7 +95,7 @@ def test_environment_beats_the_file(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("value", ["", "none", "OFF", " None "], ids=["empty", "none", "off-upper", "spaced"])
+@pytest.mark.parametrize("value", ["none", "OFF", " None "], ids=["none", "off-upper", "spaced"])
 def test_environment_can_lift_the_overall_budget(tmp_path: Path, value: str) -> None:
     write_config(tmp_path, "overall_tokens = 100\n")
     config = load_config(tmp_path, {"CLAUDE_BUDGET_OVERALL": value})
@@ -103,14 +103,20 @@ def test_environment_can_lift_the_overall_budget(tmp_path: Path, value: str) -> 
 
 
 def test_empty_environment_variables_count_as_unset(tmp_path: Path) -> None:
-    write_config(tmp_path, 'mode = "block"\non_error = "closed"\nlock_timeout = 3\n')
-    env = {"CLAUDE_BUDGET_MODE": "", "CLAUDE_BUDGET_ON_ERROR": "", "CLAUDE_BUDGET_LOCK_TIMEOUT": ""}
+    write_config(tmp_path, 'mode = "block"\non_error = "closed"\nlock_timeout = 3\noverall_tokens = 100\n')
+    env = {
+        "CLAUDE_BUDGET_MODE": "",
+        "CLAUDE_BUDGET_ON_ERROR": "",
+        "CLAUDE_BUDGET_LOCK_TIMEOUT": "",
+        "CLAUDE_BUDGET_OVERALL": "",
+    }
     config = load_config(tmp_path, env)
-    assert (config.mode, config.on_error, config.lock_timeout, config.sources["mode"]) == (
+    assert (config.mode, config.on_error, config.lock_timeout, config.overall_tokens, dict(config.sources)) == (
         "block",
         "closed",
         3.0,
-        "config",
+        100,
+        {"mode": "config", "overall_tokens": "config"},
     )
 
 
