@@ -16,6 +16,7 @@ _COLORS = {
     "exceeded": "\x1b[31m",
 }
 _EXCEEDED_COLOR = "\x1b[1;31m"  # bold red
+_SPENT_FLAGS = ("EXCEEDED", "SPENT")  # past the limit, exactly at it: both are refused in block mode
 _NOTE_COLOR = "\x1b[33m"
 _INDENT = "  "
 _GAP = "  "
@@ -51,13 +52,14 @@ class _Row:
     def __init__(self, name: str, scope: ScopeStatus) -> None:
         self.name = _safe(name)
         self.scope = scope
-        if scope.limit is None or scope.percent is None:
+        pct = scope.whole_percent
+        if scope.limit is None or pct is None:
             self.amount = f"{humanize(scope.used)} used"
             self.percent = ""
         else:
             self.amount = f"{humanize(scope.used)}/{humanize(scope.limit)}"
-            self.percent = f"{max(0, scope.used * 100 // scope.limit)}%"
-        flags = ["EXCEEDED"] if scope.level == "exceeded" else []
+            self.percent = f"{pct}%"
+        flags = ["EXCEEDED"] if scope.over else ["SPENT"] if scope.spent else []
         if scope.runs:
             flags.append(f"({scope.runs} run{'' if scope.runs == 1 else 's'})")
         self.flags = flags
@@ -73,7 +75,7 @@ class _Row:
         cells = [_ljust(self.name, name_w), meter, _rjust(self.amount, amount_w)]
         if percent_w:
             cells.append(" " * (percent_w - len(self.percent)) + _paint(self.percent, code, color))
-        cells.extend(_paint(f, _EXCEEDED_COLOR, color) if f == "EXCEEDED" else f for f in self.flags)
+        cells.extend(_paint(f, _EXCEEDED_COLOR, color) if f in _SPENT_FLAGS else f for f in self.flags)
         lines = [(_INDENT + _GAP.join(cells)).rstrip()]
         if self.scope.error:
             lines.append(_INDENT * 3 + _paint(_safe(self.scope.error), _NOTE_COLOR, color))

@@ -328,7 +328,7 @@ def _thresholds(state: Any, command: Any, overall: Any) -> list[str]:
     for s in (command, overall):
         if s is None:
             continue
-        new, announce = crossed(warned(state, s.name), s.percent)
+        new, announce = crossed(warned(state, s.name), s.reached)
         if new != warned(state, s.name):
             set_warned(state, s.name, new)
         if announce is not None:
