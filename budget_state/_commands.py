@@ -152,7 +152,7 @@ def parse_frontmatter(head: bytes, /, *, where: str) -> Result:
         return parse_tokens(value, what=key), None
     except TokenValueError as exc:
         shown = f" {exc.shown}" if exc.shown else ""
-        return None, f"{key}{shown} in {where} {exc.reason} — {_FIX}"
+        return None, f"{key}{shown} in {where} {exc.reason} — {exc.fix or _FIX}"
 
 
 class BudgetCache:

@@ -106,7 +106,7 @@ def _tokens(key: str, value: object, where: str, path: Path | None, fix: str) ->
         return parse_tokens(value, what=key)
     except TokenValueError as exc:
         shown = f" {exc.shown}" if exc.shown else ""
-        raise ConfigError(f"{key}{shown} in {where} {exc.reason} — {fix}", path=path) from None
+        raise ConfigError(f"{key}{shown} in {where} {exc.reason} — {exc.fix or fix}", path=path) from None
 
 
 def _count(value: object, where: str, path: Path) -> tuple[str, ...]:

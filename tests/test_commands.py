@@ -221,6 +221,16 @@ FRONTMATTER = [
         "deep-nesting",
     ),
     (
+        "---\ntokenBudget: 999999999999B\n---\n",
+        (None, f'tokenBudget "999999999999B" in {WHERE} is too large — the largest is 9223372036854775807'),
+        "too-large",
+    ),
+    (
+        "---\ntokenBudget: 99999999999999999999\n---\n",
+        (None, f"tokenBudget 99999999999999999999 in {WHERE} is too large — the largest is 9223372036854775807"),
+        "too-large-int",
+    ),
+    (
         "---\n- tokenBudget: 5\n---\n",
         (None, f"frontmatter of {WHERE} is not a set of key: value lines — {FIX}"),
         "list-frontmatter",

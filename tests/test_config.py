@@ -389,3 +389,12 @@ def test_on_error_alone_reads_only_that_key(
     if text is not None:
         write_config(tmp_path, text)
     assert on_error_alone(tmp_path, env) == expected
+
+
+def test_a_too_large_overall_budget_names_the_largest(tmp_path: Path) -> None:
+    write_config(tmp_path, 'overall_tokens = "999999999999B"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, {})
+    assert str(info.value) == (
+        f'overall_tokens "999999999999B" in {FILE} is too large — the largest is 9223372036854775807'
+    )

@@ -330,3 +330,15 @@ def test_stop_waits_for_the_final_response(proj: Project) -> None:
     assert proj.run("Stop", prompt_id="p1", last_assistant_message='All "done" ✓') is None
     timer.join()
     assert proj.ledger()["commands"]["/review-pr"]["input"] == 30
+
+
+def test_a_limit_beyond_tomls_integers_is_refused_and_never_written(proj: Project) -> None:
+    proj.command("big", "999999999999B")
+    reply = proj.run("UserPromptSubmit", prompt="/big", prompt_id="p1")
+    assert reply == {
+        "systemMessage": 'claude-budget: tokenBudget "999999999999B" in .claude/commands/big.md is too large — the '
+        "largest is 9223372036854775807 (no budget enforced for /big until then)"
+    }
+    text = (proj.root / ".claude" / "budget-ledger.toml").read_text()
+    assert "999999999999000000000" not in text
+    assert proj.ledger()["sessions"]["sess-1"].get("limit") is None
