@@ -222,7 +222,6 @@ def test_status_with_a_missing_project_is_an_error(api: FakeApi, capsys: pytest.
 def test_status_with_the_real_renderer_and_no_colour(
     api: FakeApi, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytest.importorskip("budget_state._render", reason="budget_state._render is not written yet")
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("FORCE_COLOR", "1")
 
@@ -237,7 +236,6 @@ def test_status_with_the_real_renderer_and_no_colour(
 
 
 def test_status_json_with_the_real_api(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("budget_state._config", reason="budget_state._config is not written yet")
     (tmp_path / ".claude").mkdir()
     (tmp_path / ".claude" / "budget.toml").write_text('mode = "block"\n[commands."/review-pr"]\ntokens = "50k"\n')
 

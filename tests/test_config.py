@@ -261,7 +261,10 @@ def test_file_errors(tmp_path: Path, text: str | bytes, message: str) -> None:
     ids=["syntax", "duplicate-key"],
 )
 def test_invalid_toml_keeps_the_parsers_line_and_column(tmp_path: Path, text: str, where: str) -> None:
-    tomllib = pytest.importorskip("tomllib" if sys.version_info >= (3, 11) else "tomli")
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # tomli is a dependency below 3.11
+        import tomli as tomllib
     with pytest.raises(tomllib.TOMLDecodeError) as parser:
         tomllib.loads(text)
     assert where in str(parser.value)  # the parser's wording differs a little between versions
