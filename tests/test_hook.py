@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Iterator, Optional
 
 import pytest
 
@@ -62,7 +63,7 @@ class Project:
         }
         out = io.StringIO()
         data = raw if raw is not None else json.dumps(payload).encode()
-        assert hook.main([], stdin=io.BytesIO(data), stdout=out, env=self.env) == 0
+        hook.main([], stdin=io.BytesIO(data), stdout=out, env=self.env)  # always 0: the reply is what it prints
         text = out.getvalue()
         return json.loads(text) if text else None
 
@@ -164,11 +165,12 @@ def test_kill_mode_stops_the_turn_at_the_next_tool(proj: Project) -> None:
     }
 
 
-def test_kill_mode_waits_for_the_response_that_asked_for_the_tool(proj: Project) -> None:
+def test_kill_mode_waits_for_the_response_that_asked_for_the_tool(
+    proj: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     proj.command("review-pr", 100)
     proj.config('mode = "kill"\n')
     proj.run("UserPromptSubmit", prompt="/review-pr", prompt_id="p1")
-    import threading
 
     def late_write() -> None:
         proj.spend("p1", 101)
@@ -178,11 +180,33 @@ def test_kill_mode_waits_for_the_response_that_asked_for_the_tool(proj: Project)
                 + "\n"
             )
 
-    timer = threading.Timer(0.1, late_write)
-    timer.start()
-    reply = proj.run("PreToolUse", prompt_id="p1", tool_name="Bash", tool_use_id="toolu_9")
-    timer.join()
+    with _written_during_the_first_pause(monkeypatch, late_write) as pauses:
+        reply = proj.run("PreToolUse", prompt_id="p1", tool_name="Bash", tool_use_id="toolu_9")
+    assert len(pauses) == 1  # it waited, and stopped waiting once the response was there
     assert reply is not None and reply["continue"] is False
+
+
+@contextlib.contextmanager
+def _written_during_the_first_pause(monkeypatch: pytest.MonkeyPatch, write: Callable[[], None]) -> Iterator[list]:
+    """Claude Code writes a line while the hook waits for it: a fake clock, not a thread racing a timeout.
+
+    ``time.sleep`` advances the clock instead of sleeping and runs ``write`` on its first call, so
+    the outcome is the same on any machine however loaded. Yields the pauses the hook took.
+    """
+    import time
+
+    now, pauses = [1000.0], []
+
+    def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        now[0] += seconds
+        if len(pauses) == 1:
+            write()
+
+    with monkeypatch.context() as m:
+        m.setattr(time, "monotonic", lambda: now[0])
+        m.setattr(time, "sleep", sleep)
+        yield pauses
 
 
 def test_overall_budget_refuses_plain_prompts_in_block_mode(proj: Project) -> None:
@@ -313,9 +337,7 @@ def test_broken_config_fails_open_with_a_clear_line(proj: Project) -> None:
     assert reply["systemMessage"].startswith('claude-budget: mode "blok" in .claude/budget.toml is not a mode')
 
 
-def test_stop_waits_for_the_final_response(proj: Project) -> None:
-    import threading
-
+def test_stop_waits_for_the_final_response(proj: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     proj.command("review-pr", 50000)
     proj.run("UserPromptSubmit", prompt="/review-pr", prompt_id="p1")
 
@@ -325,10 +347,9 @@ def test_stop_waits_for_the_final_response(proj: Project) -> None:
             line = {"type": "assistant", "message": {"content": [{"type": "text", "text": 'All "done" ✓'}]}}
             f.write(json.dumps(line, ensure_ascii=False) + "\n")
 
-    timer = threading.Timer(0.1, late_write)
-    timer.start()
-    assert proj.run("Stop", prompt_id="p1", last_assistant_message='All "done" ✓') is None
-    timer.join()
+    with _written_during_the_first_pause(monkeypatch, late_write) as pauses:
+        assert proj.run("Stop", prompt_id="p1", last_assistant_message='All "done" ✓') is None
+    assert len(pauses) == 1  # it waited, and stopped waiting once the response was there
     assert proj.ledger()["commands"]["/review-pr"]["input"] == 30
 
 

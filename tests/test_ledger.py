@@ -229,23 +229,35 @@ def test_compact_caps_sessions() -> None:
     assert "s0" in state["sessions"] and f"s{MAX_SESSIONS + 4}" not in state["sessions"]
 
 
+def _hold_until_told(path: str, ready, release, releasing) -> None:
+    with filelock.FileLock(path):
+        ready.set()
+        release.wait(30)
+        releasing.set()  # before the lock goes: whoever gets it next must see this
+        time.sleep(0.05)  # so a waiter is most likely already waiting (not asserted: no timing)
+
+
 @pytest.mark.parametrize("own_process", [True, False], ids=["alarm", "polling"])
 def test_lock_waits_its_turn_and_times_out(tmp_path: Path, own_process: bool) -> None:
+    """Order, not durations: the timeout fires while the holder still holds; the wait ends after it lets go."""
     lock = tmp_path / "l.toml.lock"
-    ready = multiprocessing.Event()
-    p = multiprocessing.Process(target=_hold_with_filelock, args=(str(lock), ready, 0.5))
+    ready, release, releasing = (multiprocessing.Event() for _ in range(3))
+    p = multiprocessing.Process(target=_hold_until_told, args=(str(lock), ready, release, releasing))
     p.start()
     try:
-        assert ready.wait(10)
+        assert ready.wait(30)
         start = time.monotonic()
         with pytest.raises(LockTimeout):
             with LedgerLock(lock, timeout=0.1, own_process=own_process):
                 pass
-        assert time.monotonic() - start < 0.4
-        with LedgerLock(lock, timeout=5, own_process=own_process):
-            assert time.monotonic() - start >= 0.3  # got it only once the holder let go
+        assert not releasing.is_set()  # it gave up while the lock was held, not because it was let go
+        assert time.monotonic() - start < 20  # only catches a hang; the timeout itself is 0.1 s
+        release.set()
+        with LedgerLock(lock, timeout=30, own_process=own_process):
+            assert releasing.is_set()  # got it only once the holder let go
     finally:
-        p.join()
+        release.set()
+        p.join(30)
     import signal
 
     assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL
