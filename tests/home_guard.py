@@ -19,8 +19,19 @@ REAL_CLAUDE = REAL_HOME / ".claude"
 # What claude-budget (install, the hook, the CLI) would create or change in a .claude folder.
 WATCHED = ("budget-ledger.toml", "budget-ledger.toml.lock", "budget-cache.json", "budget.toml", ".gitignore")
 WATCHED_DEEP = (("commands", "budget.md"),)
-_SCRUBBED_PREFIXES = ("CLAUDE_BUDGET_",)
-_SCRUBBED = ("CLAUDE_PROJECT_DIR", "CLAUDE_CONFIG_DIR", "CLAUDECODE")
+# The product's settings (not the test harness's own CLAUDE_BUDGET_CLAUDE_BIN / _TMUX_BIN) and what
+# a Claude Code session the tests run inside would pass down.
+_SCRUBBED = (
+    "CLAUDE_BUDGET_MODE",
+    "CLAUDE_BUDGET_OVERALL",
+    "CLAUDE_BUDGET_STATE",
+    "CLAUDE_BUDGET_ON_ERROR",
+    "CLAUDE_BUDGET_LOCK_TIMEOUT",
+    "CLAUDE_BUDGET_DEBUG",
+    "CLAUDE_PROJECT_DIR",
+    "CLAUDE_CONFIG_DIR",
+    "CLAUDECODE",
+)
 
 
 class RealHomeTouched(AssertionError):
@@ -66,7 +77,7 @@ def home_guard(home: Path) -> Iterator[Path]:
     patch = pytest.MonkeyPatch()
     try:
         for name in list(os.environ):
-            if name in _SCRUBBED or name.startswith(_SCRUBBED_PREFIXES):
+            if name in _SCRUBBED:
                 patch.delenv(name)
         patch.setenv("HOME", str(home))
         patch.setattr(_paths, "_home", guarded_home)

@@ -15,7 +15,7 @@ from budget_state import _api, _paths
 def test_our_session_fixture_works(_no_real_home: Path) -> None:
     assert Path(os.environ["HOME"]) == _no_real_home != REAL_HOME
     assert Path.home() == _no_real_home
-    assert not any(k.startswith("CLAUDE_BUDGET_") or k == "CLAUDE_PROJECT_DIR" for k in os.environ)
+    assert not any(k in ("CLAUDE_BUDGET_MODE", "CLAUDE_BUDGET_STATE", "CLAUDE_PROJECT_DIR") for k in os.environ)
     assert _paths.claude_home(os.environ) == _no_real_home / ".claude"
 
 
