@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Union
 
 from ._config import Config, limit_for, load_config
 from ._ledger import Ledger, State, utcnow
-from ._model import CATEGORIES, MAX_COUNT, ScopeStatus, Snapshot, Usage
+from ._model import CATEGORIES, MAX_COUNT, ScopeStatus, Snapshot, Usage, slash_name
 from ._paths import cache_path, claude_home, display, find_project, ledger_path
 from ._runs import record, scope_usage
 from ._runs import reset as _reset
@@ -210,5 +210,4 @@ def reset(
         return _reset(state, _normalize(command) if command is not None else None, now=utcnow())
 
 
-def _normalize(command: str) -> str:
-    return command if command.startswith("/") else "/" + command
+_normalize = slash_name  # the name hook.py imports

@@ -12,7 +12,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
 from budget_state._errors import ConfigError
-from budget_state._model import CATEGORIES
+from budget_state._model import CATEGORIES, slash_name
 from budget_state._paths import config_path, display
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ def _commands(value: object, where: str, path: Path, warnings: list[str]) -> dic
         )
     out: dict[str, int] = {}
     for key, table in value.items():
-        name = key if key.startswith("/") else "/" + key
+        name = slash_name(key)
         header = f'[commands."{name}"]'
         if not is_command_name(name):
             raise ConfigError(
@@ -282,7 +282,7 @@ def _from_env(env: Mapping[str, str], config: Config) -> Config:
 
 def limit_for(config: Config, command: str, frontmatter_tokens: int | None) -> tuple[int | None, str | None]:
     """``(limit, source)`` for a command: the config file's ``[commands]`` beat the frontmatter."""
-    name = command if command.startswith("/") else "/" + command
+    name = slash_name(command)
     if name in config.commands:
         return config.commands[name], "config"
     if frontmatter_tokens is not None:

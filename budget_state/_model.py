@@ -15,6 +15,11 @@ THRESHOLDS: tuple[int, ...] = (70, 90, 100)
 MAX_COUNT = 2**63 - 1  # TOML's integer range; anything outside it is not a real token count
 
 
+def slash_name(command: str, /) -> str:
+    """``review-pr`` or ``/review-pr`` -> ``/review-pr``: a command as the ledger, config and status name it."""
+    return command if command.startswith("/") else "/" + command
+
+
 def count_value(v: object, /) -> int:
     """``v`` if it is a plausible count (an int from 0 to MAX_COUNT), else 0."""
     return v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_COUNT else 0

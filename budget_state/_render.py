@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from budget_state._model import CATEGORIES, ScopeStatus, Snapshot
+from budget_state._model import CATEGORIES, ScopeStatus, Snapshot, slash_name
 from budget_state._units import humanize
 
 BAR_MIN, BAR_MAX = 10, 40
@@ -20,13 +20,17 @@ _SPENT_FLAGS = ("EXCEEDED", "SPENT")  # past the limit, exactly at it: both are 
 _NOTE_COLOR = "\x1b[33m"
 _INDENT = "  "
 _GAP = "  "
+_ZWJ = "\u200d"  # joins an emoji sequence (a command may be named 👩‍💻dev): harmless, and no column of its own
 
 
 def _width(text: str) -> int:
     """Columns ``text`` takes in a terminal: wide East Asian characters count 2, combining marks 0."""
     if text.isascii():
         return len(text)
-    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return sum(
+        0 if unicodedata.combining(c) or c == _ZWJ else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in text
+    )
 
 
 def _ljust(text: str, width: int) -> str:
@@ -39,7 +43,7 @@ def _rjust(text: str, width: int) -> str:
 
 def _safe(text: str) -> str:
     """Names and messages come from files anyone can edit: never let them reach the terminal raw."""
-    return text if text.isprintable() else "".join(c if c.isprintable() else "?" for c in text)
+    return text if text.isprintable() else "".join(c if c.isprintable() or c == _ZWJ else "?" for c in text)
 
 
 def _paint(text: str, code: str | None, color: bool) -> str:
@@ -91,10 +95,6 @@ def _bar_width(width: int, rows: list[_Row], widths: tuple[int, int, int]) -> in
     return max(BAR_MIN, min(BAR_MAX, width - rest))
 
 
-def _normalize(name: str) -> str:
-    return name if name.startswith("/") else "/" + name
-
-
 def render_status(snap: Snapshot, /, *, width: int = 80, color: bool = False, only: str | None = None) -> str:
     """The status table: a header, the overall row, one row per command by name, then a footer.
 
@@ -108,7 +108,7 @@ def render_status(snap: Snapshot, /, *, width: int = 80, color: bool = False, on
     commands = dict(sorted(snap.commands.items()))
     notes: list[str] = []
     if only is not None:
-        wanted = _normalize(only)
+        wanted = slash_name(only)
         commands = {k: v for k, v in commands.items() if k == wanted}
         if not commands:
             notes.append(f"{_safe(wanted)} has no budget and no recorded usage")

@@ -363,3 +363,25 @@ def test_a_limit_beyond_tomls_integers_is_refused_and_never_written(proj: Projec
     text = (proj.root / ".claude" / "budget-ledger.toml").read_text()
     assert "999999999999000000000" not in text
     assert proj.ledger()["sessions"]["sess-1"].get("limit") is None
+
+
+def test_a_non_ascii_command_is_budgeted_listed_and_refused(proj: Project) -> None:
+    """/rév-iew runs in Claude Code like /review (checked on 2.1.197 and 2.1.332): it is budgeted the same."""
+    proj.command("rév-iew", 10000)
+    proj.config('mode = "block"\n')
+    assert proj.run("UserPromptSubmit", prompt="/rév-iew 42", prompt_id="p1") is None
+    proj.spend("p1", 10000)
+    assert proj.run("Stop", prompt_id="p1") == {
+        "systemMessage": "claude-budget: /rév-iew has spent its token budget: 10K of 10K tokens (100%)."
+    }
+    assert proj.ledger()["commands"]["/rév-iew"]["input"] == 10000
+
+    reply = proj.run("UserPromptSubmit", prompt="/rév-iew 43", prompt_id="p2")
+    assert reply == {
+        "decision": "block",
+        "reason": "Token budget spent: /rév-iew has used 10K of 10K tokens (100%). To go on, raise tokenBudget in "
+        ".claude/commands/rév-iew.md, or start over with: claude-budget reset /rév-iew.",
+    }
+    status = proj.run("UserPromptSubmit", prompt="/budget", prompt_id="p3")
+    assert status is not None
+    assert "  /rév-iew  [" in status["reason"] and "10K/10K  100%  SPENT  (1 run)" in status["reason"]
