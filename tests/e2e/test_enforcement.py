@@ -138,5 +138,6 @@ def test_block_mode_budgets_and_refuses_a_non_ascii_command(project, fake_api):
 
     status = p.run_claude("/budget")
     assert status.blocked and status.requests == 0, status.describe()
-    assert any(line.startswith("  /rév-iew  [") and "EXCEEDED" in line for line in status.text.splitlines()), status.text
+    rows = [line for line in status.text.splitlines() if line.startswith("  /rév-iew  [")]
+    assert len(rows) == 1 and "EXCEEDED" in rows[0], status.text
     assert fake_api.totals() == first.usage

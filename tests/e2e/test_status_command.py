@@ -33,7 +33,8 @@ def test_budget_command_is_answered_without_an_api_request(project, fake_api):
 
 
 def test_status_json_is_the_documented_v1_shape(project, fake_api):
-    """The real CLI after a real run: the structure and types of tests/data/status_json_v1.json, the fake API's numbers."""
+    """The real CLI after a real run: the structure and types of tests/data/status_json_v1.json,
+    and the fake API's numbers in it."""
     import json
     from datetime import datetime
     from pathlib import Path
