@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Union
 
 from ._config import Config, limit_for, load_config
 from ._ledger import Ledger, State, utcnow
-from ._model import CATEGORIES, ScopeStatus, Snapshot, Usage
+from ._model import CATEGORIES, MAX_COUNT, ScopeStatus, Snapshot, Usage, slash_name
 from ._paths import cache_path, claude_home, display, find_project, ledger_path
 from ._runs import record, scope_usage
 from ._runs import reset as _reset
@@ -174,7 +174,7 @@ def record_usage(
     :param usage: a :class:`Usage` or a mapping with keys from ``input``, ``output``,
         ``cache_creation``, ``cache_read`` (non-negative ints).
     :param command: "/name" to charge a command run; None charges the overall budget only.
-    :raises ValueError: a usage value is not a non-negative int.
+    :raises ValueError: a usage value is not a non-negative int of at most 2**63-1.
     """
     if not isinstance(usage, Usage):
         unknown = set(usage) - set(CATEGORIES)
@@ -183,6 +183,8 @@ def record_usage(
         for k, v in usage.items():
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ValueError(f"usage {k}={v!r} is not a non-negative whole number of tokens")
+            if v > MAX_COUNT:  # the ledger would count it as 0: TOML integers are 64-bit
+                raise ValueError(f"usage {k}={v!r} is too large — the largest is {MAX_COUNT}")
         usage = Usage(**usage)
     import uuid
 
@@ -208,5 +210,4 @@ def reset(
         return _reset(state, _normalize(command) if command is not None else None, now=utcnow())
 
 
-def _normalize(command: str) -> str:
-    return command if command.startswith("/") else "/" + command
+_normalize = slash_name  # the name hook.py imports

@@ -1,4 +1,8 @@
-"""Budget arithmetic and decisions. Pure: statuses in, decisions and messages out; no I/O."""
+"""Budget decisions and messages. Pure: statuses in, decisions and messages out; no I/O.
+
+What "spent" (used >= limit) and "over" (used > limit) mean, and the 70/90/100 % thresholds, are
+defined once, on :class:`~budget_state._model.ScopeStatus`; this module only decides with them.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,6 @@ from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from ._model import Mode, ScopeStatus
-
-THRESHOLDS: tuple[int, ...] = (70, 90, 100)
 
 
 class Decision(NamedTuple):
@@ -45,8 +47,8 @@ def _label(s: ScopeStatus) -> str:
 
 
 def usage_line(s: ScopeStatus) -> str:
-    pct = s.percent
-    pct_text = f" ({int(pct)}%)" if pct is not None else ""  # rounded down, as /budget shows it
+    pct = s.whole_percent
+    pct_text = f" ({pct}%)" if pct is not None else ""  # rounded down, as /budget shows it
     limit = _human(s.limit) if s.limit is not None else "no"
     return f"{_human(s.used)} of {limit} tokens{pct_text}"
 
@@ -82,31 +84,30 @@ def check_start(mode: Mode, command: ScopeStatus | None, overall: ScopeStatus, /
 
 
 def check_running(mode: Mode, command: ScopeStatus | None, overall: ScopeStatus, /) -> Decision:
-    """May a running turn go on? Only kill mode stops a turn, once a budget is exceeded."""
+    """May a running turn go on? Only kill mode stops a turn, once a budget is over (past the limit).
+
+    At exactly the limit the turn goes on: it may have been allowed to start just below it, and
+    the next start is refused anyway (see :func:`check_start`).
+    """
     if mode != "kill":
         return ALLOW
     over = None
-    if command is not None and command.limit is not None and command.used > command.limit:
+    if command is not None and command.over:
         over = command
-    elif overall.limit is not None and overall.used > overall.limit:
+    elif overall.over:
         over = overall
     if over is None:
         return ALLOW
     return Decision(False, stop_message(over), over.name)
 
 
-def crossed(warned: int, percent: float | None, /) -> tuple[int, int | None]:
+def crossed(warned: int, reached: int, /) -> tuple[int, int | None]:
     """``(new_warned, threshold_to_announce)``: each of 70/90/100 % is announced once per climb.
 
-    ``warned`` is the highest threshold already announced; if usage fell below it (a reset or a
-    raised limit), it falls too, so the next climb is announced again.
+    ``reached`` is :attr:`ScopeStatus.reached`; ``warned`` is the highest threshold already
+    announced. If usage fell below it (a reset or a raised limit), it falls too, so the next climb
+    is announced again.
     """
-    if percent is None:
-        return 0, None
-    reached = 0
-    for t in THRESHOLDS:
-        if percent >= t:
-            reached = t
     if reached > warned:
         return reached, reached
     return reached, None

@@ -46,9 +46,9 @@ def version() -> str:
 
 def command_name(raw: str, /) -> str:
     """``review-pr`` or ``/review-pr`` -> ``/review-pr``, as the ledger and config name it."""
-    name = raw.strip()
-    if not name.startswith("/"):
-        name = "/" + name
+    from ._model import slash_name
+
+    name = slash_name(raw.strip())
     if name == "/" or any(c.isspace() for c in name):
         raise argparse.ArgumentTypeError(f"not a command name: {raw!r} (expected e.g. /review-pr)")
     return name

@@ -19,9 +19,18 @@ if TYPE_CHECKING:
 
 Result = tuple[Optional[int], Optional[str]]  # evaluated at runtime: no `X | None` on 3.9
 
-_SEGMENT = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
-_NAME = re.compile(rf"{_SEGMENT}(?::{_SEGMENT})*", re.ASCII)
-_PROMPT = re.compile(r"[ \t\r\n\f\v]*/([^ \t\r\n\f\v]{1,256})(?:[ \t\r\n\f\v]|$)")
+# Command names follow Claude Code's own rules, as checked on 2.1.197 and 2.1.332 (README
+# "Command names"): the name is the file's name as written — any case, any script, no Unicode
+# normalisation — and ends at the first character JavaScript's \s matches. Names are refused
+# that either version does not run, and whatever could leave the folder or reach a terminal
+# raw: "/" "\\" ":" (the namespace separator) "<" ">", "." and ".." anywhere, controls,
+# format characters (bidi overrides, zero-width spaces; the emoji joiner U+200D excepted),
+# a leading combining mark.
+_SPACE = "\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"  # JavaScript's \s
+_PROMPT = re.compile(rf"[{_SPACE}]*/([^{_SPACE}]{{1,256}})(?:[{_SPACE}]|$)")
+_ASCII_SEGMENT = re.compile(r"[!-~]+")  # printable ASCII, no space; the refused ones are checked apart
+_REFUSED = frozenset("/\\:<>")
+_ZWJ = "\u200d"  # joins emoji sequences (👩‍💻): both versions run names with it
 _MAX_BYTES = 64 * 1024
 _KEYS = (
     ("tokenBudget",),
@@ -33,23 +42,34 @@ _FIX = "write e.g. tokenBudget: 50000"
 
 
 def is_command_name(name: str, /) -> bool:
-    """Whether ``name`` ("/review-pr", "frontend:component") is safe to map onto a file path."""
+    """Whether ``name`` ("/review-pr", "frontend:component", "/rév-iew") is one Claude Code runs and
+    is safe to map onto a file path."""
     return _valid_bare(name.removeprefix("/"))
 
 
 def _valid_bare(bare: str) -> bool:
-    return _NAME.fullmatch(bare) is not None and ".." not in bare
+    return all(_valid_segment(part) for part in bare.split(":"))
 
 
 def _valid_segment(part: str) -> bool:
-    return ":" not in part and _valid_bare(part)
+    """One file or folder name of a command: see the rules above."""
+    if not part or part == "." or ".." in part or any(c in _REFUSED for c in part):
+        return False
+    if part.isascii():
+        return _ASCII_SEGMENT.fullmatch(part) is not None
+    import unicodedata  # Lazy: only non-ASCII names need it.
+
+    if unicodedata.category(part[0]).startswith("M"):
+        return False
+    return all((c.isprintable() and not c.isspace()) or c == _ZWJ for c in part)
 
 
 def command_from_prompt(prompt: str, /) -> str | None:
     """The slash command a raw prompt runs ("/review-pr 42" -> "/review-pr"), or None; never raises.
 
-    Only ASCII whitespace separates the command from its arguments, so a control character or an
-    escape sequence glued to the name makes the whole prompt "not a command".
+    Whitespace as Claude Code sees it (JavaScript's \\s, e.g. a no-break space) separates the
+    command from its arguments; a control character or an escape sequence glued to the name makes
+    the whole prompt "not a command".
     """
     match = _PROMPT.match(prompt) if isinstance(prompt, str) else None
     if match is None or not _valid_bare(match.group(1)):
@@ -57,10 +77,27 @@ def command_from_prompt(prompt: str, /) -> str | None:
     return "/" + match.group(1)
 
 
-def _candidates(root: Path, parts: list[str]) -> Iterator[Path]:
+def _candidates(root: Path, parts: list[str]) -> Iterator[tuple[Path, Path, list[str]]]:
+    """``(file, folder, the names under folder that must be spelled exactly so)`` for each place."""
     if len(parts) == 1:
-        yield root / "skills" / parts[0] / "SKILL.md"
-    yield root.joinpath("commands", *parts[:-1], parts[-1] + ".md")
+        yield root / "skills" / parts[0] / "SKILL.md", root / "skills", [parts[0]]
+    yield root.joinpath("commands", *parts[:-1], parts[-1] + ".md"), root / "commands", [*parts[:-1], parts[-1] + ".md"]
+
+
+def _spelled_exactly(folder: Path, names: list[str]) -> bool:
+    """Whether each of ``names`` (a path under ``folder``) is a folder entry with exactly that spelling.
+
+    A case-insensitive or normalising filesystem (macOS) opens Deploy.md for "deploy.md" and an
+    NFD "é" for an NFC one; Claude Code does not run a command typed so, and neither do we count it.
+    """
+    for name in names:
+        try:
+            if name not in os.listdir(folder):
+                return False
+        except OSError:
+            return False
+        folder = folder / name
+    return True
 
 
 def _regular(path: Path) -> os.stat_result | None:
@@ -82,8 +119,8 @@ def find_command_file(name: str, /, *, project: Path, home: Path) -> Path | None
         return None
     parts = name.removeprefix("/").split(":")
     for root in (project / ".claude", home):
-        for path in _candidates(root, parts):
-            if _regular(path) is not None:
+        for path, folder, names in _candidates(root, parts):
+            if _regular(path) is not None and _spelled_exactly(folder, names):
                 return path
     return None
 
@@ -152,7 +189,7 @@ def parse_frontmatter(head: bytes, /, *, where: str) -> Result:
         return parse_tokens(value, what=key), None
     except TokenValueError as exc:
         shown = f" {exc.shown}" if exc.shown else ""
-        return None, f"{key}{shown} in {where} {exc.reason} — {_FIX}"
+        return None, f"{key}{shown} in {where} {exc.reason} — {exc.fix or _FIX}"
 
 
 class BudgetCache:

@@ -12,7 +12,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
 from budget_state._errors import ConfigError
-from budget_state._model import CATEGORIES
+from budget_state._model import CATEGORIES, slash_name
 from budget_state._paths import config_path, display
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ MODES: dict[str, Mode] = {
 }
 KNOWN_KEYS = ("mode", "overall_tokens", "count", "on_error", "lock_timeout", "ledger", "commands")
 COMMAND_KEYS = ("tokens",)
-_NO_OVERALL = ("", "none", "off")
+_NO_OVERALL = ("none", "off")  # an empty value is unset, like every variable
 _OVERALL_FIX = 'write e.g. overall_tokens = "2M"'
 
 
@@ -106,7 +106,7 @@ def _tokens(key: str, value: object, where: str, path: Path | None, fix: str) ->
         return parse_tokens(value, what=key)
     except TokenValueError as exc:
         shown = f" {exc.shown}" if exc.shown else ""
-        raise ConfigError(f"{key}{shown} in {where} {exc.reason} — {fix}", path=path) from None
+        raise ConfigError(f"{key}{shown} in {where} {exc.reason} — {exc.fix or fix}", path=path) from None
 
 
 def _count(value: object, where: str, path: Path) -> tuple[str, ...]:
@@ -128,7 +128,7 @@ def _commands(value: object, where: str, path: Path, warnings: list[str]) -> dic
         )
     out: dict[str, int] = {}
     for key, table in value.items():
-        name = key if key.startswith("/") else "/" + key
+        name = slash_name(key)
         header = f'[commands."{name}"]'
         if not is_command_name(name):
             raise ConfigError(
@@ -150,6 +150,15 @@ def _commands(value: object, where: str, path: Path, warnings: list[str]) -> dic
     return out
 
 
+def _parse_toml(text: str, /) -> dict[str, object]:
+    """:raises ValueError: ``tomllib.TOMLDecodeError``, for text that is not TOML."""
+    if sys.version_info >= (3, 11):
+        import tomllib  # Lazy: only projects with a config file pay for it.
+    else:  # pragma: no cover (exercised on Python < 3.11 only)
+        import tomli as tomllib
+    return tomllib.loads(text)
+
+
 def _read_file(path: Path, where: str) -> dict[str, object] | None:
     try:
         with open(path, "rb") as f:
@@ -158,16 +167,52 @@ def _read_file(path: Path, where: str) -> dict[str, object] | None:
         return None
     except OSError as exc:
         raise ConfigError(f"cannot read {where} ({exc.strerror}) — make it a readable file", path=path) from None
-    if sys.version_info >= (3, 11):
-        import tomllib  # Lazy: only projects with a config file pay for it.
-    else:  # pragma: no cover (exercised on Python < 3.11 only)
-        import tomli as tomllib
     try:
-        return tomllib.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{where} is not UTF-8 text — save it as UTF-8", path=path) from None
-    except tomllib.TOMLDecodeError as exc:
+    try:
+        return _parse_toml(text)
+    except ValueError as exc:  # tomllib.TOMLDecodeError
         raise ConfigError(f"{where} is not valid TOML: {exc} — fix it or delete the file", path=path) from None
+
+
+def on_error_alone(project: Path, env: Mapping[str, str]) -> OnError:
+    """``on_error`` alone, read tolerantly: for the hook when the settings as a whole did not load.
+
+    The rest of the settings may be what failed, so nothing else is looked at. A valid
+    ``CLAUDE_BUDGET_ON_ERROR`` wins; else ``on_error`` at the top level of ``.claude/budget.toml``,
+    whatever is wrong with its other keys; and if the file is not TOML at all, a plain
+    ``on_error = "closed"`` line above its first ``[table]`` still counts — whoever asked to fail
+    closed wants it most when the file is broken. Anything else is ``"open"``. Never raises.
+    """
+    raw = (env.get("CLAUDE_BUDGET_ON_ERROR") or "").strip().lower()
+    if raw in ("open", "closed"):
+        return "closed" if raw == "closed" else "open"
+    try:
+        with open(config_path(project), "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+        try:
+            value = _parse_toml(text).get("on_error")
+        except (ValueError, RecursionError):  # TOMLDecodeError is a ValueError
+            value = _on_error_line(text)
+    except (OSError, ValueError):
+        return "open"
+    return "closed" if isinstance(value, str) and value.strip().lower() == "closed" else "open"
+
+
+def _on_error_line(text: str) -> str | None:
+    """The value of a top-level ``on_error = "…"`` line in text that is not valid TOML, or None."""
+    import re  # Lazy: only reached when the hook already failed on a broken file.
+
+    line_re = re.compile(r"""[ \t]*on_error[ \t]*=[ \t]*(?:"([^"\\\n]*)"|'([^'\n]*)')[ \t]*(?:#.*)?""")
+    for line in text.splitlines():
+        if line.lstrip().startswith("["):
+            return None  # a table: keys below it are not the top-level on_error
+        match = line_re.fullmatch(line)
+        if match:
+            return match.group(1) if match.group(1) is not None else match.group(2)
+    return None
 
 
 def load_config(project: Path, env: Mapping[str, str]) -> Config:
@@ -215,13 +260,13 @@ def _from_file(data: Mapping[str, object], where: str, path: Path) -> Config:
 
 
 def _from_env(env: Mapping[str, str], config: Config) -> Config:
-    """Environment variables beat the file; an empty one counts as unset, except CLAUDE_BUDGET_OVERALL."""
+    """Environment variables beat the file; an empty one counts as unset (``none``/``off`` lift the overall cap)."""
     sources = dict(config.sources)
     if env.get("CLAUDE_BUDGET_MODE"):
         config = config._replace(mode=normalize_mode(env["CLAUDE_BUDGET_MODE"], where="CLAUDE_BUDGET_MODE"))
         sources["mode"] = "env"
     raw = env.get("CLAUDE_BUDGET_OVERALL")
-    if raw is not None:
+    if raw:
         fix = "write e.g. CLAUDE_BUDGET_OVERALL=2M, or none for no overall budget"
         where = "CLAUDE_BUDGET_OVERALL"
         tokens = None if raw.strip().lower() in _NO_OVERALL else _tokens("overall_tokens", raw, where, None, fix)
@@ -237,7 +282,7 @@ def _from_env(env: Mapping[str, str], config: Config) -> Config:
 
 def limit_for(config: Config, command: str, frontmatter_tokens: int | None) -> tuple[int | None, str | None]:
     """``(limit, source)`` for a command: the config file's ``[commands]`` beat the frontmatter."""
-    name = command if command.startswith("/") else "/" + command
+    name = slash_name(command)
     if name in config.commands:
         return config.commands[name], "config"
     if frontmatter_tokens is not None:

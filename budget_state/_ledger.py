@@ -14,14 +14,17 @@ Layout (schema 1) — see README "The ledger" for the documented form::
 The file is one TOML document. Hooks parse only the part above the marker and copy the part
 below it as bytes, so a hook's cost does not grow with history; runs move below in batches.
 
-Writers replace the file atomically (temp file in the same folder, fsync, ``os.replace``), so a
-reader without the lock sees either the old or the new ledger, never a torn one, and a writer
-killed at any point leaves the previous ledger intact.
+Writers replace the file atomically (temp file in the same folder, fsync, ``os.replace``, fsync
+of the folder), so a reader without the lock sees either the old or the new ledger, never a torn
+one, and a writer killed at any point leaves the previous ledger intact. The file keeps its mode
+(a private 0600 or a shared 0664 ledger stays so); a new one is 0644 under the umask.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -230,8 +233,11 @@ class Ledger:
         # leaves a single stale file that the next write replaces.
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         try:
+            mode = _mode_of(self.path)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
             try:
+                if mode is not None:
+                    _set_mode(fd, tmp, mode)
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
@@ -239,6 +245,7 @@ class Ledger:
             finally:
                 os.close(fd)
             os.replace(tmp, self.path)
+            _fsync_folder(self.path.parent)
         except OSError as e:
             try:
                 os.unlink(tmp)
@@ -257,6 +264,48 @@ class Ledger:
                 "(a link would be replaced by the first write)",
                 path=self.path,
             )
+
+
+def _mode_of(path: Path) -> int | None:
+    """The permission bits of the ledger now, to give the file that replaces it; None if there is none."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return None
+
+
+def _set_mode(fd: int, path: Path, mode: int) -> None:
+    # Explicitly, not through os.open's mode: that one is cut by the umask (0664 would become 0644)
+    # and ignored when a killed writer left the temp file behind.
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, mode)
+        else:  # pragma: no cover (Windows before Python 3.13)
+            os.chmod(path, mode)
+    except OSError:
+        pass  # a filesystem without Unix modes (FAT, some network shares): nothing to keep
+
+
+# A filesystem or platform that cannot fsync a folder says so with one of these; the rename is
+# then as durable as that filesystem makes it, and the write has still succeeded.
+_NO_FOLDER_FSYNC = frozenset(
+    getattr(errno, name) for name in ("EINVAL", "EBADF", "ENOTSUP", "EOPNOTSUPP", "ENOSYS") if hasattr(errno, name)
+)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename durable: until the folder is flushed, a crash can bring the old ledger back."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return  # Windows cannot open a folder (and needs no folder fsync)
+    try:
+        os.fsync(fd)
+    except OSError as e:
+        if e.errno not in _NO_FOLDER_FSYNC:
+            raise
+    finally:
+        os.close(fd)
 
 
 def _add(table: dict[str, Any], usage: dict[str, int]) -> None:

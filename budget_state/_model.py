@@ -9,7 +9,15 @@ if TYPE_CHECKING:
     from typing import Literal
 
 CATEGORIES: tuple[str, ...] = ("input", "output", "cache_creation", "cache_read")
+# Percent of a limit at which a budget is at "warning", "critical" and spent ("exceeded"): the
+# levels of /budget and status --json, the once-only notices, and block mode's refusal all use these.
+THRESHOLDS: tuple[int, ...] = (70, 90, 100)
 MAX_COUNT = 2**63 - 1  # TOML's integer range; anything outside it is not a real token count
+
+
+def slash_name(command: str, /) -> str:
+    """``review-pr`` or ``/review-pr`` -> ``/review-pr``: a command as the ledger, config and status name it."""
+    return command if command.startswith("/") else "/" + command
 
 
 def count_value(v: object, /) -> int:
@@ -70,26 +78,47 @@ class ScopeStatus(NamedTuple):
 
     @property
     def percent(self) -> float | None:
+        """For display only: every decision uses :attr:`reached`, :attr:`spent` and :attr:`over`."""
         if self.limit is None or self.limit <= 0:
             return None
         return 100.0 * self.used / self.limit
 
     @property
+    def whole_percent(self) -> int | None:
+        """The percent as shown: a whole number rounded down (99 % until the limit is really reached)."""
+        if self.limit is None or self.limit <= 0:
+            return None
+        return max(0, self.used * 100 // self.limit)
+
+    @property
+    def reached(self) -> int:
+        """The highest of :data:`THRESHOLDS` that ``used`` has reached, 0 for none or no limit.
+
+        In integers, so exact at the boundary whatever the size: a float percent is not.
+        """
+        if self.limit is None or self.limit <= 0:
+            return 0
+        return max((t for t in THRESHOLDS if self.used * 100 >= t * self.limit), default=0)
+
+    @property
     def level(self) -> Level:
-        p = self.percent
-        if p is None:
+        """``none`` (no limit), ``ok``, ``warning`` (from 70 %), ``critical`` (from 90 %), ``exceeded`` (spent)."""
+        if self.limit is None or self.limit <= 0:
             return "none"
-        if p > 100:
-            return "exceeded"
-        if p > 90:
-            return "critical"
-        if p >= 70:
-            return "warning"
-        return "ok"
+        return _LEVELS[self.reached]
 
     @property
     def spent(self) -> bool:
-        return self.limit is not None and self.used >= self.limit
+        """At or past the limit: block mode refuses the next start. The level is ``exceeded``."""
+        return self.reached >= 100
+
+    @property
+    def over(self) -> bool:
+        """Past the limit: kill mode stops a running turn (at exactly the limit it may finish)."""
+        return self.limit is not None and self.limit > 0 and self.used > self.limit
+
+
+_LEVELS: dict[int, Level] = {0: "ok", 70: "warning", 90: "critical", 100: "exceeded"}
 
 
 class Snapshot(NamedTuple):

@@ -1,8 +1,8 @@
 """Where things live. Every path the package touches is resolved here, with one precedence.
 
 - project root: ``CLAUDE_PROJECT_DIR`` (set by Claude Code for every hook), else the hook's ``cwd``,
-  else the nearest parent of the current directory that has a ``.claude/`` folder, else the
-  current directory;
+  else the nearest parent of the current directory that has a ``.claude/`` folder, stopping below
+  ``$HOME`` (its ``.claude`` is Claude Code's user folder, not a project), else the current directory;
 - ledger: ``CLAUDE_BUDGET_STATE``, else ``ledger = "…"`` in ``.claude/budget.toml``, else
   ``<project>/.claude/budget-ledger.toml``;
 - the lock is ``<ledger>.lock`` and the frontmatter cache ``budget-cache.json`` beside the ledger;
@@ -27,10 +27,19 @@ def find_project(env: Mapping[str, str], cwd: str | None = None) -> Path:
     if cwd:
         return Path(cwd)
     here = Path.cwd()
+    home = Path(os.path.realpath(_home(env)))  # cwd is a real path: compare like with like
     for candidate in (here, *here.parents):
+        if candidate == home:
+            break  # ~/.claude holds Claude Code's user settings; a folder holding $HOME is no project either
         if (candidate / ".claude").is_dir():
             return candidate
     return here
+
+
+def _home(env: Mapping[str, str]) -> Path:
+    """``$HOME`` of ``env`` (the hook's environment, not necessarily this process's)."""
+    home = env.get("HOME")
+    return Path(home) if home else Path.home()
 
 
 def config_path(project: Path) -> Path:
@@ -57,8 +66,7 @@ def claude_home(env: Mapping[str, str]) -> Path:
     configured = env.get("CLAUDE_CONFIG_DIR")
     if configured:
         return Path(os.path.expanduser(configured.split(",")[0]))
-    home = env.get("HOME")
-    return (Path(home) if home else Path.home()) / ".claude"
+    return _home(env) / ".claude"
 
 
 def display(path: Path, project: Path) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from budget_state._model import CATEGORIES, ScopeStatus, Snapshot
+from budget_state._model import CATEGORIES, ScopeStatus, Snapshot, slash_name
 from budget_state._units import humanize
 
 BAR_MIN, BAR_MAX = 10, 40
@@ -16,16 +16,21 @@ _COLORS = {
     "exceeded": "\x1b[31m",
 }
 _EXCEEDED_COLOR = "\x1b[1;31m"  # bold red
+_SPENT_FLAGS = ("EXCEEDED", "SPENT")  # past the limit, exactly at it: both are refused in block mode
 _NOTE_COLOR = "\x1b[33m"
 _INDENT = "  "
 _GAP = "  "
+_ZWJ = "\u200d"  # joins an emoji sequence (a command may be named 👩‍💻dev): harmless, and no column of its own
 
 
 def _width(text: str) -> int:
     """Columns ``text`` takes in a terminal: wide East Asian characters count 2, combining marks 0."""
     if text.isascii():
         return len(text)
-    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return sum(
+        0 if unicodedata.combining(c) or c == _ZWJ else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in text
+    )
 
 
 def _ljust(text: str, width: int) -> str:
@@ -38,7 +43,7 @@ def _rjust(text: str, width: int) -> str:
 
 def _safe(text: str) -> str:
     """Names and messages come from files anyone can edit: never let them reach the terminal raw."""
-    return text if text.isprintable() else "".join(c if c.isprintable() else "?" for c in text)
+    return text if text.isprintable() else "".join(c if c.isprintable() or c == _ZWJ else "?" for c in text)
 
 
 def _paint(text: str, code: str | None, color: bool) -> str:
@@ -51,13 +56,14 @@ class _Row:
     def __init__(self, name: str, scope: ScopeStatus) -> None:
         self.name = _safe(name)
         self.scope = scope
-        if scope.limit is None or scope.percent is None:
+        pct = scope.whole_percent
+        if scope.limit is None or pct is None:
             self.amount = f"{humanize(scope.used)} used"
             self.percent = ""
         else:
             self.amount = f"{humanize(scope.used)}/{humanize(scope.limit)}"
-            self.percent = f"{max(0, scope.used * 100 // scope.limit)}%"
-        flags = ["EXCEEDED"] if scope.level == "exceeded" else []
+            self.percent = f"{pct}%"
+        flags = ["EXCEEDED"] if scope.over else ["SPENT"] if scope.spent else []
         if scope.runs:
             flags.append(f"({scope.runs} run{'' if scope.runs == 1 else 's'})")
         self.flags = flags
@@ -73,7 +79,7 @@ class _Row:
         cells = [_ljust(self.name, name_w), meter, _rjust(self.amount, amount_w)]
         if percent_w:
             cells.append(" " * (percent_w - len(self.percent)) + _paint(self.percent, code, color))
-        cells.extend(_paint(f, _EXCEEDED_COLOR, color) if f == "EXCEEDED" else f for f in self.flags)
+        cells.extend(_paint(f, _EXCEEDED_COLOR, color) if f in _SPENT_FLAGS else f for f in self.flags)
         lines = [(_INDENT + _GAP.join(cells)).rstrip()]
         if self.scope.error:
             lines.append(_INDENT * 3 + _paint(_safe(self.scope.error), _NOTE_COLOR, color))
@@ -89,10 +95,6 @@ def _bar_width(width: int, rows: list[_Row], widths: tuple[int, int, int]) -> in
     return max(BAR_MIN, min(BAR_MAX, width - rest))
 
 
-def _normalize(name: str) -> str:
-    return name if name.startswith("/") else "/" + name
-
-
 def render_status(snap: Snapshot, /, *, width: int = 80, color: bool = False, only: str | None = None) -> str:
     """The status table: a header, the overall row, one row per command by name, then a footer.
 
@@ -106,7 +108,7 @@ def render_status(snap: Snapshot, /, *, width: int = 80, color: bool = False, on
     commands = dict(sorted(snap.commands.items()))
     notes: list[str] = []
     if only is not None:
-        wanted = _normalize(only)
+        wanted = slash_name(only)
         commands = {k: v for k, v in commands.items() if k == wanted}
         if not commands:
             notes.append(f"{_safe(wanted)} has no budget and no recorded usage")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from budget_state._model import MAX_COUNT
+
 _MULTIPLIERS = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9}
 # Underscores as Python allows them; commas only as thousands groups, so a European "1,5k"
 # is refused instead of silently meaning 15,000.
@@ -20,13 +22,15 @@ class TokenValueError(ValueError):
     """A token amount that is not a positive whole number; ``str()`` is ``f"{shown} {reason}"``.
 
     Callers that want to say where the value came from put it between the two parts:
-    ``f"tokenBudget {e.shown} in {file} {e.reason}"``.
+    ``f"tokenBudget {e.shown} in {file} {e.reason} — {e.fix or their_fix}"``. ``fix`` is set when
+    the usual one ("write e.g. …") would not help, as for a value that is too large.
     """
 
-    def __init__(self, shown: str, reason: str, /, *, what: str = "value") -> None:
-        super().__init__(f"{shown or what} {reason}")
+    def __init__(self, shown: str, reason: str, /, *, what: str = "value", fix: str | None = None) -> None:
+        super().__init__(f"{shown or what} {reason}" + (f" — {fix}" if fix else ""))
         self.shown = shown
         self.reason = reason
+        self.fix = fix
 
 
 def describe_value(value: object, /) -> str:
@@ -45,7 +49,7 @@ def describe_value(value: object, /) -> str:
 
 
 def parse_tokens(value: object, /, *, what: str = "value") -> int:
-    """A positive whole number of tokens from an int, an integral float or a string like ``"1.5M"``.
+    """A positive whole number of tokens, at most 2**63-1, from an int, an integral float or a string like ``"1.5M"``.
 
     :param what: names the value in the message when there is nothing to show (``None``, ``""``).
     :raises TokenValueError: (a ``ValueError``) saying what is wrong, e.g. ``"fifty" is not a number``.
@@ -67,6 +71,8 @@ def parse_tokens(value: object, /, *, what: str = "value") -> int:
         tokens = value
     if tokens <= 0:
         raise TokenValueError(shown, "is not a positive number of tokens", what=what)
+    if tokens > MAX_COUNT:  # the ledger is TOML: its integers are 64-bit
+        raise TokenValueError(shown, "is too large", what=what, fix=f"the largest is {MAX_COUNT}")
     return tokens
 
 

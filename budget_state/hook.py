@@ -75,7 +75,7 @@ def failure(event: str, error: BaseException, env: Mapping[str, str]) -> dict[st
         text = (
             f"internal error {type(error).__name__}: {error} — please report it (CLAUDE_BUDGET_DEBUG=1 shows details)"
         )
-    closed = ((env.get("CLAUDE_BUDGET_ON_ERROR") or "").strip().lower() or _config_on_error(env)) == "closed"
+    closed = _config_on_error(env) == "closed"
     if closed and event == "UserPromptSubmit":
         return {
             "decision": "block",
@@ -90,12 +90,13 @@ def failure(event: str, error: BaseException, env: Mapping[str, str]) -> dict[st
 
 
 def _config_on_error(env: Mapping[str, str]) -> str:
+    """``on_error`` from the environment or the file alone: the rest of the settings may be what failed."""
     try:
-        from ._config import load_config
+        from ._config import on_error_alone
         from ._paths import find_project
 
-        return load_config(find_project(env), env).on_error
-    except Exception:  # noqa: BLE001 (the config may be what failed; its default is open)
+        return on_error_alone(find_project(env), env)
+    except Exception:  # noqa: BLE001 (nothing here may break the session; the default is open)
         return "open"
 
 
@@ -408,7 +409,7 @@ def _thresholds(state: Any, command: Any, overall: Any) -> list[str]:
     for s in (command, overall):
         if s is None:
             continue
-        new, announce = crossed(warned(state, s.name), s.percent)
+        new, announce = crossed(warned(state, s.name), s.reached)
         if new != warned(state, s.name):
             set_warned(state, s.name, new)
         if announce is not None:

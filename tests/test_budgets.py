@@ -70,21 +70,22 @@ def test_check_running(mode, c, o, allowed) -> None:
 
 
 @pytest.mark.parametrize(
-    ("warned", "pct", "expected"),
+    ("warned", "used", "expected"),
     [
         (0, None, (0, None)),
-        (0, 50.0, (0, None)),
-        (0, 70.0, (70, 70)),
-        (70, 85.0, (70, None)),
-        (70, 95.0, (90, 90)),
-        (0, 150.0, (100, 100)),
-        (100, 150.0, (100, None)),
-        (100, 10.0, (0, None)),
+        (0, 5_000, (0, None)),
+        (0, 7_000, (70, 70)),
+        (70, 8_500, (70, None)),
+        (70, 9_500, (90, 90)),
+        (0, 15_000, (100, 100)),
+        (100, 15_000, (100, None)),
+        (100, 1_000, (0, None)),
     ],
     ids=["no-limit", "below", "at-70", "already-70", "to-90", "jump-to-100", "already-100", "after-reset"],
 )
-def test_crossed(warned, pct, expected) -> None:
-    assert crossed(warned, pct) == expected
+def test_crossed(warned, used, expected) -> None:
+    status = cmd(0, None) if used is None else cmd(used, 10_000)
+    assert crossed(warned, status.reached) == expected
 
 
 def test_threshold_messages() -> None:

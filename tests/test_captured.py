@@ -13,6 +13,7 @@ import pytest
 from budget_state import hook
 from budget_state._accounting import read_new
 from budget_state._api import snapshot
+from budget_state._ledger import Ledger
 
 DATA = Path(__file__).parent / "data"
 HOOKS = sorted((DATA / "hooks").glob("*.json"))
@@ -76,8 +77,9 @@ def _retimed(lines: List[str]) -> List[str]:
 
 
 def _run(payload: Dict[str, Any], env: Dict[str, str]) -> str:
+    """What the hook printed (its return value is always 0: what it prints is the reply)."""
     out = io.StringIO()
-    assert hook.main([], stdin=io.BytesIO(json.dumps(payload).encode()), stdout=out, env=env) == 0
+    hook.main([], stdin=io.BytesIO(json.dumps(payload).encode()), stdout=out, env=env)
     return out.getvalue()
 
 
@@ -121,9 +123,71 @@ def test_captured_session_replayed_through_the_hook_counts_exactly(tmp_path: Pat
     assert snap.overall.usage.as_dict() == expected
 
 
+# session id -> (file stem in transcripts/, its *_expected.json)
+SESSIONS = {
+    e["session_id"]: (stem, e)
+    for stem in ("review_pr", "plain", "stop_failure")
+    for e in [json.loads((TRANSCRIPTS / f"{stem}_expected.json").read_text())]
+}
+PROMPTS = {
+    p["session_id"]: p for p in (json.loads(h.read_text()) for h in HOOKS) if p["hook_event_name"] == "UserPromptSubmit"
+}
+SUBAGENT = json.loads((DATA / "hooks" / "subagent_stop.json").read_text())["agent_transcript_path"]
+TOKENS = ("input", "output", "cache_creation", "cache_read")
+
+
+def _prompt_of(payload: Dict[str, Any]) -> Dict[str, Any]:
+    """The session's UserPromptSubmit: captured, or (the StopFailure session's was not) made from its fields."""
+    session = payload["session_id"]
+    if session in PROMPTS:
+        return PROMPTS[session]
+    made = dict(PROMPTS[next(iter(PROMPTS))])
+    made.update(
+        session_id=session,
+        transcript_path=payload["transcript_path"],
+        prompt_id=payload["prompt_id"],
+        prompt=SESSIONS[session][1]["prompt"],
+    )
+    return made
+
+
 @pytest.mark.parametrize("path", HOOKS, ids=[p.stem for p in HOOKS])
-def test_every_captured_payload_is_handled_silently(path: Path, tmp_path: Path) -> None:
+def test_every_captured_payload_counts_its_real_transcript(path: Path, tmp_path: Path) -> None:
+    """Each payload after its session's prompt, with the captured transcripts at the paths it names."""
     home, proj = tmp_path / "home", tmp_path / "proj"
-    (proj / ".claude").mkdir(parents=True)
-    payload = _relocate(json.loads(path.read_text()), home, proj)
-    assert _run(payload, {"CLAUDE_PROJECT_DIR": str(proj), "HOME": str(home)}) == ""
+    (proj / ".claude" / "commands").mkdir(parents=True)
+    (proj / ".claude" / "commands" / "review-pr.md").write_text("---\ntokenBudget: 500000\n---\nReview PR.\n")
+    env = {"CLAUDE_PROJECT_DIR": str(proj), "HOME": str(home)}
+    original = json.loads(path.read_text())
+    payload = _relocate(original, home, proj)
+    prompt = _relocate(_prompt_of(original), home, proj)
+    stem, expected = SESSIONS[original["session_id"]]
+    transcript = Path(payload["transcript_path"])
+    transcript.parent.mkdir(parents=True)
+    lines = (TRANSCRIPTS / f"{stem}_main.jsonl").read_text().splitlines(keepends=True)
+    first_response = next(i for i, line in enumerate(lines) if '"type":"assistant"' in line)
+    transcript.write_text("".join(lines[:first_response]))  # as it was when the prompt's hook ran
+
+    assert _run(prompt, env) == ""
+    if payload["hook_event_name"] == "UserPromptSubmit":
+        state = Ledger(proj / ".claude" / "budget-ledger.toml").read()
+        run = state["sessions"][payload["session_id"]].get("run")
+        assert run == (payload["prompt_id"] if stem == "review_pr" else None)  # only a command is a run
+        assert all(state["overall"].get(k, 0) == 0 for k in TOKENS)  # nothing answered yet
+        return
+    transcript.write_text("".join(lines))
+    if stem == "review_pr":
+        subagent = Path(_relocate(SUBAGENT, home, proj))
+        subagent.parent.mkdir(parents=True)
+        subagent.write_text((TRANSCRIPTS / "review_pr_subagent.jsonl").read_text())
+
+    assert _run(payload, env) == ""
+
+    snap = snapshot(proj, env=env)
+    assert snap.overall.usage.as_dict() == expected["model_usage_totals"]
+    assert snap.overall.used == expected["total_tokens"]
+    if stem == "review_pr":
+        assert snap.commands["/review-pr"].usage.as_dict() == expected["model_usage_totals"]
+        assert snap.commands["/review-pr"].runs == 1
+    else:
+        assert snap.commands["/review-pr"].runs == 0

@@ -22,7 +22,8 @@ from budget_state._commands import (
     read_budget,
 )
 
-VALID_NAME = re.compile(r"/[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)*")
+# Claude Code's rules (README "Command names"): no whitespace, / \\ : < >, control or format characters.
+VALID_NAME = re.compile(r"/[^\s/\\:<>\x00-\x1f\x7f]+(:[^\s/\\:<>\x00-\x1f\x7f]+)*")
 FIX = "write e.g. tokenBudget: 50000"
 WHERE = ".claude/commands/x.md"
 
@@ -53,8 +54,10 @@ PROMPTS = [
     ("/..", None, "dotdot"),
     ("/a..b", None, "inner-dotdot"),
     ("/a/b", None, "path"),
-    ("/.hidden", None, "dot-first"),
-    ("/-x", None, "dash-first"),
+    ("/.hidden", "/.hidden", "dot-first"),
+    ("/-x", "/-x", "dash-first"),
+    ("/.", None, "dot"),
+    ("/a.:.", None, "dot-segment"),
     ("/a:", None, "trailing-colon"),
     ("/:a", None, "leading-colon"),
     ("/a::b", None, "empty-segment"),
@@ -63,8 +66,30 @@ PROMPTS = [
     ("/review\x1b[31m", None, "ansi"),
     ("\x1b[31m/review", None, "ansi-before"),
     ("/review\x1c x", None, "unicode-only-separator"),
-    ("/review\u00a0x", None, "nbsp"),
-    ("/ré", None, "non-ascii"),
+    ("/review\u00a0x", "/review", "nbsp-separates"),  # as Claude Code splits: at any JavaScript \\s
+    ("/review\u3000x", "/review", "ideographic-space-separates"),
+    ("/review\u2028x", "/review", "line-separator-separates"),
+    ("/ré", "/ré", "non-ascii"),
+    ("/rév-iew 42", "/rév-iew", "accented"),
+    ("/日本語", "/日本語", "cjk"),
+    ("/🚀launch now", "/🚀launch", "emoji"),
+    ("/👩\u200d💻dev", "/👩\u200d💻dev", "emoji-zwj-sequence"),
+    ("/Ωmega:été", "/Ωmega:été", "non-ascii-namespace"),
+    ("/a.b+c@d!e#f$g%h&i'j(k)l*m,n;o=p?q[r]s^t`u{v}w|x~y", "/a.b+c@d!e#f$g%h&i'j(k)l*m,n;o=p?q[r]s^t`u{v}w|x~y", "punct"),
+    ("/re\u0301v", "/re\u0301v", "nfd"),
+    ("/\u0301x", None, "leading-combining-mark"),
+    ("/a\u200bb", None, "zero-width-space"),
+    ("/a\u200cb", None, "zwnj"),
+    ("/a\u00adb", None, "soft-hyphen"),
+    ("/a\u202eb", None, "bidi-override"),
+    ("/a\ufeffb", "/a", "bom-separates"),
+    ("/a\x7fb", None, "del"),
+    ("/a\x85b", None, "nel"),
+    ("/a\x01b", None, "control"),
+    ("/a<b>", None, "angle-brackets"),
+    ("/a\\b", None, "backslash"),
+    ("/a\ud800", None, "lone-surrogate"),
+    ("/a\ue000", None, "private-use"),
     ("hi /review", None, "not-first"),
     ("/" + "a" * 257, None, "too-long"),
 ]
@@ -138,6 +163,45 @@ def test_find_command_file_refuses_invalid_names(tmp_path: Path, name: str) -> N
     write(tmp_path / "secret.md", "x")
     write(tmp_path / "p/.claude/secret.md", "x")
     assert find_command_file(name, project=tmp_path / "p", home=tmp_path / "p/.claude/commands") is None
+
+
+def test_a_non_ascii_name_is_found_as_written(tmp_path: Path) -> None:
+    path = write(tmp_path / "p/.claude/commands/ńs/rév-iew.md", "x")
+    assert find_command_file("/ńs:rév-iew", project=tmp_path / "p", home=tmp_path / "h") == path
+    skill = write(tmp_path / "h/skills/日本語/SKILL.md", "x")
+    assert find_command_file("/日本語", project=tmp_path / "p", home=tmp_path / "h") == skill
+
+
+@pytest.mark.parametrize(
+    ("on_disk", "typed", "found"),
+    [("NFD", "NFD", True), ("NFD", "NFC", False), ("NFC", "NFD", False), ("NFC", "NFC", True)],
+    ids=["nfd-nfd", "nfd-file-nfc-typed", "nfc-file-nfd-typed", "nfc-nfc"],
+)
+def test_names_are_not_unicode_normalised(tmp_path: Path, on_disk: str, typed: str, found: bool) -> None:
+    """Claude Code (2.1.197, 2.1.332) runs a command only when typed with the file name's code points."""
+    import unicodedata
+
+    path = write(tmp_path / "p/.claude/commands" / (unicodedata.normalize(on_disk, "rév") + ".md"), "x")
+    name = "/" + unicodedata.normalize(typed, "rév")
+    assert command_from_prompt(name + " go") == name
+    assert find_command_file(name, project=tmp_path / "p", home=tmp_path / "h") == (path if found else None)
+
+
+def test_a_folding_filesystem_does_not_make_another_name_a_command(tmp_path: Path, monkeypatch) -> None:
+    """On a case-insensitive or normalising filesystem (macOS) stat finds Deploy.md for /deploy: Claude Code does not."""
+    import budget_state._commands as commands
+
+    path = write(tmp_path / "p/.claude/commands/ns/Deploy.md", "x")
+
+    def folding(p: Path):
+        folded = Path(str(p).replace("deploy", "Deploy").replace("/NS/", "/ns/"))
+        return os.stat(folded) if folded.is_file() else None
+
+    monkeypatch.setattr(commands, "_regular", folding)
+    find = lambda name: find_command_file(name, project=tmp_path / "p", home=tmp_path / "h")  # noqa: E731
+    assert find("/ns:Deploy") == path
+    assert find("/ns:deploy") is None
+    assert find("/NS:Deploy") is None
 
 
 def test_find_command_file_missing(tmp_path: Path) -> None:
@@ -219,6 +283,16 @@ FRONTMATTER = [
         "---\ntokenBudget: " + "[" * 5000 + "\n---\n",
         (None, f"frontmatter of {WHERE} is not valid YAML — fix it or remove tokenBudget"),
         "deep-nesting",
+    ),
+    (
+        "---\ntokenBudget: 999999999999B\n---\n",
+        (None, f'tokenBudget "999999999999B" in {WHERE} is too large — the largest is 9223372036854775807'),
+        "too-large",
+    ),
+    (
+        "---\ntokenBudget: 99999999999999999999\n---\n",
+        (None, f"tokenBudget 99999999999999999999 in {WHERE} is too large — the largest is 9223372036854775807"),
+        "too-large-int",
     ),
     (
         "---\n- tokenBudget: 5\n---\n",
@@ -420,7 +494,9 @@ def test_discover_commands(tmp_path: Path) -> None:
     write(home / "commands/lint.md", budget.format(2))  # shadowed by the project's skill
     write(home / "commands/other.md", budget.format(3))
     write(home / "skills/helper/SKILL.md", "")
-    for skipped in [".hidden.md", "bad name.md", "notes.txt", ".git/x.md", "bad..dir/x.md", "x:y.md"]:
+    write(project / ".claude/commands/rév-iew.md", budget.format(10000))
+    write(project / ".claude/commands/.hidden.md", "")
+    for skipped in ["bad name.md", "notes.txt", "bad..dir/x.md", "x:y.md", "a\x1b[31m.md", "a\u200bb.md"]:
         write(project / ".claude/commands" / skipped, budget.format(9))
     (project / ".claude/commands/dir.md").mkdir()
 
@@ -436,6 +512,8 @@ def test_discover_commands(tmp_path: Path) -> None:
         "/lint": CommandInfo("/lint", project / ".claude/skills/lint/SKILL.md", 100, None),
         "/other": CommandInfo("/other", home / "commands/other.md", 3, None),
         "/review-pr": CommandInfo("/review-pr", project / ".claude/commands/review-pr.md", 50000, None),
+        "/rév-iew": CommandInfo("/rév-iew", project / ".claude/commands/rév-iew.md", 10000, None),
+        "/.hidden": CommandInfo("/.hidden", project / ".claude/commands/.hidden.md", None, None),
     }
     assert list(found) == sorted(found)
     for info in found.values():

@@ -95,7 +95,7 @@ def test_environment_beats_the_file(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("value", ["", "none", "OFF", " None "], ids=["empty", "none", "off-upper", "spaced"])
+@pytest.mark.parametrize("value", ["none", "OFF", " None "], ids=["none", "off-upper", "spaced"])
 def test_environment_can_lift_the_overall_budget(tmp_path: Path, value: str) -> None:
     write_config(tmp_path, "overall_tokens = 100\n")
     config = load_config(tmp_path, {"CLAUDE_BUDGET_OVERALL": value})
@@ -103,14 +103,20 @@ def test_environment_can_lift_the_overall_budget(tmp_path: Path, value: str) -> 
 
 
 def test_empty_environment_variables_count_as_unset(tmp_path: Path) -> None:
-    write_config(tmp_path, 'mode = "block"\non_error = "closed"\nlock_timeout = 3\n')
-    env = {"CLAUDE_BUDGET_MODE": "", "CLAUDE_BUDGET_ON_ERROR": "", "CLAUDE_BUDGET_LOCK_TIMEOUT": ""}
+    write_config(tmp_path, 'mode = "block"\non_error = "closed"\nlock_timeout = 3\noverall_tokens = 100\n')
+    env = {
+        "CLAUDE_BUDGET_MODE": "",
+        "CLAUDE_BUDGET_ON_ERROR": "",
+        "CLAUDE_BUDGET_LOCK_TIMEOUT": "",
+        "CLAUDE_BUDGET_OVERALL": "",
+    }
     config = load_config(tmp_path, env)
-    assert (config.mode, config.on_error, config.lock_timeout, config.sources["mode"]) == (
+    assert (config.mode, config.on_error, config.lock_timeout, config.overall_tokens, dict(config.sources)) == (
         "block",
         "closed",
         3.0,
-        "config",
+        100,
+        {"mode": "config", "overall_tokens": "config"},
     )
 
 
@@ -255,7 +261,10 @@ def test_file_errors(tmp_path: Path, text: str | bytes, message: str) -> None:
     ids=["syntax", "duplicate-key"],
 )
 def test_invalid_toml_keeps_the_parsers_line_and_column(tmp_path: Path, text: str, where: str) -> None:
-    tomllib = pytest.importorskip("tomllib" if sys.version_info >= (3, 11) else "tomli")
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # tomli is a dependency below 3.11
+        import tomli as tomllib
     with pytest.raises(tomllib.TOMLDecodeError) as parser:
         tomllib.loads(text)
     assert where in str(parser.value)  # the parser's wording differs a little between versions
@@ -340,3 +349,55 @@ def test_no_toml_parser_without_a_file(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout == "[]\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "expected"),
+    [
+        (None, {}, "open"),
+        ('on_error = "closed"\nmode = "blok"\n', {}, "closed"),
+        ('on_error = " Closed "\nlock_timeout = "soon"\n', {}, "closed"),
+        ('on_error = "closed"\nmode = [broken\n', {}, "closed"),
+        ("  on_error='closed' # when unsure\n= broken\n", {}, "closed"),
+        ('[commands."/x"]\non_error = "closed"\n= broken\n', {}, "open"),
+        ('on_error = "open"\n', {}, "open"),
+        ('on_error = 1\nmode = "blok"\n', {}, "open"),
+        (b'on_error = "closed"\nmode = "\xff"\n', {}, "closed"),
+        ('on_error = "closed"\n', {"CLAUDE_BUDGET_ON_ERROR": "open"}, "open"),
+        ('on_error = "open"\n', {"CLAUDE_BUDGET_ON_ERROR": " CLOSED "}, "closed"),
+        ('on_error = "closed"\n', {"CLAUDE_BUDGET_ON_ERROR": "yes"}, "closed"),  # not a value: the file decides
+        ('on_error = "closed"\n', {"CLAUDE_BUDGET_ON_ERROR": ""}, "closed"),
+    ],
+    ids=[
+        "no-file",
+        "bad-mode",
+        "case-and-spaces",
+        "not-toml",
+        "not-toml-single-quotes-comment",
+        "not-toml-in-a-table",
+        "open",
+        "not-a-string",
+        "not-utf8",
+        "env-open-wins",
+        "env-closed-wins",
+        "env-invalid",
+        "env-empty",
+    ],
+)
+def test_on_error_alone_reads_only_that_key(
+    tmp_path: Path, text: str | bytes | None, env: dict[str, str], expected: str
+) -> None:
+    from budget_state._config import on_error_alone
+
+    if text is not None:
+        write_config(tmp_path, text)
+    assert on_error_alone(tmp_path, env) == expected
+
+
+def test_a_too_large_overall_budget_names_the_largest(tmp_path: Path) -> None:
+    write_config(tmp_path, 'overall_tokens = "999999999999B"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path, {})
+    assert str(info.value) == (
+        f'overall_tokens "999999999999B" in {FILE} is too large — the largest is 9223372036854775807'
+    )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Iterator, Optional
 
 import pytest
 
@@ -68,7 +69,7 @@ class Project:
         }
         out = io.StringIO()
         data = raw if raw is not None else json.dumps(payload).encode()
-        assert hook.main([], stdin=io.BytesIO(data), stdout=out, env=self.env) == 0
+        hook.main([], stdin=io.BytesIO(data), stdout=out, env=self.env)  # always 0: the reply is what it prints
         text = out.getvalue()
         return json.loads(text) if text else None
 
@@ -170,11 +171,12 @@ def test_kill_mode_stops_the_turn_at_the_next_tool(proj: Project) -> None:
     }
 
 
-def test_kill_mode_waits_for_the_response_that_asked_for_the_tool(proj: Project) -> None:
+def test_kill_mode_waits_for_the_response_that_asked_for_the_tool(
+    proj: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     proj.command("review-pr", 100)
     proj.config('mode = "kill"\n')
     proj.run("UserPromptSubmit", prompt="/review-pr", prompt_id="p1")
-    import threading
 
     def late_write() -> None:
         proj.spend("p1", 101)
@@ -184,11 +186,33 @@ def test_kill_mode_waits_for_the_response_that_asked_for_the_tool(proj: Project)
                 + "\n"
             )
 
-    timer = threading.Timer(0.1, late_write)
-    timer.start()
-    reply = proj.run("PreToolUse", prompt_id="p1", tool_name="Bash", tool_use_id="toolu_9")
-    timer.join()
+    with _written_during_the_first_pause(monkeypatch, late_write) as pauses:
+        reply = proj.run("PreToolUse", prompt_id="p1", tool_name="Bash", tool_use_id="toolu_9")
+    assert len(pauses) == 1  # it waited, and stopped waiting once the response was there
     assert reply is not None and reply["continue"] is False
+
+
+@contextlib.contextmanager
+def _written_during_the_first_pause(monkeypatch: pytest.MonkeyPatch, write: Callable[[], None]) -> Iterator[list]:
+    """Claude Code writes a line while the hook waits for it: a fake clock, not a thread racing a timeout.
+
+    ``time.sleep`` advances the clock instead of sleeping and runs ``write`` on its first call, so
+    the outcome is the same on any machine however loaded. Yields the pauses the hook took.
+    """
+    import time
+
+    now, pauses = [1000.0], []
+
+    def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        now[0] += seconds
+        if len(pauses) == 1:
+            write()
+
+    with monkeypatch.context() as m:
+        m.setattr(time, "monotonic", lambda: now[0])
+        m.setattr(time, "sleep", sleep)
+        yield pauses
 
 
 def test_overall_budget_refuses_plain_prompts_in_block_mode(proj: Project) -> None:
@@ -271,12 +295,45 @@ def test_hostile_prompts_are_plain_prompts(proj: Project, prompt: str) -> None:
     assert proj.ledger()["commands"] == {}
 
 
-def test_on_error_closed_refuses_when_the_config_is_broken(proj: Project) -> None:
-    proj.config('mode = "block"\non_error = "closed"\nlock_timeout = "soon"\n')
-    proj.env["CLAUDE_BUDGET_ON_ERROR"] = "closed"
+CLOSED = "claude-budget could not check the budgets, and on_error is closed: "
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'mode = "block"\non_error = "closed"\nlock_timeout = "soon"\n',
+        'on_error = "CLOSED"\nmode = "blok"\n',
+        'on_error = "closed"  # refuse when unsure\nmode = [not toml\n',
+        "on_error = 'closed'\n[commands]\nx = \n",
+    ],
+    ids=["bad-value", "bad-mode-uppercase", "not-toml", "not-toml-single-quotes"],
+)
+def test_on_error_closed_in_the_file_is_honoured_when_the_config_is_broken(proj: Project, text: str) -> None:
+    proj.config(text)
     reply = proj.run("UserPromptSubmit", prompt="hi", prompt_id="p1")
-    assert reply is not None and reply["decision"] == "block"
-    assert reply["reason"].startswith("claude-budget could not check the budgets, and on_error is closed: ")
+    assert reply is not None and reply["decision"] == "block", reply
+    assert reply["reason"].startswith(CLOSED)
+    assert "budget.toml" in reply["reason"]
+    stop = proj.run("PreToolUse", prompt_id="p1", tool_name="Bash", tool_use_id="t1")
+    assert stop is not None and stop["continue"] is False and stop["stopReason"].startswith(CLOSED)
+
+
+@pytest.mark.parametrize(
+    ("text", "env"),
+    [
+        ('on_error = "open"\nmode = "blok"\n', {}),
+        ('mode = "blok"\n', {}),
+        ('mode = [not toml\n', {}),
+        ('[commands."/x"]\non_error = "closed"\nmode = "blok"\n', {}),  # not the top-level key
+        ('on_error = "closed"\nmode = "blok"\n', {"CLAUDE_BUDGET_ON_ERROR": "open"}),  # the environment wins
+    ],
+    ids=["open", "unset", "not-toml-unset", "in-a-table", "env-open"],
+)
+def test_a_broken_config_without_on_error_closed_fails_open(proj: Project, text: str, env: Dict[str, str]) -> None:
+    proj.config(text)
+    proj.env.update(env)
+    reply = proj.run("UserPromptSubmit", prompt="hi", prompt_id="p1")
+    assert reply is not None and set(reply) == {"systemMessage"}, reply
 
 
 def test_broken_config_fails_open_with_a_clear_line(proj: Project) -> None:
@@ -286,9 +343,7 @@ def test_broken_config_fails_open_with_a_clear_line(proj: Project) -> None:
     assert reply["systemMessage"].startswith('claude-budget: mode "blok" in .claude/budget.toml is not a mode')
 
 
-def test_stop_waits_for_the_final_response(proj: Project) -> None:
-    import threading
-
+def test_stop_waits_for_the_final_response(proj: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     proj.command("review-pr", 50000)
     proj.run("UserPromptSubmit", prompt="/review-pr", prompt_id="p1")
 
@@ -298,8 +353,41 @@ def test_stop_waits_for_the_final_response(proj: Project) -> None:
             line = {"type": "assistant", "message": {"content": [{"type": "text", "text": 'All "done" ✓'}]}}
             f.write(json.dumps(line, ensure_ascii=False) + "\n")
 
-    timer = threading.Timer(0.1, late_write)
-    timer.start()
-    assert proj.run("Stop", prompt_id="p1", last_assistant_message='All "done" ✓') is None
-    timer.join()
+    with _written_during_the_first_pause(monkeypatch, late_write) as pauses:
+        assert proj.run("Stop", prompt_id="p1", last_assistant_message='All "done" ✓') is None
+    assert len(pauses) == 1  # it waited, and stopped waiting once the response was there
     assert proj.ledger()["commands"]["/review-pr"]["input"] == 30
+
+
+def test_a_limit_beyond_tomls_integers_is_refused_and_never_written(proj: Project) -> None:
+    proj.command("big", "999999999999B")
+    reply = proj.run("UserPromptSubmit", prompt="/big", prompt_id="p1")
+    assert reply == {
+        "systemMessage": 'claude-budget: tokenBudget "999999999999B" in .claude/commands/big.md is too large — the '
+        "largest is 9223372036854775807 (no budget enforced for /big until then)"
+    }
+    text = (proj.root / ".claude" / "budget-ledger.toml").read_text()
+    assert "999999999999000000000" not in text
+    assert proj.ledger()["sessions"]["sess-1"].get("limit") is None
+
+
+def test_a_non_ascii_command_is_budgeted_listed_and_refused(proj: Project) -> None:
+    """/rév-iew runs in Claude Code like /review (checked on 2.1.197 and 2.1.332): it is budgeted the same."""
+    proj.command("rév-iew", 10000)
+    proj.config('mode = "block"\n')
+    assert proj.run("UserPromptSubmit", prompt="/rév-iew 42", prompt_id="p1") is None
+    proj.spend("p1", 10000)
+    assert proj.run("Stop", prompt_id="p1") == {
+        "systemMessage": "claude-budget: /rév-iew has spent its token budget: 10K of 10K tokens (100%)."
+    }
+    assert proj.ledger()["commands"]["/rév-iew"]["input"] == 10000
+
+    reply = proj.run("UserPromptSubmit", prompt="/rév-iew 43", prompt_id="p2")
+    assert reply == {
+        "decision": "block",
+        "reason": "Token budget spent: /rév-iew has used 10K of 10K tokens (100%). To go on, raise tokenBudget in "
+        ".claude/commands/rév-iew.md, or start over with: claude-budget reset /rév-iew.",
+    }
+    status = proj.run("UserPromptSubmit", prompt="/budget", prompt_id="p3")
+    assert status is not None
+    assert "  /rév-iew  [" in status["reason"] and "10K/10K  100%  SPENT  (1 run)" in status["reason"]

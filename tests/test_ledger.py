@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import os
+import stat
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -227,24 +229,110 @@ def test_compact_caps_sessions() -> None:
     assert "s0" in state["sessions"] and f"s{MAX_SESSIONS + 4}" not in state["sessions"]
 
 
+def _hold_until_told(path: str, ready, release, releasing) -> None:
+    with filelock.FileLock(path):
+        ready.set()
+        release.wait(30)
+        releasing.set()  # before the lock goes: whoever gets it next must see this
+        time.sleep(0.05)  # so a waiter is most likely already waiting (not asserted: no timing)
+
+
 @pytest.mark.parametrize("own_process", [True, False], ids=["alarm", "polling"])
 def test_lock_waits_its_turn_and_times_out(tmp_path: Path, own_process: bool) -> None:
+    """Order, not durations: the timeout fires while the holder still holds; the wait ends after it lets go."""
     lock = tmp_path / "l.toml.lock"
-    ready = multiprocessing.Event()
-    p = multiprocessing.Process(target=_hold_with_filelock, args=(str(lock), ready, 0.5))
+    ready, release, releasing = (multiprocessing.Event() for _ in range(3))
+    p = multiprocessing.Process(target=_hold_until_told, args=(str(lock), ready, release, releasing))
     p.start()
     try:
-        assert ready.wait(10)
+        assert ready.wait(30)
         start = time.monotonic()
         with pytest.raises(LockTimeout):
             with LedgerLock(lock, timeout=0.1, own_process=own_process):
                 pass
-        assert time.monotonic() - start < 0.4
-        with LedgerLock(lock, timeout=5, own_process=own_process):
-            assert time.monotonic() - start >= 0.3  # got it only once the holder let go
+        assert not releasing.is_set()  # it gave up while the lock was held, not because it was let go
+        assert time.monotonic() - start < 20  # only catches a hang; the timeout itself is 0.1 s
+        release.set()
+        with LedgerLock(lock, timeout=30, own_process=own_process):
+            assert releasing.is_set()  # got it only once the holder let go
     finally:
-        p.join()
+        release.set()
+        p.join(30)
     import signal
 
     assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+class _Syscalls:
+    """Records, in order, which paths were fsynced and renamed onto (through the real calls)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, folder_fsync_error: int | None = None) -> None:
+        self.events: list[tuple[str, Path]] = []
+        self._fds: dict[int, Path] = {}
+        real_open, real_fsync, real_replace = os.open, os.fsync, os.replace
+
+        def open_(path: object, flags: int, *args: object, **kwargs: object) -> int:
+            fd = real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+            self._fds[fd] = Path(str(path))
+            return fd
+
+        def fsync(fd: int) -> None:
+            path = self._fds.get(fd, Path("?"))
+            self.events.append(("fsync", path))
+            if folder_fsync_error is not None and path.is_dir():
+                raise OSError(folder_fsync_error, os.strerror(folder_fsync_error))
+            real_fsync(fd)
+
+        def replace(src: object, dst: object) -> None:
+            self.events.append(("replace", Path(str(dst))))
+            real_replace(src, dst)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(os, "open", open_)
+        monkeypatch.setattr(os, "fsync", fsync)
+        monkeypatch.setattr(os, "replace", replace)
+
+
+def test_the_folder_is_fsynced_after_the_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without it a crash after os.replace can bring the old ledger back (README: "fsynced and renamed")."""
+    path = tmp_path / "l.toml"
+    calls = _Syscalls(monkeypatch)
+    with Ledger(path).transaction() as state:
+        state["overall"]["input"] = 1
+    assert calls.events == [
+        ("fsync", tmp_path / ".l.toml.tmp"),
+        ("replace", path),
+        ("fsync", tmp_path),
+    ]
+
+
+@pytest.mark.parametrize("code", [errno.EINVAL, errno.EBADF], ids=["EINVAL", "EBADF"])
+def test_a_filesystem_that_refuses_to_fsync_a_folder_is_not_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    path = tmp_path / "l.toml"
+    _Syscalls(monkeypatch, folder_fsync_error=code)
+    with Ledger(path).transaction() as state:
+        state["overall"]["input"] = 7
+    assert Ledger(path).read()["overall"]["input"] == 7
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o664, 0o640], ids=["private", "group-writable", "group-readable"])
+def test_a_write_keeps_the_ledgers_mode(tmp_path: Path, mode: int) -> None:
+    path = tmp_path / "l.toml"
+    with Ledger(path).transaction():
+        pass
+    path.chmod(mode)
+    with Ledger(path).transaction() as state:
+        state["overall"]["input"] = 1
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+
+
+def test_a_new_ledger_is_created_0644_under_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        with Ledger(tmp_path / "l.toml").transaction():
+            pass
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "l.toml").stat().st_mode) == 0o644

@@ -214,9 +214,10 @@ Reset a command with: claude-budget reset /name
     )
 
 
-def test_exactly_spent_is_not_exceeded() -> None:
+def test_exactly_at_the_limit_is_spent_not_exceeded() -> None:
+    """Block mode refuses at exactly the limit, so /budget must say so; EXCEEDED is for past it."""
     snap = Snapshot(mode="block", overall=S("overall", 100, 100), commands={}, ledger="l")
-    assert render_status(snap, width=60).splitlines()[2] == "  overall  [" + "#" * 32 + "]  100/100  100%"
+    assert render_status(snap, width=60).splitlines()[2] == "  overall  [" + "#" * 25 + "]  100/100  100%  SPENT"
 
 
 def test_bars_clamp_at_both_ends() -> None:

@@ -22,6 +22,9 @@ VALID = [
     ("1.5 M", 1500000, "space-before-suffix"),
     ("+5", 5, "plus-sign"),
     ("1", 1, "one"),
+    (2**63 - 1, 2**63 - 1, "largest-int"),
+    ("9223372036854775807", 2**63 - 1, "largest-text"),
+    ("9223372036.854775807B", 2**63 - 1, "largest-B"),
 ]
 
 
@@ -57,6 +60,10 @@ INVALID = [
     ("٥٠", '"٥٠" is not a number', "non-ascii-digits"),
     ("1\x00", "'1\\x00' is not a number", "nul"),
     ("9" * 65, '"' + "9" * 36 + "... is not a number", "too-long"),
+    ("999999999999B", '"999999999999B" is too large — the largest is 9223372036854775807', "huge-B"),
+    ("9223372036854775808", '"9223372036854775808" is too large — the largest is 9223372036854775807', "2**63"),
+    (2**63, "9223372036854775808 is too large — the largest is 9223372036854775807", "2**63-int"),
+    (1e30, "1e+30 is too large — the largest is 9223372036854775807", "huge-float"),
 ]
 
 
@@ -130,3 +137,13 @@ def test_humanize(n: int, text: str) -> None:
 def test_humanize_never_shows_1000_of_a_unit() -> None:
     for n in range(995_000, 1_005_000, 7):
         assert not humanize(n).startswith("1000"), n
+
+
+def test_a_too_large_value_says_the_largest_as_the_fix() -> None:
+    with pytest.raises(TokenValueError) as info:
+        parse_tokens("999999999999B")
+    assert (info.value.shown, info.value.reason, info.value.fix) == (
+        '"999999999999B"',
+        "is too large",
+        "the largest is 9223372036854775807",
+    )

@@ -114,3 +114,30 @@ def test_config_beats_frontmatter_and_environment_beats_config(project, fake_api
     assert third.result["subtype"] == "success" and not third.blocked, third.describe()
     assert third.requests == 1
     assert p.status()["commands"]["/review-pr"]["runs"] == 2
+
+
+def test_block_mode_budgets_and_refuses_a_non_ascii_command(project, fake_api):
+    """Claude Code runs .claude/commands/rév-iew.md as /rév-iew: it is budgeted, listed and refused like any other."""
+    p = project()
+    p.write_config('mode = "block"\n')
+    p.write_command("rév-iew", "Review PR $ARGUMENTS. SCRIPT: text", token_budget=1000)
+
+    first = p.run_claude("/rév-iew 1")
+
+    assert first.result["subtype"] == "success" and not first.blocked, first.describe()
+    assert first.requests == 1, first.describe()
+    cmd = p.status()["commands"]["/rév-iew"]
+    assert (cmd["tokens"], cmd["runs"], cmd["limit"], cmd["level"]) == (first.usage, 1, 1000, "exceeded")
+
+    second = p.run_claude("/rév-iew 2")
+
+    assert second.blocked, second.describe()
+    assert second.requests == 0
+    assert spent_phrase(cmd["used"], 1000) in second.text, second.text
+    assert "claude-budget reset /rév-iew" in second.text, second.text
+
+    status = p.run_claude("/budget")
+    assert status.blocked and status.requests == 0, status.describe()
+    rows = [line for line in status.text.splitlines() if line.startswith("  /rév-iew  [")]
+    assert len(rows) == 1 and "EXCEEDED" in rows[0], status.text
+    assert fake_api.totals() == first.usage

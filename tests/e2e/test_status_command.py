@@ -30,3 +30,42 @@ def test_budget_command_is_answered_without_an_api_request(project, fake_api):
     assert "/deploy" not in one.text, one.text
     assert fake_api.totals() == spent
     assert p.status()["commands"]["/review-pr"]["used"] == used
+
+
+def test_status_json_is_the_documented_v1_shape(project, fake_api):
+    """The real CLI after a real run: the structure and types of tests/data/status_json_v1.json,
+    and the fake API's numbers in it."""
+    import json
+    from datetime import datetime
+    from pathlib import Path
+
+    from json_shape import shape
+
+    golden = json.loads((Path(__file__).parents[1] / "data" / "status_json_v1.json").read_text())
+    p = project()
+    p.write_command("review-pr", "Review PR $ARGUMENTS. SCRIPT: bash, text", token_budget=50_000)
+    run = p.run_claude("/review-pr 1")
+    assert run.requests == 2, run.describe()
+
+    data = p.status()
+
+    assert shape(data) == shape(golden)
+    spent = fake_api.totals()
+    used = sum(spent.values())
+    assert (data["version"], data["mode"], data["ledger"], data["warnings"]) == (1, "warn", str(p.ledger), [])
+    assert data["count"] == ["input", "output", "cache_creation", "cache_read"]
+    assert data["overall"] == {"used": used, "limit": None, "percent": None, "level": "none", "tokens": spent}
+    cmd = data["commands"]["/review-pr"]
+    last_run = cmd.pop("last_run")
+    assert cmd == {
+        "used": used,
+        "limit": 50_000,
+        "runs": 1,
+        "percent": round(100 * used / 50_000, 1),
+        "level": "ok",  # two fake responses are at most 33.5K tokens: below 70 %
+        "tokens": spent,
+        "source": "frontmatter",
+        "file": ".claude/commands/review-pr.md",
+        "error": None,
+    }
+    assert datetime.fromisoformat(last_run).utcoffset() is not None
