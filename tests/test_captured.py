@@ -169,6 +169,7 @@ def test_every_captured_payload_counts_its_real_transcript(path: Path, tmp_path:
     transcript.write_text("".join(lines[:first_response]))  # as it was when the prompt's hook ran
 
     assert _run(prompt, env) == ""
+    lines = _retimed([line.rstrip("\n") for line in lines])  # answered after the prompt's hook
     if payload["hook_event_name"] == "UserPromptSubmit":
         state = Ledger(proj / ".claude" / "budget-ledger.toml").read()
         run = state["sessions"][payload["session_id"]].get("run")
@@ -179,7 +180,7 @@ def test_every_captured_payload_counts_its_real_transcript(path: Path, tmp_path:
     if stem == "review_pr":
         subagent = Path(_relocate(SUBAGENT, home, proj))
         subagent.parent.mkdir(parents=True)
-        subagent.write_text((TRANSCRIPTS / "review_pr_subagent.jsonl").read_text())
+        subagent.write_text("".join(_retimed((TRANSCRIPTS / "review_pr_subagent.jsonl").read_text().splitlines())))
 
     assert _run(payload, env) == ""
 
