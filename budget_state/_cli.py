@@ -180,18 +180,15 @@ def _project(args: argparse.Namespace) -> Path | None:
 
 def _configured_ledger(config: Path) -> str | None:
     """The ``ledger`` key of ``.claude/budget.toml``, if the file sets one."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover (Python < 3.11)
-        import tomli as tomllib
+    from ._toml import loads
+
     try:
-        with config.open("rb") as f:
-            data: Mapping[str, Any] = tomllib.load(f)
+        data: Mapping[str, Any] = loads(config.read_bytes().decode("utf-8", "replace"))
     except FileNotFoundError:
         return None
     except OSError as e:
         raise ConfigError(f"cannot read {config}: {e.strerror or e}", path=config) from None
-    except tomllib.TOMLDecodeError as e:
+    except ValueError as e:
         raise ConfigError(f"{config} is not valid TOML: {e} — fix it or delete the file", path=config) from None
     ledger = data.get("ledger")
     if ledger is not None and not (isinstance(ledger, str) and ledger):

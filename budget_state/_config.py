@@ -5,7 +5,6 @@ The file is parsed (and ``tomllib``/``tomli`` imported) only when it exists.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from budget_state._errors import ConfigError
 from budget_state._model import CATEGORIES, slash_name
 from budget_state._paths import config_path, display
+from budget_state._toml import loads
 
 if TYPE_CHECKING:
     from typing import Literal
@@ -150,15 +150,6 @@ def _commands(value: object, where: str, path: Path, warnings: list[str]) -> dic
     return out
 
 
-def _parse_toml(text: str, /) -> dict[str, object]:
-    """:raises ValueError: ``tomllib.TOMLDecodeError``, for text that is not TOML."""
-    if sys.version_info >= (3, 11):
-        import tomllib  # Lazy: only projects with a config file pay for it.
-    else:  # pragma: no cover (exercised on Python < 3.11 only)
-        import tomli as tomllib
-    return tomllib.loads(text)
-
-
 def _read_file(path: Path, where: str) -> dict[str, object] | None:
     try:
         with open(path, "rb") as f:
@@ -172,7 +163,7 @@ def _read_file(path: Path, where: str) -> dict[str, object] | None:
     except UnicodeDecodeError:
         raise ConfigError(f"{where} is not UTF-8 text — save it as UTF-8", path=path) from None
     try:
-        return _parse_toml(text)
+        return loads(text)
     except ValueError as exc:  # tomllib.TOMLDecodeError
         raise ConfigError(f"{where} is not valid TOML: {exc} — fix it or delete the file", path=path) from None
 
@@ -193,7 +184,7 @@ def on_error_alone(project: Path, env: Mapping[str, str]) -> OnError:
         with open(config_path(project), "rb") as f:
             text = f.read().decode("utf-8", "replace")
         try:
-            value = _parse_toml(text).get("on_error")
+            value = loads(text).get("on_error")
         except (ValueError, RecursionError):  # TOMLDecodeError is a ValueError
             value = _on_error_line(text)
     except (OSError, ValueError):

@@ -25,7 +25,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -36,6 +35,7 @@ from ._errors import LedgerCorrupt, LedgerError
 from ._lock import LedgerLock
 from ._model import MAX_COUNT, count_value
 from ._paths import lock_path
+from ._toml import loads
 
 SCHEMA_VERSION = 1
 HOT_RUNS = 20  # finished runs kept above the marker, besides open and just-finished ones
@@ -51,19 +51,6 @@ ENDED_SESSION_KEEP = timedelta(minutes=10)
 
 State = dict[str, Any]
 _COLD_KINDS = (("history", list), ("rollup", dict))
-
-
-def _toml_loads(text: str) -> State:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover (old Pythons)
-        import tomli as tomllib
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ValueError(str(e)) from None
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
 
 
 def new_state(now: datetime) -> State:
@@ -101,7 +88,7 @@ class Ledger:
             text = raw.decode("utf-8")
             if not history:
                 text = text.partition(COLD_MARKER)[0]
-            return self._check(_toml_loads(text))
+            return self._check(loads(text))
         except (ValueError, UnicodeDecodeError) as e:
             raise LedgerCorrupt(
                 f"the ledger {self.path} is not valid TOML ({e}) — the next hook moves it aside and starts a "
@@ -129,7 +116,7 @@ class Ledger:
         """The part below the marker (history), parsed on first use within a transaction."""
         if self._cold is None:
             try:
-                self._cold = _toml_loads(self._cold_text) if self._cold_text.strip() else {}
+                self._cold = loads(self._cold_text) if self._cold_text.strip() else {}
                 for key, kind in (("history", list), ("rollup", dict)):
                     if key in self._cold and not isinstance(self._cold[key], kind):
                         raise ValueError(f"{key} is a {type(self._cold[key]).__name__}, expected a {kind.__name__}")
@@ -161,7 +148,7 @@ class Ledger:
         try:
             text = raw.decode("utf-8")
             hot, marker, cold = text.partition(COLD_MARKER)
-            state = self._check(_toml_loads(hot))
+            state = self._check(loads(hot))
             if marker:
                 self._cold_text = cold
             else:  # written by hand or by an older layout: one document, split it now
