@@ -34,6 +34,10 @@ HOOK_EVENTS: Final = (
 # Earlier installs registered it; install removes our entry there.
 RETIRED_EVENTS: Final = ("PostToolUse",)
 _TOOL_EVENTS: Final = frozenset({"PreToolUse", "PostToolUse"})
+# With on_error = "closed", a hook Claude Code cannot run at all (its interpreter is gone, it timed
+# out, it was killed) must refuse too, not only one that runs and fails: `onFailure: "block"`
+# (honoured from Claude Code 2.1.295, ignored before). Only where a refusal means something.
+_CLOSED_EVENTS: Final = frozenset({"UserPromptSubmit", "PreToolUse"})
 # `budget_hook.py` is the earlier stand-alone hook script; its entries are taken over in place.
 _OUR_MARKS: Final = ("budget_state.hook", "budget_hook.py")
 MARKER: Final = "<!-- claude-budget"
@@ -65,9 +69,12 @@ def install(target: Path, /, *, python: str) -> list[str]:
     if claude.exists() and not claude.is_dir():
         raise ConfigError(f"{claude} exists but is not a directory — move it aside and run install again", path=claude)
 
+    from ._config import on_error_alone
+
     plan: _Plan = []
+    closed = on_error_alone(target, {}) == "closed"
     lines = [
-        _plan_settings(claude / "settings.json", python, plan),
+        _plan_settings(claude / "settings.json", python, plan, closed=closed),
         _plan_command(claude / "commands" / "budget.md", python, plan),
         _plan_gitignore(claude / ".gitignore", plan),
         _plan_config(claude / CONFIG_NAME, plan),
@@ -96,7 +103,7 @@ def _is_ours(handler: object) -> bool:
 # --- .claude/settings.json ---------------------------------------------------------------------
 
 
-def _plan_settings(path: Path, python: str, plan: _Plan) -> str:
+def _plan_settings(path: Path, python: str, plan: _Plan, *, closed: bool = False) -> str:
     name = ".claude/settings.json"
     settings = _read_settings(path)
     hooks = settings.setdefault("hooks", {})
@@ -106,14 +113,19 @@ def _plan_settings(path: Path, python: str, plan: _Plan) -> str:
     added: list[str] = []
     updated: list[str] = []
     deduplicated: list[str] = []
+    failing: list[str] = []
     for event in HOOK_EVENTS:
         groups = hooks.setdefault(event, [])
         if not isinstance(groups, list):
             raise _shape_error(path, f'"hooks"."{event}"', "an array", groups)
         found = _find_ours(path, event, groups)
+        block = closed and event in _CLOSED_EVENTS
         if not found:
             group: dict[str, Any] = {"matcher": "*"} if event in _TOOL_EVENTS else {}
-            group["hooks"] = [{"type": "command", "command": command, "timeout": HOOK_TIMEOUT}]
+            handler: dict[str, Any] = {"type": "command", "command": command, "timeout": HOOK_TIMEOUT}
+            if block:
+                handler["onFailure"] = "block"
+            group["hooks"] = [handler]
             groups.append(group)
             added.append(event)
             continue
@@ -121,6 +133,12 @@ def _plan_settings(path: Path, python: str, plan: _Plan) -> str:
         if first["command"] != command:
             first["command"] = command
             updated.append(event)
+        if block and first.get("onFailure") != "block":
+            first["onFailure"] = "block"
+            failing.append(event)
+        elif not block and "onFailure" in first:
+            del first["onFailure"]
+            failing.append(event)
         if len(found) > 1:
             _drop_extras(groups, found[1:])
             deduplicated.append(event)
@@ -137,7 +155,7 @@ def _plan_settings(path: Path, python: str, plan: _Plan) -> str:
                 del hooks[event]
             retired.append(event)
 
-    if not (added or updated or deduplicated or retired):
+    if not (added or updated or deduplicated or retired or failing):
         return f"{name}: unchanged (the hook is already installed)"
     plan.append((path, json.dumps(settings, indent=2, ensure_ascii=False) + "\n"))
     parts = []
@@ -149,6 +167,9 @@ def _plan_settings(path: Path, python: str, plan: _Plan) -> str:
         parts.append(f"removed duplicate claude-budget hooks from {', '.join(deduplicated)}")
     if retired:
         parts.append(f"removed the hook from {', '.join(retired)} (no longer needed)")
+    if failing:
+        how = 'onFailure "block" (on_error is closed)' if closed else "no onFailure (on_error is open)"
+        parts.append(f"{how} for {', '.join(failing)}")
     return f"{name}: {'; '.join(parts)}"
 
 

@@ -141,3 +141,28 @@ def test_block_mode_budgets_and_refuses_a_non_ascii_command(project, fake_api):
     rows = [line for line in status.text.splitlines() if line.startswith("  /rév-iew  [")]
     assert len(rows) == 1 and "EXCEEDED" in rows[0], status.text
     assert fake_api.totals() == first.usage
+
+
+def test_fail_closed_also_refuses_when_the_hook_cannot_run(project, fake_api, claude):
+    """``on_error = "closed"``: install adds ``onFailure: "block"``, so a hook Claude Code cannot
+    even start refuses the prompt — from 2.1.295. On older releases the key is ignored and the
+    prompt goes through unchecked (the README says so)."""
+    import json
+
+    p = project()
+    p.write_config('on_error = "closed"\n')
+    assert p.budget_cli("install", str(p.root)).returncode == 0
+    settings_path = p.root / ".claude" / "settings.json"
+    settings = json.loads(settings_path.read_text())
+    prompt_hook = settings["hooks"]["UserPromptSubmit"][0]["hooks"][0]
+    assert prompt_hook["onFailure"] == "block", settings
+    assert "onFailure" not in settings["hooks"]["Stop"][0]["hooks"][0]
+    prompt_hook["command"] = "/nonexistent/python3 -m budget_state.hook"  # the interpreter is gone
+    settings_path.write_text(json.dumps(settings))
+
+    run = p.run_claude("hello SCRIPT: text")
+
+    if claude.at_least(2, 1, 295):
+        assert run.requests == 0, run.describe()
+    else:
+        assert run.requests == 1, run.describe()
