@@ -258,31 +258,18 @@ def _followup(
     """
     from . import _runs
     from ._accounting import notification
-    from ._api import overall_status
     from ._budgets import check_start
 
     tool, agent = notification(prompt)
     with ctx.ledger.transaction() as state:
-        if prompt_id is not None:
-            _runs.mark_handled(state, session=session, prompt=prompt_id, now=now, typed=False)
-        notes = _runs.settle(
-            state,
-            session=session,
-            transcript=transcript,
-            prompt_id=prompt_id,
-            resolve=_resolver(ctx),
-            started=_iso_now(),
-            now=now,
-        )
+        notes = _begin_turn(ctx, state, session, transcript, prompt_id, now, typed=False)
         cause = _runs.cause_of(state, session, tool=tool, agent=agent, transcript=transcript)
         if cause is not None and prompt_id is not None:
             _runs.resume_run(state, session=session, prompt=prompt_id, cause=cause, now=now)
         else:
-            _runs.close_run(state, session=session, now=now)
-        cmd_status, overall = _statuses(ctx, state, _runs.run_for(state, session, cause))
-        if cause is None:
-            cmd_status = None
-        decision = check_start(ctx.config.mode, cmd_status, overall_status(ctx, state))
+            cause = None
+        cmd_status, overall = _statuses(ctx, state, _runs.run_for(state, session, cause) if cause else _runs.OpenRun())
+        decision = check_start(ctx.config.mode, cmd_status, overall)
         if decision.allowed:
             notes += _thresholds(state, cmd_status, overall)
         elif cause is not None:
@@ -321,14 +308,17 @@ def _status(
 
 
 def _begin_turn(
-    ctx: Any, state: Any, session: str, transcript: Path | None, prompt_id: str | None, now: Any
+    ctx: Any, state: Any, session: str, transcript: Path | None, prompt_id: str | None, now: Any, *, typed: bool = True
 ) -> list[str]:
-    """What every prompt does first: note it as seen, count what came before, end the last run."""
+    """What every prompt does first: note it as seen, count what came before, end the last run.
+
+    ``typed``: the user's prompt, not a turn Claude Code started itself.
+    """
     from . import _runs
 
     if prompt_id is not None:
         # before settle: this prompt's own user record must not look like one whose hook failed
-        _runs.mark_handled(state, session=session, prompt=prompt_id, now=now)
+        _runs.mark_handled(state, session=session, prompt=prompt_id, now=now, typed=typed)
     notes = _runs.settle(
         state,
         session=session,
