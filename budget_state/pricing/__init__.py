@@ -5,7 +5,7 @@
     from budget_state.pricing import price_response
     price_response("claude-sonnet-4-5-20250929", record["message"]["usage"])  # -> 12345 (µ$) or None
 
-Prices are whole **micro-dollars** (``int``), rounded half up once per response: within 0.5 µ$
+Prices are whole **micro-dollars** (``int``), rounded (half to even) once per response: within 0.5 µ$
 of the exact figure, so a sum over N responses is within N/2 µ$ of Claude Code's ``costUSD``.
 A model the table does not know is ``None``, never 0.
 

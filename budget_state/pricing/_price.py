@@ -1,6 +1,6 @@
 """The arithmetic: one API response's ``usage`` at one model's rates -> whole micro-dollars.
 
-Everything is exact integer arithmetic on pico-dollars, with one rounding (half up) to micro-dollars
+Everything is exact integer arithmetic on pico-dollars, with one rounding (half to even) to micro-dollars
 at the end, so a response's price is within 0.5 µ$ of the exact figure and of Claude Code's float
 ``costUSD`` (whose own error is far smaller). The rules are Claude Code's (2.1.197 and 2.1.332,
 read from its code and checked against its ``costUSD`` in tests/e2e/test_pricing.py):
@@ -78,4 +78,6 @@ def price_usage(
     searches = _count(tools.get("web_search_requests")) if isinstance(tools, Mapping) else 0
     num += searches * rates.web_search * den
     num, den = num * multiplier_ppm, den * PICO * PICO  # the multiplier, then pico- to micro-dollars
-    return (num + den // 2) // den
+    # Half to even: rates such as 1.25 or 6.25 make exact halves common, and half up would bias sums upward.
+    quotient, rest = divmod(num, den)
+    return quotient + (2 * rest > den or (2 * rest == den and quotient % 2 == 1))

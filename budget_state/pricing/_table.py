@@ -75,7 +75,7 @@ def _micro(value: Any, where: str, *, path: Path | None, scale: int = PICO) -> i
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise ConfigError(f"{where}: expected a number >= 0, got {value!r}", path=path)
     exact = round(value * scale)
-    if abs(value * scale - exact) > 1e-6 * max(1.0, abs(value * scale)):
+    if abs(value * scale - exact) > 1e-9 * max(1.0, abs(value * scale)):  # float noise only
         raise ConfigError(f"{where}: {value!r} has more decimals than the table keeps (6)", path=path)
     return int(exact)
 
