@@ -103,11 +103,15 @@ def parse_model(
     web_search: int,
     path: Path | None = None,
     base: ModelRates | None = None,
+    table_keys: tuple[str, ...] = (),
 ) -> ModelRates:
-    """One ``[models."id"]`` / ``[prices."id"]`` table; over ``base`` only the keys given change."""
+    """One ``[models."id"]`` / ``[prices."id"]`` table; over ``base`` only the keys given change.
+
+    ``table_keys`` are further keys allowed and ignored (the shipped table's ``differs``).
+    """
     if not isinstance(entry, Mapping):
         raise ConfigError(f"{where}: expected a table of rates, got {entry!r}", path=path)
-    unknown = sorted(set(entry) - set(MODEL_KEYS))
+    unknown = sorted(set(entry) - set(MODEL_KEYS) - set(table_keys))
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(MODEL_KEYS)}", path=path)
     rates = _rates(entry, where, path=path, base=base.base if base else None)
@@ -299,7 +303,8 @@ def parse_table(data: Mapping[str, Any], /, *, path: Path | None = None) -> Pric
         key = canonical_model(model)
         if key != model:
             raise ConfigError(f'models."{model}": write the canonical id "{key}"', path=path)
-        models[key] = parse_model(key, entry, where=f'models."{model}"', web_search=web_search, path=path)
+        where = f'models."{model}"'
+        models[key] = parse_model(key, entry, where=where, web_search=web_search, path=path, table_keys=("differs",))
     return Prices(
         models,
         checked=str(meta.get("checked", "")),
