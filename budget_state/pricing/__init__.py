@@ -9,10 +9,17 @@ Prices are whole **micro-dollars** (``int``), rounded (half to even) once per re
 of the exact figure, so a sum over N responses is within N/2 µ$ of Claude Code's ``costUSD``.
 A model the table does not know is ``None``, never 0.
 
-The table is ``prices.toml`` in this package, parsed (``tomllib``) on first use. A user's
-overrides are ``[prices."model-id"]`` tables in ``.claude/budget.toml`` (the same keys as the
-table) -> :meth:`Prices.with_overrides`; Claude Code's ``modelPricing`` managed setting ->
-:meth:`Prices.with_model_pricing`.
+The table is ``prices.toml`` in this package, parsed (``tomllib``) on first use (about 20 ms
+with the imports). A user's overrides are ``[prices."model-id"]`` tables in ``.claude/budget.toml``,
+with the table's keys (not yet read by ``_config``: pass the parsed file to :func:`prices_for`)::
+
+    [prices."claude-sonnet-4-5"]        # any spelling; only the keys given change
+    input = 2.5                         # USD per million tokens
+    [prices."my-gateway-model"]         # a new model: input and output required,
+    input = 2                           # cache rates default to 1.25x / 2x / 0.1x input
+    output = 8
+
+Claude Code's ``modelPricing`` managed setting -> :meth:`Prices.with_model_pricing`.
 """
 
 from __future__ import annotations
