@@ -19,6 +19,13 @@ same step of the same script gets the same usage in every session), and the serv
 record of each one it sent, so tests can compare what Claude Code reports and what the hook
 counted with what was really spent.
 
+A reply names the model the request asked for; ``FakeAPI(model="claude-haiku-4-5")`` answers as
+that model whatever was asked. ``FakeAPI(usage=fn)`` reshapes each reply's usage: ``fn(n, usage)``
+gets the reply's number and the made-up usage and returns the usage to send, which may also carry
+what the four counts do not: ``cache_creation`` (the 5-minute / 1-hour split of the cache writes;
+by default all 5-minute), ``server_tool_use`` (``web_search_requests``), ``speed`` (``"fast"``),
+``service_tier``, ``inference_geo``.
+
 Run it by hand with ``python tests/fakeapi.py [PORT]``.
 """
 
@@ -31,7 +38,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 
 MODEL = "claude-sonnet-4-5-20250929"
 _SCRIPT = re.compile(r"SCRIPT:\s*([a-z ,]+)")
@@ -51,7 +58,7 @@ class Sent:
     message_id: str
     request_id: str
     model: str
-    usage: dict[str, int]
+    usage: dict[str, Any]  # the four counts, and whatever else ``FakeAPI.usage`` added
     step: str
     subagent: bool
 
@@ -65,6 +72,10 @@ class FakeAPI:
     #: give the same usage to the same point of the same script in every session
     #: (by default usage also depends on the request's bytes and arrival order)
     stable_usage: bool = False
+    #: answer as this model (None: as the model the request asked for)
+    model: str | None = None
+    #: ``(reply number, made-up usage) -> usage to send`` (None: send the made-up usage)
+    usage: Callable[[int, dict[str, int]], dict[str, Any]] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _counter: int = 0
 
@@ -242,9 +253,12 @@ class _Handler(BaseHTTPRequestHandler):
             usage = usage_for(0, f"{subagent}|{len(body.get('messages') or [])}|{step}".encode())
         else:
             usage = usage_for(n, raw)
-        model = str(body.get("model") or MODEL)
-        api.record(Sent(msg_id, req_id, model, dict(usage), step, subagent))
-        self._stream(body, msg_id, req_id, model, step, usage, n, tools)
+        sent_usage: dict[str, Any] = dict(usage)
+        if api.usage is not None:
+            sent_usage = dict(api.usage(n, dict(usage)))
+        model = api.model or str(body.get("model") or MODEL)
+        api.record(Sent(msg_id, req_id, model, sent_usage, step, subagent))
+        self._stream(body, msg_id, req_id, model, step, sent_usage, n, tools)
 
     def _stream(
         self,
@@ -253,16 +267,20 @@ class _Handler(BaseHTTPRequestHandler):
         req_id: str,
         model: str,
         step: str,
-        usage: dict[str, int],
+        usage: dict[str, Any],
         n: int,
         tools: set[str],
     ) -> None:
         events: list[tuple[str, dict[str, Any]]] = []
         start_usage = dict(usage, output_tokens=1)
-        start_usage["cache_creation"] = {
-            "ephemeral_5m_input_tokens": usage["cache_creation_input_tokens"],
-            "ephemeral_1h_input_tokens": 0,
-        }
+        start_usage.setdefault(
+            "cache_creation",
+            {"ephemeral_5m_input_tokens": usage["cache_creation_input_tokens"], "ephemeral_1h_input_tokens": 0},
+        )
+        # As the real API does: message_delta carries the final output count and the server tools used.
+        delta_usage: dict[str, Any] = {"output_tokens": usage["output_tokens"]}
+        if "server_tool_use" in usage:
+            delta_usage["server_tool_use"] = usage["server_tool_use"]
         events.append(
             (
                 "message_start",
@@ -350,7 +368,7 @@ class _Handler(BaseHTTPRequestHandler):
                 {
                     "type": "message_delta",
                     "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                    "usage": {"output_tokens": usage["output_tokens"]},
+                    "usage": delta_usage,
                 },
             )
         )
