@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -43,11 +44,19 @@ _FIELDS = (
 
 
 class Entry(NamedTuple):
-    """Tokens newly counted for one API response (a delta when a repeat line grew)."""
+    """Tokens newly counted for one API response (a delta when a repeat line grew).
+
+    ``usage`` also holds ``usd_micros`` (its price, micro-dollars) when its model has a price;
+    ``priced`` is False for a model the price table does not know.
+    """
 
     prompt: str | None
     model: str | None
     usage: dict[str, int]
+    priced: bool = True
+
+
+Pricer = Callable[[str, Mapping[str, Any]], "int | None"]
 
 
 class ReadResult:
@@ -74,7 +83,7 @@ def _recent_load(cursor: dict[str, Any]) -> dict[str, list[int]]:
     if isinstance(recent, list):
         for item in recent:
             parts = str(item).split(" ")
-            if len(parts) == 5:
+            if len(parts) in (5, 6):  # key, 4 counts, and (since prices) the response's price
                 try:
                     out[parts[0]] = [int(p) for p in parts[1:]]
                 except ValueError:
@@ -129,8 +138,11 @@ def fresh(cursor: dict[str, Any], prompt_id: str | None, /, *, since: str) -> di
     return cursor
 
 
-def read_new(path: Path, cursor: dict[str, Any], /) -> ReadResult:
-    """Count the complete lines appended to ``path`` since ``cursor``; update ``cursor`` in place."""
+def read_new(path: Path, cursor: dict[str, Any], /, price: Pricer | None = None) -> ReadResult:
+    """Count the complete lines appended to ``path`` since ``cursor``; update ``cursor`` in place.
+
+    ``price`` gives a response's micro-dollars from its model and raw usage (None: unknown model).
+    """
     result = ReadResult(entries=[])
     try:
         st = os.stat(path)
@@ -190,7 +202,7 @@ def read_new(path: Path, cursor: dict[str, Any], /) -> ReadResult:
                     skipping = False
                     result.skipped += 1
                 else:
-                    prompt, last_ts = _take(line, prompt, last_ts, since, recent, result, skip)
+                    prompt, last_ts = _take(line, prompt, last_ts, since, recent, result, skip, price)
                 consumed = f.tell() - len(chunk) + start
     cursor["offset"] = consumed
     cursor["inode"] = st.st_ino
@@ -278,6 +290,7 @@ def _take(
     recent: dict[str, list[int]],
     result: ReadResult,
     skip: _Skip,
+    price: Pricer | None = None,
 ) -> tuple[str | None, str]:
     if b'"promptId"' not in line and b'"usage"' not in line and b'"cost-state"' not in line:
         return prompt, last_ts
@@ -336,11 +349,14 @@ def _take(
                 if block.get("name") in _SPAWNS or background:
                     result.links.append(("tool", block["id"], prompt))
     values = [count_value(usage.get(src)) for _, src in _FIELDS]
+    usd = price(model, usage) if price is not None and isinstance(model, str) else None
+    values.append(usd or 0)
     mid, rid = msg.get("id"), rec.get("requestId")
     if isinstance(mid, str) and mid:
         key = f"{mid}|{rid if isinstance(rid, str) else ''}".replace(" ", "_")
         seen = recent.pop(key, None)
         if seen is not None:
+            seen = seen + [0] * (len(values) - len(seen))  # a cursor written before prices
             delta = [max(0, v - s) for v, s in zip(values, seen)]
             recent[key] = [max(v, s) for v, s in zip(values, seen)]
         else:
@@ -349,9 +365,11 @@ def _take(
     else:
         delta = values  # nothing to de-duplicate on: count the line (as ccusage does)
     if any(delta):
-        result.entries.append(
-            Entry(prompt, model if isinstance(model, str) else None, {name: d for (name, _), d in zip(_FIELDS, delta)})
-        )
+        counts = {name: d for (name, _), d in zip(_FIELDS, delta)}
+        if usd is not None:
+            counts["usd_micros"] = delta[len(_FIELDS)]
+        name = model if isinstance(model, str) else None
+        result.entries.append(Entry(prompt, name, counts, priced=usd is not None or price is None))
     return prompt, last_ts
 
 
@@ -367,11 +385,22 @@ def _cost_state(rec: dict[str, Any]) -> dict[str, dict[str, int]] | None:
     usage = rec.get("modelUsage")
     if not isinstance(usage, dict):
         return None
-    return {
-        str(model): {name: count_value(per.get(src)) for name, src in _COST_FIELDS}
-        for model, per in usage.items()
-        if isinstance(per, dict)
-    }
+    out = {}
+    for model, per in usage.items():
+        if isinstance(per, dict):
+            counts = {name: count_value(per.get(src)) for name, src in _COST_FIELDS}
+            counts["usd_micros"] = _micros(per.get("costUSD"))
+            out[str(model)] = counts
+    return out
+
+
+def _micros(dollars: object) -> int:
+    """Claude Code's ``costUSD`` (a float of dollars) as whole micro-dollars."""
+    if isinstance(dollars, bool) or not isinstance(dollars, (int, float)) or not dollars >= 0:
+        return 0
+    from decimal import ROUND_HALF_EVEN, Decimal
+
+    return count_value(int(Decimal(repr(dollars)).scaleb(6).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)))
 
 
 def _is_fork(path: Path) -> bool:

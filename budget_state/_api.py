@@ -16,7 +16,7 @@ from ._config import Config, limit_for, load_config
 from ._ledger import Ledger, State, utcnow
 from ._model import CATEGORIES, MAX_COUNT, ScopeStatus, Snapshot, Usage, slash_name
 from ._paths import cache_path, claude_home, display, find_project, ledger_path
-from ._runs import record, scope_usage
+from ._runs import record, scope_usage, scope_usd, unpriced_models
 from ._runs import reset as _reset
 
 if TYPE_CHECKING:
@@ -57,7 +57,14 @@ class Context:
 def overall_status(ctx: Context, state: State, /) -> ScopeStatus:
     usage, _, _ = scope_usage(state, "overall")
     source = ctx.config.sources.get("overall_tokens") if ctx.config.overall_tokens is not None else None
-    return ScopeStatus("overall", usage.total(ctx.config.counted), ctx.config.overall_tokens, usage, source=source)
+    return ScopeStatus(
+        "overall",
+        usage.total(ctx.config.counted),
+        ctx.config.overall_tokens,
+        usage,
+        source=source,
+        usd_micros=scope_usd(state, "overall"),
+    )
 
 
 def command_status(
@@ -92,6 +99,7 @@ def scope_status(
         file=file,
         error=error,
         last_run=last.isoformat() if last is not None else None,
+        usd_micros=scope_usd(state, name),
     )
 
 
@@ -121,6 +129,7 @@ def build_snapshot(ctx: Context, state: State, /, *, warnings: tuple[str, ...] =
         ledger=str(ctx.ledger.path),
         counted=ctx.config.counted,
         warnings=tuple(ctx.config.warnings) + tuple(warnings),
+        unpriced=unpriced_models(state),
     )
 
 

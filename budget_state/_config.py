@@ -5,10 +5,10 @@ The file is parsed (and ``tomllib``/``tomli`` imported) only when it exists.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from budget_state._errors import ConfigError
 from budget_state._model import CATEGORIES, slash_name
@@ -29,7 +29,7 @@ MODES: dict[str, Mode] = {
     "stop-new": "block",  # the names the original plans used
     "kill-running": "kill",
 }
-KNOWN_KEYS = ("mode", "overall_tokens", "count", "on_error", "lock_timeout", "ledger", "commands")
+KNOWN_KEYS = ("mode", "overall_tokens", "count", "on_error", "lock_timeout", "ledger", "commands", "prices")
 COMMAND_KEYS = ("tokens",)
 _NO_OVERALL = ("none", "off")  # an empty value is unset, like every variable
 _OVERALL_FIX = 'write e.g. overall_tokens = "2M"'
@@ -48,6 +48,8 @@ class Config(NamedTuple):
     warnings: tuple[str, ...] = ()
     path: Path | None = None
     sources: Mapping[str, str] = MappingProxyType({"mode": "default", "overall_tokens": "default"})
+    #: ``[prices."model"]`` tables as written (checked when first needed: budget_state.pricing)
+    prices: Mapping[str, object] = MappingProxyType({})
 
 
 def _describe(value: object) -> str:
@@ -247,7 +249,34 @@ def _from_file(data: Mapping[str, object], where: str, path: Path) -> Config:
         config = config._replace(ledger=ledger)
     if "commands" in data:
         config = config._replace(commands=_commands(data["commands"], where, path, warnings))
+    if "prices" in data:
+        prices = data["prices"]
+        if not isinstance(prices, dict):
+            raise ConfigError(
+                f"prices {_describe(prices)} in {where} is not a table"
+                ' — write e.g. [prices."claude-x"] with input = 3 and output = 15 (USD per million tokens)',
+                path=path,
+            )
+        config = config._replace(prices=MappingProxyType(prices))
     return config._replace(warnings=tuple(warnings), sources=sources)
+
+
+def pricer(config: Config) -> Callable[[str, Mapping[str, object]], int | None]:
+    """Micro-dollars for one API response (model, raw usage), with the config's ``[prices]``; None if unknown.
+
+    The price table is read on first use: a hook that counts nothing never loads it.
+    """
+    table: list[Any] = []
+
+    def price(model: str, usage: Mapping[str, object]) -> int | None:
+        if not table:
+            from budget_state.pricing import prices_for
+
+            table.append(prices_for({"prices": dict(config.prices)} if config.prices else None))
+        result: int | None = table[0].price(model, usage)
+        return result
+
+    return price
 
 
 def _from_env(env: Mapping[str, str], config: Config) -> Config:

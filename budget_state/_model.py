@@ -15,6 +15,13 @@ THRESHOLDS: tuple[int, ...] = (70, 90, 100)
 MAX_COUNT = 2**63 - 1  # TOML's integer range; anything outside it is not a real token count
 
 
+def dollars(micros: int, /) -> str:
+    """Micro-dollars as people read them: ``$12.35``, and below a cent ``$0.0042``."""
+    if micros < 10_000:
+        return f"${micros / 1_000_000:.4f}"
+    return f"${micros / 1_000_000:,.2f}"
+
+
 def slash_name(command: str, /) -> str:
     """``review-pr`` or ``/review-pr`` -> ``/review-pr``: a command as the ledger, config and status name it."""
     return command if command.startswith("/") else "/" + command
@@ -75,6 +82,7 @@ class ScopeStatus(NamedTuple):
     file: str | None = None  # the command's file, relative to the project where possible
     error: str | None = None  # a frontmatter problem, shown instead of failing
     last_run: str | None = None  # ISO 8601, UTC
+    usd_micros: int = 0  # what it cost, priced as Claude Code prices it (models without a price: 0)
 
     @property
     def percent(self) -> float | None:
@@ -130,6 +138,7 @@ class Snapshot(NamedTuple):
     ledger: str
     counted: tuple[str, ...] = CATEGORIES
     warnings: tuple[str, ...] = ()
+    unpriced: tuple[str, ...] = ()  # models seen that the price table does not know
 
     def to_json(self) -> dict[str, object]:
         """The documented, versioned shape (see README "JSON output")."""
@@ -142,6 +151,7 @@ class Snapshot(NamedTuple):
             out["percent"] = None if pct is None else round(pct, 1)
             out["level"] = s.level
             out["tokens"] = s.usage.as_dict()
+            out["usd"] = {"used": s.usd_micros / 1_000_000, "limit": None}
             if with_runs:
                 out["source"] = s.source
                 out["file"] = s.file
@@ -157,4 +167,5 @@ class Snapshot(NamedTuple):
             "overall": scope(self.overall, False),
             "commands": {name: scope(s, True) for name, s in sorted(self.commands.items())},
             "warnings": list(self.warnings),
+            "unpriced_models": list(self.unpriced),
         }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from budget_state._model import CATEGORIES, ScopeStatus, Snapshot, slash_name
+from budget_state._model import CATEGORIES, ScopeStatus, Snapshot, dollars, slash_name
 from budget_state._units import humanize
 
 BAR_MIN, BAR_MAX = 10, 40
@@ -64,6 +64,8 @@ class _Row:
             self.amount = f"{humanize(scope.used)}/{humanize(scope.limit)}"
             self.percent = f"{pct}%"
         flags = ["EXCEEDED"] if scope.over else ["SPENT"] if scope.spent else []
+        if scope.usd_micros:
+            flags.append(dollars(scope.usd_micros))
         if scope.runs:
             flags.append(f"({scope.runs} run{'' if scope.runs == 1 else 's'})")
         self.flags = flags
@@ -129,6 +131,10 @@ def render_status(snap: Snapshot, /, *, width: int = 80, color: bool = False, on
         lines.extend(row.render(widths, bar, color))
     if notes:
         lines.extend(["", *notes])
+    if snap.unpriced:
+        models = ", ".join(_safe(m) for m in snap.unpriced)
+        notes = [f'No price for {models}: its tokens count, its dollars do not (add [prices."<model>"] to budget.toml)']
+        lines.extend(["", *(_paint(n, _NOTE_COLOR, color) for n in notes)])
     if snap.warnings:
         lines.append("")
         lines.extend(_paint(f"warning: {_safe(w)}", _NOTE_COLOR, color) for w in snap.warnings)

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ._accounting import agent_prompt, baseline, fresh, read_new, subagent_files
+from ._accounting import Pricer, agent_prompt, baseline, fresh, read_new, subagent_files
 from ._ledger import State, add_usage, subtable
 from ._model import CATEGORIES, MAX_COUNT, Usage, count_value
 
@@ -78,6 +78,7 @@ def settle(
     prompt_id: str | None = None,
     resolve: Callable[[str], dict[str, Any] | None] | None = None,
     started: str | None = None,
+    price: Pricer | None = None,
     now: datetime,
 ) -> list[str]:
     """Count what the session's transcripts gained since the last hook; returns problems seen.
@@ -88,6 +89,7 @@ def settle(
     ``resolve`` names the run to open for a command prompt whose own hook never saw it through.
     ``started`` (ISO 8601 UTC, as transcripts write times): the hook is the turn's prompt hook and
     ran then, before the turn's first request — so on first sight nothing older is the session's.
+    ``price`` prices each response (micro-dollars); a model it does not know is named once.
     """
     s = _session(state, session, now)
     s.pop("ended", None)  # any hook but SessionEnd: the session goes on (it was resumed, or never ended)
@@ -117,7 +119,7 @@ def settle(
             files[key] = cursor
         if new and not os.path.isfile(path):
             continue  # nothing to say yet about a path that is not a transcript; the next hook will
-        result = read_new(path, cursor)
+        result = read_new(path, cursor, price)
         if result.problem:
             problems.append(result.problem)
         runs = _runs_by_prompt(state)
@@ -137,6 +139,8 @@ def settle(
             cost = result.cost
         counted = subtable(s, "counted") if transcript is not None else {}
         for entry in result.entries:
+            if not entry.priced and entry.model:
+                problems += _unpriced(overall, entry.model)
             add_usage(overall, entry.usage, entry.model)
             _add_counted(counted, entry.usage, entry.model)
             run = runs.get(owner(state, session, entry.prompt) or "") if entry.prompt else None
@@ -152,12 +156,38 @@ def settle(
     return problems
 
 
+MAX_UNPRICED = 20
+
+
+def _unpriced(overall: dict[str, Any], model: str) -> list[str]:
+    """Name a model without a price, once: its tokens count, its dollars cannot."""
+    seen = overall.get("unpriced")
+    names = [m for m in seen if isinstance(m, str)] if isinstance(seen, list) else []
+    if model in names:
+        return []
+    overall["unpriced"] = [*names[-(MAX_UNPRICED - 1) :], model]
+    return [
+        f'claude-budget: model "{model}" has no price, so its tokens count but its dollars do not — '
+        f'price it in .claude/budget.toml: [prices."{model}"] with input = … and output = … (USD per million tokens)'
+    ]
+
+
+# What the session's transcripts gave per model, and what reconciling added: the four token
+# counts, then micro-dollars.
+_RECONCILED = (*CATEGORIES, "usd_micros")
+
+
+def _five(value: object) -> list[int]:
+    if isinstance(value, list) and len(value) in (4, 5):
+        return [count_value(v) for v in value] + [0] * (5 - len(value))
+    return [0] * 5
+
+
 def _add_counted(counted: dict[str, Any], usage: dict[str, int], model: str | None) -> None:
     """What the session's transcripts gave, per model: what Claude Code's own totals are checked against."""
     key = model or "?"
-    now = counted.get(key)
-    values = [count_value(v) for v in now] if isinstance(now, list) and len(now) == 4 else [0, 0, 0, 0]
-    counted[key] = [min(v + count_value(usage.get(c)), MAX_COUNT) for v, c in zip(values, CATEGORIES)]
+    values = _five(counted.get(key))
+    counted[key] = [min(v + count_value(usage.get(c)), MAX_COUNT) for v, c in zip(values, _RECONCILED)]
 
 
 def _reconcile(s: dict[str, Any], overall: dict[str, Any], cost: dict[str, dict[str, int]]) -> None:
@@ -167,20 +197,29 @@ def _reconcile(s: dict[str, Any], overall: dict[str, Any], cost: dict[str, dict[
     reach a transcript (compaction's summary, session titles). Only for a session followed from its
     start: a resumed or forked one inherits totals that are not this ledger's to count. The extra
     is kept per session and corrected, never added twice.
+
+    Compared in total, not model by model: Claude Code keys its totals by the model it asked for,
+    the transcript records the model that answered (``claude-sonnet-4-5`` vs its dated id). The
+    extra is filed under the model Claude Code charged most. Dollars too — Claude Code's own
+    price — unless a model without a price was seen (Claude Code then guesses, we do not).
     """
+    if not cost:
+        return
     counted = subtable(s, "counted")
-    done = subtable(s, "unlogged")
-    for model, per in cost.items():
-        seen = counted.get(model)
-        have = [count_value(v) for v in seen] if isinstance(seen, list) and len(seen) == 4 else [0, 0, 0, 0]
-        want = [max(0, per.get(c, 0) - h) for c, h in zip(CATEGORIES, have)]
-        prior = done.get(model)
-        before = [count_value(v) for v in prior] if isinstance(prior, list) and len(prior) == 4 else [0, 0, 0, 0]
-        delta = {c: w - b for c, w, b in zip(CATEGORIES, want, before) if w != b}
-        if not delta:
-            continue
-        _shift(overall, delta, model)
-        done[model] = want
+    listed = overall.get("unpriced")
+    unpriced = set(listed) if isinstance(listed, list) else set()
+    have = [sum(col) for col in zip(*(_five(v) for v in counted.values()))] if counted else [0] * 5
+    total = [sum(per.get(c, 0) for per in cost.values()) for c in _RECONCILED]
+    want = [max(0, t - h) for t, h in zip(total, have)]
+    if unpriced & (set(counted) | set(cost)):
+        want[-1] = 0
+    before = _five(s.get("unlogged"))
+    delta = {c: w - b for c, w, b in zip(_RECONCILED, want, before) if w != b}
+    if not delta:
+        return
+    model = max(cost, key=lambda m: sum(cost[m].get(c, 0) for c in CATEGORIES))
+    _shift(overall, delta, model)
+    s["unlogged"] = want
 
 
 def _shift(table: dict[str, Any], delta: dict[str, int], model: str) -> None:
@@ -350,6 +389,17 @@ def scope_usage(state: State, name: str, /) -> tuple[Usage, int, datetime | None
         return Usage(), 0, None
     last = table.get("last_run")
     return Usage.from_mapping(table), count_value(table.get("runs")), last if isinstance(last, datetime) else None
+
+
+def scope_usd(state: State, name: str, /) -> int:
+    """Micro-dollars a scope has spent since its last reset."""
+    table = state.get("overall") if name == "overall" else state.get("commands", {}).get(name)
+    return count_value(table.get("usd_micros")) if isinstance(table, dict) else 0
+
+
+def unpriced_models(state: State, /) -> tuple[str, ...]:
+    listed = state.get("overall", {}).get("unpriced")
+    return tuple(m for m in listed if isinstance(m, str)) if isinstance(listed, list) else ()
 
 
 def warned(state: State, name: str, /) -> int:

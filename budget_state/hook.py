@@ -134,6 +134,7 @@ def handle(event: str, payload: Mapping[str, Any], env: Mapping[str, str]) -> di
             extra=extra,
             prompt_id=prompt_id,
             resolve=_resolver(ctx),
+            price=_pricer(ctx),
             now=now,
         )
         cmd_status, overall = _statuses(ctx, state, _runs.run_for(state, session, prompt_id))
@@ -325,6 +326,7 @@ def _begin_turn(
         transcript=transcript,
         prompt_id=prompt_id,
         resolve=_resolver(ctx),
+        price=_pricer(ctx),
         started=_iso_now(),
         now=now,
     )
@@ -360,6 +362,12 @@ def _command_budget(ctx: Any, command: str | None) -> tuple[str | None, Path | N
     tokens, error = read_budget(path, project=ctx.project, cache=cache)
     cache.save()
     return command, path, tokens, error
+
+
+def _pricer(ctx: Any) -> Any:
+    from ._config import pricer
+
+    return pricer(ctx.config)
 
 
 def _resolver(ctx: Any) -> Any:

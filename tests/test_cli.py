@@ -119,6 +119,7 @@ def test_status_json_is_the_versioned_shape(api: FakeApi, capsys: pytest.Capture
         "percent": 12.0,
         "level": "ok",
         "tokens": {"input": 1000, "output": 200, "cache_creation": 0, "cache_read": 0},
+        "usd": {"used": 0.0, "limit": None},
     }
     assert data["commands"]["/review-pr"] == {
         "used": 900,
@@ -127,6 +128,7 @@ def test_status_json_is_the_versioned_shape(api: FakeApi, capsys: pytest.Capture
         "percent": 90.0,
         "level": "critical",
         "tokens": {"input": 800, "output": 100, "cache_creation": 0, "cache_read": 0},
+        "usd": {"used": 0.0, "limit": None},
         "source": "config",
         "file": None,
         "error": None,

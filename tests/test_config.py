@@ -10,7 +10,7 @@ from budget_state._config import Config, limit_for, load_config, normalize_mode
 from budget_state._errors import ConfigError
 
 FILE = ".claude/budget.toml"
-KNOWN = "mode, overall_tokens, count, on_error, lock_timeout, ledger, commands"
+KNOWN = "mode, overall_tokens, count, on_error, lock_timeout, ledger, commands, prices"
 
 
 def write_config(project: Path, text: str | bytes) -> Path:

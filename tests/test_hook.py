@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Optional
 
@@ -53,7 +54,7 @@ class Project:
             "type": "assistant",
             "requestId": f"req{self._n}",
             "timestamp": _now(),  # as Claude Code writes it: when the response arrived
-            "message": {"id": f"msg{self._n}", "model": "claude-test", "usage": usage},
+            "message": {"id": f"msg{self._n}", "model": "claude-sonnet-4-5", "usage": usage},
         }
         with open(target, "a") as f:
             f.write(json.dumps({"type": "user", "promptId": prompt_id, "message": {"content": "x"}}) + "\n")
@@ -390,4 +391,4 @@ def test_a_non_ascii_command_is_budgeted_listed_and_refused(proj: Project) -> No
     }
     status = proj.run("UserPromptSubmit", prompt="/budget", prompt_id="p3")
     assert status is not None
-    assert "  /rév-iew  [" in status["reason"] and "10K/10K  100%  SPENT  (1 run)" in status["reason"]
+    assert "  /rév-iew  [" in status["reason"] and re.search(r"10K/10K  100%  SPENT  \$[0-9.]+  \(1 run\)", status["reason"])

@@ -41,7 +41,7 @@ def _response(n: int, tokens: int, ts: str, content: List[Dict[str, Any]] | None
         "type": "assistant",
         "requestId": f"req{n}",
         "timestamp": ts,
-        "message": {"id": f"msg{n}", "model": "claude-test", "usage": usage, "content": content or []},
+        "message": {"id": f"msg{n}", "model": "claude-sonnet-4-5", "usage": usage, "content": content or []},
     }
 
 
@@ -177,11 +177,11 @@ def test_cost_state_charges_overall_with_what_no_transcript_shows(proj: Project)
     now = _stamp(datetime.now(timezone.utc))
     _lines(proj.transcript, _user("p1", "hello", now), _response(1, 100, now))
     cost = {"inputTokens": 130, "outputTokens": 0, "cacheReadInputTokens": 0, "cacheCreationInputTokens": 0}
-    _lines(proj.transcript, {"type": "cost-state", "modelUsage": {"claude-test": cost}, "totalCostUSD": 0.1})
+    _lines(proj.transcript, {"type": "cost-state", "modelUsage": {"claude-sonnet-4-5": cost}, "totalCostUSD": 0.1})
     proj.run("Stop", prompt_id="p1")
     proj.run("SessionEnd", prompt_id="p1")
     proj.run("SessionEnd", prompt_id="p1")  # settling again adds nothing
 
     state = proj.ledger()
     assert state["overall"]["input"] == 130
-    assert state["overall"]["models"]["claude-test"]["input"] == 130
+    assert state["overall"]["models"]["claude-sonnet-4-5"]["input"] == 130

@@ -130,3 +130,34 @@ def test_compaction_is_counted_where_claude_code_reports_it(project, fake_api, c
         assert compact.requests == 1, compact.describe()
         assert add(first.usage, compact.usage) == fake_api.totals()
         assert p.status()["overall"]["tokens"] == first.usage
+
+
+def test_dollars_equal_claude_codes_own_cost_for_commands_and_overall(project, fake_api, claude):
+    """Each response priced by its model and usage, summed in whole micro-dollars, is Claude Code's
+    ``costUSD`` to within 1 µ$ a request — for the command and overall, subagent included."""
+    p = project()
+    p.write_command("review-pr", REVIEW, token_budget=BIG)
+
+    run = p.run_claude("/review-pr 1")
+
+    assert run.result["subtype"] == "success", run.describe()
+    claude_usd = sum(m["costUSD"] for m in run.result["modelUsage"].values())
+    status = p.status()
+    tolerance = run.requests * 1e-6
+    assert abs(status["commands"]["/review-pr"]["usd"]["used"] - claude_usd) <= tolerance, (status, claude_usd)
+    assert abs(status["overall"]["usd"]["used"] - claude_usd) <= tolerance
+    assert status["unpriced_models"] == []
+    assert status["overall"]["usd"]["used"] > 0
+
+
+def test_a_model_without_a_price_is_named_once_and_never_counted_as_free_dollars(project, fake_api):
+    p = project()
+    fake_api.model = "claude-unheard-of-9"  # the fake API answers as a model no price table knows
+
+    first = p.run_claude("hello SCRIPT: bash, text")
+
+    assert first.result["subtype"] == "success", first.describe()
+    status = p.status()
+    assert status["unpriced_models"] == ["claude-unheard-of-9"]
+    assert status["overall"]["tokens"] == fake_api.totals()  # its tokens count
+    assert status["overall"]["usd"]["used"] == 0

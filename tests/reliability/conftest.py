@@ -129,7 +129,7 @@ class Transcript:
                 "timestamp": _now(),  # as Claude Code writes it: when the response arrived
                 "message": {
                     "id": f"msg_{self.path.stem}_{self._n}",
-                    "model": "claude-test",
+                    "model": "claude-sonnet-4-5",
                     "usage": u,
                     "content": [{"type": "text", "text": "x"}],
                 },

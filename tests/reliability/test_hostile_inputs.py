@@ -114,7 +114,7 @@ WRONG_TYPES: list[tuple[str, str]] = [
     ("command-is-a-number", 'commands = {"/alpha" = 3}\n'),
     ("runs-not-tables", 'runs = [1, "two", [3], {prompt = 5, command = ["/alpha"]}]\n'),
     ("sessions-not-tables", 'sessions = {s1 = 5, s2 = {files = 3, seen = "now"}}\n'),
-    ("models-not-tables", '[overall]\nmodels = 3\n[commands."/alpha"]\nmodels = {claude-test = "x"}\n'),
+    ("models-not-tables", '[overall]\nmodels = 3\n[commands."/alpha"]\nmodels = {claude-sonnet-4-5 = "x"}\n'),
     ("rollup-not-tables", 'rollup = {"/alpha" = 5, "/beta" = {"2026-11-24" = [1]}}\n'),
     ("warned-not-a-number", '[overall]\nwarned = "x"\n[commands."/alpha"]\nwarned = [1]\n'),
 ]
