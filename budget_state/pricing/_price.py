@@ -3,7 +3,7 @@
 Everything is exact integer arithmetic on pico-dollars, with one rounding (half to even) to micro-dollars
 at the end, so a response's price is within 0.5 µ$ of the exact figure and of Claude Code's float
 ``costUSD`` (whose own error is far smaller). The rules are Claude Code's (2.1.197 and 2.1.332,
-read from its code and checked against its ``costUSD`` in tests/e2e/test_pricing.py):
+read from its code and checked against its ``costUSD`` in tests/e2e/test_prices_match_claude_code.py):
 
 - cache writes: ``cache_creation.ephemeral_1h_input_tokens`` (at most the total) at the 1-hour
   rate, the rest of ``cache_creation_input_tokens`` at the 5-minute rate;
