@@ -54,6 +54,11 @@ def test_status_json_is_the_documented_v1_shape(project, fake_api):
     used = sum(spent.values())
     assert (data["version"], data["mode"], data["ledger"], data["warnings"]) == (1, "warn", str(p.ledger), [])
     assert data["count"] == ["input", "output", "cache_creation", "cache_read"]
+    usd = sum(m["costUSD"] for m in run.result["modelUsage"].values())  # Claude Code's own price
+    for scope in (data["overall"], data["commands"]["/review-pr"]):
+        money = scope.pop("usd")
+        assert money["limit"] is None and abs(money["used"] - usd) <= 2e-6, (money, usd)  # 1 µ$ a request
+    assert data["unpriced_models"] == []
     assert data["overall"] == {"used": used, "limit": None, "percent": None, "level": "none", "tokens": spent}
     cmd = data["commands"]["/review-pr"]
     last_run = cmd.pop("last_run")
