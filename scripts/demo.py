@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
             NO_COLOR="1",
         )
 
-        step(f"A project with one budgeted command ({project})")
+        version = subprocess.run([str(CLAUDE), "--version"], capture_output=True, text=True, env=env).stdout.split(" (")[0]
+        step(f"A project with one budgeted command ({project}), Claude Code {version}")
         subprocess.run([sys.executable, "-m", "budget_state", "install", str(project)], check=True, env=env)
         cmd = project / ".claude" / "commands" / "review-pr.md"
         cmd.write_text(
@@ -115,10 +116,16 @@ def main(argv: list[str] | None = None) -> int:
             reported["cache_creation"] += m["cacheCreationInputTokens"]
             reported["cache_read"] += m["cacheReadInputTokens"]
         counted = status()["commands"]["/review-pr"]
-        print(f"API requests: {r['_requests']} (main agent and a subagent)")
-        print(f"Claude Code reports: {reported} = {sum(reported.values())} tokens")
-        print(f"claude-budget counted: {counted['tokens']} = {counted['used']} tokens, {counted['runs']} run")
-        print("exact match" if counted["tokens"] == reported else "MISMATCH")
+        cost = sum(m["costUSD"] for m in r["modelUsage"].values())
+        print(f"API requests: {r['_requests']} (the main agent, its subagent in the background, and the turn")
+        print("  Claude Code starts when the subagent is done — refused here, the command being spent by then)")
+        print(f"Claude Code reports: {reported} = {sum(reported.values())} tokens, ${cost:.6f}")
+        print(
+            f"claude-budget counted: {counted['tokens']} = {counted['used']} tokens, ${counted['usd']['used']:.6f},"
+            f" {counted['runs']} run"
+        )
+        exact = counted["tokens"] == reported and abs(counted["usd"]["used"] - cost) <= r["_requests"] * 1e-6
+        print("exact match (dollars to within 1 µ$ a request)" if exact else "MISMATCH")
 
         step("2. /budget: answered by the hook, no model call")
         r = claude("/budget")
@@ -132,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
 
         step("The orchestrator's view: claude-budget status --json")
         print(json.dumps(status()["commands"]["/review-pr"], indent=2))
-        return 0 if counted["tokens"] == reported else 1
+        return 0 if exact else 1
     finally:
         api.terminate()
         api.wait(10)
