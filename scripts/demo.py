@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
             NO_COLOR="1",
         )
 
-        version = subprocess.run([str(CLAUDE), "--version"], capture_output=True, text=True, env=env).stdout.split(" (")[0]
+        version = subprocess.run([str(CLAUDE), "--version"], capture_output=True, text=True, env=env).stdout
+        version = version.split(" (")[0]
         step(f"A project with one budgeted command ({project}), Claude Code {version}")
         subprocess.run([sys.executable, "-m", "budget_state", "install", str(project)], check=True, env=env)
         cmd = project / ".claude" / "commands" / "review-pr.md"
