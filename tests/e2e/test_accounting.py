@@ -11,8 +11,10 @@ BIG = 10_000_000
 
 
 def review_requests(cli) -> int:
-    """API requests of one REVIEW run: 4 in the main thread, 2 in the subagent — and, where the
-    subagent runs in the background (2.1.198+), the follow-up turn Claude Code starts when it ends."""
+    """API requests of one REVIEW run at most: 4 in the main thread, 2 in the subagent — and, where
+    the subagent runs in the background (2.1.198+), the follow-up turn Claude Code starts when it
+    ends. A background subagent that finishes before its turn does needs none (its result rides on
+    the turn's last request): which happens is timing, so that run makes 6."""
     return 6 + (1 if cli.at_least(*BACKGROUND_SUBAGENTS) else 0)
 
 
@@ -25,7 +27,7 @@ def test_command_with_tools_and_subagent_is_counted_exactly_and_accumulates(proj
 
     assert first.result["subtype"] == "success", first.describe()
     assert first.result["terminal_reason"] == "completed", first.describe()
-    assert first.requests == review_requests(claude), first.describe()
+    assert 6 <= first.requests <= review_requests(claude), first.describe()
     assert sum(s.subagent for s in fake_api.sent) == 2, fake_api.sent
     assert first.usage == fake_api.totals()
     status = p.status()
@@ -36,14 +38,15 @@ def test_command_with_tools_and_subagent_is_counted_exactly_and_accumulates(proj
     second = p.run_claude("/review-pr 42")
 
     assert second.result["subtype"] == "success", second.describe()
-    assert second.requests == review_requests(claude), second.describe()
-    assert second.usage == first.usage
-    doubled = {k: 2 * v for k, v in first.usage.items()}
+    assert 6 <= second.requests <= review_requests(claude), second.describe()
+    if second.requests == first.requests:  # the same requests cost the same (stable_usage)
+        assert second.usage == first.usage
+    doubled = add(first.usage, second.usage)
     assert fake_api.totals() == doubled
     status = p.status()
     cmd = status["commands"]["/review-pr"]
-    assert (cmd["tokens"], cmd["used"], cmd["runs"]) == (doubled, 2 * total(first.usage), 2)
-    assert (status["overall"]["tokens"], status["overall"]["used"]) == (doubled, 2 * total(first.usage))
+    assert (cmd["tokens"], cmd["used"], cmd["runs"]) == (doubled, total(doubled), 2)
+    assert (status["overall"]["tokens"], status["overall"]["used"]) == (doubled, total(doubled))
 
 
 def test_plain_prompt_counts_toward_overall_only(project, fake_api):
@@ -83,7 +86,7 @@ def test_eight_parallel_sessions_share_one_ledger_exactly(project, fake_api, cla
     for run in runs:
         assert run.result["subtype"] == "success", run.describe()
         assert run.result["terminal_reason"] == "completed", run.describe()
-    assert fake_api.requests == 8 * review_requests(claude)
+    assert 8 * 6 <= fake_api.requests <= 8 * review_requests(claude)
     spent = add(*(run.usage for run in runs))
     assert spent == fake_api.totals()
     status = p.status()

@@ -28,7 +28,8 @@ def test_a_background_subagent_and_its_followup_turn_are_the_commands(project, f
 
     assert run.result["subtype"] == "success", run.describe()
     followup = 1 if claude.at_least(*BACKGROUND_SUBAGENTS) else 0
-    assert run.requests == 4 + followup, run.describe()  # 2 main, 2 subagent, the follow-up turn
+    # 2 main, 2 subagent, the follow-up turn (none if the subagent finished before its turn did)
+    assert 4 <= run.requests <= 4 + followup, run.describe()
     spent = {k: v - before[k] for k, v in fake_api.totals().items()}
     assert command_tokens(p, "/beta") == spent
     status = p.status()
