@@ -254,6 +254,17 @@ def mark_handled(state: State, /, *, session: str, prompt: str, now: datetime, t
     s["handled"] = [*handled[-7:], prompt]
 
 
+def superseded(state: State, session: str, prompt: str | None, /) -> bool:
+    """Whether a later prompt of ``session`` went through its prompt hook after ``prompt`` did.
+
+    A hook that runs in the background (Stop in ``claude -p``) can arrive after the next turn
+    began; it must not end that turn's run.
+    """
+    s = state.get("sessions", {}).get(session)
+    handled = s.get("handled") if isinstance(s, dict) else None
+    return isinstance(handled, list) and prompt in handled[:-1]
+
+
 def close_run(state: State, /, *, session: str, now: datetime, background: bool = False) -> None:
     """End the session's open run, if any (Stop, a new prompt, or the session's end).
 
