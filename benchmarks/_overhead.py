@@ -185,6 +185,33 @@ def summarise(results: Mapping[str, Mapping[str, Scene]]) -> list[list[str]]:
     return rows
 
 
+NOTES = [
+    (
+        "What Claude Code still waits for in warn and block mode: UserPromptSubmit (it decides) and "
+        "SessionEnd (it settles the end of the run before `claude -p` exits), two Python processes of ~45–70 "
+        "ms each on this machine (section 1); kill mode adds a PreToolUse per tool call. That is the rest of "
+        "the overhead: the goal (≤ 5 %, ≤ 15 % in kill mode) needs hooks near the interpreter floor, i.e. a "
+        "resident helper, which this change does not add."
+    ),
+    (
+        'Tried, not kept: Claude Code\'s own `"async": true` on PreToolUse and Stop. In `claude -p` a '
+        "still-running async hook at exit made 2.1.332 cancel it and wait ~1.5 s before SessionEnd (warn +187"
+        " %, block +178 % in a 4-round run), and made 2.1.197 skip SessionEnd altogether. Async PreToolUse "
+        "alone was harmless only while each hook ended before the run did."
+    ),
+    (
+        "Tried, not kept: `python -S` with the package and site-packages on PYTHONPATH. The floor drops from "
+        "~27 ms to ~10 ms in this repo's editable venv, but the UserPromptSubmit hook did not get faster "
+        "(59.1 vs 58.2 ms, 15 interleaved rounds): the modules site would have imported are imported by the "
+        "hook anyway."
+    ),
+    (
+        "This machine was shared with other test runs while measuring (see the load averages): absolute times"
+        " are inflated; the rows of one table are interleaved, so their ratios are comparable."
+    ),
+]
+
+
 HEADER = [
     "Claude Code",
     "project",
@@ -214,6 +241,7 @@ def section(
         HEADER,
         rows,
     )
+    s.notes.extend(NOTES)
     for row in rows:
         if row[3] != "—" and "before" not in row[1]:
             s.summary.append(
