@@ -26,10 +26,12 @@ sys.path.insert(1, str(REPO))
 
 import _hook_suites  # noqa: E402 (after the path fix)
 import _ledger_suites  # noqa: E402
+import _overhead  # noqa: E402
 from _harness import Config, Section, code_fingerprint, machine, product_version, slowest  # noqa: E402
 from _profile import breakdown, phases  # noqa: E402
 from _world import Sandbox  # noqa: E402
 
+OVERHEAD_ROUNDS = {False: (10, 1), True: (4, 1)}  # (timed, warm-up) rounds of whole claude -p runs, by --quick
 FULL = Config(
     runs=30,
     warmup=3,
@@ -50,7 +52,7 @@ QUICK = Config(
     growth_commands=200,
     big_mb=50,
 )
-SECTIONS = ("hooks", "history", "contention", "growth", "status")
+SECTIONS = ("overhead", "hooks", "history", "contention", "growth", "status")
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -106,6 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this part (repeatable)")
     parser.add_argument("--tmp", default=None, help="where to make the temporary folder (default: the system's)")
+    parser.add_argument(
+        "--before", default=None, metavar="COMMIT", help="also run this commit's hooks in the whole-run overhead table"
+    )
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
     only = args.only or list(SECTIONS)
@@ -147,7 +152,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             ]
         return [section, _hook_suites.plain_install(box, cfg, REPO), *extra]
 
+    def whole_run() -> list[Section]:
+        rounds, warmup = OVERHEAD_ROUNDS[args.quick]
+        results = _overhead.overhead(box.root / "overhead", rounds=rounds, warmup=warmup, before=args.before)
+        return [_overhead.section(results, rounds=rounds, warmup=warmup, before=args.before)]
+
     try:
+        part("overhead", whole_run)
         part("hooks", hooks)
         part("history", lambda: [_hook_suites.history(box, cfg)])
         part("contention", lambda: [_ledger_suites.contention(box, cfg)])

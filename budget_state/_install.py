@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from ._errors import ConfigError
 from ._paths import CACHE_NAME, CONFIG_NAME, LEDGER_NAME
+from .hook import BACKGROUND_EVENTS
 
 HOOK_MODULE: Final = "budget_state.hook"
 HOOK_TIMEOUT: Final = 30
@@ -88,9 +89,38 @@ def install(target: Path, /, *, python: str) -> list[str]:
     return lines
 
 
-def hook_command(python: str, /) -> str:
-    """The shell command Claude Code runs for every hook event."""
-    return f"{shlex.quote(python)} -m {HOOK_MODULE}"
+def hook_command(python: str, /, *, event: str = "UserPromptSubmit") -> str:
+    """The shell command Claude Code runs for ``event``.
+
+    An event whose answer nobody waits for (:data:`hook.BACKGROUND_EVENTS`) gets a line that
+    starts the hook with its stdin (the event) and returns at once, so Claude Code waits ~1 ms
+    instead of a Python start (``exec 3<&0`` first: sh gives a background command /dev/null as
+    stdin, even with ``<&0``). It runs in the foreground after all where it may have to answer:
+    PreToolUse when the mode may be kill or on_error closed, Stop in the interactive TUI (its
+    message there is shown under the last response; ``claude -p`` shows it nowhere).
+    """
+    run = f"{shlex.quote(python)} -m {HOOK_MODULE}"
+    if event not in BACKGROUND_EVENTS:
+        return run
+    if event == "PreToolUse":
+        foreground = _MAY_DECIDE.format(run=run)
+    elif event == "Stop":
+        foreground = f'[ "$CLAUDE_CODE_ENTRYPOINT" = cli ] && exec {run}; '
+    else:
+        foreground = ""
+    return f"{foreground}exec 3<&0; {run} --background <&3 3<&- >/dev/null 2>&1 &"
+
+
+# PreToolUse runs in the foreground when the mode may be kill or on_error closed, as the shell can
+# tell without Python: the variable, or a line of budget.toml (not a comment) naming them. A false
+# alarm only costs a foreground hook (which then decides by the real settings); a change of mode
+# needs no new install.
+_MAY_DECIDE: Final = (
+    'case "$CLAUDE_BUDGET_MODE $CLAUDE_BUDGET_ON_ERROR" in '
+    "*[Kk][Ii][Ll][Ll]*|*[Cc][Ll][Oo][Ss][Ee][Dd]*) exec {run};; esac; "
+    "grep -Eqis '^[^#]*(mode[^#]*=[^#]*kill|on_error[^#]*=[^#]*closed)' "
+    '"${{CLAUDE_PROJECT_DIR:-.}}/.claude/budget.toml" && exec {run}; '
+)
 
 
 def _is_ours(handler: object) -> bool:
@@ -109,7 +139,6 @@ def _plan_settings(path: Path, python: str, plan: _Plan, *, closed: bool = False
     hooks = settings.setdefault("hooks", {})
     if not isinstance(hooks, dict):
         raise _shape_error(path, '"hooks"', "an object", hooks)
-    command = hook_command(python)
     added: list[str] = []
     updated: list[str] = []
     deduplicated: list[str] = []
@@ -120,6 +149,7 @@ def _plan_settings(path: Path, python: str, plan: _Plan, *, closed: bool = False
             raise _shape_error(path, f'"hooks"."{event}"', "an array", groups)
         found = _find_ours(path, event, groups)
         block = closed and event in _CLOSED_EVENTS
+        command = hook_command(python, event=event)
         if not found:
             group: dict[str, Any] = {"matcher": "*"} if event in _TOOL_EVENTS else {}
             handler: dict[str, Any] = {"type": "command", "command": command, "timeout": HOOK_TIMEOUT}
@@ -162,7 +192,7 @@ def _plan_settings(path: Path, python: str, plan: _Plan, *, closed: bool = False
     if added:
         parts.append(f"added the hook for {', '.join(added)}")
     if updated:
-        parts.append(f"set the hook command to `{command}` for {', '.join(updated)}")
+        parts.append(f"set the hook command for {', '.join(updated)}")
     if deduplicated:
         parts.append(f"removed duplicate claude-budget hooks from {', '.join(deduplicated)}")
     if retired:

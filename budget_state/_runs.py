@@ -92,7 +92,10 @@ def settle(
     ``price`` prices each response (micro-dollars); a model it does not know is named once.
     """
     s = _session(state, session, now)
-    s.pop("ended", None)  # any hook but SessionEnd: the session goes on (it was resumed, or never ended)
+    if started is not None:
+        # A prompt: the session goes on (it was resumed). Not any hook: a Stop in the background
+        # (claude -p) can arrive after SessionEnd, and must not undo it.
+        s.pop("ended", None)
     files: dict[str, Any] = s["files"]
     new = not files  # the first settle of this session (mark_handled may have made its entry)
     paths: list[Path] = []
@@ -291,6 +294,17 @@ def mark_handled(state: State, /, *, session: str, prompt: str, now: datetime, t
         else []
     )
     s["handled"] = [*handled[-7:], prompt]
+
+
+def superseded(state: State, session: str, prompt: str | None, /) -> bool:
+    """Whether a later prompt of ``session`` went through its prompt hook after ``prompt`` did.
+
+    A hook that runs in the background (Stop in ``claude -p``) can arrive after the next turn
+    began; it must not end that turn's run.
+    """
+    s = state.get("sessions", {}).get(session)
+    handled = s.get("handled") if isinstance(s, dict) else None
+    return isinstance(handled, list) and prompt in handled[:-1]
 
 
 def close_run(state: State, /, *, session: str, now: datetime, background: bool = False) -> None:

@@ -12,6 +12,9 @@ the only module that speaks the hook protocol (checked on Claude Code 2.1.197):
 - telling the user something: ``{"systemMessage": …}``; never ``decision: "block"`` on Stop
   (that would make Claude go on).
 
+Events whose answer nobody waits for run in the background (``--background``, see
+:data:`BACKGROUND_EVENTS`): they settle the count and decide nothing.
+
 Failures fail open by default: one visible line, the session goes on (``on_error = "closed"``
 refuses instead). Never a traceback: set ``CLAUDE_BUDGET_DEBUG=1`` to get one on stderr.
 """
@@ -25,6 +28,24 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+# Events whose answer nobody waits for. Install runs them in the background: a shell line starts
+# the hook with `--background` and returns at once, so Claude Code waits ~1 ms, not a Python
+# start (see _install.hook_command). Not Claude Code's own `"async": true`: in `claude -p` an
+# async hook still running when the CLI exits makes 2.1.197 skip SessionEnd and 2.1.332 wait
+# ~1.5 s before it. Stop and SubagentStop never decide; PreToolUse decides only in kill mode or
+# when it must fail closed (on_error = "closed"), which the shell line checks before it
+# backgrounds it. UserPromptSubmit decides (and answers /budget); SessionEnd settles the end of a
+# run before `claude -p` exits; StopFailure is rare: those always run in the foreground.
+BACKGROUND_EVENTS = ("PreToolUse", "SubagentStop", "Stop")
+
+
+def _detach() -> None:
+    """A hook in the background leaves Claude Code's process group: the CLI's exit must not kill it."""
+    try:
+        os.setsid()
+    except (AttributeError, OSError):  # not POSIX, or already a group leader: nothing to leave
+        pass
+
 
 def main(
     argv: Sequence[str] | None = None,
@@ -34,6 +55,10 @@ def main(
     env: Mapping[str, str] | None = None,
 ) -> int:
     env = os.environ if env is None else env
+    args = sys.argv[1:] if argv is None else argv
+    background = "--background" in args
+    if background and argv is None:
+        _detach()
     out = sys.stdout if stdout is None else stdout
     event = "?"
     try:
@@ -48,7 +73,7 @@ def main(
             raise BadInput(f"the hook input is a JSON {type(payload).__name__}, not an object")
         name = payload.get("hook_event_name")
         event = name if isinstance(name, str) else "?"
-        reply = handle(event, payload, env)
+        reply = handle(event, payload, env, background=background)
     except Exception as e:  # noqa: BLE001 (the hook must never break the session; see on_error)
         if env.get("CLAUDE_BUDGET_DEBUG"):
             import traceback
@@ -105,7 +130,18 @@ def _str(payload: Mapping[str, Any], key: str) -> str | None:
     return v if isinstance(v, str) and v and "\x00" not in v else None
 
 
-def handle(event: str, payload: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any] | None:
+def handle(
+    event: str,
+    payload: Mapping[str, Any],
+    env: Mapping[str, str],
+    *,
+    background: bool = False,
+) -> dict[str, Any] | None:
+    """Settle and decide for one hook event; the reply for Claude Code, or None to say nothing.
+
+    ``background``: nobody reads the reply (install runs this event in the background), so it
+    decides nothing and leaves threshold crossings for the next hook that answers to announce.
+    """
     from . import _runs
     from ._api import Context
     from ._ledger import utcnow
@@ -138,14 +174,16 @@ def handle(event: str, payload: Mapping[str, Any], env: Mapping[str, str]) -> di
             now=now,
         )
         cmd_status, overall = _statuses(ctx, state, _runs.run_for(state, session, prompt_id))
-        crossings = _thresholds(state, cmd_status, overall)
-        if event == "PreToolUse":
+        crossings = [] if background else _thresholds(state, cmd_status, overall)
+        if event == "PreToolUse" and not background:
             from ._budgets import check_running
 
             decision = check_running(ctx.config.mode, cmd_status, overall)
         if decision is None or decision.allowed:
             notes += crossings  # a stop says it all already
-        if event in ("Stop", "StopFailure"):
+        if event in ("Stop", "StopFailure") and not _runs.superseded(state, session, prompt_id):
+            # A Stop that runs in the background may arrive after the next turn's prompt hook:
+            # the run open now is that turn's, not this one's.
             _runs.close_run(state, session=session, now=now, background=_background(payload))
         elif event == "SessionEnd":
             _runs.end_session(state, session=session, now=now)

@@ -552,9 +552,9 @@ def test_install_end_to_end(tmp_path: Path) -> None:
     ]
     hook = f"{shlex.quote(sys.executable)} -m budget_state.hook"
     settings = json.loads((claude / "settings.json").read_text())
-    assert settings["hooks"]["PreToolUse"] == [
-        {"matcher": "*", "hooks": [{"type": "command", "command": hook, "timeout": 30}]}
-    ]
+    assert settings["hooks"]["UserPromptSubmit"] == [{"hooks": [{"type": "command", "command": hook, "timeout": 30}]}]
+    background = f"exec 3<&0; {hook} --background <&3 3<&- >/dev/null 2>&1 &"
+    assert settings["hooks"]["SubagentStop"] == [{"hooks": [{"type": "command", "command": background, "timeout": 30}]}]
     assert sorted(settings["hooks"]) == sorted(
         ["UserPromptSubmit", "PreToolUse", "SubagentStop", "Stop", "StopFailure", "SessionEnd"]
     )

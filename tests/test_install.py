@@ -19,7 +19,23 @@ else:  # pragma: no cover (Python < 3.11)
 
 PY = "/opt/venv/bin/python"
 HOOK = "/opt/venv/bin/python -m budget_state.hook"
+BACKGROUND = f"exec 3<&0; {HOOK} --background <&3 3<&- >/dev/null 2>&1 &"
+MAY_DECIDE = (
+    'case "$CLAUDE_BUDGET_MODE $CLAUDE_BUDGET_ON_ERROR" in *[Kk][Ii][Ll][Ll]*|*[Cc][Ll][Oo][Ss][Ee][Dd]*) '
+    f"exec {HOOK};; esac; grep -Eqis '^[^#]*(mode[^#]*=[^#]*kill|on_error[^#]*=[^#]*closed)' "
+    f'"${{CLAUDE_PROJECT_DIR:-.}}/.claude/budget.toml" && exec {HOOK}; '
+)
 EVENTS = ["UserPromptSubmit", "PreToolUse", "SubagentStop", "Stop", "StopFailure", "SessionEnd"]
+# What install runs per event: PreToolUse in the background unless the mode may be kill (or
+# on_error closed), Stop in the background unless in the interactive TUI (where its message is shown).
+CMD = {
+    "UserPromptSubmit": HOOK,
+    "PreToolUse": MAY_DECIDE + BACKGROUND,
+    "SubagentStop": BACKGROUND,
+    "Stop": f'[ "$CLAUDE_CODE_ENTRYPOINT" = cli ] && exec {HOOK}; {BACKGROUND}',
+    "StopFailure": HOOK,
+    "SessionEnd": HOOK,
+}
 
 FRESH_SETTINGS = """\
 {
@@ -41,7 +57,7 @@ FRESH_SETTINGS = """\
         "hooks": [
           {
             "type": "command",
-            "command": "/opt/venv/bin/python -m budget_state.hook",
+            "command": "case \\"$CLAUDE_BUDGET_MODE $CLAUDE_BUDGET_ON_ERROR\\" in *[Kk][Ii][Ll][Ll]*|*[Cc][Ll][Oo][Ss][Ee][Dd]*) exec /opt/venv/bin/python -m budget_state.hook;; esac; grep -Eqis '^[^#]*(mode[^#]*=[^#]*kill|on_error[^#]*=[^#]*closed)' \\"${CLAUDE_PROJECT_DIR:-.}/.claude/budget.toml\\" && exec /opt/venv/bin/python -m budget_state.hook; exec 3<&0; /opt/venv/bin/python -m budget_state.hook --background <&3 3<&- >/dev/null 2>&1 &",
             "timeout": 30
           }
         ]
@@ -52,7 +68,7 @@ FRESH_SETTINGS = """\
         "hooks": [
           {
             "type": "command",
-            "command": "/opt/venv/bin/python -m budget_state.hook",
+            "command": "exec 3<&0; /opt/venv/bin/python -m budget_state.hook --background <&3 3<&- >/dev/null 2>&1 &",
             "timeout": 30
           }
         ]
@@ -63,7 +79,7 @@ FRESH_SETTINGS = """\
         "hooks": [
           {
             "type": "command",
-            "command": "/opt/venv/bin/python -m budget_state.hook",
+            "command": "[ \\"$CLAUDE_CODE_ENTRYPOINT\\" = cli ] && exec /opt/venv/bin/python -m budget_state.hook; exec 3<&0; /opt/venv/bin/python -m budget_state.hook --background <&3 3<&- >/dev/null 2>&1 &",
             "timeout": 30
           }
         ]
@@ -136,9 +152,10 @@ UNCHANGED = [
 ]
 
 
-def ours(command: str = HOOK, matcher: bool = False) -> Dict[str, Any]:
-    group: Dict[str, Any] = {"matcher": "*"} if matcher else {}
-    group["hooks"] = [{"type": "command", "command": command, "timeout": 30}]
+def ours(command: str = HOOK, matcher: bool = False, *, event: str | None = None) -> Dict[str, Any]:
+    """Our entry as a warn-mode install writes it: for ``event``, or with ``command``."""
+    group: Dict[str, Any] = {"matcher": "*"} if matcher or event == "PreToolUse" else {}
+    group["hooks"] = [{"type": "command", "command": CMD[event] if event else command, "timeout": 30}]
     return group
 
 
@@ -249,14 +266,14 @@ def test_merges_into_existing_settings_without_losing_anything(tmp_path: Path) -
         "hooks": {
             "PreToolUse": [
                 {"matcher": "Bash", "hooks": [{"type": "command", "command": "./guard.sh"}]},
-                ours(matcher=True),
+                ours(event="PreToolUse"),
             ],
             "Notification": [{"hooks": [{"type": "command", "command": "notify-send hi"}]}],
-            "Stop": [{"hooks": [{"type": "command", "command": "echo done", "timeout": 5}]}, ours()],
-            "UserPromptSubmit": [ours()],
-            "SubagentStop": [ours()],
-            "StopFailure": [ours()],
-            "SessionEnd": [ours()],
+            "Stop": [{"hooks": [{"type": "command", "command": "echo done", "timeout": 5}]}, ours(event="Stop")],
+            "UserPromptSubmit": [ours(event="UserPromptSubmit")],
+            "SubagentStop": [ours(event="SubagentStop")],
+            "StopFailure": [ours(event="StopFailure")],
+            "SessionEnd": [ours(event="SessionEnd")],
         },
         "statusLine": {"type": "command", "command": "~/.claude/status.sh"},
         "env": {"FOO": "bär"},
@@ -279,7 +296,7 @@ def test_second_install_changes_no_byte(tmp_path: Path) -> None:
 
 
 def test_settings_already_wired_are_not_reformatted(tmp_path: Path) -> None:
-    settings = {"hooks": {e: [ours(matcher=e in ("PreToolUse", "PostToolUse"))] for e in EVENTS}, "model": "opus"}
+    settings = {"hooks": {e: [ours(event=e)] for e in EVENTS}, "model": "opus"}
     text = json.dumps(settings, indent=4)  # no trailing newline, 4 spaces: not our style
     (tmp_path / ".claude").mkdir()
     (tmp_path / ".claude" / "settings.json").write_text(text)
@@ -300,9 +317,9 @@ def test_new_interpreter_updates_our_entries_in_place(tmp_path: Path) -> None:
 
     lines = install(tmp_path, python="/home/me/my venv/bin/python3")
 
-    new = "'/home/me/my venv/bin/python3' -m budget_state.hook"
+    new = {e: c.replace(PY, "'/home/me/my venv/bin/python3'") for e, c in CMD.items()}
     assert lines == [
-        f".claude/settings.json: set the hook command to `{new}` for {', '.join(EVENTS)}",
+        f".claude/settings.json: set the hook command for {', '.join(EVENTS)}",
         ".claude/commands/budget.md: updated",
         ".claude/.gitignore: unchanged",
         ".claude/budget.toml: kept as is (already there)",
@@ -312,12 +329,12 @@ def test_new_interpreter_updates_our_entries_in_place(tmp_path: Path) -> None:
     assert after["hooks"]["Stop"] == [
         {
             "hooks": [
-                {"type": "command", "command": new, "timeout": 45},
+                {"type": "command", "command": new["Stop"], "timeout": 45},
                 {"type": "command", "command": "echo after"},
             ]
         }
     ]
-    assert our_commands(after) == [new] * len(EVENTS)
+    assert our_commands(after) == [new[e] for e in EVENTS]
     budget_md = (tmp_path / ".claude" / "commands" / "budget.md").read_text()
     assert "!`'/home/me/my venv/bin/python3' -m budget_state status --color never $ARGUMENTS`" in budget_md
     assert PY not in budget_md
@@ -333,18 +350,18 @@ def test_takes_over_the_old_hook_script_entry(tmp_path: Path) -> None:
 
     assert lines[0] == (
         ".claude/settings.json: added the hook for UserPromptSubmit, SubagentStop, Stop, StopFailure, "
-        f"SessionEnd; set the hook command to `{HOOK}` for PreToolUse"
+        "SessionEnd; set the hook command for PreToolUse"
     )
     assert settings_of(tmp_path)["hooks"]["PreToolUse"] == [
-        {"matcher": "Task", "hooks": [{"type": "command", "command": HOOK}]}
+        {"matcher": "Task", "hooks": [{"type": "command", "command": CMD["PreToolUse"]}]}
     ]
 
 
 def test_removes_duplicate_entries_of_ours(tmp_path: Path) -> None:
     user = {"type": "command", "command": "echo mine"}
-    settings = {"hooks": {e: [ours(matcher=e in ("PreToolUse", "PostToolUse"))] for e in EVENTS}}
+    settings = {"hooks": {e: [ours(event=e)] for e in EVENTS}}
     settings["hooks"]["Stop"] = [
-        ours(),
+        ours(event="Stop"),
         {"hooks": [user, {"type": "command", "command": "python3 hooks/budget_hook.py"}]},
         ours("/usr/bin/python3 -m budget_state.hook"),
     ]
@@ -354,7 +371,7 @@ def test_removes_duplicate_entries_of_ours(tmp_path: Path) -> None:
     lines = install(tmp_path, python=PY)
 
     assert lines[0] == ".claude/settings.json: removed duplicate claude-budget hooks from Stop"
-    assert settings_of(tmp_path)["hooks"]["Stop"] == [ours(), {"hooks": [user]}]
+    assert settings_of(tmp_path)["hooks"]["Stop"] == [ours(event="Stop"), {"hooks": [user]}]
 
 
 BROKEN = [
@@ -546,6 +563,7 @@ def test_write_failure_is_an_error_and_leaves_no_temp_file(tmp_path: Path, monke
 
 def test_config_template_uncommented_is_accepted_by_the_config_loader(tmp_path: Path) -> None:
     from budget_state import _config
+
     uncommented = "\n".join(
         line[2:]
         if line.startswith("# ") and (" = " in line or line.startswith("# [")) and not line.startswith("#   ")
@@ -570,7 +588,7 @@ def test_config_template_uncommented_is_accepted_by_the_config_loader(tmp_path: 
 
 def test_removes_our_entry_from_events_no_longer_used(tmp_path: Path) -> None:
     user = {"type": "command", "command": "./lint.sh"}
-    settings = {"hooks": {e: [ours(matcher=e == "PreToolUse")] for e in EVENTS}}
+    settings = {"hooks": {e: [ours(event=e)] for e in EVENTS}}
     settings["hooks"]["PostToolUse"] = [ours(matcher=True), {"matcher": "Edit", "hooks": [user]}]
     (tmp_path / ".claude").mkdir()
     (tmp_path / ".claude" / "settings.json").write_text(json.dumps(settings))

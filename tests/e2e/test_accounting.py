@@ -86,6 +86,9 @@ def test_eight_parallel_sessions_share_one_ledger_exactly(project, fake_api, cla
     for run in runs:
         assert run.result["subtype"] == "success", run.describe()
         assert run.result["terminal_reason"] == "completed", run.describe()
+    # Where the subagent runs in the background, a run whose subagent finishes before its turn does
+    # needs no follow-up turn (the result rides on the turn's last request): 6 requests, not 7.
+    # Which happens is timing, and hooks that return at once (in the background) changed it.
     assert 8 * 6 <= fake_api.requests <= 8 * review_requests(claude)
     spent = add(*(run.usage for run in runs))
     assert spent == fake_api.totals()

@@ -1,0 +1,270 @@
+"""Whole-run overhead: the same ``claude -p "/cmd go"`` in a project with the hooks and in one without.
+
+Each pinned Claude Code CLI runs a command whose body makes the fake API (``tests/fakeapi.py``,
+answering at once on 127.0.0.1) play 5 requests with 4 Bash tool calls. Per version, one
+project without claude-budget and one installed project per mode (warn, block, kill), each with
+its own ``HOME``, are run in a fresh random order every round; a round's installed runs are
+paired with that round's run without hooks. Added time per mode is the median over rounds of
+(installed − bare), and the ratio the median over rounds of installed / bare.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from _harness import PYTHON, Section, fmt_ms, verdict
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from fakeapi import FakeAPI  # noqa: E402 (after the path fix)
+
+SCRIPT = "SCRIPT: bash, bash, bash, bash, text"
+MODES = ("warn", "block", "kill")
+BARE = "without hooks"
+GOALS = {"warn": 0.05, "block": 0.05, "kill": 0.15}  # added wall time, as a share of the bare run
+_SAFE_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR")
+
+
+def pinned() -> list[tuple[str, Path]]:
+    deps = json.loads((REPO / "package.json").read_text(encoding="utf-8"))["devDependencies"]
+    out = []
+    for name in deps:
+        if name.startswith("claude-code-"):
+            version = name[len("claude-code-") :]
+            out.append((version, REPO / "node_modules" / name / "bin" / "claude.exe"))
+    return sorted(out, key=lambda v: tuple(int(p) for p in v[0].split(".")))
+
+
+@dataclass
+class Scene:
+    """One project (with or without claude-budget) and its own HOME."""
+
+    name: str
+    root: Path
+    home: Path
+    env: dict[str, str]
+    ns: list[int] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+def make_scene(base: Path, name: str, *, api: FakeAPI, mode: str | None, python: str) -> Scene:
+    where = base / name.replace(" ", "-")
+    root, home = where / "proj", where / "home"
+    (root / ".claude" / "commands").mkdir(parents=True)
+    home.mkdir(parents=True)
+    env = {k: os.environ[k] for k in _SAFE_ENV if k in os.environ}
+    env.update(
+        HOME=str(home),
+        ANTHROPIC_BASE_URL=api.url,
+        ANTHROPIC_API_KEY="sk-ant-bench-fake",
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+    )
+    # Onboarding done and the folder trusted, as for any project a user works in.
+    (home / ".claude.json").write_text(
+        json.dumps({"hasCompletedOnboarding": True, "projects": {str(root): {"hasTrustDialogAccepted": True}}})
+    )
+    if mode is not None:
+        subprocess.run(
+            [python, "-m", "budget_state", "install", str(root)], env=env, cwd=root, check=True, capture_output=True
+        )
+        config = root / ".claude" / "budget.toml"
+        config.write_text(config.read_text().replace('# mode = "warn"', f'mode = "{mode}"'))
+    (root / ".claude" / "commands" / "cmd.md").write_text(
+        f"---\ndescription: a benchmark command\ntokenBudget: 1B\n---\nDo the task for $ARGUMENTS. {SCRIPT}\n"
+    )
+    return Scene(name, root, home, env)
+
+
+def run_once(scene: Scene, claude: Path) -> tuple[int, str | None]:
+    argv = [str(claude), "-p", "/cmd go", "--output-format", "json", "--allowedTools", "Bash Task Agent"]
+    t0 = time.perf_counter_ns()
+    proc = subprocess.run(
+        argv, cwd=scene.root, env=scene.env, capture_output=True, stdin=subprocess.DEVNULL, timeout=120
+    )
+    ns = time.perf_counter_ns() - t0
+    problem = None
+    try:
+        result = json.loads(proc.stdout)
+        if result.get("num_turns") not in (None, 5) and result.get("is_error"):
+            problem = f"rc {proc.returncode}: {str(result.get('result'))[:200]}"
+    except ValueError:
+        problem = f"rc {proc.returncode}, no JSON: {proc.stderr[-300:]!r}"
+    return ns, problem
+
+
+def before_python(base: Path, commit: str) -> str:
+    """A venv of this Python whose ``budget_state`` is the code of ``commit`` (for before/after)."""
+    import sysconfig
+
+    code = base / f"code-{commit}"
+    code.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", commit, "budget_state"], cwd=REPO, check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(code)], input=archive.stdout, check=True)
+    target = base / f"venv-{commit}"
+    python_base = getattr(sys, "_base_executable", None) or sys.executable
+    subprocess.run([python_base, "-m", "venv", "--without-pip", str(target)], check=True, capture_output=True)
+    python = str(target / "bin" / "python")
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    Path(purelib, "before.pth").write_text(f"{code}\n{sysconfig.get_paths()['purelib']}\n")
+    subprocess.run([python, "-m", "compileall", "-q", str(code)], check=True)
+    return python
+
+
+def overhead(
+    base: Path, *, rounds: int, warmup: int, python: str = PYTHON, before: str | None = None, seed: int = 7
+) -> dict:
+    """Per version: {scene name: Scene with its timings}; requests per run are checked.
+
+    ``before``: a commit whose hooks run too, interleaved, as "<mode> (before)".
+    """
+    api = FakeAPI().start()
+    rng = random.Random(seed)
+    out: dict[str, dict[str, Scene]] = {}
+    old = before_python(base, before) if before else None
+    try:
+        for version, claude in pinned():
+            scenes = [make_scene(base / version, BARE, api=api, mode=None, python=python)]
+            scenes += [make_scene(base / version, m, api=api, mode=m, python=python) for m in MODES]
+            if old is not None:
+                scenes += [make_scene(base / version, f"{m} (before)", api=api, mode=m, python=old) for m in MODES]
+            for r in range(warmup + rounds):
+                order = list(scenes)
+                rng.shuffle(order)
+                for scene in order:
+                    before = api.requests
+                    ns, problem = run_once(scene, claude)
+                    made = api.requests - before
+                    if problem is None and made != 5:
+                        problem = f"{made} API requests, not 5"
+                    if r >= warmup:
+                        scene.ns.append(ns)
+                        if problem:
+                            scene.failures.append(problem)
+            out[version] = {s.name: s for s in scenes}
+    finally:
+        api.stop()
+    return out
+
+
+def summarise(results: Mapping[str, Mapping[str, Scene]]) -> list[list[str]]:
+    rows = []
+    for version, scenes in results.items():
+        bare = scenes[BARE].ns
+        rows.append([version, BARE, fmt_ms(statistics.median(bare) / 1e6), "—", "—", "—", "—"])
+        for mode in [n for n in scenes if n != BARE]:
+            s = scenes[mode]
+            added = [(a - b) / 1e6 for a, b in zip(s.ns, bare)]
+            ratio = [a / b for a, b in zip(s.ns, bare)]
+            med = statistics.median(ratio) - 1
+            rows.append(
+                [
+                    version,
+                    mode,
+                    fmt_ms(statistics.median(s.ns) / 1e6),
+                    f"{statistics.median(added):+.0f}",
+                    f"{med * 100:+.1f} %",
+                    f"≤ {GOALS[mode.split()[0]] * 100:.0f} %",
+                    verdict(med <= GOALS[mode.split()[0]]) + (f" ({len(s.failures)} failed)" if s.failures else ""),
+                ]
+            )
+    return rows
+
+
+NOTES = [
+    (
+        "What Claude Code still waits for in warn and block mode: UserPromptSubmit (it decides) and "
+        "SessionEnd (it settles the end of the run before `claude -p` exits), two Python processes of ~45–70 "
+        "ms each on this machine (section 1); kill mode adds a PreToolUse per tool call. That is the rest of "
+        "the overhead: the goal (≤ 5 %, ≤ 15 % in kill mode) needs hooks near the interpreter floor, i.e. a "
+        "resident helper, which this change does not add."
+    ),
+    (
+        'Tried, not kept: Claude Code\'s own `"async": true` on PreToolUse and Stop. In `claude -p` a '
+        "still-running async hook at exit made 2.1.332 cancel it and wait ~1.5 s before SessionEnd (warn +187"
+        " %, block +178 % in a 4-round run), and made 2.1.197 skip SessionEnd altogether. Async PreToolUse "
+        "alone was harmless only while each hook ended before the run did."
+    ),
+    (
+        "Tried, not kept: `python -S` with the package and site-packages on PYTHONPATH. The floor drops from "
+        "~27 ms to ~10 ms in this repo's editable venv, but the UserPromptSubmit hook did not get faster "
+        "(59.1 vs 58.2 ms, 15 interleaved rounds): the modules site would have imported are imported by the "
+        "hook anyway."
+    ),
+    (
+        "This machine was shared with other test runs while measuring (see the load averages): absolute times"
+        " are inflated; the rows of one table are interleaved, so their ratios are comparable."
+    ),
+]
+
+
+HEADER = [
+    "Claude Code",
+    "project",
+    "run median ms",
+    "added ms (median of pairs)",
+    "added (median of pairs)",
+    "goal",
+    "verdict",
+]
+
+
+def section(
+    results: Mapping[str, Mapping[str, Scene]], *, rounds: int, warmup: int, before: str | None = None
+) -> Section:
+    rows = summarise(results)
+    then = (
+        f" Rows marked (before) run the hooks of commit {before} (installed by that commit), interleaved in the"
+        " same rounds."
+        if before
+        else ""
+    )
+    s = Section(
+        "0. Whole-run overhead",
+        __doc__.split("\n\n", 1)[1].replace("\n", " ").strip()
+        + f" {warmup} warm-up rounds dropped, then {rounds} timed rounds."
+        + then,
+        HEADER,
+        rows,
+    )
+    s.notes.extend(NOTES)
+    for row in rows:
+        if row[3] != "—" and "before" not in row[1]:
+            s.summary.append(
+                (f"whole run, Claude Code {row[0]}, {row[1]} mode", f"{row[4]} ({row[3]} ms)", row[5], row[6])
+            )
+    return s
+
+
+def _main(argv: Sequence[str]) -> int:
+    import tempfile
+
+    rounds = int(argv[0]) if argv else 5
+    before = argv[1] if len(argv) > 1 else None
+    with tempfile.TemporaryDirectory(prefix="claude-budget-overhead-") as tmp:
+        results = overhead(Path(tmp), rounds=rounds, warmup=1, before=before)
+        for row in summarise(results):
+            print(" | ".join(row))
+        for version, scenes in results.items():
+            for s in scenes.values():
+                if s.failures:
+                    print(version, s.name, s.failures[:2])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))
