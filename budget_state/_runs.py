@@ -143,7 +143,7 @@ def settle(
         counted = subtable(s, "counted") if transcript is not None else {}
         for entry in result.entries:
             if not entry.priced and entry.model:
-                problems += _unpriced(overall, entry.model)
+                _note_unpriced(overall, entry.model)
             add_usage(overall, entry.usage, entry.model)
             _add_counted(counted, entry.usage, entry.model)
             run = runs.get(owner(state, session, entry.prompt) or "") if entry.prompt else None
@@ -162,16 +162,29 @@ def settle(
 MAX_UNPRICED = 20
 
 
-def _unpriced(overall: dict[str, Any], model: str) -> list[str]:
-    """Name a model without a price, once: its tokens count, its dollars cannot."""
+def _note_unpriced(overall: dict[str, Any], model: str) -> None:
+    """Note a model without a price: its tokens count, its dollars cannot (told by ``unpriced_notes``)."""
     seen = overall.get("unpriced")
     names = [m for m in seen if isinstance(m, str)] if isinstance(seen, list) else []
-    if model in names:
+    if model not in names:
+        overall["unpriced"] = [*names[-(MAX_UNPRICED - 1) :], model]
+
+
+def unpriced_notes(state: State, /) -> list[str]:
+    """One line per model without a price that nobody was told about yet — for a hook whose reply
+    is shown (one in the background would tell nobody)."""
+    overall = subtable(state, "overall")
+    seen, told = overall.get("unpriced"), overall.get("unpriced_told")
+    names = [m for m in seen if isinstance(m, str)] if isinstance(seen, list) else []
+    done = [m for m in told if isinstance(m, str)] if isinstance(told, list) else []
+    new = [m for m in names if m not in done]
+    if not new:
         return []
-    overall["unpriced"] = [*names[-(MAX_UNPRICED - 1) :], model]
+    overall["unpriced_told"] = [*done, *new][-MAX_UNPRICED:]
     return [
-        f'claude-budget: model "{model}" has no price, so its tokens count but its dollars do not — '
-        f'price it in .claude/budget.toml: [prices."{model}"] with input = … and output = … (USD per million tokens)'
+        f'claude-budget: model "{m}" has no price, so its tokens count but its dollars do not — '
+        f'price it in .claude/budget.toml: [prices."{m}"] with input = … and output = … (USD per million tokens)'
+        for m in new
     ]
 
 

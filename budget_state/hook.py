@@ -173,6 +173,8 @@ def handle(
             price=_pricer(ctx),
             now=now,
         )
+        if not background:
+            notes += _runs.unpriced_notes(state)
         cmd_status, overall = _statuses(ctx, state, _runs.run_for(state, session, prompt_id))
         crossings = [] if background else _thresholds(state, cmd_status, overall)
         if event == "PreToolUse" and not background:
@@ -369,7 +371,7 @@ def _begin_turn(
         now=now,
     )
     _runs.close_run(state, session=session, now=now)
-    return notes
+    return notes + _runs.unpriced_notes(state)
 
 
 def _iso_now() -> str:

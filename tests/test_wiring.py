@@ -114,7 +114,7 @@ class Project:
             "type": "assistant",
             "requestId": f"req{self._n}",
             "timestamp": "2099-01-01T00:00:00.000Z",
-            "message": {"id": f"msg{self._n}", "model": "claude-test", "usage": usage},
+            "message": {"id": f"msg{self._n}", "model": "claude-sonnet-4-5", "usage": usage},
         }
         with open(self.transcript, "a") as f:
             f.write(json.dumps({"type": "user", "promptId": prompt_id, "message": {"content": "x"}}) + "\n")
