@@ -118,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             reported["cache_read"] += m["cacheReadInputTokens"]
         counted = status()["commands"]["/review-pr"]
         cost = sum(m["costUSD"] for m in r["modelUsage"].values())
-        print(f"API requests: {r['_requests']} (the main agent, its subagent in the background, and the turn")
-        print("  Claude Code starts when the subagent is done — refused here, the command being spent by then)")
+        print(f"API requests: {r['_requests']} (the main agent and its subagent, which runs in the background;")
+        print("  if it outlives its turn, the follow-up turn Claude Code starts for it is refused: the command is spent)")
         print(f"Claude Code reports: {reported} = {sum(reported.values())} tokens, ${cost:.6f}")
         print(
             f"claude-budget counted: {counted['tokens']} = {counted['used']} tokens, ${counted['usd']['used']:.6f},"
