@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         counted = status()["commands"]["/review-pr"]
         cost = sum(m["costUSD"] for m in r["modelUsage"].values())
         print(f"API requests: {r['_requests']} (the main agent and its subagent, which runs in the background;")
-        print("  if it outlives its turn, the follow-up turn Claude Code starts for it is refused: the command is spent)")
+        print("  if it outlives its turn, Claude Code's follow-up turn for it is refused: the command is spent)")
         print(f"Claude Code reports: {reported} = {sum(reported.values())} tokens, ${cost:.6f}")
         print(
             f"claude-budget counted: {counted['tokens']} = {counted['used']} tokens, ${counted['usd']['used']:.6f},"
