@@ -295,9 +295,11 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def _add(table: dict[str, Any], usage: dict[str, int]) -> None:
+def _add(table: dict[str, Any], usage: dict[str, int], correction: bool) -> None:
     for k, v in usage.items():
-        table[k] = min(count_value(table.get(k, 0)) + count_value(v), MAX_COUNT)
+        # A correction may take back (a negative delta); a count only adds what is a real count.
+        delta = v if correction and isinstance(v, int) and -MAX_COUNT <= v <= MAX_COUNT else count_value(v)
+        table[k] = max(0, min(count_value(table.get(k, 0)) + delta, MAX_COUNT))
 
 
 def subtable(parent: dict[str, Any], key: str, /) -> dict[str, Any]:
@@ -308,17 +310,14 @@ def subtable(parent: dict[str, Any], key: str, /) -> dict[str, Any]:
     return value
 
 
-def add_usage(table: dict[str, Any], usage: dict[str, int], model: str | None) -> None:
-    """Add token counts (by category) to a ledger table and to its per-model breakdown."""
-    _add(table, usage)
+def add_usage(table: dict[str, Any], usage: dict[str, int], model: str | None, *, correction: bool = False) -> None:
+    """Add token counts (by category) to a ledger table and to its per-model breakdown.
+
+    ``correction``: the counts may be negative (an earlier estimate taken back); no total goes below 0.
+    """
+    _add(table, usage, correction)
     if model:
-        models = table.get("models")
-        if not isinstance(models, dict):
-            models = table["models"] = {}
-        per = models.get(model)
-        if not isinstance(per, dict):
-            per = models[model] = {}
-        _add(per, usage)
+        _add(subtable(subtable(table, "models"), model), usage, correction)
 
 
 def compact(state: State, now: datetime, *, cold: Callable[[], State] | None = None) -> None:

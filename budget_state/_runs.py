@@ -162,10 +162,14 @@ def settle(
 MAX_UNPRICED = 20
 
 
+def _strings(value: object) -> list[str]:
+    """A ledger list of names, whatever a hand edit left in it."""
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
 def _note_unpriced(overall: dict[str, Any], model: str) -> None:
     """Note a model without a price: its tokens count, its dollars cannot (told by ``unpriced_notes``)."""
-    seen = overall.get("unpriced")
-    names = [m for m in seen if isinstance(m, str)] if isinstance(seen, list) else []
+    names = _strings(overall.get("unpriced"))
     if model not in names:
         overall["unpriced"] = [*names[-(MAX_UNPRICED - 1) :], model]
 
@@ -174,10 +178,8 @@ def unpriced_notes(state: State, /) -> list[str]:
     """One line per model without a price that nobody was told about yet — for a hook whose reply
     is shown (one in the background would tell nobody)."""
     overall = subtable(state, "overall")
-    seen, told = overall.get("unpriced"), overall.get("unpriced_told")
-    names = [m for m in seen if isinstance(m, str)] if isinstance(seen, list) else []
-    done = [m for m in told if isinstance(m, str)] if isinstance(told, list) else []
-    new = [m for m in names if m not in done]
+    done = _strings(overall.get("unpriced_told"))
+    new = [m for m in _strings(overall.get("unpriced")) if m not in done]
     if not new:
         return []
     overall["unpriced_told"] = [*done, *new][-MAX_UNPRICED:]
@@ -222,8 +224,7 @@ def _reconcile(s: dict[str, Any], overall: dict[str, Any], cost: dict[str, dict[
     if not cost:
         return
     counted = subtable(s, "counted")
-    listed = overall.get("unpriced")
-    unpriced = set(listed) if isinstance(listed, list) else set()
+    unpriced = set(_strings(overall.get("unpriced")))
     have = [sum(col) for col in zip(*(_five(v) for v in counted.values()))] if counted else [0] * 5
     total = [sum(per.get(c, 0) for per in cost.values()) for c in _RECONCILED]
     want = [max(0, t - h) for t, h in zip(total, have)]
@@ -234,17 +235,8 @@ def _reconcile(s: dict[str, Any], overall: dict[str, Any], cost: dict[str, dict[
     if not delta:
         return
     model = max(cost, key=lambda m: sum(cost[m].get(c, 0) for c in CATEGORIES))
-    _shift(overall, delta, model)
+    add_usage(overall, delta, model, correction=True)
     s["unlogged"] = want
-
-
-def _shift(table: dict[str, Any], delta: dict[str, int], model: str) -> None:
-    """Add ``delta`` (which may be negative: a correction) to a table and its model's breakdown."""
-    models = subtable(table, "models")
-    per = subtable(models, model)
-    for t in (table, per):
-        for k, v in delta.items():
-            t[k] = max(0, min(count_value(t.get(k, 0)) + v, MAX_COUNT))
 
 
 def open_run(
@@ -379,11 +371,6 @@ def run_for(state: State, session: str, prompt: str | None, /) -> OpenRun:
     )
 
 
-def open_command(state: State, session: str, /) -> OpenRun:
-    """The command the session is running now (its open run), with the limit it started with."""
-    return run_for(state, session, None)
-
-
 def cause_of(
     state: State, session: str, /, *, tool: str | None, agent: str | None, transcript: Path | None
 ) -> str | None:
@@ -425,8 +412,7 @@ def scope_usd(state: State, name: str, /) -> int:
 
 
 def unpriced_models(state: State, /) -> tuple[str, ...]:
-    listed = state.get("overall", {}).get("unpriced")
-    return tuple(m for m in listed if isinstance(m, str)) if isinstance(listed, list) else ()
+    return tuple(_strings(state.get("overall", {}).get("unpriced")))
 
 
 def warned(state: State, name: str, /) -> int:
