@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -120,6 +121,12 @@ def baseline(path: Path, /, prompt_id: str | None = None) -> dict[str, Any]:
     if start > 0 or b'"usage"' in tail[:end]:
         cursor["inherited"] = True  # spend from before we followed it: Claude Code's totals include it
     return cursor
+
+
+def transcript_time(when: datetime | None = None, /) -> str:
+    """A time as Claude Code writes it in transcripts (``2026-12-02T19:08:09.369Z``): now by default."""
+    t = datetime.now(timezone.utc) if when is None else when.astimezone(timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
 def fresh(cursor: dict[str, Any], prompt_id: str | None, /, *, since: str) -> dict[str, Any]:

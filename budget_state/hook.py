@@ -356,6 +356,7 @@ def _begin_turn(
     ``typed``: the user's prompt, not a turn Claude Code started itself.
     """
     from . import _runs
+    from ._accounting import transcript_time
 
     if prompt_id is not None:
         # before settle: this prompt's own user record must not look like one whose hook failed
@@ -367,18 +368,11 @@ def _begin_turn(
         prompt_id=prompt_id,
         resolve=_resolver(ctx),
         price=_pricer(ctx),
-        started=_iso_now(),
+        started=transcript_time(),
         now=now,
     )
     _runs.close_run(state, session=session, now=now)
     return notes + _runs.unpriced_notes(state)
-
-
-def _iso_now() -> str:
-    """Now as Claude Code writes times in transcripts (``2026-12-02T19:08:09.369Z``)."""
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _with_recovery(ctx: Any, notes: list[str]) -> list[str]:

@@ -11,7 +11,7 @@ from typing import Any, Dict, List
 import pytest
 
 from budget_state import hook
-from budget_state._accounting import read_new
+from budget_state._accounting import read_new, transcript_time
 from budget_state._api import snapshot
 from budget_state._ledger import Ledger
 
@@ -71,7 +71,7 @@ def _retimed(lines: List[str]) -> List[str]:
         rec = json.loads(line)
         if "timestamp" in rec:
             t = datetime.fromisoformat(rec["timestamp"].replace("Z", "+00:00")) + shift
-            rec["timestamp"] = t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            rec["timestamp"] = transcript_time(t)
         out.append(json.dumps(rec, separators=(",", ":")) + "\n")
     return out
 

@@ -6,19 +6,15 @@ import contextlib
 import io
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Optional
 
 import pytest
 
 from budget_state import hook
+from budget_state._accounting import transcript_time
 from budget_state._ledger import Ledger
-
-
-def _now() -> str:
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 class Project:
@@ -53,7 +49,7 @@ class Project:
         line = {
             "type": "assistant",
             "requestId": f"req{self._n}",
-            "timestamp": _now(),  # as Claude Code writes it: when the response arrived
+            "timestamp": transcript_time(),  # as Claude Code writes it: when the response arrived
             "message": {"id": f"msg{self._n}", "model": "claude-sonnet-4-5", "usage": usage},
         }
         with open(target, "a") as f:

@@ -12,16 +12,12 @@ import pytest
 from test_hook import Project
 
 from budget_state import _ledger
-from budget_state._accounting import read_new
+from budget_state._accounting import read_new, transcript_time
 
 
 @pytest.fixture
 def proj(tmp_path: Path) -> Project:
     return Project(tmp_path)
-
-
-def _stamp(t: datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _lines(path: Path, *records: Dict[str, Any]) -> None:
@@ -102,16 +98,16 @@ def test_a_followup_turn_continues_the_run_that_started_the_background_work(proj
     now = datetime.now(timezone.utc)  # responses come after the prompt hook
     cmd = "<command-name>/beta</command-name>"
     agent = [{"type": "tool_use", "id": "toolu_1", "name": "Agent", "input": {"prompt": "x"}}]
-    _lines(proj.transcript, _user("p1", cmd, _stamp(now)), _response(1, 100, _stamp(now), agent))
+    _lines(proj.transcript, _user("p1", cmd, transcript_time(now)), _response(1, 100, transcript_time(now), agent))
     sub = proj.transcript.with_suffix("") / "subagents" / "agent-a1.jsonl"
-    _lines(sub, _user("p1", "x", _stamp(now)), _response(2, 40, _stamp(now)))
+    _lines(sub, _user("p1", "x", transcript_time(now)), _response(2, 40, transcript_time(now)))
     proj.run("Stop", prompt_id="p1", background_tasks=[{"id": "a1", "type": "subagent", "status": "running"}])
-    _lines(sub, _response(3, 7, _stamp(now)))  # the subagent goes on after the turn's Stop
+    _lines(sub, _response(3, 7, transcript_time(now)))  # the subagent goes on after the turn's Stop
 
     note = "<task-notification>\n<task-id>a1</task-id>\n<tool-use-id>toolu_1</tool-use-id>\n</task-notification>"
     assert proj.run("UserPromptSubmit", prompt=note, prompt_id="p2") is None
     origin = {"kind": "task-notification", "producer": "session-task"}
-    _lines(proj.transcript, _user("p2", note, _stamp(now), origin=origin), _response(4, 3, _stamp(now)))
+    _lines(proj.transcript, _user("p2", note, transcript_time(now), origin=origin), _response(4, 3, transcript_time(now)))
     proj.run("Stop", prompt_id="p2", background_tasks=[])
     proj.run("SessionEnd", prompt_id="p2")
 
@@ -125,7 +121,7 @@ def test_block_mode_refuses_a_followup_turn_of_a_spent_command(proj: Project) ->
     proj.env["CLAUDE_BUDGET_MODE"] = "block"
     proj.command("beta", 100)
     proj.run("UserPromptSubmit", prompt="/beta", prompt_id="p1")
-    now = _stamp(datetime.now(timezone.utc))
+    now = transcript_time(datetime.now(timezone.utc))
     agent = [{"type": "tool_use", "id": "toolu_1", "name": "Agent", "input": {"prompt": "x"}}]
     _lines(proj.transcript, _user("p1", "<command-name>/beta</command-name>", now), _response(1, 500, now, agent))
     proj.run("Stop", prompt_id="p1", background_tasks=[{"id": "a1", "type": "subagent", "status": "running"}])
@@ -140,7 +136,7 @@ def test_block_mode_refuses_a_followup_turn_of_a_spent_command(proj: Project) ->
 def test_a_fork_subagents_copy_of_the_parent_is_not_counted(proj: Project) -> None:
     proj.command("split", 50000)
     proj.run("UserPromptSubmit", prompt="/split", prompt_id="p1")
-    now = _stamp(datetime.now(timezone.utc))
+    now = transcript_time(datetime.now(timezone.utc))
     fork = [{"type": "tool_use", "id": "toolu_9", "name": "Agent", "input": {"subagent_type": "fork"}}]
     _lines(proj.transcript, _user("p1", "<command-name>/split</command-name>", now), _response(1, 100, now, fork))
     sub = proj.transcript.with_suffix("") / "subagents" / "agent-f1.jsonl"
@@ -163,7 +159,7 @@ def test_a_forked_sessions_copied_history_is_not_counted(proj: Project) -> None:
     proj.run("UserPromptSubmit", prompt="/review-pr 2", prompt_id="p9")
     old = "2026-11-30T09:00:00.000Z"
     _lines(proj.transcript, _user("p9", "<command-name>/review-pr</command-name>", old), _response(1, 1000, old))
-    now = _stamp(datetime.now(timezone.utc) + timedelta(seconds=1))
+    now = transcript_time(datetime.now(timezone.utc) + timedelta(seconds=1))
     _lines(proj.transcript, _user("p9", "<command-name>/review-pr</command-name>", now), _response(2, 25, now))
     proj.run("Stop", prompt_id="p9")
 
@@ -174,7 +170,7 @@ def test_a_forked_sessions_copied_history_is_not_counted(proj: Project) -> None:
 
 def test_cost_state_charges_overall_with_what_no_transcript_shows(proj: Project) -> None:
     proj.run("UserPromptSubmit", prompt="hello", prompt_id="p1")
-    now = _stamp(datetime.now(timezone.utc))
+    now = transcript_time(datetime.now(timezone.utc))
     _lines(proj.transcript, _user("p1", "hello", now), _response(1, 100, now))
     cost = {"inputTokens": 130, "outputTokens": 0, "cacheReadInputTokens": 0, "cacheCreationInputTokens": 0}
     _lines(proj.transcript, {"type": "cost-state", "modelUsage": {"claude-sonnet-4-5": cost}, "totalCostUSD": 0.1})

@@ -24,6 +24,7 @@ from typing import Any, Callable
 import pytest
 
 from budget_state import hook
+from budget_state._accounting import transcript_time
 from budget_state._ledger import Ledger
 
 REPO = Path(__file__).resolve().parents[2]
@@ -92,12 +93,6 @@ class Reply:
         return f"Reply(rc={self.rc}, out={self.out!r}, err={self.err[-2000:]!r}, elapsed={self.elapsed:.2f})"
 
 
-def _now() -> str:
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
 class Transcript:
     """A session transcript written as Claude Code writes it: one line per content block of a response."""
 
@@ -126,7 +121,7 @@ class Transcript:
             rec = {
                 "type": "assistant",
                 "requestId": f"req_{self.path.stem}_{self._n}",
-                "timestamp": _now(),  # as Claude Code writes it: when the response arrived
+                "timestamp": transcript_time(),  # as Claude Code writes it: when the response arrived
                 "message": {
                     "id": f"msg_{self.path.stem}_{self._n}",
                     "model": "claude-sonnet-4-5",
