@@ -6,7 +6,7 @@ import contextlib
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
@@ -56,17 +56,18 @@ class Project:
             f.write(json.dumps({"type": "user", "promptId": prompt_id, "message": {"content": "x"}}) + "\n")
             f.write(json.dumps(line) + "\n" + json.dumps(line) + "\n")
 
-    def run(self, event: str, raw: Optional[bytes] = None, **fields: Any) -> Optional[Dict[str, Any]]:
-        payload = {
-            "session_id": "sess-1",
-            "transcript_path": str(self.transcript),
-            "cwd": str(self.root),
-            "hook_event_name": event,
-            **fields,
-        }
+    def payload(self, event: str, **fields: Any) -> bytes:
+        """The event as Claude Code sends it, for this project's session."""
+        data = {"session_id": "sess-1", "transcript_path": str(self.transcript), "cwd": str(self.root)}
+        return json.dumps({**data, "hook_event_name": event, **fields}).encode()
+
+    def run(
+        self, event: str, raw: Optional[bytes] = None, *, args: Sequence[str] = (), **fields: Any
+    ) -> Optional[Dict[str, Any]]:
         out = io.StringIO()
-        data = raw if raw is not None else json.dumps(payload).encode()
-        hook.main([], stdin=io.BytesIO(data), stdout=out, env=self.env)  # always 0: the reply is what it prints
+        data = raw if raw is not None else self.payload(event, **fields)
+        # always 0: the reply is what it prints
+        hook.main(list(args), stdin=io.BytesIO(data), stdout=out, env=self.env)
         text = out.getvalue()
         return json.loads(text) if text else None
 

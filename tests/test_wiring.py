@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import pytest
+from test_hook import Project
 
-from budget_state import hook
 from budget_state._install import install
-from budget_state._ledger import Ledger
 
 PY = "/opt/venv/bin/python"
 
@@ -95,49 +93,10 @@ def test_stop_answers_in_the_interactive_tui_only(tmp_path: Path, entrypoint: st
 # --- the hook --------------------------------------------------------------------------------------
 
 
-class Project:
-    def __init__(self, root: Path) -> None:
-        self.root = root / "proj"
-        self.home = root / "home"
-        (self.root / ".claude" / "commands").mkdir(parents=True)
-        (self.home / ".claude").mkdir(parents=True)
-        self.transcript = self.home / ".claude" / "projects" / "p" / "sess-1.jsonl"
-        self.transcript.parent.mkdir(parents=True)
-        self.transcript.touch()
-        self.env: Dict[str, str] = {"CLAUDE_PROJECT_DIR": str(self.root), "HOME": str(self.home)}
-        self._n = 0
-
-    def spend(self, prompt_id: str, tokens: int) -> None:
-        self._n += 1
-        usage = {"input_tokens": tokens, "output_tokens": 0}
-        line = {
-            "type": "assistant",
-            "requestId": f"req{self._n}",
-            "timestamp": "2099-01-01T00:00:00.000Z",
-            "message": {"id": f"msg{self._n}", "model": "claude-sonnet-4-5", "usage": usage},
-        }
-        with open(self.transcript, "a") as f:
-            f.write(json.dumps({"type": "user", "promptId": prompt_id, "message": {"content": "x"}}) + "\n")
-            f.write(json.dumps(line) + "\n")
-
-    def payload(self, event: str, **fields: Any) -> bytes:
-        data = {"session_id": "sess-1", "transcript_path": str(self.transcript), "cwd": str(self.root)}
-        return json.dumps({**data, "hook_event_name": event, **fields}).encode()
-
-    def run(self, event: str, *args: str, **fields: Any) -> Optional[Dict[str, Any]]:
-        out = io.StringIO()
-        hook.main(list(args), stdin=io.BytesIO(self.payload(event, **fields)), stdout=out, env=self.env)
-        text = out.getvalue()
-        return json.loads(text) if text else None
-
-    def ledger(self) -> Dict[str, Any]:
-        return Ledger(self.root / ".claude" / "budget-ledger.toml").read()
-
-
 @pytest.fixture
 def proj(tmp_path: Path) -> Project:
     p = Project(tmp_path)
-    (p.root / ".claude" / "commands" / "deploy.md").write_text("---\ntokenBudget: 100\n---\nDeploy.\n")
+    p.command("deploy", 100)
     return p
 
 
@@ -146,7 +105,7 @@ def test_a_hook_in_the_background_decides_nothing_and_leaves_the_crossing_to_the
     assert proj.run("UserPromptSubmit", prompt="/deploy", prompt_id="p1") is None
     proj.spend("p1", 150)
 
-    assert proj.run("PreToolUse", "--background", prompt_id="p1", tool_name="Bash") is None
+    assert proj.run("PreToolUse", args=["--background"], prompt_id="p1", tool_name="Bash") is None
     assert proj.ledger()["commands"]["/deploy"]["input"] == 150  # counted all the same
 
     reply = proj.run("PreToolUse", prompt_id="p1", tool_name="Bash")
@@ -160,12 +119,12 @@ def test_a_late_stop_in_the_background_leaves_the_next_turn_running(proj: Projec
     assert proj.run("UserPromptSubmit", prompt="/deploy again", prompt_id="p2") is None
     proj.spend("p2", 20)
 
-    assert proj.run("Stop", "--background", prompt_id="p1") is None  # p1's Stop, after p2 began
+    assert proj.run("Stop", args=["--background"], prompt_id="p1") is None  # p1's Stop, after p2 began
 
     state = proj.ledger()
     assert state["sessions"]["sess-1"]["run"] == "p2"
     assert ["ended" in r for r in state["runs"]] == [True, False]
-    assert proj.run("Stop", "--background", prompt_id="p2") is None
+    assert proj.run("Stop", args=["--background"], prompt_id="p2") is None
     assert "run" not in proj.ledger()["sessions"]["sess-1"]
 
 
