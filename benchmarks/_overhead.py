@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from _harness import PYTHON, Section, fmt_ms, verdict
+from _world import venv_with_path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
@@ -104,23 +105,11 @@ def run_once(scene: Scene, claude: Path) -> tuple[int, str | None]:
 
 def before_python(base: Path, commit: str) -> str:
     """A venv of this Python whose ``budget_state`` is the code of ``commit`` (for before/after)."""
-    import sysconfig
-
     code = base / f"code-{commit}"
     code.mkdir(parents=True)
     archive = subprocess.run(["git", "archive", commit, "budget_state"], cwd=REPO, check=True, capture_output=True)
     subprocess.run(["tar", "-x", "-C", str(code)], input=archive.stdout, check=True)
-    target = base / f"venv-{commit}"
-    python_base = getattr(sys, "_base_executable", None) or sys.executable
-    subprocess.run([python_base, "-m", "venv", "--without-pip", str(target)], check=True, capture_output=True)
-    python = str(target / "bin" / "python")
-    purelib = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    Path(purelib, "before.pth").write_text(f"{code}\n{sysconfig.get_paths()['purelib']}\n")
+    python = venv_with_path(base / f"venv-{commit}", code, name="before")
     subprocess.run([python, "-m", "compileall", "-q", str(code)], check=True)
     return python
 

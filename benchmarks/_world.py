@@ -45,22 +45,28 @@ class Sandbox:
         No editable-install finder: the repo and this venv's site-packages go on a plain ``.pth``
         (paths only, nothing imported at start-up). Made offline (``venv --without-pip``).
         """
-        import sysconfig
-
-        base = getattr(sys, "_base_executable", None) or sys.executable
         target = self.root / "plain-venv"
         if (target / "bin" / "python").exists():
             return str(target / "bin" / "python")
-        subprocess.run([base, "-m", "venv", "--without-pip", str(target)], check=True, capture_output=True)
-        python = str(target / "bin" / "python")
-        purelib = subprocess.run(
-            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        Path(purelib, "claude_budget_bench.pth").write_text(f"{repo}\n{sysconfig.get_paths()['purelib']}\n")
-        return python
+        return venv_with_path(target, repo, name="claude_budget_bench")
+
+
+def venv_with_path(target: Path, code: Path, /, *, name: str) -> str:
+    """A venv at ``target`` (the base Python, no pip, offline) that imports from ``code`` and from
+    this Python's site-packages, through a plain ``<name>.pth``; returns its python."""
+    import sysconfig
+
+    base = getattr(sys, "_base_executable", None) or sys.executable
+    subprocess.run([base, "-m", "venv", "--without-pip", str(target)], check=True, capture_output=True)
+    python = str(target / "bin" / "python")
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    Path(purelib, f"{name}.pth").write_text(f"{code}\n{sysconfig.get_paths()['purelib']}\n")
+    return python
 
 
 class Project:
