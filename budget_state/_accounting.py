@@ -176,8 +176,8 @@ def read_new(path: Path, cursor: dict[str, Any], /, price: Pricer | None = None)
     recent = _recent_load(cursor)
     prompt = cursor.get("prompt") if isinstance(cursor.get("prompt"), str) else None
     last_ts = str(cursor.get("last_ts") or "")
-    if offset == 0 and "replay" not in cursor and _is_fork(path):
-        cursor["replay"] = _fork_tool(path) or "*"
+    if offset == 0 and "replay" not in cursor and (replay := _fork_replay(path)):
+        cursor["replay"] = replay
     skip = _Skip(cursor)
     try:
         f = open(path, "rb")  # noqa: SIM115 (closed by the `with f:` below; the open's own error is reported)
@@ -410,24 +410,21 @@ def _micros(dollars: object) -> int:
     return count_value(int(Decimal(repr(dollars)).scaleb(6).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)))
 
 
-def _is_fork(path: Path) -> bool:
-    """Whether ``path`` is a fork subagent's transcript (its meta says so, or it starts as one)."""
+def _fork_replay(path: Path) -> str | None:
+    """For a fork subagent's transcript (its meta says so, or it starts as one), what ends the copy
+    of its parent: the tool_result of ``toolUseId`` from its meta, or ``"*"`` (any); else None."""
     if path.parent.name != "subagents":
-        return False
+        return None
     meta = _meta(path)
-    if meta.get("isFork") is True:
-        return True
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4096)
-    except OSError:
-        return False
-    return head.startswith(b'{"type":"fork-context-ref"')
-
-
-def _fork_tool(path: Path) -> str | None:
-    tool = _meta(path).get("toolUseId")
-    return tool if isinstance(tool, str) and tool else None
+    if meta.get("isFork") is not True:
+        try:
+            with open(path, "rb") as f:
+                if not f.read(4096).startswith(b'{"type":"fork-context-ref"'):
+                    return None
+        except OSError:
+            return None
+    tool = meta.get("toolUseId")
+    return tool if isinstance(tool, str) and tool else "*"
 
 
 def _meta(path: Path) -> dict[str, Any]:
