@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -70,6 +71,110 @@ class Usage(NamedTuple):
         return cls(*(count_value(data.get(c, 0)) for c in CATEGORIES))
 
 
+class Window(NamedTuple):
+    """The time window of a limit: ``rolling`` over the last ``minutes``, or ``calendar`` (``day``,
+    ``week`` from Monday, ``month``) in the configured time zone. A limit without one is cumulative."""
+
+    kind: str  # "rolling" | "calendar"
+    minutes: int = 0  # rolling: the span
+    unit: str = ""  # calendar: "day" | "week" | "month"
+
+    @property
+    def label(self) -> str:
+        """As written in the config: ``1h``, ``90m``, ``5h``, ``day``, ``week``, ``month``."""
+        if self.kind == "calendar":
+            return self.unit
+        if self.minutes % 1440 == 0 and self.minutes >= 2880:
+            return f"{self.minutes // 1440}d"
+        if self.minutes % 60 == 0:
+            return f"{self.minutes // 60}h"
+        return f"{self.minutes}m"
+
+    @property
+    def phrase(self) -> str:
+        """As people say it: ``per hour``, ``in the last 5h``, ``today``, ``this week``."""
+        if self.kind == "calendar":
+            return {"day": "today", "week": "this week", "month": "this month"}.get(self.unit, self.unit)
+        return "in the last hour" if self.minutes == 60 else f"in the last {self.label}"
+
+
+class LimitStatus(NamedTuple):
+    """One limit of a scope and where it stands: tokens or dollars, cumulative or per window.
+
+    ``used`` and ``limit`` are tokens (the counted categories) or micro-dollars, by ``metric``.
+    The 70/90/100 % thresholds work as on :class:`ScopeStatus`, in integers.
+    """
+
+    metric: str  # "tokens" | "usd"
+    used: int
+    limit: int
+    window: Window | None = None  # None: cumulative (until a reset)
+    #: calendar: the next boundary; rolling: the first minute at which enough of what is in the
+    #: window has left it to be under the limit again (None when not spent or nothing to free)
+    resets_at: datetime | None = None
+    source: str | None = None  # env, config, frontmatter, orchestrator
+
+    @property
+    def key(self) -> str:
+        """Stable id for the ledger's once-only notices: ``tokens``, ``usd``, ``tokens/1h``, ``usd/day``."""
+        return self.metric if self.window is None else f"{self.metric}/{self.window.label}"
+
+    @property
+    def percent(self) -> float | None:
+        return None if self.limit <= 0 else 100.0 * self.used / self.limit
+
+    @property
+    def whole_percent(self) -> int | None:
+        return None if self.limit <= 0 else max(0, self.used * 100 // self.limit)
+
+    @property
+    def reached(self) -> int:
+        if self.limit <= 0:
+            return 0
+        return max((t for t in THRESHOLDS if self.used * 100 >= t * self.limit), default=0)
+
+    @property
+    def level(self) -> Level:
+        return "none" if self.limit <= 0 else _LEVELS[self.reached]
+
+    @property
+    def spent(self) -> bool:
+        return self.reached >= 100
+
+    @property
+    def over(self) -> bool:
+        return self.limit > 0 and self.used > self.limit
+
+    @property
+    def left(self) -> int:
+        return max(0, self.limit - self.used)
+
+
+class Forecast(NamedTuple):
+    """Where a scope is heading, from its recent burn rate (recent-weighted).
+
+    ``exhausts_*``: when its tightest limit would be spent at this rate — a point estimate and a
+    P10–P90 band; None when no limit, no spending, or not before the window frees up.
+    """
+
+    tokens_per_min: float = 0.0
+    usd_per_hour: float = 0.0
+    exhausts_at: datetime | None = None
+    exhausts_p10: datetime | None = None
+    exhausts_p90: datetime | None = None
+    limit_key: str | None = None  # which limit (LimitStatus.key) the estimate is for
+
+
+class PerRun(NamedTuple):
+    """What one run of a command costs, from its recent finished runs."""
+
+    runs: int = 0
+    p50_tokens: int = 0
+    p90_tokens: int = 0
+    p50_usd_micros: int = 0
+    p90_usd_micros: int = 0
+
+
 class ScopeStatus(NamedTuple):
     """One budget scope (overall, or one command) as of a snapshot."""
 
@@ -83,6 +188,10 @@ class ScopeStatus(NamedTuple):
     error: str | None = None  # a frontmatter problem, shown instead of failing
     last_run: str | None = None  # ISO 8601, UTC
     usd_micros: int = 0  # what it cost, priced as Claude Code prices it (models without a price: 0)
+    #: every limit of the scope, the cumulative token one (``used``/``limit`` above) included
+    limits: tuple[LimitStatus, ...] = ()
+    forecast: Forecast | None = None
+    per_run: PerRun | None = None  # commands only
 
     @property
     def percent(self) -> float | None:
