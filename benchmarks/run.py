@@ -24,7 +24,8 @@ REPO = Path(__file__).resolve().parent.parent
 # real package from the repo. The measured processes are not affected (they run `-m budget_state…`).
 sys.path.insert(1, str(REPO))
 
-import _hook_suites  # noqa: E402 (after the path fix)
+import _forecast  # noqa: E402 (after the path fix)
+import _hook_suites  # noqa: E402
 import _ledger_suites  # noqa: E402
 import _overhead  # noqa: E402
 from _harness import Config, Section, code_fingerprint, machine, product_version, slowest  # noqa: E402
@@ -52,7 +53,8 @@ QUICK = Config(
     growth_commands=200,
     big_mb=50,
 )
-SECTIONS = ("overhead", "hooks", "history", "contention", "growth", "status")
+SECTIONS = ("overhead", "hooks", "history", "contention", "growth", "status", "forecast")
+FORECAST_TRIALS = {False: 400, True: 100}  # held-out trials per trace family, by --quick
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -164,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         part("contention", lambda: [_ledger_suites.contention(box, cfg)])
         part("growth", lambda: [_ledger_suites.growth(box, cfg)])
         part("status", lambda: [_ledger_suites.status(box, cfg)])
+        part("forecast", lambda: [_forecast.section(FORECAST_TRIALS[args.quick])])
     finally:
         box.cleanup()
     command = shlex.join(getattr(sys, "orig_argv", [sys.executable, *sys.argv]))

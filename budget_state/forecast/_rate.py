@@ -1,0 +1,156 @@
+"""Recent-weighted burn rate from per-minute buckets, with the noise of its estimate.
+
+The model. Usage arrives in bursts (API responses of very different sizes, turns separated by
+thinking and idle spells); per minute that is a non-negative series ``x_m``. Over a stretch where
+the underlying rate is steady, ``x_m`` has a mean ``mu`` (the burn rate) and a *long-run* variance
+``s2`` (the variance of a k-minute sum divided by k: what decides how far a sum over many minutes
+strays from ``k * mu``). Both are estimated from the buckets:
+
+- ``mu`` is an exponentially weighted mean over whole minutes, idle minutes included (they are
+  zero), with weight ``2 ** (-age / h)`` for a half-life ``h``. A short memory follows changes of
+  rate; a long one has less noise. The half-life is not fixed: of the candidates
+  :data:`HALF_LIVES` (and "since the series began") we take the *longest* whose estimate agrees
+  with every shorter one within :data:`AGREE` standard errors of the shorter one — Lepski's
+  method for choosing a smoothing window (Lepski 1990; Lepski, Mammen & Spokoiny 1997). Steady
+  use thus gets the low noise of a long average, and a change of rate falls back to the recent one.
+- ``s2`` comes from the dispersion of :data:`BIN`-minute sums (binned so that a burst spread over
+  a few minutes counts as one, as it does in the sums that matter), weighted like ``mu``. With few
+  bins it is shrunk toward a prior (:data:`PRIOR_DISPERSION`, worth :data:`PRIOR_BINS` bins).
+
+``dispersion`` is ``s2 / mu**2``: the squared coefficient of variation of one minute's usage in the
+long run. The relative standard error of ``mu`` is ``sqrt(dispersion / n_eff)``, with ``n_eff`` the
+effective number of minutes behind the estimate ``(sum w)**2 / sum w**2``. See ``_exhaust`` for
+how that becomes a P10–P90 band.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+#: Candidate half-lives in minutes, shortest first; the longest candidate is "since the series began".
+HALF_LIVES: tuple[float, ...] = (10.0, 30.0, 90.0, 270.0, math.inf)
+#: A longer memory is kept while its rate is within this many standard errors of every shorter one's.
+AGREE = 2.0
+#: Minutes per bin for the dispersion: a burst of a few minutes is one event, not several; the
+#: larger of the two estimates is taken (see :func:`_estimate`).
+BINS: tuple[int, ...] = (5, 15)
+#: ... a wider bin's estimate is taken when it exceeds the narrower one by this many of its standard errors.
+WIDER = 1.28
+#: The dispersion assumed before there is data (per-minute squared CV; 0.1 is several sessions
+#: in parallel, 5 one bursty interactive session), and how many bins of evidence it is worth.
+PRIOR_DISPERSION = 0.3
+PRIOR_BINS = 0.5
+#: Below this much history, or this few minutes with any usage, there is no forecast ("insufficient data").
+MIN_MINUTES = 10
+MIN_ACTIVE = 3
+#: Buckets older than this are not read (the ledger keeps minute buckets for at least 24 h).
+MAX_MEMORY = 24 * 60
+
+
+class Rate(NamedTuple):
+    """A burn rate in units (tokens or micro-dollars) per minute, and how much to trust it."""
+
+    per_min: float = 0.0
+    half_life: float = math.inf  #: the memory chosen, minutes (inf: the plain mean since the series began)
+    n_eff: float = 0.0  #: effective minutes of history behind ``per_min``
+    dispersion: float = PRIOR_DISPERSION  #: long-run variance of a minute's usage over ``per_min**2``
+    minutes: int = 0  #: minutes of history read (from the first bucket with usage to now)
+    active: int = 0  #: of those, minutes with any usage
+    df: float = PRIOR_BINS  #: degrees of freedom behind ``dispersion`` (bins of evidence, the prior's included)
+
+    @property
+    def enough(self) -> bool:
+        """Whether there is enough history for a forecast (else say "insufficient data")."""
+        return self.minutes >= MIN_MINUTES and self.active >= MIN_ACTIVE and self.per_min > 0
+
+    @property
+    def rel_error(self) -> float:
+        """Relative standard error of ``per_min`` (inf without data)."""
+        if self.n_eff <= 0 or self.per_min <= 0:
+            return math.inf
+        return math.sqrt(self.dispersion / self.n_eff)
+
+
+def burn_rate(series: Sequence[tuple[int, int]], now: int, /, *, half_life: float | None = None) -> Rate:
+    """The recent-weighted rate of ``series`` at epoch minute ``now`` (that minute included).
+
+    :param series: sparse ``(epoch minute, value)`` pairs; minutes not listed had no usage, minutes
+        after ``now`` are ignored, repeated minutes add up.
+    :param half_life: force one memory (minutes; ``math.inf`` for the plain mean) instead of choosing.
+    """
+    values: dict[int, int] = {}
+    first = now + 1
+    for minute, value in series:
+        if now - MAX_MEMORY < minute <= now and value > 0:
+            values[minute] = values.get(minute, 0) + value
+            first = min(first, minute)
+    if not values:
+        return Rate()
+    span = now - first + 1
+    ages = [(now - m, v) for m, v in values.items()]
+    bins = {width: _bins(ages, span, width) for width in BINS}
+    candidates = [_estimate(ages, bins, span, h) for h in ((half_life,) if half_life is not None else HALF_LIVES)]
+    chosen = candidates[0]
+    for k in range(1, len(candidates)):
+        long = candidates[k]
+        if all(abs(long[0] - short[0]) <= AGREE * math.sqrt(short[1]) for short in candidates[:k]):
+            chosen = long
+        else:
+            break
+    mu, _, h, n_eff, dispersion, df = chosen
+    return Rate(mu, h, n_eff, dispersion, span, len(values), df)
+
+
+def _bins(ages: list[tuple[int, int]], span: int, width: int) -> list[float]:
+    """Per-minute means of whole ``width``-minute bins, newest first (an incomplete oldest bin is dropped)."""
+    count = span // width
+    sums = [0.0] * count
+    for age, v in ages:
+        j = age // width
+        if j < count:
+            sums[j] += v
+    return [s / width for s in sums]
+
+
+def _weights(n: int, step: float, h: float) -> tuple[float, float]:
+    """Sum of weights and of squared weights of ``n`` points ``step`` minutes apart, newest weight 1."""
+    if math.isinf(h):
+        return float(n), float(n)
+    q = 2.0 ** (-step / h)
+    return (1 - q**n) / (1 - q), (1 - q ** (2 * n)) / (1 - q * q)
+
+
+def _dispersion(bins: list[float], width: int, mu: float, h: float) -> tuple[float, float]:
+    """(dispersion, degrees of freedom) from bin means weighted like the rate, shrunk toward the prior."""
+    if mu <= 0 or len(bins) < 2:
+        return PRIOR_DISPERSION, PRIOR_BINS
+    bw = [1.0 if math.isinf(h) else 2.0 ** (-(width * j + (width - 1) / 2) / h) for j in range(len(bins))]
+    total = sum(bw)
+    total2 = sum(w * w for w in bw)
+    mean = sum(w * b for w, b in zip(bw, bins)) / total
+    # Reliability-weighted unbiased variance of the bin means; a bin mean's variance is s2 / width.
+    var_bin = sum(w * (b - mean) ** 2 for w, b in zip(bw, bins)) / (total - total2 / total)
+    measured = var_bin * width / (mu * mu)
+    weight = total * total / total2 - 1  # degrees of freedom of that estimate
+    return (weight * measured + PRIOR_BINS * PRIOR_DISPERSION) / (weight + PRIOR_BINS), weight + PRIOR_BINS
+
+
+def _estimate(
+    ages: list[tuple[int, int]], bins: dict[int, list[float]], span: int, h: float
+) -> tuple[float, float, float, float, float, float]:
+    """(mean per minute, its variance, half-life, n_eff, dispersion, its degrees of freedom) for one half-life."""
+    sw, sw2 = _weights(span, 1.0, h)
+    mu = sum(v if math.isinf(h) else v * 2.0 ** (-a / h) for a, v in ages) / sw
+    n_eff = sw * sw / sw2
+    # The long-run variance is what a sum over many minutes feels: bursts correlated over longer
+    # than one bin width show only in wider bins. A wider view replaces the narrower one when it
+    # sees clearly more (beyond the chi-square noise of its own few bins), not by chance.
+    dispersion, df = PRIOR_DISPERSION, PRIOR_BINS
+    for k, width in enumerate(sorted(bins)):
+        d, f = _dispersion(bins[width], width, mu, h)
+        if k == 0 or d > dispersion * (1 + WIDER * math.sqrt(2 / f)):
+            dispersion, df = d, f
+    var_mu = dispersion * mu * mu / n_eff if n_eff > 0 else math.inf
+    return mu, var_mu, h, n_eff, dispersion, df

@@ -1,0 +1,70 @@
+"""A scope's forecast (its tightest limit) and what one run of a command costs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from .._model import Forecast, LimitStatus, PerRun
+from ._exhaust import Exhaustion, as_minute, exhaustion
+from ._rate import burn_rate
+
+#: Finished runs per_run looks at: the most recent ones (the ledger keeps this many per command).
+RECENT_RUNS = 20
+
+
+def quantile(values: Sequence[int], q: float, /) -> int:
+    """Nearest-rank quantile of ``values`` (always one of them: no invented numbers), 0 when empty."""
+    if not values:
+        return 0
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * round(q * 1000) // 1000))  # ceil(n * q), in integers
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def per_run(values: Iterable[tuple[int, int]], /, *, recent: int = RECENT_RUNS) -> PerRun:
+    """p50 and p90 of ``(tokens, micro-dollars)`` of finished runs, oldest first; the last ``recent`` count."""
+    runs = list(values)[-recent:] if recent > 0 else list(values)
+    tokens = [t for t, _ in runs]
+    usd = [u for _, u in runs]
+    return PerRun(len(runs), quantile(tokens, 0.5), quantile(tokens, 0.9), quantile(usd, 0.5), quantile(usd, 0.9))
+
+
+def forecast_scope(
+    limits: Sequence[LimitStatus],
+    /,
+    *,
+    tokens: Sequence[tuple[int, int]],
+    usd: Sequence[tuple[int, int]],
+    now: int | datetime,
+) -> Forecast:
+    """The scope's burn rates and the limit that runs out first (earliest point estimate).
+
+    :param limits: every limit of the scope (``ScopeStatus.limits``); a calendar one's ``resets_at``
+        is its window's end.
+    :param tokens: the scope's per-minute counted tokens, ``usd`` its per-minute micro-dollars, as
+        ``(epoch minute, value)``, for at least the longest rolling span and the last hours.
+    """
+    minute, _ = as_minute(now)
+    rates = {"tokens": burn_rate(tokens, minute), "usd": burn_rate(usd, minute)}
+    best: tuple[Exhaustion, LimitStatus] | None = None
+    for limit in limits:
+        if limit.limit <= 0 or limit.metric not in rates:
+            continue
+        calendar = limit.window is not None and limit.window.kind == "calendar"
+        e = exhaustion(
+            tokens if limit.metric == "tokens" else usd,
+            used=limit.used,
+            limit=limit.limit,
+            now=now,
+            window=limit.window,
+            window_end=limit.resets_at if calendar else None,
+            rate=rates[limit.metric],
+        )
+        if e.minutes is not None and (best is None or e.minutes < (best[0].minutes or 0.0)):
+            best = (e, limit)
+    out = Forecast(tokens_per_min=rates["tokens"].per_min, usd_per_hour=rates["usd"].per_min * 60 / 1_000_000)
+    if best is None:
+        return out
+    e, limit = best
+    return out._replace(exhausts_at=e.at, exhausts_p10=e.p10, exhausts_p90=e.p90, limit_key=limit.key)
