@@ -256,8 +256,9 @@ def _cost_note() -> str:
             burn_rate(series, 1439)
         runs.append((time.perf_counter_ns() - t0) / 20)
     return (
-        f"Cost: `burn_rate` over 24 h of minute buckets (1,440, all with usage): median {statistics.median(runs) / 1e6:.2f}"
-        " ms in-process; `exhaustion` adds a walk over the rolling window's buckets."
+        "Cost: `burn_rate` over 24 h of minute buckets (1,440, all with usage): median "
+        f"{statistics.median(runs) / 1e6:.2f} ms in-process; `exhaustion` adds a walk over the rolling window's "
+        "buckets."
     )
 
 

@@ -35,6 +35,8 @@ from ._rate import Rate, burn_rate
 if TYPE_CHECKING:
     from .._model import Window
 
+#: Further out than this is "not in any foreseeable time" (None): a year, in minutes.
+HORIZON = 366 * 24 * 60
 Z90 = 1.2815515655446004  # the 90th percentile of the standard normal: P10–P90 is ±Z90
 
 
@@ -109,11 +111,11 @@ def exhaustion(
         return Exhaustion(0.0, 0.0, 0.0, moment, moment, moment, rate)
     if not rate.enough:
         return Exhaustion(rate=rate)
-    horizon = math.inf
+    horizon = float(HORIZON)
     if window is not None and window.kind == "calendar":
         if window_end is None:
             return Exhaustion(rate=rate)
-        horizon = (window_end - moment).total_seconds() / 60
+        horizon = min(horizon, (window_end - moment).total_seconds() / 60)
     leaving: list[tuple[float, int]] = []
     if window is not None and window.kind == "rolling":
         leaving = _leaving(series, used, minute, moment, window.minutes)
@@ -131,11 +133,12 @@ def exhaustion(
     # The future-noise term needs a length of time: the point, or failing one the window's span.
     ref = point
     if ref is None:
-        ref = min(horizon, float(window.minutes) if window is not None and window.kind == "rolling" else math.inf)
-    rel = math.sqrt(rate.dispersion * (1 / rate.n_eff + (1 / ref if ref and math.isfinite(ref) else 0.0)))
-    z = t90(rate.df)
-    early = time_at(rate.per_min * math.exp(z * rel))
-    late = time_at(rate.per_min * math.exp(-z * rel)) if point is not None else None
+        ref = min(horizon, float(window.minutes) if window is not None and window.kind == "rolling" else horizon)
+    # Under a minute the buckets say nothing finer: the future term stops growing there.
+    rel = math.sqrt(rate.dispersion * (1 / max(rate.n_eff, 1.0) + 1 / max(ref, 1.0)))
+    spread = min(t90(rate.df) * rel, 50.0)  # e**50: beyond any horizon anyway
+    early = time_at(rate.per_min * math.exp(spread))
+    late = time_at(rate.per_min * math.exp(-spread)) if point is not None else None
 
     def when(t: float | None) -> datetime | None:
         return None if t is None else moment + timedelta(minutes=t)

@@ -123,18 +123,21 @@ def _weights(n: int, step: float, h: float) -> tuple[float, float]:
 
 
 def _dispersion(bins: list[float], width: int, mu: float, h: float) -> tuple[float, float]:
-    """(dispersion, degrees of freedom) from bin means weighted like the rate, shrunk toward the prior."""
+    """(measured dispersion, its degrees of freedom) from bin means weighted like the rate; (0, 0) without.
+
+    From successive differences of the bins (the Allan variance): ``E[(b_j - b_(j+1))**2] / 2`` is
+    a bin mean's variance, and a change of level or a trend leaves it alone (it would inflate the
+    plain variance around the mean, and with it the tolerance that lets a stale long memory win).
+    """
     if mu <= 0 or len(bins) < 2:
-        return PRIOR_DISPERSION, PRIOR_BINS
-    bw = [1.0 if math.isinf(h) else 2.0 ** (-(width * j + (width - 1) / 2) / h) for j in range(len(bins))]
+        return 0.0, 0.0
+    pairs = len(bins) - 1
+    bw = [1.0 if math.isinf(h) else 2.0 ** (-(width * (j + 1)) / h) for j in range(pairs)]
     total = sum(bw)
     total2 = sum(w * w for w in bw)
-    mean = sum(w * b for w, b in zip(bw, bins)) / total
-    # Reliability-weighted unbiased variance of the bin means; a bin mean's variance is s2 / width.
-    var_bin = sum(w * (b - mean) ** 2 for w, b in zip(bw, bins)) / (total - total2 / total)
-    measured = var_bin * width / (mu * mu)
-    weight = total * total / total2 - 1  # degrees of freedom of that estimate
-    return (weight * measured + PRIOR_BINS * PRIOR_DISPERSION) / (weight + PRIOR_BINS), weight + PRIOR_BINS
+    var_bin = sum(w * (bins[j] - bins[j + 1]) ** 2 for j, w in enumerate(bw)) / (2 * total)
+    # Successive differences overlap, so they carry about 2/3 of a degree of freedom each.
+    return var_bin * width / (mu * mu), (total * total / total2) * 2 / 3
 
 
 def _estimate(
@@ -147,10 +150,13 @@ def _estimate(
     # The long-run variance is what a sum over many minutes feels: bursts correlated over longer
     # than one bin width show only in wider bins. A wider view replaces the narrower one when it
     # sees clearly more (beyond the chi-square noise of its own few bins), not by chance.
-    dispersion, df = PRIOR_DISPERSION, PRIOR_BINS
+    measured, df = 0.0, 0.0
     for k, width in enumerate(sorted(bins)):
         d, f = _dispersion(bins[width], width, mu, h)
-        if k == 0 or d > dispersion * (1 + WIDER * math.sqrt(2 / f)):
-            dispersion, df = d, f
+        if k == 0 or (f > 0 and d > measured * (1 + WIDER * math.sqrt(2 / f))):
+            measured, df = d, f
+    # Shrunk toward the prior by the evidence: with few bins the prior weighs as much as PRIOR_BINS of them.
+    dispersion = (df * measured + PRIOR_BINS * PRIOR_DISPERSION) / (df + PRIOR_BINS)
+    df += PRIOR_BINS
     var_mu = dispersion * mu * mu / n_eff if n_eff > 0 else math.inf
     return mu, var_mu, h, n_eff, dispersion, df
