@@ -142,7 +142,9 @@ class RunReader(Iterator[dict[str, Any]]):
     """The log's runs, oldest first (``.1`` then the current file), as dicts with datetimes.
 
     ``skipped`` counts the lines that were not a whole version-1 record (a torn last line, a
-    hand edit, a newer version's record); they are left out, never raised.
+    hand edit, a newer version's record); they are left out, never raised. A run logged twice
+    (the ledger's writer was killed after the log got the run and before the ledger let it go,
+    so the next write logged it again) is read once, as last logged, in its first place.
     """
 
     def __init__(self, ledger_path: Path, /, *, since: datetime | None = None) -> None:
@@ -151,6 +153,7 @@ class RunReader(Iterator[dict[str, Any]]):
         self.since = since if since is None or since.tzinfo is not None else since.replace(tzinfo=timezone.utc)
         self.skipped = 0
         self._lines = self._read()
+        self._unique_lines: Iterator[dict[str, Any]] | None = None
 
     def _read(self) -> Iterator[dict[str, Any]]:
         for path in self.paths:
@@ -173,8 +176,17 @@ class RunReader(Iterator[dict[str, Any]]):
             if self.since is None or record["ended"] >= self.since:
                 yield record
 
+    def _unique(self) -> Iterator[dict[str, Any]]:
+        # The whole log is at most 2 x ROTATE_BYTES: holding its runs to drop repeats is cheap.
+        kept: dict[tuple[object, ...], dict[str, Any]] = {}
+        for record in self._lines:
+            kept[(record.get("prompt"), record.get("session"), record.get("command"), record["started"])] = record
+        yield from kept.values()
+
     def __next__(self) -> dict[str, Any]:
-        return next(self._lines)
+        if self._unique_lines is None:
+            self._unique_lines = self._unique()
+        return next(self._unique_lines)
 
 
 def read_runs(ledger_path: Path, /, *, since: datetime | None = None) -> RunReader:

@@ -106,6 +106,7 @@ def settle(
     problems: list[str] = []
     commands = subtable(state, "commands")
     overall = subtable(state, "overall")
+    by_time = _ByTime()
     cost = None
     for path in paths:
         key = str(path)
@@ -146,17 +147,40 @@ def settle(
                 _note_unpriced(overall, entry.model)
             add_usage(overall, entry.usage, entry.model)
             _add_counted(counted, entry.usage, entry.model)
+            by_time.add("overall", entry.usage)
             run = runs.get(owner(state, session, entry.prompt) or "") if entry.prompt else None
             if run is None:
                 continue
             add_usage(run, entry.usage, entry.model)
             cmd = subtable(commands, str(run.get("command")))
             add_usage(cmd, entry.usage, entry.model)
+            by_time.add(str(run.get("command")), entry.usage)
     if cost is not None and transcript is not None:
         main = files.get(str(transcript))
         if isinstance(main, dict) and not main.get("inherited"):
-            _reconcile(s, overall, cost)
+            by_time.add("overall", _reconcile(s, overall, cost))
+    by_time.charge(state, now)
     return problems
+
+
+class _ByTime:
+    """What one settle counted per scope, charged to the time buckets once (each charge edits a string)."""
+
+    def __init__(self) -> None:
+        self.scopes: dict[str, dict[str, int]] = {}
+
+    def add(self, scope: str, usage: dict[str, int]) -> None:
+        sums = self.scopes.setdefault(scope, {})
+        for k, v in usage.items():
+            if isinstance(v, int) and not isinstance(v, bool):
+                sums[k] = sums.get(k, 0) + v
+
+    def charge(self, state: State, now: datetime) -> None:
+        if self.scopes:
+            from ._windows import charge
+
+            for scope, usage in self.scopes.items():
+                charge(state, [scope], now, usage)
 
 
 MAX_UNPRICED = 20
@@ -208,7 +232,7 @@ def _add_counted(counted: dict[str, Any], usage: dict[str, int], model: str | No
     counted[key] = [min(v + count_value(usage.get(c)), MAX_COUNT) for v, c in zip(values, _RECONCILED)]
 
 
-def _reconcile(s: dict[str, Any], overall: dict[str, Any], cost: dict[str, dict[str, int]]) -> None:
+def _reconcile(s: dict[str, Any], overall: dict[str, Any], cost: dict[str, dict[str, int]]) -> dict[str, int]:
     """Charge overall with what Claude Code says the session spent beyond its transcripts.
 
     ``cost-state`` (2.1.3xx) is cumulative over the whole session and includes requests that never
@@ -222,7 +246,7 @@ def _reconcile(s: dict[str, Any], overall: dict[str, Any], cost: dict[str, dict[
     price — unless a model without a price was seen (Claude Code then guesses, we do not).
     """
     if not cost:
-        return
+        return {}
     counted = subtable(s, "counted")
     unpriced = set(_strings(overall.get("unpriced")))
     have = [sum(col) for col in zip(*(_five(v) for v in counted.values()))] if counted else [0] * 5
@@ -233,10 +257,11 @@ def _reconcile(s: dict[str, Any], overall: dict[str, Any], cost: dict[str, dict[
     before = _five(s.get("unlogged"))
     delta = {c: w - b for c, w, b in zip(_RECONCILED, want, before) if w != b}
     if not delta:
-        return
+        return {}
     model = max(cost, key=lambda m: sum(cost[m].get(c, 0) for c in CATEGORIES))
     add_usage(overall, delta, model, correction=True)
     s["unlogged"] = want
+    return delta
 
 
 def open_run(
@@ -429,17 +454,23 @@ def set_warned(state: State, name: str, level: int, /) -> None:
 
 
 def reset(state: State, command: str | None, /, *, now: datetime) -> list[str]:
-    """Zero a command's counters (or, with None, every counter). Run history is kept."""
+    """Zero a command's counters and windows (or, with None, every one). The run log is kept."""
     commands = state.setdefault("commands", {})
     if command is None:
         names = ["overall", *sorted(commands)]
         state["overall"] = {"since": now}
         for name in commands:
             commands[name] = {"since": now}
+        for table in ("minutes", "quarters"):  # windows start over too
+            state.pop(table, None)
         return names
     if command not in commands:
         return []
     commands[command] = {"since": now}
+    for table in ("minutes", "quarters"):
+        per_scope = state.get(table)
+        if isinstance(per_scope, dict):
+            per_scope.pop(command, None)
     return [command]
 
 
@@ -453,10 +484,16 @@ def record(
     session: str | None,
     prompt: str,
     now: datetime,
+    usd_micros: int | None = None,
 ) -> None:
     """Usage measured outside the hooks (an orchestrator's own count): one finished run."""
     tokens = usage.as_dict()
+    if usd_micros is not None:
+        tokens["usd_micros"] = usd_micros
     add_usage(state.setdefault("overall", {}), tokens, model)
+    from ._windows import charge
+
+    charge(state, ["overall"] if command is None else ["overall", command], now, tokens)
     if command is None:
         return
     run: dict[str, Any] = {"prompt": prompt, "command": command, "started": now, "ended": now, "source": "api"}

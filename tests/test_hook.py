@@ -269,7 +269,7 @@ def test_corrupt_ledger_is_moved_aside_and_reported(proj: Project) -> None:
     assert reply["systemMessage"].startswith(f"claude-budget: the ledger {ledger} was corrupt (")
     aside = list(ledger.parent.glob("budget-ledger.corrupt-*.toml"))
     assert len(aside) == 1 and aside[0].read_text() == "this is [not toml\n"
-    assert proj.ledger()["schema_version"] == 1
+    assert proj.ledger()["schema_version"] == 2
 
 
 def test_bad_frontmatter_warns_and_does_not_block(proj: Project) -> None:

@@ -98,6 +98,14 @@ def test_missing_fields_and_naive_times(tmp_path: Path) -> None:
     assert (r["input"], r["output"], r["usd_micros"], r["models"], r["prompt"]) == (0, 0, 0, {}, None)
 
 
+def test_a_run_logged_twice_is_read_once_as_last_logged(tmp_path: Path) -> None:
+    ledger = tmp_path / "l.toml"
+    append_runs(ledger, [run(0), run(1)])
+    append_runs(ledger, [run(1, input=99), run(2)])  # the writer was killed before the ledger let p1 go
+    reader = read_runs(ledger)
+    assert [(r["prompt"], r["input"]) for r in reader] == [("p0", 0), ("p1", 99), ("p2", 2)]
+
+
 def test_since(tmp_path: Path) -> None:
     ledger = tmp_path / "l.toml"
     append_runs(ledger, [run(i) for i in range(10)])
@@ -197,7 +205,7 @@ def test_any_runs_round_trip(runs: list[dict[str, object]]) -> None:
 
     with tempfile.TemporaryDirectory() as d:
         ledger = Path(d) / "l.toml"
-        stamped = [{**r, "started": T0, "ended": T0} for r in runs]
+        stamped = [{**r, "started": T0 + timedelta(seconds=i), "ended": T0} for i, r in enumerate(runs)]
         append_runs(ledger, stamped)
         reader = read_runs(ledger)
         got = list(reader)
