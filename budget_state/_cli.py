@@ -106,6 +106,24 @@ def cmd_status(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
+def cmd_suggest(args: argparse.Namespace) -> int:
+    from . import _suggest
+    from ._api import Context
+    from ._ledger import utcnow
+    from ._runlog import read_runs
+
+    ctx = Context.load(_project(args))
+    state = ctx.ledger.read()
+    logged = read_runs(ctx.ledger.path)
+    quarters, runs = _suggest.gather(state, logged, counted=ctx.config.counted)
+    result = _suggest.suggest(quarters=quarters, runs=runs, now=utcnow(), skipped=logged.skipped)
+    if args.json_:
+        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+    else:
+        sys.stdout.write(_suggest.to_toml(result))
+    return Exit.OK
+
+
 def cmd_reset(args: argparse.Namespace) -> int:
     from . import _api
 
@@ -247,6 +265,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     project_option(p)
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser(
+        "suggest",
+        help="propose budgets from history, as a budget.toml snippet",
+        description="Propose hourly, daily and per-command budgets from what the ledger and the run log hold. "
+        "Prints a budget.toml snippet with the reasoning beside each value; changes nothing.",
+    )
+    p.add_argument("--json", dest="json_", action="store_true", help="print the versioned JSON shape instead")
+    project_option(p)
+    p.set_defaults(func=cmd_suggest)
 
     p = sub.add_parser(
         "reset", help="set one command's usage, or all usage, back to 0", description="Forget recorded usage."
