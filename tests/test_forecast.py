@@ -74,6 +74,15 @@ def test_a_change_of_rate_is_followed() -> None:
     assert forced.per_min == pytest.approx(sum(v for _, v in old + new) / 300)
 
 
+def test_drift_is_what_the_noise_does_not_explain() -> None:
+    assert burn_rate(steady(500, 240), NOW).drift == 0
+    rng = random.Random(2)
+    noisy = [(m, rng.randint(0, 1000)) for m in range(NOW - 239, NOW + 1)]
+    on_off = [(m, rng.randint(0, 1000)) for m in range(NOW - 239, NOW + 1) if (m // 40) % 2]
+    assert burn_rate(noisy, NOW).drift < 0.0005
+    assert burn_rate(on_off, NOW).drift > 20 * max(burn_rate(noisy, NOW).drift, 0.0005)
+
+
 def test_too_little_history_is_not_enough() -> None:
     assert not burn_rate(steady(500, 9), NOW).enough
     assert not burn_rate([(NOW - 30, 5), (NOW, 5)], NOW).enough  # two active minutes
@@ -150,14 +159,18 @@ def test_no_limit_no_forecast() -> None:
 
 
 def test_calendar_window_resets_before_exhaustion() -> None:
-    series = steady(1000, 60)
-    end_soon = moment(NOW) + timedelta(minutes=30)
+    rng = random.Random(5)
+    series = [(m, rng.randint(0, 2000)) for m in range(NOW - 59, NOW + 1)]
+    free = exhaustion(series, used=0, limit=40_000, now=NOW)
+    assert free.minutes is not None and free.p10_minutes is not None and free.p90_minutes is not None
+    end_soon = moment(NOW) + timedelta(minutes=free.minutes * 0.9)
     assert exhaustion(series, used=0, limit=40_000, now=NOW, window=DAY, window_end=end_soon).minutes is None
-    end_later = moment(NOW) + timedelta(minutes=41)
-    e = exhaustion(series, used=0, limit=40_000, now=NOW, window=DAY, window_end=end_later)
-    assert e.minutes == pytest.approx(40)
+    # the window ends between the point and the slow end of the band
+    end = moment(NOW) + timedelta(minutes=(free.minutes + free.p90_minutes) / 2)
+    e = exhaustion(series, used=0, limit=40_000, now=NOW, window=DAY, window_end=end)
+    assert e.minutes == pytest.approx(free.minutes)
+    assert e.p10_minutes == pytest.approx(free.p10_minutes)
     assert e.p90_minutes is None  # the slow end of the band is past the reset
-    assert e.p10_minutes is not None and e.p10_minutes < 40
     assert exhaustion(series, used=0, limit=40_000, now=NOW, window=DAY).minutes is None  # no end given
 
 

@@ -11,13 +11,17 @@ Point estimate: the first time the limit is reached if usage goes on at the rate
   ``P(t)`` is what of today's window is still inside then. We walk the buckets in the order they
   leave; if ``rate * W`` is under the limit the window never fills up (None).
 
-Band. Two things make the real time differ from the point estimate, both from the same model
-(``_rate``): the rate is an estimate (relative variance ``D / n_eff``), and the usage still to
-come is random (first passage of a process with drift ``mu`` and long-run variance ``s2`` to a
-level ``T * mu`` away takes ``T`` with relative variance ``s2 / (mu**2 * T) = D / T``). Together,
-by the delta method, ``rel**2 = D * (1 / n_eff + 1 / T)``; the bounds are the exhaustion times at
-the rates ``rate * exp(±z * rel)``, ``z = 1.2816`` (the 90th percentile of a normal), i.e. a
-log-normal band around the point for a cumulative limit. For windows the same two rates go
+Band. Three things make the real time differ from the point estimate, all from the model of
+``_rate``: the rate is an estimate (relative variance ``D / n_eff``); the usage still to come is
+random (first passage of a process with mean ``mu`` and long-run variance ``s2`` to a level
+``T * mu`` away takes ``T`` with relative variance ``s2 / (mu**2 * T) = D / T``); and the rate
+itself wanders (a random walk in its log with variance ``drift`` per minute: the mean rate over
+the next ``T`` minutes, and the lag of an estimate averaged over the last ``n_eff``, each add
+``drift * length / 3``). Together, by the delta method,
+``rel**2 = D * (1 / n_eff + 1 / T) + drift * (T + n_eff) / 3``; the bounds are the exhaustion
+times at the rates ``rate * exp(±t * rel)``, with ``t`` the 90th percentile of Student's t for
+the degrees of freedom behind ``D`` (:func:`t90`), i.e. a log-normal band around the point for a
+cumulative limit. For windows the same two rates go
 through the window arithmetic, so a bound may be None (at that rate the window frees up or
 resets first). The benchmark (BENCHMARKS.md, "Forecast quality") measures how often the band
 holds the real time.
@@ -135,7 +139,10 @@ def exhaustion(
     if ref is None:
         ref = min(horizon, float(window.minutes) if window is not None and window.kind == "rolling" else horizon)
     # Under a minute the buckets say nothing finer: the future term stops growing there.
-    rel = math.sqrt(rate.dispersion * (1 / max(rate.n_eff, 1.0) + 1 / max(ref, 1.0)))
+    rel = math.sqrt(
+        rate.dispersion * (1 / max(rate.n_eff, 1.0) + 1 / max(ref, 1.0))
+        + rate.drift * (min(ref, float(HORIZON)) + rate.n_eff) / 3
+    )
     spread = min(t90(rate.df) * rel, 50.0)  # e**50: beyond any horizon anyway
     early = time_at(rate.per_min * math.exp(spread))
     late = time_at(rate.per_min * math.exp(-spread)) if point is not None else None

@@ -13,9 +13,14 @@ strays from ``k * mu``). Both are estimated from the buckets:
   with every shorter one within :data:`AGREE` standard errors of the shorter one — Lepski's
   method for choosing a smoothing window (Lepski 1990; Lepski, Mammen & Spokoiny 1997). Steady
   use thus gets the low noise of a long average, and a change of rate falls back to the recent one.
-- ``s2`` comes from the dispersion of :data:`BIN`-minute sums (binned so that a burst spread over
-  a few minutes counts as one, as it does in the sums that matter), weighted like ``mu``. With few
-  bins it is shrunk toward a prior (:data:`PRIOR_DISPERSION`, worth :data:`PRIOR_BINS` bins).
+- ``s2`` comes from successive differences of :data:`BINS`-minute means (the Allan variance;
+  binned so that a burst spread over a few minutes counts as one, as it does in the sums that
+  matter; differences, so that a change of rate is not taken for noise), weighted like ``mu``.
+  The wider bins win when they see clearly more (bursts correlated beyond 5 minutes). Without any
+  bin it is :data:`PRIOR_DISPERSION`.
+- The rate is not constant: people start and stop, orchestrators add instances. ``drift`` is the
+  variance per minute of the log of the rate, as in a random walk plus noise (the local-level
+  model): what the differences of :data:`DRIFT_BIN`-minute means show beyond their noise.
 
 ``dispersion`` is ``s2 / mu**2``: the squared coefficient of variation of one minute's usage in the
 long run. The relative standard error of ``mu`` is ``sqrt(dispersion / n_eff)``, with ``n_eff`` the
@@ -38,10 +43,13 @@ AGREE = 2.0
 BINS: tuple[int, ...] = (5, 15)
 #: ... a wider bin's estimate is taken when it exceeds the narrower one by this many of its standard errors.
 WIDER = 1.28
+#: Minutes per bin for the rate's own drift (see :func:`_drift`); 0 turns the drift off.
+DRIFT_BIN = 20
 #: The dispersion assumed before there is data (per-minute squared CV; 0.1 is several sessions
-#: in parallel, 5 one bursty interactive session), and how many bins of evidence it is worth.
+#: in parallel, 5 one bursty interactive session), and how many bins of evidence it is worth
+#: (next to nothing: the benchmark showed any real weight widening steady use's band too much).
 PRIOR_DISPERSION = 0.3
-PRIOR_BINS = 0.5
+PRIOR_BINS = 0.01
 #: Below this much history, or this few minutes with any usage, there is no forecast ("insufficient data").
 MIN_MINUTES = 10
 MIN_ACTIVE = 3
@@ -59,6 +67,7 @@ class Rate(NamedTuple):
     minutes: int = 0  #: minutes of history read (from the first bucket with usage to now)
     active: int = 0  #: of those, minutes with any usage
     df: float = PRIOR_BINS  #: degrees of freedom behind ``dispersion`` (bins of evidence, the prior's included)
+    drift: float = 0.0  #: variance per minute of the log of the rate itself (it wanders: see _exhaust)
 
     @property
     def enough(self) -> bool:
@@ -80,38 +89,55 @@ def burn_rate(series: Sequence[tuple[int, int]], now: int, /, *, half_life: floa
         after ``now`` are ignored, repeated minutes add up.
     :param half_life: force one memory (minutes; ``math.inf`` for the plain mean) instead of choosing.
     """
-    values: dict[int, int] = {}
-    first = now + 1
+    by_age = [0] * MAX_MEMORY  # usage by age in minutes (0: the minute ``now``)
     for minute, value in series:
         if now - MAX_MEMORY < minute <= now and value > 0:
-            values[minute] = values.get(minute, 0) + value
-            first = min(first, minute)
-    if not values:
+            by_age[now - minute] += value
+    active = [a for a, v in enumerate(by_age) if v]
+    if not active:
         return Rate()
-    span = now - first + 1
-    ages = [(now - m, v) for m, v in values.items()]
-    bins = {width: _bins(ages, span, width) for width in BINS}
-    candidates = [_estimate(ages, bins, span, h) for h in ((half_life,) if half_life is not None else HALF_LIVES)]
-    chosen = candidates[0]
-    for k in range(1, len(candidates)):
-        long = candidates[k]
-        if all(abs(long[0] - short[0]) <= AGREE * math.sqrt(short[1]) for short in candidates[:k]):
-            chosen = long
-        else:
-            break
+    span = active[-1] + 1
+    ages = by_age[:span]
+    bins = {width: _bins(ages, width) for width in BINS}
+    candidates: list[tuple[float, float, float, float, float, float]] = []
+    chosen = None
+    for h in (half_life,) if half_life is not None else HALF_LIVES:
+        candidate = _estimate(ages, bins, h)
+        if chosen is not None and any(
+            abs(candidate[0] - short[0]) > AGREE * math.sqrt(short[1]) for short in candidates
+        ):
+            break  # the longer memories disagree with a shorter one too (computed only when needed)
+        candidates.append(candidate)
+        chosen = candidate
+    assert chosen is not None
     mu, _, h, n_eff, dispersion, df = chosen
-    return Rate(mu, h, n_eff, dispersion, span, len(values), df)
+    return Rate(mu, h, n_eff, dispersion, span, len(active), df, _drift(ages, dispersion))
 
 
-def _bins(ages: list[tuple[int, int]], span: int, width: int) -> list[float]:
+def _drift(ages: list[int], dispersion: float) -> float:
+    """How fast the rate itself wanders: variance per minute of its log (a random walk).
+
+    Random walk plus noise (the local-level model): the difference of two successive
+    :data:`DRIFT_BIN`-minute means has the variance of their noise (``2 * s2 / width``) plus the
+    rate's own change over ``width`` minutes (``mu**2 * drift * width``). What the noise does not
+    explain is drift; none when it explains all.
+    """
+    if DRIFT_BIN <= 0:
+        return 0.0
+    bins = _bins(ages, DRIFT_BIN)
+    if len(bins) < 3:
+        return 0.0
+    mu = sum(bins) / len(bins)
+    if mu <= 0:
+        return 0.0
+    diffs = [(bins[j] - bins[j + 1]) ** 2 for j in range(len(bins) - 1)]
+    excess = sum(diffs) / len(diffs) - 2 * dispersion * mu * mu / DRIFT_BIN
+    return max(0.0, excess / (mu * mu * DRIFT_BIN))
+
+
+def _bins(ages: list[int], width: int) -> list[float]:
     """Per-minute means of whole ``width``-minute bins, newest first (an incomplete oldest bin is dropped)."""
-    count = span // width
-    sums = [0.0] * count
-    for age, v in ages:
-        j = age // width
-        if j < count:
-            sums[j] += v
-    return [s / width for s in sums]
+    return [sum(ages[j : j + width]) / width for j in range(0, len(ages) - width + 1, width)]
 
 
 def _weights(n: int, step: float, h: float) -> tuple[float, float]:
@@ -141,11 +167,18 @@ def _dispersion(bins: list[float], width: int, mu: float, h: float) -> tuple[flo
 
 
 def _estimate(
-    ages: list[tuple[int, int]], bins: dict[int, list[float]], span: int, h: float
+    ages: list[int], bins: dict[int, list[float]], h: float
 ) -> tuple[float, float, float, float, float, float]:
     """(mean per minute, its variance, half-life, n_eff, dispersion, its degrees of freedom) for one half-life."""
-    sw, sw2 = _weights(span, 1.0, h)
-    mu = sum(v if math.isinf(h) else v * 2.0 ** (-a / h) for a, v in ages) / sw
+    sw, sw2 = _weights(len(ages), 1.0, h)
+    if math.isinf(h):
+        mu = sum(ages) / sw
+    else:
+        q = 2.0 ** (-1 / h)
+        acc = 0.0
+        for v in reversed(ages):  # Horner: sum of v * q**age
+            acc = acc * q + v
+        mu = acc / sw
     n_eff = sw * sw / sw2
     # The long-run variance is what a sum over many minutes feels: bursts correlated over longer
     # than one bin width show only in wider bins. A wider view replaces the narrower one when it
