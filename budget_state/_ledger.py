@@ -55,8 +55,20 @@ def new_state(now: datetime) -> State:
     return {"schema_version": SCHEMA_VERSION, "created": now, "overall": {"since": now}, "commands": {}, "runs": []}
 
 
+TIME_OFFSET_ENV = "CLAUDE_BUDGET_TIME_OFFSET"
+
+
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    """Now, to the second. ``CLAUDE_BUDGET_TIME_OFFSET`` (seconds, may be negative) moves this clock,
+    for tests and rehearsals of windows: it is how a test sees an hour pass (README "Testing")."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    offset = os.environ.get(TIME_OFFSET_ENV)
+    if offset:
+        try:
+            now += timedelta(seconds=int(offset))
+        except (ValueError, OverflowError):
+            pass
+    return now
 
 
 class Ledger:

@@ -10,11 +10,14 @@ import os
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._accounting import Pricer, agent_prompt, baseline, fresh, read_new, subagent_files
 from ._ledger import State, add_usage, subtable
 from ._model import CATEGORIES, MAX_COUNT, Usage, count_value
+
+if TYPE_CHECKING:
+    from ._commands import Budget
 
 
 def _session(state: State, sid: str, now: datetime) -> dict[str, Any]:
@@ -271,16 +274,15 @@ def open_run(
     session: str,
     prompt: str,
     command: str,
-    limit: int | None,
-    source: str | None = None,
+    budget: Budget | None = None,
     file: str | None = None,
     now: datetime,
 ) -> None:
     """Start a run of ``command`` for ``prompt`` (a UserPromptSubmit that was let through).
 
-    The limit in force, and where it came from, are kept with the run, so that the hooks of its
-    turn — and of the background work and follow-up turns it started — need not read the
-    command's file again.
+    The frontmatter budgets it started with, and the file they came from, are kept with the run,
+    so that the hooks of its turn — and of the background work and follow-up turns it started —
+    need not read the command's file again. (The config's limits are read by every hook anyway.)
     """
     close_run(state, session=session, now=now)
     s = _session(state, session, now)
@@ -291,11 +293,17 @@ def open_run(
         run = {"prompt": prompt, "command": command, "session": session, "started": now}
         state.setdefault("runs", []).append(run)
         _count_run(state, command, now)
-    for key, value in (("limit", limit), ("source", source), ("file", file)):
-        if value is not None:
-            run[key] = value
-        else:
-            run.pop(key, None)
+    for key in ("limit", "source", "budget", "file"):
+        run.pop(key, None)
+    front = (
+        {k: v for k, v in zip(("tokens", "usd_micros", "window"), budget[:1] + budget[2:]) if v is not None}
+        if budget
+        else {}
+    )
+    if front:
+        run["budget"] = front
+    if file is not None:
+        run["file"] = file
 
 
 def resume_run(state: State, /, *, session: str, prompt: str, cause: str, now: datetime) -> None:
@@ -366,14 +374,13 @@ def end_session(state: State, /, *, session: str, now: datetime) -> None:
 
 class OpenRun(NamedTuple):
     command: str | None = None
-    limit: int | None = None
-    source: str | None = None
+    budget: Budget | None = None  # the frontmatter budgets it started with
     file: str | None = None
     prompt: str | None = None
 
 
 def run_for(state: State, session: str, prompt: str | None, /) -> OpenRun:
-    """The command run that the hook's turn belongs to, with the limit it started with.
+    """The command run that the hook's turn belongs to, with the budgets it started with.
 
     By cause: ``prompt`` (every hook of a turn, of its subagents and of its follow-up turns carries
     one) resolves to the run that started it, ended or not. Without a prompt id, the session's open run.
@@ -385,15 +392,26 @@ def run_for(state: State, session: str, prompt: str | None, /) -> OpenRun:
     run = _runs_by_prompt(state).get(cause) if isinstance(cause, str) else None
     if run is None:
         return OpenRun()
-    fields = [run.get(k, s.get(k) if s.get("run") == cause else None) for k in ("limit", "source", "file")]
-    limit, source, file = fields
-    return OpenRun(
-        str(run["command"]),
-        limit if isinstance(limit, int) and not isinstance(limit, bool) else None,
-        source if isinstance(source, str) else None,
-        file if isinstance(file, str) else None,
-        str(cause),
-    )
+    file = run.get("file")
+    return OpenRun(str(run["command"]), _budget_of(run), file if isinstance(file, str) else None, str(cause))
+
+
+def _budget_of(run: dict[str, Any]) -> Budget | None:
+    from ._commands import Budget
+
+    front = run.get("budget")
+    if isinstance(front, dict):
+        tokens, usd, window = (front.get(k) for k in ("tokens", "usd_micros", "window"))
+        return Budget(
+            tokens if count_value(tokens) else None,
+            None,
+            usd if count_value(usd) else None,
+            window if isinstance(window, str) else None,
+        )
+    limit = run.get("limit")  # a run started before 0.3: its limit, and whether the frontmatter gave it
+    if run.get("source") == "frontmatter" and count_value(limit):
+        return Budget(limit)
+    return None
 
 
 def cause_of(
@@ -440,17 +458,36 @@ def unpriced_models(state: State, /) -> tuple[str, ...]:
     return tuple(_strings(state.get("overall", {}).get("unpriced")))
 
 
-def warned(state: State, name: str, /) -> int:
+def _scope_table(state: State, name: str) -> dict[str, Any]:
+    return subtable(state, "overall") if name == "overall" else subtable(subtable(state, "commands"), name)
+
+
+def warned(state: State, name: str, key: str = "tokens", /) -> int:
+    """The highest threshold of a scope's limit (``LimitStatus.key``) already announced."""
     table = state.get("overall") if name == "overall" else state.get("commands", {}).get(name)
-    return count_value(table.get("warned")) if isinstance(table, dict) else 0
+    if not isinstance(table, dict):
+        return 0
+    if key == "tokens":
+        return count_value(table.get("warned"))
+    others = table.get("warned_limits")
+    return count_value(others.get(key)) if isinstance(others, dict) else 0
 
 
-def set_warned(state: State, name: str, level: int, /) -> None:
-    table = subtable(state, "overall") if name == "overall" else subtable(subtable(state, "commands"), name)
+def set_warned(state: State, name: str, key: str, level: int, /) -> None:
+    table = _scope_table(state, name)
+    if key == "tokens":
+        if level:
+            table["warned"] = level
+        else:
+            table.pop("warned", None)
+        return
+    others = subtable(table, "warned_limits")
     if level:
-        table["warned"] = level
+        others[key] = level
     else:
-        table.pop("warned", None)
+        others.pop(key, None)
+    if not others:
+        table.pop("warned_limits", None)
 
 
 def reset(state: State, command: str | None, /, *, now: datetime) -> list[str]:

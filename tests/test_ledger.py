@@ -76,9 +76,8 @@ def test_wrong_shapes_count_as_corrupt(tmp_path: Path, text: str) -> None:
 def test_newer_schema_is_refused_not_moved(tmp_path: Path) -> None:
     path = tmp_path / "l.toml"
     path.write_text("schema_version = 99\n")
-    with pytest.raises(LedgerError, match="newer claude-budget"):
-        with Ledger(path).transaction():
-            pass
+    with pytest.raises(LedgerError, match="newer claude-budget"), Ledger(path).transaction():
+        pass
     assert path.read_text() == "schema_version = 99\n"
 
 
@@ -87,9 +86,8 @@ def test_symlinked_ledger_is_refused(tmp_path: Path) -> None:
     target.write_text("precious\n")
     link = tmp_path / "l.toml"
     link.symlink_to(target)
-    with pytest.raises(LedgerError, match="is a symbolic link"):
-        with Ledger(link).transaction():
-            pass
+    with pytest.raises(LedgerError, match="is a symbolic link"), Ledger(link).transaction():
+        pass
     assert target.read_text() == "precious\n"
 
 
@@ -97,9 +95,8 @@ def test_symlinked_lock_is_refused(tmp_path: Path) -> None:
     target = tmp_path / "elsewhere"
     target.write_text("precious\n")
     (tmp_path / "l.toml.lock").symlink_to(target)
-    with pytest.raises(LedgerError, match="lock .* is a symbolic link"):
-        with Ledger(tmp_path / "l.toml").transaction():
-            pass
+    with pytest.raises(LedgerError, match="lock .* is a symbolic link"), Ledger(tmp_path / "l.toml").transaction():
+        pass
     assert target.read_text() == "precious\n"
 
 
@@ -125,9 +122,8 @@ def test_filelock_holder_excludes_us(tmp_path: Path) -> None:
     p.start()
     try:
         assert ready.wait(10)
-        with pytest.raises(LockTimeout, match="held by another process"):
-            with LedgerLock(lock, timeout=0.3):
-                pass
+        with pytest.raises(LockTimeout, match="held by another process"), LedgerLock(lock, timeout=0.3):
+            pass
     finally:
         p.join()
     with LedgerLock(lock, timeout=1):
@@ -136,9 +132,8 @@ def test_filelock_holder_excludes_us(tmp_path: Path) -> None:
 
 def test_we_exclude_a_filelock_user(tmp_path: Path) -> None:
     lock = tmp_path / "l.toml.lock"
-    with LedgerLock(lock, timeout=1):
-        with pytest.raises(filelock.Timeout):
-            filelock.FileLock(str(lock), timeout=0.2).acquire()
+    with LedgerLock(lock, timeout=1), pytest.raises(filelock.Timeout):
+        filelock.FileLock(str(lock), timeout=0.2).acquire()
     assert lock.exists()  # never deleted: every waiter locks the same inode
 
 
@@ -288,9 +283,8 @@ def test_lock_waits_its_turn_and_times_out(tmp_path: Path, own_process: bool) ->
     try:
         assert ready.wait(30)
         start = time.monotonic()
-        with pytest.raises(LockTimeout):
-            with LedgerLock(lock, timeout=0.1, own_process=own_process):
-                pass
+        with pytest.raises(LockTimeout), LedgerLock(lock, timeout=0.1, own_process=own_process):
+            pass
         assert not releasing.is_set()  # it gave up while the lock was held, not because it was let go
         assert time.monotonic() - start < 20  # only catches a hang; the timeout itself is 0.1 s
         release.set()
