@@ -116,7 +116,9 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     state = ctx.ledger.read()
     logged = read_runs(ctx.ledger.path)
     quarters, runs = _suggest.gather(state, logged, counted=ctx.config.counted)
-    result = _suggest.suggest(quarters=quarters, runs=runs, now=utcnow(), skipped=logged.skipped)
+    result = _suggest.suggest(
+        quarters=quarters, runs=runs, now=utcnow(), zone=ctx.config.zone(), skipped=logged.skipped
+    )
     if args.json_:
         print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
     else:

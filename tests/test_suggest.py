@@ -137,6 +137,27 @@ def test_the_snippet_is_toml_with_the_keys_the_config_takes() -> None:
     assert '# 8 runs: p50 / p90 per run 50k / 50k tokens, $0.40 / $0.40 (what preflight = "p90" expects' in text
 
 
+def test_the_snippet_is_what_the_config_loader_takes(tmp_path: Path) -> None:
+    from budget_state._config import load_config
+
+    days = [300_000, 500_000, 400_000, 700_000, 600_000]
+    s = suggest(
+        quarters={"overall": _quarters(days, hours=3), "/review-pr": _quarters(days)},
+        runs={},
+        now=NOW,
+        zone=UTC,
+    )
+    (tmp_path / ".claude").mkdir()
+    (tmp_path / ".claude" / "budget.toml").write_text(to_toml(s), encoding="utf-8")
+    config = load_config(tmp_path, {})
+    assert config.warnings == ()
+    overall = {(spec.metric, spec.window.label if spec.window else None): spec for spec in config.overall_limits}
+    assert set(overall) == {("tokens", "1h"), ("usd", "1h"), ("tokens", "day"), ("usd", "day")}
+    assert overall[("tokens", "day")].amount == 880_000
+    cmd = {(spec.metric, spec.window.label if spec.window else None) for spec in config.command_limits["/review-pr"]}
+    assert cmd == {("tokens", "day"), ("usd", "day")}
+
+
 def test_json_shape() -> None:
     s = suggest(
         quarters={"overall": _quarters([100, 200, 300, 400, 500], hours=1)},
