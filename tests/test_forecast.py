@@ -345,3 +345,30 @@ def test_import_is_cheap() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_with_the_ledgers_buckets_and_limits() -> None:
+    """The way status wires it: limits from _limits.evaluate, series from the ledger's minute buckets."""
+    from budget_state._limits import LimitSpec, evaluate
+    from budget_state._windows import charge as charge_minute
+    from budget_state._windows import minute_of, parse_window, scope_buckets
+
+    now = datetime(2026, 12, 2, 10, 30, 30, tzinfo=timezone.utc)
+    state: dict[str, object] = {"overall": {"input": 60_000, "usd_micros": 120_000}}
+    for back in range(60):
+        charge_minute(state, ["overall"], now - timedelta(minutes=back), {"input": 1000, "usd_micros": 2000})
+    specs = [
+        LimitSpec("tokens", 100_000),
+        LimitSpec("tokens", 80_000, parse_window("1h")),
+        LimitSpec("usd", 200_000, parse_window("day")),
+    ]
+    limits = evaluate(specs, state, "overall", now, zone=timezone.utc)
+    assert [(s.key, s.used) for s in limits] == [("tokens", 60_000), ("tokens/1h", 60_000), ("usd/day", 120_000)]
+    buckets = scope_buckets(state, "overall")
+    since = minute_of(now) - 24 * 60
+    f = forecast_scope(limits, tokens=buckets.series(since, "tokens"), usd=buckets.series(since, "usd"), now=now)
+    assert f.tokens_per_min == pytest.approx(1000)
+    assert f.usd_per_hour == pytest.approx(0.12)
+    # tokens: 40 min; the hour never fills (1,000/min * 60 < 80,000); $0.08 more at $0.002/min: 40 min
+    assert f.limit_key in ("tokens", "usd/day")
+    assert f.exhausts_at == now + timedelta(minutes=40)
