@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
+from ._errors import LedgerError
 from ._model import CATEGORIES, count_value
 
 VERSION: Final = 1
@@ -85,12 +86,28 @@ def append_runs(ledger_path: Path, runs: Iterable[Mapping[str, Any]], /, *, max_
 
     :param runs: ledger run tables (datetimes or ISO strings for ``started``/``ended``).
     :param max_bytes: rotate when the log is already past this size (:data:`ROTATE_BYTES`).
-    :raises OSError: the log cannot be written (the caller decides whether that matters).
+    :raises LedgerError: the log cannot be written (its message names the file and the fix).
     """
     lines = [json.dumps(to_record(r), ensure_ascii=False, separators=(",", ":")) + "\n" for r in runs]
     if not lines:
         return
     path = runlog_path(ledger_path)
+    try:
+        _append(path, "".join(lines).encode("utf-8"), max_bytes)
+    except OSError as e:
+        if os.path.islink(path):
+            raise LedgerError(
+                f"the run log {path} is a symbolic link — remove it; claude-budget creates the file itself",
+                path=path,
+            ) from None
+        raise LedgerError(
+            f"cannot write the run log {path}: {e.strerror or e} — check that the folder is writable, "
+            "or point CLAUDE_BUDGET_STATE at a writable place",
+            path=path,
+        ) from None
+
+
+def _append(path: Path, data: bytes, max_bytes: int) -> None:
     try:
         if os.stat(path).st_size > max_bytes:
             os.replace(path, _rotated(path))
@@ -99,10 +116,11 @@ def append_runs(ledger_path: Path, runs: Iterable[Mapping[str, Any]], /, *, max_
     flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags, 0o644)
     try:
-        data = "".join(lines).encode("utf-8")
         size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            data = b"\n" + data  # a writer was killed mid-line: keep its torn line apart from ours
+        if size:
+            os.lseek(fd, size - 1, os.SEEK_SET)  # O_APPEND: the write below goes to the end anyway
+            if os.read(fd, 1) != b"\n":
+                data = b"\n" + data  # a writer was killed mid-line: keep its torn line apart from ours
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]

@@ -273,3 +273,16 @@ def test_many_writers_with_rotation_keep_whole_lines(tmp_path: Path) -> None:
     assert lines == len(got)
     batch = 3 * max(len(line) for line in rotated.read_bytes().splitlines(keepends=True))
     assert rotated.stat().st_size > 4096 >= rotated.stat().st_size - batch  # rotated at the first batch past it
+
+
+def test_a_log_that_cannot_be_written_is_a_ledger_error(tmp_path: Path) -> None:
+    from budget_state._errors import LedgerError
+
+    ledger = tmp_path / "l.toml"
+    (tmp_path / "elsewhere").write_text("")
+    runlog_path(ledger).symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(LedgerError, match=r"run log .*l\.runs\.jsonl is a symbolic link — remove it"):
+        append_runs(ledger, [run(0)])
+    assert (tmp_path / "elsewhere").read_text() == ""
+    with pytest.raises(LedgerError, match=r"cannot write the run log .* — check that the folder is writable"):
+        append_runs(tmp_path / "missing" / "l.toml", [run(0)])
