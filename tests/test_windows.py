@@ -239,8 +239,8 @@ def test_preflight_refuses_a_run_that_would_not_fit() -> None:
     refused = preflight("block", "p90", cmd, _scope("overall"))
     assert refused.reason == (
         "Pre-flight: a run of /r is estimated at 48K tokens (p90 of its last 5 runs), but /r has only 40K left "
-        'of 100K. To go on, raise tokenBudget in r.md, or start over with: claude-budget reset /r, or set preflight = "off" '
-        "in .claude/budget.toml."
+        "of 100K. To go on, raise tokenBudget in r.md, or start over with: claude-budget reset /r, "
+        'or set preflight = "off" in .claude/budget.toml.'
     )
     assert preflight("block", "p50", cmd, _scope("overall")).allowed  # 40K fits in 40K
     assert preflight("warn", "p90", cmd, _scope("overall")).allowed
