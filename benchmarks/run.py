@@ -53,7 +53,7 @@ QUICK = Config(
     growth_commands=200,
     big_mb=50,
 )
-SECTIONS = ("overhead", "hooks", "history", "contention", "growth", "status", "forecast")
+SECTIONS = ("overhead", "hooks", "history", "windows", "contention", "growth", "status", "forecast")
 FORECAST_TRIALS = {False: 400, True: 100}  # held-out trials per trace family, by --quick
 
 
@@ -163,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         part("overhead", whole_run)
         part("hooks", hooks)
         part("history", lambda: [_hook_suites.history(box, cfg)])
+        part("windows", lambda: [_hook_suites.windows(box, cfg)])
         part("contention", lambda: [_ledger_suites.contention(box, cfg)])
         part("growth", lambda: [_ledger_suites.growth(box, cfg)])
         part("status", lambda: [_ledger_suites.status(box, cfg)])
