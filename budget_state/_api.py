@@ -152,6 +152,25 @@ def _status(
     )
 
 
+def with_forecast(ctx: Context, state: State, status: ScopeStatus, now: datetime, /) -> ScopeStatus:
+    """``status`` with its burn rates and when its tightest limit runs out (status views only: hooks skip it)."""
+    from ._windows import minute_of, scope_buckets
+    from .forecast import forecast_scope
+
+    buckets = scope_buckets(state, status.name)
+    # a day of history at least, and all of the longest rolling window (its spend leaves it as it ages)
+    spans = [lim.window.minutes for lim in status.limits if lim.window is not None and lim.window.kind == "rolling"]
+    since = minute_of(now) - max([1440, *spans])
+    forecast = forecast_scope(
+        status.limits,
+        tokens=buckets.series(since, "tokens", ctx.config.counted),
+        usd=buckets.series(since, "usd"),
+        now=now,
+    )
+    idle = forecast.tokens_per_min == 0 and forecast.usd_per_hour == 0
+    return status._replace(forecast=None if idle else forecast)
+
+
 def _source(specs: tuple[LimitSpec, ...]) -> str | None:
     """Where a command's limits come from, the token limit's first: frontmatter, config."""
     tokens = next((s for s in specs if s.key == "tokens"), None)
@@ -176,10 +195,11 @@ def build_snapshot(ctx: Context, state: State, /, *, warnings: tuple[str, ...] =
         commands[name] = command_status(
             ctx, state, name, path=info.path if info else None, budget=info.budget if info else None, now=now
         )
+    overall = overall_status(ctx, state, now=now)
     return Snapshot(
         mode=ctx.config.mode,
-        overall=overall_status(ctx, state, now=now),
-        commands=commands,
+        overall=with_forecast(ctx, state, overall, now),
+        commands={name: with_forecast(ctx, state, s, now) for name, s in commands.items()},
         ledger=str(ctx.ledger.path),
         counted=ctx.config.counted,
         warnings=tuple(ctx.config.warnings) + tuple(warnings),

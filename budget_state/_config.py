@@ -522,13 +522,3 @@ def _from_env(env: Mapping[str, str], config: Config) -> Config:
         seconds = _lock_timeout(env["CLAUDE_BUDGET_LOCK_TIMEOUT"], "CLAUDE_BUDGET_LOCK_TIMEOUT", None)
         config = config._replace(lock_timeout=seconds)
     return config._replace(sources=sources)
-
-
-def limit_for(config: Config, command: str, frontmatter_tokens: int | None) -> tuple[int | None, str | None]:
-    """``(limit, source)`` for a command: the config file's ``[commands]`` beat the frontmatter."""
-    name = slash_name(command)
-    if name in config.commands:
-        return config.commands[name], "config"
-    if frontmatter_tokens is not None:
-        return frontmatter_tokens, "frontmatter"
-    return None, None

@@ -105,12 +105,6 @@ def per_run(state: Mapping[str, Any], command: str, /, *, counted: tuple[str, ..
             rows.append(run_totals(run))
     if not rows:
         return None
-    tokens = sorted(sum(r[i] for i, c in enumerate(CATEGORIES) if c in counted) for r in rows)
-    usd = sorted(count_value(r[4]) for r in rows)
-    return PerRun(len(rows), _rank(tokens, 50), _rank(tokens, 90), _rank(usd, 50), _rank(usd, 90))
+    from .forecast import per_run as quantiles
 
-
-def _rank(values: list[int], pct: int) -> int:
-    """The nearest-rank percentile of sorted ``values``: a value that really occurred."""
-    index = max(0, -(-pct * len(values) // 100) - 1)
-    return values[index]
+    return quantiles((sum(r[i] for i, c in enumerate(CATEGORIES) if c in counted), count_value(r[4])) for r in rows)

@@ -102,9 +102,7 @@ class _LimitRow(_Row):
     """A scope's other limit — dollars, or a window — under its row: ``  $ today  [###--]  $1.20/$2.50  48%``."""
 
     def __init__(self, limit: LimitStatus, *, resets: str | None) -> None:
-        unit = "$" if limit.metric == "usd" else "tokens"
-        span = limit.window.phrase if limit.window is not None else "in all"
-        self.name = f"  {unit} {span}"
+        self.name = f"  {_limit_name(limit)}"
         self.level = limit.level
         self.used, self.limit = limit.used, limit.limit
         self.error = None
@@ -116,6 +114,50 @@ class _LimitRow(_Row):
         if resets:
             flags.append(resets)
         self.flags = flags
+
+
+def _limit_name(limit: LimitStatus) -> str:
+    unit = "$" if limit.metric == "usd" else "tokens"
+    return f"{unit} {limit.window.phrase if limit.window is not None else 'in all'}"
+
+
+def _outlook(scope: ScopeStatus, now: datetime | None) -> list[str]:
+    """The lines under a scope's rows: its burn rate and when its tightest limit runs out; per run costs.
+
+    Only with ``now`` (they move with the clock, so the golden output, made without it, stays put).
+    """
+    if now is None:
+        return []
+    from budget_state._budgets import when
+
+    lines = []
+    f = scope.forecast
+    if f is not None and (f.tokens_per_min > 0 or f.usd_per_hour > 0):
+        rate = f"{humanize(round(f.tokens_per_min))} tokens/min"
+        if f.usd_per_hour > 0:
+            rate += f", {dollars(round(f.usd_per_hour * 1_000_000))}/h"
+        limit = next((x for x in scope.limits if x.key == f.limit_key), None)
+        line = f"burning {rate}"
+        if limit is not None and f.exhausts_at is not None and not limit.spent:
+            line += f" — {_limit_name(limit)} runs out at {when(f.exhausts_at, now, None)}"
+            if f.exhausts_p10 is not None and f.exhausts_p90 is not None and f.exhausts_p10 != f.exhausts_p90:
+                line += f", likely {_clock(f.exhausts_p10, now)}–{_clock(f.exhausts_p90, now)}"
+        elif scope.limits and not any(x.spent for x in scope.limits):
+            line += " — no limit runs out before it frees up"
+        lines.append(line)
+    p = scope.per_run
+    if p is not None and p.runs:
+        runs = f"{p.runs} run{'' if p.runs == 1 else 's'}"
+        lines.append(
+            f"per run: {humanize(p.p50_tokens)} tokens, {dollars(p.p50_usd_micros)} typical (p50);"
+            f" {humanize(p.p90_tokens)}, {dollars(p.p90_usd_micros)} at p90 — last {runs}"
+        )
+    return lines
+
+
+def _clock(at: datetime, now: datetime) -> str:
+    local = at.astimezone()
+    return local.strftime("%H:%M") if (at - now).total_seconds() < 86_400 else local.strftime("%a %H:%M")
 
 
 def _rows(name: str, scope: ScopeStatus, now: datetime | None) -> list[_Row]:
@@ -167,7 +209,8 @@ def render_status(
             "No command has a budget yet — add tokenBudget: 50000 to the frontmatter of a command"
             " (.claude/commands/<name>.md)"
         )
-    rows = [*_rows("overall", snap.overall, now), *(r for n, sc in commands.items() for r in _rows(n, sc, now))]
+    groups = [_rows("overall", snap.overall, now), *(_rows(n, sc, now) for n, sc in commands.items())]
+    rows = [r for g in groups for r in g]
     widths = (
         max(_width(r.name) for r in rows),
         max(_width(r.amount) for r in rows),
@@ -175,8 +218,10 @@ def render_status(
     )
     bar = _bar_width(width, rows, widths)
     lines = [header, ""]
-    for row in rows:
-        lines.extend(row.render(widths, bar, color))
+    for group in groups:
+        for row in group:
+            lines.extend(row.render(widths, bar, color))
+        lines.extend(_INDENT * 3 + _safe(x) for x in _outlook(group[0].scope, now))
     if notes:
         lines.extend(["", *notes])
     if snap.unpriced:

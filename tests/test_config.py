@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from budget_state._config import Config, limit_for, load_config, normalize_mode
+from budget_state._config import Config, load_config, normalize_mode
 from budget_state._errors import ConfigError
 
 FILE = ".claude/budget.toml"
@@ -324,20 +324,6 @@ def test_env_errors(tmp_path: Path, name: str, value: str, message: str) -> None
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path, {name: value})
     assert (str(info.value), info.value.path) == (message, None)
-
-
-@pytest.mark.parametrize(
-    ("commands", "command", "frontmatter", "expected"),
-    [
-        ({"/x": 10}, "/x", 20, (10, "config")),
-        ({"/x": 10}, "x", None, (10, "config")),
-        ({}, "/x", 20, (20, "frontmatter")),
-        ({"/y": 10}, "/x", None, (None, None)),
-    ],
-    ids=["config-beats-frontmatter", "name-without-slash", "frontmatter", "none"],
-)
-def test_limit_for(commands: dict[str, int], command: str, frontmatter: int | None, expected: tuple) -> None:
-    assert limit_for(Config(commands=commands), command, frontmatter) == expected
 
 
 def test_no_toml_parser_without_a_file(tmp_path: Path) -> None:

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
-from budget_state._model import ScopeStatus, Snapshot
+from budget_state._budgets import when
+from budget_state._model import Forecast, LimitStatus, PerRun, ScopeStatus, Snapshot
 from budget_state._render import render_status
+from budget_state._windows import parse_window
 
 S = ScopeStatus
 LEDGER = ".claude/budget-ledger.toml"
@@ -231,3 +235,50 @@ def test_bars_clamp_at_both_ends() -> None:
         "  overall  [----------]   -5/100            0%",
         "  /x       [##########]  1.0B/10  10000000000%  EXCEEDED  (2 runs)",
     ]
+
+
+def _outlook_snapshot() -> tuple[Snapshot, datetime]:
+    now = datetime(2026, 12, 3, 20, 48, tzinfo=timezone.utc)
+    hour = parse_window("1h")
+    overall = ScopeStatus(
+        "overall",
+        61_300,
+        None,
+        usd_micros=2_410_000,
+        limits=(LimitStatus("usd", 1_020_000, 5_000_000, hour),),
+        forecast=Forecast(
+            1240.0,
+            2.05,
+            now + timedelta(minutes=112),
+            now + timedelta(minutes=85),
+            now + timedelta(minutes=150),
+            "usd/1h",
+        ),
+    )
+    spent = ScopeStatus(
+        "/review-pr",
+        57_500,
+        50_000,
+        runs=3,
+        limits=(LimitStatus("tokens", 57_500, 50_000),),
+        per_run=PerRun(3, 18_200, 21_000, 780_000, 840_000),
+        forecast=Forecast(610.0, 1.9, now, now, now, "tokens"),
+    )
+    return Snapshot("block", overall, {"/review-pr": spent}, "/l"), now
+
+
+def test_outlook_lines_give_the_rate_when_the_tightest_limit_runs_out_and_the_cost_per_run() -> None:
+    snap, now = _outlook_snapshot()
+    text = render_status(snap, width=100, now=now)
+    eta = when(now + timedelta(minutes=112), now, None)
+    assert f"burning 1.2K tokens/min, $2.05/h — $ in the last hour runs out at {eta}, likely " in text
+    assert "(in 1h 52m)" in text
+    # a limit already spent has no "runs out at": its row says EXCEEDED
+    assert "      burning 610 tokens/min, $1.90/h\n" in text
+    assert "per run: 18.2K tokens, $0.78 typical (p50); 21K, $0.84 at p90 — last 3 runs" in text
+
+
+def test_outlook_lines_need_the_clock() -> None:
+    snap, _ = _outlook_snapshot()
+    text = render_status(snap, width=100)
+    assert "burning" not in text and "per run" not in text
