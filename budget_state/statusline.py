@@ -180,7 +180,7 @@ def _limit_now(ctx: Any, command: str) -> Any:
 
     path = find_command_file(command, project=ctx.project, home=claude_home(ctx.env))
     tokens = None
-    if path is not None:
+    if path is not None and command not in ctx.config.commands:  # the config wins: no frontmatter to read
         tokens, _ = read_budget(path, project=ctx.project, cache=BudgetCache.load(cache_path(ctx.ledger.path)))
     limit, source = limit_for(ctx.config, command, tokens)
     return OpenRun(command, limit, source, display(path, ctx.project) if path is not None else None)
