@@ -432,6 +432,10 @@ def _write_atomic(path: Path, text: str) -> None:
 # --- statusLine (install --statusline) ---------------------------------------------------------
 
 STATUSLINE_MODULE: Final = "budget_state.statusline"
+# Claude Code runs the status line when a response arrives, which can be a moment before the
+# hooks have counted it; and windows, resets and forecasts move with the clock. Every 10 s is
+# ~40 ms of one core, and catches both up.
+STATUSLINE_REFRESH: Final = 10
 
 
 def statusline_command(python: str, /) -> str:
@@ -464,7 +468,7 @@ def install_statusline(target: Path, /, *, python: str, home: Path) -> list[str]
         other = _statusline_in(where)
         if other is not None:
             return _combine_advice(str(where), other, ours)
-    settings["statusLine"] = {"type": "command", "command": ours, "padding": 0}
+    settings["statusLine"] = {"type": "command", "command": ours, "padding": 0, "refreshInterval": STATUSLINE_REFRESH}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _write_atomic(path, json.dumps(settings, indent=2, ensure_ascii=False) + "\n")

@@ -36,7 +36,8 @@ def test_sets_it_when_there_is_none_and_keeps_every_other_key(project: Path, hom
     (project / ".claude" / "settings.json").write_text(json.dumps({"model": "opus", "hooks": {}}))
     lines = install_statusline(project, python=PY, home=home)
     assert lines == [".claude/settings.json: set statusLine to claude-budget's status line"]
-    expected = {"type": "command", "command": f"{shlex.quote(PY)} -m budget_state.statusline", "padding": 0}
+    command = f"{shlex.quote(PY)} -m budget_state.statusline"
+    expected = {"type": "command", "command": command, "padding": 0, "refreshInterval": 10}
     assert settings(project) == {"model": "opus", "hooks": {}, "statusLine": expected}
 
     before = (project / ".claude" / "settings.json").read_bytes()
