@@ -27,6 +27,7 @@ sys.path.insert(1, str(REPO))
 import _hook_suites  # noqa: E402 (after the path fix)
 import _ledger_suites  # noqa: E402
 import _overhead  # noqa: E402
+import _statusline_suite  # noqa: E402
 from _harness import Config, Section, code_fingerprint, machine, product_version, slowest  # noqa: E402
 from _profile import breakdown, phases  # noqa: E402
 from _world import Sandbox  # noqa: E402
@@ -52,7 +53,7 @@ QUICK = Config(
     growth_commands=200,
     big_mb=50,
 )
-SECTIONS = ("overhead", "hooks", "history", "contention", "growth", "status")
+SECTIONS = ("overhead", "hooks", "history", "contention", "growth", "status", "statusline")
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -164,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         part("contention", lambda: [_ledger_suites.contention(box, cfg)])
         part("growth", lambda: [_ledger_suites.growth(box, cfg)])
         part("status", lambda: [_ledger_suites.status(box, cfg)])
+        part("statusline", lambda: [_statusline_suite.statusline(box, cfg)])
     finally:
         box.cleanup()
     command = shlex.join(getattr(sys, "orig_argv", [sys.executable, *sys.argv]))
