@@ -124,19 +124,23 @@ def status_line(
     project_dir = _str(workspace.get("project_dir")) if isinstance(workspace, dict) else None
     ctx = Context.load(env=env, cwd=project_dir or _str(payload.get("cwd")))
     state = ctx.ledger.read()
-    command, overall = session_statuses(ctx, state, _str(payload.get("session_id")), _str(payload.get("prompt_id")))
+    now = now or utcnow()
+    command, overall = session_statuses(
+        ctx, state, _str(payload.get("session_id")), _str(payload.get("prompt_id")), now=now
+    )
     try:
         width = int(env.get("COLUMNS") or 0)
     except ValueError:
         width = 0
-    return render_line(command, overall, now=now or utcnow(), color=color, width=width)
+    return render_line(command, overall, now=now, color=color, width=width)
 
 
 def session_statuses(
-    ctx: Any, state: Any, session: str | None, prompt: str | None, /
+    ctx: Any, state: Any, session: str | None, prompt: str | None, /, *, now: datetime | None = None
 ) -> tuple[ScopeStatus | None, ScopeStatus]:
     """The session's command (running, else its last) and overall, as the hook judges them."""
     from . import _runs
+    from ._ledger import utcnow
     from .hook import _statuses  # the statuses the hook decides on: the same limits, the same way
 
     running = _runs.OpenRun()
@@ -146,7 +150,7 @@ def session_statuses(
             running = _runs.run_for(state, session, None)  # the session's open run
         if running.command is None:
             running = _last_run(ctx, state, session)
-    status: tuple[ScopeStatus | None, ScopeStatus] = _statuses(ctx, state, running)
+    status: tuple[ScopeStatus | None, ScopeStatus] = _statuses(ctx, state, running, now or utcnow())
     return status
 
 
@@ -164,26 +168,24 @@ def _last_run(ctx: Any, state: Any, session: str) -> Any:
     for run in reversed(state.get("runs", [])):
         if isinstance(run, dict) and run.get("session") == session and isinstance(run.get("command"), str):
             command = str(run["command"])
-            limit = run.get("limit")
-            if isinstance(limit, int) and not isinstance(limit, bool):
-                return _runs.OpenRun(command, limit, _str(run.get("source")), _str(run.get("file")))
-            return _limit_now(ctx, command)
+            budget = _runs._budget_of(run)  # what the hook kept with the run, if it opened it
+            if budget is not None:
+                return _runs.OpenRun(command, budget, _str(run.get("file")))
+            return _budget_now(ctx, command)
     return _runs.OpenRun()
 
 
-def _limit_now(ctx: Any, command: str) -> Any:
-    """A command's limit as configured now, read without writing the frontmatter cache."""
+def _budget_now(ctx: Any, command: str) -> Any:
+    """A command's frontmatter budgets as its file says now, read without writing the cache."""
     from ._commands import BudgetCache, find_command_file, read_budget
-    from ._config import limit_for
     from ._paths import cache_path, claude_home, display
     from ._runs import OpenRun
 
     path = find_command_file(command, project=ctx.project, home=claude_home(ctx.env))
-    tokens = None
-    if path is not None and command not in ctx.config.commands:  # the config wins: no frontmatter to read
-        tokens, _ = read_budget(path, project=ctx.project, cache=BudgetCache.load(cache_path(ctx.ledger.path)))
-    limit, source = limit_for(ctx.config, command, tokens)
-    return OpenRun(command, limit, source, display(path, ctx.project) if path is not None else None)
+    if path is None:
+        return OpenRun(command)
+    budget = read_budget(path, project=ctx.project, cache=BudgetCache.load(cache_path(ctx.ledger.path)))
+    return OpenRun(command, budget, display(path, ctx.project))
 
 
 # --- rendering (pure) --------------------------------------------------------------------------
@@ -253,20 +255,28 @@ def render_line(
             )
         )
         if lim.spent:
-            flag = "EXCEEDED" if lim.over else "SPENT"
-            parts.append((flag, _paint(flag, _BOLD_RED, color)))
+            parts.append(_flag(lim, color))
     if worst is not None and (own is None or (worst[0].name, worst[1].key) != (subject.name, own[1].key)):
         scope, lim = worst
         code = _COLORS.get(lim.level)
         pct = f"{lim.whole_percent}%"
         head = f"{'tightest: ' if own is not None else ''}{_safe(scope.name)} {_key(lim)}"
-        parts.append((f"{head} {pct}", f"{head} {_paint(pct, code, color)}"))
+        plain, painted = f"{head} {pct}", f"{head} {_paint(pct, code, color)}"
+        if lim.spent:  # block mode refuses the next start on it: say so as /budget does
+            flag = _flag(lim, color)
+            plain, painted = f"{plain} {flag[0]}", f"{painted} {flag[1]}"
+        parts.append((plain, painted))
     if subject.usd_micros:
         parts.append((dollars(subject.usd_micros), dollars(subject.usd_micros)))
     when = _when(worst, (command, overall), now)
     if when:
         parts.append((when, when))
     return _fit(parts, width)
+
+
+def _flag(lim: LimitStatus, color: bool) -> tuple[str, str]:
+    flag = "EXCEEDED" if lim.over else "SPENT"
+    return flag, _paint(flag, _BOLD_RED, color)
 
 
 def _paint(text: str, code: str | None, color: bool) -> str:
@@ -286,10 +296,16 @@ def _amount(lim: LimitStatus, n: int) -> str:
 
 
 def _when(worst: tuple[ScopeStatus, LimitStatus] | None, scopes: tuple[ScopeStatus | None, ...], now: datetime) -> str:
-    """``resets in 3h 12m`` for a spent limit that frees up; else ``out in ~1h 20m`` from a forecast."""
+    """``resets in 3h 12m`` (a calendar window) or ``frees up in 7m`` (rolling) for a spent limit;
+    else ``out in ~1h 20m`` from a forecast."""
     if worst is not None and worst[1].spent:
-        at = worst[1].resets_at
-        return f"resets in {span(at, now)}" if at is not None and at > now else ""
+        lim = worst[1]
+        at = lim.resets_at
+        if at is None or at <= now:
+            return ""
+        # A calendar window starts over at its boundary; a rolling one frees up as usage leaves it.
+        rolling = lim.window is not None and lim.window.kind == "rolling"
+        return f"{'frees up' if rolling else 'resets'} in {span(at, now)}"
     # The forecast of the scope whose limit is tightest first; then the soonest of the others.
     ordered = [worst[0]] if worst is not None else []
     ordered += [s for s in scopes if s is not None and s not in ordered]

@@ -72,6 +72,17 @@ def test_the_overall_limit_shows_when_it_is_tighter(proj: Project) -> None:
     assert out == "/review-pr [----------] 2% 1.0K/50K · tightest: overall tokens 90%\n"
 
 
+def test_a_windowed_limit_from_the_config_is_the_tightest(proj: Project) -> None:
+    """The config's rolling window over the overall scope, evaluated as the hook does."""
+    proj.config('[window.hour]\nspan = "1h"\ntokens = "10k"\n[commands."/review-pr"]\ntokens = "100k"\n')
+    budget_state.record_usage({"input": 9000}, command="/review-pr", session="s1", project=proj.root)
+    budget_state.record_usage({"input": 2000}, project=proj.root)
+    _, out = run(session_input(proj, "s1"), env_of(proj, NO_COLOR="1"))
+    head, _, minutes = out.rpartition(" · frees up in ")
+    assert head == "/review-pr [----------] 9% 9.0K/100K · tightest: overall tokens/1h 110% EXCEEDED", out
+    assert minutes in ("59m\n", "60m\n"), out  # when the first minute's 11K leaves the window
+
+
 def test_a_session_without_a_command_shows_the_overall_budget(proj: Project) -> None:
     proj.config('overall_tokens = "10k"\n')
     budget_state.record_usage({"input": 7500}, project=proj.root)
@@ -253,7 +264,20 @@ def test_a_spent_window_says_when_it_frees_up() -> None:
         forecast=Forecast(exhausts_at=NOW - timedelta(minutes=1)),
     )
     assert statusline.render_line(None, overall, now=NOW) == (
-        "overall usd/1h [##########] 102% $5.10/$5.00 · EXCEEDED · $5.10 · resets in 7m"
+        "overall usd/1h [##########] 102% $5.10/$5.00 · EXCEEDED · $5.10 · frees up in 7m"
+    )
+    cmd = scope(
+        "/deploy",
+        LimitStatus("tokens", 1000, 100_000),
+        LimitStatus("tokens", 5000, 5000, DAY, resets_at=NOW + timedelta(hours=12)),
+    )
+    assert statusline.render_line(cmd, scope("overall"), now=NOW) == (
+        "/deploy tokens/day [##########] 100% 5.0K/5.0K · SPENT · resets in 12h"
+    )
+    cmd = scope("/deploy", LimitStatus("tokens", 1000, 100_000))
+    assert statusline.render_line(cmd, overall, now=NOW, color=True) == (
+        "/deploy [----------] \x1b[32m1%\x1b[0m 1.0K/100K · tightest: overall usd/1h \x1b[31m102%\x1b[0m "
+        "\x1b[1;31mEXCEEDED\x1b[0m · frees up in 7m"
     )
 
 
