@@ -24,6 +24,8 @@ from e2e_harness import clean_env, pane_idle, tmux_bin
 import budget_state
 from budget_state._units import humanize
 
+HOURLY = 60_000  # the overall budget's rolling-hour token limit
+
 
 def expected_line(status: dict[str, Any]) -> tuple[str, str]:
     """What the line must say for /review-pr and the overall budget, from ``status --json``."""
@@ -31,17 +33,19 @@ def expected_line(status: dict[str, Any]) -> tuple[str, str]:
     fill = min(10, cmd["used"] * 10 // cmd["limit"])
     bar = f"/review-pr [{'#' * fill}{'-' * (10 - fill)}] {cmd['used'] * 100 // cmd['limit']}% "
     bar += f"{humanize(cmd['used'])}/{humanize(cmd['limit'])}"
-    return bar, f"tightest: overall tokens {overall['used'] * 100 // overall['limit']}%"
+    # All of this test's usage is less than an hour old: the rolling hour holds the overall total.
+    return bar, f"tightest: overall tokens/1h {overall['used'] * 100 // HOURLY}%"
 
 
 def test_the_status_line_shows_the_session_command_in_the_tui(project, fake_api, interactive, claude):
     p = project()
     proc = p.budget_cli("install", "--statusline", str(p.root))
     assert proc.returncode == 0 and "set statusLine" in proc.stdout, proc.stdout + proc.stderr
-    p.write_config('overall_tokens = "60k"\n')
+    p.write_config(f'[window.hour]\nspan = "1h"\ntokens = {HOURLY}\n')
     p.write_command("review-pr", "Review PR $ARGUMENTS. SCRIPT: bash, text", token_budget=500_000)
     tui = interactive(p)
-    tui.wait(lambda pane: "overall [----------] 0% 0/60K" in tui.screen(), "the status line before any prompt")
+    start = "overall tokens/1h [----------] 0% 0/60K"
+    tui.wait(lambda pane: start in tui.screen(), "the status line before any prompt")
 
     tui.submit("/review-pr 1")
     tui.wait(lambda pane: fake_api.requests == 2 and "● Step 2: text." in pane and pane_idle(pane), "the turn")
