@@ -92,7 +92,9 @@ def watch_live(ctx: Context, /, *, interval: float, color: bool) -> None:
         body.append(f"\n\nUpdated {_clock_line()}  ·  {footer}", style="dim")
         return body
 
+    width = 0
     with Live(console=console, auto_refresh=False, transient=False, redirect_stdout=False) as live:
         for rebuild in changes(ctx, interval=interval, sleep=time.sleep):
-            if rebuild:
-                live.update(view(render(ctx, width=console.width, color=color)), refresh=True)
+            if rebuild or console.width != width:  # a resized terminal gets bars of its new width
+                width = console.width
+                live.update(view(render(ctx, width=width, color=color)), refresh=True)
