@@ -78,7 +78,7 @@ def statusline(box: Sandbox, cfg: Config) -> Section:
     hook = Stats.of(results[cases[0][0]].ns)
     line = re.sub(r"\x1b\[[0-9;]*m", "", results[cases[1][0]].last_stdout.decode("utf-8", "replace").strip())
     section = Section(
-        "6. Status line",
+        "7. Status line",
         "`claude-budget statusline` as Claude Code runs it: a new process per refresh, the statusLine JSON that "
         "Claude Code 2.1.332 sent (tests/data/statusline/cc2.1.332.json, its session and paths pointed at a "
         "session with a /review-pr run in progress) on stdin, against the ledger of section 1's shape (4 commands, "

@@ -73,7 +73,7 @@ def _why(error: BaseException) -> str:
         return "ledger unreadable: claude-budget status"
     if isinstance(error, ConfigError):
         return "config error: claude-budget status"
-    return "error: CLAUDE_BUDGET_DEBUG=1"
+    return "internal error"  # CLAUDE_BUDGET_DEBUG=1 prints it
 
 
 def _color_choice(args: list[str], env: Mapping[str, str]) -> bool:
