@@ -183,6 +183,17 @@ def test_corrupt_ledger_and_bad_config_print_the_fallback(proj: Project, capsys:
     assert capsys.readouterr().err == ""
 
 
+def test_a_bug_prints_the_fallback_not_a_traceback(
+    proj: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> str:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(statusline, "render_line", broken)
+    assert run(session_input(proj), env_of(proj)) == (0, "claude-budget: ? (internal error)\n")
+    assert capsys.readouterr().err == ""
+
+
 def test_debug_adds_a_traceback_on_stderr(proj: Project, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(None, env_of(proj, CLAUDE_BUDGET_DEBUG="1"), raw=b"nope")[1].startswith("claude-budget: ?")
     assert "Traceback" in capsys.readouterr().err
