@@ -317,18 +317,14 @@ def _when(worst: tuple[ScopeStatus, LimitStatus] | None, scopes: tuple[ScopeStat
 
 
 def span(at: datetime, now: datetime, /) -> str:
-    """How long until ``at``, to the minute: ``45s``, ``12m``, ``3h 12m``, ``2d 4h``."""
-    seconds = int((at - now).total_seconds())
-    if seconds < 60:
-        return f"{max(0, seconds)}s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
-    days, hours = divmod(hours, 24)
-    return f"{days}d {hours}h" if hours else f"{days}d"
+    """How long until ``at``, rounded up to the minute as /budget and the refusals say it:
+    ``12m``, ``3h 12m``, ``2d 4h``."""
+    minutes = max(0, int((at - now).total_seconds() + 59) // 60)
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    return f"{hours}h {mins}m" if hours else f"{mins}m"
 
 
 def _fit(parts: list[tuple[str, str]], width: int) -> str:

@@ -80,7 +80,7 @@ def test_a_windowed_limit_from_the_config_is_the_tightest(proj: Project) -> None
     _, out = run(session_input(proj, "s1"), env_of(proj, NO_COLOR="1"))
     head, _, minutes = out.rpartition(" · frees up in ")
     assert head == "/review-pr [----------] 9% 9.0K/100K · tightest: overall tokens/1h 110% EXCEEDED", out
-    assert minutes in ("59m\n", "1h\n"), out  # when the first minute's 11K leaves the window
+    assert minutes in ("59m\n", "1h 0m\n"), out  # when the first minute's 11K leaves the window
 
 
 def test_a_session_without_a_command_shows_the_overall_budget(proj: Project) -> None:
@@ -283,7 +283,7 @@ def test_a_spent_window_says_when_it_frees_up() -> None:
         LimitStatus("tokens", 5000, 5000, DAY, resets_at=NOW + timedelta(hours=12)),
     )
     assert statusline.render_line(cmd, scope("overall"), now=NOW) == (
-        "/deploy tokens/day [##########] 100% 5.0K/5.0K · SPENT · resets in 12h"
+        "/deploy tokens/day [##########] 100% 5.0K/5.0K · SPENT · resets in 12h 0m"
     )
     cmd = scope("/deploy", LimitStatus("tokens", 1000, 100_000))
     assert statusline.render_line(cmd, overall, now=NOW, color=True) == (
@@ -301,14 +301,16 @@ def test_before_the_core_the_cumulative_token_limit_is_the_fallback() -> None:
 @pytest.mark.parametrize(
     ("seconds", "text"),
     [
-        (0, "0s"),
-        (59, "59s"),
+        (-5, "0m"),
+        (0, "0m"),
+        (1, "1m"),
         (60, "1m"),
-        (3599, "59m"),
-        (3600, "1h"),
+        (61, "2m"),
+        (3599, "1h 0m"),
+        (3600, "1h 0m"),
         (3660, "1h 1m"),
-        (49 * 3600, "2d 1h"),
-        (48 * 3600, "2d"),
+        (48 * 3600, "2d 0h"),
+        (49 * 3600 - 30, "2d 1h"),
     ],
 )
 def test_span(seconds: int, text: str) -> None:
