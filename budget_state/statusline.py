@@ -150,8 +150,33 @@ def session_statuses(
             running = _runs.run_for(state, session, None)  # the session's open run
         if running.command is None:
             running = _last_run(ctx, state, session)
-    status: tuple[ScopeStatus | None, ScopeStatus] = _statuses(ctx, state, running, now or utcnow())
-    return status
+    now = now or utcnow()
+    command, overall = _statuses(ctx, state, running, now)
+    if command is not None:
+        command = with_forecast(ctx, state, command, now)
+    return command, with_forecast(ctx, state, overall, now)
+
+
+FORECAST_MINUTES = 24 * 60  # the minute buckets a forecast reads: as status reads them
+
+
+def with_forecast(ctx: Any, state: Any, scope: ScopeStatus, now: datetime, /) -> ScopeStatus:
+    """``scope`` with its forecast, when the hook's statuses (which need none) left it out."""
+    if scope.forecast is not None or not scope.limits:
+        return scope
+    import importlib
+
+    try:
+        forecast: Any = importlib.import_module("budget_state.forecast")
+    except ImportError:  # a build without forecasts: the line goes without "out in"
+        return scope
+    from ._windows import minute_of, scope_buckets
+
+    buckets = scope_buckets(state, scope.name)
+    since = minute_of(now) - FORECAST_MINUTES
+    tokens = buckets.series(since, "tokens", ctx.config.counted)
+    usd = buckets.series(since, "usd")
+    return scope._replace(forecast=forecast.forecast_scope(scope.limits, tokens=tokens, usd=usd, now=now))
 
 
 def _last_run(ctx: Any, state: Any, session: str) -> Any:

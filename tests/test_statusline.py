@@ -83,6 +83,26 @@ def test_a_windowed_limit_from_the_config_is_the_tightest(proj: Project) -> None
     assert minutes in ("59m\n", "1h 0m\n"), out  # when the first minute's 11K leaves the window
 
 
+def test_the_forecast_is_asked_with_the_scopes_limits_and_minute_series(
+    proj: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wiring to the forecast module (budget_state.forecast.forecast_scope), whatever its maths."""
+    import types
+
+    calls: list[tuple[Any, ...]] = []
+
+    def forecast_scope(limits: Any, *, tokens: Any, usd: Any, now: Any) -> Forecast:
+        calls.append((tuple(lim.key for lim in limits), sum(v for _, v in tokens), now))
+        return Forecast(exhausts_at=now + timedelta(minutes=80), limit_key="tokens")
+
+    monkeypatch.setitem(sys.modules, "budget_state.forecast", types.SimpleNamespace(forecast_scope=forecast_scope))
+    proj.config('[commands."/review-pr"]\ntokens = "10k"\n')
+    budget_state.record_usage({"input": 6000}, command="/review-pr", session="s1", project=proj.root)
+    _, out = run(session_input(proj, "s1"), env_of(proj, NO_COLOR="1"))
+    assert out == "/review-pr [######----] 60% 6.0K/10K · out in ~1h 20m\n"
+    assert [c[:2] for c in calls] == [(("tokens",), 6000)]  # overall has no limit: nothing to forecast
+
+
 def test_a_session_without_a_command_shows_the_overall_budget(proj: Project) -> None:
     proj.config('overall_tokens = "10k"\n')
     budget_state.record_usage({"input": 7500}, project=proj.root)
