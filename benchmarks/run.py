@@ -28,6 +28,7 @@ import _forecast  # noqa: E402 (after the path fix)
 import _hook_suites  # noqa: E402
 import _ledger_suites  # noqa: E402
 import _overhead  # noqa: E402
+import _statusline_suite  # noqa: E402
 from _harness import Config, Section, code_fingerprint, machine, product_version, slowest  # noqa: E402
 from _profile import breakdown, phases  # noqa: E402
 from _world import Sandbox  # noqa: E402
@@ -53,7 +54,7 @@ QUICK = Config(
     growth_commands=200,
     big_mb=50,
 )
-SECTIONS = ("overhead", "hooks", "history", "windows", "contention", "growth", "status", "forecast")
+SECTIONS = ("overhead", "hooks", "history", "windows", "contention", "growth", "status", "forecast", "statusline")
 FORECAST_TRIALS = {False: 400, True: 100}  # held-out trials per trace family, by --quick
 
 
@@ -168,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         part("growth", lambda: [_ledger_suites.growth(box, cfg)])
         part("status", lambda: [_ledger_suites.status(box, cfg)])
         part("forecast", lambda: [_forecast.section(FORECAST_TRIALS[args.quick])])
+        part("statusline", lambda: [_statusline_suite.statusline(box, cfg)])
     finally:
         box.cleanup()
     command = shlex.join(getattr(sys, "orig_argv", [sys.executable, *sys.argv]))

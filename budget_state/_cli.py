@@ -24,6 +24,7 @@ from ._errors import BudgetError, ConfigError
 PROG: Final = "claude-budget"
 FALLBACK_VERSION: Final = "0.1.0"
 DEBUG_ENV: Final = "CLAUDE_BUDGET_DEBUG"
+WATCH_INTERVAL: Final = 1.0  # seconds between looks at the ledger: a response shows within about this
 
 
 class Exit(IntEnum):
@@ -156,9 +157,51 @@ def cmd_install(args: argparse.Namespace) -> int:
     target = Path(args.dir)
     for line in install(target, python=python):
         print(line)
+    if args.statusline:
+        from ._install import install_statusline
+        from ._paths import claude_home
+
+        for line in install_statusline(target, python=python, home=claude_home(os.environ)):
+            print(line)
     _compile_package()
     print(f"Done: Claude Code runs the hook with {python} in {target.resolve()}. Try /budget.")
     return Exit.OK
+
+
+def cmd_statusline(args: argparse.Namespace) -> int:
+    from .statusline import main as statusline
+
+    return statusline(["--color", args.color])
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from . import _watch
+    from ._api import Context
+
+    ctx = Context.load(_project(args))
+    env = os.environ
+    try:
+        if sys.stdout.isatty():
+            color = use_color(args.color, stream=sys.stdout, env=env)
+            _watch.watch_live(ctx, interval=args.interval, color=color)
+        else:
+            width = terminal_width(stream=sys.stdout, env=env)
+            _watch.watch_plain(ctx, interval=args.interval, out=sys.stdout, width=width)
+    except KeyboardInterrupt:  # how one stops watching: a normal end, not an interrupted task
+        pass
+    return Exit.OK
+
+
+def _interval(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0.1 <= value <= 3600:
+        raise argparse.ArgumentTypeError(
+            f"not an interval in seconds: {raw!r} (expected e.g. 1 or 0.5, from 0.1 to 3600)"
+        )
+    return value
 
 
 def _compile_package() -> None:
@@ -303,7 +346,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "dir", nargs="?", default=".", metavar="DIR", help="the project root (default: the current directory)"
     )
+    p.add_argument(
+        "--statusline",
+        action="store_true",
+        help="also make claude-budget the project's Claude Code statusLine (never replaces one you have)",
+    )
     p.set_defaults(func=cmd_install)
+
+    p = sub.add_parser(
+        "statusline",
+        help="print one status line for Claude Code's statusLine (reads its JSON on stdin)",
+        description="Print the session's command, its bar, the tightest limit, dollars and time left, in one "
+        "line. Claude Code runs it with the session's JSON on stdin; it always exits 0.",
+    )
+    p.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the bar (default: auto, on unless NO_COLOR: Claude Code shows colours)",
+    )
+    p.set_defaults(func=cmd_statusline)
+
+    p = sub.add_parser(
+        "watch",
+        help="show the status, redrawn as it changes",
+        description="Redraw the status in place as responses land in the ledger (Ctrl-C stops); "
+        "when stdout is not a terminal, print one status block per interval.",
+    )
+    p.add_argument(
+        "--interval",
+        type=_interval,
+        default=WATCH_INTERVAL,
+        metavar="S",
+        help="seconds between looks at the ledger (default: 1)",
+    )
+    p.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the bars (default: auto, which honours NO_COLOR and FORCE_COLOR)",
+    )
+    project_option(p)
+    p.set_defaults(func=cmd_watch)
 
     p = sub.add_parser("path", help="print where the ledger is", description="Print the ledger path this project uses.")
     p.add_argument(

@@ -427,3 +427,82 @@ def _write_atomic(path: Path, text: str) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+# --- statusLine (install --statusline) ---------------------------------------------------------
+
+STATUSLINE_MODULE: Final = "budget_state.statusline"
+# Claude Code runs the status line when a response arrives, which can be a moment before the
+# hooks have counted it; and windows, resets and forecasts move with the clock. Every 10 s is
+# ~40 ms of one core, and catches both up.
+STATUSLINE_REFRESH: Final = 10
+
+
+def statusline_command(python: str, /) -> str:
+    """The ``statusLine`` command: the status line module, run like the hook (same interpreter)."""
+    return f"{shlex.quote(python)} -m {STATUSLINE_MODULE}"
+
+
+def install_statusline(target: Path, /, *, python: str, home: Path) -> list[str]:
+    """Make claude-budget the project's ``statusLine``, unless one is set already.
+
+    Claude Code shows one status line, and a project's setting hides the user's: so an existing
+    one — in the project's ``settings.json`` or ``settings.local.json``, or the user's
+    ``~/.claude/settings.json`` (``home``) — is never replaced. The lines say how to show both.
+    """
+    path = target / ".claude" / "settings.json"
+    ours = statusline_command(python)
+    settings = _read_settings(path)
+    current = settings.get("statusLine")
+    if _is_our_statusline(current):
+        assert isinstance(current, dict)
+        if current.get("command") == ours:
+            return [".claude/settings.json: statusLine unchanged (claude-budget's)"]
+        current["command"] = ours
+        _write_atomic(path, json.dumps(settings, indent=2, ensure_ascii=False) + "\n")
+        return [".claude/settings.json: set the statusLine command (claude-budget's)"]
+    if current is not None:
+        return _combine_advice(".claude/settings.json", current, ours)
+    # Set here, ours would hide one the user set for every project, or for this one on this machine.
+    for where in (target / ".claude" / "settings.local.json", home / "settings.json"):
+        other = _statusline_in(where)
+        if other is not None:
+            return _combine_advice(str(where), other, ours)
+    settings["statusLine"] = {"type": "command", "command": ours, "padding": 0, "refreshInterval": STATUSLINE_REFRESH}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(path, json.dumps(settings, indent=2, ensure_ascii=False) + "\n")
+    except OSError as e:
+        raise ConfigError(f"cannot write {path}: {e.strerror or e}", path=path) from None
+    return [".claude/settings.json: set statusLine to claude-budget's status line"]
+
+
+def _is_our_statusline(value: object) -> bool:
+    return isinstance(value, dict) and STATUSLINE_MODULE in str(value.get("command", ""))
+
+
+def _statusline_in(path: Path) -> object:
+    """The ``statusLine`` another settings file sets, or None (a file that cannot be read sets none)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError):
+        return None
+    return data.get("statusLine") if isinstance(data, dict) else None
+
+
+def _combine_advice(where: str, other: object, ours: str) -> list[str]:
+    if _is_our_statusline(other):
+        return [f"{where}: statusLine is already claude-budget's"]
+    lines = [f"{where}: statusLine kept as is (it is yours; claude-budget never replaces it)"]
+    command = other.get("command") if isinstance(other, dict) else None
+    if not isinstance(command, str) or not command.strip():
+        lines.append(f"To show claude-budget's line, make the statusLine command run: {ours}")
+        return lines
+    # Both read the same stdin: keep it once, feed it to each; each prints its own line under the prompt.
+    both = f'input=$(cat); printf "%s" "$input" | {{ {command.strip()}; }}; printf "%s" "$input" | {ours}'
+    lines.append("To show both, one line each, set its command to:")
+    lines.append(f"  {both}")
+    lines.append(
+        '  (in JSON: "statusLine": ' + json.dumps({"type": "command", "command": both}, ensure_ascii=False) + ")"
+    )
+    return lines
