@@ -88,19 +88,23 @@ def diagnose(project: Path, home: Path, env: Mapping[str, str]) -> tuple[list[Ch
 
 
 def _settings_checks(project: Path, home: Path) -> list[Check]:
+    """One problem per settings file that Claude Code cannot read, else one ok line."""
     from ._install import read_settings
 
-    out = []
+    problems: list[Check] = []
+    valid: list[str] = []
     for path in settings_files(project, home):
         if not path.exists():
             continue
         try:
             read_settings(path)
         except BudgetError as e:
-            out.append(Check("settings", "problem", str(e).split(" — ")[0], f"fix the JSON in {path}"))
+            problems.append(Check("settings", "problem", str(e).split(" — ")[0], f"fix the JSON in {path}"))
             continue
-        out.append(Check("settings", "ok", f"{path} is valid"))
-    return out
+        valid.append(str(path))
+    if problems:
+        return problems
+    return [Check("settings", "ok", f"valid: {', '.join(valid)}" if valid else "no settings files")]
 
 
 def _session_env(project: Path, home: Path, env: Mapping[str, str]) -> dict[str, str]:

@@ -97,7 +97,7 @@ def install(
     closed = scope == "project" and on_error_alone(target, {}) == "closed"
     # The project line finds a .venv of the project and PATH; for --user the project varies, so
     # only PATH counts (a nonexistent project folder stands in).
-    where = target if scope == "project" else target / "\0no-project"
+    where = target if scope == "project" else Path(os.devnull) / "no-project"  # a path nothing is under
     needs_pointer = not runs_with(where, env, python)
     names = _Names(scope)
     lines: list[str | None]

@@ -58,6 +58,12 @@ def uninstall(target: Path, /, *, scope: Scope = "project", dry_run: bool = Fals
                 path.unlink(missing_ok=True)
             except OSError as e:
                 raise ConfigError(f"cannot remove {path}: {e.strerror or e}", path=path) from None
+        # folders install may have made, if nothing else is in them now
+        for folder in (claude / "commands", *(() if scope == "user" else (claude,))):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty, or not there: either way not ours to remove
+                pass
     return [line for line in lines if line]
 
 

@@ -59,15 +59,15 @@ def main(
 ) -> int:
     env = os.environ if env is None else env
     args = sys.argv[1:] if argv is None else argv
+    out = sys.stdout if stdout is None else stdout
     if args[:1] == ["--version"]:  # for `claude-budget doctor`: which claude-budget a hook line runs
         from . import __version__
 
-        print(f"claude-budget {__version__}")
+        out.write(f"claude-budget {__version__}\n")
         return 0
     background = "--background" in args
     if background and argv is None:
         _detach()
-    out = sys.stdout if stdout is None else stdout
     event = "?"
     try:
         raw = (sys.stdin.buffer if stdin is None else stdin).read()
