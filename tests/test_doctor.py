@@ -73,7 +73,9 @@ def test_wired_but_not_installed_here(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_an_interpreter_that_is_gone(tmp_path: Path, capsys: pytest.CaptureFixture[str], clean_path: None) -> None:
-    settings = {"hooks": {"Stop": [{"hooks": [{"type": "command", "command": "/gone/bin/python -m budget_state.hook"}]}]}}
+    settings = {
+        "hooks": {"Stop": [{"hooks": [{"type": "command", "command": "/gone/bin/python -m budget_state.hook"}]}]}
+    }
     (tmp_path / ".claude").mkdir()
     (tmp_path / ".claude" / "settings.json").write_text(json.dumps(settings))
 

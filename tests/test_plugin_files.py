@@ -67,7 +67,9 @@ def test_the_runner_is_posix_sh() -> None:
     assert subprocess.run(["sh", "-n", str(SHIM)], capture_output=True).returncode == 0
 
 
-def shim(event: str, project: Path, data: Path, extra: Dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+def shim(
+    event: str, project: Path, data: Path, extra: Dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
     env = {
         "PATH": "/usr/bin:/bin",
         "HOME": str(data.parent / "home"),

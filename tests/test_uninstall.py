@@ -60,8 +60,7 @@ def test_purge_deletes_the_ledger_and_what_lies_beside_it(tmp_path: Path) -> Non
     lines = uninstall(tmp_path, purge=True)
 
     assert lines[-1] == (
-        "ledger: deleted budget-ledger.toml, budget-ledger.toml.lock, budget-cache.json, budget-hook.log "
-        f"in {claude}"
+        f"ledger: deleted budget-ledger.toml, budget-ledger.toml.lock, budget-cache.json, budget-hook.log in {claude}"
     )
     assert not (claude / "budget-ledger.toml").exists()
     assert not claude.exists()  # everything in it was claude-budget's

@@ -12,13 +12,13 @@ import json
 import sys
 from pathlib import Path
 
-from e2e_harness import REPO, FakeAPI, total
+from e2e_harness import REPO, FakeAPI, Project, total
 from test_plugin import path_without_claude_budget
 
 from budget_state._wiring import NOT_INSTALLED
 
 
-def from_another_machine(p) -> None:  # noqa: ANN001 (the harness's Project)
+def from_another_machine(p: Project) -> None:
     shared = (p.root / ".claude" / "settings.json").read_text()
     assert sys.executable not in shared and str(REPO) not in shared, "the committed settings name this machine"
     (p.root / ".claude" / "settings.local.json").unlink()  # not in the teammate's clone
