@@ -27,6 +27,7 @@ sys.path.insert(1, str(REPO))
 import _hook_suites  # noqa: E402 (after the path fix)
 import _ledger_suites  # noqa: E402
 import _overhead  # noqa: E402
+import _portable  # noqa: E402
 from _harness import Config, Section, code_fingerprint, machine, product_version, slowest  # noqa: E402
 from _profile import breakdown, phases  # noqa: E402
 from _world import Sandbox  # noqa: E402
@@ -52,7 +53,7 @@ QUICK = Config(
     growth_commands=200,
     big_mb=50,
 )
-SECTIONS = ("overhead", "hooks", "history", "contention", "growth", "status")
+SECTIONS = ("overhead", "hooks", "portable", "history", "contention", "growth", "status")
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -160,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         part("overhead", whole_run)
         part("hooks", hooks)
+        part("portable", lambda: [_portable.portable(box, cfg)])
         part("history", lambda: [_hook_suites.history(box, cfg)])
         part("contention", lambda: [_ledger_suites.contention(box, cfg)])
         part("growth", lambda: [_ledger_suites.growth(box, cfg)])

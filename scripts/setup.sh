@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up a fresh checkout: a virtualenv with claude-budget, its test tools and the build front-end
-# in .venv/, and the pinned Claude Code CLIs (the oldest supported and the current release, for the end-to-end tests
-# and the demo) in node_modules/claude-code-<version>/. Idempotent.
+# in .venv/, and the pinned Claude Code CLIs (the oldest supported and the current release, for
+# the end-to-end tests and the demo) in node_modules/claude-code-<version>/. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
