@@ -137,6 +137,8 @@ def _hook_checks(project: Path, home: Path, w: Any, env: Mapping[str, str]) -> l
     settings_wired = bool(w.project_settings or w.user_settings)
     if settings_wired:
         out.append(_runner_check(runner, w, env))
+    if w.plugin and not (settings_wired and runner is not None):
+        out.append(_plugin_environment(home))
     twice = problems(project, home)
     if twice:
         out.append(Check("double count", "problem", twice[0].split(" — ")[0], twice[0].split(" — ")[1]))
@@ -151,6 +153,29 @@ def _hook_checks(project: Path, home: Path, w: Any, env: Mapping[str, str]) -> l
     else:
         out.append(Check("double count", "ok", "one wiring: nothing is counted twice"))
     return out
+
+
+PLUGIN_DATA: Final = ("plugins", "data", "claude-budget-claude-budget")  # as Claude Code names it (2.1.197, 2.1.332)
+
+
+def _plugin_environment(home: Path) -> Check:
+    data = home.joinpath(*PLUGIN_DATA)
+    if (data / "venv" / "bin" / "python").exists():
+        return Check("plugin", "ok", f"the plugin's Python environment is set up ({data / 'venv'})")
+    log = data / "bootstrap.log"
+    try:
+        last = (log.read_text(encoding="utf-8", errors="replace").strip().splitlines() or [""])[-1]
+    except OSError:
+        last = ""
+    detail = "the plugin's Python environment is not set up yet: nothing is counted until it is"
+    if last:
+        detail += f" (last line of {log}: {last})"
+    return Check(
+        "plugin",
+        "problem",
+        detail,
+        "start a new Claude Code session (it is made at session start), or pipx install claude-budget",
+    )
 
 
 def _runner_check(runner: Any, w: Any, env: Mapping[str, str]) -> Check:

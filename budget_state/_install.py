@@ -96,8 +96,8 @@ def install(
     plan: _Plan = []
     closed = scope == "project" and on_error_alone(target, {}) == "closed"
     # The project line finds a .venv of the project and PATH; for --user the project varies, so
-    # only PATH counts (a nonexistent project folder stands in).
-    where = target if scope == "project" else Path(os.devnull) / "no-project"  # a path nothing is under
+    # only PATH counts (a path nothing is under stands in for the project).
+    where = target if scope == "project" else Path(os.devnull) / "no-project"
     needs_pointer = not runs_with(where, env, python)
     names = _Names(scope)
     lines: list[str | None]

@@ -88,6 +88,11 @@ def test_the_plugin_counts_exactly_refuses_and_answers_budget_for_free(plugged: 
     assert p.ledger.exists()
     assert not list((REPO / "plugin").rglob("budget-ledger*"))
     assert not list((p.home / ".claude" / "plugins" / "cache").rglob("budget-ledger*"))
+    doctor = p.budget_cli("doctor", "--json", extra_env={"PATH": path_without_claude_budget()})
+    checks = {c["check"]: c for c in json.loads(doctor.stdout)["checks"]}
+    assert checks["hooks"]["detail"] == "wired in the plugin claude-budget@claude-budget", checks
+    assert checks["plugin"]["status"] == "ok", checks
+    assert "a plugin cannot set one" in checks["statusline"]["detail"], checks
 
 
 def test_plugin_and_project_install_together_count_once(tmp_path: Path, claude: ClaudeCLI, fake_api: FakeAPI) -> None:
