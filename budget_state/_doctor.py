@@ -19,7 +19,17 @@ from typing import Any, Final, NamedTuple
 
 from . import __version__
 from ._errors import BudgetError
-from ._wiring import NOT_INSTALLED, PLUGIN_ID, PYTHON_ENV, find_runner, problems, read_json, settings_files, wiring
+from ._wiring import (
+    NOT_INSTALLED,
+    PLUGIN_ID,
+    PYTHON_ENV,
+    find_runner,
+    hook_command,
+    problems,
+    read_json,
+    settings_files,
+    wiring,
+)
 
 JSON_VERSION: Final = 1
 OLDEST_SUPPORTED: Final = (2, 1, 197)
@@ -133,6 +143,19 @@ def _hook_checks(project: Path, home: Path, w: Any, env: Mapping[str, str]) -> l
             )
         ]
     out = [Check("hooks", "ok", f"wired in {', '.join(places)}")]
+    fixed = sorted(
+        event for event, commands in w.commands.items() if any(c != hook_command(event=event) for c in commands)
+    )
+    if fixed:
+        out.append(
+            Check(
+                "portable",
+                "warn",
+                f"the hook lines for {', '.join(fixed)} are not today's portable line (an older install, or "
+                "written by hand): they may name a path that a teammate's machine does not have",
+                "claude-budget install (and install --user) again",
+            )
+        )
     runner = find_runner(project, env)
     settings_wired = bool(w.project_settings or w.user_settings)
     if settings_wired:

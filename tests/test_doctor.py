@@ -47,6 +47,7 @@ def test_an_installed_project_is_healthy(tmp_path: Path, capsys: pytest.CaptureF
         f"the hooks run claude-budget {__version__} from $CLAUDE_BUDGET_PYTHON ({sys.executable})",
     )
     assert found["double count"][0] == "ok"
+    assert "portable" not in found  # today's line
     assert found["claude code"] == ("warn", "no `claude` on PATH to check the version of")
     assert found["statusline"][0] == "warn"
     assert data["log"] == []
@@ -86,6 +87,7 @@ def test_an_interpreter_that_is_gone(tmp_path: Path, capsys: pytest.CaptureFixtu
         "problem",
         "the hooks name an interpreter that is not here: /gone/bin/python (an older install)",
     )
+    assert checks(data)["portable"][0] == "warn"
 
 
 def test_two_different_hook_lines_for_one_event_count_twice(
