@@ -28,6 +28,7 @@ import _forecast  # noqa: E402 (after the path fix)
 import _hook_suites  # noqa: E402
 import _ledger_suites  # noqa: E402
 import _overhead  # noqa: E402
+import _portable  # noqa: E402
 import _statusline_suite  # noqa: E402
 from _harness import Config, Section, code_fingerprint, machine, product_version, slowest  # noqa: E402
 from _profile import breakdown, phases  # noqa: E402
@@ -54,7 +55,9 @@ QUICK = Config(
     growth_commands=200,
     big_mb=50,
 )
-SECTIONS = ("overhead", "hooks", "history", "windows", "contention", "growth", "status", "forecast", "statusline")
+SECTIONS = (
+    "overhead", "hooks", "portable", "history", "windows", "contention", "growth", "status", "forecast", "statusline",
+)
 FORECAST_TRIALS = {False: 400, True: 100}  # held-out trials per trace family, by --quick
 
 
@@ -163,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         part("overhead", whole_run)
         part("hooks", hooks)
+        part("portable", lambda: [_portable.portable(box, cfg)])
         part("history", lambda: [_hook_suites.history(box, cfg)])
         part("windows", lambda: [_hook_suites.windows(box, cfg)])
         part("contention", lambda: [_ledger_suites.contention(box, cfg)])

@@ -15,6 +15,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+# The one place the version is written: pyproject.toml reads it (setuptools `attr:`), and so do
+# `claude-budget --version`, the hook log and the plugin manifest's test.
+__version__ = "0.1.0"
+
 __all__ = [
     "BudgetError",
     "ConfigError",

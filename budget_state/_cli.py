@@ -17,12 +17,11 @@ import traceback
 from collections.abc import Mapping, Sequence
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, Final, NoReturn, TextIO
+from typing import Any, Final, Literal, NoReturn, TextIO
 
 from ._errors import BudgetError, ConfigError
 
 PROG: Final = "claude-budget"
-FALLBACK_VERSION: Final = "0.1.0"
 DEBUG_ENV: Final = "CLAUDE_BUDGET_DEBUG"
 WATCH_INTERVAL: Final = 1.0  # seconds between looks at the ledger: a response shows within about this
 
@@ -35,14 +34,10 @@ class Exit(IntEnum):
 
 
 def version() -> str:
-    """The installed distribution's version, or the source tree's when it is not installed."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as dist_version
+    """The package's version (``budget_state.__version__``, the only place it is written)."""
+    from . import __version__
 
-    try:
-        return dist_version(PROG)
-    except PackageNotFoundError:
-        return FALLBACK_VERSION
+    return __version__
 
 
 def command_name(raw: str, /) -> str:
@@ -154,17 +149,23 @@ def cmd_install(args: argparse.Namespace) -> int:
         raise ConfigError(
             "cannot tell which Python is running (sys.executable is empty) — run install with a python on PATH"
         )
-    target = Path(args.dir)
-    for line in install(target, python=python):
+    target, where = _scope_target(args)
+    lines = install(target, python=python, scope="user" if args.user else "project", dry_run=args.dry_run)
+    for line in lines:
         print(line)
     if args.statusline:
         from ._install import install_statusline
         from ._paths import claude_home
 
-        for line in install_statusline(target, python=python, home=claude_home(os.environ)):
+        home = claude_home(os.environ)
+        scope: Literal["project", "user"] = "user" if args.user else "project"
+        for line in install_statusline(target, home=home, scope=scope, dry_run=args.dry_run):
             print(line)
+    if args.dry_run:
+        print("Dry run: nothing was written.")
+        return Exit.OK
     _compile_package()
-    print(f"Done: Claude Code runs the hook with {python} in {target.resolve()}. Try /budget.")
+    print(f"Done: claude-budget's hooks are wired {where}. Try /budget; `claude-budget doctor` checks the setup.")
     return Exit.OK
 
 
@@ -202,6 +203,42 @@ def _interval(raw: str) -> float:
             f"not an interval in seconds: {raw!r} (expected e.g. 1 or 0.5, from 0.1 to 3600)"
         )
     return value
+
+
+def cmd_uninstall(args: argparse.Namespace) -> int:
+    from ._uninstall import uninstall
+
+    if args.user and args.purge:
+        raise ConfigError("--purge removes a project's ledger: run it in the project, without --user")
+    target, where = _scope_target(args)
+    for line in uninstall(target, scope="user" if args.user else "project", dry_run=args.dry_run, purge=args.purge):
+        print(line)
+    if args.dry_run:
+        print("Dry run: nothing was removed.")
+    elif not args.purge and not args.user:
+        print(f"Done: claude-budget is no longer wired {where}; the ledger is kept (--purge deletes it).")
+    else:
+        print(f"Done: claude-budget is no longer wired {where}.")
+    return Exit.OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from ._doctor import run_doctor
+
+    return run_doctor(args)
+
+
+def _scope_target(args: argparse.Namespace) -> tuple[Path, str]:
+    """(the folder to change, how to say where) for install/uninstall's DIR and --user."""
+    if args.user:
+        from ._paths import claude_home
+
+        if args.dir is not None:
+            raise ConfigError("give either DIR or --user, not both (--user wires every project on this machine)")
+        home = claude_home(os.environ)
+        return home, f"for every project, in {home / 'settings.json'}"
+    target = Path(args.dir or ".")
+    return target, f"in {target.resolve()}"
 
 
 def _compile_package() -> None:
@@ -273,7 +310,7 @@ def _configured_ledger(config: Path) -> str | None:
 
 
 class _VersionAction(argparse.Action):
-    """``--version``, looked up only when asked for (importlib.metadata is slow to import)."""
+    """``--version``, printed only when asked for."""
 
     def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs: Any) -> None:
         super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, **kwargs)
@@ -343,13 +380,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="wire the hook and /budget into a project",
         description="Add the claude-budget hook, the /budget command and a config template to DIR/.claude/.",
     )
-    p.add_argument(
-        "dir", nargs="?", default=".", metavar="DIR", help="the project root (default: the current directory)"
-    )
+    _scope_options(p)
     p.add_argument(
         "--statusline",
         action="store_true",
-        help="also make claude-budget the project's Claude Code statusLine (never replaces one you have)",
+        help="also make claude-budget the Claude Code statusLine (never replaces one you have)",
     )
     p.set_defaults(func=cmd_install)
 
@@ -389,6 +424,25 @@ def build_parser() -> argparse.ArgumentParser:
     project_option(p)
     p.set_defaults(func=cmd_watch)
 
+    p = sub.add_parser(
+        "uninstall",
+        help="remove exactly what install added",
+        description="Remove claude-budget's hooks, /budget, .gitignore lines and untouched config; keep the ledger.",
+    )
+    _scope_options(p)
+    p.add_argument("--purge", action="store_true", help="also delete the ledger, its lock, cache and hook log")
+    p.set_defaults(func=cmd_uninstall)
+
+    p = sub.add_parser(
+        "doctor",
+        help="check that the hooks run and count here",
+        description="Check this project's setup: each line is ok, a warning or a problem with its fix.",
+    )
+    p.add_argument("--json", dest="json_", action="store_true", help="print the versioned JSON shape instead")
+    p.add_argument("--log", type=int, default=10, metavar="N", help="show the last N lines of the hook log (10)")
+    project_option(p)
+    p.set_defaults(func=cmd_doctor)
+
     p = sub.add_parser("path", help="print where the ledger is", description="Print the ledger path this project uses.")
     p.add_argument(
         "--json", dest="json_", action="store_true", help="print the project, config, ledger and lock paths as JSON"
@@ -396,6 +450,12 @@ def build_parser() -> argparse.ArgumentParser:
     project_option(p)
     p.set_defaults(func=cmd_path)
     return parser
+
+
+def _scope_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", nargs="?", metavar="DIR", help="the project root (default: the current directory)")
+    p.add_argument("--user", action="store_true", help="every project on this machine, through ~/.claude/settings.json")
+    p.add_argument("--dry-run", action="store_true", help="say what would change and write nothing")
 
 
 def _check_reset(args: argparse.Namespace) -> None:

@@ -1,24 +1,28 @@
 """``claude-budget install``: wire the hook, the ``/budget`` command and the config into a project.
 
 Every change is planned first and written only when the whole plan is sound, so a broken
-``settings.json`` leaves the project exactly as it was. Each file is written atomically (a temp
-file in the same directory, then ``os.replace``), and a file that needs no change is not
-rewritten at all, so a second install leaves every byte as it was.
+``settings.json`` leaves the project exactly as it was (and ``--dry-run`` stops there). Each file
+is written atomically (a temp file in the same directory, then ``os.replace``), and a file that
+needs no change is not rewritten at all, so a second install leaves every byte as it was.
+
+The hook lines name no interpreter (see :mod:`._wiring`): ``.claude/settings.json`` can be
+committed and works on every teammate's machine. Where this machine's install would not be
+found by them, ``.claude/settings.local.json`` (per machine) points at it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shlex
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from ._errors import ConfigError
 from ._paths import CACHE_NAME, CONFIG_NAME, LEDGER_NAME
-from .hook import BACKGROUND_EVENTS
+from ._wiring import PYTHON_ENV, hook_command, is_ours, runs_with, statusline_command
 
-HOOK_MODULE: Final = "budget_state.hook"
+Scope = Literal["project", "user"]
 HOOK_TIMEOUT: Final = 30
 # Events the hook settles the ledger at. SessionEnd is needed: counting only up to Stop missed
 # tokens in real `claude -p` runs (see claude-code-facts.md, "Transcript JSONL").
@@ -39,103 +43,108 @@ _TOOL_EVENTS: Final = frozenset({"PreToolUse", "PostToolUse"})
 # out, it was killed) must refuse too, not only one that runs and fails: `onFailure: "block"`
 # (honoured from Claude Code 2.1.295, ignored before). Only where a refusal means something.
 _CLOSED_EVENTS: Final = frozenset({"UserPromptSubmit", "PreToolUse"})
-# `budget_hook.py` is the earlier stand-alone hook script; its entries are taken over in place.
-_OUR_MARKS: Final = ("budget_state.hook", "budget_hook.py")
 MARKER: Final = "<!-- claude-budget"
+HOOK_LOG_NAME: Final = "budget-hook.log"
 GITIGNORE_LINES: Final = (
     LEDGER_NAME,
     LEDGER_NAME + ".lock",
     CACHE_NAME,
     LEDGER_NAME.replace(".toml", ".corrupt-*"),
     f".{LEDGER_NAME}.tmp",  # left behind only by a writer killed mid-write; the next write replaces it
+    HOOK_LOG_NAME,
+    HOOK_LOG_NAME + ".1",
 )
+LOCAL_SETTINGS_LINE: Final = "settings.local.json"
 
 _Plan = list[tuple[Path, str]]
 
 
-def install(target: Path, /, *, python: str) -> list[str]:
+def install(
+    target: Path,
+    /,
+    *,
+    python: str,
+    scope: Scope = "project",
+    dry_run: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> list[str]:
     """Wire claude-budget into ``target/.claude/`` and say what was done, one line per file.
 
-    :param target: the project root; it must exist (``.claude/`` is created if missing).
-    :param python: the interpreter the hook and ``/budget`` fallback run with.
-    :raises ConfigError: ``target`` is not a directory, ``settings.json`` is not a JSON
-        object of the expected shape, or a file cannot be written.
+    :param target: the project root; it must exist (``.claude/`` is created if missing). For
+        ``scope="user"``, Claude Code's user folder (``~/.claude``) instead.
+    :param python: the interpreter that has claude-budget (where nothing else would find it,
+        the per-machine settings point the hooks at it).
+    :param dry_run: plan and report, write nothing.
+    :raises ConfigError: ``target`` is not a directory, a settings file is not a JSON object
+        of the expected shape, or a file cannot be written.
     """
-    if not target.is_dir():
-        raise ConfigError(
-            f"install target {target} is not a directory — create it or pass an existing project",
-            path=target,
-        )
-    claude = target / ".claude"
+    env = os.environ if env is None else env
+    if scope == "user":
+        claude = target
+    else:
+        if not target.is_dir():
+            raise ConfigError(
+                f"install target {target} is not a directory — create it or pass an existing project",
+                path=target,
+            )
+        claude = target / ".claude"
     if claude.exists() and not claude.is_dir():
         raise ConfigError(f"{claude} exists but is not a directory — move it aside and run install again", path=claude)
 
     from ._config import on_error_alone
 
     plan: _Plan = []
-    closed = on_error_alone(target, {}) == "closed"
-    lines = [
-        _plan_settings(claude / "settings.json", python, plan, closed=closed),
-        _plan_command(claude / "commands" / "budget.md", python, plan),
-        _plan_gitignore(claude / ".gitignore", plan),
-        _plan_config(claude / CONFIG_NAME, plan),
-    ]
+    closed = scope == "project" and on_error_alone(target, {}) == "closed"
+    # The project line finds a .venv of the project and PATH; for --user the project varies, so
+    # only PATH counts (a path nothing is under stands in for the project).
+    where = target if scope == "project" else Path(os.devnull) / "no-project"
+    needs_pointer = not runs_with(where, env, python)
+    names = _Names(scope)
+    lines: list[str | None]
+    if scope == "user":
+        lines = [
+            _plan_settings(
+                claude / "settings.json", plan, closed=False, name=names.settings, python=python, pointer=needs_pointer
+            ),
+            _plan_command(claude / "commands" / "budget.md", plan, name=names.command),
+        ]
+    else:
+        lines = [
+            _plan_settings(claude / "settings.json", plan, closed=closed, name=names.settings),
+            _plan_local(claude / "settings.local.json", plan, python=python if needs_pointer else None),
+            _plan_command(claude / "commands" / "budget.md", plan, name=names.command),
+            _plan_gitignore(claude / ".gitignore", plan, local=needs_pointer),
+            _plan_config(claude / CONFIG_NAME, plan),
+        ]
+    if not dry_run:
+        write_plan(plan)
+    return [line for line in lines if line]
+
+
+class _Names:
+    def __init__(self, scope: Scope) -> None:
+        base = "~/.claude" if scope == "user" else ".claude"
+        self.settings = f"{base}/settings.json"
+        self.command = f"{base}/commands/budget.md"
+
+
+def write_plan(plan: _Plan) -> None:
     for path, text in plan:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             _write_atomic(path, text)
         except OSError as e:
             raise ConfigError(f"cannot write {path}: {e.strerror or e}", path=path) from None
-    return lines
-
-
-def hook_command(python: str, /, *, event: str = "UserPromptSubmit") -> str:
-    """The shell command Claude Code runs for ``event``.
-
-    An event whose answer nobody waits for (:data:`hook.BACKGROUND_EVENTS`) gets a line that
-    starts the hook with its stdin (the event) and returns at once, so Claude Code waits ~1 ms
-    instead of a Python start (``exec 3<&0`` first: sh gives a background command /dev/null as
-    stdin, even with ``<&0``). It runs in the foreground after all where it may have to answer:
-    PreToolUse when the mode may be kill or on_error closed, Stop in the interactive TUI (its
-    message there is shown under the last response; ``claude -p`` shows it nowhere).
-    """
-    run = f"{shlex.quote(python)} -m {HOOK_MODULE}"
-    if event not in BACKGROUND_EVENTS:
-        return run
-    if event == "PreToolUse":
-        foreground = _MAY_DECIDE.format(run=run)
-    elif event == "Stop":
-        foreground = f'[ "$CLAUDE_CODE_ENTRYPOINT" = cli ] && exec {run}; '
-    else:
-        foreground = ""
-    return f"{foreground}exec 3<&0; {run} --background <&3 3<&- >/dev/null 2>&1 &"
-
-
-# PreToolUse runs in the foreground when the mode may be kill or on_error closed, as the shell can
-# tell without Python: the variable, or a line of budget.toml (not a comment) naming them. A false
-# alarm only costs a foreground hook (which then decides by the real settings); a change of mode
-# needs no new install.
-_MAY_DECIDE: Final = (
-    'case "$CLAUDE_BUDGET_MODE $CLAUDE_BUDGET_ON_ERROR" in '
-    "*[Kk][Ii][Ll][Ll]*|*[Cc][Ll][Oo][Ss][Ee][Dd]*) exec {run};; esac; "
-    "grep -Eqis '^[^#]*(mode[^#]*=[^#]*kill|on_error[^#]*=[^#]*closed)' "
-    '"${{CLAUDE_PROJECT_DIR:-.}}/.claude/budget.toml" && exec {run}; '
-)
-
-
-def _is_ours(handler: object) -> bool:
-    if not isinstance(handler, dict):
-        return False
-    command = handler.get("command")
-    return isinstance(command, str) and any(mark in command for mark in _OUR_MARKS)
 
 
 # --- .claude/settings.json ---------------------------------------------------------------------
 
 
-def _plan_settings(path: Path, python: str, plan: _Plan, *, closed: bool = False) -> str:
-    name = ".claude/settings.json"
-    settings = _read_settings(path)
+def _plan_settings(
+    path: Path, plan: _Plan, *, closed: bool, name: str, python: str | None = None, pointer: bool = False
+) -> str:
+    """Our hooks in ``path``; with ``python`` (the user's settings), also the interpreter pointer."""
+    settings = read_settings(path)
     hooks = settings.setdefault("hooks", {})
     if not isinstance(hooks, dict):
         raise _shape_error(path, '"hooks"', "an object", hooks)
@@ -147,9 +156,9 @@ def _plan_settings(path: Path, python: str, plan: _Plan, *, closed: bool = False
         groups = hooks.setdefault(event, [])
         if not isinstance(groups, list):
             raise _shape_error(path, f'"hooks"."{event}"', "an array", groups)
-        found = _find_ours(path, event, groups)
+        found = find_ours(path, event, groups)
         block = closed and event in _CLOSED_EVENTS
-        command = hook_command(python, event=event)
+        command = hook_command(event=event)
         if not found:
             group: dict[str, Any] = {"matcher": "*"} if event in _TOOL_EVENTS else {}
             handler: dict[str, Any] = {"type": "command", "command": command, "timeout": HOOK_TIMEOUT}
@@ -170,7 +179,7 @@ def _plan_settings(path: Path, python: str, plan: _Plan, *, closed: bool = False
             del first["onFailure"]
             failing.append(event)
         if len(found) > 1:
-            _drop_extras(groups, found[1:])
+            drop_handlers(groups, found[1:])
             deduplicated.append(event)
 
     retired: list[str] = []
@@ -178,14 +187,15 @@ def _plan_settings(path: Path, python: str, plan: _Plan, *, closed: bool = False
         groups = hooks.get(event)
         if not isinstance(groups, list):
             continue
-        found = _find_ours(path, event, groups)
+        found = find_ours(path, event, groups)
         if found:
-            _drop_extras(groups, found)
+            drop_handlers(groups, found)
             if not groups:
                 del hooks[event]
             retired.append(event)
 
-    if not (added or updated or deduplicated or retired or failing):
+    pointed = _set_pointer(settings, python if pointer else None) if python is not None else None
+    if not (added or updated or deduplicated or retired or failing or pointed):
         return f"{name}: unchanged (the hook is already installed)"
     plan.append((path, json.dumps(settings, indent=2, ensure_ascii=False) + "\n"))
     parts = []
@@ -200,10 +210,51 @@ def _plan_settings(path: Path, python: str, plan: _Plan, *, closed: bool = False
     if failing:
         how = 'onFailure "block" (on_error is closed)' if closed else "no onFailure (on_error is open)"
         parts.append(f"{how} for {', '.join(failing)}")
+    if pointed:
+        parts.append(pointed)
     return f"{name}: {'; '.join(parts)}"
 
 
-def _read_settings(path: Path) -> dict[str, Any]:
+def _set_pointer(settings: dict[str, Any], python: str | None) -> str | None:
+    """Set (or, with None, drop) ``env.CLAUDE_BUDGET_PYTHON``; say what changed, or None."""
+    env = settings.get("env")
+    if env is not None and not isinstance(env, dict):
+        raise ConfigError('"env" in the settings should be an object — fix it and run install again')
+    current = env.get(PYTHON_ENV) if env else None
+    if current == python:
+        return None
+    if python is None:
+        assert env is not None
+        del env[PYTHON_ENV]
+        if not env:
+            del settings["env"]
+        return f"removed env {PYTHON_ENV} (claude-budget-hook is found without it)"
+    settings.setdefault("env", {})[PYTHON_ENV] = python
+    return f"set env {PYTHON_ENV}={python} (this machine's interpreter with claude-budget)"
+
+
+# --- .claude/settings.local.json ---------------------------------------------------------------
+
+
+def _plan_local(path: Path, plan: _Plan, *, python: str | None) -> str | None:
+    """Point this machine's hooks at ``python``, in the settings that are not committed.
+
+    Only where the portable line would not find this install by itself (no ``.venv`` in the
+    project, no ``claude-budget-hook`` of this interpreter on PATH); a pointer we set earlier and
+    no longer need is taken out.
+    """
+    name = ".claude/settings.local.json"
+    if python is None and not path.exists():
+        return None
+    settings = read_settings(path)
+    said = _set_pointer(settings, python)
+    if said is None:
+        return f"{name}: unchanged" if python is not None else None
+    plan.append((path, json.dumps(settings, indent=2, ensure_ascii=False) + "\n"))
+    return f"{name}: {said}"
+
+
+def read_settings(path: Path) -> dict[str, Any]:
     try:
         # utf-8-sig: editors on Windows like to prepend a BOM, which json.loads rejects.
         text = path.read_text(encoding="utf-8-sig")
@@ -248,7 +299,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _find_ours(path: Path, event: str, groups: list[Any]) -> list[dict[str, Any]]:
+def find_ours(path: Path, event: str, groups: list[Any]) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for i, group in enumerate(groups):
         if not isinstance(group, dict):
@@ -256,11 +307,11 @@ def _find_ours(path: Path, event: str, groups: list[Any]) -> list[dict[str, Any]
         handlers = group.get("hooks", [])
         if not isinstance(handlers, list):
             raise _shape_error(path, f'"hooks"."{event}"[{i}]."hooks"', "an array", handlers)
-        found.extend(h for h in handlers if _is_ours(h))
+        found.extend(h for h in handlers if is_ours(h))
     return found
 
 
-def _drop_extras(groups: list[Any], extras: list[dict[str, Any]]) -> None:
+def drop_handlers(groups: list[Any], extras: list[dict[str, Any]]) -> None:
     """Remove ``extras`` (by identity), and any group that held nothing but them."""
     ids = {id(h) for h in extras}
     for group in list(groups):
@@ -287,28 +338,22 @@ def _shape_error(path: Path, where: str, expected: str, found: object) -> Config
 # --- .claude/commands/budget.md ----------------------------------------------------------------
 
 
-def command_file(python: str, /) -> str:
-    """The text of ``/budget``: a fallback that runs only when the hook did not answer."""
-    status = f"{shlex.quote(python)} -m budget_state status"
-    return f"""\
+COMMAND_FILE: Final = f"""\
 ---
 description: Show token budgets (answered by the claude-budget hook; no model call)
 argument-hint: "[/command]"
-allowed-tools: {json.dumps(f"Bash({status}:*)")}
 ---
 {MARKER}: written by `claude-budget install`, which updates this file; delete this line to keep your own version -->
 
-!`{status} --color never $ARGUMENTS`
-
-Repeat the output above verbatim, in a code block, and add nothing else except one final line: \
-"Note: the claude-budget hook did not answer /budget, so its hooks are not running in this \
-session; run `{shlex.quote(python)} -m budget_state install` in this project to wire them up."
+Reply with exactly this line and nothing else: "claude-budget did not answer /budget: its hooks are \
+not running in this session, so budgets are not counted or enforced. Run `claude-budget doctor` in \
+this project to see why (or install it: pipx install claude-budget)."
 """
 
 
-def _plan_command(path: Path, python: str, plan: _Plan) -> str:
-    name = ".claude/commands/budget.md"
-    text = command_file(python)
+def _plan_command(path: Path, plan: _Plan, *, name: str) -> str:
+    """``/budget``: for autocomplete; the hook answers it. Its body only runs when the hook did not."""
+    text = COMMAND_FILE
     try:
         current: str | None = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -331,9 +376,12 @@ def _plan_command(path: Path, python: str, plan: _Plan) -> str:
 
 # --- .claude/.gitignore ------------------------------------------------------------------------
 
+GITIGNORE_HEADER: Final = "# claude-budget: the ledger and its lock/cache are per machine"
 
-def _plan_gitignore(path: Path, plan: _Plan) -> str:
+
+def _plan_gitignore(path: Path, plan: _Plan, *, local: bool = False) -> str:
     name = ".claude/.gitignore"
+    wanted = (*GITIGNORE_LINES, LOCAL_SETTINGS_LINE) if local else GITIGNORE_LINES
     try:
         current = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -341,14 +389,14 @@ def _plan_gitignore(path: Path, plan: _Plan) -> str:
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read {path}: {e} — fix it and run install again", path=path) from None
     present = {line.strip() for line in current.splitlines()}
-    missing = [line for line in GITIGNORE_LINES if line not in present]
+    missing = [line for line in wanted if line not in present]
     if not missing:
         return f"{name}: unchanged"
     text = current
     if text and not text.endswith("\n"):
         text += "\n"
     if not any(line.startswith("# claude-budget") for line in present):
-        text += "# claude-budget: the ledger and its lock/cache are per machine\n"
+        text += GITIGNORE_HEADER + "\n"
     text += "".join(line + "\n" for line in missing)
     plan.append((path, text))
     return f"{name}: added {', '.join(missing)}"
@@ -438,43 +486,48 @@ STATUSLINE_MODULE: Final = "budget_state.statusline"
 STATUSLINE_REFRESH: Final = 10
 
 
-def statusline_command(python: str, /) -> str:
-    """The ``statusLine`` command: the status line module, run like the hook (same interpreter)."""
-    return f"{shlex.quote(python)} -m {STATUSLINE_MODULE}"
-
-
-def install_statusline(target: Path, /, *, python: str, home: Path) -> list[str]:
-    """Make claude-budget the project's ``statusLine``, unless one is set already.
+def install_statusline(target: Path, /, *, home: Path, scope: Scope = "project", dry_run: bool = False) -> list[str]:
+    """Make claude-budget the ``statusLine`` (the project's; ``scope="user"``: ``target`` is ``~/.claude``),
+    unless one is set already.
 
     Claude Code shows one status line, and a project's setting hides the user's: so an existing
     one — in the project's ``settings.json`` or ``settings.local.json``, or the user's
     ``~/.claude/settings.json`` (``home``) — is never replaced. The lines say how to show both.
+    The command names no interpreter (:func:`._wiring.statusline_command`): it runs where the
+    hooks run, with the pointer ``install`` sets where it is needed.
     """
-    path = target / ".claude" / "settings.json"
-    ours = statusline_command(python)
-    settings = _read_settings(path)
+    others: tuple[Path, ...] = ()
+    if scope == "user":
+        path, name = target / "settings.json", "~/.claude/settings.json"
+    else:
+        path, name = target / ".claude" / "settings.json", ".claude/settings.json"
+        others = (target / ".claude" / "settings.local.json", home / "settings.json")
+    ours = statusline_command()
+    settings = read_settings(path)
     current = settings.get("statusLine")
     if _is_our_statusline(current):
         assert isinstance(current, dict)
         if current.get("command") == ours:
-            return [".claude/settings.json: statusLine unchanged (claude-budget's)"]
+            return [f"{name}: statusLine unchanged (claude-budget's)"]
         current["command"] = ours
-        _write_atomic(path, json.dumps(settings, indent=2, ensure_ascii=False) + "\n")
-        return [".claude/settings.json: set the statusLine command (claude-budget's)"]
+        if not dry_run:
+            _write_atomic(path, json.dumps(settings, indent=2, ensure_ascii=False) + "\n")
+        return [f"{name}: set the statusLine command (claude-budget's)"]
     if current is not None:
-        return _combine_advice(".claude/settings.json", current, ours)
+        return _combine_advice(name, current, ours)
     # Set here, ours would hide one the user set for every project, or for this one on this machine.
-    for where in (target / ".claude" / "settings.local.json", home / "settings.json"):
+    for where in others:
         other = _statusline_in(where)
         if other is not None:
             return _combine_advice(str(where), other, ours)
     settings["statusLine"] = {"type": "command", "command": ours, "padding": 0, "refreshInterval": STATUSLINE_REFRESH}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(path, json.dumps(settings, indent=2, ensure_ascii=False) + "\n")
-    except OSError as e:
-        raise ConfigError(f"cannot write {path}: {e.strerror or e}", path=path) from None
-    return [".claude/settings.json: set statusLine to claude-budget's status line"]
+    if not dry_run:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomic(path, json.dumps(settings, indent=2, ensure_ascii=False) + "\n")
+        except OSError as e:
+            raise ConfigError(f"cannot write {path}: {e.strerror or e}", path=path) from None
+    return [f"{name}: set statusLine to claude-budget's status line"]
 
 
 def _is_our_statusline(value: object) -> bool:

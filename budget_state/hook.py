@@ -37,6 +37,9 @@ from typing import IO, Any
 # backgrounds it. UserPromptSubmit decides (and answers /budget); SessionEnd settles the end of a
 # run before `claude -p` exits; StopFailure is rare: those always run in the foreground.
 BACKGROUND_EVENTS = ("PreToolUse", "SubagentStop", "Stop")
+# `/budget` as the plugin names it (plugin commands are `/<plugin>:<command>`; 2.1.197 knows the
+# plugin's command only by that name).
+PLUGIN_STATUS_COMMAND = "/claude-budget:budget"
 
 
 def _detach() -> None:
@@ -56,10 +59,15 @@ def main(
 ) -> int:
     env = os.environ if env is None else env
     args = sys.argv[1:] if argv is None else argv
+    out = sys.stdout if stdout is None else stdout
+    if args[:1] == ["--version"]:  # for `claude-budget doctor`: which claude-budget a hook line runs
+        from . import __version__
+
+        out.write(f"claude-budget {__version__}\n")
+        return 0
     background = "--background" in args
     if background and argv is None:
         _detach()
-    out = sys.stdout if stdout is None else stdout
     event = "?"
     try:
         raw = (sys.stdin.buffer if stdin is None else stdin).read()
@@ -80,11 +88,23 @@ def main(
 
             traceback.print_exc()
         reply = failure(event, e, env)
+        _log(event, reply, env)
     if reply:
         out.write(json.dumps(reply))
         out.write("\n")
     out.flush()
     return 0
+
+
+def _log(event: str, reply: dict[str, Any], env: Mapping[str, str]) -> None:
+    """Keep what the hook could not do in the log beside the ledger: Claude Code hides stderr."""
+    try:
+        from . import _hooklog
+
+        text = reply.get("reason") or reply.get("stopReason") or reply.get("systemMessage") or ""
+        _hooklog.write(_hooklog.default_ledger(env), event, str(text))
+    except Exception:  # noqa: BLE001 (logging is best effort; the reply still goes out)
+        pass
 
 
 class BadInput(ValueError):
@@ -260,7 +280,7 @@ def _prompt(
         return _followup(ctx, prompt, session, transcript, prompt_id, now)
     command = command_from_prompt(prompt)
     notes: list[str] = []
-    if command == STATUS_COMMAND:
+    if command in (STATUS_COMMAND, PLUGIN_STATUS_COMMAND):
         return _status(ctx, prompt, session, transcript, prompt_id, now)
     command, path, budget = _command_budget(ctx, command)
     if budget is not None and budget.error:
@@ -341,7 +361,7 @@ def _status(
 
     with ctx.ledger.transaction() as state:
         notes = _begin_turn(ctx, state, session, transcript, prompt_id, now)
-    snap = build_snapshot(ctx, state, warnings=tuple(_with_recovery(ctx, notes)))
+    snap = build_snapshot(ctx, state, warnings=(*_with_recovery(ctx, notes), *_wiring_notes(ctx)))
     args = prompt.split()[1:2]
     only = _normalize(args[0]) if args else None
     env = ctx.env
@@ -352,6 +372,17 @@ def _status(
         width = 80
     text = render_status(snap, width=max(40, min(width, 200)), color=color, only=only, now=now)
     return {"decision": "block", "reason": text}
+
+
+def _wiring_notes(ctx: Any) -> list[str]:
+    """What would make counts wrong in how the hooks are wired (read only for /budget)."""
+    try:
+        from ._paths import claude_home
+        from ._wiring import problems
+
+        return problems(ctx.project, claude_home(ctx.env))
+    except Exception:  # noqa: BLE001 (a diagnosis must not cost the answer)
+        return []
 
 
 def _begin_turn(

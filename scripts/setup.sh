@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Set up a fresh checkout: a virtualenv with claude-budget and its test tools in .venv/, and the
-# pinned Claude Code CLIs (the oldest supported and the current release, for the end-to-end tests
-# and the demo) in node_modules/claude-code-<version>/. Idempotent.
+# Set up a fresh checkout: a virtualenv with claude-budget, its test tools and the build front-end
+# in .venv/, and the pinned Claude Code CLIs (the oldest supported and the current release, for
+# the end-to-end tests and the demo) in node_modules/claude-code-<version>/. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test,lint]'
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test,lint,build]'
 # An editable install leaves compiling to the first import, which PYTHONDONTWRITEBYTECODE forbids:
 # without this every hook process would compile the package from source again.
 .venv/bin/python -m compileall -q budget_state

@@ -3,7 +3,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shlex
 import subprocess
 import sys
 import types
@@ -16,6 +15,7 @@ import budget_state
 from budget_state._cli import main, terminal_width, use_color
 from budget_state._errors import ConfigError, LockTimeout
 from budget_state._model import ScopeStatus, Snapshot, Usage
+from budget_state._wiring import hook_command
 
 SNAP = Snapshot(
     mode="warn",
@@ -520,11 +520,11 @@ def test_install_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     out, err = capsys.readouterr()
     assert err == ""
     assert out.splitlines()[0].startswith(".claude/settings.json: added the hook for UserPromptSubmit, ")
-    assert (
-        out.splitlines()[-1]
-        == f"Done: Claude Code runs the hook with {sys.executable} in {tmp_path / 'proj'}. Try /budget."
+    assert out.splitlines()[-1] == (
+        f"Done: claude-budget's hooks are wired in {tmp_path / 'proj'}. "
+        "Try /budget; `claude-budget doctor` checks the setup."
     )
-    assert len(out.splitlines()) == 5
+    assert len(out.splitlines()) in (5, 6)  # 6 with the settings.local.json pointer
 
 
 def test_install_into_a_missing_directory(capsys: pytest.CaptureFixture[str]) -> None:
@@ -540,7 +540,8 @@ def test_install_end_to_end(tmp_path: Path) -> None:
     """The one subprocess test: `python -m budget_state install DIR` as a user would run it."""
     project = tmp_path / "proj"
     project.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ISOLATED_ENV}
+    # no claude-budget-hook on PATH: install points this machine's hooks at this interpreter
+    env = {k: v for k, v in os.environ.items() if k not in ISOLATED_ENV} | {"PATH": "/usr/bin:/bin"}
 
     done = subprocess.run(
         [sys.executable, "-m", "budget_state", "install", str(project)],
@@ -553,9 +554,8 @@ def test_install_end_to_end(tmp_path: Path) -> None:
     )
 
     assert (done.returncode, done.stderr) == (0, "")
-    assert (
-        done.stdout.splitlines()[-1]
-        == f"Done: Claude Code runs the hook with {sys.executable} in {project}. Try /budget."
+    assert done.stdout.splitlines()[-1] == (
+        f"Done: claude-budget's hooks are wired in {project}. Try /budget; `claude-budget doctor` checks the setup."
     )
     claude = project / ".claude"
     assert sorted(str(p.relative_to(claude)) for p in claude.rglob("*")) == [
@@ -564,12 +564,15 @@ def test_install_end_to_end(tmp_path: Path) -> None:
         "commands",
         "commands/budget.md",
         "settings.json",
+        "settings.local.json",
     ]
-    hook = f"{shlex.quote(sys.executable)} -m budget_state.hook"
     settings = json.loads((claude / "settings.json").read_text())
+    hook = hook_command(event="UserPromptSubmit")
     assert settings["hooks"]["UserPromptSubmit"] == [{"hooks": [{"type": "command", "command": hook, "timeout": 30}]}]
-    background = f"exec 3<&0; {hook} --background <&3 3<&- >/dev/null 2>&1 &"
+    background = hook_command(event="SubagentStop")
     assert settings["hooks"]["SubagentStop"] == [{"hooks": [{"type": "command", "command": background, "timeout": 30}]}]
+    local = json.loads((claude / "settings.local.json").read_text())
+    assert local == {"env": {"CLAUDE_BUDGET_PYTHON": sys.executable}}
     assert sorted(settings["hooks"]) == sorted(
         ["UserPromptSubmit", "PreToolUse", "SubagentStop", "Stop", "StopFailure", "SessionEnd"]
     )

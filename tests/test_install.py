@@ -11,120 +11,65 @@ import pytest
 
 from budget_state._errors import ConfigError
 from budget_state._install import CONFIG_TEMPLATE, install
+from budget_state._wiring import hook_command
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover (Python < 3.11)
     import tomli as tomllib
 
-PY = "/opt/venv/bin/python"
-HOOK = "/opt/venv/bin/python -m budget_state.hook"
-BACKGROUND = f"exec 3<&0; {HOOK} --background <&3 3<&- >/dev/null 2>&1 &"
-MAY_DECIDE = (
-    'case "$CLAUDE_BUDGET_MODE $CLAUDE_BUDGET_ON_ERROR" in *[Kk][Ii][Ll][Ll]*|*[Cc][Ll][Oo][Ss][Ee][Dd]*) '
-    f"exec {HOOK};; esac; grep -Eqis '^[^#]*(mode[^#]*=[^#]*kill|on_error[^#]*=[^#]*closed)' "
-    f'"${{CLAUDE_PROJECT_DIR:-.}}/.claude/budget.toml" && exec {HOOK}; '
-)
+PY = "/opt/venv/bin/python"  # not on this machine: install points the hooks at it in settings.local.json
 EVENTS = ["UserPromptSubmit", "PreToolUse", "SubagentStop", "Stop", "StopFailure", "SessionEnd"]
-# What install runs per event: PreToolUse in the background unless the mode may be kill (or
-# on_error closed), Stop in the background unless in the interactive TUI (where its message is shown).
-CMD = {
-    "UserPromptSubmit": HOOK,
-    "PreToolUse": MAY_DECIDE + BACKGROUND,
-    "SubagentStop": BACKGROUND,
-    "Stop": f'[ "$CLAUDE_CODE_ENTRYPOINT" = cli ] && exec {HOOK}; {BACKGROUND}',
-    "StopFailure": HOOK,
-    "SessionEnd": HOOK,
-}
+# What install runs per event: the portable line of budget_state._wiring (its behaviour is tested by
+# running it in test_wiring.py); no interpreter path in the committed file.
+CMD = {e: hook_command(event=e) for e in EVENTS}
+HOOK = CMD["UserPromptSubmit"]
 
-FRESH_SETTINGS = """\
+
+def fresh_settings() -> str:
+    return (
+        json.dumps(
+            {
+                "hooks": {
+                    e: [
+                        {
+                            **({"matcher": "*"} if e == "PreToolUse" else {}),
+                            "hooks": [{"type": "command", "command": CMD[e], "timeout": 30}],
+                        }
+                    ]
+                    for e in EVENTS
+                }
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+
+
+FRESH_SETTINGS = fresh_settings()
+FRESH_LOCAL = """\
 {
-  "hooks": {
-    "UserPromptSubmit": [
-      {
-        "hooks": [
-          {
-            "type": "command",
-            "command": "/opt/venv/bin/python -m budget_state.hook",
-            "timeout": 30
-          }
-        ]
-      }
-    ],
-    "PreToolUse": [
-      {
-        "matcher": "*",
-        "hooks": [
-          {
-            "type": "command",
-            "command": "case \\"$CLAUDE_BUDGET_MODE $CLAUDE_BUDGET_ON_ERROR\\" in *[Kk][Ii][Ll][Ll]*|*[Cc][Ll][Oo][Ss][Ee][Dd]*) exec /opt/venv/bin/python -m budget_state.hook;; esac; grep -Eqis '^[^#]*(mode[^#]*=[^#]*kill|on_error[^#]*=[^#]*closed)' \\"${CLAUDE_PROJECT_DIR:-.}/.claude/budget.toml\\" && exec /opt/venv/bin/python -m budget_state.hook; exec 3<&0; /opt/venv/bin/python -m budget_state.hook --background <&3 3<&- >/dev/null 2>&1 &",
-            "timeout": 30
-          }
-        ]
-      }
-    ],
-    "SubagentStop": [
-      {
-        "hooks": [
-          {
-            "type": "command",
-            "command": "exec 3<&0; /opt/venv/bin/python -m budget_state.hook --background <&3 3<&- >/dev/null 2>&1 &",
-            "timeout": 30
-          }
-        ]
-      }
-    ],
-    "Stop": [
-      {
-        "hooks": [
-          {
-            "type": "command",
-            "command": "[ \\"$CLAUDE_CODE_ENTRYPOINT\\" = cli ] && exec /opt/venv/bin/python -m budget_state.hook; exec 3<&0; /opt/venv/bin/python -m budget_state.hook --background <&3 3<&- >/dev/null 2>&1 &",
-            "timeout": 30
-          }
-        ]
-      }
-    ],
-    "StopFailure": [
-      {
-        "hooks": [
-          {
-            "type": "command",
-            "command": "/opt/venv/bin/python -m budget_state.hook",
-            "timeout": 30
-          }
-        ]
-      }
-    ],
-    "SessionEnd": [
-      {
-        "hooks": [
-          {
-            "type": "command",
-            "command": "/opt/venv/bin/python -m budget_state.hook",
-            "timeout": 30
-          }
-        ]
-      }
-    ]
+  "env": {
+    "CLAUDE_BUDGET_PYTHON": "/opt/venv/bin/python"
   }
 }
 """
+LOCAL_SET = (
+    ".claude/settings.local.json: set env CLAUDE_BUDGET_PYTHON=/opt/venv/bin/python "
+    "(this machine's interpreter with claude-budget)"
+)
 
 FRESH_COMMAND = """\
 ---
 description: Show token budgets (answered by the claude-budget hook; no model call)
 argument-hint: "[/command]"
-allowed-tools: "Bash(/opt/venv/bin/python -m budget_state status:*)"
 ---
 <!-- claude-budget: written by `claude-budget install`, which updates this file; \
 delete this line to keep your own version -->
 
-!`/opt/venv/bin/python -m budget_state status --color never $ARGUMENTS`
-
-Repeat the output above verbatim, in a code block, and add nothing else except one final line: \
-"Note: the claude-budget hook did not answer /budget, so its hooks are not running in this \
-session; run `/opt/venv/bin/python -m budget_state install` in this project to wire them up."
+Reply with exactly this line and nothing else: "claude-budget did not answer /budget: its hooks are \
+not running in this session, so budgets are not counted or enforced. Run `claude-budget doctor` in \
+this project to see why (or install it: pipx install claude-budget)."
 """
 
 FRESH_GITIGNORE = """\
@@ -134,6 +79,9 @@ budget-ledger.toml.lock
 budget-cache.json
 budget-ledger.corrupt-*
 .budget-ledger.toml.tmp
+budget-hook.log
+budget-hook.log.1
+settings.local.json
 """
 
 ALL_ADDED = (
@@ -142,10 +90,11 @@ ALL_ADDED = (
 )
 GITIGNORE_ADDED = (
     ".claude/.gitignore: added budget-ledger.toml, budget-ledger.toml.lock, budget-cache.json, budget-ledger.corrupt-*, "
-    ".budget-ledger.toml.tmp"
+    ".budget-ledger.toml.tmp, budget-hook.log, budget-hook.log.1, settings.local.json"
 )
 UNCHANGED = [
     ".claude/settings.json: unchanged (the hook is already installed)",
+    ".claude/settings.local.json: unchanged",
     ".claude/commands/budget.md: unchanged",
     ".claude/.gitignore: unchanged",
     ".claude/budget.toml: kept as is (already there)",
@@ -183,6 +132,7 @@ def test_fresh_project(tmp_path: Path) -> None:
 
     assert lines == [
         ALL_ADDED,
+        LOCAL_SET,
         ".claude/commands/budget.md: written (the /budget command)",
         GITIGNORE_ADDED,
         ".claude/budget.toml: written (a commented template; every setting is off until you uncomment it)",
@@ -192,12 +142,15 @@ def test_fresh_project(tmp_path: Path) -> None:
     assert (claude / "commands" / "budget.md").read_text() == FRESH_COMMAND
     assert (claude / ".gitignore").read_text() == FRESH_GITIGNORE
     assert (claude / "budget.toml").read_text() == CONFIG_TEMPLATE
+    assert (claude / "settings.local.json").read_text() == FRESH_LOCAL
     assert sorted(read_tree(tmp_path)) == [
         ".claude/.gitignore",
         ".claude/budget.toml",
         ".claude/commands/budget.md",
         ".claude/settings.json",
+        ".claude/settings.local.json",
     ]
+    assert PY not in (claude / "settings.json").read_text()  # the committed file names no interpreter
 
 
 def test_new_files_get_umask_permissions(tmp_path: Path) -> None:
@@ -307,37 +260,65 @@ def test_settings_already_wired_are_not_reformatted(tmp_path: Path) -> None:
     assert (tmp_path / ".claude" / "settings.json").read_text() == text
 
 
-def test_new_interpreter_updates_our_entries_in_place(tmp_path: Path) -> None:
-    install(tmp_path, python=PY)
-    path = tmp_path / ".claude" / "settings.json"
-    settings = json.loads(path.read_text())
+def test_an_older_install_with_an_interpreter_path_is_made_portable_in_place(tmp_path: Path) -> None:
+    old = "/home/me/venv/bin/python -m budget_state.hook"
+    settings = {"hooks": {e: [{"hooks": [{"type": "command", "command": old, "timeout": 45}]}] for e in EVENTS}}
     settings["hooks"]["Stop"][0]["hooks"].append({"type": "command", "command": "echo after"})
-    settings["hooks"]["Stop"][0]["hooks"][0]["timeout"] = 45
-    path.write_text(json.dumps(settings))
+    (tmp_path / ".claude").mkdir()
+    (tmp_path / ".claude" / "settings.json").write_text(json.dumps(settings))
 
-    lines = install(tmp_path, python="/home/me/my venv/bin/python3")
+    lines = install(tmp_path, python=PY)
 
-    new = {e: c.replace(PY, "'/home/me/my venv/bin/python3'") for e, c in CMD.items()}
-    assert lines == [
-        f".claude/settings.json: set the hook command for {', '.join(EVENTS)}",
-        ".claude/commands/budget.md: updated",
-        ".claude/.gitignore: unchanged",
-        ".claude/budget.toml: kept as is (already there)",
-    ]
+    assert lines[0] == f".claude/settings.json: set the hook command for {', '.join(EVENTS)}"
     after = settings_of(tmp_path)
-    assert list(after["hooks"]) == EVENTS
     assert after["hooks"]["Stop"] == [
         {
             "hooks": [
-                {"type": "command", "command": new["Stop"], "timeout": 45},
+                {"type": "command", "command": CMD["Stop"], "timeout": 45},
                 {"type": "command", "command": "echo after"},
             ]
         }
     ]
-    assert our_commands(after) == [new[e] for e in EVENTS]
-    budget_md = (tmp_path / ".claude" / "commands" / "budget.md").read_text()
-    assert "!`'/home/me/my venv/bin/python3' -m budget_state status --color never $ARGUMENTS`" in budget_md
-    assert PY not in budget_md
+    assert our_commands(after) == [CMD[e] for e in EVENTS]
+    assert "/home/me/venv" not in json.dumps(after)
+
+
+def test_another_interpreter_moves_only_the_local_pointer(tmp_path: Path) -> None:
+    install(tmp_path, python=PY)
+    shared = (tmp_path / ".claude" / "settings.json").read_bytes()
+
+    lines = install(tmp_path, python="/home/me/my venv/bin/python3")
+
+    assert lines[:2] == [
+        ".claude/settings.json: unchanged (the hook is already installed)",
+        ".claude/settings.local.json: set env CLAUDE_BUDGET_PYTHON=/home/me/my venv/bin/python3 "
+        "(this machine's interpreter with claude-budget)",
+    ]
+    assert (tmp_path / ".claude" / "settings.json").read_bytes() == shared
+    local = json.loads((tmp_path / ".claude" / "settings.local.json").read_text())
+    assert local == {"env": {"CLAUDE_BUDGET_PYTHON": "/home/me/my venv/bin/python3"}}
+
+
+def test_no_pointer_where_the_project_venv_has_the_hook(tmp_path: Path) -> None:
+    """A project .venv (or a claude-budget-hook on PATH) is found by the line itself: nothing local."""
+    venv_bin = tmp_path / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (tmp_path / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    python = venv_bin / "python"
+    python.symlink_to(sys.executable)
+    hook = venv_bin / "claude-budget-hook"
+    hook.write_text(f"#!{venv_bin / 'python3'}\nfrom budget_state.hook import main\n")
+    hook.chmod(0o755)
+    (tmp_path / ".claude").mkdir()
+    (tmp_path / ".claude" / "settings.local.json").write_text('{"env": {"CLAUDE_BUDGET_PYTHON": "/old/python"}}')
+
+    lines = install(tmp_path, python=str(python), env={"PATH": "/usr/bin:/bin"})
+
+    assert lines[1] == (
+        ".claude/settings.local.json: removed env CLAUDE_BUDGET_PYTHON (claude-budget-hook is found without it)"
+    )
+    assert json.loads((tmp_path / ".claude" / "settings.local.json").read_text()) == {}
+    assert "settings.local.json" not in (tmp_path / ".claude" / ".gitignore").read_text()
 
 
 def test_takes_over_the_old_hook_script_entry(tmp_path: Path) -> None:
@@ -461,7 +442,7 @@ def test_user_written_budget_command_is_kept(tmp_path: Path) -> None:
 
     lines = install(tmp_path, python=PY)
 
-    assert lines[1] == (
+    assert lines[2] == (
         ".claude/commands/budget.md: kept as is (written by you: it lacks the <!-- claude-budget --> marker); "
         "the hook still answers /budget, or delete the file and run install again to get ours"
     )
@@ -474,7 +455,7 @@ def test_our_budget_command_is_refreshed(tmp_path: Path) -> None:
 
     lines = install(tmp_path, python=PY)
 
-    assert lines[1] == ".claude/commands/budget.md: updated"
+    assert lines[2] == ".claude/commands/budget.md: updated"
     assert (tmp_path / ".claude" / "commands" / "budget.md").read_text() == FRESH_COMMAND
 
 
@@ -484,23 +465,25 @@ def test_our_budget_command_is_refreshed(tmp_path: Path) -> None:
         (
             "node_modules/\nbudget-cache.json",
             "node_modules/\nbudget-cache.json\n# claude-budget: the ledger and its lock/cache are per machine\n"
-            "budget-ledger.toml\nbudget-ledger.toml.lock\nbudget-ledger.corrupt-*\n.budget-ledger.toml.tmp\n",
+            "budget-ledger.toml\nbudget-ledger.toml.lock\nbudget-ledger.corrupt-*\n.budget-ledger.toml.tmp\n"
+            "budget-hook.log\nbudget-hook.log.1\nsettings.local.json\n",
             ".claude/.gitignore: added budget-ledger.toml, budget-ledger.toml.lock, budget-ledger.corrupt-*, "
-            ".budget-ledger.toml.tmp",
+            ".budget-ledger.toml.tmp, budget-hook.log, budget-hook.log.1, settings.local.json",
         ),
         (
             "# claude-budget: the ledger and its lock/cache are per machine\n"
             "budget-ledger.toml\n  budget-cache.json  \n",
             "# claude-budget: the ledger and its lock/cache are per machine\n"
             "budget-ledger.toml\n  budget-cache.json  \nbudget-ledger.toml.lock\nbudget-ledger.corrupt-*\n"
-            ".budget-ledger.toml.tmp\n",
-            ".claude/.gitignore: added budget-ledger.toml.lock, budget-ledger.corrupt-*, .budget-ledger.toml.tmp",
+            ".budget-ledger.toml.tmp\nbudget-hook.log\nbudget-hook.log.1\nsettings.local.json\n",
+            ".claude/.gitignore: added budget-ledger.toml.lock, budget-ledger.corrupt-*, .budget-ledger.toml.tmp, "
+            "budget-hook.log, budget-hook.log.1, settings.local.json",
         ),
         (
             "budget-ledger.corrupt-*\nbudget-ledger.toml.lock\nbudget-cache.json\nbudget-ledger.toml\n"
-            ".budget-ledger.toml.tmp\n",
+            ".budget-ledger.toml.tmp\nbudget-hook.log\nbudget-hook.log.1\nsettings.local.json\n",
             "budget-ledger.corrupt-*\nbudget-ledger.toml.lock\nbudget-cache.json\nbudget-ledger.toml\n"
-            ".budget-ledger.toml.tmp\n",
+            ".budget-ledger.toml.tmp\nbudget-hook.log\nbudget-hook.log.1\nsettings.local.json\n",
             ".claude/.gitignore: unchanged",
         ),
     ],
@@ -513,7 +496,7 @@ def test_gitignore_gets_only_missing_lines(tmp_path: Path, existing: str, expect
     lines = install(tmp_path, python=PY)
     install(tmp_path, python=PY)
 
-    assert lines[2] == line
+    assert lines[3] == line
     assert (tmp_path / ".claude" / ".gitignore").read_text() == expected
 
 
@@ -523,7 +506,7 @@ def test_existing_config_is_never_touched(tmp_path: Path) -> None:
 
     lines = install(tmp_path, python=PY)
 
-    assert lines[3] == ".claude/budget.toml: kept as is (already there)"
+    assert lines[4] == ".claude/budget.toml: kept as is (already there)"
     assert (tmp_path / ".claude" / "budget.toml").read_text() == 'mode = "block"\n'
 
 

@@ -13,6 +13,7 @@ import pytest
 from test_hook import Project
 
 from budget_state._install import install
+from budget_state._wiring import NOT_INSTALLED, PYTHON_ENV, hook_command
 
 PY = "/opt/venv/bin/python"
 
@@ -66,9 +67,9 @@ def test_pre_tool_use_waits_only_where_it_may_decide(
     install(tmp_path, python=str(fake))
     if config is not None:
         (tmp_path / ".claude" / "budget.toml").write_text(config)
-    line = commands(tmp_path)["PreToolUse"].replace(" -m budget_state.hook", "")  # the fake is a script
+    line = commands(tmp_path)["PreToolUse"]
 
-    done = run_line(line, tmp_path, b"{}", {"CLAUDE_PROJECT_DIR": str(tmp_path), **env})
+    done = run_line(line, tmp_path, b"{}", {"CLAUDE_PROJECT_DIR": str(tmp_path), PYTHON_ENV: str(fake), **env})
 
     assert done.returncode == 0
     if where == "foreground":
@@ -83,9 +84,9 @@ def test_stop_answers_in_the_interactive_tui_only(tmp_path: Path, entrypoint: st
     fake.write_text(f"#!{sys.executable}\n{FAKE}")
     fake.chmod(0o755)
     install(tmp_path, python=str(fake))
-    line = commands(tmp_path)["Stop"].replace(" -m budget_state.hook", "")
+    line = commands(tmp_path)["Stop"]
 
-    done = run_line(line, tmp_path, b"{}", {"CLAUDE_CODE_ENTRYPOINT": entrypoint})
+    done = run_line(line, tmp_path, b"{}", {"CLAUDE_CODE_ENTRYPOINT": entrypoint, PYTHON_ENV: str(fake)})
 
     assert (done.returncode, done.stdout) == (0, b"foreground\n" if where == "foreground" else b"")
 
@@ -136,7 +137,8 @@ def test_the_background_command_hands_the_event_to_the_hook(proj: Project) -> No
     assert proj.run("UserPromptSubmit", prompt="/deploy", prompt_id="p1") is None
     proj.spend("p1", 42)
 
-    done = run_line(command, proj.root, proj.payload("PreToolUse", prompt_id="p1", tool_name="Bash"), proj.env)
+    env = {**proj.env, PYTHON_ENV: sys.executable}  # as .claude/settings.local.json sets it
+    done = run_line(command, proj.root, proj.payload("PreToolUse", prompt_id="p1", tool_name="Bash"), env)
 
     assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
     deadline = time.monotonic() + 30  # a bound on waiting for the detached hook, not a timing check
@@ -147,3 +149,103 @@ def test_the_background_command_hands_the_event_to_the_hook(proj: Project) -> No
             break
         time.sleep(0.05)
     assert counted == [42]
+
+
+# --- the portable line: which hook it finds ---------------------------------------------------------
+
+
+def fake_hook(path: Path, says: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"#!{sys.executable}\nimport sys\nsys.stdin.read()\nprint({says!r}, *sys.argv[1:])\n")
+    path.chmod(0o755)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("have", "found"),
+    [
+        (["pointer", "venv", "path"], "pointer -m budget_state.hook"),
+        (["venv", "path"], "venv"),
+        (["path"], "path"),
+    ],
+    ids=["pointer-first", "project-venv-next", "path-last"],
+)
+def test_the_line_finds_the_hook_in_order(tmp_path: Path, have: List[str], found: str) -> None:
+    project = tmp_path / "proj"
+    (project / ".claude").mkdir(parents=True)
+    env = {"CLAUDE_PROJECT_DIR": str(project), "HOME": str(tmp_path), "TMPDIR": str(tmp_path)}
+    if "pointer" in have:
+        env[PYTHON_ENV] = str(fake_hook(tmp_path / "elsewhere" / "python", "pointer"))
+    if "venv" in have:
+        fake_hook(project / ".venv" / "bin" / "claude-budget-hook", "venv")
+    path = "/usr/bin:/bin"
+    if "path" in have:
+        path = f"{fake_hook(tmp_path / 'pipx' / 'claude-budget-hook', 'path').parent}:{path}"
+
+    done = subprocess.run(
+        ["/bin/sh", "-c", hook_command(event="UserPromptSubmit")],
+        input=b"{}",
+        capture_output=True,
+        env={**env, "PATH": path},
+        cwd=project,
+        timeout=60,
+    )
+
+    assert (done.returncode, done.stdout.decode(), done.stderr) == (0, found + "\n", b"")
+
+
+def missing(project: Path, tmp: Path, event: str, **extra: str) -> subprocess.CompletedProcess[bytes]:
+    """The line where claude-budget is not installed (nothing on PATH but the system's tools)."""
+    env = {"CLAUDE_PROJECT_DIR": str(project), "HOME": str(tmp / "home"), "TMPDIR": str(tmp), **extra}
+    return run_line(hook_command(event=event), project, b"{}", env)
+
+
+def test_not_installed_says_so_once_per_session_and_nothing_else(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    (project / ".claude").mkdir(parents=True)
+
+    first = missing(project, tmp_path, "UserPromptSubmit")
+    again = missing(project, tmp_path, "UserPromptSubmit")  # same parent process: the same session
+    others = [missing(project, tmp_path, e) for e in ("PreToolUse", "Stop", "SubagentStop", "SessionEnd")]
+
+    assert (first.returncode, first.stderr) == (0, b"")
+    assert json.loads(first.stdout) == {"systemMessage": NOT_INSTALLED}
+    assert (again.returncode, again.stdout, again.stderr) == (0, b"", b"")
+    assert [(o.returncode, o.stdout, o.stderr) for o in others] == [(0, b"", b"")] * 4
+
+
+@pytest.mark.parametrize(
+    ("config", "env"),
+    [('on_error = "closed"\n', {}), (None, {"CLAUDE_BUDGET_ON_ERROR": "closed"})],
+    ids=["file", "env"],
+)
+def test_not_installed_refuses_every_prompt_where_on_error_is_closed(
+    tmp_path: Path, config: Optional[str], env: Dict[str, str]
+) -> None:
+    project = tmp_path / "proj"
+    (project / ".claude").mkdir(parents=True)
+    if config:
+        (project / ".claude" / "budget.toml").write_text(config)
+
+    replies = [missing(project, tmp_path, "UserPromptSubmit", **env) for _ in range(2)]
+
+    for done in replies:
+        assert (done.returncode, done.stderr) == (0, b"")
+        assert json.loads(done.stdout) == {"decision": "block", "reason": NOT_INSTALLED + " (on_error is closed)"}
+
+
+def test_not_installed_is_silent_where_the_plugin_counts(tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    (project / ".claude").mkdir(parents=True)
+    (tmp_path / "home" / ".claude").mkdir(parents=True)
+    (tmp_path / "home" / ".claude" / "settings.json").write_text(
+        json.dumps({"enabledPlugins": {"claude-budget@claude-budget": True}}, indent=2)
+    )
+
+    done = missing(project, tmp_path, "UserPromptSubmit")
+
+    assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
+
+
+def test_the_message_survives_the_shell_and_json() -> None:
+    assert not set(NOT_INSTALLED) & set("'\"\\%$`")
