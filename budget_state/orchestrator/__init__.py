@@ -1,0 +1,10 @@
+"""``claude-budget orchestrate``: run a fleet of ``claude -p`` instances under one set of budgets.
+
+Kept empty on purpose: the hook imports :mod:`._scope` (an orchestration's scope in the ledger)
+on every prompt of an orchestrated instance, and must not pay for the scheduler or the report.
+
+Parts: ``_scope`` (the ledger side, shared with the hooks), ``_options`` (flags and the config
+file), ``_schedule`` (which instance starts next), ``_process`` (process groups and the kill
+escalation), ``_report`` (the status report), ``_results`` (summary table and JSON),
+``_run`` (the loop that ties them) and ``_command`` (the subcommand's arguments).
+"""
