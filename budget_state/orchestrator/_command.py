@@ -49,7 +49,7 @@ def add_parser(sub: Any) -> None:
     a("--logs", metavar="DIR", help="keep each instance's output (JSON result, stderr) in DIR")
     a("--json-out", metavar="FILE", help="write the results as JSON to FILE")
     a("--temporary-hooks", action="store_true", help="run instances with the hooks via claude --settings, uninstalled")
-    a("extra", nargs="*", metavar="-- CLAUDE_ARGS", help="extra arguments for every claude -p")
+    a("extra", nargs=argparse.REMAINDER, metavar="-- CLAUDE_ARGS", help="extra arguments for every claude -p")
     p.set_defaults(func=cmd_orchestrate)
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .._errors import ConfigError
-from .._model import slash_name
 
 DASHBOARD_MODES = ("live", "report", "off")
 DEFAULT_CONCURRENCY = 4
@@ -437,6 +436,9 @@ def build(args: Any) -> Options:
     if project is not None and not project.is_dir():
         raise UsageError(f"--project {args.project} is not a folder — pass the project root")
     extra = tuple(args.extra or ())
+    if extra and extra[0] != "--":
+        raise UsageError(f'unexpected argument "{extra[0]}" — extra arguments for claude go after --')
+    extra = extra[1:]
     for reserved in ("-p", "--print", "--session-id", "--output-format"):
         if reserved in extra:
             raise UsageError(f"{reserved} after -- is set by the orchestrator for each instance — leave it out")
@@ -449,7 +451,3 @@ def build(args: Any) -> Options:
         temporary_hooks=bool(args.temporary_hooks),
         warnings=tuple(warnings),
     )
-
-
-def normalize(name: str) -> str:
-    return slash_name(name)

@@ -37,6 +37,7 @@ class Result(NamedTuple):
     reported: Mapping[str, Any] | None = None  # from Claude Code's own JSON result
     name: str | None = None
     log: str | None = None
+    started: float | None = None  # seconds after the orchestration began
 
     @property
     def label(self) -> str:
@@ -52,6 +53,7 @@ class Result(NamedTuple):
             "exit_code": self.exit_code,
             "tokens": {**self.usage.as_dict(), "total": self.usage.total(counted)},
             "usd": round(self.usd_micros / 1_000_000, 6),
+            "started_seconds": None if self.started is None else round(self.started, 3),
             "duration_seconds": None if self.seconds is None else round(self.seconds, 3),
             "session_id": self.session,
             "reason": self.reason,

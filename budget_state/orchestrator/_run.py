@@ -258,7 +258,7 @@ class Orchestration:
         self.running[slot.position] = proc
         self.start_order.append(slot.position)
         log = str(logs / f"{stem}.json") if o.logs is not None else None
-        self._set(slot.position, state="running", log=log)
+        self._set(slot.position, state="running", log=log, started=proc.started - self.started_at)
 
     def _inflight(self, state: Mapping[str, Any]) -> list[tuple[str, str]]:
         """(command, session) of the running instances: their typical spend is reserved before a start."""
@@ -282,7 +282,10 @@ class Orchestration:
         code = proc.returncode if proc.returncode is not None else -1
         result = parse_output(proc.output())
         usage, usd, known = self._settle(slot.session, utcnow())
-        state, reason = outcome(code, result, signals=proc.signals, why=self.why.get(slot.position))
+        why = self.why.get(slot.position)
+        if why is None and result is not None and result.get("terminal_reason") == "hook_stopped":
+            why = self._stopped_why(slot)
+        state, reason = outcome(code, result, signals=proc.signals, why=why)
         if not known and state == "done" and result is not None and sum(reported(result)["tokens"].values()):
             state, reason = "failed", "its hooks never ran, so its spending is not in the ledger — check the install"
         if state == "failed" and not result:
@@ -299,6 +302,13 @@ class Orchestration:
             reason=reason,
             reported=reported(result) if result is not None else None,
         )
+
+    def _stopped_why(self, slot: Slot) -> str | None:
+        """Which budget its hook stopped it for, as the ledger shows it now."""
+        from .._ledger import utcnow
+
+        verdict = must_stop(self.ctx, self.ctx.ledger.read(), self.id, slot, now=utcnow())
+        return None if verdict.allowed else verdict.reason
 
     def _settle(self, session: str, now: datetime) -> tuple[Usage, int, bool]:
         """Settle the session as its SessionEnd hook would (a stopped instance may not have run it)."""
