@@ -22,7 +22,18 @@ def add_parser(sub: Any) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.error = _error  # type: ignore[method-assign]  # one "Error: …" line, exit 2 (not argparse's usage dump)
+    # One "Error: …" line and exit 2 for every malformed flag, unknown ones included (argparse would
+    # leave those to the top-level parser, which prints its usage first).
+    p.error = _error  # type: ignore[method-assign]
+    known = p.parse_known_args
+
+    def strict(args: Any = None, namespace: Any = None) -> Any:
+        parsed, extras = known(args, namespace)
+        if extras:
+            _error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+    p.parse_known_args = strict  # type: ignore[method-assign]
     a = p.add_argument
     a("--config", metavar="FILE", help="JSON (or .yaml/.toml) with budget_config and instances")
     a("--instance", action="append", metavar='"/cmd args"', help="an instance to run (repeatable)")

@@ -299,6 +299,6 @@ def _plain(view: View) -> str:
     husd = _usd_limit(view.hourly)
     if husd is not None:
         cost += f", {dollars(husd.used)} of {dollars(husd.limit)} in the last {view.period} min"
-    lines.append(f"{cost}, {_efficiency(view).replace('tok/$', 'tokens per dollar')}")
+    lines.append(f"{cost}, efficiency {_efficiency(view).replace('tok/$', 'tokens per dollar')}")
     lines.extend(f"Alert: {_safe(a)}" for a in forecasts(view))
     return "\n".join(lines) + "\n"
