@@ -227,3 +227,39 @@ def _cwd(pid: str) -> str:
         return os.readlink(f"/proc/{pid}/cwd")
     except OSError:
         return ""
+
+
+def test_a_dollar_budget_with_the_hooks_in_a_temporary_settings_layer(project, fake_api, tmp_path):
+    """A project without the hooks installed: refused, unless --temporary-hooks (claude --settings)."""
+    fake_api.usage = lambda n, usage: dict(ONE)
+    p = project()
+    (p.root / ".claude" / "settings.json").write_text("{}")  # as if never installed
+    p.write_command("garden", GARDEN)
+    args = ["--instance", "/garden 1", "--instance", "/garden 2", "--instance", "/garden 3", "--max-concurrent", "1"]
+    args += ["--budget-enforcement-mode", "stop-new"]
+
+    refused = subprocess.run(
+        [sys.executable, "-m", "budget_state", "orchestrate", "--claude", str(p.claude), *args],
+        cwd=p.root, env=p.env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode == 1 and "claude-budget install" in refused.stderr, refused.stderr
+    assert fake_api.requests == 0
+
+    code, first, output = orchestrate(p, *args[:2], "--temporary-hooks", out=tmp_path / "one.json")
+    assert code == 0, output
+    one_run = first["totals"]["usd"]
+    assert one_run > 0
+    budget = f"{one_run * 1.5:.6f}"
+
+    code, results, output = orchestrate(
+        p, *args, "--temporary-hooks", "--overall-cost-budget", budget, out=tmp_path / "r.json"
+    )
+
+    assert code == 3, output
+    assert [i["state"] for i in results["instances"]] == ["done", "skipped", "skipped"], output
+    assert "overall dollar budget" in results["instances"][1]["reason"], output
+    assert fake_api.requests == 2
+    ledger = read_toml(p.ledger)
+    assert tokens(ledger["overall"]) == fake_api.totals()
+    table = scope(p, results["orchestration"])
+    assert table["usd_micros"] == round(results["totals"]["usd"] * 1_000_000) == round(one_run * 1_000_000)
