@@ -82,6 +82,11 @@ class Process:
         if self._next is None and self.ended is None:
             self._next = now + delay
 
+    def hurry(self, now: float) -> None:
+        """No more waiting between the steps (a second Ctrl-C): the next one goes at the next look."""
+        if self._next is not None:
+            self._next = min(self._next, now)
+
     def advance(self, now: float) -> None:
         """Send the next signal of the escalation when its time has come."""
         if self._next is None or self.ended is not None or now < self._next:

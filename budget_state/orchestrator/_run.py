@@ -188,7 +188,7 @@ class Orchestration:
                             proc.stop(now=now)
                     if interrupt.count > 1:  # a second Ctrl-C: no more waiting
                         for proc in self.running.values():
-                            proc.advance(now + 3600)
+                            proc.hurry(now)
                     for i, proc in list(self.running.items()):
                         proc.advance(now)
                         if proc.poll() is not None:
@@ -210,10 +210,13 @@ class Orchestration:
                     proc.advance(time.monotonic())
                     time.sleep(TICK)
                 self._finish(self.slots[i], proc)
-            self._close()
-            if tmp is not None:
-                tmp.cleanup()
-        reporter.final()
+            try:
+                if sys.exc_info()[0] is None:
+                    reporter.final()  # before _close(), which drops the per-instance detail it shows
+            finally:
+                self._close()
+                if tmp is not None:
+                    tmp.cleanup()
         code = INTERRUPTED if interrupted else exit_code(self.results)
         self.out.write("\n" + summary(self.results, self.ctx.config.counted))
         if o.json_out is not None:

@@ -28,7 +28,7 @@ from .._ledger import State, add_usage, subtable
 from .._model import CATEGORIES, Usage, count_value, dollars
 
 ENV = "CLAUDE_BUDGET_ORCHESTRATION"
-KEEP = 20  # orchestrations kept in the ledger; the oldest finished ones go first
+KEEP = 10  # orchestrations kept in the ledger; the oldest finished ones go first
 _BUCKET = (*CATEGORIES, "usd_micros")
 
 
@@ -138,9 +138,13 @@ def add_instance(
 
 
 def finish(state: State, oid: str, /, *, now: datetime) -> None:
+    """The orchestrator is done: keep the totals (overall, per command), drop the per-instance and
+    per-minute detail — every hook parses this part of the ledger, and the results file has it."""
     t = table(state, oid)
     if t is not None:
         t["ended"] = now
+        t.pop("instances", None)
+        t.pop("minutes", None)
 
 
 def tag(state: State, session: str, env: Mapping[str, str], /) -> str | None:
