@@ -405,14 +405,15 @@ def build(args: Any) -> Options:
             cli[name] = parse(value, "--" + attr.replace("_", "-"))
     command_tokens = dict(settings.pop("command_budgets", {}))
     command_usd = dict(settings.pop("command_cost_budgets", {}))
+    cli_tokens, cli_usd = set(), set()
     for raw in args.command_budget or ():
         name, n = pair(raw, "--command-budget", tokens, "/gitcommitgardener=50k")
         command_tokens[name] = n
+        cli_tokens.add(name)
     for raw in args.command_cost_budget or ():
         name, n = pair(raw, "--command-cost-budget", usd, "/gitcommitgardener=0.25")
         command_usd[name] = n
-    cli_tokens = {pair(r, "", tokens, "")[0] for r in args.command_budget or ()}
-    cli_usd = {pair(r, "", usd, "")[0] for r in args.command_cost_budget or ()}
+        cli_usd.add(name)
     merged: list[Instance] = []
     for inst in instances:
         # command line > the instance's own key in the file > budget_config's command_budgets

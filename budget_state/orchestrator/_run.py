@@ -55,11 +55,14 @@ class Interrupt:
         self.count += 1
 
 
-def hooks_installed(project: Path, /) -> bool:
-    """Whether the project's settings run the claude-budget hook on prompts (where Claude Code reads them)."""
-    for name in ("settings.json", "settings.local.json"):
+def hooks_installed(project: Path, /, *, env: Mapping[str, str]) -> bool:
+    """Whether settings Claude Code reads for the project (its own, or the user's) run the hook on prompts."""
+    from .._paths import claude_home
+
+    places = [project / ".claude" / "settings.json", project / ".claude" / "settings.local.json"]
+    for path in [*places, claude_home(env) / "settings.json"]:
         try:
-            data = json.loads((project / ".claude" / name).read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         groups = (data.get("hooks") or {}).get("UserPromptSubmit") if isinstance(data, dict) else None
@@ -109,7 +112,7 @@ class Orchestration:
     # --- setup -----------------------------------------------------------------------------------
 
     def check_hooks(self) -> None:
-        if self.options.temporary_hooks or hooks_installed(self.project):
+        if self.options.temporary_hooks or hooks_installed(self.project, env=self.env):
             return
         raise BudgetError(
             f"claude-budget's hooks are not installed in {self.project / '.claude' / 'settings.json'}, so the "
