@@ -1,18 +1,17 @@
 """The shared ledger: one TOML file, changed only by read–modify–write under the lock.
 
-Layout (schema 1) — see README "The ledger" for the documented form::
+Layout (schema 2) — see README "The ledger" for the documented form::
 
-    schema_version = 1
-    [overall]                 input, output, cache_creation, cache_read, since, warned, [overall.models.<m>]
-    [commands."/name"]        the same + runs, last_run
-    [[runs]]                  recent runs: prompt, command, session, started, ended, tokens, [runs.models.<m>]
+    schema_version = 2
+    [overall]                 input, output, cache_creation, cache_read, usd_micros, since, warned, [overall.models.<m>]
+    [commands."/name"]        the same + runs, last_run, recent (the last finished runs' totals)
+    [[runs]]                  open and recently finished runs: prompt, command, session, started, ended, tokens
     [sessions.<id>]           seen, run, limit, ended, [sessions.<id>.files."<path>"] read cursors
-    # ---- history …            (COLD_MARKER) everything below changes only when runs are moved there:
-    [[history]]               older runs, as in [[runs]]
-    [rollup."/name".<day>]    runs older still, summed per UTC day (time windows read these)
+    [minutes] / [quarters]    usage by time per scope, for windowed limits (see _windows)
 
-The file is one TOML document. Hooks parse only the part above the marker and copy the part
-below it as bytes, so a hook's cost does not grow with history; runs move below in batches.
+Finished runs leave the file in batches for the run log beside it (``<ledger>.runs.jsonl``, see
+_runlog), so the file's size — and a hook's cost — does not grow with history. A schema-1 ledger
+(whose runs went below a history marker) is migrated on its first write, keeping every total.
 
 Writers replace the file atomically (temp file in the same folder, fsync, ``os.replace``, fsync
 of the folder), so a reader without the lock sees either the old or the new ledger, never a torn
@@ -25,7 +24,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -37,28 +36,39 @@ from ._model import MAX_COUNT, count_value
 from ._paths import lock_path
 from ._toml import loads
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 HOT_RUNS = 20  # finished runs kept above the marker, besides open and just-finished ones
 HOT_RUNS_MAX = 50  # more than this many and the older ones move below, as one batch
 RECENT = timedelta(minutes=10)  # a run that ended this recently may still get late usage: stays above
-MAX_HISTORY = 500  # runs kept whole below the marker; older ones are summed into [rollup]
-ROLLUP_DAYS = 35  # daily sums kept for time windows (a week, a month)
-COLD_KEYS = ("history", "rollup")
+RECENT_RUNS = 20  # finished runs' totals kept per command, for per-run estimates (p50/p90, pre-flight)
+# Schema 1 kept older runs below this line (parsed only when a batch moved there): read for migration.
 COLD_MARKER = "# ---- history: older runs, rewritten only when a batch of runs moves here ----\n"
 MAX_SESSIONS = 100
 SESSION_IDLE = timedelta(days=7)
 ENDED_SESSION_KEEP = timedelta(minutes=10)
 
 State = dict[str, Any]
-_COLD_KINDS = (("history", list), ("rollup", dict))
+_BUCKET_TABLES = ("minutes", "quarters")
 
 
 def new_state(now: datetime) -> State:
     return {"schema_version": SCHEMA_VERSION, "created": now, "overall": {"since": now}, "commands": {}, "runs": []}
 
 
+TIME_OFFSET_ENV = "CLAUDE_BUDGET_TIME_OFFSET"
+
+
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    """Now, to the second. ``CLAUDE_BUDGET_TIME_OFFSET`` (seconds, may be negative) moves this clock,
+    for tests and rehearsals of windows: it is how a test sees an hour pass (README "Testing")."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    offset = os.environ.get(TIME_OFFSET_ENV)
+    if offset:
+        try:
+            now += timedelta(seconds=int(offset))
+        except (ValueError, OverflowError):
+            pass
+    return now
 
 
 class Ledger:
@@ -69,25 +79,22 @@ class Ledger:
         self.lock_path = lock_path(path)
         self.timeout = timeout
         self.own_process = own_process  # see LedgerLock
+        self.minutes_kept = 0  # minute buckets kept at least this long (the longest rolling window configured)
         #: set by transaction() when it found the ledger corrupt and moved it aside
         self.recovered: LedgerCorrupt | None = None
-        self._cold_text = ""  # the part below COLD_MARKER, as read
-        self._cold: State | None = None  # that part parsed, once something needed it
+        self._old: State | None = None  # a schema-1 ledger's history part, to migrate on write
 
     def read(self, *, history: bool = False) -> State:
         """The ledger as last written (no lock needed: writes are atomic). Missing -> empty.
 
-        Without ``history`` only the part above the history line is parsed (totals, sessions,
-        recent runs): all that a status needs, at a cost that does not grow with history.
+        ``history`` is accepted for callers of schema 1 and ignored: history is in the run log now.
         """
         self._refuse_symlink()
         raw = self._read_bytes()
         if raw is None:
             return new_state(utcnow())
         try:
-            text = raw.decode("utf-8")
-            if not history:
-                text = text.partition(COLD_MARKER)[0]
+            text = raw.decode("utf-8").partition(COLD_MARKER)[0]
             return self._check(loads(text))
         except (ValueError, UnicodeDecodeError) as e:
             raise LedgerCorrupt(
@@ -109,27 +116,19 @@ class Ledger:
         with LedgerLock(self.lock_path, timeout=self.timeout, own_process=self.own_process):
             state = self._read_locked()
             yield state
-            compact(state, utcnow(), cold=self.cold)
-            self._write(state)
+            now = utcnow()
+            moved = compact(state, now, minutes_kept=self.minutes_kept)
+            if self._old is not None:
+                moved = _migrate(state, self._old, now) + moved
+            if moved:
+                # The log first: killed between the two, a run is in both (the log's readers keep
+                # one per prompt), never in neither.
+                from ._runlog import append_runs
 
-    def cold(self) -> State:
-        """The part below the marker (history), parsed on first use within a transaction."""
-        if self._cold is None:
-            try:
-                self._cold = loads(self._cold_text) if self._cold_text.strip() else {}
-                for key, kind in (("history", list), ("rollup", dict)):
-                    if key in self._cold and not isinstance(self._cold[key], kind):
-                        raise ValueError(f"{key} is a {type(self._cold[key]).__name__}, expected a {kind.__name__}")
-            except ValueError as e:
-                kept = self._keep_corrupt(self._cold_text)
-                self.recovered = LedgerCorrupt(
-                    f"the history part of the ledger {self.path} was corrupt ({str(e)[:200]}); it was saved to "
-                    f"{kept} and a new history started (totals are unaffected)",
-                    path=self.path,
-                    moved_to=kept,
-                )
-                self._cold = {}
-        return self._cold
+                append_runs(self.path, moved)
+            state["schema_version"] = SCHEMA_VERSION
+            self._write(state)
+            self._old = None
 
     def _read_bytes(self) -> bytes | None:
         """The file's bytes, or None when there is no ledger yet."""
@@ -141,18 +140,16 @@ class Ledger:
             raise LedgerError(f"cannot read the ledger {self.path}: {e.strerror}", path=self.path) from None
 
     def _read_locked(self) -> State:
-        self._cold_text, self._cold = "", None
+        self._old = None
         raw = self._read_bytes()
         if raw is None:
             return new_state(utcnow())
         try:
             text = raw.decode("utf-8")
-            hot, marker, cold = text.partition(COLD_MARKER)
+            hot, _, cold = text.partition(COLD_MARKER)
             state = self._check(loads(hot))
-            if marker:
-                self._cold_text = cold
-            else:  # written by hand or by an older layout: one document, split it now
-                self._cold = {k: state.pop(k) for k in COLD_KEYS if k in state}
+            if state.get("schema_version") == 1:
+                self._old = self._schema1_history(cold, state)
             return state
         except (ValueError, UnicodeDecodeError) as e:
             moved = self._move_aside()
@@ -162,6 +159,30 @@ class Ledger:
                 moved_to=moved,
             )
             return new_state(utcnow())
+
+    def _schema1_history(self, cold: str, state: State) -> State:
+        """A schema-1 ledger's runs and day sums (below the marker, or in the one document), for migration.
+
+        A corrupt history part is kept aside and left out: the totals above it are whole.
+        """
+        old: State = {k: state.pop(k) for k in ("history", "rollup") if k in state}
+        if not cold.strip():
+            return old
+        try:
+            parsed = loads(cold)
+        except ValueError as e:
+            kept = self._keep_corrupt(cold)
+            self.recovered = LedgerCorrupt(
+                f"the history part of the ledger {self.path} was corrupt ({str(e)[:200]}); it was saved to "
+                f"{kept} and left out (totals are unaffected)",
+                path=self.path,
+                moved_to=kept,
+            )
+            return old
+        for key in ("history", "rollup"):
+            if key in parsed:
+                old[key] = parsed[key]
+        return old
 
     def _check(self, state: State) -> State:
         version = state.get("schema_version")
@@ -173,7 +194,7 @@ class Ledger:
                 "upgrade claude-budget (pip install -U claude-budget)",
                 path=self.path,
             )
-        checks = (("overall", dict), ("commands", dict), ("runs", list), ("sessions", dict), *_COLD_KINDS)
+        checks = (("overall", dict), ("commands", dict), ("runs", list), ("sessions", dict))
         for key, kind in checks:
             if key in state and not isinstance(state[key], kind):
                 raise ValueError(f"{key} is a {type(state[key]).__name__}, expected a {kind.__name__}")
@@ -214,8 +235,11 @@ class Ledger:
     def _write(self, state: State) -> None:
         import tomli_w
 
-        cold = tomli_w.dumps(self._cold) if self._cold is not None else self._cold_text
-        data = (tomli_w.dumps(state) + COLD_MARKER + cold).encode("utf-8")
+        buckets = {k: state.pop(k) for k in _BUCKET_TABLES if k in state}
+        try:
+            data = (tomli_w.dumps(state) + _bucket_tables(buckets)).encode("utf-8")
+        finally:
+            state.update(buckets)
         # One name, not one per process: writers hold the lock, and a writer killed mid-write
         # leaves a single stale file that the next write replaces.
         tmp = self.path.with_name(f".{self.path.name}.tmp")
@@ -320,11 +344,11 @@ def add_usage(table: dict[str, Any], usage: dict[str, int], model: str | None, *
         _add(subtable(subtable(table, "models"), model), usage, correction)
 
 
-def compact(state: State, now: datetime, *, cold: Callable[[], State] | None = None) -> None:
-    """Keep the ledger bounded: finished runs move to history in batches, then into daily sums.
+def compact(state: State, now: datetime, *, minutes_kept: int | None = None) -> list[dict[str, Any]]:
+    """Keep the ledger bounded: finished runs leave in batches (returned, for the run log), and
+    buckets no window needs any more are dropped. Each command keeps its last runs' totals."""
+    from ._windows import MINUTES_KEPT, trim_buckets
 
-    ``cold`` gives the history part (parsed only when a batch moves); by default it is ``state`` itself.
-    """
     runs: list[dict[str, Any]] = [r for r in state.get("runs", []) if isinstance(r, dict)]
     open_prompts = {s.get("run") for s in state.get("sessions", {}).values() if isinstance(s, dict)}
 
@@ -340,19 +364,15 @@ def compact(state: State, now: datetime, *, cold: Callable[[], State] | None = N
         finished = [r for r in runs if r.get("prompt") not in open_prompts and isinstance(r.get("ended"), datetime)]
         if len(finished) > 2 * HOT_RUNS_MAX:  # a burst of short runs: bound the hot part anyway
             candidates = finished
+    moved: list[dict[str, Any]] = []
     if len(candidates) > HOT_RUNS_MAX:
         moving = {id(r) for r in candidates[: len(candidates) - HOT_RUNS]}
-        history = (cold or (lambda: state))()
-        past = history.setdefault("history", [])
-        past.extend(r for r in runs if id(r) in moving)
+        moved = [r for r in runs if id(r) in moving]
         runs = [r for r in runs if id(r) not in moving]
-        if len(past) > MAX_HISTORY:
-            for r in past[: len(past) - MAX_HISTORY]:
-                if isinstance(r, dict):
-                    _roll_up(history, r)
-            del past[: len(past) - MAX_HISTORY]
-        _trim_rollup(history, now)
+        for r in moved:
+            remember_run(state, r)
     state["runs"] = runs
+    trim_buckets(state, now, minutes_kept=max(MINUTES_KEPT, minutes_kept or 0))
     sessions = state.get("sessions")
     if isinstance(sessions, dict):
         for sid in list(sessions):
@@ -367,38 +387,89 @@ def compact(state: State, now: datetime, *, cold: Callable[[], State] | None = N
         if len(sessions) > MAX_SESSIONS:
             for sid in sorted(sessions, key=lambda k: sessions[k]["seen"])[: len(sessions) - MAX_SESSIONS]:
                 del sessions[sid]
+    return moved
 
 
-def _trim_rollup(history: State, now: datetime) -> None:
-    rollup = history.get("rollup")
-    if not isinstance(rollup, dict):
+_RUN_FIELDS = ("input", "output", "cache_creation", "cache_read", "usd_micros")
+
+
+def run_totals(run: dict[str, Any], /) -> list[int]:
+    """A run's ``[input, output, cache_creation, cache_read, usd_micros]``."""
+    return [count_value(run.get(k)) for k in _RUN_FIELDS]
+
+
+def remember_run(state: State, run: dict[str, Any], /) -> None:
+    """Keep a finished run's totals in its command's ``recent`` (the last :data:`RECENT_RUNS`)."""
+    command = run.get("command")
+    if not isinstance(command, str):
         return
-    horizon = (now - timedelta(days=ROLLUP_DAYS)).strftime("%Y-%m-%d")
-    for cmd in list(rollup):
-        days = rollup[cmd]
-        if not isinstance(days, dict):
-            del rollup[cmd]
+    table = state.get("commands", {}).get(command)
+    if not isinstance(table, dict):
+        return
+    recent = table.get("recent")
+    kept = [r for r in recent if isinstance(r, list)] if isinstance(recent, list) else []
+    table["recent"] = [*kept[-(RECENT_RUNS - 1) :], run_totals(run)]
+
+
+def _migrate(state: State, old: State, now: datetime) -> list[dict[str, Any]]:
+    """Schema 1 -> 2: history runs go to the run log; runs and day sums recent enough for a window
+    seed the buckets, in the quarter hour (and minute) each ended — or each day began — in.
+
+    Every cumulative total stays as it was: they are the tables above, untouched.
+    """
+    from ._windows import MINUTES_KEPT, QUARTERS_KEPT, Buckets, minute_of, quarter_of
+
+    history = [r for r in old.get("history", []) if isinstance(r, dict)] if isinstance(old.get("history"), list) else []
+    for r in history:
+        remember_run(state, r)
+    placed: list[tuple[str, int, dict[str, int]]] = []
+    for r in [*history, *(r for r in state.get("runs", []) if isinstance(r, dict))]:
+        when = r.get("ended") or r.get("started")
+        if isinstance(when, datetime) and isinstance(r.get("command"), str):
+            usage = dict(zip(_RUN_FIELDS, run_totals(r)))
+            placed += [("overall", minute_of(when), usage), (str(r["command"]), minute_of(when), usage)]
+    rollup = old.get("rollup")
+    for cmd, days in rollup.items() if isinstance(rollup, dict) else ():
+        for day, sums in days.items() if isinstance(days, dict) else ():
+            try:
+                start = datetime.strptime(str(day), "%Y-%m-%d").replace(tzinfo=now.tzinfo)
+            except ValueError:
+                continue
+            if isinstance(sums, dict):
+                usage = {k: count_value(sums.get(k)) for k in _RUN_FIELDS}
+                placed += [("overall", minute_of(start), usage), (str(cmd), minute_of(start), usage)]
+    nowm = minute_of(now)
+    tables: dict[str, dict[str, Buckets]] = {"minutes": {}, "quarters": {}}
+    for scope, minute, usage in placed:
+        if minute > nowm:
             continue
-        for day in [d for d in days if d < horizon]:
-            del days[day]
-        if not days:
-            del rollup[cmd]
+        if minute >= nowm - MINUTES_KEPT:
+            tables["minutes"].setdefault(scope, Buckets()).add(minute, usage)
+        if minute >= nowm - QUARTERS_KEPT * 15:
+            tables["quarters"].setdefault(scope, Buckets()).add(quarter_of(minute), usage)
+    for name, per_scope in tables.items():
+        if per_scope:
+            current = subtable(state, name)
+            for scope, b in per_scope.items():
+                for m, row in Buckets.parse(current.get(scope)).rows.items():
+                    b.add(m, dict(zip(_RUN_FIELDS, row)))
+                current[scope] = b.format()
+    return history
 
 
-def _roll_up(state: State, run: dict[str, Any]) -> None:
-    started = run.get("started")
-    day = started.strftime("%Y-%m-%d") if isinstance(started, datetime) else "unknown"
-    cmd = str(run.get("command") or "")
-    bucket = state.setdefault("rollup", {}).setdefault(cmd, {}).setdefault(day, {})
-    bucket["runs"] = int(bucket.get("runs", 0)) + 1
-    models = run.get("models")
-    if isinstance(models, dict) and models:
-        for model, usage in models.items():
-            if isinstance(usage, dict):
-                add_usage(bucket, {k: v for k, v in usage.items() if isinstance(v, int)}, str(model))
-    else:
-        add_usage(
-            bucket,
-            {k: run[k] for k in ("input", "output", "cache_creation", "cache_read") if isinstance(run.get(k), int)},
-            None,
-        )
+def _bucket_tables(tables: dict[str, Any]) -> str:
+    """The bucket tables as TOML, their strings literal (see _windows: parsing those is cheap)."""
+    import tomli_w
+
+    out = []
+    for name in _BUCKET_TABLES:
+        per_scope = tables.get(name)
+        if not isinstance(per_scope, dict) or not per_scope:
+            continue
+        out.append(f"\n[{name}]\n")
+        for scope, text in per_scope.items():
+            if not isinstance(text, str) or "'" in text or "\n" in text:
+                continue  # only _windows writes these; anything else is not a bucket string
+            key = tomli_w.dumps({str(scope): 0}).rpartition(" = ")[0]
+            out.append(f"{key} = '{text}'\n")
+    return "".join(out)

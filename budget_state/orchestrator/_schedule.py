@@ -82,8 +82,8 @@ def may_start(
         return _scope.Verdict(True)
     from .._budgets import check_start
 
-    cmd, overall = project_statuses(ctx, state, slot)
-    decision = check_start(mode, cmd, overall)  # type: ignore[arg-type]  # mode is a checked Mode
+    cmd, overall = project_statuses(ctx, state, slot, now=now)
+    decision = check_start(mode, cmd, overall, now=now, zone=ctx.config.zone())  # type: ignore[arg-type]  # a checked Mode
     if not decision.allowed:
         return _scope.Verdict(False, decision.reason, decision.scope)
     counted = ctx.config.counted
@@ -121,8 +121,8 @@ def must_stop(ctx: Context, state: dict[str, Any], oid: str, slot: Slot, /, *, n
     """Kill mode: is a budget that the running instance draws on over?"""
     from .._budgets import check_running
 
-    cmd, overall = project_statuses(ctx, state, slot)
-    decision = check_running("kill", cmd, overall)
+    cmd, overall = project_statuses(ctx, state, slot, now=now)
+    decision = check_running("kill", cmd, overall, now=now, zone=ctx.config.zone())
     if not decision.allowed:
         return _scope.Verdict(False, decision.reason, decision.scope)
     counted = ctx.config.counted
@@ -130,21 +130,21 @@ def must_stop(ctx: Context, state: dict[str, Any], oid: str, slot: Slot, /, *, n
     return _scope.decide(found, running=True)
 
 
-def project_statuses(ctx: Context, state: dict[str, Any], slot: Slot, /) -> tuple[Any, Any]:
-    """The command's and the overall budget as the project sets them (frontmatter, budget.toml),
+def project_statuses(
+    ctx: Context, state: dict[str, Any], slot: Slot, /, *, now: datetime | None = None
+) -> tuple[Any, Any]:
+    """The command's and the overall budgets as the project sets them (frontmatter, budget.toml),
     the command's left out when the orchestrator sets its limit instead (or exempts it)."""
     from .._api import command_status, overall_status
     from .._commands import BudgetCache, find_command_file, read_budget
     from .._paths import cache_path, claude_home
 
     inst = slot.instance
-    overall = overall_status(ctx, state)
+    overall = overall_status(ctx, state, now=now)
     if inst.tokens is not None or inst.usd_micros is not None or not inst.budget_enabled:
         return None, overall
     path = find_command_file(inst.command, project=ctx.project, home=claude_home(ctx.env))
-    if path is None and inst.command not in ctx.config.commands:
-        return None, overall
-    tokens, error = (None, None)
+    budget = None
     if path is not None:
-        tokens, error = read_budget(path, project=ctx.project, cache=BudgetCache.load(cache_path(ctx.ledger.path)))
-    return command_status(ctx, state, inst.command, path=path, tokens=tokens, error=error), overall
+        budget = read_budget(path, project=ctx.project, cache=BudgetCache.load(cache_path(ctx.ledger.path)))
+    return command_status(ctx, state, inst.command, path=path, budget=budget, now=now), overall
