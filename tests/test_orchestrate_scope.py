@@ -51,7 +51,7 @@ def test_charges_land_in_the_orchestration_its_command_and_its_instance() -> Non
     assert (t["input"], t["usd_micros"], t["models"]["m"]["input"]) == (3500, 1500, 3500)
     assert t["commands"]["/a"]["input"] == 3000
     assert (t["instances"]["s1"]["input"], t["instances"]["s2"]["input"]) == (3000, 500)
-    assert t["minutes"] == {str(int(NOW.timestamp()) // 60): [3500, 0, 0, 0, 1500]}
+    assert state["minutes"]["@o1"] == f"{int(NOW.timestamp()) // 60}:3500,0,0,0,1500"  # the ledger's buckets
 
 
 def test_block_refuses_a_spent_budget_and_kill_stops_one_that_is_over() -> None:
@@ -87,17 +87,22 @@ def test_the_hourly_budget_is_a_rolling_window_of_minutes() -> None:
     spend(state, "s2", 200, command=None, at=NOW)
     (hourly,) = _scope.limits(state, OID, command=None, session=None, counted=CATEGORIES, now=NOW)
     assert (hourly.scope, hourly.used, hourly.limit, hourly.window) == ("hourly", 1100, 1000, 60)
-    assert _scope.next_reset(state["orchestrations"][OID], now=NOW, minutes=60) == 1
+    assert _scope.next_reset(state, OID, now=NOW, minutes=60) == 1
     later = NOW + timedelta(minutes=1)
     (hourly,) = _scope.limits(state, OID, command=None, session=None, counted=CATEGORIES, now=later)
     assert hourly.used == 200
 
 
 def test_persistent_budgets_count_the_ledgers_own_totals() -> None:
-    state = fleet({"tokens": 1000}, persistent=True)
+    from budget_state._windows import charge
+
+    state = fleet({"tokens": 1000, "hourly_tokens": 600}, persistent=True)
     state["overall"].update(input=1500)  # spent by anyone: an interactive session, an earlier fleet
-    (overall,) = _scope.limits(state, OID, command=None, session=None, counted=CATEGORIES, now=NOW)
+    charge(state, ["overall"], NOW - timedelta(minutes=5), {"input": 700})
+    charge(state, ["overall"], NOW - timedelta(minutes=61), {"input": 800})
+    overall, hourly = _scope.limits(state, OID, command=None, session=None, counted=CATEGORIES, now=NOW)
     assert (overall.used, overall.spent) == (1500, True)
+    assert (hourly.used, hourly.spent) == (700, True)
 
 
 def test_the_preflight_estimate_refuses_a_start_that_would_not_fit() -> None:
@@ -112,10 +117,14 @@ def test_the_preflight_estimate_refuses_a_start_that_would_not_fit() -> None:
     assert _scope.decide(found, running=False, estimate=lambda lim: 4000).allowed
 
 
-def test_old_finished_orchestrations_are_pruned() -> None:
+def test_old_finished_orchestrations_are_pruned_with_their_buckets() -> None:
+    from budget_state._windows import charge
+
     state = new_state(NOW)
     for i in range(_scope.KEEP + 5):
         _scope.register(state, f"o{i}", mode="warn", persistent=False, period=60, limits={}, now=NOW)
+        charge(state, [f"@o{i}"], NOW, {"input": 1})
         _scope.finish(state, f"o{i}", now=NOW)
     assert len(state["orchestrations"]) == _scope.KEEP
     assert f"o{_scope.KEEP + 4}" in state["orchestrations"] and "o0" not in state["orchestrations"]
+    assert "@o0" not in state["minutes"] and "@o0" not in state["quarters"] and f"@o{_scope.KEEP + 4}" in state["minutes"]

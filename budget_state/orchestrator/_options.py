@@ -19,6 +19,7 @@ DASHBOARD_MODES = ("live", "report", "off")
 DEFAULT_CONCURRENCY = 4
 DEFAULT_INTERVAL = 30.0
 DEFAULT_PERIOD = 60
+MAX_PERIOD = 24 * 60  # minutes; = _windows.MINUTES_KEPT
 MAX_USD = 1_000_000.0  # a million dollars: anything above is a typo
 
 BUDGET_KEYS = (
@@ -140,6 +141,14 @@ def whole(value: object, where: str, *, fix: str) -> int:
 
         raise UsageError(f"{where} {describe_value(value)} is not a whole number above 0 — {fix}")
     return number
+
+
+def period(value: object, where: str) -> int:
+    """Minutes of the "hourly" budgets' rolling window: at most a day (the ledger keeps minute buckets that long)."""
+    minutes = whole(value, where, fix="write e.g. 60")
+    if minutes > MAX_PERIOD:
+        raise UsageError(f"{where} {minutes} is longer than a day — use at most {MAX_PERIOD} minutes")
+    return minutes
 
 
 def seconds(value: object, where: str) -> float:
@@ -279,7 +288,7 @@ def from_file(path: Path) -> tuple[dict[str, Any], list[Instance], list[str]]:
     simple: tuple[tuple[str, str, Any], ...] = (
         ("overall_token_budget", "overall_tokens", tokens),
         ("hourly_token_budget", "hourly_tokens", tokens),
-        ("budget_period_minutes", "period", lambda v, w: whole(v, w, fix="write e.g. 60")),
+        ("budget_period_minutes", "period", period),
         ("enforcement_mode", "mode", mode),
         ("dashboard_mode", "dashboard", dashboard),
         ("report_interval", "interval", seconds),
@@ -393,7 +402,7 @@ def build(args: Any) -> Options:
         ("overall_cost_budget", "overall_usd_micros", usd),
         ("hourly_token_budget", "hourly_tokens", tokens),
         ("hourly_cost_budget", "hourly_usd_micros", usd),
-        ("budget_period_minutes", "period", lambda v, w: whole(v, w, fix="write e.g. 60")),
+        ("budget_period_minutes", "period", period),
         ("budget_enforcement_mode", "mode", mode),
         ("budget_dashboard_mode", "dashboard", dashboard),
         ("budget_report_interval", "interval", seconds),

@@ -67,7 +67,7 @@ def build(
     overall = tuple(lim for lim in everything if lim.scope == "overall")
     hourly = tuple(lim for lim in everything if lim.scope == "hourly")
     source = st.get("overall", {}) if persistent else t
-    window, _ = _scope.window_usage(t, now=now, minutes=period)
+    window, _ = _scope.window_usage(st, oid, now=now, minutes=period)
     minutes = max(1.0, min(float(period), elapsed / 60))
     rows = []
     for r in results:
@@ -87,7 +87,7 @@ def build(
         hourly=hourly,
         period=period,
         window_used=window.total(counted),
-        next_reset=_scope.next_reset(t, now=now, minutes=period),
+        next_reset=_scope.next_reset(st, oid, now=now, minutes=period),
         rate=window.total(counted) / minutes,
         rows=tuple(rows),
         persistent=persistent,

@@ -13,7 +13,7 @@ Layout (inside the ledger, above the history line)::
     [orchestrations."<id>".limits]     tokens, usd_micros, hourly_tokens, hourly_usd_micros
     [orchestrations."<id>".commands."/c"]   what its instances of /c spent
     [orchestrations."<id>".instances."<session>"]  command, limit, usd_limit, exempt + what it spent
-    [orchestrations."<id>".minutes]    "<epoch minute>" = [input, output, cache_creation, cache_read, usd_micros]
+    [minutes]."@<id>", [quarters]."@<id>"   its time buckets, as every scope's (budget_state._windows)
 
 On the hook path: imports nothing beyond what the hook has already loaded.
 """
@@ -101,18 +101,23 @@ def register(
 ) -> dict[str, Any]:
     """Open the orchestration's table (the orchestrator, before any instance starts)."""
     orchestrations = subtable(state, "orchestrations")
-    _prune(orchestrations)
+    _prune(state, orchestrations)
     t = subtable(orchestrations, oid)
     t.update(started=now, mode=mode, persistent=persistent, period=period)
     t["limits"] = {k: v for k, v in limits.items() if v is not None}
     return t
 
 
-def _prune(orchestrations: dict[str, Any]) -> None:
-    """Keep the ledger bounded: past :data:`KEEP`, drop the oldest finished orchestrations."""
+def _prune(state: State, orchestrations: dict[str, Any]) -> None:
+    """Keep the ledger bounded: past :data:`KEEP`, drop the oldest finished orchestrations (and their buckets)."""
     done = [k for k, v in orchestrations.items() if not isinstance(v, dict) or v.get("ended") is not None]
     while len(orchestrations) >= KEEP and done:
-        del orchestrations[done.pop(0)]
+        oid = done.pop(0)
+        del orchestrations[oid]
+        for kind in ("minutes", "quarters"):
+            buckets = state.get(kind)
+            if isinstance(buckets, dict):
+                buckets.pop(bucket_scope(oid), None)
 
 
 def add_instance(
@@ -138,13 +143,12 @@ def add_instance(
 
 
 def finish(state: State, oid: str, /, *, now: datetime) -> None:
-    """The orchestrator is done: keep the totals (overall, per command), drop the per-instance and
-    per-minute detail — every hook parses this part of the ledger, and the results file has it."""
+    """The orchestrator is done: keep the totals (overall, per command), drop the per-instance
+    detail — every hook parses this part of the ledger, and the results file has it."""
     t = table(state, oid)
     if t is not None:
         t["ended"] = now
         t.pop("instances", None)
-        t.pop("minutes", None)
 
 
 def tag(state: State, session: str, env: Mapping[str, str], /) -> str | None:
@@ -175,8 +179,7 @@ def charger(state: State, session: str, now: datetime, /) -> Charge | None:
     t = table(state, oid) if oid is not None else None
     if t is None:
         return None
-    minute = str(int(now.timestamp()) // 60)
-    period = count_value(t.get("period")) or 60
+    from .._windows import charge as charge_buckets
 
     def charge(usage: Mapping[str, int], model: str | None, command: str | None, correction: bool = False) -> None:
         counts = dict(usage)
@@ -184,34 +187,36 @@ def charger(state: State, session: str, now: datetime, /) -> Charge | None:
         if command:
             add_usage(subtable(subtable(t, "commands"), command), counts, model, correction=correction)
         add_usage(subtable(subtable(t, "instances"), session), counts, model, correction=correction)
-        minutes = subtable(t, "minutes")
-        old = minutes.get(minute)
-        row = [count_value(v) for v in old] if isinstance(old, list) and len(old) == len(_BUCKET) else [0] * 5
-        minutes[minute] = [max(0, v + int(usage.get(k, 0))) for v, k in zip(row, _BUCKET)]
-        horizon = int(minute) - max(period, 60)
-        for key in [k for k in minutes if not k.isdigit() or int(k) < horizon]:
-            del minutes[key]
+        charge_buckets(state, [bucket_scope(str(oid))], now, counts)  # the ledger's [minutes]."@<id>"
 
     return charge
 
 
-def window_usage(t: Mapping[str, Any], /, *, now: datetime, minutes: int) -> tuple[Usage, int]:
-    """Tokens and micro-dollars of the last ``minutes`` (rolling, per minute) of an orchestration."""
+def bucket_scope(oid: str, /) -> str:
+    """The orchestration's key in the ledger's time buckets (``[minutes]``, ``[quarters]``)."""
+    return f"@{oid}"
+
+
+def _buckets(state: Mapping[str, Any], oid: str) -> Any:
+    """The minute buckets the "hourly" budgets count: the orchestration's, or with
+    ``--persistent-budgets`` the ledger's overall ones (everyone's spending)."""
+    from .._windows import scope_buckets
+
+    t = table(dict(state), oid) or {}
+    return scope_buckets(state, "overall" if t.get("persistent") else bucket_scope(oid))
+
+
+def window_usage(state: Mapping[str, Any], oid: str, /, *, now: datetime, minutes: int) -> tuple[Usage, int]:
+    """Tokens and micro-dollars of the last ``minutes`` (rolling, per minute)."""
     since = int(now.timestamp()) // 60 - minutes + 1
-    totals = [0] * 5
-    buckets = t.get("minutes")
-    for key, row in buckets.items() if isinstance(buckets, dict) else ():
-        if key.isdigit() and int(key) >= since and isinstance(row, list) and len(row) == 5:
-            totals = [a + count_value(b) for a, b in zip(totals, row)]
-    return Usage(*totals[:4]), totals[4]
+    usage, usd = _buckets(state, oid).total(since)
+    return Usage(*usage), usd
 
 
-def next_reset(t: Mapping[str, Any], /, *, now: datetime, minutes: int) -> int | None:
+def next_reset(state: Mapping[str, Any], oid: str, /, *, now: datetime, minutes: int) -> int | None:
     """Minutes until the oldest spending in the window leaves it (None when the window is empty)."""
     current = int(now.timestamp()) // 60
-    since = current - minutes + 1
-    buckets = t.get("minutes")
-    keys = [int(k) for k in (buckets if isinstance(buckets, dict) else ()) if k.isdigit() and int(k) >= since]
+    keys = [m for m in _buckets(state, oid).rows if m >= current - minutes + 1]
     return min(keys) + minutes - current if keys else None
 
 
@@ -246,7 +251,7 @@ def limits(
     add("overall", "usd", overall, "usd_micros", "--overall-cost-budget")
     period = count_value(t.get("period")) or 60
     if lim.get("hourly_tokens") or lim.get("hourly_usd_micros"):
-        usage, usd = window_usage(_window_source(state, t), now=now, minutes=period)
+        usage, usd = window_usage(state, oid, now=now, minutes=period)
         for metric, key, used, flag in (
             ("tokens", "hourly_tokens", usage.total(counted), "--hourly-token-budget"),
             ("usd", "hourly_usd_micros", usd, "--hourly-cost-budget"),
@@ -263,13 +268,6 @@ def limits(
             if limit:
                 out.append(Limit(command, metric, used_by(source or {}, metric, counted), limit, flag))
     return out
-
-
-def _window_source(state: State, t: Mapping[str, Any]) -> Mapping[str, Any]:
-    # Per-minute buckets of the orchestration itself. (With --persistent-budgets the window should
-    # be the ledger's overall one; until the ledger keeps minute buckets per scope, it is the
-    # orchestration's: see README "orchestrate".)
-    return t
 
 
 def used_by(table_: Mapping[str, Any], metric: str, counted: tuple[str, ...]) -> int:
