@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from budget_state._ledger import new_state
-from budget_state._model import CATEGORIES
+from budget_state._model import CATEGORIES, Usage
 from budget_state.hook import ORCHESTRATION_ENV
 from budget_state.orchestrator import _scope
 from budget_state.orchestrator._schedule import estimate
@@ -128,3 +128,32 @@ def test_old_finished_orchestrations_are_pruned_with_their_buckets() -> None:
     assert len(state["orchestrations"]) == _scope.KEEP
     assert f"o{_scope.KEEP + 4}" in state["orchestrations"] and "o0" not in state["orchestrations"]
     assert "@o0" not in state["minutes"] and "@o0" not in state["quarters"] and f"@o{_scope.KEEP + 4}" in state["minutes"]
+
+
+def test_persistent_budgets_reset_on_restart_starts_those_scopes_over(tmp_path: Any) -> None:
+    import io
+
+    from budget_state._api import Context
+    from budget_state._runs import record
+    from budget_state._windows import charge
+    from budget_state.orchestrator._options import Instance, Options
+    from budget_state.orchestrator._run import Orchestration
+
+    (tmp_path / ".claude").mkdir()
+    env = {"CLAUDE_PROJECT_DIR": str(tmp_path)}
+    ctx = Context.load(tmp_path, env=env)
+    with ctx.ledger.transaction() as state:
+        for command in ("/a", "/other"):
+            record(state, Usage(500), command=command, model=None, session=None, prompt=command, now=NOW)
+        charge(state, ["overall", "/a"], NOW, {"input": 1000})
+    options = Options((Instance("/a", order=0),), overall_tokens=5000, persistent=True, reset=True, project=tmp_path)
+
+    orch = Orchestration(options, env=env, out=io.StringIO(), err=io.StringIO())
+    orch.register()
+
+    state = ctx.ledger.read()
+    assert Usage.from_mapping(state["overall"]) == Usage() and Usage.from_mapping(state["commands"]["/a"]) == Usage()
+    assert state["commands"]["/other"]["input"] == 500  # not the fleet's: left alone
+    assert "overall" not in state.get("minutes", {}) and "/a" not in state.get("minutes", {})
+    table = state["orchestrations"][orch.id]
+    assert (table["persistent"], table["limits"], list(table["instances"])) == (True, {"tokens": 5000}, [orch.slots[0].session])

@@ -128,7 +128,12 @@ class Orchestration:
         now = utcnow()
         with self.ctx.ledger.transaction() as state:
             if o.persistent and o.reset:
+                # The scopes the budgets apply to: overall (its totals and its windows) and the fleet's commands.
                 state["overall"] = {"since": now}
+                for table in ("minutes", "quarters"):
+                    buckets = state.get(table)
+                    if isinstance(buckets, dict):
+                        buckets.pop("overall", None)
                 for command in sorted({i.command for i in o.instances}):
                     reset(state, command, now=now)
             _scope.register(

@@ -263,3 +263,24 @@ def test_a_dollar_budget_with_the_hooks_in_a_temporary_settings_layer(project, f
     assert tokens(ledger["overall"]) == fake_api.totals()
     table = scope(p, results["orchestration"])
     assert table["usd_micros"] == round(results["totals"]["usd"] * 1_000_000) == round(one_run * 1_000_000)
+
+
+def test_an_hourly_budget_holds_back_what_does_not_fit_this_period(project, fake_api, tmp_path):
+    fake_api.usage = lambda n, usage: dict(ONE)
+    p = project()
+    p.write_command("garden", GARDEN)
+    args = ["--instance", "/garden 1", "--instance", "/garden 2", "--max-concurrent", "1"]
+
+    code, results, output = orchestrate(
+        p, *args, "--budget-enforcement-mode", "block", "--hourly-token-budget", "15k", "--budget-period-minutes", "90",
+        out=tmp_path / "r.json",
+    )  # fmt: skip
+
+    assert code == 3, output
+    first, second = results["instances"]
+    assert (first["state"], second["state"]) == ("done", "skipped"), output
+    assert "token budget per 90 min" in second["reason"], output
+    assert fake_api.requests == 1
+    ledger = read_toml(p.ledger)
+    buckets = ledger["minutes"]["@" + results["orchestration"]]
+    assert sum(int(row.split(":")[1].split(",")[0]) for row in buckets.split()) == ONE["input_tokens"]
