@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -215,7 +216,7 @@ def test_reset_without_persistence_is_warned_about() -> None:
 
 def test_hooks_not_installed_is_an_error_that_offers_install(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / ".claude").mkdir()
-    assert main(["orchestrate", "--project", str(tmp_path), "--instance", "/a"]) == 1
+    assert main(["orchestrate", "--project", str(tmp_path), "--instance", "/a", "--claude", sys.executable]) == 1
     out, err = capsys.readouterr()
     assert err == (
         f"Error: claude-budget's hooks are not installed in {tmp_path}/.claude/settings.json, so the instances would "
@@ -223,3 +224,10 @@ def test_hooks_not_installed_is_an_error_that_offers_install(tmp_path: Path, cap
         "for this orchestration only\n"
     )
     assert not (tmp_path / ".claude" / "budget-ledger.toml").exists()
+
+
+def test_a_missing_claude_is_an_error_before_anything_starts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / ".claude").mkdir()
+    missing = str(tmp_path / "no-claude")
+    assert main(["orchestrate", "--project", str(tmp_path), "--instance", "/a", "--claude", missing]) == 1
+    assert capsys.readouterr().err == f"Error: Claude Code not found: {missing} — install it, or pass --claude PATH\n"

@@ -111,6 +111,13 @@ class Orchestration:
 
     # --- setup -----------------------------------------------------------------------------------
 
+    def check_claude(self) -> None:
+        import shutil
+
+        claude = self.options.claude
+        if shutil.which(claude, path=self.env.get("PATH")) is None:
+            raise BudgetError(f"Claude Code not found: {claude} — install it, or pass --claude PATH")
+
     def check_hooks(self) -> None:
         if self.options.temporary_hooks or hooks_installed(self.project, env=self.env):
             return
@@ -166,6 +173,7 @@ class Orchestration:
         from .._ledger import utcnow
 
         o = self.options
+        self.check_claude()
         self.check_hooks()
         for w in o.warnings:
             print(f"warning: {w}", file=self.err)
