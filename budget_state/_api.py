@@ -237,6 +237,7 @@ def record_usage(
     :param usage: a :class:`Usage` or a mapping with keys from ``input``, ``output``,
         ``cache_creation``, ``cache_read`` (non-negative ints).
     :param command: "/name" to charge a command run; None charges the overall budget only.
+    :param model: the model that answered: its price (budget.toml's ``[prices]`` first) gives the dollars.
     :raises ValueError: a usage value is not a non-negative int of at most 2**63-1.
     """
     if not isinstance(usage, Usage):
@@ -252,10 +253,22 @@ def record_usage(
     import uuid
 
     ctx = Context.load(project, env=env)
+    usd = None
+    if model:
+        from ._config import pricer
+
+        api_usage = {
+            "input_tokens": usage.input,
+            "output_tokens": usage.output,
+            "cache_creation_input_tokens": usage.cache_creation,
+            "cache_read_input_tokens": usage.cache_read,
+        }
+        usd = pricer(ctx.config)(model, api_usage)  # None for a model without a price: tokens only
     with ctx.ledger.transaction() as state:
         record(
             state,
             usage,
+            usd_micros=usd,
             command=_normalize(command) if command is not None else None,
             model=model,
             session=session,

@@ -101,9 +101,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         width=terminal_width(stream=sys.stdout, env=env),
         color=use_color(args.color, stream=sys.stdout, env=env),
         only=only,
+        now=_now(),
     )
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return Exit.OK
+
+
+def _now() -> Any:
+    from ._ledger import utcnow
+
+    return utcnow()
 
 
 def cmd_reset(args: argparse.Namespace) -> int:

@@ -77,7 +77,8 @@ def evaluate(
             resets = next_boundary(spec.window, now, zone)
         else:
             resets = frees_at(spec.window, buckets, used, spec.amount, spec.metric, counted, now)
-        out.append(LimitStatus(spec.metric, used, spec.amount, spec.window, resets, spec.source))
+        both = (usage.total(counted), usd)
+        out.append(LimitStatus(spec.metric, used, spec.amount, spec.window, resets, spec.source, both))
     return tuple(out)
 
 

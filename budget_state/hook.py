@@ -385,7 +385,7 @@ def _status(
         width = int(env.get("COLUMNS") or 80)
     except ValueError:
         width = 80
-    text = render_status(snap, width=max(40, min(width, 200)), color=color, only=only)
+    text = render_status(snap, width=max(40, min(width, 200)), color=color, only=only, now=now)
     return {"decision": "block", "reason": text}
 
 

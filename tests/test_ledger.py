@@ -370,3 +370,24 @@ def test_a_new_ledger_is_created_0644_under_the_umask(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "l.toml").stat().st_mode) == 0o644
+
+
+def test_bucket_lines_round_trip_for_any_scope_name_and_stay_toml(tmp_path: Path) -> None:
+    import tomllib
+
+    from budget_state._ledger import BUCKETS_MARKER
+    from budget_state._windows import charge
+
+    path = tmp_path / "l.toml"
+    names = ["overall", "/review-pr", '/we"ird\\name', "/rév-iew", "/👩\u200d💻dev", "/del\x7f"]
+    now = datetime.now(timezone.utc)
+    with Ledger(path).transaction() as state:
+        charge(state, names, now, {"input": 3, "usd_micros": 1})
+    text = path.read_text()
+    assert BUCKETS_MARKER in text
+    whole = tomllib.loads(text)  # any TOML reader: the same strings
+    got = Ledger(path).read()
+    assert got["minutes"] == whole["minutes"] and set(got["minutes"]) == set(names)
+    # a hand edit below the marker: the odd line is dropped, the others kept, the totals untouched
+    path.write_text(text.replace("[minutes]\n", "[minutes]\nnot a bucket line\n"))
+    assert Ledger(path).read()["minutes"] == whole["minutes"]
