@@ -136,7 +136,8 @@ def main() -> int:
     print()
     print(
         f"`benchmarks/orchestrate.py --rounds {args.rounds} --instances {args.instances} "
-        f'--concurrency {args.concurrency} --version {args.version}`: {args.instances} instances of `claude -p "/garden i"` (2 requests, 1 Bash call '
+        f"--concurrency {args.concurrency} --version {args.version}`: "
+        f'{args.instances} instances of `claude -p "/garden i"` (2 requests, 1 Bash call '
         f"each, hooks installed) at {args.concurrency} at a time, started by `xargs -P {args.concurrency}` or by "
         f"`claude-budget orchestrate --max-concurrent {args.concurrency}` (with an overall budget, so every start is "
         "checked and every end settled). Fresh project and HOME per run; variants in a random order each round; "
