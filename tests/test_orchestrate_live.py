@@ -6,7 +6,8 @@ import io
 from pathlib import Path
 
 from budget_state.orchestrator._options import Instance, Options
-from budget_state.orchestrator._run import Orchestration, _Reporter
+from budget_state.orchestrator._dashboard import Reporter
+from budget_state.orchestrator._run import Orchestration
 
 
 class Terminal(io.StringIO):
@@ -24,7 +25,7 @@ def orchestration(tmp_path: Path, out: io.StringIO, dashboard: str) -> Orchestra
 
 def test_live_redraws_in_place_on_a_terminal(tmp_path: Path) -> None:
     out = Terminal()
-    reporter = _Reporter(orchestration(tmp_path, out, "live"), live=True)
+    reporter = Reporter(orchestration(tmp_path, out, "live"), live=True)
     reporter.show()
     first = out.getvalue()
     reporter.show()
@@ -36,7 +37,7 @@ def test_live_redraws_in_place_on_a_terminal(tmp_path: Path) -> None:
 def test_live_is_a_report_when_not_on_a_terminal(tmp_path: Path) -> None:
     out = io.StringIO()
     orch = orchestration(tmp_path, out, "live")
-    reporter = _Reporter(orch, live=False)
+    reporter = Reporter(orch, live=False)
     assert (reporter.mode, reporter.every) == ("report", orch.options.interval)
     reporter.show()
     reporter.show()

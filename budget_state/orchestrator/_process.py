@@ -14,7 +14,7 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 # Interrupt (Claude Code ends the session and runs SessionEnd), then terminate, then kill.
 ESCALATION: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
@@ -115,3 +115,23 @@ class Process:
             return self.stderr_path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return ""
+
+
+class Interrupt:
+    """Ctrl-C (or SIGTERM): the first stops every instance in order, a second hurries the escalation."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> Interrupt:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.count += 1

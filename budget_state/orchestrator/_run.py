@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 import tempfile
 import time
@@ -23,36 +22,16 @@ from typing import Any, TextIO
 from .._errors import BudgetError
 from .._model import Usage, count_value
 from . import _scope
+from ._dashboard import Reporter, isatty
 from ._options import Instance, Options
-from ._process import Process
+from ._process import Interrupt, Process
 from ._results import Result, exit_code, outcome, parse_output, reported, summary, to_json
 from ._schedule import Slot, may_start, must_stop, order
 
 TICK = 0.05  # seconds between two looks at the processes
 LEDGER_EVERY = 0.25  # seconds between two reads of the ledger for kill mode
 HOOK_GRACE = 2.0  # kill mode: the instance's own hook stops it at its next tool call; after this, we do
-LIVE_EVERY = 1.0
 INTERRUPTED = 130
-
-
-class Interrupt:
-    """Ctrl-C (or SIGTERM): the first stops every instance in order, a second hurries the escalation."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._old: dict[int, Any] = {}
-
-    def __enter__(self) -> Interrupt:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
-
-    def _handle(self, signum: int, frame: object) -> None:
-        self.count += 1
 
 
 def hooks_installed(project: Path, /, *, env: Mapping[str, str]) -> bool:
@@ -187,7 +166,7 @@ class Orchestration:
         settings = temporary_settings(logs) if o.temporary_hooks else None
         env = self.instance_env()
         queue = [self.slots[i] for i in order(o.instances)]
-        reporter = _Reporter(self, live=o.dashboard == "live" and _isatty(self.out))
+        reporter = Reporter(self, live=o.dashboard == "live" and isatty(self.out))
         interrupted = False
         last_read = 0.0
         try:
@@ -354,62 +333,6 @@ class Orchestration:
 
         with self.ctx.ledger.transaction() as state:
             _scope.finish(state, self.id, now=utcnow())
-
-
-class _Reporter:
-    """Prints the report every interval (report), redraws it in place (live), or stays quiet (off)."""
-
-    def __init__(self, orch: Orchestration, *, live: bool) -> None:
-        self.orch = orch
-        self.live = live
-        o = orch.options
-        self.mode = "report" if o.dashboard == "live" and not live else o.dashboard
-        self.every = LIVE_EVERY if live else o.interval
-        self.next = time.monotonic() + (0 if live else o.interval)
-        self.lines = 0
-
-    def text(self) -> str:
-        from .._cli import terminal_width, use_color
-        from ._report import build, render
-
-        orch = self.orch
-        state = orch.ctx.ledger.read()
-        view = build(
-            state,
-            orch.id,
-            orch.results,
-            now=datetime.now().astimezone(),
-            elapsed=time.monotonic() - orch.started_at,
-            counted=orch.ctx.config.counted,
-            mode=orch.mode,
-        )
-        width = max(60, min(terminal_width(stream=orch.out, env=orch.env), 160))
-        color = use_color("auto", stream=orch.out, env=orch.env)
-        return render(view, width=width, color=color, visuals=orch.options.visuals)
-
-    def tick(self, now: float) -> None:
-        if self.mode == "off" or now < self.next:
-            return
-        self.next = now + self.every
-        self.show()
-
-    def show(self) -> None:
-        text = self.text()
-        out = self.orch.out
-        if self.live and self.lines:
-            out.write(f"\x1b[{self.lines}F\x1b[J")  # back to the first line of the last report, clear below
-        out.write(text if self.live else text + "\n")
-        out.flush()
-        self.lines = text.count("\n")
-
-    def final(self) -> None:
-        if self.mode != "off":
-            self.show()
-
-
-def _isatty(stream: TextIO) -> bool:
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
 
 
 def run(
