@@ -59,7 +59,10 @@ def setup(base: Path, api: FakeAPI) -> tuple[Path, dict[str, str]]:
 
 def run_xargs(claude: Path, root: Path, env: dict[str, str], n: int, concurrency: int) -> float:
     items = "".join(f"{i}\n" for i in range(n))
-    argv = ["xargs", "-P", str(concurrency), "-I{}", str(claude), "-p", "/garden {}", "--output-format", "json"]
+    # `setsid -w`: each instance in a session of its own, as the orchestrator starts them (without it,
+    # the same instances ran markedly slower here — see BENCHMARKS.md), and waited for.
+    argv = ["xargs", "-P", str(concurrency), "-I{}", "setsid", "-w", str(claude), "-p", "/garden {}"]
+    argv += ["--output-format", "json"]
     argv += ["--allowedTools", "Bash"]
     started = time.perf_counter()
     subprocess.run(
@@ -138,7 +141,8 @@ def main() -> int:
         f"`benchmarks/orchestrate.py --rounds {args.rounds} --instances {args.instances} "
         f"--concurrency {args.concurrency} --version {args.version}`: "
         f'{args.instances} instances of `claude -p "/garden i"` (2 requests, 1 Bash call '
-        f"each, hooks installed) at {args.concurrency} at a time, started by `xargs -P {args.concurrency}` or by "
+        f"each, hooks installed) at {args.concurrency} at a time, started by "
+        f"`xargs -P {args.concurrency} setsid -w` or by "
         f"`claude-budget orchestrate --max-concurrent {args.concurrency}` (with an overall budget, so every start is "
         "checked and every end settled). Fresh project and HOME per run; variants in a random order each round; "
         f"{args.warmup} warm-up round dropped, {args.rounds} timed. Machine: {platform.machine()}, "
