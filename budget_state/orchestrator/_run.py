@@ -28,7 +28,7 @@ from ._process import Interrupt, Process
 from ._results import Result, exit_code, outcome, parse_output, reported, summary, to_json
 from ._schedule import Slot, may_start, must_stop, order
 
-TICK = 0.05  # seconds between two looks at the processes
+TICK = 0.02  # seconds between two looks at the processes (a slot is given out again this soon)
 LEDGER_EVERY = 0.25  # seconds between two reads of the ledger for kill mode
 HOOK_GRACE = 2.0  # kill mode: the instance's own hook stops it at its next tool call; after this, we do
 INTERRUPTED = 130
@@ -184,17 +184,25 @@ class Orchestration:
                     if interrupt.count > 1:  # a second Ctrl-C: no more waiting
                         for proc in self.running.values():
                             proc.hurry(now)
+                    ended: list[tuple[int, Process]] = []
                     for i, proc in list(self.running.items()):
                         proc.advance(now)
                         if proc.poll() is not None:
                             del self.running[i]
-                            self._finish(self.slots[i], proc)
+                            ended.append((i, proc))
+                    # One that ended by itself ran its SessionEnd hook: the ledger has what it spent, so
+                    # its slot is given out first and its last settle comes after. One we stopped may
+                    # not have: it is settled before anything new is decided.
+                    for i, proc in [e for e in ended if e[1].signals]:
+                        self._finish(self.slots[i], proc)
                     if self.mode == "kill" and self.running and now - last_read >= LEDGER_EVERY:
                         last_read = now
                         self._watch(now, utcnow())
                     while queue and len(self.running) < o.max_concurrent and not interrupted:
                         slot = queue.pop(0)
                         self._start(slot, env, logs, settings, utcnow())
+                    for i, proc in [e for e in ended if not e[1].signals]:
+                        self._finish(self.slots[i], proc)
                     reporter.tick(now)
                     if queue or self.running:
                         time.sleep(TICK)

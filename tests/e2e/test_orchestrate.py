@@ -284,3 +284,22 @@ def test_an_hourly_budget_holds_back_what_does_not_fit_this_period(project, fake
     ledger = read_toml(p.ledger)
     buckets = ledger["minutes"]["@" + results["orchestration"]]
     assert sum(int(row.split(":")[1].split(",")[0]) for row in buckets.split()) == ONE["input_tokens"]
+
+
+def test_a_command_budget_given_here_replaces_the_frontmatter_one(project, fake_api, tmp_path):
+    """command line > config file > frontmatter: tokenBudget 1000 would refuse the second run."""
+    fake_api.usage = lambda n, usage: dict(ONE)
+    p = project()
+    p.write_command("capped", GARDEN, token_budget=1000)
+    args = ["--instance", "/capped 1", "--instance", "/capped 2", "--instance", "/capped 3", "--max-concurrent", "1"]
+
+    code, results, output = orchestrate(
+        p, *args, "--budget-enforcement-mode", "block", "--command-budget", "/capped=25k", out=tmp_path / "r.json"
+    )
+
+    assert code == 3, output
+    assert [i["state"] for i in results["instances"]] == ["done", "done", "skipped"], output
+    assert "/capped's token budget in this orchestration" in results["instances"][2]["reason"], output
+    assert fake_api.requests == 2
+    ledger = read_toml(p.ledger)
+    assert tokens(ledger["commands"]["/capped"]) == fake_api.totals() and ledger["commands"]["/capped"]["runs"] == 2
