@@ -315,9 +315,15 @@ def windows(box: Sandbox, cfg: Config) -> Section:
     narrow = box.project("narrow", commands={"review-pr": '"100M"'}, mode="block")
     names = [f"task-{i:03d}" for i in range(WIDE_COMMANDS)]
     wide = box.project("wide", commands={"review-pr": '"100M"', **dict.fromkeys(names, '"100M"')}, mode="block")
-    lines = ['mode = "block"', 'overall_usd = 1000', '[window.hour]', 'span = "1h"', 'tokens = "1B"', "usd = 500"]
+    lines = ['mode = "block"', "overall_usd = 1000", "[window.hour]", 'span = "1h"', 'tokens = "1B"', "usd = 500"]
     for name in ["review-pr", *names]:
-        lines += [f'[commands."/{name}"]', "usd = 900", "usd_per_day = 800", 'tokens_per_1h = "1B"', 'tokens_per_24h = "9B"']
+        lines += [
+            f'[commands."/{name}"]',
+            "usd = 900",
+            "usd_per_day = 800",
+            'tokens_per_1h = "1B"',
+            'tokens_per_24h = "9B"',
+        ]
     (wide.root / ".claude" / "budget.toml").write_text("\n".join(lines) + "\n")
     now = datetime.now(timezone.utc)
     rng = random.Random(5)

@@ -56,7 +56,7 @@ class Context:
         config = load_config(root, env)
         path = ledger_path(root, env, config.ledger)
         ledger = Ledger(path, timeout=config.lock_timeout, own_process=own_process)
-        ledger.minutes_kept = config.longest_rolling
+        ledger.minutes_kept = config.longest_rolling  # called only when buckets older than a day are there
         return cls(root, env, config, ledger)
 
 

@@ -199,25 +199,22 @@ def parse_frontmatter(head: bytes, /, *, where: str) -> Budget:
         return Budget()  # "tokenBudget" only appeared in a comment
     if not isinstance(data, dict):
         return Budget(error=f"frontmatter of {where} is not a set of key: value lines — {_FIX}")
-    tokens = usd = window = None
-    found = _lookup(data)
-    if found is not None:
+    from budget_state._units import parse_usd
+
+    amounts: list[int | None] = []
+    for keys, parse in ((_KEYS, parse_tokens), (_COST_KEYS, parse_usd)):
+        found = _lookup(data, keys)
+        if found is None:
+            amounts.append(None)
+            continue
         key, value = found
         try:
-            tokens = parse_tokens(value, what=key)
+            amounts.append(parse(value, what=key))
         except TokenValueError as exc:
             shown = f" {exc.shown}" if exc.shown else ""
             return Budget(error=f"{key}{shown} in {where} {exc.reason} — {exc.fix or _FIX}")
-    found = _lookup(data, _COST_KEYS)
-    if found is not None:
-        from budget_state._units import parse_usd
-
-        key, value = found
-        try:
-            usd = parse_usd(value, what=key)
-        except TokenValueError as exc:
-            shown = f" {exc.shown}" if exc.shown else ""
-            return Budget(error=f"{key}{shown} in {where} {exc.reason} — {exc.fix}")
+    tokens, usd = amounts
+    window = None
     found = _lookup(data, _WINDOW_KEYS)
     if found is not None and (tokens is not None or usd is not None):
         from budget_state._units import describe_value

@@ -5,7 +5,7 @@ The file is parsed (and ``tomllib``/``tomli`` imported) only when it exists.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -76,11 +76,12 @@ class Config(NamedTuple):
         """Whether the config gives ``command`` any limit (then it is budgeted even as a built-in)."""
         return command in self.commands or command in self.command_limits
 
-    @property
     def longest_rolling(self) -> int:
         """The longest rolling window configured, in minutes (0 when none): buckets are kept that long."""
-        specs = [*self.overall_limits, *(s for specs in self.command_limits.values() for s in specs)]
-        return max((s.window.minutes for s in specs if s.window is not None and s.window.kind == "rolling"), default=0)
+        overall = [s.window.minutes for s in self.overall_limits if s.window is not None and s.window.kind == "rolling"]
+        lazy = self.command_limits
+        per_command = lazy.longest_rolling() if isinstance(lazy, LazyLimits) else 0
+        return max([*overall, per_command, 0])
 
     def zone(self) -> Any:
         """The calendar windows' time zone (``zoneinfo`` only when one is named), None for the machine's."""
@@ -160,9 +161,7 @@ def _count(value: object, where: str, path: Path) -> tuple[str, ...]:
     return tuple(c for c in CATEGORIES if c in value)
 
 
-def _commands(
-    value: object, where: str, path: Path, warnings: list[str], per_command: dict[str, tuple[LimitSpec, ...]]
-) -> dict[str, int]:
+def _commands(value: object, where: str, path: Path, warnings: list[str], lazy: LazyLimits) -> dict[str, int]:
     from budget_state._commands import is_command_name  # lazy: most configs have no [commands]
 
     if not isinstance(value, dict):
@@ -170,6 +169,7 @@ def _commands(
             f'commands in {where} is not a table — write [commands."/review-pr"] with tokens = 50000', path=path
         )
     out: dict[str, int] = {}
+    seen: set[str] = set()
     for key, table in value.items():
         name = slash_name(key)
         header = f'[commands."{name}"]'
@@ -179,26 +179,84 @@ def _commands(
                 ' — use the name you type, e.g. [commands."/review-pr"]',
                 path=path,
             )
-        if name in out:
+        if name in seen:
             raise ConfigError(f"{header} appears twice in {where} (with and without /) — keep one", path=path)
+        seen.add(name)
         if not isinstance(table, dict):
             raise ConfigError(f"{header} in {where} is not a table — write {header} with tokens = 50000", path=path)
-        limits = []
+        others = {}
         for key, raw in table.items():
-            spec = _limit_key(key, raw, f"{header} {key}", where, path, f"{key} in {header} in {where}")
-            if spec is None:
-                warnings.append(f'unknown key "{key}" in {header} in {where} — known keys: {", ".join(COMMAND_KEYS)}')
-            elif spec.key == "tokens":
-                out[name] = spec.amount
+            if key == "tokens":
+                out[name] = _tokens(f"{header} tokens", raw, where, path, "write e.g. tokens = 50000")
+            elif _is_limit_key(key):
+                others[key] = raw
             else:
-                limits.append(spec)
-        if name not in out and not limits:
+                warnings.append(f'unknown key "{key}" in {header} in {where} — known keys: {", ".join(COMMAND_KEYS)}')
+        if name not in out and not others:
             nested = [k for k, v in table.items() if isinstance(v, dict)]
             hint = f' (for a namespaced command quote its name: [commands."{name}:{nested[0]}"])' if nested else ""
             raise ConfigError(f"{header} in {where} has no tokens — add tokens = 50000{hint}", path=path)
-        if limits:
-            per_command[name] = tuple(limits)
+        if others:
+            lazy.raw[name] = others
     return out
+
+
+def _is_limit_key(key: str) -> bool:
+    metric, sep, span = key.partition("_per_")
+    return metric in ("tokens", "usd") and (not sep or bool(span))
+
+
+class LazyLimits(Mapping[str, "tuple[LimitSpec, ...]"]):
+    """Per command, its limits besides ``tokens`` — each command's values checked when first asked for.
+
+    A hook evaluates one command: with hundreds configured, checking every value on every hook
+    would cost more than the rest of the hook. ``claude-budget status`` asks for all of them, so a
+    bad value anywhere is still reported there (and by the hook of the command it belongs to).
+    """
+
+    def __init__(self, where: str = "", path: Path | None = None) -> None:
+        self.where, self.path = where, path
+        self.raw: dict[str, dict[str, object]] = {}
+        self._done: dict[str, tuple[LimitSpec, ...]] = {}
+
+    def __getitem__(self, name: str) -> tuple[LimitSpec, ...]:
+        if name not in self._done:
+            header = f'[commands."{name}"]'
+            specs = []
+            for key, value in self.raw[name].items():
+                spec = _limit_key(
+                    key, value, f"{header} {key}", self.where, self.path, f"{key} in {header} in {self.where}"
+                )
+                if spec is not None:
+                    specs.append(spec)
+            self._done[name] = tuple(specs)
+        return self._done[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.raw)
+
+    def __contains__(self, name: object) -> bool:  # without checking the values (Mapping's would)
+        return name in self.raw
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def longest_rolling(self) -> int:
+        """The longest rolling window among these, reading only the keys (values unchecked)."""
+        from budget_state._windows import WindowError, parse_window
+
+        longest = 0
+        for table in self.raw.values():
+            for key in table:
+                span = key.partition("_per_")[2]
+                if span:
+                    try:
+                        window = parse_window(span)
+                    except WindowError:
+                        continue
+                    if window.kind == "rolling":
+                        longest = max(longest, window.minutes)
+        return longest
 
 
 def _usd(key: str, value: object, where: str | None, path: Path | None) -> int:
@@ -385,10 +443,10 @@ def _from_file(data: Mapping[str, object], where: str, path: Path) -> Config:
         if choice not in PREFLIGHT:
             raise ConfigError(f"preflight {_describe(raw)} in {where} is not a choice — use p90, p50 or off", path=path)
         config = config._replace(preflight=choice)
-    per_command: dict[str, tuple[LimitSpec, ...]] = {}
+    lazy = LazyLimits(where, path)
     if "commands" in data:
-        config = config._replace(commands=_commands(data["commands"], where, path, warnings, per_command))
-    config = config._replace(overall_limits=tuple(overall), command_limits=MappingProxyType(per_command))
+        config = config._replace(commands=_commands(data["commands"], where, path, warnings, lazy))
+    config = config._replace(overall_limits=tuple(overall), command_limits=lazy)
     if "prices" in data:
         prices = data["prices"]
         if not isinstance(prices, dict):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -87,7 +87,9 @@ class Ledger:
         self.lock_path = lock_path(path)
         self.timeout = timeout
         self.own_process = own_process  # see LedgerLock
-        self.minutes_kept = 0  # minute buckets kept at least this long (the longest rolling window configured)
+        #: minute buckets kept at least this long: the longest rolling window configured (a call: it
+        #: reads the config's keys, which is needed only once buckets older than a day are there)
+        self.minutes_kept: Callable[[], int] = lambda: 0
         #: set by transaction() when it found the ledger corrupt and moved it aside
         self.recovered: LedgerCorrupt | None = None
         self._old: State | None = None  # a schema-1 ledger's history part, to migrate on write
@@ -352,7 +354,7 @@ def add_usage(table: dict[str, Any], usage: dict[str, int], model: str | None, *
         _add(subtable(subtable(table, "models"), model), usage, correction)
 
 
-def compact(state: State, now: datetime, *, minutes_kept: int | None = None) -> list[dict[str, Any]]:
+def compact(state: State, now: datetime, *, minutes_kept: Callable[[], int] | None = None) -> list[dict[str, Any]]:
     """Keep the ledger bounded: finished runs leave in batches (returned, for the run log), and
     buckets no window needs any more are dropped. Each command keeps its last runs' totals."""
     from ._windows import MINUTES_KEPT, trim_buckets
@@ -380,7 +382,7 @@ def compact(state: State, now: datetime, *, minutes_kept: int | None = None) -> 
         for r in moved:
             remember_run(state, r)
     state["runs"] = runs
-    trim_buckets(state, now, minutes_kept=max(MINUTES_KEPT, minutes_kept or 0))
+    trim_buckets(state, now, minutes_kept=lambda: max(MINUTES_KEPT, minutes_kept() if minutes_kept else 0))
     sessions = state.get("sessions")
     if isinstance(sessions, dict):
         for sid in list(sessions):

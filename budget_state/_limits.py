@@ -52,7 +52,7 @@ def evaluate(
     zone: tzinfo | None = None,
 ) -> tuple[LimitStatus, ...]:
     """Where each limit of ``scope`` stands at ``now``."""
-    from ._windows import MINUTES, QUARTERS, frees_at, next_boundary, scope_buckets, start_minute
+    from ._windows import MINUTES, QUARTERS, frees_at, minute_of, next_boundary, scope_buckets, start_minute
 
     specs = tuple(specs)
     table = _table(state, scope)
@@ -71,7 +71,8 @@ def evaluate(
         if kind not in parsed:
             parsed[kind] = scope_buckets(state, scope, table=kind)
         buckets = parsed[kind]
-        usage, usd = buckets.total(start_minute(spec.window, now, zone))
+        # up to now: a clock moved back (or skewed between machines) must not count the future
+        usage, usd = buckets.total(start_minute(spec.window, now, zone), minute_of(now) + 1)
         used = usd if spec.metric == "usd" else usage.total(counted)
         if spec.window.kind == "calendar":
             resets = next_boundary(spec.window, now, zone)

@@ -20,7 +20,7 @@ of parsing the same numbers as TOML arrays, which keeps a busy day of buckets ch
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -264,14 +264,18 @@ def _add_last(text: object, minute: int, usage: Mapping[str, Any]) -> str:
     return b.format()
 
 
-def trim_buckets(state: dict[str, Any], now: datetime, *, minutes_kept: int = MINUTES_KEPT) -> None:
-    """Drop what no window can need any more; a scope left without buckets loses its entry."""
+def trim_buckets(state: dict[str, Any], now: datetime, *, minutes_kept: int | Callable[[], int] = MINUTES_KEPT) -> None:
+    """Drop what no window can need any more; a scope left without buckets loses its entry.
+
+    ``minutes_kept`` may be a call: it is made only when some minute bucket is older than a day.
+    """
     minute = minute_of(now)
-    for table, keep in ((MINUTES, minutes_kept), (QUARTERS, QUARTERS_KEPT * 15)):
+    for table in (MINUTES, QUARTERS):
         tables = state.get(table)
         if not isinstance(tables, dict):
             state.pop(table, None)
             continue
+        keep = QUARTERS_KEPT * 15 if table == QUARTERS else MINUTES_KEPT
         for scope in list(tables):
             text = tables[scope]
             if not isinstance(text, str):
@@ -280,6 +284,12 @@ def trim_buckets(state: dict[str, Any], now: datetime, *, minutes_kept: int = MI
             first = text.split(":", 1)[0]
             if first.isdigit() and int(first) >= minute - keep:
                 continue  # the oldest bucket is still needed: nothing to drop (the common case, unparsed)
+            if table == MINUTES and callable(minutes_kept):
+                minutes_kept = minutes_kept()
+            if table == MINUTES:
+                keep = max(MINUTES_KEPT, int(minutes_kept))  # type: ignore[arg-type]  # resolved just above
+                if first.isdigit() and int(first) >= minute - keep:
+                    continue
             b = Buckets.parse(text)
             b.trim(minute - keep)
             if b.rows:

@@ -169,7 +169,7 @@ def test_config_keys(tmp_path: Path) -> None:
         ("tokens/5h", 500_000),
     ]
     assert "/review-pr" not in config.commands and config.budgeted("/review-pr")
-    assert (config.timezone, config.preflight, config.longest_rolling) == ("UTC", "p90", 300)
+    assert (config.timezone, config.preflight, config.longest_rolling()) == ("UTC", "p90", 300)
     env = load_config(tmp_path, {"CLAUDE_BUDGET_OVERALL_USD": "12"})
     assert [s for s in env.overall_limits if s.key == "usd"] == [
         LimitSpec("usd", 12_000_000, None, "env", "CLAUDE_BUDGET_OVERALL_USD")
@@ -193,7 +193,9 @@ def test_config_errors_name_the_key_the_file_and_the_fix(tmp_path: Path, text: s
     (tmp_path / ".claude").mkdir()
     (tmp_path / ".claude" / "budget.toml").write_text(text)
     with pytest.raises(ConfigError) as info:
-        load_config(tmp_path, {})
+        config = load_config(tmp_path, {})
+        for name in config.command_limits:  # a command's limits are checked when first asked for
+            config.command_limits[name]
     assert message in str(info.value)
 
 
@@ -257,3 +259,25 @@ def test_per_run_figures_come_from_recent_and_finished_runs() -> None:
     }
     assert per_run(state, "/r") == PerRun(3, 20, 30, 2, 3)
     assert per_run(state, "/other") is None
+
+
+def test_a_commands_limits_are_checked_when_first_asked_for(tmp_path: Path) -> None:
+    (tmp_path / ".claude").mkdir()
+    (tmp_path / ".claude" / "budget.toml").write_text(
+        '[commands."/good"]\nusd = 1\n[commands."/bad"]\nusd = "lots"\ntokens_per_7d = 5\n'
+    )
+    config = load_config(tmp_path, {})  # a hook of /good never pays for (nor trips on) /bad
+    assert config.command_limits["/good"] == (LimitSpec("usd", 1_000_000, None, "config", ANY_WHERE),)
+    assert config.budgeted("/bad") and config.longest_rolling() == 7 * 1440
+    with pytest.raises(ConfigError, match='usd "lots" in .claude/budget.toml is not an amount of dollars'):
+        config.command_limits["/bad"]
+
+
+class _AnyWhere(str):
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str)
+
+    __hash__ = str.__hash__
+
+
+ANY_WHERE = _AnyWhere()

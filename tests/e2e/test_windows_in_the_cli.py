@@ -101,3 +101,23 @@ def test_a_dollar_budget_in_the_frontmatter_refuses(project, fake_api):
     assert "of $0.0005 (" in second.text and "costBudget in .claude/commands/review-pr.md" in second.text, second.text
     cmd = p.status()["commands"]["/review-pr"]
     assert cmd["usd"]["limit"] == 0.0005 and cmd["level"] == "none" and cmd["windows"] == []
+
+
+def test_preflight_refuses_a_run_that_would_not_fit(project, fake_api):
+    fake_api.stable_usage = True  # every run of the command costs the same
+    p = project()
+    p.write_config('mode = "block"\npreflight = "p90"\n')
+    p.write_command("lint", "Lint $ARGUMENTS. SCRIPT: text")
+    for i in range(3):
+        assert not p.run_claude(f"/lint {i}").blocked
+    per_run = p.status()["commands"]["/lint"]["per_run"]
+    assert per_run["runs"] == 3 and per_run["p50_tokens"] == per_run["p90_tokens"] > 0, per_run
+    one = per_run["p90_tokens"]
+    # Room for 1.5 more runs: the fourth fits, the fifth would not (it is refused before it starts).
+    p.write_config(f'mode = "block"\npreflight = "p90"\n[commands."/lint"]\ntokens = {int(4.5 * one)}\n')
+    fourth = p.run_claude("/lint 4")
+    assert not fourth.blocked and fourth.requests == 1, fourth.describe()
+    fifth = p.run_claude("/lint 5")
+    assert fifth.blocked and fifth.requests == 0, fifth.describe()
+    assert "Pre-flight: a run of /lint is estimated at" in fifth.text and "(p90 of its last 4 runs)" in fifth.text
+    assert "left of" in fifth.text, fifth.text
