@@ -45,20 +45,21 @@ def estimate(state: Mapping[str, Any], oid: str, command: str, counted: tuple[st
     """A typical run of ``command``: the median (lower) of its finished runs, tokens and micro-dollars.
 
     This orchestration's finished instances of it first; else the command's recent runs in the
-    ledger; else any finished instance of this orchestration (a fleet's runs tend to be alike).
-    Nothing known: no estimate (0), and only a spent budget refuses.
+    ledger; else any finished run of this orchestration's (a fleet's runs tend to be alike) — an
+    instance that just ended is in the ledger's runs (its SessionEnd closed its run) before the
+    orchestrator marks it finished. Nothing known: no estimate (0), and only a spent budget refuses.
     """
     t = _scope.table(dict(state), oid) or {}
-    finished = [e for e in (t.get("instances") or {}).values() if isinstance(e, dict) and e.get("finished")]
+    entries = t.get("instances") or {}
+    finished = [e for e in entries.values() if isinstance(e, dict) and e.get("finished")]
+    ended = [r for r in state.get("runs", []) if isinstance(r, dict) and isinstance(r.get("ended"), datetime)]
     mine = [e for e in finished if e.get("command") == command]
     if not mine:
-        mine = [
-            r
-            for r in state.get("runs", [])
-            if isinstance(r, dict) and r.get("command") == command and isinstance(r.get("ended"), datetime)
-        ]
+        mine = [r for r in ended if r.get("command") == command]
     if not mine:
-        mine = finished
+        mine = finished + [
+            r for r in ended if r.get("session") in entries and not entries[r["session"]].get("finished")
+        ]
     return {
         "tokens": _median([Usage.from_mapping(e).total(counted) for e in mine]),
         "usd": _median([count_value(e.get("usd_micros")) for e in mine]),
