@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
@@ -26,6 +25,7 @@ class Reporter:
 
     def text(self) -> str:
         from .._cli import terminal_width, use_color
+        from .._ledger import utcnow
         from ._report import build, render
 
         orch = self.orch
@@ -34,7 +34,7 @@ class Reporter:
             state,
             orch.id,
             orch.results,
-            now=datetime.now().astimezone(),
+            now=utcnow().astimezone(),  # the ledger's clock (CLAUDE_BUDGET_TIME_OFFSET moves it), shown local
             elapsed=time.monotonic() - orch.started_at,
             counted=orch.ctx.config.counted,
             mode=orch.mode,
