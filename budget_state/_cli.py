@@ -449,6 +449,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     project_option(p)
     p.set_defaults(func=cmd_path)
+
+    from .orchestrator._command import add_parser as add_orchestrate
+
+    add_orchestrate(sub)
     return parser
 
 

@@ -111,6 +111,7 @@ def settle(
     overall = subtable(state, "overall")
     by_time = _ByTime()
     cost = None
+    orchestration = _orchestration(state, s, session, now)
     for path in paths:
         key = str(path)
         cursor = files.get(key)
@@ -152,6 +153,8 @@ def settle(
             _add_counted(counted, entry.usage, entry.model)
             by_time.add("overall", entry.usage)
             run = runs.get(owner(state, session, entry.prompt) or "") if entry.prompt else None
+            if orchestration is not None:
+                orchestration(entry.usage, entry.model, str(run.get("command")) if run else None)
             if run is None:
                 continue
             add_usage(run, entry.usage, entry.model)
@@ -161,9 +164,18 @@ def settle(
     if cost is not None and transcript is not None:
         main = files.get(str(transcript))
         if isinstance(main, dict) and not main.get("inherited"):
-            by_time.add("overall", _reconcile(s, overall, cost))
+            by_time.add("overall", _reconcile(s, overall, cost, orchestration))
     by_time.charge(state, now)
     return problems
+
+
+def _orchestration(state: State, s: dict[str, Any], session: str, now: datetime) -> Any:
+    """Charges the session's orchestration too, if it is an orchestrated instance (see orchestrator._scope)."""
+    if "orchestration" not in s:
+        return None
+    from .orchestrator._scope import charger
+
+    return charger(state, session, now)
 
 
 class _ByTime:
@@ -235,7 +247,9 @@ def _add_counted(counted: dict[str, Any], usage: dict[str, int], model: str | No
     counted[key] = [min(v + count_value(usage.get(c)), MAX_COUNT) for v, c in zip(values, _RECONCILED)]
 
 
-def _reconcile(s: dict[str, Any], overall: dict[str, Any], cost: dict[str, dict[str, int]]) -> dict[str, int]:
+def _reconcile(
+    s: dict[str, Any], overall: dict[str, Any], cost: dict[str, dict[str, int]], orchestration: Any = None
+) -> dict[str, int]:
     """Charge overall with what Claude Code says the session spent beyond its transcripts.
 
     ``cost-state`` (2.1.3xx) is cumulative over the whole session and includes requests that never
@@ -263,6 +277,8 @@ def _reconcile(s: dict[str, Any], overall: dict[str, Any], cost: dict[str, dict[
         return {}
     model = max(cost, key=lambda m: sum(cost[m].get(c, 0) for c in CATEGORIES))
     add_usage(overall, delta, model, correction=True)
+    if orchestration is not None:
+        orchestration(delta, model, None, True)
     s["unlogged"] = want
     return delta
 

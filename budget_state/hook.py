@@ -201,7 +201,9 @@ def handle(
         if event == "PreToolUse" and not background:
             from ._budgets import check_running
 
+            cmd_status = _orchestration_limit(ctx, state, session, cmd_status)
             decision = check_running(ctx.config.mode, cmd_status, overall, now=now, zone=zone)
+            decision = _orchestrated(ctx, state, session, decision, cmd_status, now, running=True)
         if decision is None or decision.allowed:
             notes += crossings  # a stop says it all already
         if event in ("Stop", "StopFailure") and not _runs.superseded(state, session, prompt_id):
@@ -291,12 +293,14 @@ def _prompt(
         from ._api import command_status, overall_status
 
         cmd_status = command_status(ctx, state, command, path=path, budget=budget, now=now) if command else None
+        cmd_status = _orchestration_limit(ctx, state, session, cmd_status)
         overall = overall_status(ctx, state, now=now)
         decision = check_start(ctx.config.mode, cmd_status, overall, now=now, zone=ctx.config.zone())
         if decision.allowed and cmd_status is not None and ctx.config.preflight != "off":
             from ._budgets import preflight
 
             decision = preflight(ctx.config.mode, ctx.config.preflight, cmd_status, overall)
+        decision = _orchestrated(ctx, state, session, decision, cmd_status, now)
         if decision.allowed:
             notes += _thresholds(state, cmd_status, overall, now=now, zone=ctx.config.zone())
             if command is not None and prompt_id is not None:
@@ -336,12 +340,43 @@ def _followup(
         cmd_status, overall = _statuses(
             ctx, state, _runs.run_for(state, session, cause) if cause else _runs.OpenRun(), now
         )
+        cmd_status = _orchestration_limit(ctx, state, session, cmd_status)
         decision = check_start(ctx.config.mode, cmd_status, overall, now=now, zone=ctx.config.zone())
+        decision = _orchestrated(ctx, state, session, decision, cmd_status, now)
         if decision.allowed:
             notes += _thresholds(state, cmd_status, overall, now=now, zone=ctx.config.zone())
         elif cause is not None:
             _runs.close_run(state, session=session, now=now)
     return _answer(ctx, decision, notes)
+
+
+ORCHESTRATION_ENV = "CLAUDE_BUDGET_ORCHESTRATION"  # = orchestrator._scope.ENV, without importing it here
+
+
+def _orchestration_limit(ctx: Any, state: Any, session: str, status: Any) -> Any:
+    """An instance of ``claude-budget orchestrate`` (it names the orchestration in the environment):
+    tag its session, so settle charges the orchestration too; the per-command limit the
+    orchestrator set for it (or its exemption) replaces the frontmatter's and budget.toml's."""
+    if not ctx.env.get(ORCHESTRATION_ENV):
+        return status
+    from .orchestrator import _scope
+
+    if _scope.tag(state, session, ctx.env) and status is not None and _scope.overrides(state, session):
+        return status._replace(limit=None, source=None, limits=())
+    return status
+
+
+def _orchestrated(
+    ctx: Any, state: Any, session: str, decision: Any, status: Any, now: Any, *, running: bool = False
+) -> Any:
+    """``decision``, unless the session's orchestration has a budget spent (a start) or over (kill)."""
+    if not decision.allowed or not ctx.env.get(ORCHESTRATION_ENV):
+        return decision
+    from .orchestrator import _scope
+
+    command = status.name if status is not None else None
+    mode, counted = ctx.config.mode, ctx.config.counted
+    return _scope.check(state, session, mode=mode, command=command, counted=counted, now=now, running=running)
 
 
 def _answer(ctx: Any, decision: Any, notes: list[str]) -> dict[str, Any] | None:

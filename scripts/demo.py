@@ -11,7 +11,9 @@ with a `/review-pr` command that has `tokenBudget: 20000`, wires the hooks with
 4. `/digest`, with `costBudget: "$0.01"` per rolling hour (`budgetWindow: 1h`), runs once, is
    refused the next time (the refusal says at what minute the hour frees up), and runs again an
    hour later — claude-budget's clock moved with CLAUDE_BUDGET_TIME_OFFSET, as the tests do;
-5. `claude-budget status` shows every budget, its windows and dollars.
+5. `claude-budget status` shows every budget, its windows and dollars;
+6. `claude-budget orchestrate` runs a small fleet under an overall budget: what does not fit is
+   not started.
 
 Usage: scripts/demo.sh (sets up first), or `.venv/bin/python scripts/demo.py [--keep]`.
 """
@@ -165,7 +167,20 @@ def main(argv: list[str] | None = None) -> int:
 
         step("The orchestrator's view: claude-budget status --json")
         print(json.dumps(status()["commands"]["/review-pr"], indent=2))
-        return 0 if exact else 1
+
+        step("6. A fleet: four /garden instances, two at a time, under 30K tokens for the lot")
+        (project / ".claude" / "commands" / "garden.md").write_text(
+            "---\ndescription: Tend the garden\n---\nTend garden bed $ARGUMENTS. SCRIPT: bash, text\n"
+        )
+        before = stats(url)["requests"]
+        fleet = ["--instance", "/garden 1", "--instance", "/garden 2", "--instance", "/garden 3", "--instance", "/garden 4"]
+        argv = ["orchestrate", *fleet, "--max-concurrent", "2", "--overall-token-budget", "30k"]
+        argv += ["--budget-enforcement-mode", "stop-new", "--claude", str(CLAUDE), "--", "--allowedTools", "Bash"]
+        print("$ claude-budget " + " ".join(a if " " not in a else repr(a) for a in argv))
+        proc = subprocess.run([sys.executable, "-m", "budget_state", *argv], cwd=project, env=env, text=True, timeout=300)
+        print(f"(exit code {proc.returncode}: 3 = some instances were held back by a budget)")
+        print(f"API requests: {stats(url)['requests'] - before} (none for the skipped ones)")
+        return 0 if exact and proc.returncode in (0, 3) else 1
     finally:
         api.terminate()
         api.wait(10)

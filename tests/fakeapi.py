@@ -10,7 +10,7 @@ The n-th reply after that text plays the n-th step (a step past the end plays ``
 ``fgagent`` asks for a foreground subagent (``run_in_background: false``, Claude Code >= 2.1.198 runs
 subagents in the background by default), ``fork`` for a fork subagent (``subagent_type: "fork"``,
 2.1.232+), ``longagent`` for a subagent that runs six commands; ``bgbash`` is a Bash call with
-``run_in_background: true``. ``fail`` answers
+``run_in_background: true``; ``slowbash`` one that takes a minute. ``fail`` answers
 HTTP 500 (``api_error``) and ``reject`` HTTP 400 (``invalid_request_error``), with no usage and
 ``x-should-retry: false`` so the CLI gives up at once and ends the turn with ``StopFailure``.
 
@@ -247,7 +247,7 @@ class _Handler(BaseHTTPRequestHandler):
         tools = {t.get("name") for t in body.get("tools") or [] if isinstance(t, dict)}
         if step in _AGENTS and not ({"Agent", "Task"} & tools):
             step = "text"
-        if step in ("bash", "bgbash") and "Bash" not in tools:
+        if step in ("bash", "bgbash", "slowbash") and "Bash" not in tools:
             step = "text"
         if api.stable_usage:
             usage = usage_for(0, f"{subagent}|{len(body.get('messages') or [])}|{step}".encode())
@@ -300,8 +300,12 @@ class _Handler(BaseHTTPRequestHandler):
             )
         )
         blocks: list[dict[str, Any]] = [{"type": "text", "text": f"Step {n}: {step}."}]
-        if step in ("bash", "bgbash"):
+        if step in ("bash", "bgbash", "slowbash"):
             command: dict[str, Any] = {"command": f"echo fake-step-{n}", "description": "Echo a marker"}
+            if step == "slowbash":
+                # Not `sleep 60`: Claude Code 2.1.3xx refuses a command that starts with a long sleep.
+                wait = "python3 -c 'import time; time.sleep(60)'"
+                command = {"command": f"{wait}; echo fake-step-{n}", "description": "Take a while"}
             if step == "bgbash":
                 command = {
                     "command": f"sleep 1; echo fake-step-{n}",

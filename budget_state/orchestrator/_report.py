@@ -1,0 +1,304 @@
+"""The orchestrator's status report, in the original plans' layout. Pure: the time, width and colour come in.
+
+``build`` gathers the facts from the ledger state (the same limits the hooks decide with);
+``render`` draws them: with visuals, a box with bars; without, the same facts as plain lines.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from .._model import Usage, dollars
+from .._render import _COLORS, _EXCEEDED_COLOR, _ljust, _paint, _safe, _width
+from .._units import humanize
+from . import _scope
+from ._results import STATES, Result
+
+BIG_BAR, SMALL_BAR = 20, 10
+_NOTE = "\x1b[33m"
+
+
+class Row(NamedTuple):
+    label: str
+    priority: int
+    state: str
+    used: int  # tokens the instance spent
+    usd_micros: int
+    limit: _scope.Limit | None  # its per-command budget in this orchestration, if any
+    reason: str | None = None
+
+
+class View(NamedTuple):
+    now: datetime
+    elapsed: float  # seconds since the orchestration started
+    orchestration: str
+    mode: str
+    used: int  # tokens (the counted categories) the budgets see: the orchestration's, or the ledger's
+    usd_micros: int
+    overall: tuple[_scope.Limit, ...]  # tokens and/or usd
+    hourly: tuple[_scope.Limit, ...]
+    period: int
+    window_used: int
+    next_reset: int | None  # minutes
+    rate: float  # tokens per minute, over the last period (or since the start)
+    rows: tuple[Row, ...]
+    persistent: bool = False
+
+
+def build(
+    state: Mapping[str, Any],
+    oid: str,
+    results: Sequence[Result],
+    /,
+    *,
+    now: datetime,
+    elapsed: float,
+    counted: tuple[str, ...],
+    mode: str,
+) -> View:
+    st = dict(state)
+    t = _scope.table(st, oid) or {}
+    persistent = bool(t.get("persistent"))
+    period = int(t.get("period") or 60)
+    everything = _scope.limits(st, oid, command=None, session=None, counted=counted, now=now)
+    overall = tuple(lim for lim in everything if lim.scope == "overall")
+    hourly = tuple(lim for lim in everything if lim.scope == "hourly")
+    source = st.get("overall", {}) if persistent else t
+    window, _ = _scope.window_usage(st, oid, now=now, minutes=period)
+    minutes = max(1.0, min(float(period), elapsed / 60))
+    rows = []
+    for r in results:
+        mine = _scope.limits(st, oid, command=r.command, session=r.session, counted=counted, now=now)
+        per = [lim for lim in mine if lim.scope == r.command and lim.metric == "tokens"]
+        rows.append(
+            Row(r.label, r.priority, r.state, r.usage.total(counted), r.usd_micros, per[0] if per else None, r.reason)
+        )
+    return View(
+        now=now,
+        elapsed=elapsed,
+        orchestration=oid,
+        mode=mode,
+        used=Usage.from_mapping(source).total(counted),
+        usd_micros=int(source.get("usd_micros") or 0),
+        overall=overall,
+        hourly=hourly,
+        period=period,
+        window_used=window.total(counted),
+        next_reset=_scope.next_reset(st, oid, now=now, minutes=period),
+        rate=window.total(counted) / minutes,
+        rows=tuple(rows),
+        persistent=persistent,
+    )
+
+
+def duration(seconds: float, /) -> str:
+    """``45s``, ``12m``, ``2h 15m``, ``3d 4h``."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    m = s // 60
+    if m < 60:
+        return f"{m}m"
+    h, m = divmod(m, 60)
+    if h < 48:
+        return f"{h}h {m}m" if m else f"{h}h"
+    d, h = divmod(h, 24)
+    return f"{d}d {h}h" if h else f"{d}d"
+
+
+def _level(lim: _scope.Limit) -> str:
+    pct = lim.used * 100 // lim.limit if lim.limit else 0
+    return "exceeded" if pct >= 100 else "critical" if pct >= 90 else "warning" if pct >= 70 else "ok"
+
+
+def _bar(lim: _scope.Limit | None, width: int, color: bool) -> str:
+    if lim is None:
+        return "[" + " " * width + "]"
+    fill = max(0, min(width, lim.used * width // lim.limit)) if lim.limit else 0
+    return "[" + _paint("#" * fill, _COLORS.get(_level(lim)), color) + "-" * (width - fill) + "]"
+
+
+def _pct(lim: _scope.Limit, color: bool) -> str:
+    text = f"{lim.whole_percent}%"
+    code = _EXCEEDED_COLOR if lim.spent else _COLORS.get(_level(lim))
+    return " " * (4 - len(text)) + _paint(text, code, color)
+
+
+def _short(lim: _scope.Limit, value: int) -> str:
+    return dollars(value) if lim.metric == "usd" else humanize(value)
+
+
+def _counts(view: View) -> str:
+    return ", ".join(
+        f"{sum(r.state == s for r in view.rows)} {s}" for s in STATES if any(r.state == s for r in view.rows)
+    )
+
+
+def _tokens_limit(limits: Sequence[_scope.Limit]) -> _scope.Limit | None:
+    return next((lim for lim in limits if lim.metric == "tokens"), None)
+
+
+def _usd_limit(limits: Sequence[_scope.Limit]) -> _scope.Limit | None:
+    return next((lim for lim in limits if lim.metric == "usd"), None)
+
+
+def _eta(view: View, lim: _scope.Limit | None) -> str | None:
+    """When the token budget ``lim`` is spent at the current rate ("12m"), None if it cannot be told."""
+    if lim is None or lim.metric != "tokens" or view.rate <= 0 or lim.spent:
+        return None
+    return duration(math.ceil(lim.left / view.rate) * 60)
+
+
+def _efficiency(view: View) -> str:
+    if view.usd_micros <= 0:
+        return "n/a"
+    return f"{humanize(view.used * 1_000_000 // view.usd_micros)} tok/$"
+
+
+def forecasts(view: View) -> list[str]:
+    """Predictions and alerts: instances held back or stopped, budgets near their end, when they run out."""
+    out: list[str] = []
+    for r in view.rows:
+        if r.state in ("skipped", "stopped", "failed") and r.reason:
+            out.append(f"{r.label} {r.state}: {' '.join(r.reason.split())}")
+    for lim in (*view.overall, *view.hourly):
+        if lim.spent:
+            out.append(f"{lim.label} is spent ({lim.whole_percent}%)")
+        elif lim.whole_percent >= 90:
+            out.append(f"{lim.label} is at {lim.whole_percent}%")
+    rate = f"{humanize(round(view.rate))} tok/min"
+    eta = _eta(view, _tokens_limit(view.overall))
+    if eta:
+        out.append(f"At the current rate ({rate}) the overall token budget is spent in about {eta}")
+    hourly = _tokens_limit(view.hourly)
+    if hourly is not None and view.rate > 0 and not hourly.spent:
+        minutes = hourly.left / view.rate
+        if minutes < view.period:
+            out.append(
+                f"At the current rate ({rate}) the budget per {view.period} min is spent "
+                f"in about {duration(minutes * 60)}"
+            )
+    return out
+
+
+def render(view: View, /, *, width: int = 80, color: bool = False, visuals: bool = True) -> str:
+    """The report, ending with a newline. ``visuals``: the box and bars; else plain lines."""
+    return _boxed(view, width, color) if visuals else _plain(view)
+
+
+def _header(view: View) -> str:
+    scope = "persistent budgets" if view.persistent else f"orchestration {view.orchestration}"
+    return f"{scope} · mode {view.mode} · elapsed {duration(view.elapsed)} · {_counts(view)}"
+
+
+def _boxed(view: View, width: int, color: bool) -> str:
+    title = f"= TOKEN BUDGET STATUS [{view.now:%H:%M:%S}] "
+    lines = ["+=" + title + "=" * max(3, width - 3 - len(title))]
+    body = [_header(view)]
+    tok, usd = _tokens_limit(view.overall), _usd_limit(view.overall)
+    pad = " " * len("Overall Budget: ")
+    if tok is not None:
+        body.append(
+            f"Overall Budget: {_bar(tok, BIG_BAR, color)} {_pct(tok, color)} "
+            f"({humanize(tok.used)}/{humanize(tok.limit)} tokens)"
+        )
+        body.append(
+            f"{pad}Remaining: {humanize(tok.left)} | "
+            f"Est. exhaustion: {_eta(view, tok) or ('now' if tok.spent else 'n/a')}"
+        )
+    else:
+        body.append(f"Overall Budget: no token budget ({humanize(view.used)} tokens used)")
+    htok = _tokens_limit(view.hourly)
+    reset = f"{view.next_reset}m" if view.next_reset is not None else "n/a"
+    rate = f"{humanize(round(view.rate))} tok/min"
+    if htok is not None:
+        body.append(
+            f"Hourly Budget:  {_bar(htok, BIG_BAR, color)} {_pct(htok, color)} "
+            f"({humanize(htok.used)}/{humanize(htok.limit)} tokens per {view.period} min)"
+        )
+    else:
+        body.append(
+            f"Hourly Budget:  no token budget ({humanize(view.window_used)} tokens in the last {view.period} min)"
+        )
+    body.append(f"{pad}Next reset: {reset} | Rate: {rate}")
+    body.append("")
+    body.append("Command Budgets:")
+    name_w = max((_width(_safe(r.label)) for r in view.rows), default=0)
+    amounts = [_amount(r) for r in view.rows]
+    amount_w = max((len(a) for a in amounts), default=0)
+    for r, amount in zip(view.rows, amounts):
+        pct = _pct(r.limit, color) if r.limit is not None else "    "
+        state = _paint(r.state, _STATE_COLORS.get(r.state), color)
+        body.append(
+            f"  {_ljust(_safe(r.label), name_w)}  {_bar(r.limit, SMALL_BAR, color)} {pct} {amount.ljust(amount_w)}"
+            f"  Priority: {r.priority}  {state}"
+        )
+    body.append("")
+    husd = _usd_limit(view.hourly)
+    cost = f"Cost Summary: {dollars(view.usd_micros)} spent"
+    if usd is not None:
+        cost += f" | {dollars(usd.left)} remaining of {dollars(usd.limit)}"
+    if husd is not None:
+        cost += f" | {dollars(husd.used)} of {dollars(husd.limit)} per {view.period} min"
+    body.append(f"{cost} | Efficiency: {_efficiency(view)}")
+    alerts = forecasts(view)
+    if alerts:
+        body.append("")
+        body.append("Predictions & Alerts:")
+        body.extend(_paint(f"  ! {_safe(a)}", _NOTE, color) for a in alerts)
+    lines.extend(("| " + b).rstrip() for b in body)
+    lines.append("+" + "=" * (width - 1))
+    return "\n".join(lines) + "\n"
+
+
+_STATE_COLORS = {"done": "\x1b[32m", "skipped": "\x1b[33m", "stopped": "\x1b[31m", "failed": "\x1b[1;31m"}
+
+
+def _amount(r: Row) -> str:
+    if r.limit is None:
+        return f"({humanize(r.used)} used)"
+    return f"({humanize(r.limit.used)}/{humanize(r.limit.limit)})"
+
+
+def _plain(view: View) -> str:
+    lines = [f"Budget status at {view.now:%H:%M:%S} — {_header(view)}"]
+    tok, usd = _tokens_limit(view.overall), _usd_limit(view.overall)
+    rate = f"{humanize(round(view.rate))} tokens/min"
+    if tok is not None:
+        eta = _eta(view, tok)
+        lines.append(
+            f"Overall: {humanize(tok.used)} of {humanize(tok.limit)} tokens ({tok.whole_percent}%), "
+            f"{humanize(tok.left)} left" + (f", spent in about {eta} at this rate" if eta else "")
+        )
+    else:
+        lines.append(f"Overall: {humanize(view.used)} tokens used, no token budget")
+    htok = _tokens_limit(view.hourly)
+    reset = f"next reset in {view.next_reset}m" if view.next_reset is not None else "nothing in the window"
+    if htok is not None:
+        lines.append(
+            f"Hourly: {humanize(htok.used)} of {humanize(htok.limit)} tokens in the last {view.period} min "
+            f"({htok.whole_percent}%), {reset}, rate {rate}"
+        )
+    else:
+        lines.append(
+            f"Hourly: {humanize(view.window_used)} tokens in the last {view.period} min, no budget, rate {rate}"
+        )
+    for r in view.rows:
+        amount = (
+            f"{humanize(r.limit.used)} of {humanize(r.limit.limit)} tokens ({r.limit.whole_percent}%)"
+            if r.limit is not None
+            else f"{humanize(r.used)} tokens, no budget of its own here"
+        )
+        lines.append(f"{_safe(r.label)}: {r.state}, priority {r.priority}, {amount}")
+    cost = f"Cost: {dollars(view.usd_micros)} spent"
+    if usd is not None:
+        cost += f", {dollars(usd.left)} left of {dollars(usd.limit)}"
+    husd = _usd_limit(view.hourly)
+    if husd is not None:
+        cost += f", {dollars(husd.used)} of {dollars(husd.limit)} in the last {view.period} min"
+    lines.append(f"{cost}, efficiency {_efficiency(view).replace('tok/$', 'tokens per dollar')}")
+    lines.extend(f"Alert: {_safe(a)}" for a in forecasts(view))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,356 @@
+"""The orchestration: register its scope, start instances in order, watch the ledger, stop, report.
+
+The hooks inside each instance do the counting and most of the enforcing (same ledger, same
+numbers); the loop here holds back instances whose budgets are spent (stop-new), stops running
+ones that make no tool call once a budget they draw on is over (kill-running), counts what an
+ended instance's own hooks could not (a killed process runs no SessionEnd), and reports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+from .._errors import BudgetError
+from .._model import Usage, count_value
+from . import _scope
+from ._dashboard import Reporter, isatty
+from ._options import Instance, Options
+from ._process import Interrupt, Process
+from ._results import Result, exit_code, outcome, parse_output, reported, summary, to_json
+from ._schedule import Slot, may_start, must_stop, order
+
+TICK = 0.02  # seconds between two looks at the processes (a slot is given out again this soon)
+LEDGER_EVERY = 0.25  # seconds between two reads of the ledger for kill mode
+HOOK_GRACE = 2.0  # kill mode: the instance's own hook stops it at its next tool call; after this, we do
+INTERRUPTED = 130
+
+
+def hooks_installed(project: Path, /, *, env: Mapping[str, str]) -> bool:
+    """Whether settings Claude Code reads for the project (its own, or the user's) run the hook on prompts."""
+    from .._paths import claude_home
+    from .._wiring import is_ours
+
+    places = [project / ".claude" / "settings.json", project / ".claude" / "settings.local.json"]
+    for path in [*places, claude_home(env) / "settings.json"]:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        groups = (data.get("hooks") or {}).get("UserPromptSubmit") if isinstance(data, dict) else None
+        if any(is_ours(h) for g in groups or [] if isinstance(g, dict) for h in g.get("hooks") or []):
+            return True
+    return False
+
+
+def temporary_settings(folder: Path, /) -> Path:
+    """A settings layer with the hooks (``claude --settings FILE``), for a project without them installed."""
+    from .._install import HOOK_EVENTS, HOOK_TIMEOUT
+    from .._wiring import PYTHON_ENV, hook_command
+
+    hooks: dict[str, Any] = {}
+    for event in HOOK_EVENTS:
+        group: dict[str, Any] = {"matcher": "*"} if event == "PreToolUse" else {}
+        group["hooks"] = [{"type": "command", "command": hook_command(event=event), "timeout": HOOK_TIMEOUT}]
+        hooks[event] = [group]
+    path = folder / "claude-budget-hooks.json"
+    # the portable lines find this interpreter through the pointer, as a per-machine install's would
+    layer = {"env": {PYTHON_ENV: sys.executable}, "hooks": hooks}
+    path.write_text(json.dumps(layer, indent=2), encoding="utf-8")
+    return path
+
+
+class Orchestration:
+    def __init__(self, options: Options, *, env: Mapping[str, str], out: TextIO, err: TextIO) -> None:
+        from .._api import Context
+
+        self.options = options
+        self.env = env
+        self.out = out
+        self.err = err
+        self.ctx = Context.load(options.project, env=env)
+        self.project = self.ctx.project
+        self.mode = options.mode or self.ctx.config.mode
+        self.id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        self.slots = [Slot(i, inst, str(uuid.uuid4())) for i, inst in enumerate(options.instances)]
+        self.results = [
+            Result(s.instance.command, s.instance.args, s.instance.priority, s.session, name=s.instance.name)
+            for s in self.slots
+        ]
+        self.running: dict[int, Process] = {}
+        self.why: dict[int, str] = {}
+        self.started_at = time.monotonic()
+        self.start_order: list[int] = []
+
+    # --- setup -----------------------------------------------------------------------------------
+
+    def check_claude(self) -> None:
+        import shutil
+
+        claude = self.options.claude
+        if shutil.which(claude, path=self.env.get("PATH")) is None:
+            raise BudgetError(f"Claude Code not found: {claude} — install it, or pass --claude PATH")
+
+    def check_hooks(self) -> None:
+        if self.options.temporary_hooks or hooks_installed(self.project, env=self.env):
+            return
+        raise BudgetError(
+            f"claude-budget's hooks are not installed in {self.project / '.claude' / 'settings.json'}, so the "
+            "instances would run unmetered — run: claude-budget install "
+            f"{self.project}, or pass --temporary-hooks to run them with the hooks for this orchestration only"
+        )
+
+    def register(self) -> None:
+        from .._ledger import utcnow
+        from .._runs import reset
+
+        o = self.options
+        now = utcnow()
+        with self.ctx.ledger.transaction() as state:
+            if o.persistent and o.reset:
+                # The scopes the budgets apply to: overall (its totals and its windows) and the fleet's commands.
+                state["overall"] = {"since": now}
+                for table in ("minutes", "quarters"):
+                    buckets = state.get(table)
+                    if isinstance(buckets, dict):
+                        buckets.pop("overall", None)
+                for command in sorted({i.command for i in o.instances}):
+                    reset(state, command, now=now)
+            _scope.register(
+                state, self.id, mode=self.mode, persistent=o.persistent, period=o.period, limits=o.limits(), now=now
+            )
+            for slot in self.slots:
+                inst = slot.instance
+                _scope.add_instance(
+                    state,
+                    self.id,
+                    slot.session,
+                    command=inst.command,
+                    limit=inst.tokens if inst.budget_enabled else None,
+                    usd_limit=inst.usd_micros if inst.budget_enabled else None,
+                    exempt=not inst.budget_enabled,
+                )
+
+    def instance_env(self) -> dict[str, str]:
+        env = dict(self.env)
+        env[_scope.ENV] = self.id
+        if self.options.mode is not None:
+            env["CLAUDE_BUDGET_MODE"] = self.options.mode  # the hooks decide in the orchestration's mode
+        if self.options.project is not None:
+            env["CLAUDE_PROJECT_DIR"] = str(self.project)
+        return env
+
+    # --- the loop --------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        from .._ledger import utcnow
+
+        o = self.options
+        self.check_claude()
+        self.check_hooks()
+        for w in o.warnings:
+            print(f"warning: {w}", file=self.err)
+        self.register()
+        logs = o.logs
+        tmp = None
+        if logs is None:
+            tmp = tempfile.TemporaryDirectory(prefix="claude-budget-orchestrate-")
+            logs = Path(tmp.name)
+        logs.mkdir(parents=True, exist_ok=True)
+        settings = temporary_settings(logs) if o.temporary_hooks else None
+        env = self.instance_env()
+        queue = [self.slots[i] for i in order(o.instances)]
+        reporter = Reporter(self, live=o.dashboard == "live" and isatty(self.out))
+        interrupted = False
+        last_read = 0.0
+        try:
+            with Interrupt() as interrupt:
+                while queue or self.running:
+                    now = time.monotonic()
+                    if interrupt.count and not interrupted:
+                        interrupted = True
+                        for slot in queue:
+                            self._set(slot.position, state="skipped", reason="not started: interrupted (Ctrl-C)")
+                        queue = []
+                        for i, proc in self.running.items():
+                            self.why.setdefault(i, "stopped: interrupted (Ctrl-C)")
+                            proc.stop(now=now)
+                    if interrupt.count > 1:  # a second Ctrl-C: no more waiting
+                        for proc in self.running.values():
+                            proc.hurry(now)
+                    ended: list[tuple[int, Process]] = []
+                    for i, proc in list(self.running.items()):
+                        proc.advance(now)
+                        if proc.poll() is not None:
+                            del self.running[i]
+                            ended.append((i, proc))
+                    # One that ended by itself ran its SessionEnd hook: the ledger has what it spent, so
+                    # its slot is given out first and its last settle comes after. One we stopped may
+                    # not have: it is settled before anything new is decided.
+                    for i, proc in [e for e in ended if e[1].signals]:
+                        self._finish(self.slots[i], proc)
+                    if self.mode == "kill" and self.running and now - last_read >= LEDGER_EVERY:
+                        last_read = now
+                        self._watch(now, utcnow())
+                    while queue and len(self.running) < o.max_concurrent and not interrupted:
+                        slot = queue.pop(0)
+                        self._start(slot, env, logs, settings, utcnow())
+                    for i, proc in [e for e in ended if not e[1].signals]:
+                        self._finish(self.slots[i], proc)
+                    reporter.tick(now)
+                    if queue or self.running:
+                        time.sleep(TICK)
+        finally:
+            for i, proc in list(self.running.items()):  # an error above: leave nothing running
+                proc.stop(now=time.monotonic())
+                while proc.poll() is None:
+                    proc.advance(time.monotonic())
+                    time.sleep(TICK)
+                self._finish(self.slots[i], proc)
+            try:
+                if sys.exc_info()[0] is None:
+                    reporter.final()  # before _close(), which drops the per-instance detail it shows
+            finally:
+                self._close()
+                if tmp is not None:
+                    tmp.cleanup()
+        code = INTERRUPTED if interrupted else exit_code(self.results)
+        self.out.write("\n" + summary(self.results, self.ctx.config.counted))
+        if o.json_out is not None:
+            data = to_json(
+                self.results,
+                orchestration=self.id,
+                counted=self.ctx.config.counted,
+                code=code,
+                ledger=str(self.ctx.ledger.path),
+            )
+            o.json_out.parent.mkdir(parents=True, exist_ok=True)
+            o.json_out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        self.out.flush()
+        return code
+
+    def _set(self, index: int, **changes: Any) -> None:
+        self.results[index] = self.results[index]._replace(**changes)
+
+    def _start(self, slot: Slot, env: Mapping[str, str], logs: Path, settings: Path | None, now: datetime) -> None:
+        state = self.ctx.ledger.read()
+        verdict = may_start(self.ctx, state, self.id, slot, mode=self.mode, now=now, inflight=self._inflight(state))
+        if not verdict.allowed:
+            self._set(slot.position, state="skipped", reason=verdict.reason)
+            return
+        o = self.options
+        argv = [o.claude, "-p", slot.instance.prompt, "--output-format", "json", "--session-id", slot.session]
+        if settings is not None:
+            argv += ["--settings", str(settings)]
+        argv += list(o.extra)
+        stem = f"{slot.position + 1:02d}-{slot.instance.command.strip('/').replace(':', '_').replace('/', '_')}"
+        try:
+            proc = Process(
+                argv, cwd=self.project, env=env, stdout=logs / f"{stem}.json", stderr=logs / f"{stem}.stderr"
+            )
+        except OSError as e:
+            self._set(
+                slot.position,
+                state="failed",
+                reason=f"could not start {o.claude}: {e.strerror or e} — pass --claude PATH",
+            )
+            return
+        self.running[slot.position] = proc
+        self.start_order.append(slot.position)
+        log = str(logs / f"{stem}.json") if o.logs is not None else None
+        self._set(slot.position, state="running", log=log, started=proc.started - self.started_at)
+
+    def _inflight(self, state: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """(command, session) of the running instances: their typical spend is reserved before a start."""
+        return [(self.slots[i].instance.command, self.slots[i].session) for i in self.running]
+
+    def _watch(self, now: float, wall: datetime) -> None:
+        """Kill mode: an instance whose budget is over and that has not stopped by its own hook is stopped."""
+        state = self.ctx.ledger.read()
+        for i, proc in self.running.items():
+            if proc.stopping:
+                continue
+            verdict = must_stop(self.ctx, state, self.id, self.slots[i], now=wall)
+            if not verdict.allowed:
+                self.why[i] = verdict.reason or "a budget it draws on is over"
+                proc.stop(now=now, delay=HOOK_GRACE)
+
+    def _finish(self, slot: Slot, proc: Process) -> None:
+        """Count what the instance's hooks may have missed, then take its numbers from the ledger."""
+        from .._ledger import utcnow
+
+        code = proc.returncode if proc.returncode is not None else -1
+        result = parse_output(proc.output())
+        usage, usd, known = self._settle(slot.session, utcnow())
+        why = self.why.get(slot.position)
+        if why is None and result is not None and result.get("terminal_reason") == "hook_stopped":
+            why = self._stopped_why(slot)
+        state, reason = outcome(code, result, signals=proc.signals, why=why)
+        if not known and state == "done" and result is not None and sum(reported(result)["tokens"].values()):
+            state, reason = "failed", "its hooks never ran, so its spending is not in the ledger — check the install"
+        if state == "failed" and not result:
+            tail = proc.errors().strip().splitlines()[-1:] if proc.errors().strip() else []
+            reason = (reason or "") + (f": {tail[0][:200]}" if tail else "")
+        seconds = (proc.ended or time.monotonic()) - proc.started
+        self._set(
+            slot.position,
+            state=state,
+            exit_code=code,
+            usage=usage,
+            usd_micros=usd,
+            seconds=seconds,
+            reason=reason,
+            reported=reported(result) if result is not None else None,
+        )
+
+    def _stopped_why(self, slot: Slot) -> str | None:
+        """Which budget its hook stopped it for, as the ledger shows it now."""
+        from .._ledger import utcnow
+
+        verdict = must_stop(self.ctx, self.ctx.ledger.read(), self.id, slot, now=utcnow())
+        return None if verdict.allowed else verdict.reason
+
+    def _settle(self, session: str, now: datetime) -> tuple[Usage, int, bool]:
+        """Settle the session as its SessionEnd hook would (a stopped instance may not have run it)."""
+        from .._config import pricer
+        from .._runs import end_session, settle
+
+        with self.ctx.ledger.transaction() as state:
+            s = state.get("sessions", {}).get(session)
+            known = isinstance(s, dict)
+            if known and not s.get("ended"):
+                files = [Path(k) for k in (s.get("files") or {}) if "/subagents/" not in k.replace(os.sep, "/")]
+                transcript = files[0] if files else None
+                settle(state, session=session, transcript=transcript, price=pricer(self.ctx.config), now=now)
+                end_session(state, session=session, now=now)
+            t = _scope.table(state, self.id) or {}
+            entry = (t.get("instances") or {}).get(session)
+            if isinstance(entry, dict):
+                entry["finished"] = True
+                return Usage.from_mapping(entry), count_value(entry.get("usd_micros")), known
+        return Usage(), 0, known
+
+    def _close(self) -> None:
+        from .._ledger import utcnow
+
+        with self.ctx.ledger.transaction() as state:
+            _scope.finish(state, self.id, now=utcnow())
+
+
+def run(
+    options: Options, /, *, env: Mapping[str, str] | None = None, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    return Orchestration(
+        options, env=os.environ if env is None else env, out=out or sys.stdout, err=err or sys.stderr
+    ).run()
+
+
+__all__ = ["Instance", "Orchestration", "run"]

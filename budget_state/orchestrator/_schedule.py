@@ -1,0 +1,151 @@
+"""Which instance starts next, and whether it may: pure, the ledger state and the time passed in.
+
+Order: priority (1 first), then the order given. A start is decided as the instance's own
+prompt hook would decide it — the project's budgets (frontmatter, ``budget.toml``) and the
+orchestration's — plus, in block and kill modes, a pre-flight estimate: a typical run of the
+command (the median of its finished runs) must still fit, so that a skipped instance makes no
+API request at all rather than one that goes past the budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from .._model import Usage, count_value
+from . import _scope
+
+if TYPE_CHECKING:
+    from .._api import Context
+    from ._options import Instance
+
+
+class Slot(NamedTuple):
+    """An instance and the session id it runs (or would run) under."""
+
+    position: int
+    instance: Instance
+    session: str
+
+
+def order(instances: Sequence[Instance], /) -> list[int]:
+    """Indexes in start order: priority, then the order given."""
+    return sorted(range(len(instances)), key=lambda i: (instances[i].priority, instances[i].order, i))
+
+
+def _median(values: list[int]) -> int:
+    if not values:
+        return 0
+    values = sorted(values)
+    return values[(len(values) - 1) // 2]
+
+
+def estimate(state: Mapping[str, Any], oid: str, command: str, counted: tuple[str, ...], /) -> dict[str, int]:
+    """A typical run of ``command``: the median (lower) of its finished runs, tokens and micro-dollars.
+
+    This orchestration's finished instances of it first; else the command's recent runs in the
+    ledger; else any finished run of this orchestration's (a fleet's runs tend to be alike) — an
+    instance that just ended is in the ledger's runs (its SessionEnd closed its run) before the
+    orchestrator marks it finished. Nothing known: no estimate (0), and only a spent budget refuses.
+    """
+    t = _scope.table(dict(state), oid) or {}
+    entries = t.get("instances") or {}
+    finished = [e for e in entries.values() if isinstance(e, dict) and e.get("finished")]
+    ended = [r for r in state.get("runs", []) if isinstance(r, dict) and isinstance(r.get("ended"), datetime)]
+    mine = [e for e in finished if e.get("command") == command]
+    if not mine:
+        mine = [r for r in ended if r.get("command") == command]
+    if not mine:
+        mine = finished + [
+            r for r in ended if r.get("session") in entries and not entries[r["session"]].get("finished")
+        ]
+    return {
+        "tokens": _median([Usage.from_mapping(e).total(counted) for e in mine]),
+        "usd": _median([count_value(e.get("usd_micros")) for e in mine]),
+    }
+
+
+def may_start(
+    ctx: Context,
+    state: dict[str, Any],
+    oid: str,
+    slot: Slot,
+    /,
+    *,
+    mode: str,
+    now: datetime,
+    inflight: Sequence[tuple[str, str]] = (),
+) -> _scope.Verdict:
+    """Would the instance's prompt hook let it start — and would a typical run of it still fit,
+    beside what the instances still running (``inflight``: command, session) are likely to add?"""
+    if mode == "warn":
+        return _scope.Verdict(True)
+    from .._budgets import check_start
+
+    cmd, overall = project_statuses(ctx, state, slot, now=now)
+    decision = check_start(mode, cmd, overall, now=now, zone=ctx.config.zone())  # type: ignore[arg-type]  # a checked Mode
+    if not decision.allowed:
+        return _scope.Verdict(False, decision.reason, decision.scope)
+    counted = ctx.config.counted
+    found = _scope.limits(state, oid, command=slot.instance.command, session=slot.session, counted=counted, now=now)
+    return _scope.decide(found, running=False, estimate=preflight(state, oid, slot.instance.command, inflight, counted))
+
+
+def preflight(
+    state: dict[str, Any], oid: str, command: str, inflight: Sequence[tuple[str, str]], counted: tuple[str, ...], /
+) -> Any:
+    """What starting ``command`` would add to a limit: a typical run of it, plus what each running
+    instance drawing on that limit has yet to spend of its own typical run."""
+    t = _scope.table(state, oid) or {}
+    entries = t.get("instances") or {}
+    typical: dict[str, dict[str, int]] = {}
+
+    def typical_of(cmd: str) -> dict[str, int]:
+        if cmd not in typical:
+            typical[cmd] = estimate(state, oid, cmd, counted)
+        return typical[cmd]
+
+    def guess(lim: _scope.Limit) -> int:
+        total = typical_of(command)[lim.metric]
+        for cmd, session in inflight:
+            if lim.scope in ("overall", "hourly") or lim.scope == cmd:
+                entry = entries.get(session) if isinstance(entries, dict) else None
+                spent = _scope.used_by(entry if isinstance(entry, dict) else {}, lim.metric, counted)
+                total += max(0, typical_of(cmd)[lim.metric] - spent)
+        return total
+
+    return guess
+
+
+def must_stop(ctx: Context, state: dict[str, Any], oid: str, slot: Slot, /, *, now: datetime) -> _scope.Verdict:
+    """Kill mode: is a budget that the running instance draws on over?"""
+    from .._budgets import check_running
+
+    cmd, overall = project_statuses(ctx, state, slot, now=now)
+    decision = check_running("kill", cmd, overall, now=now, zone=ctx.config.zone())
+    if not decision.allowed:
+        return _scope.Verdict(False, decision.reason, decision.scope)
+    counted = ctx.config.counted
+    found = _scope.limits(state, oid, command=slot.instance.command, session=slot.session, counted=counted, now=now)
+    return _scope.decide(found, running=True)
+
+
+def project_statuses(
+    ctx: Context, state: dict[str, Any], slot: Slot, /, *, now: datetime | None = None
+) -> tuple[Any, Any]:
+    """The command's and the overall budgets as the project sets them (frontmatter, budget.toml),
+    the command's left out when the orchestrator sets its limit instead (or exempts it)."""
+    from .._api import command_status, overall_status
+    from .._commands import BudgetCache, find_command_file, read_budget
+    from .._paths import cache_path, claude_home
+
+    inst = slot.instance
+    overall = overall_status(ctx, state, now=now)
+    if inst.tokens is not None or inst.usd_micros is not None or not inst.budget_enabled:
+        return None, overall
+    path = find_command_file(inst.command, project=ctx.project, home=claude_home(ctx.env))
+    budget = None
+    if path is not None:
+        budget = read_budget(path, project=ctx.project, cache=BudgetCache.load(cache_path(ctx.ledger.path)))
+    return command_status(ctx, state, inst.command, path=path, budget=budget, now=now), overall

@@ -1,0 +1,84 @@
+"""The orchestrator's status report: golden files, with and without visuals, colour and no colour.
+
+Regenerate after a deliberate change with ``CLAUDE_BUDGET_UPDATE_GOLDEN=1 pytest tests/test_orchestrate_report.py``
+and read the diff.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from budget_state.orchestrator._report import Row, View, duration, render
+from budget_state.orchestrator._scope import Limit
+
+GOLDEN = Path(__file__).parent / "data" / "orchestrate"
+NOW = datetime(2026, 12, 3, 14, 30, 15, tzinfo=timezone.utc)
+REASON = (
+    "Orchestration budget spent: the orchestration's overall token budget has used 8.0K tokens of 10K tokens (80%). "
+    "To go on, raise --overall-token-budget."
+)
+
+FLEET = View(
+    now=NOW,
+    elapsed=754.0,
+    orchestration="20261203-141800-a1b2c3",
+    mode="block",
+    used=8000,
+    usd_micros=6_500_000,
+    overall=(
+        Limit("overall", "tokens", 8000, 10_000, "--overall-token-budget"),
+        Limit("overall", "usd", 6_500_000, 20_000_000, "--overall-cost-budget"),
+    ),
+    hourly=(Limit("hourly", "tokens", 600, 1000, "--hourly-token-budget", 60),),
+    period=60,
+    window_used=600,
+    next_reset=30,
+    rate=20.0,
+    rows=(
+        Row("/gitcommitgardener", 1, "done", 300, 1_000_000, Limit("/gitcommitgardener", "tokens", 300, 1000, "--command-budget")),
+        Row("/refreshgardener", 2, "stopped", 500, 2_000_000, Limit("/refreshgardener", "tokens", 500, 500, "--command-budget"), REASON),
+        Row("/gcploggardener", 1, "running", 450, 1_500_000, Limit("/gcploggardener", "tokens", 450, 500, "--command-budget")),
+        Row("/testgardener", 3, "skipped", 0, 0, None, REASON),
+        Row("/docsgardener", 3, "queued", 0, 0, None),
+    ),
+)
+QUIET = FLEET._replace(
+    used=950, usd_micros=0, overall=(), hourly=(), window_used=950, next_reset=None, rate=0.0,
+    rows=(Row("/gitcommitgardener --fast", 1, "running", 950, 0, None),),
+)  # fmt: skip
+
+CASES = {
+    "fleet-visuals": (FLEET, True, False),
+    "fleet-visuals-color": (FLEET, True, True),
+    "fleet-plain": (FLEET, False, False),
+    "quiet-visuals": (QUIET, True, False),
+    "quiet-plain": (QUIET, False, False),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_report_golden(name: str) -> None:
+    view, visuals, color = CASES[name]
+    text = render(view, width=100, color=color, visuals=visuals)
+    path = GOLDEN / f"{name}.txt"
+    if os.environ.get("CLAUDE_BUDGET_UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"{path} not found (regenerate: CLAUDE_BUDGET_UPDATE_GOLDEN=1)"
+    assert text == path.read_text(encoding="utf-8")
+
+
+def test_plain_lines_never_carry_colour() -> None:
+    assert render(FLEET, color=True, visuals=False) == render(FLEET, color=False, visuals=False)
+    assert "\x1b[" not in render(FLEET, color=False, visuals=True)
+    assert "\x1b[" in render(FLEET, color=True, visuals=True)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0, "0s"), (59, "59s"), (60, "1m"), (3599, "59m"), (3600, "1h"), (8100, "2h 15m"), (200_000, "2d 7h")]
+)
+def test_duration(seconds: float, text: str) -> None:
+    assert duration(seconds) == text

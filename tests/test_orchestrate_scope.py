@@ -1,0 +1,159 @@
+"""An orchestration's scope in the ledger: charged like overall, decided with the same numbers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from budget_state._ledger import new_state
+from budget_state._model import CATEGORIES, Usage
+from budget_state.hook import ORCHESTRATION_ENV
+from budget_state.orchestrator import _scope
+from budget_state.orchestrator._schedule import estimate
+
+NOW = datetime(2026, 12, 3, 1, 0, tzinfo=timezone.utc)
+OID = "o1"
+
+
+def fleet(limits: dict[str, int], *, persistent: bool = False, mode: str = "block") -> dict[str, Any]:
+    state = new_state(NOW)
+    _scope.register(state, OID, mode=mode, persistent=persistent, period=60, limits=limits, now=NOW)
+    _scope.add_instance(state, OID, "s1", command="/a", limit=5000, usd_limit=None, exempt=False)
+    _scope.add_instance(state, OID, "s2", command="/b", limit=None, usd_limit=None, exempt=True)
+    assert _scope.tag(state, "s1", {ORCHESTRATION_ENV: OID}) == OID
+    assert _scope.tag(state, "s2", {ORCHESTRATION_ENV: OID}) == OID
+    return state
+
+
+def spend(state: dict[str, Any], session: str, tokens: int, *, command: str | None, at: datetime = NOW, usd: int = 0) -> None:
+    charge = _scope.charger(state, session, at)
+    assert charge is not None
+    charge({"input": tokens, "output": 0, "cache_creation": 0, "cache_read": 0, "usd_micros": usd}, "m", command)
+
+
+def test_the_hook_env_name_is_the_scope_one() -> None:
+    assert ORCHESTRATION_ENV == _scope.ENV
+
+
+def test_untagged_sessions_and_unknown_orchestrations_are_left_alone() -> None:
+    state = fleet({"tokens": 10})
+    assert _scope.tag(state, "s3", {}) is None
+    assert _scope.tag(state, "s3", {ORCHESTRATION_ENV: "nope"}) is None
+    assert _scope.charger(state, "s3", NOW) is None
+    assert _scope.check(state, "s3", mode="block", command="/a", counted=CATEGORIES, now=NOW, running=False).allowed
+
+
+def test_charges_land_in_the_orchestration_its_command_and_its_instance() -> None:
+    state = fleet({"tokens": 10_000})
+    spend(state, "s1", 3000, command="/a", usd=1500)
+    spend(state, "s2", 500, command=None)
+    t = state["orchestrations"][OID]
+    assert (t["input"], t["usd_micros"], t["models"]["m"]["input"]) == (3500, 1500, 3500)
+    assert t["commands"]["/a"]["input"] == 3000
+    assert (t["instances"]["s1"]["input"], t["instances"]["s2"]["input"]) == (3000, 500)
+    assert state["minutes"]["@o1"] == f"{int(NOW.timestamp()) // 60}:3500,0,0,0,1500"  # the ledger's buckets
+
+
+def test_block_refuses_a_spent_budget_and_kill_stops_one_that_is_over() -> None:
+    state = fleet({"tokens": 10_000})
+    spend(state, "s1", 10_000, command="/a")
+
+    start = _scope.check(state, "s2", mode="block", command="/b", counted=CATEGORIES, now=NOW, running=False)
+    assert start == (
+        False,
+        "Orchestration budget spent: the orchestration's overall token budget has used 10K tokens of 10K tokens "
+        "(100%). To go on, raise --overall-token-budget.",
+        "overall",
+    )
+    assert _scope.check(state, "s2", mode="kill", command="/b", counted=CATEGORIES, now=NOW, running=True).allowed
+    spend(state, "s2", 1, command=None)
+    stop = _scope.check(state, "s2", mode="kill", command="/b", counted=CATEGORIES, now=NOW, running=True)
+    assert not stop.allowed and "kill mode" in (stop.reason or "")
+    assert _scope.check(state, "s2", mode="warn", command="/b", counted=CATEGORIES, now=NOW, running=False).allowed
+
+
+def test_a_per_command_limit_applies_to_its_instance_and_an_exempt_one_has_none() -> None:
+    state = fleet({})
+    spend(state, "s1", 5000, command="/a")
+    verdict = _scope.check(state, "s1", mode="block", command="/a", counted=CATEGORIES, now=NOW, running=False)
+    assert verdict.scope == "/a" and "/a's token budget in this orchestration" in (verdict.reason or "")
+    assert _scope.overrides(state, "s1") and _scope.overrides(state, "s2")
+    assert _scope.limits(state, OID, command="/b", session="s2", counted=CATEGORIES, now=NOW) == []
+
+
+def test_the_hourly_budget_is_a_rolling_window_of_minutes() -> None:
+    state = fleet({"hourly_tokens": 1000})
+    spend(state, "s2", 900, command=None, at=NOW - timedelta(minutes=59))
+    spend(state, "s2", 200, command=None, at=NOW)
+    (hourly,) = _scope.limits(state, OID, command=None, session=None, counted=CATEGORIES, now=NOW)
+    assert (hourly.scope, hourly.used, hourly.limit, hourly.window) == ("hourly", 1100, 1000, 60)
+    assert _scope.next_reset(state, OID, now=NOW, minutes=60) == 1
+    later = NOW + timedelta(minutes=1)
+    (hourly,) = _scope.limits(state, OID, command=None, session=None, counted=CATEGORIES, now=later)
+    assert hourly.used == 200
+
+
+def test_persistent_budgets_count_the_ledgers_own_totals() -> None:
+    from budget_state._windows import charge
+
+    state = fleet({"tokens": 1000, "hourly_tokens": 600}, persistent=True)
+    state["overall"].update(input=1500)  # spent by anyone: an interactive session, an earlier fleet
+    charge(state, ["overall"], NOW - timedelta(minutes=5), {"input": 700})
+    charge(state, ["overall"], NOW - timedelta(minutes=61), {"input": 800})
+    overall, hourly = _scope.limits(state, OID, command=None, session=None, counted=CATEGORIES, now=NOW)
+    assert (overall.used, overall.spent) == (1500, True)
+    assert (hourly.used, hourly.spent) == (700, True)
+
+
+def test_the_preflight_estimate_refuses_a_start_that_would_not_fit() -> None:
+    state = fleet({"tokens": 10_000})
+    spend(state, "s1", 6000, command="/a")
+    state["orchestrations"][OID]["instances"]["s1"]["finished"] = True
+    assert estimate(state, OID, "/a", CATEGORIES) == {"tokens": 6000, "usd": 0}
+    assert estimate(state, OID, "/new", CATEGORIES) == {"tokens": 6000, "usd": 0}  # the fleet's typical run
+    found = _scope.limits(state, OID, command="/b", session="s2", counted=CATEGORIES, now=NOW)
+    verdict = _scope.decide(found, running=False, estimate=lambda lim: 6000)
+    assert not verdict.allowed and "would be exceeded" in (verdict.reason or "")
+    assert _scope.decide(found, running=False, estimate=lambda lim: 4000).allowed
+
+
+def test_old_finished_orchestrations_are_pruned_with_their_buckets() -> None:
+    from budget_state._windows import charge
+
+    state = new_state(NOW)
+    for i in range(_scope.KEEP + 5):
+        _scope.register(state, f"o{i}", mode="warn", persistent=False, period=60, limits={}, now=NOW)
+        charge(state, [f"@o{i}"], NOW, {"input": 1})
+        _scope.finish(state, f"o{i}", now=NOW)
+    assert len(state["orchestrations"]) == _scope.KEEP
+    assert f"o{_scope.KEEP + 4}" in state["orchestrations"] and "o0" not in state["orchestrations"]
+    assert "@o0" not in state["minutes"] and "@o0" not in state["quarters"] and f"@o{_scope.KEEP + 4}" in state["minutes"]
+
+
+def test_persistent_budgets_reset_on_restart_starts_those_scopes_over(tmp_path: Any) -> None:
+    import io
+
+    from budget_state._api import Context
+    from budget_state._runs import record
+    from budget_state._windows import charge
+    from budget_state.orchestrator._options import Instance, Options
+    from budget_state.orchestrator._run import Orchestration
+
+    (tmp_path / ".claude").mkdir()
+    env = {"CLAUDE_PROJECT_DIR": str(tmp_path)}
+    ctx = Context.load(tmp_path, env=env)
+    with ctx.ledger.transaction() as state:
+        for command in ("/a", "/other"):
+            record(state, Usage(500), command=command, model=None, session=None, prompt=command, now=NOW)
+        charge(state, ["overall", "/a"], NOW, {"input": 1000})
+    options = Options((Instance("/a", order=0),), overall_tokens=5000, persistent=True, reset=True, project=tmp_path)
+
+    orch = Orchestration(options, env=env, out=io.StringIO(), err=io.StringIO())
+    orch.register()
+
+    state = ctx.ledger.read()
+    assert Usage.from_mapping(state["overall"]) == Usage() and Usage.from_mapping(state["commands"]["/a"]) == Usage()
+    assert state["commands"]["/other"]["input"] == 500  # not the fleet's: left alone
+    assert "overall" not in state.get("minutes", {}) and "/a" not in state.get("minutes", {})
+    table = state["orchestrations"][orch.id]
+    assert (table["persistent"], table["limits"], list(table["instances"])) == (True, {"tokens": 5000}, [orch.slots[0].session])
