@@ -274,6 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     project_option(p)
     p.set_defaults(func=cmd_path)
+
+    from .team.cli import add_parser as add_team  # no database client is imported until a team command runs
+
+    add_team(sub, project_option)
     return parser
 
 

@@ -189,6 +189,12 @@ def handle(
             _runs.close_run(state, session=session, now=now, background=_background(payload))
         elif event == "SessionEnd":
             _runs.end_session(state, session=session, now=now)
+        if ctx.config.team_url:  # team budgets: charge the team lease with what was just settled
+            from .team.hook import after_settle
+
+            more, stop = after_settle(ctx, state, event, cmd_status and cmd_status.name, now, background=background)
+            notes += more
+            decision = stop if stop is not None and (decision is None or decision.allowed) else decision
     notes = _with_recovery(ctx, notes)
     if decision is not None and not decision.allowed:
         # continue:false alone: on 2.1.197 adding permissionDecision "deny" makes Claude Code drop
@@ -272,6 +278,11 @@ def _prompt(
         cmd_status = command_status(ctx, state, command, path=path, tokens=tokens, error=error) if command else None
         overall = overall_status(ctx, state)
         decision = check_start(ctx.config.mode, cmd_status, overall)
+        if decision.allowed and ctx.config.team_url:  # may it start under the team's leases?
+            from .team.hook import may_start as team_may_start
+
+            more, refused = team_may_start(ctx, state, command, now)
+            notes, decision = notes + more, refused or decision
         if decision.allowed:
             notes += _thresholds(state, cmd_status, overall)
             if command is not None and prompt_id is not None:
@@ -311,6 +322,11 @@ def _followup(
             cause = None
         cmd_status, overall = _statuses(ctx, state, _runs.run_for(state, session, cause) if cause else _runs.OpenRun())
         decision = check_start(ctx.config.mode, cmd_status, overall)
+        if decision.allowed and ctx.config.team_url:
+            from .team.hook import may_start as team_may_start
+
+            more, refused = team_may_start(ctx, state, cmd_status and cmd_status.name, now)
+            notes, decision = notes + more, refused or decision
         if decision.allowed:
             notes += _thresholds(state, cmd_status, overall)
         elif cause is not None:
@@ -345,6 +361,10 @@ def _status(
     except ValueError:
         width = 80
     text = render_status(snap, width=max(40, min(width, 200)), color=color, only=only)
+    if ctx.config.team_url:
+        from .team.hook import status_lines
+
+        text = text.rstrip("\n") + "\n\n" + "\n".join(status_lines(ctx, state))
     return {"decision": "block", "reason": text}
 
 
