@@ -88,10 +88,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     snap = _api.snapshot(project=_project(args))
     only: str | None = args.command
+    team = _team_view(args, json_=args.json_)
     if args.json_:
         if only is not None:
             snap = snap._replace(commands={k: v for k, v in snap.commands.items() if k == only})
-        print(json.dumps(snap.to_json(), indent=2))
+        print(json.dumps({**snap.to_json(), **({"team": team} if team is not None else {})}, indent=2))
         return Exit.OK
     from ._render import render_status
 
@@ -103,7 +104,22 @@ def cmd_status(args: argparse.Namespace) -> int:
         only=only,
     )
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    if team is not None:
+        sys.stdout.write("\n" + "\n".join(team) + "\n")
     return Exit.OK
+
+
+def _team_view(args: argparse.Namespace, *, json_: bool) -> Any:
+    """The team part of status (what this machine holds, as last heard), or None without a team."""
+    from ._api import Context
+
+    ctx = Context.load(_project(args))
+    if not ctx.config.team_url:
+        return None
+    from .team.hook import status_json, status_lines
+
+    state = ctx.ledger.read()
+    return status_json(ctx, state) if json_ else status_lines(ctx, state)
 
 
 def cmd_reset(args: argparse.Namespace) -> int:

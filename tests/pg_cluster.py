@@ -51,7 +51,7 @@ class Cluster:
         with open(self.data / "postgresql.conf", "a") as f:
             f.write(
                 f"port = {self.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{self.root}'\n"
-                "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 200\n"
+                "fsync = off\nfull_page_writes = off\nmax_connections = 200\n"
                 "shared_buffers = 32MB\n"
             )
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
@@ -66,7 +66,7 @@ class Cluster:
 
     def stop(self) -> None:
         assert self.pg_ctl is not None
-        self._run([self.pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop"])
+        self._run([self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop"])
 
     def restart(self) -> None:
         self.stop()

@@ -88,22 +88,15 @@ def sync(ctx: Context, state: State, now: datetime, *, release: bool = False, wa
     return ["claude-budget: the team database is reachable again; team spending reconciled"] if was_down else []
 
 
-_CONN: list[Any] = []  # one connection per process, reused by a second round
-
-
 def _exchange(ctx: Context, t: local.Team, items: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
     from budget_state.team import db  # psycopg: only now, and only for a project with a team
 
     url, team, who = str(ctx.config.team_url), team_name(ctx.config), holder(t)
 
     def call() -> dict[str, Any]:
-        if not _CONN or _CONN[0].closed:
-            _CONN[:] = [db.connect(url, statement_ms=STATEMENT_MS)]
-        try:
-            return db.sync(_CONN[0], team=team, holder=who, items=items, ttl=LEASE_TTL_S)
-        except BaseException:
-            _CONN.pop().close()
-            raise
+        # Connected and closed inside the bounded call: an abandoned one closes its own connection.
+        with db.session(url, statement_ms=STATEMENT_MS) as conn:
+            return db.sync(conn, team=team, holder=who, items=items, ttl=LEASE_TTL_S)
 
     return db.bounded(call, max(seconds, 0.001))
 
@@ -246,3 +239,22 @@ def status_lines(ctx: Context, state: State) -> list[str]:
     t = state.get("team")
     mine = t if isinstance(t, dict) and t.get("key") == key(ctx.config) else None
     return lines(mine, team_name(ctx.config), on_unreachable=str(ctx.config.on_team_unreachable))
+
+
+def api_may_start(ctx: Context, command: str | None) -> Decision:
+    """``budget_state.may_start`` with a team: the local answer was yes; now the team's leases."""
+    from budget_state._budgets import ALLOW
+    from budget_state._ledger import utcnow
+
+    with ctx.ledger.transaction() as state:
+        _, decision = may_start(ctx, state, command, utcnow())
+    return decision or ALLOW
+
+
+def status_json(ctx: Context, state: State) -> dict[str, Any]:
+    """The ``team`` key of ``claude-budget status --json``."""
+    from budget_state.team.view import machine_json
+
+    t = state.get("team")
+    mine = t if isinstance(t, dict) and t.get("key") == key(ctx.config) else None
+    return machine_json(mine, team_name(ctx.config))
