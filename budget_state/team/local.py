@@ -234,4 +234,5 @@ def failed(t: Team, error: str, now: datetime) -> bool:
     if t.get("unreachable"):
         return False
     t["unreachable"] = now
+    t["outages"] = count_value(t.get("outages")) + 1  # kept: status says how often it happened
     return True

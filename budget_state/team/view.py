@@ -47,6 +47,7 @@ def machine_json(t: Mapping[str, Any] | None, team: str) -> dict[str, Any]:
         "error": t.get("error"),
         "budgets": budgets,
         "closing": len(t.get("closing", {})),
+        "outages": count_value(t.get("outages")),
     }
 
 
