@@ -290,20 +290,26 @@ def test_eight_machines_hammering_one_budget_stay_within_the_bound_and_add_up(ur
     from budget_state import may_start, record_usage
 
     team, turn, limit = new_team(), 1000, 24_000
-    machines = [Machine(tmp_path / f"m{i}", url, team) for i in range(8)]
+    # block: a machine that cannot reach the database in time (a loaded CI machine) refuses rather
+    # than goes on past its lease, so the bound holds whatever the load (the default policy warns).
+    extra = 'on_team_unreachable = "block"\n'
+    machines = [Machine(tmp_path / f"m{i}", url, team, extra=extra) for i in range(8)]
     assert machines[0].cli("team", "set", "overall", "--tokens", str(limit)).returncode == 0
     spent = [0] * 8
 
+    def spent_twice(m: Machine) -> bool:
+        return sum("Team budget spent" in r for r in m.refused) >= 2
+
     def hooks(i: int) -> None:
         m = machines[i]
-        while len(m.refused) < 2:
+        while not spent_twice(m):
             if m.turn(turn):
                 spent[i] += turn
         m.end()
 
     def api(i: int) -> None:
         m = machines[i]
-        while len(m.refused) < 2:
+        while not spent_twice(m):
             decision = may_start(None, project=m.root, env=m.env)
             if not decision.allowed:
                 m.refused.append(str(decision.reason))
@@ -319,13 +325,15 @@ def test_eight_machines_hammering_one_budget_stay_within_the_bound_and_add_up(ur
     for m in machines:
         _flush(m)
     [row] = counters(url, team)
+    outages = [int(m.ledger()["team"].get("outages", 0)) for m in machines]
     locals_ = [m.local_total() for m in machines]
     assert locals_ == spent
     assert row["spent"] == sum(spent) == row["lease_spent"]  # nothing lost, nothing counted twice
     assert limit <= row["spent"] <= limit + 8 * turn  # the bound: one turn per holder past its lease
     assert row["leased"] == row["held"]
-    assert all("Team budget spent" in r for m in machines for r in m.refused)
-    print(f"\nteam overshoot: {row['spent'] - limit} tokens over {limit} with 8 machines (bound {8 * turn})")
+    assert all("Team budget spent" in r or "on_team_unreachable is block" in r for m in machines for r in m.refused)
+    print(f"\nteam overshoot: {row['spent'] - limit} tokens over {limit} with 8 machines (bound {8 * turn}); "
+          f"outages seen: {outages}")
 
 
 def _blackhole() -> tuple[socket.socket, str]:

@@ -69,11 +69,19 @@ def sync(ctx: Context, state: State, now: datetime, *, release: bool = False, wa
     if not local.may_try(t, now) and wait is None:
         return []
     was_down = bool(t.get("unreachable"))
+    try:
+        from budget_state.team import db  # noqa: F401 (psycopg, imported before the clock starts: the bound is the network's)
+    except ImportError as e:
+        local.failed(t, _describe(e), now)
+        return [f"claude-budget: {_describe(e)} (team budgets not enforced)"]
     deadline = time.monotonic() + (wait if wait is not None else timeout(ctx.env))
-    for _ in range(2):
+    for round_no in range(2):
         known = set(t["budgets"])
+        left_s = deadline - time.monotonic()
+        if round_no and left_s < 0.05:
+            break  # no time for the new budgets' first leases: the next hook asks for them
         try:
-            answer = _exchange(ctx, t, local.requests(t, release=release), deadline - time.monotonic())
+            answer = _exchange(ctx, t, local.requests(t, release=release), left_s)
         except Exception as e:  # noqa: BLE001 (unreachable, refused, or psycopg missing: enforce on what is held)
             text = _describe(e)
             if local.failed(t, text, now):
