@@ -280,6 +280,19 @@ def test_the_machines_role_needs_only_the_documented_grants(url: str, pg_server:
             conn.execute("CREATE TABLE claude_budget_x (a int)")
 
 
+def _per_machine(url: str, machines: List[Machine]) -> List[Any]:
+    """For a failure message: each machine's local total, what its ledger charged, what the database has."""
+    out = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        for m in machines:
+            t = m.ledger()["team"]
+            held = conn.execute("SELECT coalesce(sum(spent), 0) FROM claude_budget_lease WHERE holder LIKE %s",
+                                (f"%/{t['holder'][:8]}",)).fetchone()
+            out.append((m.local_total(), {k: (b.get("used"), b.get("settled"), b.get("seen"))
+                                          for k, b in t["budgets"].items()}, t.get("closing"), held, t.get("outages")))
+    return out
+
+
 def _flush(m: Machine) -> None:
     proc = m.cli("team", "sync", "--release")
     assert proc.returncode == 0, proc.stderr
@@ -426,7 +439,26 @@ def test_faults_restart_killed_connections_outage_and_a_dead_machine_leave_the_t
     _flush(dead)
     [row] = counters(url, team)
     total = sum(m.local_total() for m in [*machines, dead])
-    assert row["spent"] == total == row["lease_spent"], (row, total)
+    assert row["spent"] == total == row["lease_spent"], (row, total, _per_machine(url, [*machines, dead]))
     assert (row["leased"], row["held"]) == (0, 0)
     assert any("unreachable" in n for m in machines for n in m.notes)
     print(f"\nfaults: {total} tokens settled exactly across 5 machines")
+
+
+def test_a_machine_that_starts_during_an_outage_has_its_spending_counted_when_the_database_is_back(
+    pg_server: object, url: str, tmp_path: Path
+) -> None:
+    if isinstance(pg_server, str):
+        pytest.skip("CLAUDE_BUDGET_TEST_PG: the server is not ours to stop")
+    team = new_team()
+    m = Machine(tmp_path, url, team)
+    assert m.cli("team", "set", "overall", "--tokens", "100K").returncode == 0
+    pg_server.stop()  # type: ignore[attr-defined]
+    try:
+        assert m.turn(700) and m.turn(800)  # use-lease-then-warn: goes on, with a warning
+    finally:
+        pg_server.start()  # type: ignore[attr-defined]
+    assert "the team database is unreachable" in m.notes[0]
+    _flush(m)
+    [row] = counters(url, team)
+    assert row["spent"] == m.local_total() == 1500

@@ -91,8 +91,9 @@ def sync(ctx: Context, state: State, now: datetime, *, release: bool = False, wa
                 ]
             return []
         local.apply(t, answer, state=state, now=now, ttl_s=LEASE_TTL_S)
-        if release or set(t["budgets"]) <= known:
+        if set(t["budgets"]) <= known:
             break
+        local.charge(t, state, now)  # budgets first heard of: what they already owe (see local.apply)
     return ["claude-budget: the team database is reachable again; team spending reconciled"] if was_down else []
 
 

@@ -34,7 +34,7 @@ def table(state: State, key: str) -> Team:
     t = state.get("team")
     if not isinstance(t, dict) or t.get("key") != key:
         old = t if isinstance(t, dict) else {}
-        t = state["team"] = {"key": key, "holder": str(uuid.uuid4())}
+        t = state["team"] = {"key": key, "holder": str(uuid.uuid4()), "base": _totals(state)}
         if old.get("key"):
             t["previous"] = str(old.get("key"))  # its leases expire and are swept
     if not isinstance(t.get("budgets"), dict):
@@ -42,6 +42,21 @@ def table(state: State, key: str) -> Team:
     if not isinstance(t.get("closing"), dict):
         t["closing"] = {}
     return t
+
+
+def _totals(state: State) -> dict[str, Any]:
+    """The scopes' cumulative totals when the team was configured: until the database is first
+    reached, budgets learned then are charged from here, so spending while it was unreachable counts."""
+    keys = (*CATEGORIES, "usd_micros")
+
+    def pick(table: object) -> dict[str, int]:
+        return {k: count_value(table.get(k)) for k in keys} if isinstance(table, dict) else {}
+
+    commands = state.get("commands")
+    return {
+        "overall": pick(state.get("overall")),
+        "commands": {n: pick(c) for n, c in commands.items()} if isinstance(commands, dict) else {},
+    }
 
 
 def scope_amount(state: State, scope: str, metric: str, counted: Iterable[str]) -> int:
@@ -176,9 +191,12 @@ def apply(t: Team, answer: Mapping[str, Any], *, state: State, now: datetime, tt
     for row in answer.get("budgets", []):
         bid = str(row["id"])
         b = known.get(bid)
-        if b is None:  # a budget this machine has not drawn on yet: what it spent before is not the team's
+        if b is None:  # a budget this machine has not drawn on yet: what it spent before is not the team's ...
             b = {"lease": str(uuid.uuid4()), "granted": 0, "used": 0, "settled": 0, "seq": 0}
-            b["seen"] = scope_amount(state, str(row["scope"]), str(row["metric"]), str(row["counted"]).split(","))
+            # ... unless it spent it since the team was configured, while the database was out of reach
+            base = t.get("base")
+            since = base if isinstance(base, dict) and not t.get("synced") else state
+            b["seen"] = scope_amount(since, str(row["scope"]), str(row["metric"]), str(row["counted"]).split(","))
         b.update(
             scope=str(row["scope"]),
             metric=str(row["metric"]),
@@ -217,6 +235,7 @@ def apply(t: Team, answer: Mapping[str, Any], *, state: State, now: datetime, tt
                 current[bid]["team_used"] = count_value(got.get("team_used"))
     t["budgets"] = current
     t["synced"] = now
+    t.pop("base", None)
     t.pop("unreachable", None)
     t.pop("error", None)
 
