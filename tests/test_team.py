@@ -221,20 +221,30 @@ def test_the_sweeper_returns_expired_leases_and_their_late_spend_still_counts(ur
     dead, alive = str(uuid.uuid4()), str(uuid.uuid4())
     _sync(url, team, [{"budget": bid, "lease": dead, "used": 0, "seq": 1, "want": 600}], holder="dead", ttl=0)
     _sync(url, team, [{"budget": bid, "lease": dead, "used": 100}], holder="dead", ttl=0)
-    got = _sync(url, team, [{"budget": bid, "lease": alive, "used": 0, "seq": 1, "want": 900}])
-    assert got["leases"][alive]["granted"] == 400  # 1000 - 100 spent - the 500 the dead machine still holds
+    [row] = counters(url, team)
+    assert (row["spent"], row["leased"]) == (100, 500)
     time.sleep(0.01)
     with db.session(url) as conn:
         assert db.sweep(conn, team=team) == 1
         assert db.sweep(conn, team=team) == 0
     [row] = counters(url, team)
-    assert (row["spent"], row["leased"], row["held"]) == (100, 400, 400)
-    got = _sync(url, team, [{"budget": bid, "lease": alive, "used": 0, "seq": 2, "want": 900}])
-    assert got["leases"][alive]["granted"] == 400 + 500  # what the dead machine held is free again
+    assert (row["spent"], row["leased"], row["held"]) == (100, 0, 0)
     got = _sync(url, team, [{"budget": bid, "lease": dead, "used": 150}], holder="dead")  # it comes back
     assert got["leases"][dead]["state"] == "expired"
     [row] = counters(url, team)
-    assert (row["spent"], row["leased"], row["held"]) == (150, 900, 900)
+    assert (row["spent"], row["leased"], row["held"]) == (150, 0, 0)
+
+
+def test_a_top_up_sweeps_first_so_a_dead_machines_lease_is_not_in_its_way(url: str) -> None:
+    team = new_team()
+    bid = _budget_id(url, team, limit=1000)
+    dead, alive = str(uuid.uuid4()), str(uuid.uuid4())
+    _sync(url, team, [{"budget": bid, "lease": dead, "used": 0, "seq": 1, "want": 900}], holder="dead", ttl=0)
+    time.sleep(0.01)
+    got = _sync(url, team, [{"budget": bid, "lease": alive, "used": 0, "seq": 1, "want": 1000}])
+    assert got["leases"][alive]["granted"] == 1000
+    [row] = counters(url, team)
+    assert (row["leased"], row["held"]) == (1000, 1000)
 
 
 def test_calendar_windows_are_counted_per_period_in_their_time_zone_and_rolling_ones_per_minute(url: str) -> None:
@@ -462,3 +472,12 @@ def test_a_machine_that_starts_during_an_outage_has_its_spending_counted_when_th
     _flush(m)
     [row] = counters(url, team)
     assert row["spent"] == m.local_total() == 1500
+
+
+def test_warn_mode_says_once_per_lease_that_the_team_budget_is_spent_and_goes_on(url: str, tmp_path: Path) -> None:
+    team = new_team()
+    m = Machine(tmp_path, url, team, mode="warn")
+    assert m.cli("team", "set", "overall", "--tokens", "1000").returncode == 0
+    assert all(m.turn(600) for _ in range(4))
+    spent = [n for n in m.notes if "Team budget spent" in n]
+    assert len(spent) == 1 and spent[0].endswith("(warn mode: going on)"), m.notes

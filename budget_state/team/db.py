@@ -277,7 +277,8 @@ def _one(conn: psycopg.Connection[Row], budget: Row, item: Row, holder: str, ttl
             "UPDATE claude_budget_lease SET spent = %s, granted = %s, settled = now() WHERE id = %s",
             (spent, granted, lease),
         )
-    if state == "active" and (item.get("close") or period != budget["period"]):
+    rotated = state == "active" and period != budget["period"]
+    if state == "active" and (item.get("close") or rotated):
         # Given back (its sessions ended), or its calendar window is over: what is left returns.
         conn.execute(
             "UPDATE claude_budget_counter SET leased = leased - %s WHERE budget_id = %s AND period = %s",
@@ -306,6 +307,7 @@ def _one(conn: psycopg.Connection[Row], budget: Row, item: Row, holder: str, ttl
     return {
         "lease": lease,
         "state": state,
+        "rotated": rotated,  # closed because its calendar window ended: the machine takes a new one now
         "granted": granted,
         "spent": spent,
         "full": full,
@@ -355,6 +357,8 @@ def sync(conn: psycopg.Connection[Row], *, team: str, holder: str, items: Sequen
     "leases": {lease: state}}`` with the team's budget definitions as they are now.
     """
     require_schema(conn)
+    if any(int(i.get("want", 0)) > 0 for i in items):
+        sweep(conn, team=team, limit=20)  # opportunistic: an expired lease may hold what this top-up needs
     with conn.transaction():
         found = {int(b["id"]): b for b in budgets(conn, team)}
         leases: dict[str, Row] = {}
@@ -368,7 +372,7 @@ def sync(conn: psycopg.Connection[Row], *, team: str, holder: str, items: Sequen
     return {"budgets": list(found.values()), "leases": leases}
 
 
-def sweep(conn: psycopg.Connection[Row], *, team: str | None = None) -> int:
+def sweep(conn: psycopg.Connection[Row], *, team: str | None = None, limit: int | None = None) -> int:
     """Return the unspent part of every expired lease; how many were returned.
 
     One lease per transaction, locked in the same order as a settle (lease, then counter).
@@ -376,8 +380,9 @@ def sweep(conn: psycopg.Connection[Row], *, team: str | None = None) -> int:
     require_schema(conn)
     rows = conn.execute(
         """SELECT l.id FROM claude_budget_lease l JOIN claude_budget_budget b ON b.id = l.budget_id
-           WHERE l.state = 'active' AND l.expires_at < now() AND (%s::text IS NULL OR b.team = %s)""",
-        (team, team),
+           WHERE l.state = 'active' AND l.expires_at < now() AND (%s::text IS NULL OR b.team = %s)
+           ORDER BY l.expires_at LIMIT %s""",
+        (team, team, limit),
     ).fetchall()
     swept = 0
     for r in rows:
@@ -394,9 +399,10 @@ def sweep(conn: psycopg.Connection[Row], *, team: str | None = None) -> int:
                     (gone["free"], gone["budget_id"], gone["period"]),
                 )
                 swept += 1
-    conn.execute(
-        "DELETE FROM claude_budget_bucket WHERE minute < now() - make_interval(days => %s)", (KEEP_MINUTES_DAYS,)
-    )
+    if limit is None:  # a full sweep (team status, team sweep) also drops rolling minutes nobody reads
+        conn.execute(
+            "DELETE FROM claude_budget_bucket WHERE minute < now() - make_interval(days => %s)", (KEEP_MINUTES_DAYS,)
+        )
     return swept
 
 

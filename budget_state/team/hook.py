@@ -76,7 +76,6 @@ def sync(ctx: Context, state: State, now: datetime, *, release: bool = False, wa
         return [f"claude-budget: {_describe(e)} (team budgets not enforced)"]
     deadline = time.monotonic() + (wait if wait is not None else timeout(ctx.env))
     for round_no in range(2):
-        known = set(t["budgets"])
         left_s = deadline - time.monotonic()
         if round_no and left_s < 0.05:
             break  # no time for the new budgets' first leases: the next hook asks for them
@@ -90,8 +89,7 @@ def sync(ctx: Context, state: State, now: datetime, *, release: bool = False, wa
                     "held; spending is reconciled when it is back"
                 ]
             return []
-        local.apply(t, answer, state=state, now=now, ttl_s=LEASE_TTL_S)
-        if set(t["budgets"]) <= known:
+        if not local.apply(t, answer, state=state, now=now, ttl_s=LEASE_TTL_S):
             break
         local.charge(t, state, now)  # budgets first heard of: what they already owe (see local.apply)
     return ["claude-budget: the team database is reachable again; team spending reconciled"] if was_down else []
@@ -191,17 +189,30 @@ def _decide(ctx: Context, t: local.Team, scopes: Iterable[str], *, running: bool
 
 
 def warnings(ctx: Context, state: State, command: str | None) -> list[str]:
-    """The warning use-lease-then-warn owes once a lease is used up while the database is down."""
+    """What a prompt that goes on past a used-up lease is told: in warn mode once per lease, that the
+    team budget is spent; during an outage under use-lease-then-warn, every time."""
     t = state.get("team")
-    if not isinstance(t, dict) or not t.get("unreachable") or ctx.config.on_team_unreachable != "use-lease-then-warn":
+    if not isinstance(t, dict):
         return []
     dry = [b for b in t.get("budgets", {}).values() if local.applies(b, _scopes(command)) and local.left(b) <= 0]
     if not dry:
         return []
-    return [
-        f"claude-budget: the team database is unreachable and this machine's team lease for {_label(dry[0])} is "
-        "used up — going on (on_team_unreachable = use-lease-then-warn); spending is reconciled when it is back"
-    ]
+    if t.get("unreachable"):
+        if ctx.config.on_team_unreachable != "use-lease-then-warn":
+            return []
+        return [
+            "claude-budget: the team database is unreachable and this machine's team lease for "
+            f"{_label(dry[0])} is used up — going on (on_team_unreachable = use-lease-then-warn); "
+            "spending is reconciled when it is back"
+        ]
+    notes = []
+    for b in dry:
+        if ctx.config.mode == "warn" and b.get("told") != b.get("lease"):
+            b["told"] = b.get("lease")
+            notes.append(
+                "claude-budget: " + refusal(b, team_name(ctx.config), running=False) + " (warn mode: going on)"
+            )
+    return notes
 
 
 def _label(b: Mapping[str, Any]) -> str:

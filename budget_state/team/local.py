@@ -177,8 +177,13 @@ def requests(t: Team, *, release: bool) -> list[dict[str, Any]]:
     return items
 
 
-def apply(t: Team, answer: Mapping[str, Any], *, state: State, now: datetime, ttl_s: int) -> None:
-    """Record the database's answer: budget definitions, acknowledged spend, grants, ended leases."""
+def apply(t: Team, answer: Mapping[str, Any], *, state: State, now: datetime, ttl_s: int) -> bool:
+    """Record the database's answer: budget definitions, acknowledged spend, grants, ended leases.
+
+    True when a budget needs its first lease now (one first heard of, or a lease that ended with
+    its calendar window): the caller asks again at once rather than refuse on an empty lease.
+    """
+    again = False
     leases: Mapping[str, Any] = answer.get("leases", {})
     for lease in list(t["closing"]):
         got = leases.get(lease)
@@ -197,6 +202,7 @@ def apply(t: Team, answer: Mapping[str, Any], *, state: State, now: datetime, tt
             base = t.get("base")
             since = base if isinstance(base, dict) and not t.get("synced") else state
             b["seen"] = scope_amount(since, str(row["scope"]), str(row["metric"]), str(row["counted"]).split(","))
+            again = True
         b.update(
             scope=str(row["scope"]),
             metric=str(row["metric"]),
@@ -228,7 +234,8 @@ def apply(t: Team, answer: Mapping[str, Any], *, state: State, now: datetime, tt
             b["team_leased"] = count_value(got.get("team_leased"))
         else:
             _close(t, bid, b)
-            if bid in current:  # a fresh lease for the budget's current window, asked for by the next sync
+            if bid in current:  # a fresh lease for the budget's current window
+                again = again or got.get("state") != "closed" or bool(got.get("rotated"))
                 current[bid].update(lease=str(uuid.uuid4()), granted=0, used=0, settled=0, seq=0)
                 for key in ("asking", "want", "valid_until", "full"):
                     current[bid].pop(key, None)
@@ -238,6 +245,7 @@ def apply(t: Team, answer: Mapping[str, Any], *, state: State, now: datetime, tt
     t.pop("base", None)
     t.pop("unreachable", None)
     t.pop("error", None)
+    return again
 
 
 def _close(t: Team, bid: str, b: Mapping[str, Any]) -> None:

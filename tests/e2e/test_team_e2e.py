@@ -13,7 +13,7 @@ if str(Path(__file__).parents[1]) not in sys.path:  # team_kit lives in tests/
 
 from team_kit import counters, server_url  # noqa: E402
 
-LIMIT = 20_000
+LIMIT = 10_000
 
 
 def test_two_projects_on_one_team_are_both_refused_once_the_team_budget_is_spent(project, fake_api, pg_server):
