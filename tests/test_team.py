@@ -374,16 +374,25 @@ def test_a_database_that_never_answers_costs_a_hook_half_a_second_then_the_polic
     sock, dead = _blackhole()
     try:
         m = Machine(tmp_path, dead, "t", extra=f'on_team_unreachable = "{policy}"\n', timeout=0.5)
-        started = time.monotonic()
         allowed = m.turn(100, stop=False)
+        # The wait itself, without the process start and imports a loaded machine makes noisy:
+        from budget_state._api import Context
+        from budget_state._ledger import utcnow
+        from budget_state.team import hook as team_hook
+
+        ctx = Context.load(m.root, env=m.env)
+        state: Dict[str, Any] = {"overall": {}, "commands": {}}
+        started = time.monotonic()
+        notes = team_hook.sync(ctx, state, utcnow())
         first = time.monotonic() - started
         started = time.monotonic()
-        m.turn(100, stop=False)
+        team_hook.sync(ctx, state, utcnow())
         second = time.monotonic() - started  # within the retry pause: no wait at all
     finally:
         sock.close()
     assert allowed is (policy == "use-lease-then-warn")
-    assert first < 0.5 + 1.0 and second < first, (first, second)
+    assert "did not answer within 0.5 s" in notes[0]
+    assert 0.5 <= first < 0.5 + 0.2 and second < 0.01, (first, second)
     status = json.loads(m.cli("status", "--json").stdout)
     assert status["team"]["unreachable_since"] is not None
     if policy == "block":

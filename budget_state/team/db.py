@@ -80,7 +80,7 @@ def bounded(fn: Callable[[], T], seconds: float) -> T:
     thread.start()
     thread.join(seconds)
     if not box:
-        raise Unreachable(f"the team database did not answer within {seconds:g} s")
+        raise Unreachable(f"the team database did not answer within {seconds:.2g} s")
     ok, value = box[0]
     if ok:
         return value  # type: ignore[no-any-return]  # fn's result
