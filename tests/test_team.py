@@ -490,3 +490,25 @@ def test_warn_mode_says_once_per_lease_that_the_team_budget_is_spent_and_goes_on
     assert all(m.turn(600) for _ in range(4))
     spent = [n for n in m.notes if "Team budget spent" in n]
     assert len(spent) == 1 and spent[0].endswith("(warn mode: going on)"), m.notes
+
+
+def test_the_readme_example_of_team_status_json_has_the_keys_it_prints(url: str, tmp_path: Path) -> None:
+    import re
+
+    team = new_team()
+    m = Machine(tmp_path, url, team)
+    assert m.cli("team", "set", "overall", "--usd", "300", "--per", "day", "--tz", "Europe/Paris").returncode == 0
+    assert m.turn(100)
+    real = json.loads(m.cli("team", "status", "--json").stdout)
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Team budgets") :]
+    example = json.loads(re.search(r"```json\n(.*?)```", section, re.DOTALL).group(1))  # type: ignore[union-attr]
+
+    def keys(d: Dict[str, Any]) -> List[Any]:
+        return sorted((k, keys(v) if isinstance(v, dict) else type(v).__name__ if v is not None else None)
+                      for k, v in d.items())
+
+    assert keys(example["budgets"][0]) == keys(real["budgets"][0])
+    assert keys(example["machine"]["budgets"][0]) == keys(real["machine"]["budgets"][0])
+    assert sorted(example) == sorted(real) and sorted(example["machine"]) == sorted(real["machine"])
+    assert real["budgets"][0]["holders"][0]["held"] > 0
