@@ -512,3 +512,20 @@ def test_the_readme_example_of_team_status_json_has_the_keys_it_prints(url: str,
     assert keys(example["machine"]["budgets"][0]) == keys(real["machine"]["budgets"][0])
     assert sorted(example) == sorted(real) and sorted(example["machine"]) == sorted(real["machine"])
     assert real["budgets"][0]["holders"][0]["held"] > 0
+
+
+def test_kill_mode_stops_a_running_turn_once_the_team_has_nothing_left_to_lease(url: str, tmp_path: Path) -> None:
+    team = new_team()
+    m = Machine(tmp_path, url, team, mode="kill")
+    assert m.cli("team", "set", "overall", "--tokens", "1000").returncode == 0
+    pid = "k1"
+    assert m.hook("UserPromptSubmit", prompt="hello", prompt_id=pid) is None
+    m.spend(pid, 600)
+    assert m.hook("PreToolUse", prompt_id=pid, tool_name="Bash", tool_use_id="t1") is None  # topped up: goes on
+    m.spend(pid, 600)
+    reply = m.hook("PreToolUse", prompt_id=pid, tool_name="Bash", tool_use_id="t2")
+    assert reply is not None and reply["continue"] is False, reply
+    assert reply["stopReason"].startswith(
+        f'Team budget exceeded: the overall team budget (tokens/total) of team "{team}" has used 1.2K tokens of '
+        "1.0K tokens; claude-budget (kill mode) stopped this turn."
+    ), reply

@@ -6,9 +6,9 @@ table), settles what it spent idempotently, tops the lease up before it runs dry
 the rest when its sessions end. See README "Team budgets".
 
 Parts: :mod:`.config` (settings), :mod:`.windows` (window labels), :mod:`.local` (the lease as the
-ledger holds it: pure), :mod:`.schema` (tables and migrations), :mod:`.db` (the database side, the
-only module that imports psycopg), :mod:`.hook` (what the hooks call), :mod:`.cli` (``claude-budget
-team …``).
+ledger holds it: pure), :mod:`.view` (the team lines of ``/budget`` and ``status``), :mod:`.schema`
+(tables and migrations), :mod:`.db` (the database side, the only module that imports psycopg),
+:mod:`.hook` (what the hooks and the API call), :mod:`.cli` (``claude-budget team …``).
 """
 
 from __future__ import annotations

@@ -177,7 +177,9 @@ def _decide(ctx: Context, t: local.Team, scopes: Iterable[str], *, running: bool
     for b in t["budgets"].values():
         if not local.applies(b, scopes):
             continue
-        dry = local.left(b) < 0 if running else local.left(b) <= 0
+        # A running turn stops once it spent past its lease and no more could be leased (the settle
+        # makes the lease absorb what was spent past it, so "past" is: used up, and refused more).
+        dry = (local.left(b) < 0 or (local.left(b) <= 0 and bool(b.get("full")))) if running else local.left(b) <= 0
         if not dry:
             continue
         if down:
