@@ -529,3 +529,21 @@ def test_kill_mode_stops_a_running_turn_once_the_team_has_nothing_left_to_lease(
         f'Team budget exceeded: the overall team budget (tokens/total) of team "{team}" has used 1.2K tokens of '
         "1.0K tokens; claude-budget (kill mode) stopped this turn."
     ), reply
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--tokens", "fifty"), 'Error: --tokens "fifty" is not a number — write e.g. --tokens 2M'),
+        (("--usd", "-3"), 'Error: --usd "-3" is not an amount of dollars above 0 — write e.g. --usd 300'),
+        (("--usd", "3", "--per", "fortnight"), 'Error: --per "fortnight" is not a window — use day, week or month '
+         "(in --tz), a rolling span such as 5h, 90m or 7d, or total for a budget that never resets"),
+        (("--usd", "3", "--per", "day", "--tz", "Mars/Olympus"),
+         'Error: --tz "Mars/Olympus" is not a time zone the database knows — use e.g. Europe/Paris'),
+    ],
+    ids=["tokens", "usd", "window", "tz"],
+)
+def test_team_set_refuses_bad_values_with_the_fix(url: str, tmp_path: Path, args: tuple, message: str) -> None:
+    m = Machine(tmp_path, url, new_team())
+    proc = m.cli("team", "set", "overall", *args)
+    assert (proc.returncode, proc.stderr.strip(), proc.stdout) == (1, message, "")

@@ -10,6 +10,8 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from budget_state._errors import BudgetError, ConfigError
@@ -80,12 +82,23 @@ def _ctx(args: argparse.Namespace) -> Any:
     return ctx
 
 
-def _session(ctx: Any) -> Any:
+@contextmanager
+def _session(ctx: Any) -> Iterator[Any]:
+    """A connection for a command; a database error becomes one ``Error:`` line naming the database."""
     try:
+        import psycopg
+
         from budget_state.team import db
     except ImportError:
         raise BudgetError("psycopg is not installed — pip install 'claude-budget[team]'") from None
-    return db.session(str(ctx.config.team_url))
+    try:
+        with db.session(str(ctx.config.team_url)) as conn:
+            yield conn
+    except psycopg.Error as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise BudgetError(
+            f'the team database refused: {first} — check the role\'s permissions (README "Team budgets")'
+        ) from None
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -138,6 +151,8 @@ def cmd_set(args: argparse.Namespace) -> int:
     metric, amount = _amount(args)
     team = team_name(ctx.config)
     with _session(ctx) as conn:
+        from psycopg.errors import InvalidParameterValue  # _session made sure psycopg is there
+
         db.require_schema(conn)
         if args.remove:
             gone = db.remove_budget(conn, team=team, scope=scope, metric=metric, window=row)
@@ -156,12 +171,10 @@ def cmd_set(args: argparse.Namespace) -> int:
                 limit=amount,
                 counted=",".join(c for c in CATEGORIES if c in counted),
             )
-        except db.TeamError as e:
-            if "time zone" in str(e):
-                raise ConfigError(
-                    f'--tz "{args.tz}" is not a time zone the database knows — use e.g. Europe/Paris'
-                ) from None
-            raise
+        except InvalidParameterValue:
+            raise ConfigError(
+                f'--tz "{args.tz}" is not a time zone the database knows — use e.g. Europe/Paris'
+            ) from None
     shown = f"${amount / 1e6:,.2f}" if metric == "usd" else f"{amount:,} tokens"
     tz = f" ({args.tz})" if window is not None and window.kind == "calendar" else ""
     print(f'Team "{team}": {scope} {metric}/{label(window)}{tz} = {shown}.')
