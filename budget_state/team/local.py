@@ -10,7 +10,6 @@ its last spend is acknowledged: nothing is dropped before the database has count
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,12 +28,18 @@ RETRY_AFTER = timedelta(seconds=5)  # after a failed attempt, hooks do not wait 
 Team = dict[str, Any]
 
 
+def _new_id() -> str:
+    import uuid  # lazy: ~4 ms (it imports platform), needed only when a lease is made
+
+    return str(uuid.uuid4())
+
+
 def table(state: State, key: str) -> Team:
     """The ``[team]`` table for ``key`` (team @ database); a new one if the ledger's is for another team."""
     t = state.get("team")
     if not isinstance(t, dict) or t.get("key") != key:
         old = t if isinstance(t, dict) else {}
-        t = state["team"] = {"key": key, "holder": str(uuid.uuid4()), "base": _totals(state)}
+        t = state["team"] = {"key": key, "holder": _new_id(), "base": _totals(state)}
         if old.get("key"):
             t["previous"] = str(old.get("key"))  # its leases expire and are swept
     if not isinstance(t.get("budgets"), dict):
@@ -158,7 +163,7 @@ def requests(t: Team, *, release: bool) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     for bid, b in t["budgets"].items():
         if not b.get("lease"):
-            b["lease"] = str(uuid.uuid4())
+            b["lease"] = _new_id()
         item: dict[str, Any] = {"budget": int(bid), "lease": b["lease"], "used": count_value(b.get("used"))}
         if release:
             item["close"] = True
@@ -197,7 +202,7 @@ def apply(t: Team, answer: Mapping[str, Any], *, state: State, now: datetime, tt
         bid = str(row["id"])
         b = known.get(bid)
         if b is None:  # a budget this machine has not drawn on yet: what it spent before is not the team's ...
-            b = {"lease": str(uuid.uuid4()), "granted": 0, "used": 0, "settled": 0, "seq": 0}
+            b = {"lease": _new_id(), "granted": 0, "used": 0, "settled": 0, "seq": 0}
             # ... unless it spent it since the team was configured, while the database was out of reach
             base = t.get("base")
             since = base if isinstance(base, dict) and not t.get("synced") else state
@@ -236,7 +241,7 @@ def apply(t: Team, answer: Mapping[str, Any], *, state: State, now: datetime, tt
             _close(t, bid, b)
             if bid in current:  # a fresh lease for the budget's current window
                 again = again or got.get("state") != "closed" or bool(got.get("rotated"))
-                current[bid].update(lease=str(uuid.uuid4()), granted=0, used=0, settled=0, seq=0)
+                current[bid].update(lease=_new_id(), granted=0, used=0, settled=0, seq=0)
                 for key in ("asking", "want", "valid_until", "full"):
                     current[bid].pop(key, None)
                 current[bid]["team_used"] = count_value(got.get("team_used"))
