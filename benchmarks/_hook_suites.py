@@ -295,3 +295,94 @@ def plain_install(box: Sandbox, cfg: Config, repo: Path) -> Section:
                     )
                 )
     return section
+
+
+# --- 2b. cost independent of windows and of the number of commands ------------------------------
+
+WIDE_COMMANDS = 200
+WINDOWS_PER_COMMAND = 4
+
+
+def windows(box: Sandbox, cfg: Config) -> Section:
+    """The same hooks in a project with one budgeted command and no window, and in one with 200
+    budgeted commands of 4 limits each (3 windows and a dollar cap), overall windows, and a day of
+    minute buckets already in the ledger."""
+    from datetime import datetime, timedelta, timezone
+
+    from budget_state._ledger import Ledger
+    from budget_state._windows import charge
+
+    narrow = box.project("narrow", commands={"review-pr": '"100M"'}, mode="block")
+    names = [f"task-{i:03d}" for i in range(WIDE_COMMANDS)]
+    wide = box.project("wide", commands={"review-pr": '"100M"', **dict.fromkeys(names, '"100M"')}, mode="block")
+    lines = ['mode = "block"', "overall_usd = 1000", "[window.hour]", 'span = "1h"', 'tokens = "1B"', "usd = 500"]
+    for name in ["review-pr", *names]:
+        lines += [
+            f'[commands."/{name}"]',
+            "usd = 900",
+            "usd_per_day = 800",
+            'tokens_per_1h = "1B"',
+            'tokens_per_24h = "9B"',
+        ]
+    (wide.root / ".claude" / "budget.toml").write_text("\n".join(lines) + "\n")
+    now = datetime.now(timezone.utc)
+    rng = random.Random(5)
+    with Ledger(wide.ledger).transaction() as state:  # a busy day: every minute used, each command ~30 minutes of it
+        for minute in range(24 * 60):
+            when = now - timedelta(minutes=minute)
+            scopes = ["overall"] + [f"/{n}" for n in rng.sample(names, 4)]
+            charge(state, scopes, when, {"input": 900, "output": 300, "cache_read": 4000, "usd_micros": 9000})
+    for name in names[:50]:
+        record_usage(wide, 1000, command=f"/{name}")
+    for _ in range(50):
+        record_usage(narrow, 1000, command="/review-pr")
+    ledger_kb = {"narrow": narrow.ledger.stat().st_size / 1024, "wide": wide.ledger.stat().st_size / 1024}
+    seed = iter(range(100, 200))
+
+    def variants_for(proj, label: str) -> list[Variant]:
+        prompt_s, tool_s, stop_s = (proj.session(next(seed)) for _ in range(3))
+        proj.hook(tool_s.payload("UserPromptSubmit", prompt="/review-pr 7"))
+
+        def prompt() -> bytes:
+            prompt_s.activity(new_lines(rng))
+            prompt_s.new_prompt()
+            return prompt_s.payload("UserPromptSubmit", prompt="/review-pr 42")
+
+        def tool() -> bytes:
+            tool_s.activity(new_lines(rng))
+            return tool_s.payload("PreToolUse")
+
+        def stop() -> bytes:
+            stop_s.new_prompt()
+            proj.hook(stop_s.payload("UserPromptSubmit", prompt="/review-pr 43"))
+            stop_s.activity(new_lines(rng), final=True)
+            return stop_s.payload("Stop")
+
+        return [
+            Variant(f"UserPromptSubmit /review-pr, {label}", HOOK, proj.env, proj.root, prompt),
+            Variant(f"PreToolUse, {label}", HOOK, proj.env, proj.root, tool),
+            Variant(f"Stop, {label}", HOOK, proj.env, proj.root, stop),
+        ]
+
+    small, big = variants_for(narrow, "1 command"), variants_for(wide, f"{WIDE_COMMANDS} commands × 4 limits")
+    variants = [floor_variant(narrow.env, narrow.root), *small, *big]
+    results = interleave(variants, runs=cfg.runs, warmup=cfg.warmup)
+    floor = Stats.of(results[FLOOR].ns)
+    section = Section(
+        "2b. Cost independent of windows and commands",
+        f"The same three hooks (block mode) in a project with one budgeted command and no window "
+        f"(ledger {ledger_kb['narrow']:.0f} KB) and in one with {WIDE_COMMANDS + 1} budgeted commands, each with a "
+        f"dollar cap and 3 windowed limits (usd per day, tokens per 1h and 24h), overall dollar and hourly limits, "
+        "and a busy day already in the ledger: a minute bucket for every minute of the last 24 h, each minute "
+        f"charged to overall and 4 random commands (ledger {ledger_kb['wide']:.0f} KB).",
+        ["process", "median ms", "p90 ms", "min–max ms", "× floor", "× 1 command", "goal", "verdict"],
+    )
+    section.rows.append(floor_row(floor, after=3))
+    for a, b in zip(small, big):
+        sa = Stats.of(results[a.name].ns)
+        section.rows.append([*stats_row(a.name, results[a.name], floor)[0], "1.00×", "—", "—"])
+        row, sb = stats_row(b.name, results[b.name], floor)
+        ratio = sb.median / sa.median
+        section.rows.append([*row, f"{ratio:.2f}×", "≤ 1.25× 1 command", verdict(ratio <= 1.25)])
+        section.summary.append((f"{b.name} vs 1 command", f"{ratio:.2f}×", "≤ 1.25×", verdict(ratio <= 1.25)))
+    return section

@@ -365,7 +365,7 @@ def simulate_history(
                 s.activity(3)  # history from before this prompt: not counted
                 _runs.settle(state, session=s.id, transcript=s.transcript, prompt_id=s.new_prompt(), now=now)
                 _runs.open_run(
-                    state, session=s.id, prompt=s.prompt_id, command="/" + rng.choice(commands), limit=None, now=now
+                    state, session=s.id, prompt=s.prompt_id, command="/" + rng.choice(commands), now=now
                 )
         for s in live:
             s.activity(rng.randint(4, 12))

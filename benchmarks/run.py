@@ -52,7 +52,7 @@ QUICK = Config(
     growth_commands=200,
     big_mb=50,
 )
-SECTIONS = ("overhead", "hooks", "history", "contention", "growth", "status")
+SECTIONS = ("overhead", "hooks", "history", "windows", "contention", "growth", "status")
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -161,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         part("overhead", whole_run)
         part("hooks", hooks)
         part("history", lambda: [_hook_suites.history(box, cfg)])
+        part("windows", lambda: [_hook_suites.windows(box, cfg)])
         part("contention", lambda: [_ledger_suites.contention(box, cfg)])
         part("growth", lambda: [_ledger_suites.growth(box, cfg)])
         part("status", lambda: [_ledger_suites.status(box, cfg)])

@@ -12,15 +12,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
-from ._config import Config, limit_for, load_config
+from ._config import Config, load_config
 from ._ledger import Ledger, State, utcnow
+from ._limits import LimitSpec, merge
 from ._model import CATEGORIES, MAX_COUNT, ScopeStatus, Snapshot, Usage, slash_name
 from ._paths import cache_path, claude_home, display, find_project, ledger_path
 from ._runs import record, scope_usage, scope_usd, unpriced_models
 from ._runs import reset as _reset
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from ._budgets import Decision
+    from ._commands import Budget
 
 PathLike = Union[str, "os.PathLike[str]"]
 STATUS_COMMAND = "/budget"
@@ -51,29 +55,52 @@ class Context:
         root = Path(project) if project is not None else find_project(env, cwd)
         config = load_config(root, env)
         path = ledger_path(root, env, config.ledger)
-        return cls(root, env, config, Ledger(path, timeout=config.lock_timeout, own_process=own_process))
+        ledger = Ledger(path, timeout=config.lock_timeout, own_process=own_process)
+        ledger.minutes_kept = config.longest_rolling  # called only when buckets older than a day are there
+        return cls(root, env, config, ledger)
 
 
-def overall_status(ctx: Context, state: State, /) -> ScopeStatus:
-    usage, _, _ = scope_usage(state, "overall")
-    source = ctx.config.sources.get("overall_tokens") if ctx.config.overall_tokens is not None else None
-    return ScopeStatus(
-        "overall",
-        usage.total(ctx.config.counted),
-        ctx.config.overall_tokens,
-        usage,
-        source=source,
-        usd_micros=scope_usd(state, "overall"),
-    )
+def overall_specs(ctx: Context, /) -> tuple[LimitSpec, ...]:
+    """The overall scope's limits: ``overall_tokens`` (or CLAUDE_BUDGET_OVERALL), then the config's others."""
+    config = ctx.config
+    specs: list[LimitSpec] = []
+    if config.overall_tokens is not None:
+        source = config.sources.get("overall_tokens")
+        where = "CLAUDE_BUDGET_OVERALL" if source == "env" else "overall_tokens in .claude/budget.toml"
+        specs.append(LimitSpec("tokens", config.overall_tokens, None, source, where))
+    return merge(specs, config.overall_limits)
+
+
+def command_specs(ctx: Context, name: str, budget: Budget | None, file: str | None, /) -> tuple[LimitSpec, ...]:
+    """A command's limits: its frontmatter's, each replaced by the config's for the same metric and window."""
+    from ._windows import parse_window
+
+    front: list[LimitSpec] = []
+    if budget is not None and budget.any:
+        window = parse_window(budget.window) if budget.window else None
+        if budget.tokens is not None:
+            front.append(LimitSpec("tokens", budget.tokens, window, "frontmatter", f"tokenBudget in {file}"))
+        if budget.usd_micros is not None:
+            front.append(LimitSpec("usd", budget.usd_micros, window, "frontmatter", f"costBudget in {file}"))
+    config: list[LimitSpec] = []
+    if name in ctx.config.commands:
+        where = f'tokens in [commands."{name}"] in .claude/budget.toml'
+        config.append(LimitSpec("tokens", ctx.config.commands[name], None, "config", where))
+    config += ctx.config.command_limits.get(name, ())
+    return merge(front, config)
+
+
+def overall_status(ctx: Context, state: State, /, *, now: datetime | None = None) -> ScopeStatus:
+    return _status(ctx, state, "overall", overall_specs(ctx), now=now)
 
 
 def command_status(
-    ctx: Context, state: State, name: str, /, *, path: Path | None, tokens: int | None, error: str | None
+    ctx: Context, state: State, name: str, /, *, path: Path | None, budget: Budget | None, now: datetime | None = None
 ) -> ScopeStatus:
-    """A command's status, its limit worked out from the config and its frontmatter ``tokens``."""
-    limit, source = limit_for(ctx.config, name, tokens)
+    """A command's status, its limits worked out from the config and its frontmatter."""
     file = display(path, ctx.project) if path is not None else None
-    return scope_status(ctx, state, name, limit=limit, source=source, file=file, error=error)
+    error = budget.error if budget is not None else None
+    return scope_status(ctx, state, name, budget=budget, file=file, error=error, now=now)
 
 
 def scope_status(
@@ -82,25 +109,55 @@ def scope_status(
     name: str,
     /,
     *,
-    limit: int | None,
-    source: str | None,
+    budget: Budget | None,
     file: str | None,
     error: str | None = None,
+    now: datetime | None = None,
 ) -> ScopeStatus:
-    """A command's status with its limit already known (the hooks keep it with the running session)."""
+    """A command's status from the frontmatter budgets it started with (the hooks keep them with the run)."""
+    specs = command_specs(ctx, name, budget, file)
+    return _status(ctx, state, name, specs, file=file, error=error, now=now)
+
+
+def _status(
+    ctx: Context,
+    state: State,
+    name: str,
+    specs: tuple[LimitSpec, ...],
+    /,
+    *,
+    file: str | None = None,
+    error: str | None = None,
+    now: datetime | None = None,
+) -> ScopeStatus:
+    from ._limits import evaluate, per_run
+
+    now = now or utcnow()
     usage, runs, last = scope_usage(state, name)
+    limits = evaluate(specs, state, name, now, counted=ctx.config.counted, zone=ctx.config.zone())
+    tokens = next((s for s in specs if s.key == "tokens"), None)
     return ScopeStatus(
         name,
         usage.total(ctx.config.counted),
-        limit,
+        tokens.amount if tokens else None,
         usage,
         runs=runs,
-        source=source,
+        source=(tokens.source if tokens else None) if name == "overall" else _source(specs),
         file=file,
         error=error,
         last_run=last.isoformat() if last is not None else None,
         usd_micros=scope_usd(state, name),
+        limits=limits,
+        per_run=per_run(state, name, counted=ctx.config.counted) if name != "overall" else None,
     )
+
+
+def _source(specs: tuple[LimitSpec, ...]) -> str | None:
+    """Where a command's limits come from, the token limit's first: frontmatter, config."""
+    tokens = next((s for s in specs if s.key == "tokens"), None)
+    if tokens is not None:
+        return tokens.source
+    return specs[0].source if specs else None
 
 
 def build_snapshot(ctx: Context, state: State, /, *, warnings: tuple[str, ...] = ()) -> Snapshot:
@@ -110,21 +167,18 @@ def build_snapshot(ctx: Context, state: State, /, *, warnings: tuple[str, ...] =
     found = discover_commands(project=ctx.project, home=claude_home(ctx.env), cache=cache)
     cache.save()
     names = set(found) | set(ctx.config.commands) | {n for n in state.get("commands", {}) if isinstance(n, str)}
+    names |= set(ctx.config.command_limits)
     names.discard(STATUS_COMMAND)  # /budget is answered by the hook and never spends anything
+    now = utcnow()
     commands: dict[str, ScopeStatus] = {}
     for name in names:
         info = found.get(name)
         commands[name] = command_status(
-            ctx,
-            state,
-            name,
-            path=info.path if info else None,
-            tokens=info.tokens if info else None,
-            error=info.error if info else None,
+            ctx, state, name, path=info.path if info else None, budget=info.budget if info else None, now=now
         )
     return Snapshot(
         mode=ctx.config.mode,
-        overall=overall_status(ctx, state),
+        overall=overall_status(ctx, state, now=now),
         commands=commands,
         ledger=str(ctx.ledger.path),
         counted=ctx.config.counted,
@@ -158,10 +212,10 @@ def may_start(
     if command is not None:
         name = _normalize(command)
         path = find_command_file(name, project=ctx.project, home=claude_home(ctx.env))
-        tokens, error = (None, None)
+        budget = None
         if path is not None:
-            tokens, error = read_budget(path, project=ctx.project, cache=BudgetCache.load(cache_path(ctx.ledger.path)))
-        status = command_status(ctx, state, name, path=path, tokens=tokens, error=error)
+            budget = read_budget(path, project=ctx.project, cache=BudgetCache.load(cache_path(ctx.ledger.path)))
+        status = command_status(ctx, state, name, path=path, budget=budget)
     decision = check_start(ctx.config.mode, status, overall_status(ctx, state))
     if decision.allowed and ctx.config.team_url:  # and under the team's leases (may take a lease: locks)
         from .team.hook import api_may_start
@@ -188,6 +242,7 @@ def record_usage(
     :param usage: a :class:`Usage` or a mapping with keys from ``input``, ``output``,
         ``cache_creation``, ``cache_read`` (non-negative ints).
     :param command: "/name" to charge a command run; None charges the overall budget only.
+    :param model: the model that answered: its price (budget.toml's ``[prices]`` first) gives the dollars.
     :raises ValueError: a usage value is not a non-negative int of at most 2**63-1.
     """
     if not isinstance(usage, Usage):
@@ -203,10 +258,22 @@ def record_usage(
     import uuid
 
     ctx = Context.load(project, env=env)
+    usd = None
+    if model:
+        from ._config import pricer
+
+        api_usage = {
+            "input_tokens": usage.input,
+            "output_tokens": usage.output,
+            "cache_creation_input_tokens": usage.cache_creation,
+            "cache_read_input_tokens": usage.cache_read,
+        }
+        usd = pricer(ctx.config)(model, api_usage)  # None for a model without a price: tokens only
     with ctx.ledger.transaction() as state:
         record(
             state,
             usage,
+            usd_micros=usd,
             command=_normalize(command) if command is not None else None,
             model=model,
             session=session,

@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
-    from ._model import Mode, ScopeStatus
+    from datetime import datetime, tzinfo
+
+    from ._model import LimitStatus, Mode, ScopeStatus
 
 
 class Decision(NamedTuple):
@@ -27,6 +29,12 @@ def _human(n: int) -> str:
     from ._units import humanize
 
     return humanize(n)
+
+
+def _amount(metric: str, n: int) -> str:
+    from ._model import dollars
+
+    return dollars(n) if metric == "usd" else _human(n)
 
 
 def _how_to_raise(s: ScopeStatus) -> str:
@@ -53,69 +61,215 @@ def usage_line(s: ScopeStatus) -> str:
     return f"{_human(s.used)} of {limit} tokens{pct_text}"
 
 
-def refusal(s: ScopeStatus, /) -> str:
+def limit_line(limit: LimitStatus, /) -> str:
+    """``$2.61 of $2.50 today (104%)``, ``1.2M of 1M tokens in the last hour (120%)``."""
+    unit = "" if limit.metric == "usd" else " tokens"
+    window = f" {limit.window.phrase}" if limit.window is not None else ""
+    pct = limit.whole_percent
+    return f"{_amount(limit.metric, limit.used)} of {_amount(limit.metric, limit.limit)}{unit}{window} ({pct}%)"
+
+
+def when(at: datetime, now: datetime, zone: tzinfo | None, /) -> str:
+    """``00:00 (in 3h 12m)``; ``Mon 00:00 (in 2d 4h)`` beyond a day — local time in the configured zone."""
+    local = at.astimezone(zone) if zone is not None else at.astimezone()
+    minutes = max(0, int((at - now).total_seconds() + 59) // 60)
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    if days:
+        span, clock = f"{days}d {hours}h", local.strftime("%a %H:%M")
+    else:
+        span, clock = (f"{hours}h {mins}m" if hours else f"{mins}m"), local.strftime("%H:%M")
+    return f"{clock} (in {span})"
+
+
+def _resets(limit: LimitStatus, now: datetime | None, zone: tzinfo | None) -> str:
+    if limit.resets_at is None or now is None:
+        return ""
+    verb = "resets" if limit.window is not None and limit.window.kind == "calendar" else "frees up"
+    return f"; {verb} at {when(limit.resets_at, now, zone)}"
+
+
+def _raise_limit(s: ScopeStatus, limit: LimitStatus) -> str:
+    where = limit.source
+    what = "raise the limit"
+    if where == "env":
+        what = "raise CLAUDE_BUDGET_OVERALL_USD" if limit.metric == "usd" else "raise CLAUDE_BUDGET_OVERALL"
+    elif where == "frontmatter" and s.file:
+        what = f"raise {'costBudget' if limit.metric == 'usd' else 'tokenBudget'} in {s.file}"
+    elif where == "orchestrator":
+        what = "raise the orchestration's budget"
+    else:
+        key = limit.metric if limit.window is None else f"{limit.metric}_per_{limit.window.label}"
+        if s.name == "overall":
+            setting = f"overall_{key}" if limit.window is None else f"the {limit.window.label} window's {limit.metric}"
+            what = f"raise {setting} in .claude/budget.toml"
+        else:
+            what = f'raise {key} in [commands."{s.name}"] in .claude/budget.toml'
+    if limit.window is not None:
+        return f"wait, or {what}"
+    reset = "claude-budget reset --all" if s.name == "overall" else f"claude-budget reset {s.name}"
+    return f"{what}, or start over with: {reset}"
+
+
+def _is_plain_tokens(limit: LimitStatus) -> bool:
+    return limit.metric == "tokens" and limit.window is None
+
+
+def refusal(
+    s: ScopeStatus, limit: LimitStatus | None = None, /, *, now: datetime | None = None, zone: tzinfo | None = None
+) -> str:
     """The message shown when a budget is spent."""
-    return f"Token budget spent: {_label(s)} has used {usage_line(s)}. To go on, {_how_to_raise(s)}."
-
-
-def stop_message(s: ScopeStatus, /) -> str:
+    if limit is None or _is_plain_tokens(limit):
+        return f"Token budget spent: {_label(s)} has used {usage_line(s)}. To go on, {_how_to_raise(s)}."
     return (
-        f"Token budget exceeded: {_label(s)} has used {usage_line(s)}; claude-budget (kill mode) stopped this turn. "
-        f"To go on, {_how_to_raise(s)}."
+        f"Budget spent: {_label(s)} has used {limit_line(limit)}{_resets(limit, now, zone)}. "
+        f"To go on, {_raise_limit(s, limit)}."
     )
 
 
-def _first_spent(command: ScopeStatus | None, overall: ScopeStatus) -> ScopeStatus | None:
-    if command is not None and command.spent:
-        return command
-    if overall.spent:
-        return overall
+def stop_message(
+    s: ScopeStatus, limit: LimitStatus | None = None, /, *, now: datetime | None = None, zone: tzinfo | None = None
+) -> str:
+    if limit is None or _is_plain_tokens(limit):
+        return (
+            f"Token budget exceeded: {_label(s)} has used {usage_line(s)}; claude-budget (kill mode) stopped this "
+            f"turn. To go on, {_how_to_raise(s)}."
+        )
+    return (
+        f"Budget exceeded: {_label(s)} has used {limit_line(limit)}{_resets(limit, now, zone)}; claude-budget "
+        f"(kill mode) stopped this turn. To go on, {_raise_limit(s, limit)}."
+    )
+
+
+def _limits(s: ScopeStatus) -> tuple[LimitStatus, ...]:
+    if s.limits:
+        return s.limits
+    if s.limit is not None and s.limit > 0:  # a status built by hand, with its token limit only
+        from ._model import LimitStatus
+
+        return (LimitStatus("tokens", s.used, s.limit, None, None, s.source),)
+    return ()
+
+
+def _first(command: ScopeStatus | None, overall: ScopeStatus, test: str) -> tuple[ScopeStatus, LimitStatus] | None:
+    """The first limit (the command's, then overall's) that is ``spent`` or ``over``."""
+    for s in (command, overall):
+        if s is None:
+            continue
+        for limit in _limits(s):
+            if getattr(limit, test):
+                return s, limit
     return None
 
 
-def check_start(mode: Mode, command: ScopeStatus | None, overall: ScopeStatus, /) -> Decision:
+def check_start(
+    mode: Mode,
+    command: ScopeStatus | None,
+    overall: ScopeStatus,
+    /,
+    *,
+    now: datetime | None = None,
+    zone: tzinfo | None = None,
+) -> Decision:
     """May a prompt start? ``command`` is None for a plain prompt. Warn mode never refuses."""
     if mode == "warn":
         return ALLOW
-    spent = _first_spent(command, overall)
-    if spent is None:
+    found = _first(command, overall, "spent")
+    if found is None:
         return ALLOW
-    return Decision(False, refusal(spent), spent.name)
+    s, limit = found
+    return Decision(False, refusal(s, limit, now=now, zone=zone), s.name)
 
 
-def check_running(mode: Mode, command: ScopeStatus | None, overall: ScopeStatus, /) -> Decision:
-    """May a running turn go on? Only kill mode stops a turn, once a budget is over (past the limit).
+def check_running(
+    mode: Mode,
+    command: ScopeStatus | None,
+    overall: ScopeStatus,
+    /,
+    *,
+    now: datetime | None = None,
+    zone: tzinfo | None = None,
+) -> Decision:
+    """May a running turn go on? Only kill mode stops a turn, once a limit is over (past it).
 
     At exactly the limit the turn goes on: it may have been allowed to start just below it, and
     the next start is refused anyway (see :func:`check_start`).
     """
     if mode != "kill":
         return ALLOW
-    over = None
-    if command is not None and command.over:
-        over = command
-    elif overall.over:
-        over = overall
-    if over is None:
+    found = _first(command, overall, "over")
+    if found is None:
         return ALLOW
-    return Decision(False, stop_message(over), over.name)
+    s, limit = found
+    return Decision(False, stop_message(s, limit, now=now, zone=zone), s.name)
+
+
+def preflight(mode: Mode, level: str, command: ScopeStatus, overall: ScopeStatus, /) -> Decision:
+    """Block mode with ``preflight = "p90"`` (or p50): refuse a start whose estimated run does not fit.
+
+    The estimate is that percentile of the command's recent finished runs (at least
+    :data:`PREFLIGHT_RUNS` of them; with fewer there is no estimate and the start goes ahead).
+    """
+    per = command.per_run
+    if mode != "block" or per is None or per.runs < PREFLIGHT_RUNS:
+        return ALLOW
+    estimate = {"tokens": per.p90_tokens, "usd": per.p90_usd_micros}
+    if level == "p50":
+        estimate = {"tokens": per.p50_tokens, "usd": per.p50_usd_micros}
+    for s in (command, overall):
+        for limit in _limits(s):
+            need = estimate[limit.metric]
+            if need > limit.left:
+                what = f"{level} of its last {per.runs} runs"
+                return Decision(
+                    False,
+                    f"Pre-flight: a run of {command.name} is estimated at {_amount(limit.metric, need)}"
+                    f"{'' if limit.metric == 'usd' else ' tokens'} ({what}), but {_label(s)} has only "
+                    f"{_amount(limit.metric, limit.left)} left of {_amount(limit.metric, limit.limit)}"
+                    f"{' ' + limit.window.phrase if limit.window else ''}. To go on, {_raise_limit(s, limit)}, "
+                    'or set preflight = "off" in .claude/budget.toml.',
+                    s.name,
+                )
+    return ALLOW
+
+
+PREFLIGHT_RUNS = 3
 
 
 def crossed(warned: int, reached: int, /) -> tuple[int, int | None]:
     """``(new_warned, threshold_to_announce)``: each of 70/90/100 % is announced once per climb.
 
-    ``reached`` is :attr:`ScopeStatus.reached`; ``warned`` is the highest threshold already
-    announced. If usage fell below it (a reset or a raised limit), it falls too, so the next climb
-    is announced again.
+    ``reached`` is :attr:`LimitStatus.reached`; ``warned`` is the highest threshold already
+    announced. If usage fell below it (a reset, a raised limit, a window moving on), it falls too,
+    so the next climb is announced again.
     """
     if reached > warned:
         return reached, reached
     return reached, None
 
 
-def threshold_message(s: ScopeStatus, threshold: int, /) -> str:
-    if threshold >= 100:
-        head = f"{_label(s)} has spent its token budget"
+def threshold_message(
+    s: ScopeStatus,
+    limit: LimitStatus | int,
+    threshold: int | None = None,
+    /,
+    *,
+    now: datetime | None = None,
+    zone: tzinfo | None = None,
+) -> str:
+    if isinstance(limit, int):  # threshold_message(status, threshold): the cumulative token limit
+        threshold = limit
+        limit = _limits(s)[0]
+    assert threshold is not None
+    if _is_plain_tokens(limit):
+        line, what = usage_line(s), "token budget"
     else:
-        head = f"{_label(s)} has passed {threshold}% of its token budget"
-    return f"claude-budget: {head}: {usage_line(s)}."
+        line = limit_line(limit) + _resets(limit, now, zone)
+        what = "dollar budget" if limit.metric == "usd" else "token budget"
+        if limit.window is not None:
+            what += f" for {'the ' + limit.window.label if limit.window.kind == 'rolling' else limit.window.phrase}"
+    if threshold >= 100:
+        head = f"{_label(s)} has spent its {what}"
+    else:
+        head = f"{_label(s)} has passed {threshold}% of its {what}"
+    return f"claude-budget: {head}: {line}."

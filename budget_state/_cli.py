@@ -102,6 +102,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         width=terminal_width(stream=sys.stdout, env=env),
         color=use_color(args.color, stream=sys.stdout, env=env),
         only=only,
+        now=_now(),
     )
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     if team is not None:
@@ -120,6 +121,12 @@ def _team_view(args: argparse.Namespace, *, json_: bool) -> Any:
 
     state = ctx.ledger.read()
     return status_json(ctx, state) if json_ else status_lines(ctx, state)
+
+
+def _now() -> Any:
+    from ._ledger import utcnow
+
+    return utcnow()
 
 
 def cmd_reset(args: argparse.Namespace) -> int:

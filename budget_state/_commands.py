@@ -9,7 +9,7 @@ import os
 import re
 import stat as _stat
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Optional
+from typing import TYPE_CHECKING, NamedTuple
 
 from budget_state._paths import display
 from budget_state._units import TokenValueError, parse_tokens
@@ -17,7 +17,22 @@ from budget_state._units import TokenValueError, parse_tokens
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-Result = tuple[Optional[int], Optional[str]]  # evaluated at runtime: no `X | None` on 3.9
+
+class Budget(NamedTuple):
+    """A command file's budgets: ``tokenBudget``, ``costBudget`` (micro-dollars) and ``budgetWindow``
+    (which makes both per window), or the error that kept them from being read."""
+
+    tokens: int | None = None
+    error: str | None = None
+    usd_micros: int | None = None
+    window: str | None = None  # a window label, already checked ("1h", "day")
+
+    @property
+    def any(self) -> bool:
+        return self.tokens is not None or self.usd_micros is not None
+
+
+Result = Budget
 
 # Command names follow Claude Code's own rules, as checked on 2.1.197 and 2.1.332 (README
 # "Command names"): the name is the file's name as written — any case, any script, no Unicode
@@ -38,6 +53,9 @@ _KEYS = (
     ("metadata", "tokenBudget"),
     ("metadata", "token-budget"),
 )
+_COST_KEYS = (("costBudget",), ("cost-budget",), ("metadata", "costBudget"), ("metadata", "cost-budget"))
+_WINDOW_KEYS = (("budgetWindow",), ("budget-window",), ("metadata", "budgetWindow"), ("metadata", "budget-window"))
+_NEEDLES = (b"tokenBudget", b"token-budget", b"costBudget", b"cost-budget")
 _FIX = "write e.g. tokenBudget: 50000"
 
 
@@ -146,8 +164,8 @@ def _frontmatter(head: bytes) -> bytes | None:
     return None
 
 
-def _lookup(data: object) -> tuple[str, object] | None:
-    for keys in _KEYS:
+def _lookup(data: object, options: tuple[tuple[str, ...], ...] = _KEYS) -> tuple[str, object] | None:
+    for keys in options:
         value = data
         for key in keys:
             if not isinstance(value, dict) or key not in value:
@@ -158,15 +176,15 @@ def _lookup(data: object) -> tuple[str, object] | None:
     return None
 
 
-def parse_frontmatter(head: bytes, /, *, where: str) -> Result:
-    """``(tokens, error)`` from the start of a command file; ``where`` names the file in messages."""
+def parse_frontmatter(head: bytes, /, *, where: str) -> Budget:
+    """The budgets in the start of a command file; ``where`` names the file in messages."""
     raw = _frontmatter(head)
-    if raw is None or (b"tokenBudget" not in raw and b"token-budget" not in raw):
-        return None, None  # the common case: no need to import PyYAML at all
+    if raw is None or not any(n in raw for n in _NEEDLES):
+        return Budget()  # the common case: no need to import PyYAML at all
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return None, f"{where} is not UTF-8 text — save it as UTF-8 or remove tokenBudget"
+        return Budget(error=f"{where} is not UTF-8 text — save it as UTF-8 or remove tokenBudget")
     import yaml  # Lazy: PyYAML costs ~20 ms, and most prompts never get here.
 
     try:
@@ -176,20 +194,38 @@ def parse_frontmatter(head: bytes, /, *, where: str) -> Result:
         position = getattr(exc, "position", None)  # yaml.reader.ReaderError (e.g. a NUL) has no mark
         index = mark.line if mark is not None else text.count("\n", 0, position) if position is not None else None
         line = f" (line {index + 2})" if index is not None else ""  # +1 for the "---" line, +1 as 1-based
-        return None, f"frontmatter of {where} is not valid YAML{line} — fix it or remove tokenBudget"
+        return Budget(error=f"frontmatter of {where} is not valid YAML{line} — fix it or remove tokenBudget")
     if data is None:
-        return None, None  # "tokenBudget" only appeared in a comment
+        return Budget()  # "tokenBudget" only appeared in a comment
     if not isinstance(data, dict):
-        return None, f"frontmatter of {where} is not a set of key: value lines — {_FIX}"
-    found = _lookup(data)
-    if found is None:
-        return None, None
-    key, value = found
-    try:
-        return parse_tokens(value, what=key), None
-    except TokenValueError as exc:
-        shown = f" {exc.shown}" if exc.shown else ""
-        return None, f"{key}{shown} in {where} {exc.reason} — {exc.fix or _FIX}"
+        return Budget(error=f"frontmatter of {where} is not a set of key: value lines — {_FIX}")
+    from budget_state._units import parse_usd
+
+    amounts: list[int | None] = []
+    for keys, parse in ((_KEYS, parse_tokens), (_COST_KEYS, parse_usd)):
+        found = _lookup(data, keys)
+        if found is None:
+            amounts.append(None)
+            continue
+        key, value = found
+        try:
+            amounts.append(parse(value, what=key))
+        except TokenValueError as exc:
+            shown = f" {exc.shown}" if exc.shown else ""
+            return Budget(error=f"{key}{shown} in {where} {exc.reason} — {exc.fix or _FIX}")
+    tokens, usd = amounts
+    window = None
+    found = _lookup(data, _WINDOW_KEYS)
+    if found is not None and (tokens is not None or usd is not None):
+        from budget_state._units import describe_value
+        from budget_state._windows import WindowError, parse_window
+
+        key, value = found
+        try:
+            window = parse_window(value).label
+        except WindowError as exc:
+            return Budget(error=f"{key} {describe_value(value)} in {where} {exc}")
+    return Budget(tokens, None, usd, window)
 
 
 class BudgetCache:
@@ -212,7 +248,7 @@ class BudgetCache:
         try:
             with open(path, "rb") as f:
                 data = json.loads(f.read())
-            entries = data["entries"] if data["version"] == 1 else {}
+            entries = data["entries"] if data["version"] == 2 else {}
             good = {k: v for k, v in entries.items() if isinstance(k, str) and _valid_entry(v)}
         except (OSError, ValueError, LookupError, TypeError, AttributeError, RecursionError):
             good = {}  # missing, corrupt, or from another version: start empty
@@ -223,12 +259,12 @@ class BudgetCache:
         entry = self._entries.get(os.path.abspath(file)) if st is not None else None
         if st is None or entry is None or entry[:2] != [st.st_mtime_ns, st.st_size]:
             return None
-        return entry[2], entry[3]  # type: ignore[return-value]  # _valid_entry checked the types
+        return Budget(*entry[2:])  # type: ignore[arg-type]  # _valid_entry checked the types
 
     def store(self, file: Path, stat: os.stat_result, result: Result) -> None:
         key = os.path.abspath(file)
         self._entries.pop(key, None)  # re-inserting makes it the newest
-        self._entries[key] = [stat.st_mtime_ns, stat.st_size, result[0], result[1]]
+        self._entries[key] = [stat.st_mtime_ns, stat.st_size, *result]
         while len(self._entries) > self.MAX_ENTRIES:
             del self._entries[next(iter(self._entries))]
         self._dirty = True
@@ -242,7 +278,7 @@ class BudgetCache:
         tmp = f"{self.path}.{os.getpid()}.tmp"
         try:
             with open(tmp, "w", encoding="utf-8") as f:
-                json.dump({"version": 1, "entries": self._entries}, f, separators=(",", ":"))
+                json.dump({"version": 2, "entries": self._entries}, f, separators=(",", ":"))
             os.replace(tmp, self.path)
         except OSError:
             try:
@@ -254,18 +290,18 @@ class BudgetCache:
 
 
 def _valid_entry(entry: object) -> bool:
-    if not isinstance(entry, list) or len(entry) != 4:
+    if not isinstance(entry, list) or len(entry) != 6:
         return False
-    mtime, size, tokens, error = entry
+    mtime, size, tokens, error, usd, window = entry
     return (
         all(type(v) is int for v in (mtime, size))
-        and (tokens is None or (type(tokens) is int and tokens > 0))
-        and (error is None or isinstance(error, str))
+        and all(v is None or (type(v) is int and v > 0) for v in (tokens, usd))
+        and all(v is None or isinstance(v, str) for v in (error, window))
     )
 
 
 def read_budget(path: Path, /, *, project: Path, cache: BudgetCache | None = None) -> Result:
-    """``(tokens, error)`` for one command file: ``(50000, None)``, ``(None, None)`` or ``(None, message)``."""
+    """The budgets of one command file: ``Budget(50000)``, ``Budget()`` or ``Budget(error=message)``."""
     if cache is not None:
         hit = cache.lookup(path)
         if hit is not None:
@@ -277,7 +313,7 @@ def read_budget(path: Path, /, *, project: Path, cache: BudgetCache | None = Non
             head = f.read(_MAX_BYTES)
     except OSError as exc:  # not cached: fixing permissions does not change the mtime
         reason = exc.strerror or type(exc).__name__
-        return None, f"cannot read {where} ({reason}) — check that it is a readable file"
+        return Budget(error=f"cannot read {where} ({reason}) — check that it is a readable file")
     result = parse_frontmatter(head, where=where)
     if cache is not None:
         cache.store(path, st, result)
@@ -289,8 +325,15 @@ class CommandInfo(NamedTuple):
 
     name: str
     path: Path
-    tokens: int | None
-    error: str | None
+    budget: Budget
+
+    @property
+    def tokens(self) -> int | None:
+        return self.budget.tokens
+
+    @property
+    def error(self) -> str | None:
+        return self.budget.error
 
 
 def _command_files(root: Path) -> Iterator[tuple[str, Path]]:
@@ -319,6 +362,5 @@ def discover_commands(*, project: Path, home: Path, cache: BudgetCache | None = 
     for root in (project / ".claude", home):
         for name, path in _command_files(root):
             if name not in found:
-                tokens, error = read_budget(path, project=project, cache=cache)
-                found[name] = CommandInfo(name, path, tokens, error)
+                found[name] = CommandInfo(name, path, read_budget(path, project=project, cache=cache))
     return dict(sorted(found.items()))

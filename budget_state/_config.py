@@ -5,12 +5,13 @@ The file is parsed (and ``tomllib``/``tomli`` imported) only when it exists.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from budget_state._errors import ConfigError
+from budget_state._limits import LimitSpec
 from budget_state._model import CATEGORIES, slash_name
 from budget_state._paths import config_path, display
 from budget_state._toml import loads
@@ -29,12 +30,24 @@ MODES: dict[str, Mode] = {
     "stop-new": "block",  # the names the original plans used
     "kill-running": "kill",
 }
-TEAM_KEYS = ("team_url", "team", "on_team_unreachable")  # team budgets: budget_state.team
 KNOWN_KEYS: tuple[str, ...] = (
-    *("mode", "overall_tokens", "count", "on_error", "lock_timeout", "ledger", "commands", "prices"),
-    *TEAM_KEYS,
+    "mode",
+    "overall_tokens",
+    "overall_usd",
+    "window",
+    "timezone",
+    "preflight",
+    "count",
+    "on_error",
+    "lock_timeout",
+    "ledger",
+    "commands",
+    "prices",
 )
-COMMAND_KEYS = ("tokens",)
+TEAM_KEYS = ("team_url", "team", "on_team_unreachable")  # team budgets: budget_state.team
+KNOWN_KEYS += TEAM_KEYS
+COMMAND_KEYS = ("tokens", "usd", "tokens_per_<window>", "usd_per_<window>")
+PREFLIGHT = ("off", "p50", "p90")
 _NO_OVERALL = ("none", "off")  # an empty value is unset, like every variable
 _OVERALL_FIX = 'write e.g. overall_tokens = "2M"'
 
@@ -59,6 +72,31 @@ class Config(NamedTuple):
     team_url: str | None = None
     team: str | None = None
     on_team_unreachable: str = "use-lease-then-warn"
+    #: the overall scope's limits besides overall_tokens: overall_usd, [window.*], overall_*_per_*
+    overall_limits: tuple[LimitSpec, ...] = ()
+    #: per command, its limits besides ``tokens``: usd, tokens_per_*, usd_per_*
+    command_limits: Mapping[str, tuple[LimitSpec, ...]] = MappingProxyType({})
+    timezone: str | None = None  # calendar windows' zone (IANA name); None: the machine's own
+    preflight: str = "off"  # "p50" | "p90": block mode refuses a start whose estimated run does not fit
+
+    def budgeted(self, command: str, /) -> bool:
+        """Whether the config gives ``command`` any limit (then it is budgeted even as a built-in)."""
+        return command in self.commands or command in self.command_limits
+
+    def longest_rolling(self) -> int:
+        """The longest rolling window configured, in minutes (0 when none): buckets are kept that long."""
+        overall = [s.window.minutes for s in self.overall_limits if s.window is not None and s.window.kind == "rolling"]
+        lazy = self.command_limits
+        per_command = lazy.longest_rolling() if isinstance(lazy, LazyLimits) else 0
+        return max([*overall, per_command, 0])
+
+    def zone(self) -> Any:
+        """The calendar windows' time zone (``zoneinfo`` only when one is named), None for the machine's."""
+        if self.timezone is None:
+            return None
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(self.timezone)
 
 
 def _describe(value: object) -> str:
@@ -130,7 +168,7 @@ def _count(value: object, where: str, path: Path) -> tuple[str, ...]:
     return tuple(c for c in CATEGORIES if c in value)
 
 
-def _commands(value: object, where: str, path: Path, warnings: list[str]) -> dict[str, int]:
+def _commands(value: object, where: str, path: Path, warnings: list[str], lazy: LazyLimits) -> dict[str, int]:
     from budget_state._commands import is_command_name  # lazy: most configs have no [commands]
 
     if not isinstance(value, dict):
@@ -138,6 +176,7 @@ def _commands(value: object, where: str, path: Path, warnings: list[str]) -> dic
             f'commands in {where} is not a table — write [commands."/review-pr"] with tokens = 50000', path=path
         )
     out: dict[str, int] = {}
+    seen: set[str] = set()
     for key, table in value.items():
         name = slash_name(key)
         header = f'[commands."{name}"]'
@@ -147,17 +186,149 @@ def _commands(value: object, where: str, path: Path, warnings: list[str]) -> dic
                 ' — use the name you type, e.g. [commands."/review-pr"]',
                 path=path,
             )
-        if name in out:
+        if name in seen:
             raise ConfigError(f"{header} appears twice in {where} (with and without /) — keep one", path=path)
+        seen.add(name)
         if not isinstance(table, dict):
             raise ConfigError(f"{header} in {where} is not a table — write {header} with tokens = 50000", path=path)
-        for unknown in (k for k in table if k not in COMMAND_KEYS):
-            warnings.append(f'unknown key "{unknown}" in {header} in {where} — known keys: {", ".join(COMMAND_KEYS)}')
-        if "tokens" not in table:
+        others = {}
+        for key, raw in table.items():
+            if key == "tokens":
+                out[name] = _tokens(f"{header} tokens", raw, where, path, "write e.g. tokens = 50000")
+            elif _is_limit_key(key):
+                others[key] = raw
+            else:
+                warnings.append(f'unknown key "{key}" in {header} in {where} — known keys: {", ".join(COMMAND_KEYS)}')
+        if name not in out and not others:
             nested = [k for k, v in table.items() if isinstance(v, dict)]
             hint = f' (for a namespaced command quote its name: [commands."{name}:{nested[0]}"])' if nested else ""
             raise ConfigError(f"{header} in {where} has no tokens — add tokens = 50000{hint}", path=path)
-        out[name] = _tokens(f"{header} tokens", table["tokens"], where, path, "write e.g. tokens = 50000")
+        if others:
+            lazy.raw[name] = others
+    return out
+
+
+def _is_limit_key(key: str) -> bool:
+    metric, sep, span = key.partition("_per_")
+    return metric in ("tokens", "usd") and (not sep or bool(span))
+
+
+class LazyLimits(Mapping[str, "tuple[LimitSpec, ...]"]):
+    """Per command, its limits besides ``tokens`` — each command's values checked when first asked for.
+
+    A hook evaluates one command: with hundreds configured, checking every value on every hook
+    would cost more than the rest of the hook. ``claude-budget status`` asks for all of them, so a
+    bad value anywhere is still reported there (and by the hook of the command it belongs to).
+    """
+
+    def __init__(self, where: str = "", path: Path | None = None) -> None:
+        self.where, self.path = where, path
+        self.raw: dict[str, dict[str, object]] = {}
+        self._done: dict[str, tuple[LimitSpec, ...]] = {}
+
+    def __getitem__(self, name: str) -> tuple[LimitSpec, ...]:
+        if name not in self._done:
+            header = f'[commands."{name}"]'
+            specs = []
+            for key, value in self.raw[name].items():
+                spec = _limit_key(
+                    key, value, f"{header} {key}", self.where, self.path, f"{key} in {header} in {self.where}"
+                )
+                if spec is not None:
+                    specs.append(spec)
+            self._done[name] = tuple(specs)
+        return self._done[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.raw)
+
+    def __contains__(self, name: object) -> bool:  # without checking the values (Mapping's would)
+        return name in self.raw
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def longest_rolling(self) -> int:
+        """The longest rolling window among these, reading only the keys (values unchecked)."""
+        from budget_state._windows import WindowError, parse_window
+
+        longest = 0
+        for table in self.raw.values():
+            for key in table:
+                span = key.partition("_per_")[2]
+                if span:
+                    try:
+                        window = parse_window(span)
+                    except WindowError:
+                        continue
+                    if window.kind == "rolling":
+                        longest = max(longest, window.minutes)
+        return longest
+
+
+def _usd(key: str, value: object, where: str | None, path: Path | None) -> int:
+    from budget_state._units import TokenValueError, parse_usd
+
+    try:
+        return parse_usd(value, what=key)
+    except TokenValueError as exc:
+        shown = f" {exc.shown}" if exc.shown else ""
+        place = f" in {where}" if where else ""
+        raise ConfigError(f"{key}{shown}{place} {exc.reason} — {exc.fix}", path=path) from None
+
+
+def _window(key: str, value: object, where: str, path: Path | None) -> Any:
+    from budget_state._windows import WindowError, parse_window
+
+    try:
+        return parse_window(value)
+    except WindowError as exc:
+        raise ConfigError(f"{key} {_describe(value)} in {where} {exc}", path=path) from None
+
+
+def _limit_key(key: str, value: object, what: str, where: str, path: Path | None, raise_at: str) -> LimitSpec | None:
+    """``tokens``/``usd`` (cumulative) or ``tokens_per_<w>``/``usd_per_<w>`` as a limit; None for another key."""
+    metric, sep, span = key.partition("_per_")
+    if metric not in ("tokens", "usd") or (sep and not span):
+        return None
+    window = _window(what, span, where, path) if sep else None
+    if metric == "usd":
+        amount = _usd(what, value, where, path)
+    else:
+        amount = _tokens(what, value, where, path, f"write e.g. {key} = 50000")
+    return LimitSpec(metric, amount, window, "config", raise_at)
+
+
+def _windows_table(value: object, where: str, path: Path, warnings: list[str]) -> list[LimitSpec]:
+    """``[window.NAME]`` tables: a span and a tokens and/or usd limit over the overall scope."""
+    fix = 'write e.g. [window.hour] with span = "1h" and tokens = "1M" or usd = 5'
+    if not isinstance(value, dict):
+        raise ConfigError(f"window in {where} is not a table — {fix}", path=path)
+    out: list[LimitSpec] = []
+    for name, table in value.items():
+        header = f"[window.{name}]"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{header} in {where} is not a table — {fix}", path=path)
+        if "span" not in table:
+            raise ConfigError(
+                f'{header} in {where} has no span — add span = "1h" (or "day", "week", "month")', path=path
+            )
+        window = _window(f"{header} span", table["span"], where, path)
+        found = False
+        for key, raw in table.items():
+            if key == "span":
+                continue
+            if key == "tokens":
+                amount = _tokens(f"{header} tokens", raw, where, path, 'write e.g. tokens = "1M"')
+            elif key == "usd":
+                amount = _usd(f"{header} usd", raw, where, path)
+            else:
+                warnings.append(f'unknown key "{key}" in {header} in {where} — known keys: span, tokens, usd')
+                continue
+            found = True
+            out.append(LimitSpec(key, amount, window, "config", f"{key} in {header} in {where}"))
+        if not found:
+            raise ConfigError(f'{header} in {where} has no limit — add tokens = "1M" or usd = 5', path=path)
     return out
 
 
@@ -256,8 +427,33 @@ def _from_file(data: Mapping[str, object], where: str, path: Path) -> Config:
                 path=path,
             )
         config = config._replace(ledger=ledger)
+    overall: list[LimitSpec] = []
+    for key, raw in data.items():
+        if key.startswith("overall_") and key != "overall_tokens" and key not in KNOWN_KEYS:
+            spec = _limit_key(key.removeprefix("overall_"), raw, key, where, path, f"{key} in {where}")
+            if spec is not None:
+                overall.append(spec)
+                warnings[:] = [w for w in warnings if f'"{key}"' not in w]
+    if "overall_usd" in data:
+        overall.append(
+            LimitSpec(
+                "usd", _usd("overall_usd", data["overall_usd"], where, path), None, "config", f"overall_usd in {where}"
+            )
+        )
+    if "window" in data:
+        overall += _windows_table(data["window"], where, path, warnings)
+    if "timezone" in data:
+        config = config._replace(timezone=_timezone(data["timezone"], where, path))
+    if "preflight" in data:
+        raw = data["preflight"]
+        choice = raw.strip().lower() if isinstance(raw, str) else None
+        if choice not in PREFLIGHT:
+            raise ConfigError(f"preflight {_describe(raw)} in {where} is not a choice — use p90, p50 or off", path=path)
+        config = config._replace(preflight=choice)
+    lazy = LazyLimits(where, path)
     if "commands" in data:
-        config = config._replace(commands=_commands(data["commands"], where, path, warnings))
+        config = config._replace(commands=_commands(data["commands"], where, path, warnings, lazy))
+    config = config._replace(overall_limits=tuple(overall), command_limits=lazy)
     if "prices" in data:
         prices = data["prices"]
         if not isinstance(prices, dict):
@@ -278,6 +474,25 @@ def _team_keys(data: Mapping[str, object], where: str, path: Path | None, config
     if not any(k in data for k in TEAM_KEYS):
         return config
     return config._replace(**team_setting(data, where, path))
+
+
+def _timezone(value: object, where: str, path: Path) -> str | None:
+    """An IANA zone name (checked now, so a typo is said at once), or None for "local"."""
+    fix = 'use a zone name like "Europe/Paris" or "UTC", or "local" for this machine\'s'
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"timezone {_describe(value)} in {where} is not a time zone — {fix}", path=path)
+    name = value.strip()
+    if name.lower() == "local":
+        return None
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(name)
+    except (ValueError, OSError, LookupError):  # ZoneInfoNotFoundError is a KeyError
+        raise ConfigError(
+            f"timezone {_describe(value)} in {where} is not a known time zone — {fix}", path=path
+        ) from None
+    return name
 
 
 def pricer(config: Config) -> Callable[[str, Mapping[str, object]], int | None]:
@@ -311,6 +526,13 @@ def _from_env(env: Mapping[str, str], config: Config) -> Config:
         tokens = None if raw.strip().lower() in _NO_OVERALL else _tokens("overall_tokens", raw, where, None, fix)
         config = config._replace(overall_tokens=tokens)
         sources["overall_tokens"] = "env"
+    raw_usd = (env.get("CLAUDE_BUDGET_OVERALL_USD") or "").strip()
+    if raw_usd:
+        kept = tuple(s for s in config.overall_limits if s.key != "usd")
+        if raw_usd.lower() not in _NO_OVERALL:
+            amount = _usd("CLAUDE_BUDGET_OVERALL_USD", raw_usd, None, None)
+            kept += (LimitSpec("usd", amount, None, "env", "CLAUDE_BUDGET_OVERALL_USD"),)
+        config = config._replace(overall_limits=kept)
     if env.get("CLAUDE_BUDGET_ON_ERROR"):
         config = config._replace(on_error=_on_error(env["CLAUDE_BUDGET_ON_ERROR"], "CLAUDE_BUDGET_ON_ERROR", None))
     if env.get("CLAUDE_BUDGET_LOCK_TIMEOUT"):

@@ -1,18 +1,17 @@
 """The shared ledger: one TOML file, changed only by read–modify–write under the lock.
 
-Layout (schema 1) — see README "The ledger" for the documented form::
+Layout (schema 2) — see README "The ledger" for the documented form::
 
-    schema_version = 1
-    [overall]                 input, output, cache_creation, cache_read, since, warned, [overall.models.<m>]
-    [commands."/name"]        the same + runs, last_run
-    [[runs]]                  recent runs: prompt, command, session, started, ended, tokens, [runs.models.<m>]
+    schema_version = 2
+    [overall]                 input, output, cache_creation, cache_read, usd_micros, since, warned, [overall.models.<m>]
+    [commands."/name"]        the same + runs, last_run, recent (the last finished runs' totals)
+    [[runs]]                  open and recently finished runs: prompt, command, session, started, ended, tokens
     [sessions.<id>]           seen, run, limit, ended, [sessions.<id>.files."<path>"] read cursors
-    # ---- history …            (COLD_MARKER) everything below changes only when runs are moved there:
-    [[history]]               older runs, as in [[runs]]
-    [rollup."/name".<day>]    runs older still, summed per UTC day (time windows read these)
+    [minutes] / [quarters]    usage by time per scope, for windowed limits (see _windows)
 
-The file is one TOML document. Hooks parse only the part above the marker and copy the part
-below it as bytes, so a hook's cost does not grow with history; runs move below in batches.
+Finished runs leave the file in batches for the run log beside it (``<ledger>.runs.jsonl``, see
+_runlog), so the file's size — and a hook's cost — does not grow with history. A schema-1 ledger
+(whose runs went below a history marker) is migrated on its first write, keeping every total.
 
 Writers replace the file atomically (temp file in the same folder, fsync, ``os.replace``, fsync
 of the folder), so a reader without the lock sees either the old or the new ledger, never a torn
@@ -37,28 +36,47 @@ from ._model import MAX_COUNT, count_value
 from ._paths import lock_path
 from ._toml import loads
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 HOT_RUNS = 20  # finished runs kept above the marker, besides open and just-finished ones
 HOT_RUNS_MAX = 50  # more than this many and the older ones move below, as one batch
 RECENT = timedelta(minutes=10)  # a run that ended this recently may still get late usage: stays above
-MAX_HISTORY = 500  # runs kept whole below the marker; older ones are summed into [rollup]
-ROLLUP_DAYS = 35  # daily sums kept for time windows (a week, a month)
-COLD_KEYS = ("history", "rollup")
+RECENT_RUNS = 20  # finished runs' totals kept per command, for per-run estimates (p50/p90, pre-flight)
+# Schema 1 kept older runs below this line (parsed only when a batch moved there): read for migration.
 COLD_MARKER = "# ---- history: older runs, rewritten only when a batch of runs moves here ----\n"
 MAX_SESSIONS = 100
 SESSION_IDLE = timedelta(days=7)
 ENDED_SESSION_KEEP = timedelta(minutes=10)
 
 State = dict[str, Any]
-_COLD_KINDS = (("history", list), ("rollup", dict))
+_BUCKET_TABLES = ("minutes", "quarters")
+# Above this line, the ledger as tomli_w writes it; below, the bucket tables as this module writes
+# them: a table header, then one ``"<scope>" = '<buckets>'`` line per scope. Still TOML (any reader
+# parses the whole file), but a hook reads that part line by line and parses the bucket strings
+# of the scopes it evaluates only: a day of minute buckets for 200 commands is ~0.4 MB, which
+# tomllib would take ~10 ms to scan on every hook.
+BUCKETS_MARKER = (
+    "# ---- time buckets per scope: <epoch minute>:<input>,<output>,<cache_creation>,<cache_read>,<usd_micros> ----\n"
+)
 
 
 def new_state(now: datetime) -> State:
     return {"schema_version": SCHEMA_VERSION, "created": now, "overall": {"since": now}, "commands": {}, "runs": []}
 
 
+TIME_OFFSET_ENV = "CLAUDE_BUDGET_TIME_OFFSET"
+
+
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    """Now, to the second. ``CLAUDE_BUDGET_TIME_OFFSET`` (seconds, may be negative) moves this clock,
+    for tests and rehearsals of windows: it is how a test sees an hour pass (README "Testing")."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    offset = os.environ.get(TIME_OFFSET_ENV)
+    if offset:
+        try:
+            now += timedelta(seconds=int(offset))
+        except (ValueError, OverflowError):
+            pass
+    return now
 
 
 class Ledger:
@@ -69,26 +87,25 @@ class Ledger:
         self.lock_path = lock_path(path)
         self.timeout = timeout
         self.own_process = own_process  # see LedgerLock
+        #: minute buckets kept at least this long: the longest rolling window configured (a call: it
+        #: reads the config's keys, which is needed only once buckets older than a day are there)
+        self.minutes_kept: Callable[[], int] = lambda: 0
         #: set by transaction() when it found the ledger corrupt and moved it aside
         self.recovered: LedgerCorrupt | None = None
-        self._cold_text = ""  # the part below COLD_MARKER, as read
-        self._cold: State | None = None  # that part parsed, once something needed it
+        self._old: State | None = None  # a schema-1 ledger's history part, to migrate on write
 
     def read(self, *, history: bool = False) -> State:
         """The ledger as last written (no lock needed: writes are atomic). Missing -> empty.
 
-        Without ``history`` only the part above the history line is parsed (totals, sessions,
-        recent runs): all that a status needs, at a cost that does not grow with history.
+        ``history`` is accepted for callers of schema 1 and ignored: history is in the run log now.
         """
         self._refuse_symlink()
         raw = self._read_bytes()
         if raw is None:
             return new_state(utcnow())
         try:
-            text = raw.decode("utf-8")
-            if not history:
-                text = text.partition(COLD_MARKER)[0]
-            return self._check(loads(text))
+            text = raw.decode("utf-8").partition(COLD_MARKER)[0]
+            return self._check(_parse(text))
         except (ValueError, UnicodeDecodeError) as e:
             raise LedgerCorrupt(
                 f"the ledger {self.path} is not valid TOML ({e}) — the next hook moves it aside and starts a "
@@ -109,27 +126,19 @@ class Ledger:
         with LedgerLock(self.lock_path, timeout=self.timeout, own_process=self.own_process):
             state = self._read_locked()
             yield state
-            compact(state, utcnow(), cold=self.cold)
-            self._write(state)
+            now = utcnow()
+            moved = compact(state, now, minutes_kept=self.minutes_kept)
+            if self._old is not None:
+                moved = _migrate(state, self._old, now) + moved
+            if moved:
+                # The log first: killed between the two, a run is in both (the log's readers keep
+                # one per prompt), never in neither.
+                from ._runlog import append_runs
 
-    def cold(self) -> State:
-        """The part below the marker (history), parsed on first use within a transaction."""
-        if self._cold is None:
-            try:
-                self._cold = loads(self._cold_text) if self._cold_text.strip() else {}
-                for key, kind in (("history", list), ("rollup", dict)):
-                    if key in self._cold and not isinstance(self._cold[key], kind):
-                        raise ValueError(f"{key} is a {type(self._cold[key]).__name__}, expected a {kind.__name__}")
-            except ValueError as e:
-                kept = self._keep_corrupt(self._cold_text)
-                self.recovered = LedgerCorrupt(
-                    f"the history part of the ledger {self.path} was corrupt ({str(e)[:200]}); it was saved to "
-                    f"{kept} and a new history started (totals are unaffected)",
-                    path=self.path,
-                    moved_to=kept,
-                )
-                self._cold = {}
-        return self._cold
+                append_runs(self.path, moved)
+            state["schema_version"] = SCHEMA_VERSION
+            self._write(state)
+            self._old = None
 
     def _read_bytes(self) -> bytes | None:
         """The file's bytes, or None when there is no ledger yet."""
@@ -141,18 +150,16 @@ class Ledger:
             raise LedgerError(f"cannot read the ledger {self.path}: {e.strerror}", path=self.path) from None
 
     def _read_locked(self) -> State:
-        self._cold_text, self._cold = "", None
+        self._old = None
         raw = self._read_bytes()
         if raw is None:
             return new_state(utcnow())
         try:
             text = raw.decode("utf-8")
-            hot, marker, cold = text.partition(COLD_MARKER)
-            state = self._check(loads(hot))
-            if marker:
-                self._cold_text = cold
-            else:  # written by hand or by an older layout: one document, split it now
-                self._cold = {k: state.pop(k) for k in COLD_KEYS if k in state}
+            hot, _, cold = text.partition(COLD_MARKER)
+            state = self._check(_parse(hot))
+            if state.get("schema_version") == 1:
+                self._old = self._schema1_history(cold, state)
             return state
         except (ValueError, UnicodeDecodeError) as e:
             moved = self._move_aside()
@@ -162,6 +169,30 @@ class Ledger:
                 moved_to=moved,
             )
             return new_state(utcnow())
+
+    def _schema1_history(self, cold: str, state: State) -> State:
+        """A schema-1 ledger's runs and day sums (below the marker, or in the one document), for migration.
+
+        A corrupt history part is kept aside and left out: the totals above it are whole.
+        """
+        old: State = {k: state.pop(k) for k in ("history", "rollup") if k in state}
+        if not cold.strip():
+            return old
+        try:
+            parsed = loads(cold)
+        except ValueError as e:
+            kept = self._keep_corrupt(cold)
+            self.recovered = LedgerCorrupt(
+                f"the history part of the ledger {self.path} was corrupt ({str(e)[:200]}); it was saved to "
+                f"{kept} and left out (totals are unaffected)",
+                path=self.path,
+                moved_to=kept,
+            )
+            return old
+        for key in ("history", "rollup"):
+            if key in parsed:
+                old[key] = parsed[key]
+        return old
 
     def _check(self, state: State) -> State:
         version = state.get("schema_version")
@@ -173,7 +204,7 @@ class Ledger:
                 "upgrade claude-budget (pip install -U claude-budget)",
                 path=self.path,
             )
-        checks = (("overall", dict), ("commands", dict), ("runs", list), ("sessions", dict), *_COLD_KINDS)
+        checks = (("overall", dict), ("commands", dict), ("runs", list), ("sessions", dict))
         for key, kind in checks:
             if key in state and not isinstance(state[key], kind):
                 raise ValueError(f"{key} is a {type(state[key]).__name__}, expected a {kind.__name__}")
@@ -214,8 +245,11 @@ class Ledger:
     def _write(self, state: State) -> None:
         import tomli_w
 
-        cold = tomli_w.dumps(self._cold) if self._cold is not None else self._cold_text
-        data = (tomli_w.dumps(state) + COLD_MARKER + cold).encode("utf-8")
+        buckets = {k: state.pop(k) for k in _BUCKET_TABLES if k in state}
+        try:
+            data = (tomli_w.dumps(state) + BUCKETS_MARKER + _bucket_tables(buckets)).encode("utf-8")
+        finally:
+            state.update(buckets)
         # One name, not one per process: writers hold the lock, and a writer killed mid-write
         # leaves a single stale file that the next write replaces.
         tmp = self.path.with_name(f".{self.path.name}.tmp")
@@ -320,11 +354,11 @@ def add_usage(table: dict[str, Any], usage: dict[str, int], model: str | None, *
         _add(subtable(subtable(table, "models"), model), usage, correction)
 
 
-def compact(state: State, now: datetime, *, cold: Callable[[], State] | None = None) -> None:
-    """Keep the ledger bounded: finished runs move to history in batches, then into daily sums.
+def compact(state: State, now: datetime, *, minutes_kept: Callable[[], int] | None = None) -> list[dict[str, Any]]:
+    """Keep the ledger bounded: finished runs leave in batches (returned, for the run log), and
+    buckets no window needs any more are dropped. Each command keeps its last runs' totals."""
+    from ._windows import MINUTES_KEPT, trim_buckets
 
-    ``cold`` gives the history part (parsed only when a batch moves); by default it is ``state`` itself.
-    """
     runs: list[dict[str, Any]] = [r for r in state.get("runs", []) if isinstance(r, dict)]
     open_prompts = {s.get("run") for s in state.get("sessions", {}).values() if isinstance(s, dict)}
 
@@ -340,19 +374,15 @@ def compact(state: State, now: datetime, *, cold: Callable[[], State] | None = N
         finished = [r for r in runs if r.get("prompt") not in open_prompts and isinstance(r.get("ended"), datetime)]
         if len(finished) > 2 * HOT_RUNS_MAX:  # a burst of short runs: bound the hot part anyway
             candidates = finished
+    moved: list[dict[str, Any]] = []
     if len(candidates) > HOT_RUNS_MAX:
         moving = {id(r) for r in candidates[: len(candidates) - HOT_RUNS]}
-        history = (cold or (lambda: state))()
-        past = history.setdefault("history", [])
-        past.extend(r for r in runs if id(r) in moving)
+        moved = [r for r in runs if id(r) in moving]
         runs = [r for r in runs if id(r) not in moving]
-        if len(past) > MAX_HISTORY:
-            for r in past[: len(past) - MAX_HISTORY]:
-                if isinstance(r, dict):
-                    _roll_up(history, r)
-            del past[: len(past) - MAX_HISTORY]
-        _trim_rollup(history, now)
+        for r in moved:
+            remember_run(state, r)
     state["runs"] = runs
+    trim_buckets(state, now, minutes_kept=lambda: max(MINUTES_KEPT, minutes_kept() if minutes_kept else 0))
     sessions = state.get("sessions")
     if isinstance(sessions, dict):
         for sid in list(sessions):
@@ -367,38 +397,127 @@ def compact(state: State, now: datetime, *, cold: Callable[[], State] | None = N
         if len(sessions) > MAX_SESSIONS:
             for sid in sorted(sessions, key=lambda k: sessions[k]["seen"])[: len(sessions) - MAX_SESSIONS]:
                 del sessions[sid]
+    return moved
 
 
-def _trim_rollup(history: State, now: datetime) -> None:
-    rollup = history.get("rollup")
-    if not isinstance(rollup, dict):
+_RUN_FIELDS = ("input", "output", "cache_creation", "cache_read", "usd_micros")
+
+
+def run_totals(run: dict[str, Any], /) -> list[int]:
+    """A run's ``[input, output, cache_creation, cache_read, usd_micros]``."""
+    return [count_value(run.get(k)) for k in _RUN_FIELDS]
+
+
+def remember_run(state: State, run: dict[str, Any], /) -> None:
+    """Keep a finished run's totals in its command's ``recent`` (the last :data:`RECENT_RUNS`)."""
+    command = run.get("command")
+    if not isinstance(command, str):
         return
-    horizon = (now - timedelta(days=ROLLUP_DAYS)).strftime("%Y-%m-%d")
-    for cmd in list(rollup):
-        days = rollup[cmd]
-        if not isinstance(days, dict):
-            del rollup[cmd]
+    table = state.get("commands", {}).get(command)
+    if not isinstance(table, dict):
+        return
+    recent = table.get("recent")
+    kept = [r for r in recent if isinstance(r, list)] if isinstance(recent, list) else []
+    table["recent"] = [*kept[-(RECENT_RUNS - 1) :], run_totals(run)]
+
+
+def _migrate(state: State, old: State, now: datetime) -> list[dict[str, Any]]:
+    """Schema 1 -> 2: history runs go to the run log; runs and day sums recent enough for a window
+    seed the buckets, in the quarter hour (and minute) each ended — or each day began — in.
+
+    Every cumulative total stays as it was: they are the tables above, untouched.
+    """
+    from ._windows import MINUTES_KEPT, QUARTERS_KEPT, Buckets, minute_of, quarter_of
+
+    history = [r for r in old.get("history", []) if isinstance(r, dict)] if isinstance(old.get("history"), list) else []
+    for r in history:
+        remember_run(state, r)
+    placed: list[tuple[str, int, dict[str, int]]] = []
+    for r in [*history, *(r for r in state.get("runs", []) if isinstance(r, dict))]:
+        when = r.get("ended") or r.get("started")
+        if isinstance(when, datetime) and isinstance(r.get("command"), str):
+            usage = dict(zip(_RUN_FIELDS, run_totals(r)))
+            placed += [("overall", minute_of(when), usage), (str(r["command"]), minute_of(when), usage)]
+    rollup = old.get("rollup")
+    for cmd, days in rollup.items() if isinstance(rollup, dict) else ():
+        for day, sums in days.items() if isinstance(days, dict) else ():
+            try:
+                start = datetime.strptime(str(day), "%Y-%m-%d").replace(tzinfo=now.tzinfo)
+            except ValueError:
+                continue
+            if isinstance(sums, dict):
+                usage = {k: count_value(sums.get(k)) for k in _RUN_FIELDS}
+                placed += [("overall", minute_of(start), usage), (str(cmd), minute_of(start), usage)]
+    nowm = minute_of(now)
+    tables: dict[str, dict[str, Buckets]] = {"minutes": {}, "quarters": {}}
+    for scope, minute, usage in placed:
+        if minute > nowm:
             continue
-        for day in [d for d in days if d < horizon]:
-            del days[day]
-        if not days:
-            del rollup[cmd]
+        if minute >= nowm - MINUTES_KEPT:
+            tables["minutes"].setdefault(scope, Buckets()).add(minute, usage)
+        if minute >= nowm - QUARTERS_KEPT * 15:
+            tables["quarters"].setdefault(scope, Buckets()).add(quarter_of(minute), usage)
+    for name, per_scope in tables.items():
+        if per_scope:
+            current = subtable(state, name)
+            for scope, b in per_scope.items():
+                for m, row in Buckets.parse(current.get(scope)).rows.items():
+                    b.add(m, dict(zip(_RUN_FIELDS, row)))
+                current[scope] = b.format()
+    return history
 
 
-def _roll_up(state: State, run: dict[str, Any]) -> None:
-    started = run.get("started")
-    day = started.strftime("%Y-%m-%d") if isinstance(started, datetime) else "unknown"
-    cmd = str(run.get("command") or "")
-    bucket = state.setdefault("rollup", {}).setdefault(cmd, {}).setdefault(day, {})
-    bucket["runs"] = int(bucket.get("runs", 0)) + 1
-    models = run.get("models")
-    if isinstance(models, dict) and models:
-        for model, usage in models.items():
-            if isinstance(usage, dict):
-                add_usage(bucket, {k: v for k, v in usage.items() if isinstance(v, int)}, str(model))
-    else:
-        add_usage(
-            bucket,
-            {k: run[k] for k in ("input", "output", "cache_creation", "cache_read") if isinstance(run.get(k), int)},
-            None,
-        )
+def _parse(text: str) -> State:
+    """The ledger's text as a state: TOML above :data:`BUCKETS_MARKER`, bucket lines below it."""
+    hot, marker, buckets = text.partition(BUCKETS_MARKER)
+    state = loads(hot)
+    if marker:
+        for name, per_scope in _read_bucket_tables(buckets).items():
+            state[name] = per_scope
+    return state
+
+
+def _read_bucket_tables(text: str) -> dict[str, dict[str, str]]:
+    """``{"minutes": {scope: buckets}, …}`` from the lines :func:`_bucket_tables` writes.
+
+    A line that is not one of those (a hand edit) is dropped, and so gone at the next write:
+    the buckets are a cache of the windows, never the totals.
+    """
+    import json
+
+    out: dict[str, dict[str, str]] = {}
+    table: dict[str, str] | None = None
+    for line in text.split("\n"):
+        if line.startswith("["):
+            name = line.strip()[1:-1]
+            table = out.setdefault(name, {}) if name in _BUCKET_TABLES else None
+            continue
+        key, sep, value = line.partition(" = '")
+        if table is None or not sep or not value.endswith("'") or not key.startswith('"'):
+            continue
+        try:
+            scope = json.loads(key)
+        except ValueError:
+            continue
+        if isinstance(scope, str):
+            table[scope] = value[:-1]
+    return out
+
+
+def _bucket_tables(tables: dict[str, Any]) -> str:
+    """The bucket tables as TOML, their strings literal, a scope a line (see :data:`BUCKETS_MARKER`)."""
+    import json
+
+    out = []
+    for name in _BUCKET_TABLES:
+        per_scope = tables.get(name)
+        if not isinstance(per_scope, dict) or not per_scope:
+            continue
+        out.append(f"[{name}]\n")
+        for scope, text in per_scope.items():
+            if not isinstance(text, str) or not text or "'" in text or "\n" in text:
+                continue  # only _windows writes these; anything else is not a bucket string
+            # A JSON string is a TOML basic string, but for DEL (TOML wants it escaped)
+            key = json.dumps(str(scope), ensure_ascii=False).replace("\x7f", "\\u007f")
+            out.append(f"{key} = '{text}'\n")
+    return "".join(out)

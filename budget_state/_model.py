@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
-from typing import TYPE_CHECKING, NamedTuple
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from typing import Literal
@@ -113,6 +113,8 @@ class LimitStatus(NamedTuple):
     #: window has left it to be under the limit again (None when not spent or nothing to free)
     resets_at: datetime | None = None
     source: str | None = None  # env, config, frontmatter, orchestrator
+    #: windowed limits: (tokens, micro-dollars) spent in the window, whichever the metric
+    spent_in_window: tuple[int, int] | None = None
 
     @property
     def key(self) -> str:
@@ -238,6 +240,40 @@ class ScopeStatus(NamedTuple):
 _LEVELS: dict[int, Level] = {0: "ok", 70: "warning", 90: "critical", 100: "exceeded"}
 
 
+def _iso(when: datetime | None) -> str | None:
+    return None if when is None else when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _windows_json(limits: tuple[LimitStatus, ...]) -> list[dict[str, object]]:
+    """``status --json`` windows: one entry per window, with both metrics' use (a null limit where none)."""
+    out: dict[str, dict[str, Any]] = {}
+    for limit in limits:
+        if limit.window is None:
+            continue
+        tokens, usd = limit.spent_in_window or ((limit.used, 0) if limit.metric == "tokens" else (0, limit.used))
+        entry = out.setdefault(
+            limit.window.label,
+            {
+                "span": limit.window.label,
+                "kind": limit.window.kind,
+                "tokens": {"used": tokens, "limit": None},
+                "usd": {"used": usd / 1_000_000, "limit": None},
+                "percent": None,
+                "level": "none",
+                "resets_at": _iso(limit.resets_at),
+            },
+        )
+        if limit.metric == "usd":
+            entry["usd"]["limit"] = limit.limit / 1_000_000
+        else:
+            entry["tokens"]["limit"] = limit.limit
+        pct = limit.percent
+        if pct is not None and (entry["percent"] is None or pct > entry["percent"]):
+            entry["percent"], entry["level"] = round(pct, 1), limit.level
+            entry["resets_at"] = _iso(limit.resets_at) or entry["resets_at"]
+    return list(out.values())
+
+
 class Snapshot(NamedTuple):
     """Every budget at one moment: what ``claude-budget status --json`` prints."""
 
@@ -260,7 +296,35 @@ class Snapshot(NamedTuple):
             out["percent"] = None if pct is None else round(pct, 1)
             out["level"] = s.level
             out["tokens"] = s.usage.as_dict()
-            out["usd"] = {"used": s.usd_micros / 1_000_000, "limit": None}
+            usd_limit = next((x.limit for x in s.limits if x.metric == "usd" and x.window is None), None)
+            out["usd"] = {"used": s.usd_micros / 1_000_000, "limit": None if usd_limit is None else usd_limit / 1e6}
+            out["windows"] = _windows_json(s.limits)
+            f = s.forecast
+            out["forecast"] = (
+                None
+                if f is None
+                else {
+                    "tokens_per_min": round(f.tokens_per_min, 1),
+                    "usd_per_hour": round(f.usd_per_hour, 6),
+                    "exhausts_at": _iso(f.exhausts_at),
+                    "exhausts_p10": _iso(f.exhausts_p10),
+                    "exhausts_p90": _iso(f.exhausts_p90),
+                    "limit": f.limit_key,
+                }
+            )
+            if with_runs:
+                p = s.per_run
+                out["per_run"] = (
+                    None
+                    if p is None
+                    else {
+                        "runs": p.runs,
+                        "p50_tokens": p.p50_tokens,
+                        "p90_tokens": p.p90_tokens,
+                        "p50_usd": p.p50_usd_micros / 1e6,
+                        "p90_usd": p.p90_usd_micros / 1e6,
+                    }
+                )
             if with_runs:
                 out["source"] = s.source
                 out["file"] = s.file

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import unicodedata
+from datetime import datetime
 
-from budget_state._model import CATEGORIES, ScopeStatus, Snapshot, dollars, slash_name
+from budget_state._model import CATEGORIES, LimitStatus, ScopeStatus, Snapshot, dollars, slash_name
 from budget_state._units import humanize
 
 BAR_MIN, BAR_MAX = 10, 40
@@ -56,6 +57,9 @@ class _Row:
     def __init__(self, name: str, scope: ScopeStatus) -> None:
         self.name = _safe(name)
         self.scope = scope
+        self.level = scope.level
+        self.used, self.limit = scope.used, scope.limit
+        self.error = scope.error
         pct = scope.whole_percent
         if scope.limit is None or pct is None:
             self.amount = f"{humanize(scope.used)} used"
@@ -69,23 +73,64 @@ class _Row:
         if scope.runs:
             flags.append(f"({scope.runs} run{'' if scope.runs == 1 else 's'})")
         self.flags = flags
+        # a scope whose limits are all dollars or windows: its token row is a total, not "no budget"
+        self.empty = "" if scope.limit is None and any(not _plain(x) for x in scope.limits) else "no budget"
 
     def render(self, widths: tuple[int, int, int], bar: int, color: bool) -> list[str]:
         name_w, amount_w, percent_w = widths
-        code = _COLORS.get(self.scope.level)
-        if self.percent and self.scope.limit:
-            fill = max(0, min(bar, self.scope.used * bar // self.scope.limit))
+        code = _COLORS.get(self.level)
+        if self.percent and self.limit:
+            fill = max(0, min(bar, self.used * bar // self.limit))
             meter = "[" + _paint("#" * fill, code, color) + "-" * (bar - fill) + "]"
         else:
-            meter = _ljust("no budget", bar + 2)
+            meter = _ljust(self.empty, bar + 2)
         cells = [_ljust(self.name, name_w), meter, _rjust(self.amount, amount_w)]
         if percent_w:
             cells.append(" " * (percent_w - len(self.percent)) + _paint(self.percent, code, color))
         cells.extend(_paint(f, _EXCEEDED_COLOR, color) if f in _SPENT_FLAGS else f for f in self.flags)
         lines = [(_INDENT + _GAP.join(cells)).rstrip()]
-        if self.scope.error:
-            lines.append(_INDENT * 3 + _paint(_safe(self.scope.error), _NOTE_COLOR, color))
+        if self.error:
+            lines.append(_INDENT * 3 + _paint(_safe(self.error), _NOTE_COLOR, color))
         return lines
+
+
+def _plain(limit: LimitStatus) -> bool:
+    return limit.metric == "tokens" and limit.window is None
+
+
+class _LimitRow(_Row):
+    """A scope's other limit — dollars, or a window — under its row: ``  $ today  [###--]  $1.20/$2.50  48%``."""
+
+    def __init__(self, limit: LimitStatus, *, resets: str | None) -> None:
+        unit = "$" if limit.metric == "usd" else "tokens"
+        span = limit.window.phrase if limit.window is not None else "in all"
+        self.name = f"  {unit} {span}"
+        self.level = limit.level
+        self.used, self.limit = limit.used, limit.limit
+        self.error = None
+        self.empty = ""
+        show = dollars if limit.metric == "usd" else humanize
+        self.amount = f"{show(limit.used)}/{show(limit.limit)}"
+        self.percent = f"{limit.whole_percent}%"
+        flags = ["EXCEEDED"] if limit.over else ["SPENT"] if limit.spent else []
+        if resets:
+            flags.append(resets)
+        self.flags = flags
+
+
+def _rows(name: str, scope: ScopeStatus, now: datetime | None) -> list[_Row]:
+    rows: list[_Row] = [_Row(name, scope)]
+    for limit in scope.limits:
+        if _plain(limit):
+            continue
+        resets = None
+        if limit.resets_at is not None and now is not None:
+            from budget_state._budgets import when
+
+            verb = "resets" if limit.window is not None and limit.window.kind == "calendar" else "frees"
+            resets = f"{verb} {when(limit.resets_at, now, None)}"
+        rows.append(_LimitRow(limit, resets=resets))
+    return rows
 
 
 def _bar_width(width: int, rows: list[_Row], widths: tuple[int, int, int]) -> int:
@@ -97,12 +142,15 @@ def _bar_width(width: int, rows: list[_Row], widths: tuple[int, int, int]) -> in
     return max(BAR_MIN, min(BAR_MAX, width - rest))
 
 
-def render_status(snap: Snapshot, /, *, width: int = 80, color: bool = False, only: str | None = None) -> str:
+def render_status(
+    snap: Snapshot, /, *, width: int = 80, color: bool = False, only: str | None = None, now: datetime | None = None
+) -> str:
     """The status table: a header, the overall row, one row per command by name, then a footer.
 
     :param width: the terminal width; the bars stretch between 10 and 40 columns to fit it.
     :param color: add ANSI colours by level (green, yellow, red); never set this for a non-tty.
     :param only: a command name: show the overall row and that command alone.
+    :param now: for "resets at … (in …)"; without it resets are not shown (golden output stays put).
     """
     header = f"Token budgets — mode: {snap.mode}"
     if tuple(snap.counted) != CATEGORIES:
@@ -114,12 +162,12 @@ def render_status(snap: Snapshot, /, *, width: int = 80, color: bool = False, on
         commands = {k: v for k, v in commands.items() if k == wanted}
         if not commands:
             notes.append(f"{_safe(wanted)} has no budget and no recorded usage")
-    elif not any(s.limit is not None for s in commands.values()):
+    elif not any(s.limit is not None or s.limits for s in commands.values()):
         notes.append(
             "No command has a budget yet — add tokenBudget: 50000 to the frontmatter of a command"
             " (.claude/commands/<name>.md)"
         )
-    rows = [_Row("overall", snap.overall), *(_Row(name, scope) for name, scope in commands.items())]
+    rows = [*_rows("overall", snap.overall, now), *(r for n, sc in commands.items() for r in _rows(n, sc, now))]
     widths = (
         max(_width(r.name) for r in rows),
         max(_width(r.amount) for r in rows),

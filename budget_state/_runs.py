@@ -10,11 +10,14 @@ import os
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._accounting import Pricer, agent_prompt, baseline, fresh, read_new, subagent_files
 from ._ledger import State, add_usage, subtable
 from ._model import CATEGORIES, MAX_COUNT, Usage, count_value
+
+if TYPE_CHECKING:
+    from ._commands import Budget
 
 
 def _session(state: State, sid: str, now: datetime) -> dict[str, Any]:
@@ -106,6 +109,7 @@ def settle(
     problems: list[str] = []
     commands = subtable(state, "commands")
     overall = subtable(state, "overall")
+    by_time = _ByTime()
     cost = None
     for path in paths:
         key = str(path)
@@ -146,17 +150,40 @@ def settle(
                 _note_unpriced(overall, entry.model)
             add_usage(overall, entry.usage, entry.model)
             _add_counted(counted, entry.usage, entry.model)
+            by_time.add("overall", entry.usage)
             run = runs.get(owner(state, session, entry.prompt) or "") if entry.prompt else None
             if run is None:
                 continue
             add_usage(run, entry.usage, entry.model)
             cmd = subtable(commands, str(run.get("command")))
             add_usage(cmd, entry.usage, entry.model)
+            by_time.add(str(run.get("command")), entry.usage)
     if cost is not None and transcript is not None:
         main = files.get(str(transcript))
         if isinstance(main, dict) and not main.get("inherited"):
-            _reconcile(s, overall, cost)
+            by_time.add("overall", _reconcile(s, overall, cost))
+    by_time.charge(state, now)
     return problems
+
+
+class _ByTime:
+    """What one settle counted per scope, charged to the time buckets once (each charge edits a string)."""
+
+    def __init__(self) -> None:
+        self.scopes: dict[str, dict[str, int]] = {}
+
+    def add(self, scope: str, usage: dict[str, int]) -> None:
+        sums = self.scopes.setdefault(scope, {})
+        for k, v in usage.items():
+            if isinstance(v, int) and not isinstance(v, bool):
+                sums[k] = sums.get(k, 0) + v
+
+    def charge(self, state: State, now: datetime) -> None:
+        if self.scopes:
+            from ._windows import charge
+
+            for scope, usage in self.scopes.items():
+                charge(state, [scope], now, usage)
 
 
 MAX_UNPRICED = 20
@@ -208,7 +235,7 @@ def _add_counted(counted: dict[str, Any], usage: dict[str, int], model: str | No
     counted[key] = [min(v + count_value(usage.get(c)), MAX_COUNT) for v, c in zip(values, _RECONCILED)]
 
 
-def _reconcile(s: dict[str, Any], overall: dict[str, Any], cost: dict[str, dict[str, int]]) -> None:
+def _reconcile(s: dict[str, Any], overall: dict[str, Any], cost: dict[str, dict[str, int]]) -> dict[str, int]:
     """Charge overall with what Claude Code says the session spent beyond its transcripts.
 
     ``cost-state`` (2.1.3xx) is cumulative over the whole session and includes requests that never
@@ -222,7 +249,7 @@ def _reconcile(s: dict[str, Any], overall: dict[str, Any], cost: dict[str, dict[
     price — unless a model without a price was seen (Claude Code then guesses, we do not).
     """
     if not cost:
-        return
+        return {}
     counted = subtable(s, "counted")
     unpriced = set(_strings(overall.get("unpriced")))
     have = [sum(col) for col in zip(*(_five(v) for v in counted.values()))] if counted else [0] * 5
@@ -233,10 +260,11 @@ def _reconcile(s: dict[str, Any], overall: dict[str, Any], cost: dict[str, dict[
     before = _five(s.get("unlogged"))
     delta = {c: w - b for c, w, b in zip(_RECONCILED, want, before) if w != b}
     if not delta:
-        return
+        return {}
     model = max(cost, key=lambda m: sum(cost[m].get(c, 0) for c in CATEGORIES))
     add_usage(overall, delta, model, correction=True)
     s["unlogged"] = want
+    return delta
 
 
 def open_run(
@@ -246,16 +274,15 @@ def open_run(
     session: str,
     prompt: str,
     command: str,
-    limit: int | None,
-    source: str | None = None,
+    budget: Budget | None = None,
     file: str | None = None,
     now: datetime,
 ) -> None:
     """Start a run of ``command`` for ``prompt`` (a UserPromptSubmit that was let through).
 
-    The limit in force, and where it came from, are kept with the run, so that the hooks of its
-    turn — and of the background work and follow-up turns it started — need not read the
-    command's file again.
+    The frontmatter budgets it started with, and the file they came from, are kept with the run,
+    so that the hooks of its turn — and of the background work and follow-up turns it started —
+    need not read the command's file again. (The config's limits are read by every hook anyway.)
     """
     close_run(state, session=session, now=now)
     s = _session(state, session, now)
@@ -266,11 +293,17 @@ def open_run(
         run = {"prompt": prompt, "command": command, "session": session, "started": now}
         state.setdefault("runs", []).append(run)
         _count_run(state, command, now)
-    for key, value in (("limit", limit), ("source", source), ("file", file)):
-        if value is not None:
-            run[key] = value
-        else:
-            run.pop(key, None)
+    for key in ("limit", "source", "budget", "file"):
+        run.pop(key, None)
+    front = (
+        {k: v for k, v in zip(("tokens", "usd_micros", "window"), budget[:1] + budget[2:]) if v is not None}
+        if budget
+        else {}
+    )
+    if front:
+        run["budget"] = front
+    if file is not None:
+        run["file"] = file
 
 
 def resume_run(state: State, /, *, session: str, prompt: str, cause: str, now: datetime) -> None:
@@ -341,14 +374,13 @@ def end_session(state: State, /, *, session: str, now: datetime) -> None:
 
 class OpenRun(NamedTuple):
     command: str | None = None
-    limit: int | None = None
-    source: str | None = None
+    budget: Budget | None = None  # the frontmatter budgets it started with
     file: str | None = None
     prompt: str | None = None
 
 
 def run_for(state: State, session: str, prompt: str | None, /) -> OpenRun:
-    """The command run that the hook's turn belongs to, with the limit it started with.
+    """The command run that the hook's turn belongs to, with the budgets it started with.
 
     By cause: ``prompt`` (every hook of a turn, of its subagents and of its follow-up turns carries
     one) resolves to the run that started it, ended or not. Without a prompt id, the session's open run.
@@ -360,15 +392,26 @@ def run_for(state: State, session: str, prompt: str | None, /) -> OpenRun:
     run = _runs_by_prompt(state).get(cause) if isinstance(cause, str) else None
     if run is None:
         return OpenRun()
-    fields = [run.get(k, s.get(k) if s.get("run") == cause else None) for k in ("limit", "source", "file")]
-    limit, source, file = fields
-    return OpenRun(
-        str(run["command"]),
-        limit if isinstance(limit, int) and not isinstance(limit, bool) else None,
-        source if isinstance(source, str) else None,
-        file if isinstance(file, str) else None,
-        str(cause),
-    )
+    file = run.get("file")
+    return OpenRun(str(run["command"]), _budget_of(run), file if isinstance(file, str) else None, str(cause))
+
+
+def _budget_of(run: dict[str, Any]) -> Budget | None:
+    from ._commands import Budget
+
+    front = run.get("budget")
+    if isinstance(front, dict):
+        tokens, usd, window = (front.get(k) for k in ("tokens", "usd_micros", "window"))
+        return Budget(
+            tokens if count_value(tokens) else None,
+            None,
+            usd if count_value(usd) else None,
+            window if isinstance(window, str) else None,
+        )
+    limit = run.get("limit")  # a run started before 0.3: its limit, and whether the frontmatter gave it
+    if run.get("source") == "frontmatter" and count_value(limit):
+        return Budget(limit)
+    return None
 
 
 def cause_of(
@@ -415,31 +458,56 @@ def unpriced_models(state: State, /) -> tuple[str, ...]:
     return tuple(_strings(state.get("overall", {}).get("unpriced")))
 
 
-def warned(state: State, name: str, /) -> int:
+def _scope_table(state: State, name: str) -> dict[str, Any]:
+    return subtable(state, "overall") if name == "overall" else subtable(subtable(state, "commands"), name)
+
+
+def warned(state: State, name: str, key: str = "tokens", /) -> int:
+    """The highest threshold of a scope's limit (``LimitStatus.key``) already announced."""
     table = state.get("overall") if name == "overall" else state.get("commands", {}).get(name)
-    return count_value(table.get("warned")) if isinstance(table, dict) else 0
+    if not isinstance(table, dict):
+        return 0
+    if key == "tokens":
+        return count_value(table.get("warned"))
+    others = table.get("warned_limits")
+    return count_value(others.get(key)) if isinstance(others, dict) else 0
 
 
-def set_warned(state: State, name: str, level: int, /) -> None:
-    table = subtable(state, "overall") if name == "overall" else subtable(subtable(state, "commands"), name)
+def set_warned(state: State, name: str, key: str, level: int, /) -> None:
+    table = _scope_table(state, name)
+    if key == "tokens":
+        if level:
+            table["warned"] = level
+        else:
+            table.pop("warned", None)
+        return
+    others = subtable(table, "warned_limits")
     if level:
-        table["warned"] = level
+        others[key] = level
     else:
-        table.pop("warned", None)
+        others.pop(key, None)
+    if not others:
+        table.pop("warned_limits", None)
 
 
 def reset(state: State, command: str | None, /, *, now: datetime) -> list[str]:
-    """Zero a command's counters (or, with None, every counter). Run history is kept."""
+    """Zero a command's counters and windows (or, with None, every one). The run log is kept."""
     commands = state.setdefault("commands", {})
     if command is None:
         names = ["overall", *sorted(commands)]
         state["overall"] = {"since": now}
         for name in commands:
             commands[name] = {"since": now}
+        for table in ("minutes", "quarters"):  # windows start over too
+            state.pop(table, None)
         return names
     if command not in commands:
         return []
     commands[command] = {"since": now}
+    for table in ("minutes", "quarters"):
+        per_scope = state.get(table)
+        if isinstance(per_scope, dict):
+            per_scope.pop(command, None)
     return [command]
 
 
@@ -453,10 +521,16 @@ def record(
     session: str | None,
     prompt: str,
     now: datetime,
+    usd_micros: int | None = None,
 ) -> None:
     """Usage measured outside the hooks (an orchestrator's own count): one finished run."""
     tokens = usage.as_dict()
+    if usd_micros is not None:
+        tokens["usd_micros"] = usd_micros
     add_usage(state.setdefault("overall", {}), tokens, model)
+    from ._windows import charge
+
+    charge(state, ["overall"] if command is None else ["overall", command], now, tokens)
     if command is None:
         return
     run: dict[str, Any] = {"prompt": prompt, "command": command, "started": now, "ended": now, "source": "api"}

@@ -116,3 +116,40 @@ def humanize(n: int, /) -> str:
         if whole < 1000 or index == len(_UNITS) - 1:
             return f"{whole}{unit}"
     raise AssertionError("unreachable")  # pragma: no cover (the last unit always returns)
+
+
+_USD = re.compile(r"\$?[ \t]*([0-9]+(?:_[0-9]+)*)(?:\.([0-9]+))?", re.ASCII)
+MAX_USD = 10**12  # a trillion dollars: anything larger is a typo, not a budget
+
+
+def parse_usd(value: object, /, *, what: str = "value") -> int:
+    """A positive amount of US dollars, as micro-dollars: ``2.5``, ``40``, ``"$2.50"``, ``"2.50"``.
+
+    Exact: the text is read as decimal digits, never through a float (``0.1`` is 100,000 µ$); an int
+    or float from TOML or YAML is read through its shortest decimal form. Below a micro-dollar is refused.
+    :raises TokenValueError: saying what is wrong (the same shape as for tokens).
+    """
+    shown = describe_value(value)
+    fix = 'write e.g. 2.5 or "$2.50" (US dollars)'
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        if value is None:
+            raise TokenValueError("", "is empty", what=what, fix=fix)
+        raise TokenValueError(shown, "is not an amount of dollars", what=what, fix=fix)
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        raise TokenValueError(shown, "is not an amount of dollars", what=what, fix=fix)
+    text = repr(value) if isinstance(value, float) else str(value)
+    text = text.strip()
+    if "e" in text.lower() and isinstance(value, float):
+        text = f"{value:.6f}"
+    match = _USD.fullmatch(text) if len(text) <= _TEXT_MAX else None
+    if match is None:
+        raise TokenValueError(shown, "is not an amount of dollars", what=what, fix=fix)
+    whole, fraction = match.group(1).replace("_", ""), (match.group(2) or "")
+    if len(fraction) > 6 and fraction[6:].strip("0"):
+        raise TokenValueError(shown, "is finer than a micro-dollar", what=what, fix=fix)
+    micros = int(whole) * 1_000_000 + int((fraction + "000000")[:6])
+    if micros <= 0:
+        raise TokenValueError(shown, "is not a positive amount of dollars", what=what, fix=fix)
+    if micros > MAX_USD * 1_000_000:
+        raise TokenValueError(shown, "is too large", what=what, fix=f"the largest is ${MAX_USD:,}")
+    return micros

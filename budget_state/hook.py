@@ -175,12 +175,13 @@ def handle(
         )
         if not background:
             notes += _runs.unpriced_notes(state)
-        cmd_status, overall = _statuses(ctx, state, _runs.run_for(state, session, prompt_id))
-        crossings = [] if background else _thresholds(state, cmd_status, overall)
+        cmd_status, overall = _statuses(ctx, state, _runs.run_for(state, session, prompt_id), now)
+        zone = ctx.config.zone()
+        crossings = [] if background else _thresholds(state, cmd_status, overall, now=now, zone=zone)
         if event == "PreToolUse" and not background:
             from ._budgets import check_running
 
-            decision = check_running(ctx.config.mode, cmd_status, overall)
+            decision = check_running(ctx.config.mode, cmd_status, overall, now=now, zone=zone)
         if decision is None or decision.allowed:
             notes += crossings  # a stop says it all already
         if event in ("Stop", "StopFailure") and not _runs.superseded(state, session, prompt_id):
@@ -267,32 +268,35 @@ def _prompt(
     notes: list[str] = []
     if command == STATUS_COMMAND:
         return _status(ctx, prompt, session, transcript, prompt_id, now)
-    command, path, tokens, error = _command_budget(ctx, command)
-    if error:
-        notes.append(f"claude-budget: {error} (no budget enforced for {command} until then)")
+    command, path, budget = _command_budget(ctx, command)
+    if budget is not None and budget.error:
+        notes.append(f"claude-budget: {budget.error} (no budget enforced for {command} until then)")
     with ctx.ledger.transaction() as state:
         notes += _begin_turn(ctx, state, session, transcript, prompt_id, now)
         notes += _config_notice(ctx, state)
         from ._api import command_status, overall_status
 
-        cmd_status = command_status(ctx, state, command, path=path, tokens=tokens, error=error) if command else None
-        overall = overall_status(ctx, state)
-        decision = check_start(ctx.config.mode, cmd_status, overall)
+        cmd_status = command_status(ctx, state, command, path=path, budget=budget, now=now) if command else None
+        overall = overall_status(ctx, state, now=now)
+        decision = check_start(ctx.config.mode, cmd_status, overall, now=now, zone=ctx.config.zone())
+        if decision.allowed and cmd_status is not None and ctx.config.preflight != "off":
+            from ._budgets import preflight
+
+            decision = preflight(ctx.config.mode, ctx.config.preflight, cmd_status, overall)
         if decision.allowed and ctx.config.team_url:  # may it start under the team's leases?
             from .team.hook import may_start as team_may_start
 
             more, refused = team_may_start(ctx, state, command, now)
             notes, decision = notes + more, refused or decision
         if decision.allowed:
-            notes += _thresholds(state, cmd_status, overall)
+            notes += _thresholds(state, cmd_status, overall, now=now, zone=ctx.config.zone())
             if command is not None and prompt_id is not None:
                 _runs.open_run(
                     state,
                     session=session,
                     prompt=prompt_id,
                     command=command,
-                    limit=cmd_status.limit if cmd_status else None,
-                    source=cmd_status.source if cmd_status else None,
+                    budget=budget,
                     file=cmd_status.file if cmd_status else None,
                     now=now,
                 )
@@ -320,15 +324,17 @@ def _followup(
             _runs.resume_run(state, session=session, prompt=prompt_id, cause=cause, now=now)
         else:
             cause = None
-        cmd_status, overall = _statuses(ctx, state, _runs.run_for(state, session, cause) if cause else _runs.OpenRun())
-        decision = check_start(ctx.config.mode, cmd_status, overall)
+        cmd_status, overall = _statuses(
+            ctx, state, _runs.run_for(state, session, cause) if cause else _runs.OpenRun(), now
+        )
+        decision = check_start(ctx.config.mode, cmd_status, overall, now=now, zone=ctx.config.zone())
         if decision.allowed and ctx.config.team_url:
             from .team.hook import may_start as team_may_start
 
             more, refused = team_may_start(ctx, state, cmd_status and cmd_status.name, now)
             notes, decision = notes + more, refused or decision
         if decision.allowed:
-            notes += _thresholds(state, cmd_status, overall)
+            notes += _thresholds(state, cmd_status, overall, now=now, zone=ctx.config.zone())
         elif cause is not None:
             _runs.close_run(state, session=session, now=now)
     return _answer(ctx, decision, notes)
@@ -360,7 +366,7 @@ def _status(
         width = int(env.get("COLUMNS") or 80)
     except ValueError:
         width = 80
-    text = render_status(snap, width=max(40, min(width, 200)), color=color, only=only)
+    text = render_status(snap, width=max(40, min(width, 200)), color=color, only=only, now=now)
     if ctx.config.team_url:
         from .team.hook import status_lines
 
@@ -401,21 +407,21 @@ def _with_recovery(ctx: Any, notes: list[str]) -> list[str]:
     return notes if recovered is None else [str(recovered), *notes]
 
 
-def _command_budget(ctx: Any, command: str | None) -> tuple[str | None, Path | None, int | None, str | None]:
-    """``(command, its file, tokenBudget, frontmatter error)``; command is None unless it is a custom one."""
+def _command_budget(ctx: Any, command: str | None) -> tuple[str | None, Path | None, Any]:
+    """``(command, its file, its frontmatter Budget)``; command is None unless it is a custom or budgeted one."""
     from ._commands import BudgetCache, find_command_file, read_budget
     from ._paths import cache_path, claude_home
 
     if command is None:
-        return None, None, None, None
+        return None, None, None
     path = find_command_file(command, project=ctx.project, home=claude_home(ctx.env))
     if path is None:
         # a built-in or unknown command is a plain prompt for the budgets, unless the config budgets it
-        return (command if command in ctx.config.commands else None), None, None, None
+        return (command if ctx.config.budgeted(command) else None), None, None
     cache = BudgetCache.load(cache_path(ctx.ledger.path))
-    tokens, error = read_budget(path, project=ctx.project, cache=cache)
+    budget = read_budget(path, project=ctx.project, cache=cache)
     cache.save()
-    return command, path, tokens, error
+    return command, path, budget
 
 
 def _pricer(ctx: Any) -> Any:
@@ -429,31 +435,29 @@ def _resolver(ctx: Any) -> Any:
 
     def resolve(name: str) -> dict[str, Any] | None:
         from ._commands import command_from_prompt
-        from ._config import limit_for
         from ._paths import display
 
-        command, path, tokens, _ = _command_budget(ctx, command_from_prompt(name))
+        command, path, budget = _command_budget(ctx, command_from_prompt(name))
         if command is None:
             return None
-        limit, source = limit_for(ctx.config, command, tokens)
         file = display(path, ctx.project) if path is not None else None
-        return {"command": command, "limit": limit, "source": source, "file": file}
+        return {"command": command, "budget": budget, "file": file}
 
     return resolve
 
 
-def _statuses(ctx: Any, state: Any, running: Any) -> Any:
+def _statuses(ctx: Any, state: Any, running: Any, now: Any) -> Any:
     from ._api import overall_status, scope_status
 
-    overall = overall_status(ctx, state)
+    overall = overall_status(ctx, state, now=now)
     if running.command is None:
         return None, overall
-    status = scope_status(ctx, state, running.command, limit=running.limit, source=running.source, file=running.file)
+    status = scope_status(ctx, state, running.command, budget=running.budget, file=running.file, now=now)
     return status, overall
 
 
-def _thresholds(state: Any, command: Any, overall: Any) -> list[str]:
-    """Announce each 70/90/100 % crossing once, for the running command and overall."""
+def _thresholds(state: Any, command: Any, overall: Any, *, now: Any, zone: Any) -> list[str]:
+    """Announce each 70/90/100 % crossing of each limit once, for the running command and overall."""
     from ._budgets import crossed, threshold_message
     from ._runs import set_warned, warned
 
@@ -461,11 +465,13 @@ def _thresholds(state: Any, command: Any, overall: Any) -> list[str]:
     for s in (command, overall):
         if s is None:
             continue
-        new, announce = crossed(warned(state, s.name), s.reached)
-        if new != warned(state, s.name):
-            set_warned(state, s.name, new)
-        if announce is not None:
-            notes.append(threshold_message(s, announce))
+        for limit in s.limits:
+            before = warned(state, s.name, limit.key)
+            new, announce = crossed(before, limit.reached)
+            if new != before:
+                set_warned(state, s.name, limit.key, new)
+            if announce is not None:
+                notes.append(threshold_message(s, limit, announce, now=now, zone=zone))
     return notes
 
 

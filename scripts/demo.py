@@ -7,7 +7,11 @@ with a `/review-pr` command that has `tokenBudget: 20000`, wires the hooks with
 1. `/review-pr 1` runs (Bash tools and a subagent) and is counted — compared with what Claude Code
    itself reports;
 2. `/budget` prints the status without calling the model;
-3. `/review-pr 2` is refused, and the API receives no request.
+3. `/review-pr 2` is refused, and the API receives no request;
+4. `/digest`, with `costBudget: "$0.01"` per rolling hour (`budgetWindow: 1h`), runs once, is
+   refused the next time (the refusal says at what minute the hour frees up), and runs again an
+   hour later — claude-budget's clock moved with CLAUDE_BUDGET_TIME_OFFSET, as the tests do;
+5. `claude-budget status` shows every budget, its windows and dollars.
 
 Usage: scripts/demo.sh (sets up first), or `.venv/bin/python scripts/demo.py [--keep]`.
 """
@@ -137,6 +141,27 @@ def main(argv: list[str] | None = None) -> int:
         r = claude("/review-pr 2")
         print(r["result"])
         print(f"API requests: {r['_requests']}")
+
+        step("4. Dollars per rolling hour: /digest may spend $0.01 an hour")
+        digest = project / ".claude" / "commands" / "digest.md"
+        digest.write_text(
+            '---\ndescription: Summarise the day\ncostBudget: "$0.01"\nbudgetWindow: 1h\n---\n'
+            "Summarise $ARGUMENTS. SCRIPT: text\n"
+        )
+        print(f"$ cat .claude/commands/digest.md\n{digest.read_text()}")
+        r = claude("/digest today")
+        hour = status()["commands"]["/digest"]["windows"][0]
+        print(f"spent ${hour['usd']['used']:.4f} of ${hour['usd']['limit']:.2f} in the last hour ({hour['percent']}%)")
+        r = claude("/digest again")
+        print(r["result"])
+        print(f"API requests: {r['_requests']}")
+        print("\nAn hour later (CLAUDE_BUDGET_TIME_OFFSET=3600 moves claude-budget's clock, as the tests do):")
+        env["CLAUDE_BUDGET_TIME_OFFSET"] = "3600"
+        r = claude("/digest later")
+        print(f"allowed again: {r['_requests']} API request(s); the hour that held the first run has passed")
+
+        step("5. Every budget at a glance, still an hour later: claude-budget status")
+        subprocess.run([sys.executable, "-m", "budget_state", "status"], cwd=project, env=env, check=True)
 
         step("The orchestrator's view: claude-budget status --json")
         print(json.dumps(status()["commands"]["/review-pr"], indent=2))

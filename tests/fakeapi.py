@@ -187,7 +187,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_api: FakeAPI
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _read_body(self) -> bytes:
@@ -303,7 +303,11 @@ class _Handler(BaseHTTPRequestHandler):
         if step in ("bash", "bgbash"):
             command: dict[str, Any] = {"command": f"echo fake-step-{n}", "description": "Echo a marker"}
             if step == "bgbash":
-                command = {"command": f"sleep 1; echo fake-step-{n}", "description": "Echo later", "run_in_background": True}
+                command = {
+                    "command": f"sleep 1; echo fake-step-{n}",
+                    "description": "Echo later",
+                    "run_in_background": True,
+                }
             blocks.append({"type": "tool_use", "id": f"toolu_fake{n:06d}", "name": "Bash", "input": command})
         elif step in _AGENTS:
             kind, script, background = _AGENTS[step]

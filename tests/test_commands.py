@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from budget_state._commands import (
+    Budget,
     BudgetCache,
     CommandInfo,
     command_from_prompt,
@@ -75,7 +76,11 @@ PROMPTS = [
     ("/🚀launch now", "/🚀launch", "emoji"),
     ("/👩\u200d💻dev", "/👩\u200d💻dev", "emoji-zwj-sequence"),
     ("/Ωmega:été", "/Ωmega:été", "non-ascii-namespace"),
-    ("/a.b+c@d!e#f$g%h&i'j(k)l*m,n;o=p?q[r]s^t`u{v}w|x~y", "/a.b+c@d!e#f$g%h&i'j(k)l*m,n;o=p?q[r]s^t`u{v}w|x~y", "punct"),
+    (
+        "/a.b+c@d!e#f$g%h&i'j(k)l*m,n;o=p?q[r]s^t`u{v}w|x~y",
+        "/a.b+c@d!e#f$g%h&i'j(k)l*m,n;o=p?q[r]s^t`u{v}w|x~y",
+        "punct",
+    ),
     ("/re\u0301v", "/re\u0301v", "nfd"),
     ("/\u0301x", None, "leading-combining-mark"),
     ("/a\u200bb", None, "zero-width-space"),
@@ -310,7 +315,7 @@ FRONTMATTER = [
 @pytest.mark.parametrize(("text", "expected"), [f[:2] for f in FRONTMATTER], ids=[f[2] for f in FRONTMATTER])
 def test_read_budget(tmp_path: Path, text: str, expected: tuple[int | None, str | None]) -> None:
     path = write(tmp_path / WHERE, text)
-    assert read_budget(path, project=tmp_path) == expected
+    assert read_budget(path, project=tmp_path)[:2] == expected
 
 
 BINARY = [
@@ -332,28 +337,28 @@ BINARY = [
 @pytest.mark.parametrize(("content", "error"), [b[:2] for b in BINARY], ids=[b[2] for b in BINARY])
 def test_read_budget_binary(tmp_path: Path, content: bytes, error: str | None) -> None:
     path = write(tmp_path / WHERE, content)
-    assert read_budget(path, project=tmp_path) == (None, error)
+    assert read_budget(path, project=tmp_path)[:2] == (None, error)
 
 
 def test_read_budget_huge_body_reads_only_the_start(tmp_path: Path) -> None:
     path = write(tmp_path / WHERE, b"---\ntokenBudget: 9k\n---\n" + b"x" * 10_000_000)
-    assert read_budget(path, project=tmp_path) == (9000, None)
+    assert read_budget(path, project=tmp_path)[:2] == (9000, None)
 
 
 def test_read_budget_frontmatter_past_64k_is_ignored(tmp_path: Path) -> None:
     path = write(tmp_path / WHERE, "---\ntokenBudget: 9k\n" + "# padding\n" * 7000 + "---\n")
-    assert read_budget(path, project=tmp_path) == (None, None)
+    assert read_budget(path, project=tmp_path)[:2] == (None, None)
 
 
 def test_read_budget_unreadable(tmp_path: Path) -> None:
     (tmp_path / WHERE).mkdir(parents=True)
     message = f"cannot read {WHERE} (Is a directory) — check that it is a readable file"
-    assert read_budget(tmp_path / WHERE, project=tmp_path) == (None, message)
+    assert read_budget(tmp_path / WHERE, project=tmp_path)[:2] == (None, message)
 
 
 def test_read_budget_outside_the_project_shows_the_absolute_path(tmp_path: Path) -> None:
     path = write(tmp_path / "home/commands/x.md", "---\ntokenBudget: none\n---\n")
-    assert read_budget(path, project=tmp_path / "project") == (
+    assert read_budget(path, project=tmp_path / "project")[:2] == (
         None,
         f'tokenBudget "none" in {path} is not a number — {FIX}',
     )
@@ -371,7 +376,7 @@ def test_read_budget_outside_the_project_shows_the_absolute_path(tmp_path: Path)
 )
 def test_read_budget_never_raises(tmp_path: Path, content: bytes) -> None:
     path = write(tmp_path / WHERE, content)
-    tokens, error = read_budget(path, project=tmp_path)
+    tokens, error = read_budget(path, project=tmp_path)[:2]
     assert tokens is None or (type(tokens) is int and tokens > 0 and error is None)
     assert error is None or (isinstance(error, str) and tokens is None and WHERE in error)
 
@@ -380,8 +385,8 @@ def test_parse_frontmatter_on_a_cut_off_head_ignores_the_last_line() -> None:
     start = b"---\ntokenBudget: 5\n"
     head = start + b" " * (64 * 1024 - len(start) - 4) + b"\n---"
     assert len(head) == 64 * 1024
-    assert parse_frontmatter(head, where="x") == (None, None)
-    assert parse_frontmatter(head[:-10] + b"\n---", where="x") == (5, None)
+    assert parse_frontmatter(head, where="x")[:2] == (None, None)
+    assert parse_frontmatter(head[:-10] + b"\n---", where="x")[:2] == (5, None)
 
 
 # -- cache --------------------------------------------------------------------------------------
@@ -391,14 +396,14 @@ def test_cache_round_trip(tmp_path: Path) -> None:
     command = write(tmp_path / "x.md", "---\ntokenBudget: 5\n---\n")
     cache = BudgetCache.load(tmp_path / "cache.json")
     assert cache.lookup(command) is None
-    assert read_budget(command, project=tmp_path, cache=cache) == (5, None)
+    assert read_budget(command, project=tmp_path, cache=cache)[:2] == (5, None)
     cache.save()
     again = BudgetCache.load(tmp_path / "cache.json")
-    assert again.lookup(command) == (5, None)
+    assert again.lookup(command) == Budget(5)
     st_ = os.stat(command)
     assert json.loads((tmp_path / "cache.json").read_text()) == {
-        "version": 1,
-        "entries": {str(command): [st_.st_mtime_ns, st_.st_size, 5, None]},
+        "version": 2,
+        "entries": {str(command): [st_.st_mtime_ns, st_.st_size, 5, None, None, None]},
     }
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.json", "x.md"]
 
@@ -406,18 +411,18 @@ def test_cache_round_trip(tmp_path: Path) -> None:
 def test_read_budget_uses_the_cache(tmp_path: Path) -> None:
     command = write(tmp_path / "x.md", "---\ntokenBudget: 5\n---\n")
     cache = BudgetCache.load(tmp_path / "cache.json")
-    cache.store(command, os.stat(command), (123, None))
-    assert read_budget(command, project=tmp_path, cache=cache) == (123, None)
+    cache.store(command, os.stat(command), Budget(123))
+    assert read_budget(command, project=tmp_path, cache=cache)[:2] == (123, None)
 
 
 def test_cache_misses_when_the_file_changes(tmp_path: Path) -> None:
     command = write(tmp_path / "x.md", "---\ntokenBudget: 5\n---\n")
     cache = BudgetCache.load(tmp_path / "cache.json")
-    cache.store(command, os.stat(command), (5, None))
+    cache.store(command, os.stat(command), Budget(5))
     write(command, "---\ntokenBudget: 50\n---\n")
     assert cache.lookup(command) is None
-    assert read_budget(command, project=tmp_path, cache=cache) == (50, None)
-    assert cache.lookup(command) == (50, None)
+    assert read_budget(command, project=tmp_path, cache=cache)[:2] == (50, None)
+    assert cache.lookup(command)[:2] == (50, None)
 
 
 def test_cache_does_not_keep_read_errors(tmp_path: Path) -> None:
@@ -450,18 +455,18 @@ def test_cache_corrupt_file_is_empty(tmp_path: Path, content: bytes) -> None:
 def test_cache_skips_bad_entries(tmp_path: Path) -> None:
     good, bad = write(tmp_path / "good.md", "x"), write(tmp_path / "bad.md", "x")
     entries = {
-        str(good): [os.stat(good).st_mtime_ns, 1, 5, None],
-        str(bad): [os.stat(bad).st_mtime_ns, 1, "5", None],
+        str(good): [os.stat(good).st_mtime_ns, 1, 5, None, 2500000, "day"],
+        str(bad): [os.stat(bad).st_mtime_ns, 1, "5", None, None, None],
     }
-    write(tmp_path / "cache.json", json.dumps({"version": 1, "entries": entries}))
+    write(tmp_path / "cache.json", json.dumps({"version": 2, "entries": entries}))
     cache = BudgetCache.load(tmp_path / "cache.json")
-    assert (cache.lookup(good), cache.lookup(bad)) == ((5, None), None)
+    assert (cache.lookup(good), cache.lookup(bad)) == (Budget(5, None, 2_500_000, "day"), None)
 
 
 def test_cache_save_failure_is_ignored(tmp_path: Path) -> None:
     command = write(tmp_path / "x.md", "x")
     cache = BudgetCache.load(tmp_path / "missing-dir" / "cache.json")
-    cache.store(command, os.stat(command), (None, None))
+    cache.store(command, os.stat(command), Budget())
     cache.save()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.md"]
 
@@ -471,8 +476,8 @@ def test_cache_keeps_the_newest_entries(tmp_path: Path) -> None:
     cache.MAX_ENTRIES = 3
     files = [write(tmp_path / f"{i}.md", "x") for i in range(5)]
     for i, f in enumerate(files):
-        cache.store(f, os.stat(f), (i + 1, None))
-    cache.store(files[2], os.stat(files[2]), (30, None))  # touching an entry makes it the newest
+        cache.store(f, os.stat(f), Budget(i + 1))
+    cache.store(files[2], os.stat(files[2]), Budget(30))  # touching an entry makes it the newest
     cache.save()
     entries = json.loads((tmp_path / "cache.json").read_text())["entries"]
     assert [(Path(k).name, v[2]) for k, v in entries.items()] == [("3.md", 4), ("4.md", 5), ("2.md", 30)]
@@ -504,16 +509,16 @@ def test_discover_commands(tmp_path: Path) -> None:
 
     fix = f'tokenBudget "fifty" in .claude/commands/frontend/component.md is not a number — {FIX}'
     assert found == {
-        "/a:b:c": CommandInfo("/a:b:c", project / ".claude/commands/a/b/c.md", None, None),
+        "/a:b:c": CommandInfo("/a:b:c", project / ".claude/commands/a/b/c.md", Budget(None)),
         "/frontend:component": CommandInfo(
-            "/frontend:component", project / ".claude/commands/frontend/component.md", None, fix
+            "/frontend:component", project / ".claude/commands/frontend/component.md", Budget(None, fix)
         ),
-        "/helper": CommandInfo("/helper", home / "skills/helper/SKILL.md", None, None),
-        "/lint": CommandInfo("/lint", project / ".claude/skills/lint/SKILL.md", 100, None),
-        "/other": CommandInfo("/other", home / "commands/other.md", 3, None),
-        "/review-pr": CommandInfo("/review-pr", project / ".claude/commands/review-pr.md", 50000, None),
-        "/rév-iew": CommandInfo("/rév-iew", project / ".claude/commands/rév-iew.md", 10000, None),
-        "/.hidden": CommandInfo("/.hidden", project / ".claude/commands/.hidden.md", None, None),
+        "/helper": CommandInfo("/helper", home / "skills/helper/SKILL.md", Budget(None)),
+        "/lint": CommandInfo("/lint", project / ".claude/skills/lint/SKILL.md", Budget(100)),
+        "/other": CommandInfo("/other", home / "commands/other.md", Budget(3)),
+        "/review-pr": CommandInfo("/review-pr", project / ".claude/commands/review-pr.md", Budget(50000)),
+        "/rév-iew": CommandInfo("/rév-iew", project / ".claude/commands/rév-iew.md", Budget(10000)),
+        "/.hidden": CommandInfo("/.hidden", project / ".claude/commands/.hidden.md", Budget(None)),
     }
     assert list(found) == sorted(found)
     for info in found.values():
@@ -528,7 +533,7 @@ def test_discover_commands_fills_the_cache(tmp_path: Path) -> None:
     command = write(tmp_path / ".claude/commands/x.md", "---\ntokenBudget: 5\n---\n")
     cache = BudgetCache.load(tmp_path / "cache.json")
     discover_commands(project=tmp_path, home=tmp_path / "h", cache=cache)
-    assert cache.lookup(command) == (5, None)
+    assert cache.lookup(command)[:2] == (5, None)
 
 
 # -- import cost --------------------------------------------------------------------------------
@@ -542,7 +547,7 @@ def test_hot_path_imports_nothing_heavy(tmp_path: Path) -> None:
         "from budget_state._commands import command_from_prompt, find_command_file, read_budget\n"
         f"p = Path({str(tmp_path)!r})\n"
         "f = find_command_file(command_from_prompt('/x go'), project=p, home=p / 'h')\n"
-        "assert read_budget(f, project=p) == (None, None)\n"
+        "assert read_budget(f, project=p)[:2] == (None, None)\n"
         "print(sorted(m for m in ('yaml', 'json', 'tomllib', 'tomli', 'logging') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -10,7 +10,7 @@ from budget_state._config import Config, limit_for, load_config, normalize_mode
 from budget_state._errors import ConfigError
 
 FILE = ".claude/budget.toml"
-KNOWN = "mode, overall_tokens, count, on_error, lock_timeout, ledger, commands, prices"
+KNOWN = "mode, overall_tokens, overall_usd, window, timezone, preflight, count, on_error, lock_timeout, ledger, commands, prices"
 
 
 def write_config(project: Path, text: str | bytes) -> Path:
@@ -125,7 +125,7 @@ def test_unknown_keys_are_warnings(tmp_path: Path) -> None:
     assert load_config(tmp_path, {}).warnings == (
         f'unknown key "moed" in {FILE} — known keys: {KNOWN}',
         f'unknown key "extra" in {FILE} — known keys: {KNOWN}',
-        f'unknown key "tokns" in [commands."/x"] in {FILE} — known keys: tokens',
+        f'unknown key "tokns" in [commands."/x"] in {FILE} — known keys: tokens, usd, tokens_per_<window>, usd_per_<window>',
     )
 
 

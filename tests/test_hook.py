@@ -269,7 +269,7 @@ def test_corrupt_ledger_is_moved_aside_and_reported(proj: Project) -> None:
     assert reply["systemMessage"].startswith(f"claude-budget: the ledger {ledger} was corrupt (")
     aside = list(ledger.parent.glob("budget-ledger.corrupt-*.toml"))
     assert len(aside) == 1 and aside[0].read_text() == "this is [not toml\n"
-    assert proj.ledger()["schema_version"] == 1
+    assert proj.ledger()["schema_version"] == 2
 
 
 def test_bad_frontmatter_warns_and_does_not_block(proj: Project) -> None:
@@ -321,7 +321,7 @@ def test_on_error_closed_in_the_file_is_honoured_when_the_config_is_broken(proj:
     [
         ('on_error = "open"\nmode = "blok"\n', {}),
         ('mode = "blok"\n', {}),
-        ('mode = [not toml\n', {}),
+        ("mode = [not toml\n", {}),
         ('[commands."/x"]\non_error = "closed"\nmode = "blok"\n', {}),  # not the top-level key
         ('on_error = "closed"\nmode = "blok"\n', {"CLAUDE_BUDGET_ON_ERROR": "open"}),  # the environment wins
     ],
@@ -388,4 +388,6 @@ def test_a_non_ascii_command_is_budgeted_listed_and_refused(proj: Project) -> No
     }
     status = proj.run("UserPromptSubmit", prompt="/budget", prompt_id="p3")
     assert status is not None
-    assert "  /rév-iew  [" in status["reason"] and re.search(r"10K/10K  100%  SPENT  \$[0-9.]+  \(1 run\)", status["reason"])
+    assert "  /rév-iew  [" in status["reason"] and re.search(
+        r"10K/10K  100%  SPENT  \$[0-9.]+  \(1 run\)", status["reason"]
+    )

@@ -16,8 +16,8 @@ from budget_state._ledger import (
     COLD_MARKER,
     HOT_RUNS,
     HOT_RUNS_MAX,
-    MAX_HISTORY,
     MAX_SESSIONS,
+    RECENT_RUNS,
     Ledger,
     add_usage,
     compact,
@@ -34,7 +34,7 @@ def test_round_trip(tmp_path: Path) -> None:
         add_usage(state["overall"], {"input": 1, "output": 2, "cache_creation": 3, "cache_read": 4}, "claude-x")
         state["commands"]["/review-pr"] = {"runs": 1, "input": 5, "since": NOW}
     got = ledger.read()
-    assert got["schema_version"] == 1
+    assert got["schema_version"] == 2
     assert got["overall"]["input"] == 1
     assert got["overall"]["models"] == {"claude-x": {"input": 1, "output": 2, "cache_creation": 3, "cache_read": 4}}
     assert got["commands"]["/review-pr"] == {"runs": 1, "input": 5, "since": NOW}
@@ -58,7 +58,7 @@ def test_corrupt_ledger_is_moved_aside_never_overwritten(tmp_path: Path) -> None
     assert moved is not None and moved.read_text() == "schema_version = 1\n[overall\ninput = 5\n"
     assert moved.name.startswith("budget-ledger.corrupt-")
     assert "moved to" in str(ledger.recovered)
-    assert ledger.read()["schema_version"] == 1
+    assert ledger.read()["schema_version"] == 2
 
 
 @pytest.mark.parametrize(
@@ -76,9 +76,8 @@ def test_wrong_shapes_count_as_corrupt(tmp_path: Path, text: str) -> None:
 def test_newer_schema_is_refused_not_moved(tmp_path: Path) -> None:
     path = tmp_path / "l.toml"
     path.write_text("schema_version = 99\n")
-    with pytest.raises(LedgerError, match="newer claude-budget"):
-        with Ledger(path).transaction():
-            pass
+    with pytest.raises(LedgerError, match="newer claude-budget"), Ledger(path).transaction():
+        pass
     assert path.read_text() == "schema_version = 99\n"
 
 
@@ -87,9 +86,8 @@ def test_symlinked_ledger_is_refused(tmp_path: Path) -> None:
     target.write_text("precious\n")
     link = tmp_path / "l.toml"
     link.symlink_to(target)
-    with pytest.raises(LedgerError, match="is a symbolic link"):
-        with Ledger(link).transaction():
-            pass
+    with pytest.raises(LedgerError, match="is a symbolic link"), Ledger(link).transaction():
+        pass
     assert target.read_text() == "precious\n"
 
 
@@ -97,9 +95,8 @@ def test_symlinked_lock_is_refused(tmp_path: Path) -> None:
     target = tmp_path / "elsewhere"
     target.write_text("precious\n")
     (tmp_path / "l.toml.lock").symlink_to(target)
-    with pytest.raises(LedgerError, match="lock .* is a symbolic link"):
-        with Ledger(tmp_path / "l.toml").transaction():
-            pass
+    with pytest.raises(LedgerError, match="lock .* is a symbolic link"), Ledger(tmp_path / "l.toml").transaction():
+        pass
     assert target.read_text() == "precious\n"
 
 
@@ -125,9 +122,8 @@ def test_filelock_holder_excludes_us(tmp_path: Path) -> None:
     p.start()
     try:
         assert ready.wait(10)
-        with pytest.raises(LockTimeout, match="held by another process"):
-            with LedgerLock(lock, timeout=0.3):
-                pass
+        with pytest.raises(LockTimeout, match="held by another process"), LedgerLock(lock, timeout=0.3):
+            pass
     finally:
         p.join()
     with LedgerLock(lock, timeout=1):
@@ -136,9 +132,8 @@ def test_filelock_holder_excludes_us(tmp_path: Path) -> None:
 
 def test_we_exclude_a_filelock_user(tmp_path: Path) -> None:
     lock = tmp_path / "l.toml.lock"
-    with LedgerLock(lock, timeout=1):
-        with pytest.raises(filelock.Timeout):
-            filelock.FileLock(str(lock), timeout=0.2).acquire()
+    with LedgerLock(lock, timeout=1), pytest.raises(filelock.Timeout):
+        filelock.FileLock(str(lock), timeout=0.2).acquire()
     assert lock.exists()  # never deleted: every waiter locks the same inode
 
 
@@ -148,17 +143,19 @@ def _finished(i: int, *, ended: datetime = NOW - timedelta(days=1)) -> dict:
     return run
 
 
-def test_finished_runs_move_to_history_in_batches() -> None:
+def test_finished_runs_leave_in_batches_and_commands_keep_their_totals() -> None:
     state = new_state(NOW)
+    state["commands"]["/a"] = {"runs": HOT_RUNS_MAX + 1}
     state["runs"] = [_finished(i) for i in range(HOT_RUNS_MAX)]
-    compact(state, NOW)
-    assert len(state["runs"]) == HOT_RUNS_MAX and "history" not in state  # not yet a batch
+    assert compact(state, NOW) == []  # not yet a batch
+    assert len(state["runs"]) == HOT_RUNS_MAX
     state["runs"].append(_finished(HOT_RUNS_MAX))
-    compact(state, NOW)
+    moved = compact(state, NOW)
     assert [r["prompt"] for r in state["runs"]] == [
         f"p{i}" for i in range(HOT_RUNS_MAX + 1 - HOT_RUNS, HOT_RUNS_MAX + 1)
     ]
-    assert [r["prompt"] for r in state["history"]] == [f"p{i}" for i in range(HOT_RUNS_MAX + 1 - HOT_RUNS)]
+    assert [r["prompt"] for r in moved] == [f"p{i}" for i in range(HOT_RUNS_MAX + 1 - HOT_RUNS)]
+    assert state["commands"]["/a"]["recent"] == [[1, 2, 0, 0, 0]] * RECENT_RUNS  # the last ones only
 
 
 def test_open_and_just_finished_runs_stay() -> None:
@@ -171,53 +168,91 @@ def test_open_and_just_finished_runs_stay() -> None:
     assert [r["prompt"] for r in state["runs"]][-2:] == ["open", "p999"]
 
 
-def test_history_beyond_its_cap_is_summed_per_day() -> None:
-    state = new_state(NOW)
-    state["history"] = [_finished(i) for i in range(MAX_HISTORY)]
-    state["runs"] = [_finished(1000 + i) for i in range(HOT_RUNS_MAX + 1)]
-    compact(state, NOW)
-    moved = HOT_RUNS_MAX + 1 - HOT_RUNS
-    assert len(state["history"]) == MAX_HISTORY
-    assert state["rollup"]["/a"]["2026-11-24"] == {
-        "runs": moved,
-        "input": moved,
-        "output": 2 * moved,
-        "models": {"m": {"input": moved, "output": 2 * moved}},
-    }
+def test_runs_go_to_the_run_log_and_the_file_stays_one_toml_document(tmp_path: Path) -> None:
+    import tomllib
 
+    from budget_state._runlog import read_runs
 
-def test_hooks_copy_the_history_part_without_parsing_it(tmp_path: Path) -> None:
     path = tmp_path / "l.toml"
     ledger = Ledger(path)
+    now = datetime.now(timezone.utc)
     with ledger.transaction() as state:
         state["runs"] = [_finished(i) for i in range(HOT_RUNS_MAX + 1)]
+        from budget_state._windows import charge
+
+        charge(state, ["overall", "/a"], now, {"input": 5, "usd_micros": 7})
+    logged = list(read_runs(path))
+    assert [r["prompt"] for r in logged] == [f"p{i}" for i in range(HOT_RUNS_MAX + 1 - HOT_RUNS)]
+    assert logged[0]["input"] == 1 and logged[0]["models"] == {"m": {"input": 1, "output": 2}}
     text = path.read_text()
-    assert COLD_MARKER in text and "[[history]]" in text.split(COLD_MARKER)[1]
-    assert len(Ledger(path).read(history=True)["history"]) == HOT_RUNS_MAX + 1 - HOT_RUNS  # one TOML document
-    assert "history" not in Ledger(path).read()
-    path.write_text(text.split(COLD_MARKER)[0] + COLD_MARKER + "[[history]\nbroken = \n")
-    with ledger.transaction() as state:
-        state["overall"]["input"] = 7
-    assert path.read_text().endswith(COLD_MARKER + "[[history]\nbroken = \n")  # untouched, unparsed
-    with ledger.transaction() as state:
-        state["runs"] += [_finished(100 + i) for i in range(HOT_RUNS_MAX + 1)]
+    assert COLD_MARKER not in text and "[[history]]" not in text
+    doc = tomllib.loads(text)  # any TOML reader takes the whole file
+    minute = int(now.timestamp() // 60)
+    assert doc["minutes"] == {"overall": f"{minute}:5,0,0,0,7", "/a": f"{minute}:5,0,0,0,7"}
+    assert "'" in text.split("[minutes]")[1]  # literal strings: the cheap kind to parse
+
+
+def test_a_schema_1_ledger_is_migrated_on_first_write_keeping_every_total(tmp_path: Path) -> None:
+    import tomli_w
+
+    from budget_state._runlog import read_runs
+
+    path = tmp_path / "l.toml"
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    hot = {
+        "schema_version": 1,
+        "overall": {"input": 100, "output": 50, "usd_micros": 900},
+        "commands": {"/a": {"runs": 3, "input": 30, "output": 6}},
+        "runs": [_finished(2, ended=now - timedelta(minutes=30))],
+    }
+    cold = {
+        "history": [_finished(0, ended=now - timedelta(hours=2)), _finished(1, ended=now - timedelta(days=3))],
+        "rollup": {"/a": {(now - timedelta(days=2)).strftime("%Y-%m-%d"): {"runs": 1, "input": 20, "output": 2}}},
+    }
+    path.write_text(tomli_w.dumps(hot) + COLD_MARKER + tomli_w.dumps(cold))
+    assert Ledger(path).read()["overall"]["input"] == 100  # read as it is, before any write
+    with Ledger(path).transaction():
+        pass
+    got = Ledger(path).read()
+    assert got["schema_version"] == 2
+    assert got["overall"] == hot["overall"] and got["commands"]["/a"]["input"] == 30
+    assert [r["prompt"] for r in read_runs(path)] == ["p0", "p1"]
+    assert got["commands"]["/a"]["recent"] == [[1, 2, 0, 0, 0]] * 2
+    from budget_state._windows import Buckets, minute_of
+
+    quarters = Buckets.parse(got["quarters"]["/a"])
+    assert quarters.total(0)[0].input == 1 + 1 + 1 + 20  # three runs and a day's sum, by when they happened
+    minutes = Buckets.parse(got["minutes"]["/a"])
+    assert minutes.total(minute_of(now) - 24 * 60)[0].input == 2  # the last day: p0 and p2
+    assert COLD_MARKER not in path.read_text()
+
+
+def test_a_schema_1_ledger_with_a_corrupt_history_part_keeps_its_totals(tmp_path: Path) -> None:
+    path = tmp_path / "l.toml"
+    path.write_text("schema_version = 1\n[overall]\ninput = 7\n" + COLD_MARKER + "[[history]\nbroken = \n")
+    ledger = Ledger(path)
+    with ledger.transaction():
+        pass
     assert ledger.recovered is not None and "history part" in str(ledger.recovered)
     assert ledger.recovered.moved_to is not None
     assert ledger.recovered.moved_to.read_text() == "[[history]\nbroken = \n"
     assert Ledger(path).read()["overall"]["input"] == 7
 
 
-def test_compact_drops_old_rollups_and_stale_sessions() -> None:
+def test_compact_drops_stale_sessions_and_old_buckets() -> None:
+    from budget_state._windows import MINUTES_KEPT, charge
+
     state = new_state(NOW)
-    state["rollup"] = {"/a": {"2026-01-01": {"runs": 1}, "2026-11-24": {"runs": 2}}}
-    state["runs"] = [_finished(i) for i in range(HOT_RUNS_MAX + 1)]  # a batch moves, and old days go
+    charge(state, ["overall"], NOW - timedelta(minutes=MINUTES_KEPT + 5), {"input": 1})
+    charge(state, ["overall"], NOW, {"input": 2})
     state["sessions"] = {
         "old": {"seen": NOW - timedelta(days=8)},
         "ended": {"seen": NOW - timedelta(hours=1), "ended": True},
         "live": {"seen": NOW - timedelta(hours=1)},
     }
     compact(state, NOW)
-    assert state["rollup"] == {"/a": {"2026-11-24": {"runs": 2}}}
+    assert state["minutes"]["overall"] == f"{int(NOW.timestamp() // 60)}:2,0,0,0,0"
+    assert state["quarters"]["overall"].count(":") == 2  # quarter hours are kept for a month
     assert set(state["sessions"]) == {"live"}
 
 
@@ -247,9 +282,8 @@ def test_lock_waits_its_turn_and_times_out(tmp_path: Path, own_process: bool) ->
     try:
         assert ready.wait(30)
         start = time.monotonic()
-        with pytest.raises(LockTimeout):
-            with LedgerLock(lock, timeout=0.1, own_process=own_process):
-                pass
+        with pytest.raises(LockTimeout), LedgerLock(lock, timeout=0.1, own_process=own_process):
+            pass
         assert not releasing.is_set()  # it gave up while the lock was held, not because it was let go
         assert time.monotonic() - start < 20  # only catches a hang; the timeout itself is 0.1 s
         release.set()
@@ -336,3 +370,24 @@ def test_a_new_ledger_is_created_0644_under_the_umask(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "l.toml").stat().st_mode) == 0o644
+
+
+def test_bucket_lines_round_trip_for_any_scope_name_and_stay_toml(tmp_path: Path) -> None:
+    import tomllib
+
+    from budget_state._ledger import BUCKETS_MARKER
+    from budget_state._windows import charge
+
+    path = tmp_path / "l.toml"
+    names = ["overall", "/review-pr", '/we"ird\\name', "/rév-iew", "/👩\u200d💻dev", "/del\x7f"]
+    now = datetime.now(timezone.utc)
+    with Ledger(path).transaction() as state:
+        charge(state, names, now, {"input": 3, "usd_micros": 1})
+    text = path.read_text()
+    assert BUCKETS_MARKER in text
+    whole = tomllib.loads(text)  # any TOML reader: the same strings
+    got = Ledger(path).read()
+    assert got["minutes"] == whole["minutes"] and set(got["minutes"]) == set(names)
+    # a hand edit below the marker: the odd line is dropped, the others kept, the totals untouched
+    path.write_text(text.replace("[minutes]\n", "[minutes]\nnot a bucket line\n"))
+    assert Ledger(path).read()["minutes"] == whole["minutes"]

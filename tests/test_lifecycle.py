@@ -107,7 +107,9 @@ def test_a_followup_turn_continues_the_run_that_started_the_background_work(proj
     note = "<task-notification>\n<task-id>a1</task-id>\n<tool-use-id>toolu_1</tool-use-id>\n</task-notification>"
     assert proj.run("UserPromptSubmit", prompt=note, prompt_id="p2") is None
     origin = {"kind": "task-notification", "producer": "session-task"}
-    _lines(proj.transcript, _user("p2", note, transcript_time(now), origin=origin), _response(4, 3, transcript_time(now)))
+    _lines(
+        proj.transcript, _user("p2", note, transcript_time(now), origin=origin), _response(4, 3, transcript_time(now))
+    )
     proj.run("Stop", prompt_id="p2", background_tasks=[])
     proj.run("SessionEnd", prompt_id="p2")
 

@@ -26,7 +26,7 @@ import pytest
 if str(Path(__file__).parent) not in sys.path:  # the harness module lives next to this file
     sys.path.insert(0, str(Path(__file__).parent))
 
-from e2e_harness import (  # noqa: E402
+from e2e_harness import (
     CLAUDE_BIN_ENV,
     CLAUDE_VERSIONS_ENV,
     INSTALL_HINT,

@@ -67,6 +67,8 @@ class ClaudeCLI:
     @property
     def name(self) -> str:
         return ".".join(map(str, self.version))
+
+
 RUN_TIMEOUT = 120.0
 TOOLS = "Bash Task Agent"
 API_KEY = "sk-ant-e2e-fake"  # any string: the fake API does not check it
@@ -489,7 +491,9 @@ class Interactive:
         status = self._file("exit-status")
         # acceptEdits, on both pins: 2.1.332 starts in "auto" mode, whose server-side check of each
         # tool call cannot reach a local API and stops the turn with a dialog.
-        claude = f"{shlex.quote(str(self.project.claude))} --allowedTools {shlex.quote(TOOLS)} --permission-mode acceptEdits"
+        claude = (
+            f"{shlex.quote(str(self.project.claude))} --allowedTools {shlex.quote(TOOLS)} --permission-mode acceptEdits"
+        )
         script = f"{claude}; echo $? > {shlex.quote(str(status))}"
         env_argv = ["env", "-i", *(f"{k}={v}" for k, v in self.env.items())]
         self._tmux(

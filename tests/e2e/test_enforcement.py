@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from budget_state._units import humanize
 from e2e_harness import add, total
+
+from budget_state._units import humanize
 
 BLOCKED = "UserPromptSubmit operation blocked by hook:\n"
 

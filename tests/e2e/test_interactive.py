@@ -69,10 +69,12 @@ def test_interactive_session_is_counted_exactly_and_ends_with_session_end(projec
     most = 7 if claude.at_least(*BACKGROUND_SUBAGENTS) else 6
     tui.submit("/review-pr 1")
     tui.wait(
-        lambda pane: 6 <= fake_api.requests <= most
-        and f"● Step {fake_api.requests}: text." in pane
-        and "Waiting for" not in after(pane, f"● Step {fake_api.requests}: text.")
-        and pane_idle(pane),
+        lambda pane: (
+            6 <= fake_api.requests <= most
+            and f"● Step {fake_api.requests}: text." in pane
+            and "Waiting for" not in after(pane, f"● Step {fake_api.requests}: text.")
+            and pane_idle(pane)
+        ),
         f"the /review-pr turn: 6 to {most} API requests, the last one's text, idle",
     )
     n = fake_api.requests

@@ -36,32 +36,54 @@ def test_status_json_is_the_documented_v1_shape(project, fake_api):
     """The real CLI after a real run: the structure and types of tests/data/status_json_v1.json,
     and the fake API's numbers in it."""
     import json
+    import os
     from datetime import datetime
     from pathlib import Path
 
     from json_shape import shape
 
-    golden = json.loads((Path(__file__).parents[1] / "data" / "status_json_v1.json").read_text())
+    golden_path = Path(__file__).parents[1] / "data" / "status_json_v1.json"
+    golden = json.loads(golden_path.read_text())
     p = project()
-    p.write_command("review-pr", "Review PR $ARGUMENTS. SCRIPT: bash, text", token_budget=50_000)
+    p.write_config(
+        """
+        overall_usd = 40
+        [window.hour]
+        span = "1h"
+        tokens = "1M"
+        usd = 5
+        [commands."/review-pr"]
+        usd_per_day = 10
+        """
+    )
+    path = p.write_command("review-pr", "Review PR $ARGUMENTS. SCRIPT: bash, text", token_budget=50_000)
+    path.write_text(path.read_text().replace("---\n", "---\ncostBudget: 2.5\n", 1))
     run = p.run_claude("/review-pr 1")
     assert run.requests == 2, run.describe()
 
     data = p.status()
 
+    if os.environ.get("CLAUDE_BUDGET_UPDATE_GOLDEN"):  # after adding fields: the real CLI's output is the golden
+        golden_path.write_text(json.dumps({**data, "ledger": "/home/user/proj/.claude/budget-ledger.toml"}, indent=2))
+        golden = data
     assert shape(data) == shape(golden)
     spent = fake_api.totals()
     used = sum(spent.values())
     assert (data["version"], data["mode"], data["ledger"], data["warnings"]) == (1, "warn", str(p.ledger), [])
     assert data["count"] == ["input", "output", "cache_creation", "cache_read"]
     usd = sum(m["costUSD"] for m in run.result["modelUsage"].values())  # Claude Code's own price
-    for scope in (data["overall"], data["commands"]["/review-pr"]):
+    for scope, limit in ((data["overall"], 40.0), (data["commands"]["/review-pr"], 2.5)):
         money = scope.pop("usd")
-        assert money["limit"] is None and abs(money["used"] - usd) <= 2e-6, (money, usd)  # 1 µ$ a request
+        assert money["limit"] == limit and abs(money["used"] - usd) <= 2e-6, (money, usd)  # 1 µ$ a request
+        for window in scope.pop("windows"):
+            assert window["tokens"]["used"] == used and abs(window["usd"]["used"] - usd) <= 2e-6, window
+        scope.pop("forecast")
     assert data["unpriced_models"] == []
     assert data["overall"] == {"used": used, "limit": None, "percent": None, "level": "none", "tokens": spent}
     cmd = data["commands"]["/review-pr"]
     last_run = cmd.pop("last_run")
+    per_run = cmd.pop("per_run")
+    assert (per_run["runs"], per_run["p50_tokens"], per_run["p90_tokens"]) == (1, used, used)
     assert cmd == {
         "used": used,
         "limit": 50_000,

@@ -175,7 +175,7 @@ def test_a_ledger_that_does_not_parse_is_moved_aside_not_fatal(proj: Any, text: 
     assert len(moved) == 1 and moved[0].read_bytes() == data
     assert str(moved[0]) in message
     assert proj.hook("Stop", prompt_id="p1").out == ""
-    assert proj.ledger()["schema_version"] == 1
+    assert proj.ledger()["schema_version"] == 2
 
 
 # --- command names -----------------------------------------------------------------------------------

@@ -224,7 +224,7 @@ def test_settle_through_the_ledger_equals_the_reference(data: Any) -> None:
             assert settle(state, session="s1", transcript=path, now=utcnow()) == []
         with ledger.transaction() as state:
             for n, pid in enumerate(PROMPTS):
-                open_run(state, session="s1", prompt=pid, command=f"/c{n}", limit=None, now=utcnow())
+                open_run(state, session="s1", prompt=pid, command=f"/c{n}", now=utcnow())
         pos = 0
         for cut in _cuts(data, len(blob)):
             with open(path, "ab") as f:
@@ -267,7 +267,8 @@ budget_values = st.recursive(
 
 
 def _check_result(result: Any) -> None:
-    tokens, error = result
+    tokens, error, usd, _window = result
+    assert usd is None or (type(usd) is int and usd > 0), result
     assert tokens is None or (type(tokens) is int and tokens > 0), result
     assert error is None or (isinstance(error, str) and error), result
     assert tokens is None or error is None, result

@@ -1,0 +1,116 @@
+"""Every limit of a scope, and where each stands: cumulative or windowed, tokens or dollars.
+
+A :class:`LimitSpec` is a limit as configured; :func:`evaluate` turns a scope's specs into
+:class:`~budget_state._model.LimitStatus` values from the ledger's totals and time buckets. Pure
+but for the ``state`` it reads: ``now`` and the time zone are passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from ._model import CATEGORIES, LimitStatus, PerRun, Usage, Window, count_value
+
+if TYPE_CHECKING:
+    from datetime import tzinfo
+
+
+class LimitSpec(NamedTuple):
+    """One configured limit: ``amount`` tokens or micro-dollars, cumulative or over ``window``."""
+
+    metric: str  # "tokens" | "usd"
+    amount: int
+    window: Window | None = None
+    source: str | None = None  # env, config, frontmatter, orchestrator
+    #: what to change to raise it, e.g. ``usd_per_day in [commands."/x"] in .claude/budget.toml``
+    where: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.metric if self.window is None else f"{self.metric}/{self.window.label}"
+
+
+def merge(*layers: Iterable[LimitSpec]) -> tuple[LimitSpec, ...]:
+    """Later layers win per limit (metric and window): ``merge(frontmatter, config)``."""
+    out: dict[str, LimitSpec] = {}
+    for layer in layers:
+        for spec in layer:
+            out[spec.key] = spec
+    return tuple(out.values())
+
+
+def evaluate(
+    specs: Iterable[LimitSpec],
+    state: Mapping[str, Any],
+    scope: str,
+    now: datetime,
+    /,
+    *,
+    counted: tuple[str, ...] = CATEGORIES,
+    zone: tzinfo | None = None,
+) -> tuple[LimitStatus, ...]:
+    """Where each limit of ``scope`` stands at ``now``."""
+    from ._windows import MINUTES, QUARTERS, frees_at, minute_of, next_boundary, scope_buckets, start_minute
+
+    specs = tuple(specs)
+    table = _table(state, scope)
+    parsed: dict[str, Any] = {}
+    out = []
+    for spec in specs:
+        if spec.window is None:
+            used = (
+                count_value(table.get("usd_micros"))
+                if spec.metric == "usd"
+                else Usage.from_mapping(table).total(counted)
+            )
+            out.append(LimitStatus(spec.metric, used, spec.amount, None, None, spec.source))
+            continue
+        kind = QUARTERS if spec.window.kind == "calendar" else MINUTES
+        if kind not in parsed:
+            parsed[kind] = scope_buckets(state, scope, table=kind)
+        buckets = parsed[kind]
+        # up to now: a clock moved back (or skewed between machines) must not count the future
+        usage, usd = buckets.total(start_minute(spec.window, now, zone), minute_of(now) + 1)
+        used = usd if spec.metric == "usd" else usage.total(counted)
+        if spec.window.kind == "calendar":
+            resets = next_boundary(spec.window, now, zone)
+        else:
+            resets = frees_at(spec.window, buckets, used, spec.amount, spec.metric, counted, now)
+        both = (usage.total(counted), usd)
+        out.append(LimitStatus(spec.metric, used, spec.amount, spec.window, resets, spec.source, both))
+    return tuple(out)
+
+
+def _table(state: Mapping[str, Any], scope: str) -> Mapping[str, Any]:
+    if scope == "overall":
+        table = state.get("overall")
+    else:
+        commands = state.get("commands")
+        table = commands.get(scope) if isinstance(commands, dict) else None
+    return table if isinstance(table, dict) else {}
+
+
+def per_run(state: Mapping[str, Any], command: str, /, *, counted: tuple[str, ...] = CATEGORIES) -> PerRun | None:
+    """p50/p90 of a command's recent finished runs (those that left the ledger, and those still in it)."""
+    rows: list[list[int]] = []
+    recent = _table(state, command).get("recent")
+    if isinstance(recent, list):
+        rows += [r for r in recent if isinstance(r, list) and len(r) == 5]
+    from ._ledger import run_totals
+
+    for run in state.get("runs", []):
+        if isinstance(run, dict) and run.get("command") == command and isinstance(run.get("ended"), datetime):
+            rows.append(run_totals(run))
+    if not rows:
+        return None
+    tokens = sorted(sum(r[i] for i, c in enumerate(CATEGORIES) if c in counted) for r in rows)
+    usd = sorted(count_value(r[4]) for r in rows)
+    return PerRun(len(rows), _rank(tokens, 50), _rank(tokens, 90), _rank(usd, 50), _rank(usd, 90))
+
+
+def _rank(values: list[int], pct: int) -> int:
+    """The nearest-rank percentile of sorted ``values``: a value that really occurred."""
+    index = max(0, -(-pct * len(values) // 100) - 1)
+    return values[index]
