@@ -536,8 +536,8 @@ def test_kill_mode_stops_a_running_turn_once_the_team_has_nothing_left_to_lease(
     [
         (("--tokens", "fifty"), 'Error: --tokens "fifty" is not a number — write e.g. --tokens 2M'),
         (("--usd", "-3"), 'Error: --usd "-3" is not an amount of dollars above 0 — write e.g. --usd 300'),
-        (("--usd", "3", "--per", "fortnight"), 'Error: --per "fortnight" is not a window — use day, week or month '
-         "(in --tz), a rolling span such as 5h, 90m or 7d, or total for a budget that never resets"),
+        (("--usd", "3", "--per", "fortnight"), 'Error: --per "fortnight" is not a window — use a span like "1h", '
+         '"90m", "5h", "24h", or day, week, month, or total for a budget that never resets'),
         (("--usd", "3", "--per", "day", "--tz", "Mars/Olympus"),
          'Error: --tz "Mars/Olympus" is not a time zone the database knows — use e.g. Europe/Paris'),
     ],

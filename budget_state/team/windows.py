@@ -6,37 +6,25 @@ The same words as local budgets (``budget_state._model.Window``): ``day``, ``wee
 
 from __future__ import annotations
 
-import re
-
 from budget_state._model import Window
-
-CALENDAR = ("day", "week", "month")
-_SPAN = re.compile(r"([0-9]{1,6})\s*(m|min|h|d)", re.ASCII)
-_MINUTES = {"m": 1, "min": 1, "h": 60, "d": 1440}
-MAX_ROLLING = 35 * 1440  # rolling spans are summed from minute rows: keep them bounded
 
 
 def parse_window(text: str, /) -> Window | None:
-    """``day``/``week``/``month``, a rolling span (``5h``), or ``total``/``none`` for cumulative (None).
+    """What local budgets accept (``budget_state._windows.parse_window``), or ``total``/``none`` for a
+    cumulative budget (None).
 
     :raises ValueError: saying what is accepted.
     """
+    from budget_state._windows import WindowError
+    from budget_state._windows import parse_window as local_window
+
     word = text.strip().lower()
     if word in ("", "total", "none", "cumulative"):
         return None
-    if word in CALENDAR:
-        return Window("calendar", unit=word)
-    if word == "hour":
-        return Window("rolling", minutes=60)
-    match = _SPAN.fullmatch(word)
-    if match:
-        minutes = int(match.group(1)) * _MINUTES[match.group(2)]
-        if 0 < minutes <= MAX_ROLLING:
-            return Window("rolling", minutes=minutes)
-    raise ValueError(
-        f'"{text}" is not a window — use day, week or month (in --tz), a rolling span such as 5h, 90m or 7d, '
-        "or total for a budget that never resets"
-    )
+    try:
+        return local_window(word)
+    except WindowError as e:
+        raise ValueError(f'"{text}" {e}, or total for a budget that never resets') from None
 
 
 def label(window: Window | None, /) -> str:
