@@ -209,7 +209,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    runs, warmup, seconds = (10, 2, 8.0) if args.quick else (30, 3, 20.0)
+    runs, warmup, seconds = (10, 2, 8.0) if args.quick else (20, 3, 15.0)
     started = time.monotonic()
     cluster = Cluster()
     try:

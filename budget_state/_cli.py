@@ -112,12 +112,16 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _team_view(args: argparse.Namespace, *, json_: bool) -> Any:
     """The team part of status (what this machine holds, as last heard), or None without a team."""
-    from ._api import Context
+    from ._config import load_config
+    from ._paths import find_project
 
-    ctx = Context.load(_project(args))
-    if not ctx.config.team_url:
+    project = _project(args)
+    if not load_config(project or find_project(os.environ), os.environ).team_url:
         return None
+    from ._api import Context
     from .team.hook import status_json, status_lines
+
+    ctx = Context.load(project)
 
     state = ctx.ledger.read()
     return status_json(ctx, state) if json_ else status_lines(ctx, state)
