@@ -236,7 +236,12 @@ def may_start(
         if path is not None:
             budget = read_budget(path, project=ctx.project, cache=BudgetCache.load(cache_path(ctx.ledger.path)))
         status = command_status(ctx, state, name, path=path, budget=budget)
-    return check_start(ctx.config.mode, status, overall_status(ctx, state))
+    decision = check_start(ctx.config.mode, status, overall_status(ctx, state))
+    if decision.allowed and ctx.config.team_url:  # and under the team's leases (may take a lease: locks)
+        from .team.hook import api_may_start
+
+        return api_may_start(ctx, status.name if status is not None else None)
+    return decision
 
 
 def record_usage(
@@ -295,6 +300,10 @@ def record_usage(
             prompt=f"api-{uuid.uuid4()}",
             now=utcnow(),
         )
+        if ctx.config.team_url:  # charge the team lease too (and settle when due)
+            from .team.hook import after_settle
+
+            after_settle(ctx, state, "Record", None, utcnow(), background=True)
 
 
 def reset(

@@ -84,10 +84,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     snap = _api.snapshot(project=_project(args))
     only: str | None = args.command
+    team = _team_view(args, json_=args.json_)
     if args.json_:
         if only is not None:
             snap = snap._replace(commands={k: v for k, v in snap.commands.items() if k == only})
-        print(json.dumps(snap.to_json(), indent=2))
+        print(json.dumps({**snap.to_json(), **({"team": team} if team is not None else {})}, indent=2))
         return Exit.OK
     from ._render import render_status
 
@@ -100,6 +101,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         now=_now(),
     )
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    if team is not None:
+        sys.stdout.write("\n" + "\n".join(team) + "\n")
     return Exit.OK
 
 
@@ -121,6 +124,23 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(_suggest.to_toml(result))
     return Exit.OK
+
+
+def _team_view(args: argparse.Namespace, *, json_: bool) -> Any:
+    """The team part of status (what this machine holds, as last heard), or None without a team."""
+    from ._config import load_config
+    from ._paths import find_project
+
+    project = _project(args)
+    if not load_config(project or find_project(os.environ), os.environ).team_url:
+        return None
+    from ._api import Context
+    from .team.hook import status_json, status_lines
+
+    ctx = Context.load(project)
+
+    state = ctx.ledger.read()
+    return status_json(ctx, state) if json_ else status_lines(ctx, state)
 
 
 def _now() -> Any:
@@ -453,6 +473,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .orchestrator._command import add_parser as add_orchestrate
 
     add_orchestrate(sub)
+
+    from .team.cli import add_parser as add_team  # no database client is imported until a team command runs
+
+    add_team(sub, project_option)
     return parser
 
 

@@ -30,7 +30,7 @@ MODES: dict[str, Mode] = {
     "stop-new": "block",  # the names the original plans used
     "kill-running": "kill",
 }
-KNOWN_KEYS = (
+KNOWN_KEYS: tuple[str, ...] = (
     "mode",
     "overall_tokens",
     "overall_usd",
@@ -44,6 +44,8 @@ KNOWN_KEYS = (
     "commands",
     "prices",
 )
+TEAM_KEYS = ("team_url", "team", "on_team_unreachable")  # team budgets: budget_state.team
+KNOWN_KEYS += TEAM_KEYS
 COMMAND_KEYS = ("tokens", "usd", "tokens_per_<window>", "usd_per_<window>")
 PREFLIGHT = ("off", "p50", "p90")
 _NO_OVERALL = ("none", "off")  # an empty value is unset, like every variable
@@ -65,6 +67,11 @@ class Config(NamedTuple):
     sources: Mapping[str, str] = MappingProxyType({"mode": "default", "overall_tokens": "default"})
     #: ``[prices."model"]`` tables as written (checked when first needed: budget_state.pricing)
     prices: Mapping[str, object] = MappingProxyType({})
+    #: team budgets: the PostgreSQL URL (never with a password from a file), the team's name, and
+    #: what to do when the database cannot be reached ("use-lease-then-warn" or "block")
+    team_url: str | None = None
+    team: str | None = None
+    on_team_unreachable: str = "use-lease-then-warn"
     #: the overall scope's limits besides overall_tokens: overall_usd, [window.*], overall_*_per_*
     overall_limits: tuple[LimitSpec, ...] = ()
     #: per command, its limits besides ``tokens``: usd, tokens_per_*, usd_per_*
@@ -456,7 +463,17 @@ def _from_file(data: Mapping[str, object], where: str, path: Path) -> Config:
                 path=path,
             )
         config = config._replace(prices=MappingProxyType(prices))
+    config = _team_keys(data, where, path, config)
     return config._replace(warnings=tuple(warnings), sources=sources)
+
+
+def _team_keys(data: Mapping[str, object], where: str, path: Path | None, config: Config) -> Config:
+    """``team_url``, ``team`` and ``on_team_unreachable`` (from the file, or the environment with path None)."""
+    from budget_state.team.config import team_setting  # lazy: only a team's config has these keys
+
+    if not any(k in data for k in TEAM_KEYS):
+        return config
+    return config._replace(**team_setting(data, where, path))
 
 
 def _timezone(value: object, where: str, path: Path) -> str | None:
@@ -521,4 +538,14 @@ def _from_env(env: Mapping[str, str], config: Config) -> Config:
     if env.get("CLAUDE_BUDGET_LOCK_TIMEOUT"):
         seconds = _lock_timeout(env["CLAUDE_BUDGET_LOCK_TIMEOUT"], "CLAUDE_BUDGET_LOCK_TIMEOUT", None)
         config = config._replace(lock_timeout=seconds)
+    team = {k: env[v] for k, v in _TEAM_ENV.items() if env.get(v)}
+    if team:
+        config = _team_keys(team, "the environment (CLAUDE_BUDGET_TEAM*)", None, config)
     return config._replace(sources=sources)
+
+
+_TEAM_ENV = {
+    "team_url": "CLAUDE_BUDGET_TEAM_URL",
+    "team": "CLAUDE_BUDGET_TEAM",
+    "on_team_unreachable": "CLAUDE_BUDGET_ON_TEAM_UNREACHABLE",
+}

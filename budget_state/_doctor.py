@@ -94,7 +94,50 @@ def diagnose(project: Path, home: Path, env: Mapping[str, str]) -> tuple[list[Ch
         ledger = ledger_path(project, env)
     checks += _ledger_checks(project, ledger, env)
     checks.append(_statusline(project, home))
+    team = _team(project, env)
+    if team is not None:
+        checks.append(team)
     return checks, ledger
+
+
+def _team(project: Path, env: Mapping[str, str]) -> Check | None:
+    """With ``team_url``: the database client is there, the database answers, its tables are current,
+    the team has budgets; and what this machine holds of them (as ``status`` shows it)."""
+    from ._api import Context
+
+    try:
+        ctx = Context.load(project, env={k: v for k, v in env.items() if k != "CLAUDE_PROJECT_DIR"})
+    except BudgetError:
+        return None  # the config check reports it
+    if not ctx.config.team_url:
+        return None
+    try:
+        from .team import db
+        from .team.config import team_name
+        from .team.hook import status_lines
+    except ImportError:
+        return Check(
+            "team",
+            "problem",
+            "team_url is set but the PostgreSQL client (psycopg) is not installed",
+            "pip install 'claude-budget[team]' into the environment the hooks run with",
+        )
+    name = team_name(ctx.config)
+    try:
+        with db.session(ctx.config.team_url, statement_ms=3000) as conn:
+            db.require_schema(conn)
+            declared = len(db.budgets(conn, name))
+    except BudgetError as e:
+        return Check("team", "problem", f"team {name!r}: {e}", "claude-budget team init (tables), or fix team_url")
+    held = "; ".join(line.strip() for line in status_lines(ctx, ctx.ledger.read()) if line.strip())
+    if not declared:
+        return Check(
+            "team",
+            "warn",
+            f"team {name!r}: the database answers but no budget is declared",
+            "claude-budget team set overall --usd 300 --per day",
+        )
+    return Check("team", "ok", f"team {name!r}: {declared} budget(s) in the database" + (f"; {held}" if held else ""))
 
 
 def _settings_checks(project: Path, home: Path) -> list[Check]:

@@ -212,6 +212,12 @@ def handle(
             _runs.close_run(state, session=session, now=now, background=_background(payload))
         elif event == "SessionEnd":
             _runs.end_session(state, session=session, now=now)
+        if ctx.config.team_url:  # team budgets: charge the team lease with what was just settled
+            from .team.hook import after_settle
+
+            more, stop = after_settle(ctx, state, event, cmd_status and cmd_status.name, now, background=background)
+            notes += more
+            decision = stop if stop is not None and (decision is None or decision.allowed) else decision
     notes = _with_recovery(ctx, notes)
     if decision is not None and not decision.allowed:
         # continue:false alone: on 2.1.197 adding permissionDecision "deny" makes Claude Code drop
@@ -301,6 +307,11 @@ def _prompt(
 
             decision = preflight(ctx.config.mode, ctx.config.preflight, cmd_status, overall)
         decision = _orchestrated(ctx, state, session, decision, cmd_status, now)
+        if decision.allowed and ctx.config.team_url:  # may it start under the team's leases?
+            from .team.hook import may_start as team_may_start
+
+            more, refused = team_may_start(ctx, state, command, now)
+            notes, decision = notes + more, refused or decision
         if decision.allowed:
             notes += _thresholds(state, cmd_status, overall, now=now, zone=ctx.config.zone())
             if command is not None and prompt_id is not None:
@@ -343,6 +354,11 @@ def _followup(
         cmd_status = _orchestration_limit(ctx, state, session, cmd_status)
         decision = check_start(ctx.config.mode, cmd_status, overall, now=now, zone=ctx.config.zone())
         decision = _orchestrated(ctx, state, session, decision, cmd_status, now)
+        if decision.allowed and ctx.config.team_url:
+            from .team.hook import may_start as team_may_start
+
+            more, refused = team_may_start(ctx, state, cmd_status and cmd_status.name, now)
+            notes, decision = notes + more, refused or decision
         if decision.allowed:
             notes += _thresholds(state, cmd_status, overall, now=now, zone=ctx.config.zone())
         elif cause is not None:
@@ -406,6 +422,10 @@ def _status(
     except ValueError:
         width = 80
     text = render_status(snap, width=max(40, min(width, 200)), color=color, only=only, now=now)
+    if ctx.config.team_url:
+        from .team.hook import status_lines
+
+        text = text.rstrip("\n") + "\n\n" + "\n".join(status_lines(ctx, state))
     return {"decision": "block", "reason": text}
 
 

@@ -16,6 +16,11 @@ fi
 if ! command -v tmux >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq && apt-get install -y -qq tmux >/dev/null
 fi
+# PostgreSQL runs the team-budget tests (a throwaway cluster per test session); Debian's package.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1 \
+    && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+fi
 pins=$(grep -o '"claude-code-[0-9.]*"' package.json | tr -d '"')
 missing=0
 for pin in $pins; do [ -x "node_modules/$pin/bin/claude.exe" ] || missing=1; done

@@ -26,3 +26,21 @@ from home_guard import home_guard
 def _no_real_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with home_guard(tmp_path_factory.mktemp("session-home")) as home:
         yield home
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[object]:
+    """A PostgreSQL server for the team-budget tests: ``CLAUDE_BUDGET_TEST_PG``, else a throwaway cluster."""
+    import os
+
+    from pg_cluster import Cluster
+
+    given = os.environ.get("CLAUDE_BUDGET_TEST_PG")
+    if given:
+        yield given
+        return
+    cluster = Cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.close()

@@ -10,7 +10,10 @@ from budget_state._config import Config, load_config, normalize_mode
 from budget_state._errors import ConfigError
 
 FILE = ".claude/budget.toml"
-KNOWN = "mode, overall_tokens, overall_usd, window, timezone, preflight, count, on_error, lock_timeout, ledger, commands, prices"
+KNOWN = (
+    "mode, overall_tokens, overall_usd, window, timezone, preflight, count, on_error, lock_timeout, ledger, commands, "
+    "prices, team_url, team, on_team_unreachable"
+)
 
 
 def write_config(project: Path, text: str | bytes) -> Path:

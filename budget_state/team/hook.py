@@ -1,0 +1,282 @@
+"""What the hooks (and the API) call when a team is configured; psycopg is imported only here, lazily.
+
+- :func:`after_settle`: charge what the hook just counted to the leases held; sync when due
+  (a background hook tops up and settles; a foreground one only when it must); in kill mode, may
+  the running turn go on? At SessionEnd with no session left open, give the leases back.
+- :func:`may_start`: may this prompt start under the team's leases? Syncs first only when what
+  is held cannot answer (a dry or stale lease).
+
+Every network call is bounded (:data:`TIMEOUT_S`); when the database cannot be reached the
+machine enforces on what it holds, then does what ``on_team_unreachable`` says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from budget_state._model import count_value
+from budget_state.team import local
+from budget_state.team.config import team_name
+
+if TYPE_CHECKING:
+    from budget_state._api import Context
+    from budget_state._budgets import Decision
+    from budget_state._ledger import State
+
+TIMEOUT_S = 0.5  # the longest a hook waits on the database (CLAUDE_BUDGET_TEAM_TIMEOUT overrides)
+STATEMENT_MS = 400
+LEASE_TTL_S = 600
+# Sessions idle this long no longer keep the leases: a machine whose last session never sent
+# SessionEnd gives them back at the next session's end, or the sweeper takes them.
+_FOREGROUND_STALE_S = 60
+
+
+def key(config: Any) -> str:
+    """Which team and database a ledger's leases are for (no user, no password)."""
+    parts = urlsplit(str(config.team_url))
+    return f"{team_name(config)}@{parts.hostname or 'local'}:{parts.port or 5432}{parts.path or '/'}"
+
+
+def holder(t: Mapping[str, Any]) -> str:
+    import socket
+
+    return f"{socket.gethostname()}/{str(t.get('holder', ''))[:8]}"
+
+
+def timeout(env: Mapping[str, str]) -> float:
+    try:
+        value = float(env.get("CLAUDE_BUDGET_TEAM_TIMEOUT") or TIMEOUT_S)
+    except ValueError:
+        return TIMEOUT_S
+    return value if 0 < value < 60 else TIMEOUT_S
+
+
+def team_table(ctx: Context, state: State) -> local.Team:
+    return local.table(state, key(ctx.config))
+
+
+def sync(ctx: Context, state: State, now: datetime, *, release: bool = False, wait: float | None = None) -> list[str]:
+    """One bounded round of settle / give back / top up; notes for the user (outage begun or over).
+
+    A budget seen for the first time gets its first lease in a second round, in the same bound.
+    """
+    import time
+
+    t = team_table(ctx, state)
+    if not local.may_try(t, now) and wait is None:
+        return []
+    was_down = bool(t.get("unreachable"))
+    try:
+        from budget_state.team import db  # noqa: F401 (psycopg, imported before the clock starts: the bound is the network's)
+    except ImportError as e:
+        local.failed(t, _describe(e), now)
+        return [f"claude-budget: {_describe(e)} (team budgets not enforced)"]
+    deadline = time.monotonic() + (wait if wait is not None else timeout(ctx.env))
+    for round_no in range(2):
+        left_s = deadline - time.monotonic()
+        if round_no and left_s < 0.05:
+            break  # no time for the new budgets' first leases: the next hook asks for them
+        try:
+            answer = _exchange(ctx, t, local.requests(t, release=release), left_s)
+        except Exception as e:  # noqa: BLE001 (unreachable, refused, or psycopg missing: enforce on what is held)
+            text = _describe(e)
+            if local.failed(t, text, now):
+                return [
+                    f"claude-budget: the team database is unreachable ({text}) — enforcing on the team lease "
+                    "held; spending is reconciled when it is back"
+                ]
+            return []
+        if not local.apply(t, answer, state=state, now=now, ttl_s=LEASE_TTL_S):
+            break
+        local.charge(t, state, now)  # budgets first heard of: what they already owe (see local.apply)
+    return ["claude-budget: the team database is reachable again; team spending reconciled"] if was_down else []
+
+
+def _exchange(ctx: Context, t: local.Team, items: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    from budget_state.team import db  # psycopg: only now, and only for a project with a team
+
+    url, team, who = str(ctx.config.team_url), team_name(ctx.config), holder(t)
+
+    def call() -> dict[str, Any]:
+        # Connected and closed inside the bounded call: an abandoned one closes its own connection.
+        with db.session(url, statement_ms=STATEMENT_MS) as conn:
+            return db.sync(conn, team=team, holder=who, items=items, ttl=LEASE_TTL_S)
+
+    return db.bounded(call, max(seconds, 0.001))
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, ImportError):
+        return "psycopg is not installed — pip install 'claude-budget[team]'"
+    from budget_state._errors import BudgetError
+
+    return str(e) if isinstance(e, BudgetError) else f"{type(e).__name__}: {e}"
+
+
+def _open_sessions(state: State) -> bool:
+    sessions = state.get("sessions")
+    return isinstance(sessions, dict) and any(isinstance(s, dict) and not s.get("ended") for s in sessions.values())
+
+
+def after_settle(
+    ctx: Context, state: State, event: str, command: str | None, now: datetime, *, background: bool
+) -> tuple[list[str], Decision | None]:
+    """Charge the leases with what this hook settled; sync if due; kill mode: may the turn go on?"""
+    t = team_table(ctx, state)
+    local.charge(t, state, now)
+    notes: list[str] = []
+    if event == "SessionEnd" and not _open_sessions(state):
+        notes += sync(ctx, state, now, release=True)
+        return notes, None
+    kill = event == "PreToolUse" and not background and ctx.config.mode == "kill"
+    scopes = _scopes(command)
+    due = local.needs_sync(t, now, None)
+    over = kill and any(local.left(b) < 0 for b in t["budgets"].values() if local.applies(b, scopes))
+    synced = t.get("synced")
+    stale = not isinstance(synced, datetime) or (now - synced).total_seconds() > _FOREGROUND_STALE_S
+    if over or (due and (background or stale)):
+        notes += sync(ctx, state, now)
+    if not kill:
+        return notes, None
+    return notes, _decide(ctx, t, scopes, running=True)
+
+
+def _scopes(command: str | None) -> tuple[str, ...]:
+    return ("overall",) if command is None else ("overall", command)
+
+
+def may_start(ctx: Context, state: State, command: str | None, now: datetime) -> tuple[list[str], Decision | None]:
+    """None when the team's leases allow ``command`` (None: a plain prompt) to start, else a refusal."""
+    t = team_table(ctx, state)
+    local.charge(t, state, now)
+    notes: list[str] = []
+    scopes = _scopes(command)
+    if local.needs_sync(t, now, scopes) == "now":
+        notes += sync(ctx, state, now)
+    decision = _decide(ctx, t, scopes, running=False)
+    if decision is None:
+        notes += warnings(ctx, state, command)
+    return notes, decision
+
+
+def _decide(ctx: Context, t: local.Team, scopes: Iterable[str], *, running: bool) -> Decision | None:
+    from budget_state._budgets import Decision
+
+    if ctx.config.mode == "warn":
+        return None
+    if running and ctx.config.mode != "kill":
+        return None
+    down = bool(t.get("unreachable"))
+    if not t.get("synced"):
+        if down and ctx.config.on_team_unreachable == "block":
+            return Decision(False, _unreachable_reason(t, ctx), "team")
+        return None
+    for b in t["budgets"].values():
+        if not local.applies(b, scopes):
+            continue
+        # A running turn stops once it spent past its lease and no more could be leased (the settle
+        # makes the lease absorb what was spent past it, so "past" is: used up, and refused more).
+        dry = (local.left(b) < 0 or (local.left(b) <= 0 and bool(b.get("full")))) if running else local.left(b) <= 0
+        if not dry:
+            continue
+        if down:
+            if ctx.config.on_team_unreachable == "block":
+                return Decision(False, _unreachable_reason(t, ctx), "team")
+            continue  # use-lease-then-warn: the lease is used up; going on, with a warning (notes)
+        return Decision(False, refusal(b, team_name(ctx.config), running=running), f"team:{b.get('scope')}")
+    return None
+
+
+def warnings(ctx: Context, state: State, command: str | None) -> list[str]:
+    """What a prompt that goes on past a used-up lease is told: in warn mode once per lease, that the
+    team budget is spent; during an outage under use-lease-then-warn, every time."""
+    t = state.get("team")
+    if not isinstance(t, dict):
+        return []
+    dry = [b for b in t.get("budgets", {}).values() if local.applies(b, _scopes(command)) and local.left(b) <= 0]
+    if not dry:
+        return []
+    if t.get("unreachable"):
+        if ctx.config.on_team_unreachable != "use-lease-then-warn":
+            return []
+        return [
+            "claude-budget: the team database is unreachable and this machine's team lease for "
+            f"{_label(dry[0])} is used up — going on (on_team_unreachable = use-lease-then-warn); "
+            "spending is reconciled when it is back"
+        ]
+    notes = []
+    for b in dry:
+        if ctx.config.mode == "warn" and b.get("told") != b.get("lease"):
+            b["told"] = b.get("lease")
+            notes.append(
+                "claude-budget: " + refusal(b, team_name(ctx.config), running=False) + " (warn mode: going on)"
+            )
+    return notes
+
+
+def _label(b: Mapping[str, Any]) -> str:
+    from budget_state.team.windows import from_row, label
+
+    w = b.get("window")
+    window = from_row(str(w[0]), int(w[1]), str(w[2])) if isinstance(w, list) and len(w) == 3 else None
+    scope = "the overall team budget" if b.get("scope") == "overall" else f"the team budget of {b.get('scope')}"
+    return f"{scope} ({b.get('metric')}/{label(window)})"
+
+
+def _amount(metric: object, n: int) -> str:
+    from budget_state._model import dollars
+    from budget_state._units import humanize
+
+    return dollars(n) if metric == "usd" else f"{humanize(n)} tokens"
+
+
+def refusal(b: Mapping[str, Any], team: str, *, running: bool) -> str:
+    used, limit = count_value(b.get("team_used")), count_value(b.get("limit"))
+    others = max(0, count_value(b.get("team_leased")) - max(0, local.left(b)))
+    held = f"; {_amount(b.get('metric'), others)} of it is leased to machines still running" if others else ""
+    head = "Team budget exceeded" if running else "Team budget spent"
+    tail = "; claude-budget (kill mode) stopped this turn" if running else ""
+    return (
+        f'{head}: {_label(b)} of team "{team}" has used {_amount(b.get("metric"), used)} of '
+        f"{_amount(b.get('metric'), limit)}{held}{tail}. To go on, raise it with: claude-budget team set "
+        f"{b.get('scope')} --{b.get('metric')} <more>"
+    )
+
+
+def _unreachable_reason(t: Mapping[str, Any], ctx: Context) -> str:
+    return (
+        f"claude-budget could not reach the team database ({t.get('error') or 'no answer'}), and this machine holds "
+        "no team lease for it; on_team_unreachable is block. Check team_url, or set "
+        'on_team_unreachable = "use-lease-then-warn"'
+    )
+
+
+def status_lines(ctx: Context, state: State) -> list[str]:
+    """The team lines of ``/budget`` and ``claude-budget status``."""
+    from budget_state.team.view import lines
+
+    t = state.get("team")
+    mine = t if isinstance(t, dict) and t.get("key") == key(ctx.config) else None
+    return lines(mine, team_name(ctx.config), on_unreachable=str(ctx.config.on_team_unreachable))
+
+
+def api_may_start(ctx: Context, command: str | None) -> Decision:
+    """``budget_state.may_start`` with a team: the local answer was yes; now the team's leases."""
+    from budget_state._budgets import ALLOW
+    from budget_state._ledger import utcnow
+
+    with ctx.ledger.transaction() as state:
+        _, decision = may_start(ctx, state, command, utcnow())
+    return decision or ALLOW
+
+
+def status_json(ctx: Context, state: State) -> dict[str, Any]:
+    """The ``team`` key of ``claude-budget status --json``."""
+    from budget_state.team.view import machine_json
+
+    t = state.get("team")
+    mine = t if isinstance(t, dict) and t.get("key") == key(ctx.config) else None
+    return machine_json(mine, team_name(ctx.config))

@@ -1,0 +1,90 @@
+"""The team part of ``/budget`` and ``claude-budget status``: what this machine holds, as its ledger
+last heard from the database. Pure (no network: ``claude-budget team status`` asks the database)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from budget_state._model import count_value
+from budget_state.team import local
+
+
+def _iso(v: object) -> str | None:
+    return v.isoformat() if isinstance(v, datetime) else None
+
+
+def machine_json(t: Mapping[str, Any] | None, team: str) -> dict[str, Any]:
+    """The ``team`` key of ``status --json`` (version 1 of its shape, README "Team budgets")."""
+    t = t or {}
+    budgets = []
+    for bid, b in sorted(t.get("budgets", {}).items(), key=lambda kv: int(kv[0])):
+        w = b.get("window") if isinstance(b.get("window"), list) else ["total", 0, ""]
+        budgets.append(
+            {
+                "id": int(bid),
+                "scope": b.get("scope"),
+                "metric": b.get("metric"),
+                "window": _window_label(w),
+                "limit": count_value(b.get("limit")),
+                "team_used": count_value(b.get("team_used")),
+                "team_leased": count_value(b.get("team_leased")),
+                "lease": {
+                    "id": b.get("lease"),
+                    "granted": count_value(b.get("granted")),
+                    "used": count_value(b.get("used")),
+                    "settled": count_value(b.get("settled")),
+                    "left": local.left(b),
+                    "valid_until": _iso(b.get("valid_until")),
+                },
+            }
+        )
+    return {
+        "team": team,
+        "synced": _iso(t.get("synced")),
+        "unreachable_since": _iso(t.get("unreachable")),
+        "error": t.get("error"),
+        "budgets": budgets,
+        "closing": len(t.get("closing", {})),
+        "outages": count_value(t.get("outages")),
+    }
+
+
+def _window_label(w: list[Any]) -> str:
+    from budget_state.team.windows import from_row, label
+
+    return label(from_row(str(w[0]), int(w[1]), str(w[2])))
+
+
+def lines(t: Mapping[str, Any] | None, team: str, *, on_unreachable: str) -> list[str]:
+    """A few plain lines for the status text."""
+    data = machine_json(t, team)
+    out = [f'Team "{team}"']
+    if data["unreachable_since"]:
+        out.append(
+            f"  database UNREACHABLE since {data['unreachable_since']} ({data['error']}); "
+            f"enforcing on the lease held, then {on_unreachable}"
+        )
+    elif data["synced"] is None:
+        out.append("  not yet in touch with the team database")
+    if not data["budgets"] and data["synced"] is not None:
+        out.append("  no team budgets (claude-budget team set overall --usd 300 --per day)")
+    for b in data["budgets"]:
+        unit = _fmt(b["metric"])
+        lease = b["lease"]
+        pct = f" ({b['team_used'] * 100 // b['limit']}%)" if b["limit"] else ""
+        out.append(
+            f"  {b['scope']} {b['metric']}/{b['window']}: team used {unit(b['team_used'])} of {unit(b['limit'])}{pct}; "
+            f"this machine's lease {unit(max(lease['left'], 0))} left of {unit(lease['granted'])}"
+        )
+    if data["closing"]:
+        out.append(f"  {data['closing']} ended lease(s) still to settle")
+    return out
+
+
+def _fmt(metric: object) -> Any:
+    from budget_state._model import dollars
+    from budget_state._units import humanize
+
+    return dollars if metric == "usd" else humanize
