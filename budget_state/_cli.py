@@ -366,12 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
         "command", nargs="?", metavar="COMMAND", type=command_name, help="only this command, e.g. /review-pr"
     )
     p.add_argument("--json", dest="json_", action="store_true", help="print the versioned JSON shape instead")
-    p.add_argument(
-        "--color",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="colour the bars (default: auto, which honours NO_COLOR and FORCE_COLOR)",
-    )
+    color_option(p)
     project_option(p)
     p.set_defaults(func=cmd_status)
 
@@ -414,12 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the session's command, its bar, the tightest limit, dollars and time left, in one "
         "line. Claude Code runs it with the session's JSON on stdin; it always exits 0.",
     )
-    p.add_argument(
-        "--color",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="colour the bar (default: auto, on unless NO_COLOR: Claude Code shows colours)",
-    )
+    color_option(p, "colour the bar (default: auto, on unless NO_COLOR: Claude Code shows colours)")
     p.set_defaults(func=cmd_statusline)
 
     p = sub.add_parser(
@@ -435,12 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="seconds between looks at the ledger (default: 1)",
     )
-    p.add_argument(
-        "--color",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="colour the bars (default: auto, which honours NO_COLOR and FORCE_COLOR)",
-    )
+    color_option(p)
     project_option(p)
     p.set_defaults(func=cmd_watch)
 
@@ -478,6 +463,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_team(sub, project_option)
     return parser
+
+
+def color_option(
+    p: argparse.ArgumentParser, help: str = "colour the bars (default: auto, which honours NO_COLOR and FORCE_COLOR)"
+) -> None:
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto", help=help)
 
 
 def _scope_options(p: argparse.ArgumentParser) -> None:
