@@ -57,6 +57,14 @@ def evaluate(
     specs = tuple(specs)
     table = _table(state, scope)
     parsed: dict[str, Any] = {}
+    # the earliest minute each resolution is read from: its windows' starts (a rolling one's
+    # "frees at" looks only inside the window too)
+    earliest: dict[str, int] = {}
+    for spec in specs:
+        if spec.window is not None:
+            kind = QUARTERS if spec.window.kind == "calendar" else MINUTES
+            start = start_minute(spec.window, now, zone)
+            earliest[kind] = min(start, earliest.get(kind, start))
     out = []
     for spec in specs:
         if spec.window is None:
@@ -69,7 +77,7 @@ def evaluate(
             continue
         kind = QUARTERS if spec.window.kind == "calendar" else MINUTES
         if kind not in parsed:
-            parsed[kind] = scope_buckets(state, scope, table=kind)
+            parsed[kind] = scope_buckets(state, scope, table=kind, since=earliest[kind])
         buckets = parsed[kind]
         # up to now: a clock moved back (or skewed between machines) must not count the future
         usage, usd = buckets.total(start_minute(spec.window, now, zone), minute_of(now) + 1)

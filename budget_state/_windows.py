@@ -82,16 +82,22 @@ class Buckets:
         self.rows: dict[int, list[int]] = rows if rows is not None else {}
 
     @classmethod
-    def parse(cls, text: object, /) -> Buckets:
-        """From the ledger's string; what a hand edit broke is dropped, never raised."""
+    def parse(cls, text: object, /, since: int | None = None) -> Buckets:
+        """From the ledger's string; what a hand edit broke is dropped, never raised.
+
+        ``since``: only the buckets from that minute on (a reader that sums a window skips the rest
+        of a day's buckets unparsed).
+        """
         rows: dict[int, list[int]] = {}
         if not isinstance(text, str):
             return cls(rows)
         for item in text.split():
             minute, _, values = item.partition(":")
             try:
-                numbers = [int(v) for v in values.split(",")]
                 key = int(minute)
+                if since is not None and key < since:
+                    continue
+                numbers = [int(v) for v in values.split(",")]
             except ValueError:
                 continue
             if len(numbers) == len(_FIELDS) and all(0 <= n <= MAX_COUNT for n in numbers):
@@ -227,10 +233,13 @@ MINUTES = "minutes"
 QUARTERS = "quarters"
 
 
-def scope_buckets(state: Mapping[str, Any], scope: str, /, *, table: str = MINUTES) -> Buckets:
-    """A scope's buckets as the ledger holds them (parsed on each call: callers keep the result)."""
+def scope_buckets(
+    state: Mapping[str, Any], scope: str, /, *, table: str = MINUTES, since: int | None = None
+) -> Buckets:
+    """A scope's buckets as the ledger holds them (parsed on each call: callers keep the result);
+    with ``since``, only those from that minute on (for reading, never to write back)."""
     tables = state.get(table)
-    return Buckets.parse(tables.get(scope) if isinstance(tables, dict) else None)
+    return Buckets.parse(tables.get(scope) if isinstance(tables, dict) else None, since)
 
 
 def charge(state: dict[str, Any], scopes: list[str], now: datetime, usage: Mapping[str, Any], /) -> None:

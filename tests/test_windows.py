@@ -281,3 +281,9 @@ class _AnyWhere(str):
 
 
 ANY_WHERE = _AnyWhere()
+
+
+def test_parsing_from_a_minute_skips_the_older_buckets_only() -> None:
+    text = "100:1,0,0,0,5 160:2,0,0,0,0 161:x 220:4,0,0,0,1"
+    assert Buckets.parse(text, 160).rows == {160: [2, 0, 0, 0, 0], 220: [4, 0, 0, 0, 1]}
+    assert Buckets.parse(text).rows.keys() == {100, 160, 220}

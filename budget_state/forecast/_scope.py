@@ -49,8 +49,8 @@ def forecast_scope(
     rates = {"tokens": burn_rate(tokens, minute), "usd": burn_rate(usd, minute)}
     best: tuple[Exhaustion, LimitStatus] | None = None
     for limit in limits:
-        if limit.limit <= 0 or limit.metric not in rates:
-            continue
+        if limit.limit <= 0 or limit.metric not in rates or limit.used >= limit.limit:
+            continue  # a spent limit has run out already: its row says so, and when it resets
         calendar = limit.window is not None and limit.window.kind == "calendar"
         e = exhaustion(
             tokens if limit.metric == "tokens" else usd,
