@@ -58,6 +58,8 @@ QUICK = Config(
 SECTIONS = (
     "overhead", "hooks", "portable", "history", "windows", "contention", "growth", "status", "forecast", "statusline",
 )
+#: Below this line BENCHMARKS.md holds what benchmarks/orchestrate.py and benchmarks/team.py produce.
+SEPARATE = "<!-- produced separately: run.py keeps what follows -->"
 FORECAST_TRIALS = {False: 400, True: 100}  # held-out trials per trace family, by --quick
 
 
@@ -181,7 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         facts.append(("**Product changed during the run**", f"now {product_version()}: tables may mix versions"))
     facts.append(("Load average at end", " ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1, 5, 15 min)"))
     text = render(sections, facts=facts, command=command, cfg=cfg, quick=args.quick, took=time.perf_counter() - started)
-    Path(args.out).write_text(text, encoding="utf-8")
+    out = Path(args.out)
+    kept = out.read_text(encoding="utf-8").partition(SEPARATE)[2] if out.exists() else ""
+    if kept:  # sections other scripts produce (the orchestrator's, the team's) stay as they were
+        text = text.rstrip("\n") + "\n\n" + SEPARATE + kept
+    out.write_text(text, encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
