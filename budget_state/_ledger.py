@@ -24,7 +24,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -416,9 +416,30 @@ def remember_run(state: State, run: dict[str, Any], /) -> None:
     table = state.get("commands", {}).get(command)
     if not isinstance(table, dict):
         return
+    kept = recent_runs(table)
+    # One string, not an array of arrays: every hook parses the ledger's hot part, and TOML
+    # parsers take ~50x longer over 200 commands' nested arrays than over as many strings.
+    table["recent"] = " ".join(",".join(map(str, r)) for r in [*kept[-(RECENT_RUNS - 1) :], run_totals(run)])
+
+
+def recent_runs(table: Mapping[str, Any], /) -> list[list[int]]:
+    """A command's ``recent``: the totals of its last finished runs, oldest first, as
+    ``[input, output, cache_creation, cache_read, usd_micros]`` (ledger: ``"i,o,cc,cr,usd i,o,…"``;
+    an array of such arrays in ledgers written before). What a hand edit broke is left out."""
     recent = table.get("recent")
-    kept = [r for r in recent if isinstance(r, list)] if isinstance(recent, list) else []
-    table["recent"] = [*kept[-(RECENT_RUNS - 1) :], run_totals(run)]
+    if isinstance(recent, str):
+        rows = []
+        for item in recent.split():
+            try:
+                row = [int(v) for v in item.split(",")]
+            except ValueError:
+                continue
+            if len(row) == len(_RUN_FIELDS) and all(v >= 0 for v in row):
+                rows.append(row)
+        return rows
+    if isinstance(recent, list):
+        return [[count_value(v) for v in r] for r in recent if isinstance(r, list) and len(r) == len(_RUN_FIELDS)]
+    return []
 
 
 def _migrate(state: State, old: State, now: datetime) -> list[dict[str, Any]]:

@@ -102,11 +102,9 @@ def _table(state: Mapping[str, Any], scope: str) -> Mapping[str, Any]:
 
 def per_run(state: Mapping[str, Any], command: str, /, *, counted: tuple[str, ...] = CATEGORIES) -> PerRun | None:
     """p50/p90 of a command's recent finished runs (those that left the ledger, and those still in it)."""
-    rows: list[list[int]] = []
-    recent = _table(state, command).get("recent")
-    if isinstance(recent, list):
-        rows += [r for r in recent if isinstance(r, list) and len(r) == 5]
-    from ._ledger import run_totals
+    from ._ledger import recent_runs, run_totals
+
+    rows = recent_runs(_table(state, command))
 
     for run in state.get("runs", []):
         if isinstance(run, dict) and run.get("command") == command and isinstance(run.get("ended"), datetime):

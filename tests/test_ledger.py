@@ -22,6 +22,7 @@ from budget_state._ledger import (
     add_usage,
     compact,
     new_state,
+    recent_runs,
 )
 from budget_state._lock import LedgerLock
 
@@ -155,7 +156,7 @@ def test_finished_runs_leave_in_batches_and_commands_keep_their_totals() -> None
         f"p{i}" for i in range(HOT_RUNS_MAX + 1 - HOT_RUNS, HOT_RUNS_MAX + 1)
     ]
     assert [r["prompt"] for r in moved] == [f"p{i}" for i in range(HOT_RUNS_MAX + 1 - HOT_RUNS)]
-    assert state["commands"]["/a"]["recent"] == [[1, 2, 0, 0, 0]] * RECENT_RUNS  # the last ones only
+    assert recent_runs(state["commands"]["/a"]) == [[1, 2, 0, 0, 0]] * RECENT_RUNS  # the last ones only
 
 
 def test_open_and_just_finished_runs_stay() -> None:
@@ -218,7 +219,7 @@ def test_a_schema_1_ledger_is_migrated_on_first_write_keeping_every_total(tmp_pa
     assert got["schema_version"] == 2
     assert got["overall"] == hot["overall"] and got["commands"]["/a"]["input"] == 30
     assert [r["prompt"] for r in read_runs(path)] == ["p0", "p1"]
-    assert got["commands"]["/a"]["recent"] == [[1, 2, 0, 0, 0]] * 2
+    assert recent_runs(got["commands"]["/a"]) == [[1, 2, 0, 0, 0]] * 2
     from budget_state._windows import Buckets, minute_of
 
     quarters = Buckets.parse(got["quarters"]["/a"])

@@ -259,6 +259,9 @@ def test_per_run_figures_come_from_recent_and_finished_runs() -> None:
     }
     assert per_run(state, "/r") == PerRun(3, 20, 30, 2, 3)
     assert per_run(state, "/other") is None
+    # as this version writes it: one string (a broken item is left out)
+    state["commands"]["/r"]["recent"] = "10,0,0,0,1 20,0,0,0,2 x,1 1,2"
+    assert per_run(state, "/r") == PerRun(3, 20, 30, 2, 3)
 
 
 def test_a_commands_limits_are_checked_when_first_asked_for(tmp_path: Path) -> None:
