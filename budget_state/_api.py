@@ -153,22 +153,32 @@ def _status(
 
 
 def with_forecast(ctx: Context, state: State, status: ScopeStatus, now: datetime, /) -> ScopeStatus:
-    """``status`` with its burn rates and when its tightest limit runs out (status views only: hooks skip it)."""
+    """``status`` with its burn rates and when its tightest limit runs out (status views only: hooks skip it).
+
+    Only for a scope that spent something in the last :data:`FORECAST_ACTIVE` minutes: an idle
+    one's rate is about nothing, and a status of 200 commands would pay ~1 ms each to say so.
+    """
     from ._windows import minute_of, scope_buckets
     from .forecast import forecast_scope
 
-    buckets = scope_buckets(state, status.name)
-    # a day of history at least, and all of the longest rolling window (its spend leaves it as it ages)
     spans = [lim.window.minutes for lim in status.limits if lim.window is not None and lim.window.kind == "rolling"]
-    since = minute_of(now) - max([1440, *spans])
+    # a day of history at least, and all of the longest rolling window (its spend leaves it as it ages)
+    minute = minute_of(now)
+    buckets = scope_buckets(state, status.name, since=minute - max([1440, *spans]))
+    if not any(minute - FORECAST_ACTIVE < m <= minute for m in buckets.rows):
+        return status._replace(forecast=None)
     forecast = forecast_scope(
         status.limits,
-        tokens=buckets.series(since, "tokens", ctx.config.counted),
-        usd=buckets.series(since, "usd"),
+        tokens=buckets.series(0, "tokens", ctx.config.counted),
+        usd=buckets.series(0, "usd"),
         now=now,
     )
     idle = forecast.tokens_per_min == 0 and forecast.usd_per_hour == 0
     return status._replace(forecast=None if idle else forecast)
+
+
+#: Minutes without spending after which a scope gets no forecast.
+FORECAST_ACTIVE = 60
 
 
 def _source(specs: tuple[LimitSpec, ...]) -> str | None:
