@@ -57,16 +57,18 @@ def evaluate(
     specs = tuple(specs)
     table = _table(state, scope)
     parsed: dict[str, Any] = {}
-    # the earliest minute each resolution is read from: its windows' starts (a rolling one's
-    # "frees at" looks only inside the window too)
+    # each window's resolution and first minute, once; a resolution's buckets are parsed from the
+    # earliest of its windows' starts (a rolling one's "frees at" looks only inside the window too)
+    starts = {
+        i: (QUARTERS if spec.window.kind == "calendar" else MINUTES, start_minute(spec.window, now, zone))
+        for i, spec in enumerate(specs)
+        if spec.window is not None
+    }
     earliest: dict[str, int] = {}
-    for spec in specs:
-        if spec.window is not None:
-            kind = QUARTERS if spec.window.kind == "calendar" else MINUTES
-            start = start_minute(spec.window, now, zone)
-            earliest[kind] = min(start, earliest.get(kind, start))
+    for kind, start in starts.values():
+        earliest[kind] = min(start, earliest.get(kind, start))
     out = []
-    for spec in specs:
+    for i, spec in enumerate(specs):
         if spec.window is None:
             used = (
                 count_value(table.get("usd_micros"))
@@ -75,12 +77,12 @@ def evaluate(
             )
             out.append(LimitStatus(spec.metric, used, spec.amount, None, None, spec.source))
             continue
-        kind = QUARTERS if spec.window.kind == "calendar" else MINUTES
+        kind, start = starts[i]
         if kind not in parsed:
             parsed[kind] = scope_buckets(state, scope, table=kind, since=earliest[kind])
         buckets = parsed[kind]
         # up to now: a clock moved back (or skewed between machines) must not count the future
-        usage, usd = buckets.total(start_minute(spec.window, now, zone), minute_of(now) + 1)
+        usage, usd = buckets.total(start, minute_of(now) + 1)
         used = usd if spec.metric == "usd" else usage.total(counted)
         if spec.window.kind == "calendar":
             resets = next_boundary(spec.window, now, zone)

@@ -105,13 +105,20 @@ def _settings(path: Path, name: str, plan: _Plan, removals: list[Path]) -> str |
     return f"{name}: {'; '.join(parts)}"
 
 
-def _command(path: Path, name: str, removals: list[Path]) -> str | None:
+def _read(path: Path) -> str | None:
+    """A file install wrote, or None when it is gone."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read {path}: {e}", path=path) from None
+
+
+def _command(path: Path, name: str, removals: list[Path]) -> str | None:
+    text = _read(path)
+    if text is None:
+        return None
     if MARKER not in text:
         return f"{name}: kept (written by you: it lacks the {MARKER} --> marker)"
     removals.append(path)
@@ -119,12 +126,9 @@ def _command(path: Path, name: str, removals: list[Path]) -> str | None:
 
 
 def _gitignore(path: Path, plan: _Plan, removals: list[Path]) -> str | None:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    text = _read(path)
+    if text is None:
         return None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read {path}: {e}", path=path) from None
     ours = {*GITIGNORE_LINES, LOCAL_SETTINGS_LINE, GITIGNORE_HEADER}
     lines = text.splitlines()
     kept = [line for line in lines if line.strip() not in ours]
@@ -138,12 +142,9 @@ def _gitignore(path: Path, plan: _Plan, removals: list[Path]) -> str | None:
 
 
 def _config(path: Path, removals: list[Path]) -> str | None:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    text = _read(path)
+    if text is None:
         return None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read {path}: {e}", path=path) from None
     if text != CONFIG_TEMPLATE:
         return f".claude/{CONFIG_NAME}: kept (you changed it; delete it yourself if you no longer want it)"
     removals.append(path)
