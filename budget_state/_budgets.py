@@ -71,15 +71,20 @@ def limit_line(limit: LimitStatus, /) -> str:
 
 def when(at: datetime, now: datetime, zone: tzinfo | None, /) -> str:
     """``00:00 (in 3h 12m)``; ``Mon 00:00 (in 2d 4h)`` beyond a day — local time in the configured zone."""
-    local = at.astimezone(zone) if zone is not None else at.astimezone()
-    minutes = max(0, int((at - now).total_seconds() + 59) // 60)
-    days, rest = divmod(minutes, 1440)
+    days, rest = divmod(_minutes_until(at, now), 1440)
     hours, mins = divmod(rest, 60)
-    if days:
-        span, clock = f"{days}d {hours}h", local.strftime("%a %H:%M")
-    else:
-        span, clock = (f"{hours}h {mins}m" if hours else f"{mins}m"), local.strftime("%H:%M")
-    return f"{clock} (in {span})"
+    span = f"{days}d {hours}h" if days else (f"{hours}h {mins}m" if hours else f"{mins}m")
+    return f"{clock(at, now, zone)} (in {span})"
+
+
+def clock(at: datetime, now: datetime, zone: tzinfo | None, /) -> str:
+    """``00:00``, or ``Mon 00:00`` a day or more ahead — local time in the configured zone."""
+    local = at.astimezone(zone) if zone is not None else at.astimezone()
+    return local.strftime("%a %H:%M" if _minutes_until(at, now) >= 1440 else "%H:%M")
+
+
+def _minutes_until(at: datetime, now: datetime) -> int:
+    return max(0, int((at - now).total_seconds() + 59) // 60)
 
 
 def _resets(limit: LimitStatus, now: datetime | None, zone: tzinfo | None) -> str:

@@ -32,7 +32,7 @@ from typing import Any
 
 from ._errors import LedgerCorrupt, LedgerError
 from ._lock import LedgerLock
-from ._model import MAX_COUNT, count_value
+from ._model import MAX_COUNT, RECENT_RUNS, count_value
 from ._paths import lock_path
 from ._toml import loads
 
@@ -40,7 +40,6 @@ SCHEMA_VERSION = 2
 HOT_RUNS = 20  # finished runs kept above the marker, besides open and just-finished ones
 HOT_RUNS_MAX = 50  # more than this many and the older ones move below, as one batch
 RECENT = timedelta(minutes=10)  # a run that ended this recently may still get late usage: stays above
-RECENT_RUNS = 20  # finished runs' totals kept per command, for per-run estimates (p50/p90, pre-flight)
 # Schema 1 kept older runs below this line (parsed only when a batch moved there): read for migration.
 COLD_MARKER = "# ---- history: older runs, rewritten only when a batch of runs moves here ----\n"
 MAX_SESSIONS = 100

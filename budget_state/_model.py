@@ -14,6 +14,8 @@ CATEGORIES: tuple[str, ...] = ("input", "output", "cache_creation", "cache_read"
 # levels of /budget and status --json, the once-only notices, and block mode's refusal all use these.
 THRESHOLDS: tuple[int, ...] = (70, 90, 100)
 MAX_COUNT = 2**63 - 1  # TOML's integer range; anything outside it is not a real token count
+#: Finished runs whose totals each command keeps (the ledger's ``recent``), for its per-run p50/p90.
+RECENT_RUNS = 20
 
 
 def dollars(micros: int, /) -> str:

@@ -128,7 +128,7 @@ def _outlook(scope: ScopeStatus, now: datetime | None) -> list[str]:
     """
     if now is None:
         return []
-    from budget_state._budgets import when
+    from budget_state._budgets import clock, when
 
     lines = []
     f = scope.forecast
@@ -141,7 +141,7 @@ def _outlook(scope: ScopeStatus, now: datetime | None) -> list[str]:
         if limit is not None and f.exhausts_at is not None and not limit.spent:
             line += f" — {_limit_name(limit)} runs out at {when(f.exhausts_at, now, None)}"
             if f.exhausts_p10 is not None and f.exhausts_p90 is not None and f.exhausts_p10 != f.exhausts_p90:
-                line += f", likely {_clock(f.exhausts_p10, now)}–{_clock(f.exhausts_p90, now)}"
+                line += f", likely {clock(f.exhausts_p10, now, None)}–{clock(f.exhausts_p90, now, None)}"
         elif scope.limits and not any(x.spent for x in scope.limits):
             line += " — no limit runs out before it frees up"
         lines.append(line)
@@ -153,11 +153,6 @@ def _outlook(scope: ScopeStatus, now: datetime | None) -> list[str]:
             f" {humanize(p.p90_tokens)}, {dollars(p.p90_usd_micros)} at p90 — last {runs}"
         )
     return lines
-
-
-def _clock(at: datetime, now: datetime) -> str:
-    local = at.astimezone()
-    return local.strftime("%H:%M") if (at - now).total_seconds() < 86_400 else local.strftime("%a %H:%M")
 
 
 def _rows(name: str, scope: ScopeStatus, now: datetime | None) -> list[_Row]:

@@ -5,12 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from .._model import Forecast, LimitStatus, PerRun
+from .._model import RECENT_RUNS, Forecast, LimitStatus, PerRun
 from ._exhaust import Exhaustion, as_minute, exhaustion
 from ._rate import burn_rate
-
-#: Finished runs per_run looks at: the most recent ones (the ledger keeps this many per command).
-RECENT_RUNS = 20
 
 
 def quantile(values: Sequence[int], q: float, /) -> int:
