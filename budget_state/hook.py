@@ -306,12 +306,8 @@ def _prompt(
             from ._budgets import preflight
 
             decision = preflight(ctx.config.mode, ctx.config.preflight, cmd_status, overall)
-        decision = _orchestrated(ctx, state, session, decision, cmd_status, now)
-        if decision.allowed and ctx.config.team_url:  # may it start under the team's leases?
-            from .team.hook import may_start as team_may_start
-
-            more, refused = team_may_start(ctx, state, command, now)
-            notes, decision = notes + more, refused or decision
+        decision, more = _shared_budgets(ctx, state, session, decision, cmd_status, command, now)
+        notes += more
         if decision.allowed:
             notes += _thresholds(state, cmd_status, overall, now=now, zone=ctx.config.zone())
             if command is not None and prompt_id is not None:
@@ -353,17 +349,27 @@ def _followup(
         )
         cmd_status = _orchestration_limit(ctx, state, session, cmd_status)
         decision = check_start(ctx.config.mode, cmd_status, overall, now=now, zone=ctx.config.zone())
-        decision = _orchestrated(ctx, state, session, decision, cmd_status, now)
-        if decision.allowed and ctx.config.team_url:
-            from .team.hook import may_start as team_may_start
-
-            more, refused = team_may_start(ctx, state, cmd_status and cmd_status.name, now)
-            notes, decision = notes + more, refused or decision
+        decision, more = _shared_budgets(ctx, state, session, decision, cmd_status, cmd_status and cmd_status.name, now)
+        notes += more
         if decision.allowed:
             notes += _thresholds(state, cmd_status, overall, now=now, zone=ctx.config.zone())
         elif cause is not None:
             _runs.close_run(state, session=session, now=now)
     return _answer(ctx, decision, notes)
+
+
+def _shared_budgets(
+    ctx: Any, state: Any, session: str, decision: Any, cmd_status: Any, command: str | None, now: Any
+) -> tuple[Any, list[str]]:
+    """``decision`` for a start, then the budgets shared beyond this session: its orchestration's,
+    and the team's leases (which may say something); the decision and those notes."""
+    decision = _orchestrated(ctx, state, session, decision, cmd_status, now)
+    if not (decision.allowed and ctx.config.team_url):
+        return decision, []
+    from .team.hook import may_start as team_may_start
+
+    notes, refused = team_may_start(ctx, state, command, now)
+    return refused or decision, notes
 
 
 ORCHESTRATION_ENV = "CLAUDE_BUDGET_ORCHESTRATION"  # = orchestrator._scope.ENV, without importing it here
