@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from budget_state._errors import ConfigError
 from budget_state._limits import LimitSpec
 from budget_state._model import CATEGORIES, slash_name
-from budget_state._paths import config_path, display
+from budget_state._paths import config_path, display, user_cache
 from budget_state._toml import loads, loads_cached
 
 if TYPE_CHECKING:
@@ -397,10 +397,8 @@ def _cache_file(path: Path, env: Mapping[str, str]) -> Path | None:
     """Where the parsed ``path`` is kept: the user's cache folder, one file per budget.toml."""
     import zlib
 
-    base = env.get("XDG_CACHE_HOME") or (os.path.join(env["HOME"], ".cache") if env.get("HOME") else None)
-    if not base:
-        return None
-    return Path(base) / "claude-budget" / f"config-{zlib.crc32(os.fsencode(path)):08x}.marshal"
+    base = user_cache(env)
+    return base / f"config-{zlib.crc32(os.fsencode(path)):08x}.marshal" if base else None
 
 
 def load_config(project: Path, env: Mapping[str, str]) -> Config:

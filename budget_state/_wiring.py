@@ -79,26 +79,44 @@ _MISSING_PROMPT: Final = (
 
 
 def hook_command(*, event: str = "UserPromptSubmit") -> str:
-    """The shell line Claude Code runs for ``event``: find the hook, then run it.
+    """The shell line Claude Code runs for ``event``: find the hook, then hand it the event.
 
-    An event whose answer nobody waits for (:data:`_BACKGROUND`) gets a line that starts the hook
-    with its stdin (the event) and returns at once, so Claude Code waits ~1 ms instead of a Python
-    start (``exec 3<&0`` first: sh gives a background command /dev/null as stdin, even with
-    ``<&0``). It runs in the foreground after all where it may have to answer: PreToolUse when the
-    mode may be kill or on_error closed, Stop in the interactive TUI (its message there is shown
-    under the last response; ``claude -p`` shows it nowhere).
+    Where bash is there (and ``CLAUDE_BUDGET_HELPER`` is not ``off``), the event goes to the
+    resident helper through bash builtins (:mod:`budget_state.helper.client`), which runs the hook
+    itself when no helper answers. Without bash the hook runs as a process of its own.
+
+    An event whose answer nobody waits for (:data:`_BACKGROUND`) is handed over without waiting
+    for the hook to finish: the helper says ``accepted`` once it has the event, or the line
+    starts the hook with its stdin and returns at once (``exec 3<&0`` first: sh gives a background
+    command /dev/null as stdin, even with ``<&0``). It runs in the foreground after all where it
+    may have to answer: PreToolUse when the mode may be kill or on_error closed, Stop in the
+    interactive TUI (its message there is shown under the last response; ``claude -p`` shows it
+    nowhere).
     """
     find = _FIND.replace("{missing}", _MISSING_PROMPT if event == "UserPromptSubmit" else "exit 0")
-    run = 'exec "$@"'
     if event not in _BACKGROUND:
-        return find + run
-    if event == "PreToolUse":
-        foreground = _MAY_DECIDE.format(then=run)
+        return find + _helper("wait") + 'exec "$@"'
+    if event == "PreToolUse":  # bash decides in the client, without grep; sh decides without bash
+        return f"{find}{_helper('decide')}m=background; {_MAY_DECIDE.format(then='m=wait')}" + _BACKGROUND_RUN
     elif event == "Stop":
-        foreground = f'[ "${{CLAUDE_CODE_ENTRYPOINT:-}}" = cli ] && {run}; '
+        mode = 'm=background; [ "${CLAUDE_CODE_ENTRYPOINT:-}" = cli ] && m=wait; '
     else:
-        foreground = ""
-    return f'{find}{foreground}exec 3<&0; "$@" --background <&3 3<&- >/dev/null 2>&1 &'
+        mode = "m=background; "
+    return f"{find}{mode}{_helper('$m')}" + _BACKGROUND_RUN
+
+
+# Without the helper: a waited-for event runs the hook; else it starts it with its stdin and returns.
+_BACKGROUND_RUN: Final = '[ "$m" = wait ] && exec "$@"; exec 3<&0; "$@" --background <&3 3<&- >/dev/null 2>&1 &'
+
+
+def _helper(mode: str) -> str:
+    """Hand the event to the resident helper (bash's builtins reach it); ``mode``: wait or background."""
+    from .helper.client import CLIENT
+
+    return (
+        'case "${CLAUDE_BUDGET_HELPER:-}" in [Oo][Ff][Ff]) ;; *) command -v bash >/dev/null 2>&1 && '
+        f"exec bash -c '{CLIENT}' claude-budget {mode} \"$@\";; esac; "
+    )
 
 
 def statusline_command() -> str:
