@@ -209,6 +209,17 @@ def check_running(
     return Decision(False, stop_message(s, limit, now=now, zone=zone), s.name)
 
 
+def could_go_over(command: ScopeStatus | None, overall: ScopeStatus, /, *, tokens: int, micros: int) -> bool:
+    """Whether ``tokens`` (or ``micros`` micro-dollars) more would put any limit of the run over."""
+    for s in (command, overall):
+        if s is None:
+            continue
+        for limit in _limits(s):
+            if limit.used + (micros if limit.metric == "usd" else tokens) > limit.limit:
+                return True
+    return False
+
+
 def preflight(mode: Mode, level: str, command: ScopeStatus, overall: ScopeStatus, /) -> Decision:
     """Block mode with ``preflight = "p90"`` (or p50): refuse a start whose estimated run does not fit.
 

@@ -94,6 +94,7 @@ def diagnose(project: Path, home: Path, env: Mapping[str, str]) -> tuple[list[Ch
         ledger = ledger_path(project, env)
     checks += _ledger_checks(project, ledger, env)
     checks.append(_statusline(project, home))
+    checks.append(_helper(effective))
     team = _team(project, env)
     if team is not None:
         checks.append(team)
@@ -302,6 +303,20 @@ def _stale_interpreters(w: Any) -> list[str]:
                         out.add(word)
                     break
     return sorted(out)
+
+
+def _helper(env: Mapping[str, str]) -> Check:
+    """The resident helper that answers hook events (budget_state.helper): informational only."""
+    from .helper import SWITCH_ENV, alive, endpoints
+
+    if env.get(SWITCH_ENV, "").lower() == "off":
+        return Check("helper", "ok", f"{SWITCH_ENV}=off: every hook event starts its own Python (slower)")
+    if shutil.which("bash") is None:
+        return Check("helper", "warn", "no bash here: every hook event starts its own Python", "install bash")
+    running = [key for key, end in endpoints(env) if end is not None and alive(end.pid)]
+    if not running:
+        return Check("helper", "ok", "no helper is running yet: the next hook event starts one")
+    return Check("helper", "ok", f"{len(running)} resident helper(s) answer hook events (claude-budget helper)")
 
 
 def _claude_version(env: Mapping[str, str]) -> Check:

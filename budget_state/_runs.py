@@ -147,6 +147,7 @@ def settle(
             cost = result.cost
         counted = subtable(s, "counted") if transcript is not None else {}
         for entry in result.entries:
+            _note_peak(s, entry.usage)
             if not entry.priced and entry.model:
                 _note_unpriced(overall, entry.model)
             add_usage(overall, entry.usage, entry.model)
@@ -167,6 +168,17 @@ def settle(
             by_time.add("overall", _reconcile(s, overall, cost, orchestration))
     by_time.charge(state, now)
     return problems
+
+
+def _note_peak(s: dict[str, Any], usage: dict[str, int]) -> None:
+    """The session's largest response (tokens of every category, micro-dollars): kill mode's bound on
+    what one response not yet in the transcript may add (hook._could_go_over)."""
+    tokens = sum(usage.get(c, 0) for c in ("input", "output", "cache_creation", "cache_read"))
+    micros = usage.get("usd_micros", 0)
+    peak = s.get("peak")
+    old = peak if isinstance(peak, list) and len(peak) == 2 else [0, 0]
+    if tokens > old[0] or micros > old[1]:
+        s["peak"] = [max(tokens, old[0]), max(micros, old[1])]
 
 
 def _orchestration(state: State, s: dict[str, Any], session: str, now: datetime) -> Any:

@@ -169,7 +169,6 @@ def handle(
     ``background``: nobody reads the reply (install runs this event in the background), so it
     decides nothing and leaves threshold crossings for the next hook that answers to announce.
     """
-    from . import _runs
     from ._api import Context
     from ._ledger import utcnow
 
@@ -181,13 +180,95 @@ def handle(
     prompt_id = _str(payload, "prompt_id")
     extra = [Path(p)] if (p := _str(payload, "agent_transcript_path")) else []
     now = utcnow()
-    notes: list[str] = []
 
     if event == "UserPromptSubmit":
         return _prompt(ctx, payload, session, transcript, prompt_id, now)
 
-    _wait_for_transcript(event, payload, ctx.config.mode, transcript)
+    # Kill mode's PreToolUse judges the response that called the tool. Claude Code writes it to the
+    # transcript some 60-80 ms after this hook starts: waiting for it is only worth it where that
+    # response could put a limit over (see _could_go_over); elsewhere the hook answers at once.
+    probe = None
+    if event == "PreToolUse" and ctx.config.mode == "kill" and not background:
+        probe = _unwritten(payload, transcript)
+    else:
+        _wait_for_transcript(event, payload, ctx.config.mode, transcript)
+    try:
+        return _settle(ctx, event, payload, session, transcript, extra, prompt_id, now, background, probe)
+    except _WaitFirst:
+        from ._accounting import wait_for
 
+        assert probe is not None
+        wait_for(probe[0], probe[1], timeout=0.25)
+        return _settle(ctx, event, payload, session, transcript, extra, prompt_id, now, background, None)
+
+
+class _WaitFirst(Exception):
+    """The response a kill-mode PreToolUse is about could put a limit over: read it before deciding."""
+
+
+def _unwritten(payload: Mapping[str, Any], transcript: Path | None) -> tuple[str, list[Path]] | None:
+    """Kill mode's PreToolUse: (the tool call's id, the file it will be in) if it is not there yet."""
+    needle = _str(payload, "tool_use_id")
+    if transcript is None or needle is None:
+        return None
+    where = [transcript]
+    agent = _str(payload, "agent_id")
+    if agent:
+        where = [transcript.with_suffix("") / "subagents" / f"agent-{agent}.jsonl"]
+    from ._accounting import wait_for
+
+    return None if wait_for(needle, where, timeout=0) else (needle, where)
+
+
+def _could_go_over(ctx: Any, state: Any, session: str, cmd_status: Any, overall: Any, now: Any) -> bool:
+    """Whether one response not yet counted could put a limit of this run over.
+
+    Bounded by twice the session's largest response so far (a context grows, a tool result can be
+    big); with no response seen yet there is no bound. Should a response still be bigger, kill
+    mode stops the turn one request later, at the next tool call: "at most one request after the
+    crossing" holds either way.
+    """
+    from ._budgets import could_go_over
+
+    s = state.get("sessions", {}).get(session)
+    peak = s.get("peak") if isinstance(s, dict) else None
+    tokens, micros = (peak[0], peak[1]) if isinstance(peak, list) and len(peak) == 2 else (0, 0)
+    if not isinstance(tokens, int) or not isinstance(micros, int) or tokens <= 0:
+        return True
+    tokens, micros = 2 * tokens, 2 * micros
+    if could_go_over(cmd_status, overall, tokens=tokens, micros=micros):
+        return True
+    if ctx.env.get(ORCHESTRATION_ENV):  # the orchestration's own budgets, as _orchestrated checks them
+        from .orchestrator import _scope
+
+        oid = _scope.of_session(state, session)
+        if oid is not None:
+            command = cmd_status.name if cmd_status is not None else None
+            found = _scope.limits(state, oid, command=command, session=session, counted=ctx.config.counted, now=now)
+            return any(lim.used + (micros if lim.metric == "usd" else tokens) > lim.limit for lim in found)
+    return False
+
+
+def _settle(
+    ctx: Any,
+    event: str,
+    payload: Mapping[str, Any],
+    session: str,
+    transcript: Path | None,
+    extra: list[Path],
+    prompt_id: str | None,
+    now: Any,
+    background: bool,
+    probe: tuple[str, list[Path]] | None,
+) -> dict[str, Any] | None:
+    """Count what is new, then decide (PreToolUse) and close (Stop, SessionEnd): one transaction.
+
+    ``probe``: kill mode's PreToolUse before its response is in the transcript; raises
+    :class:`_WaitFirst` (writing nothing) when that response could change the decision.
+    """
+    from . import _runs
+
+    notes: list[str] = []
     decision = None
     with ctx.ledger.transaction() as state:
         notes += _runs.settle(
@@ -211,6 +292,8 @@ def handle(
             cmd_status = _orchestration_limit(ctx, state, session, cmd_status)
             decision = check_running(ctx.config.mode, cmd_status, overall, now=now, zone=zone)
             decision = _orchestrated(ctx, state, session, decision, cmd_status, now, running=True)
+            if probe is not None and decision.allowed and _could_go_over(ctx, state, session, cmd_status, overall, now):
+                raise _WaitFirst
         if decision is None or decision.allowed:
             notes += crossings  # a stop says it all already
         if event in ("Stop", "StopFailure") and not _runs.superseded(state, session, prompt_id):
@@ -254,31 +337,21 @@ def _started_by_claude(payload: Mapping[str, Any], prompt: str) -> bool:
 
 
 def _wait_for_transcript(event: str, payload: Mapping[str, Any], mode: str, transcript: Path | None) -> None:
-    """Give Claude Code a moment to write the response this hook is about.
+    """Give Claude Code a moment to write the response a Stop is about.
 
-    On 2.1.197 PreToolUse and Stop often fire a few ms before the response that caused them is in
-    the transcript (PreToolUse: 11 of 24 calls; Stop in interactive sessions: 3 of 3). Without the
-    wait, kill mode judges one request late and an idle session's totals lack its last response
+    On 2.1.197 Stop often fires a few ms before the turn's last response is in the transcript
+    (interactive sessions: 3 of 3). Without the wait an idle session's totals lack that response
     until the next hook. Bounded: at worst the hook returns 0.25 s later and the next hook settles.
+    (Kill mode's PreToolUse has its own rule: see :func:`_could_go_over`.)
     """
-    if transcript is None:
+    if transcript is None or event != "Stop":
         return
-    needle = None
-    where = [transcript]
-    if event == "PreToolUse" and mode == "kill":
-        needle = _str(payload, "tool_use_id")
-        agent = _str(payload, "agent_id")
-        if agent:
-            where = [transcript.with_suffix("") / "subagents" / f"agent-{agent}.jsonl"]
-    elif event == "Stop":
-        text = _str(payload, "last_assistant_message")
-        if text:
-            # As it appears inside the JSON line: escaped, and only a prefix (the line holds it whole).
-            needle = json.dumps(text[:200], ensure_ascii=False)[1:-1]
-    if needle:
+    text = _str(payload, "last_assistant_message")
+    if text:
         from ._accounting import wait_for
 
-        wait_for(needle, where, timeout=0.25)
+        # As it appears inside the JSON line: escaped, and only a prefix (the line holds it whole).
+        wait_for(json.dumps(text[:200], ensure_ascii=False)[1:-1], [transcript], timeout=0.25)
 
 
 def _prompt(

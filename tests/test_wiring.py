@@ -57,10 +57,12 @@ print("background" if "--background" in sys.argv else "foreground")
     ],
     ids=["none", "commented", "block", "kill", "kill-running", "closed", "env-kill", "env-closed", "env-warn"],
 )
+@pytest.mark.parametrize("helper", ["on", "off"], ids=["bash-client", "sh-only"])
 def test_pre_tool_use_waits_only_where_it_may_decide(
-    tmp_path: Path, config: Optional[str], env: Dict[str, str], where: str
+    tmp_path: Path, config: Optional[str], env: Dict[str, str], where: str, helper: str
 ) -> None:
-    """The shell line reads the mode without Python, so a change of mode needs no new install."""
+    """The line reads the mode without Python, so a change of mode needs no new install: the bash
+    client with its own regex, or (helper off, or no bash) the sh line with grep."""
     fake = tmp_path / "python"
     fake.write_text(f"#!{sys.executable}\n{FAKE}")
     fake.chmod(0o755)
@@ -69,7 +71,8 @@ def test_pre_tool_use_waits_only_where_it_may_decide(
         (tmp_path / ".claude" / "budget.toml").write_text(config)
     line = commands(tmp_path)["PreToolUse"]
 
-    done = run_line(line, tmp_path, b"{}", {"CLAUDE_PROJECT_DIR": str(tmp_path), PYTHON_ENV: str(fake), **env})
+    env = {"CLAUDE_PROJECT_DIR": str(tmp_path), PYTHON_ENV: str(fake), "HOME": str(tmp_path), **env}
+    done = run_line(line, tmp_path, b"{}", {**env, "CLAUDE_BUDGET_HELPER": helper})
 
     assert done.returncode == 0
     if where == "foreground":

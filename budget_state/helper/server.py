@@ -274,6 +274,10 @@ class Server:
         from budget_state import hook
 
         if mode == "background":
+            try:
+                os.nice(10)  # nobody waits for it: Claude Code and the waited-for hooks come first
+            except OSError:
+                pass
             hook.main(["--background"], stdin=io.BytesIO(payload), stdout=io.StringIO(), env=os.environ)
             return 0
         out = io.StringIO()

@@ -390,3 +390,31 @@ def test_the_helper_leaves_when_idle_or_when_its_endpoint_is_gone(tmp_path: Path
         time.sleep(0.1)
     assert not alive(second.pid)
     assert not any(alive(p) for p in helper_pids(second))  # its spares went with it
+
+
+def test_claude_budget_helper_shows_and_stops_it(wired: Wired) -> None:
+    end = wired.warm()
+
+    def cli(*args: str) -> Any:
+        done = subprocess.run(
+            [sys.executable, "-m", "budget_state", "helper", *args, "--json"],
+            capture_output=True,
+            env=wired.env,
+            timeout=TIMEOUT,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    shown = cli()
+    assert shown["version"] == 1 and shown["enabled"] is True
+    assert [(h["pid"], h["port"], h["running"]) for h in shown["helpers"]] == [(end.pid, end.port, True)]
+
+    assert len(cli("stop")["stopped"]) == 1
+    deadline = time.monotonic() + TIMEOUT
+    while alive(end.pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not alive(end.pid)
+    assert cli()["helpers"] == []
+    spent = turn(wired, "s1", "p1", responses=1)  # the next event runs the hook and starts a new one
+    assert settled(wired, spent) == spent
+    wired.wait_for_helper(other_than=end.pid)
