@@ -27,6 +27,7 @@ sys.path.insert(1, str(REPO))
 import _forecast  # noqa: E402 (after the path fix)
 import _hook_suites  # noqa: E402
 import _ledger_suites  # noqa: E402
+import _lines  # noqa: E402
 import _overhead  # noqa: E402
 import _portable  # noqa: E402
 import _statusline_suite  # noqa: E402
@@ -56,7 +57,17 @@ QUICK = Config(
     big_mb=50,
 )
 SECTIONS = (
-    "overhead", "hooks", "portable", "history", "windows", "contention", "growth", "status", "forecast", "statusline",
+    "overhead",
+    "lines",
+    "hooks",
+    "portable",
+    "history",
+    "windows",
+    "contention",
+    "growth",
+    "status",
+    "forecast",
+    "statusline",
 )
 #: Below this line BENCHMARKS.md holds what benchmarks/orchestrate.py and benchmarks/team.py produce.
 SEPARATE = "<!-- produced separately: run.py keeps what follows -->"
@@ -167,6 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         part("overhead", whole_run)
+        part("lines", lambda: [_lines.lines(box, cfg)])
         part("hooks", hooks)
         part("portable", lambda: [_portable.portable(box, cfg)])
         part("history", lambda: [_hook_suites.history(box, cfg)])

@@ -110,11 +110,15 @@ _BACKGROUND_RUN: Final = '[ "$m" = wait ] && exec "$@"; exec 3<&0; "$@" --backgr
 
 
 def _helper(mode: str) -> str:
-    """Hand the event to the resident helper (bash's builtins reach it); ``mode``: wait or background."""
+    """Hand the event to the resident helper (bash's builtins reach it); ``mode``: wait or background.
+
+    Not with ``CLAUDE_BUDGET_HELPER=off``, nor with ``CLAUDE_BUDGET_DEBUG`` (its tracebacks go to the
+    hook's stderr, which the helper's children do not have)."""
     from .helper.client import CLIENT
 
     return (
-        'case "${CLAUDE_BUDGET_HELPER:-}" in [Oo][Ff][Ff]) ;; *) command -v bash >/dev/null 2>&1 && '
+        'case "${CLAUDE_BUDGET_HELPER:-}${CLAUDE_BUDGET_DEBUG:+off}" in *[Oo][Ff][Ff]) ;; '
+        "*) command -v bash >/dev/null 2>&1 && "
         f"exec bash -c '{CLIENT}' claude-budget {mode} \"$@\";; esac; "
     )
 

@@ -136,3 +136,11 @@ def test_without_python_the_runner_says_so_once_and_fails_no_event(tmp_path: Pat
     assert message.startswith("claude-budget: its Python environment is not set up")
     assert (first.returncode, first.stderr) == (0, b"")
     assert [(r.returncode, r.stdout, r.stderr) for r in (again, *others)] == [(0, b"", b"")] * 4
+
+
+def test_the_plugin_runs_the_same_helper_client_as_the_settings_lines() -> None:
+    from budget_state.helper.client import plugin_file
+
+    assert (PLUGIN / "hooks" / "helper-client.bash").read_text() == plugin_file(), (
+        "regenerate: python -m budget_state.helper.client > plugin/hooks/helper-client.bash"
+    )

@@ -83,3 +83,19 @@ CLIENT: Final = (
     '[ "$m" = wait ] && exec "$@" <<<"$p"; '
     '"$@" --background <<<"$p" >/dev/null 2>&1 &'
 )
+
+#: The plugin's copy (``plugin/hooks/helper-client.bash``, run as ``bash FILE MODE HOOK...``): the
+#: plugin's runner is a static shell script. ``python -m budget_state.helper.client`` prints it;
+#: a test keeps the two the same.
+PLUGIN_FILE_HEADER: Final = (
+    "# The hook's client side of claude-budget's resident helper, for the plugin's runner.\n"
+    "# Generated from budget_state/helper/client.py: python -m budget_state.helper.client > this file\n"
+)
+
+
+def plugin_file() -> str:
+    return PLUGIN_FILE_HEADER + CLIENT + "\n"
+
+
+if __name__ == "__main__":
+    print(plugin_file(), end="")

@@ -14,7 +14,8 @@
 #    of hooks/requirements.txt: three small packages); until then the interpreter of a
 #    claude-budget-hook on PATH (pipx, uv tool) if there is one. The code is always this plugin's
 #    own copy (PYTHONPATH), its bytecode under ${CLAUDE_PLUGIN_DATA}/pycache.
-# 4. Run the hook as a project install does: in the background where nobody waits for the answer.
+# 4. Run the hook as a project install does: through the resident helper, in the background where
+#    nobody waits for the answer.
 # When no Python can be had, the prompt hook says so once per session; nothing fails per event.
 
 event=${1:-}
@@ -120,7 +121,12 @@ PYTHONPATH=$root${PYTHONPATH:+:$PYTHONPATH}
 PYTHONPYCACHEPREFIX=$data/pycache
 export PYTHONPATH PYTHONPYCACHEPREFIX
 
-# 4. run it
+# 4. run it: through the resident helper where there is bash (hooks/helper-client.bash, see
+#    budget_state/helper: it runs the hook itself when no helper answers), else as a process
+helper() {  # $1: wait, background, or decide (PreToolUse: wait only where it may decide)
+    case "${CLAUDE_BUDGET_HELPER:-}${CLAUDE_BUDGET_DEBUG:+off}" in *[Oo][Ff][Ff]) return 0 ;; esac
+    command -v bash >/dev/null 2>&1 && exec bash "$here/helper-client.bash" "$1" "$py" -m budget_state.hook
+}
 background() {
     exec 3<&0
     "$py" -m budget_state.hook --background <&3 3<&- >/dev/null 2>&1 &
@@ -128,6 +134,7 @@ background() {
 }
 case $event in
 PreToolUse)
+    helper decide
     # in the foreground only where it may decide: kill mode or on_error closed (as the settings line)
     case "${CLAUDE_BUDGET_MODE:-} ${CLAUDE_BUDGET_ON_ERROR:-}" in
     *[Kk][Ii][Ll][Ll]* | *[Cc][Ll][Oo][Ss][Ee][Dd]*) exec "$py" -m budget_state.hook ;;
@@ -136,10 +143,20 @@ PreToolUse)
         && exec "$py" -m budget_state.hook
     background
     ;;
-SubagentStop) background ;;
-Stop)
-    [ "${CLAUDE_CODE_ENTRYPOINT:-}" = cli ] && exec "$py" -m budget_state.hook
+SubagentStop)
+    helper background
     background
     ;;
-*) exec "$py" -m budget_state.hook ;;
+Stop)
+    if [ "${CLAUDE_CODE_ENTRYPOINT:-}" = cli ]; then
+        helper wait
+        exec "$py" -m budget_state.hook
+    fi
+    helper background
+    background
+    ;;
+*)
+    helper wait
+    exec "$py" -m budget_state.hook
+    ;;
 esac
