@@ -393,3 +393,43 @@ def test_bucket_lines_round_trip_for_any_scope_name_and_stay_toml(tmp_path: Path
     # a hand edit below the marker: the odd line is dropped, the others kept, the totals untouched
     path.write_text(text.replace("[minutes]\n", "[minutes]\nnot a bucket line\n"))
     assert Ledger(path).read()["minutes"] == whole["minutes"]
+
+
+def test_the_helper_keeps_each_ledger_it_wrote_parsed_and_uses_it_only_for_the_same_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """budget_state.helper keeps a parsed copy of what it wrote; a copy of other text is never used."""
+    from budget_state import _ledger
+
+    kept = tmp_path / "parsed"
+    kept.mkdir(mode=0o700)
+    monkeypatch.setattr(_ledger, "PARSED", kept)
+    monkeypatch.setattr(_ledger, "_WRITTEN", {})
+    path = tmp_path / "budget-ledger.toml"
+    ledger = Ledger(path)
+    with ledger.transaction() as state:
+        state.setdefault("overall", {})["input"] = 5
+    _ledger.keep_parsed()
+    assert len(list(kept.glob("ledger-*.pickle"))) == 1
+
+    parsed = _ledger._parse  # what reading without the copy gives
+    calls: list[str] = []
+    monkeypatch.setattr(_ledger, "_parse", lambda text: calls.append(text) or parsed(text))
+    assert ledger.read()["overall"]["input"] == 5 and calls == []  # the kept copy, not a parse
+
+    path.write_text(path.read_text().replace("input = 5", "input = 6"))  # someone else wrote it
+    assert ledger.read()["overall"]["input"] == 6 and len(calls) == 1  # text differs: parsed again
+
+
+def test_a_transaction_that_changes_nothing_does_not_write(tmp_path: Path) -> None:
+    path = tmp_path / "budget-ledger.toml"
+    ledger = Ledger(path)
+    with ledger.transaction() as state:
+        state.setdefault("overall", {})["input"] = 5
+    before = path.stat()
+    with ledger.transaction() as state:
+        assert state["overall"]["input"] == 5
+    assert path.stat().st_ino == before.st_ino and path.stat().st_mtime_ns == before.st_mtime_ns
+    with ledger.transaction() as state:
+        state["overall"]["input"] = 7
+    assert Ledger(path).read()["overall"]["input"] == 7

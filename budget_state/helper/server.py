@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Final
 
+from .. import _ledger
 from . import IDLE_ENV, IDLE_SECONDS, SUFFIX, Endpoint, helper_dir, read_endpoint
 
 _SPARES: Final = 2  # children already forked and waiting: Claude Code may fire hooks side by side
@@ -64,6 +65,7 @@ _WARM: Final = (
     "traceback",
     "tomllib",
     "tomli",
+    "pickle",
 )
 
 
@@ -279,11 +281,12 @@ class Server:
             except OSError:
                 pass
             hook.main(["--background"], stdin=io.BytesIO(payload), stdout=io.StringIO(), env=os.environ)
-            return 0
-        out = io.StringIO()
-        hook.main([], stdin=io.BytesIO(payload), stdout=out, env=os.environ)
-        conn.sendall(b"ok\n" + out.getvalue().encode("utf-8"))
-        conn.close()
+        else:
+            out = io.StringIO()
+            hook.main([], stdin=io.BytesIO(payload), stdout=out, env=os.environ)
+            conn.sendall(b"ok\n" + out.getvalue().encode("utf-8"))
+            conn.close()
+        _ledger.keep_parsed()  # for the next event, after the answer
         return 0
 
 
@@ -370,6 +373,13 @@ def serve(key: str) -> int:
     if not server.claim():
         return 0  # another helper has this key
     _warm()
+    parsed = folder / "parsed"
+    try:
+        parsed.mkdir(mode=0o700, exist_ok=True)
+        if parsed.stat().st_uid == os.getuid() and not parsed.stat().st_mode & 0o077:
+            _ledger.PARSED = parsed  # only in a folder no one else can write to: pickle runs code
+    except OSError:
+        pass
     try:
         server.open()
         server.run()
