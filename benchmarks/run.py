@@ -35,7 +35,7 @@ from _harness import Config, Section, code_fingerprint, machine, product_version
 from _profile import breakdown, phases  # noqa: E402
 from _world import Sandbox  # noqa: E402
 
-OVERHEAD_ROUNDS = {False: (10, 1), True: (4, 1)}  # (timed, warm-up) rounds of whole claude -p runs, by --quick
+OVERHEAD_ROUNDS = {False: (20, 1), True: (4, 1)}  # (timed, warm-up) rounds of whole claude -p runs, by --quick
 FULL = Config(
     runs=30,
     warmup=3,

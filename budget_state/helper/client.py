@@ -20,7 +20,10 @@ What it does, and why each step is safe (the helper side is :mod:`budget_state.h
    ``/proc/$$/environ`` is readable (Linux) the environment is ``@<pid> NUL`` instead: the helper,
    same user, reads it there, and the whole request is one ``printf``;
 5. ``wait``: reads ``ok`` and then the hook's one line of output, prints it, exits 0.
-   ``background``: reads ``accepted`` (the helper has the whole request) and exits 0 at once.
+   ``background``: steps 2-5 run in a background subshell (its stdio away from Claude Code's
+   pipes), so Claude Code waits for the bash start alone; the subshell reads ``accepted`` (the
+   helper has the whole request: the environment in ``/proc`` is read while the subshell is alive)
+   and exits.
    ``stale``: the helper's code is not the code on disk any more; it did nothing with the event.
 
 ``decide`` (PreToolUse) is ``wait`` where the hook may have to answer (kill mode, on_error closed:
@@ -65,13 +68,16 @@ CLIENT: Final = (
     'e="${XDG_CACHE_HOME:-$HOME/.cache}/claude-budget/helper/$k.endpoint"; '
     # The event, whole: Claude Code's stdin is a socket (not /dev/stdin-able); read -N reads it in
     # blocks where bash's other reads take a byte per call (bash 3.2 and 4 have cat instead).
-    'if [ "${BASH_VERSINFO[0]}" -ge 5 ]; then IFS= read -r -d "" -N 67108864 p; else p=$(cat); fi; w=missing; '
+    'if [ "${BASH_VERSINFO[0]}" -ge 5 ]; then IFS= read -r -d "" -N 67108864 p; else p=$(cat); fi; '
+    # hand: give the event to the helper, or run the hook; in the background for an event nobody
+    # waits for, so Claude Code waits for bash alone (the subshell has its own pid: BASHPID).
+    "hand() { w=missing; i=${BASHPID:-$$}; "
     'if { read -r n c s _ <"$e"; } 2>/dev/null; then w=refused; '
     'if { exec 4<>"/dev/tcp/127.0.0.1/$n"; } 2>/dev/null; then w=silent; '
     f"if IFS= read -r -t {GREETING_TIMEOUT} -u 4 h 2>/dev/null; then w=foreign; "
     '[ "$h" = stale ] && w=stale; '
     'if [ "$h" = "$s" ]; then w=lost; '
-    'if [ -r "/proc/$$/environ" ]; then printf "%s\\0%s\\0%s\\0@%s\\0\\0%s\\0" "$c" "$m" "$PWD" "$$" "$p"; '
+    'if [ -r "/proc/$i/environ" ]; then printf "%s\\0%s\\0%s\\0@%s\\0\\0%s\\0" "$c" "$m" "$PWD" "$i" "$p"; '
     'else { printf "%s\\0%s\\0%s\\0" "$c" "$m" "$PWD"; '
     'for v in $(compgen -e); do printf "%s=%s\\0" "$v" "${!v}"; done; '
     'printf "\\0%s\\0" "$p"; }; fi >&4 2>/dev/null; '
@@ -81,7 +87,8 @@ CLIENT: Final = (
     "fi; fi; fi; exec 4>&-; fi; fi; "
     "export CLAUDE_BUDGET_HELPER_KEY=$k CLAUDE_BUDGET_HELPER_WHY=$w; "
     '[ "$m" = wait ] && exec "$@" <<<"$p"; '
-    '"$@" --background <<<"$p" >/dev/null 2>&1 &'
+    '"$@" --background <<<"$p" >/dev/null 2>&1 & exit 0; }; '
+    'if [ "$m" = background ]; then hand "$@" </dev/null >/dev/null 2>&1 & exit 0; fi; hand "$@"'
 )
 
 #: The plugin's copy (``plugin/hooks/helper-client.bash``, run as ``bash FILE MODE HOOK...``): the
