@@ -256,10 +256,11 @@ NOTES = [
         "starts the helper, as on any machine once per user and interpreter (and again after 30 idle minutes)."
     ),
     (
-        "What is left with the helper, per run: two waited-for events (UserPromptSubmit, SessionEnd) of ~8–12 ms "
-        "each — sh, bash, the hand-over, and the hook's own work (ledger TOML parse and write, most of it) — and "
-        "five hand-overs of ~4–6 ms for the events nobody waits for; kill mode waits for each PreToolUse "
-        "(~8–12 ms) and, only near a limit, for the transcript."
+        "What is left with the helper, per run (traced from inside the hooks on 2.1.332): two waited-for events "
+        "(UserPromptSubmit, SessionEnd) of ~12–16 ms each — sh, bash, the hand-over, and the hook's own work "
+        "(serialising and fsyncing the ledger, most of it) — and five events nobody waits for, ~4–6 ms each (sh "
+        "and bash; the hand-over goes on in a background subshell); kill mode waits for each PreToolUse and, "
+        "only near a limit, for the transcript."
     ),
     (
         "Claude Code 2.1.197 takes ~60–90 ms longer per run as soon as any UserPromptSubmit, PreToolUse or Stop "

@@ -10,6 +10,10 @@ started before Python), in this order:
 2. ``$CLAUDE_PROJECT_DIR/.venv/bin/claude-budget-hook`` — the project's own virtualenv;
 3. ``claude-budget-hook`` on ``PATH`` — ``pipx``, ``uv tool``, ``pip --user``, an activated venv.
 
+Found, the event goes to the resident helper of that hook (:mod:`budget_state.helper`: bash
+builtins reach it; it runs the hook in a forked child), and the hook runs as a process of its own
+where no helper answers, bash is missing, or ``CLAUDE_BUDGET_HELPER`` is ``off``.
+
 When none is there, the hooks do nothing, and the prompt hook says so once per Claude Code
 process (one line, not an error per event) — or refuses the prompt where ``on_error`` is
 ``closed``, so a team that requires enforcement does not silently lose it. Where the plugin is

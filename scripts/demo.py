@@ -180,8 +180,16 @@ def main(argv: list[str] | None = None) -> int:
         proc = subprocess.run([sys.executable, "-m", "budget_state", *argv], cwd=project, env=env, text=True, timeout=300)
         print(f"(exit code {proc.returncode}: 3 = some instances were held back by a budget)")
         print(f"API requests: {stats(url)['requests'] - before} (none for the skipped ones)")
+
+        step("7. The hooks' resident helper: hook events answered in ms, not a Python start each")
+        helper = [sys.executable, "-m", "budget_state", "helper"]
+        print("$ claude-budget helper")
+        subprocess.run(helper, cwd=project, env=env, check=True)
         return 0 if exact and proc.returncode in (0, 3) else 1
     finally:
+        subprocess.run(  # the demo's HOME goes away: so do its helpers
+            [sys.executable, "-m", "budget_state", "helper", "stop"], env=env, capture_output=True, check=False
+        )
         api.terminate()
         api.wait(10)
         if "--keep" in args:
