@@ -108,7 +108,7 @@ def stop(key: str, env: Mapping[str, str], *, hard: bool = False) -> bool:
         path.unlink()
     except OSError:
         pass
-    if end is None or not alive(end.pid):
+    if end is None or not alive(end.pid) or not _is_helper(end.pid):
         return False
     sig = signal.SIGKILL if hard else signal.SIGTERM
     try:
@@ -119,6 +119,24 @@ def stop(key: str, env: Mapping[str, str], *, hard: bool = False) -> bool:
         except OSError:
             return False
     return True
+
+
+def _is_helper(pid: int) -> bool:
+    """Whether ``pid`` is a helper: an endpoint file outlives a killed helper, and its pid may be
+    another process's by now, which must not be signalled."""
+    if os.path.isdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                return b"budget_state.helper\x00serve" in f.read()
+        except OSError:
+            return False
+    import subprocess
+
+    try:  # no /proc (macOS): ask ps
+        done = subprocess.run(["ps", "-p", str(pid), "-o", "command="], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "budget_state.helper serve" in done.stdout
 
 
 def after_direct_hook(env: Mapping[str, str]) -> None:

@@ -1,10 +1,13 @@
 """The helper process: ``python -m budget_state.helper serve KEY``.
 
 One process per key, listening on 127.0.0.1 (bash can reach TCP with builtins, not a Unix
-socket), with the hook's modules imported. Each connection gets a fork: the child greets, reads
-the request, becomes the event's process (environment, working directory, time zone) and runs
-``budget_state.hook.main`` on it. The parent only accepts and forks, so a slow or stuck event never
-holds up another, and nothing one event does stays behind for the next.
+socket), with the hook's modules imported. :data:`_SPARES` children, forked ahead, wait in
+``accept``; the one that gets a connection tells the parent (which forks its replacement), greets,
+reads the request, becomes the event's process (environment, working directory, time zone) and
+runs ``budget_state.hook.main`` on it, then exits. So a slow or stuck event never holds up
+another, no fork is on the way to an answer, and nothing one event does stays behind for the next.
+A request the child cannot read (a bad token, a stall, an environment it cannot see) is dropped
+by closing the connection: the client sees the end at once and runs the hook itself.
 """
 
 from __future__ import annotations

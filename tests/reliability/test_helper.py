@@ -418,3 +418,22 @@ def test_claude_budget_helper_shows_and_stops_it(wired: Wired) -> None:
     spent = turn(wired, "s1", "p1", responses=1)  # the next event runs the hook and starts a new one
     assert settled(wired, spent) == spent
     wired.wait_for_helper(other_than=end.pid)
+
+
+def test_a_stale_endpoint_never_signals_the_process_that_now_has_its_pid(wired: Wired, tmp_path: Path) -> None:
+    """A killed helper leaves its endpoint file; the pid in it may be someone else's by now."""
+    old = wired.warm()
+    for pid in helper_pids(old):
+        os.kill(pid, signal.SIGKILL)
+    bystander = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        path = next(wired.helpers.glob(f"*{SUFFIX}"))
+        path.write_text(Endpoint(old.port, old.client_token, old.server_token, bystander.pid).line())
+        wired.env["CLAUDE_BUDGET_HELPER"] = "on"
+        from budget_state.helper import stop
+
+        assert stop(path.name[: -len(SUFFIX)], wired.env, hard=True) is False
+        assert bystander.poll() is None  # still running
+    finally:
+        bystander.kill()
+        bystander.wait()
