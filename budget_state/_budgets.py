@@ -9,7 +9,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from datetime import datetime, tzinfo
+    from typing import Protocol
+
+    class _Measured(Protocol):
+        @property
+        def metric(self) -> str: ...
+        @property
+        def used(self) -> int: ...
+        @property
+        def limit(self) -> int: ...
 
     from ._model import LimitStatus, Mode, ScopeStatus
 
@@ -209,15 +219,19 @@ def check_running(
     return Decision(False, stop_message(s, limit, now=now, zone=zone), s.name)
 
 
-def could_go_over(command: ScopeStatus | None, overall: ScopeStatus, /, *, tokens: int, micros: int) -> bool:
-    """Whether ``tokens`` (or ``micros`` micro-dollars) more would put any limit of the run over."""
-    for s in (command, overall):
-        if s is None:
-            continue
-        for limit in _limits(s):
-            if limit.used + (micros if limit.metric == "usd" else tokens) > limit.limit:
-                return True
-    return False
+def could_go_over(
+    command: ScopeStatus | None,
+    overall: ScopeStatus,
+    /,
+    *,
+    tokens: int,
+    micros: int,
+    more: Iterable[_Measured] = (),
+) -> bool:
+    """Whether ``tokens`` (or ``micros`` micro-dollars) more would put any limit of the run over:
+    the scopes' limits and ``more`` (an orchestration's, which have the same metric/used/limit)."""
+    scoped = [limit for s in (command, overall) if s is not None for limit in _limits(s)]
+    return any(lim.used + (micros if lim.metric == "usd" else tokens) > lim.limit for lim in (*scoped, *more))
 
 
 def preflight(mode: Mode, level: str, command: ScopeStatus, overall: ScopeStatus, /) -> Decision:

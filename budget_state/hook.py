@@ -191,7 +191,7 @@ def handle(
     if event == "PreToolUse" and ctx.config.mode == "kill" and not background:
         probe = _unwritten(payload, transcript)
     else:
-        _wait_for_transcript(event, payload, ctx.config.mode, transcript)
+        _wait_for_transcript(event, payload, transcript)
     try:
         return _settle(ctx, event, payload, session, transcript, extra, prompt_id, now, background, probe)
     except _WaitFirst:
@@ -235,18 +235,15 @@ def _could_go_over(ctx: Any, state: Any, session: str, cmd_status: Any, overall:
     tokens, micros = (peak[0], peak[1]) if isinstance(peak, list) and len(peak) == 2 else (0, 0)
     if not isinstance(tokens, int) or not isinstance(micros, int) or tokens <= 0:
         return True
-    tokens, micros = 2 * tokens, 2 * micros
-    if could_go_over(cmd_status, overall, tokens=tokens, micros=micros):
-        return True
+    more = []
     if ctx.env.get(ORCHESTRATION_ENV):  # the orchestration's own budgets, as _orchestrated checks them
         from .orchestrator import _scope
 
         oid = _scope.of_session(state, session)
         if oid is not None:
             command = cmd_status.name if cmd_status is not None else None
-            found = _scope.limits(state, oid, command=command, session=session, counted=ctx.config.counted, now=now)
-            return any(lim.used + (micros if lim.metric == "usd" else tokens) > lim.limit for lim in found)
-    return False
+            more = _scope.limits(state, oid, command=command, session=session, counted=ctx.config.counted, now=now)
+    return could_go_over(cmd_status, overall, tokens=2 * tokens, micros=2 * micros, more=more)
 
 
 def _settle(
@@ -336,7 +333,7 @@ def _started_by_claude(payload: Mapping[str, Any], prompt: str) -> bool:
     return prompt.lstrip().startswith("<task-notification>")
 
 
-def _wait_for_transcript(event: str, payload: Mapping[str, Any], mode: str, transcript: Path | None) -> None:
+def _wait_for_transcript(event: str, payload: Mapping[str, Any], transcript: Path | None) -> None:
     """Give Claude Code a moment to write the response a Stop is about.
 
     On 2.1.197 Stop often fires a few ms before the turn's last response is in the transcript
