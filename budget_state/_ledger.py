@@ -34,7 +34,7 @@ from ._errors import LedgerCorrupt, LedgerError
 from ._lock import LedgerLock
 from ._model import MAX_COUNT, RECENT_RUNS, count_value
 from ._paths import lock_path
-from ._toml import loads
+from ._toml import keep, kept, loads
 
 SCHEMA_VERSION = 2
 HOT_RUNS = 20  # finished runs kept above the marker, besides open and just-finished ones
@@ -516,17 +516,12 @@ def _parsed_file(path: Path) -> Path | None:
 
 def _parse_kept(text: str, path: Path) -> State:
     """:func:`_parse`, or what the helper kept of the same text (see :data:`PARSED`)."""
-    kept = _parsed_file(path)
-    if kept is not None:
+    cache = _parsed_file(path)
+    if cache is not None:
         import pickle
 
-        try:
-            with open(kept, "rb") as f:
-                was, state = pickle.load(f)
-            if was == text and isinstance(state, dict):
-                return state
-        except Exception:  # noqa: BLE001 (a cache: any problem with it is a miss)
-            pass
+        if (state := kept(cache, text, pickle)) is not None:
+            return state
     return _parse(text)
 
 
@@ -537,21 +532,15 @@ def keep_parsed() -> None:
 
     while _WRITTEN:
         path, data = _WRITTEN.popitem()
-        kept = _parsed_file(path)
-        if kept is None:
+        cache = _parsed_file(path)
+        if cache is None:
             return
         try:
             text = data.decode("utf-8").partition(COLD_MARKER)[0]
-            blob = pickle.dumps((text, _parse(text)), protocol=pickle.HIGHEST_PROTOCOL)
-            tmp = kept.with_name(f"{kept.name}.{os.getpid()}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
-            try:
-                os.write(fd, blob)
-            finally:
-                os.close(fd)
-            os.replace(tmp, kept)
-        except Exception:  # noqa: BLE001 (a cache: the next event parses the file itself)
-            pass
+            state = _parse(text)
+        except (ValueError, UnicodeDecodeError):  # not what this process wrote: nothing to keep
+            continue
+        keep(cache, text, state, pickle)
 
 
 def _parse(text: str) -> State:
