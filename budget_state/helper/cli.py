@@ -33,7 +33,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     env = os.environ
-    found = [(key, end) for key, end in endpoints(env)]
+    found = list(endpoints(env))
     if args.action == "stop":
         stopped = [key for key, _ in found if stop(key, env)]
         if args.json_:
