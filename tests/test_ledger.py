@@ -7,6 +7,7 @@ import stat
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import filelock
 import pytest
@@ -23,6 +24,7 @@ from budget_state._ledger import (
     compact,
     new_state,
     recent_runs,
+    subtable,
 )
 from budget_state._lock import LedgerLock
 
@@ -433,3 +435,48 @@ def test_a_transaction_that_changes_nothing_does_not_write(tmp_path: Path) -> No
     with ledger.transaction() as state:
         state["overall"]["input"] = 7
     assert Ledger(path).read()["overall"]["input"] == 7
+
+
+def test_the_helper_writes_and_keeps_a_ledger_part_by_part_as_a_whole_write_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The helper's writes (only changed parts serialised, only changed parts parsed for the kept
+    copy) give the same file as a process without the helper, and a kept copy equal to parsing it."""
+    from budget_state import _ledger
+    from budget_state._windows import charge
+
+    kept = tmp_path / "parsed"
+    kept.mkdir(mode=0o700)
+    monkeypatch.setattr(_ledger, "_WRITTEN", {})
+    helper, plain = Ledger(tmp_path / "a" / "budget-ledger.toml"), Ledger(tmp_path / "b" / "budget-ledger.toml")
+    now = datetime(2026, 12, 3, 9, 0, tzinfo=timezone.utc)
+
+    def event(state: dict[str, Any], i: int) -> None:
+        t = now + timedelta(minutes=i)
+        state.setdefault("created", now)  # the same in both files
+        add_usage(subtable(state, "overall"), {"input": i, "output": 2 * i}, "claude-opus-5-5")
+        state.setdefault("runs", []).append({"prompt": f"p{i}", "command": "/c", "started": t, "input": i})
+        subtable(state, "sessions")[f"s{i % 3}"] = {"seen": t, "peak": [i, 0]}
+        charge(state, ["overall", "/c"], t, {"input": i, "usd_micros": 1})
+
+    for i in range(8):
+        monkeypatch.setattr(_ledger, "PARSED", kept)
+        with helper.transaction() as state:
+            event(state, i)
+        _ledger.keep_parsed()
+        monkeypatch.setattr(_ledger, "PARSED", None)
+        with plain.transaction() as state:
+            event(state, i)
+        assert helper.path.read_bytes() == plain.path.read_bytes()
+
+    monkeypatch.setattr(_ledger, "PARSED", kept)
+    text = helper.path.read_text()
+    copy_ = _ledger._parse_kept(text, helper.path)
+    whole = _ledger._parse(text)
+    assert copy_ == whole and repr(copy_) == repr(whole)  # equal, and in the same order
+    assert {p.suffix for p in kept.iterdir()} == {".pickle", ".written", ".parsed"}
+
+    before = helper.path.stat()  # a transaction that changes nothing: the same bytes, not written
+    with helper.transaction() as state:
+        assert state["overall"]["input"] == sum(range(8))
+    assert helper.path.stat().st_mtime_ns == before.st_mtime_ns and helper.path.stat().st_ino == before.st_ino
