@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import subprocess
@@ -129,6 +130,30 @@ def _project_hooks(proj: Project, names: list[str], label: str, seed: int) -> li
     ]
 
 
+def _helper_line(proj: Project, names: list[str], label: str, seed: int) -> Variant:
+    """UserPromptSubmit's line from settings.json, as Claude Code runs it: handed to the resident helper."""
+    settings = json.loads((proj.root / ".claude" / "settings.json").read_text())
+    line = settings["hooks"]["UserPromptSubmit"][0]["hooks"][0]["command"]
+    rng = random.Random(seed)
+    s = proj.session(seed)
+    proj.hook(s.payload("UserPromptSubmit", prompt="hello"))
+
+    def prepare() -> bytes:
+        s.activity(new_lines(rng))
+        s.new_prompt()
+        return s.payload("UserPromptSubmit", prompt=f"/{rng.choice(names)} fix the flaky test")
+
+    env = {**proj.env, "CLAUDE_BUDGET_PYTHON": PYTHON}
+    return Variant(f"UserPromptSubmit /cmd line, helper, {label} ledger", ["/bin/sh", "-c", line], env, proj.root, prepare)
+
+
+def _stop_helpers(env: dict[str, str]) -> None:
+    from budget_state.helper import endpoints, stop
+
+    for key, _ in endpoints(env):
+        stop(key, env)
+
+
 def _counts(path: os.PathLike) -> str:
     import tomllib
 
@@ -155,9 +180,16 @@ def growth(box: Sandbox, cfg: Config) -> Section:
             [PYTHON, "-m", "budget_state", "status"], env=proj.env, cwd=proj.root, check=True, capture_output=True
         )
     variants = _project_hooks(fresh, names, "fresh", 31) + _project_hooks(grown, names, "grown", 41)
+    helped = [_helper_line(fresh, names, "fresh", 51), _helper_line(grown, names, "grown", 61)]
+    variants += helped
     before = {p: p.ledger.stat().st_size for p in (fresh, grown)}
     shape_before = _counts(grown.ledger)
-    results = interleave([floor_variant(fresh.env, fresh.root), *variants], runs=cfg.runs, warmup=cfg.warmup)
+    try:
+        interleave(helped, runs=0, warmup=2)  # the helper starts on a first event, as on any machine once
+        results = interleave([floor_variant(fresh.env, fresh.root), *variants], runs=cfg.runs, warmup=cfg.warmup)
+    finally:
+        for v in helped:
+            _stop_helpers(dict(v.env))
     after = {p: p.ledger.stat().st_size for p in (fresh, grown)}
     floor = Stats.of(results[FLOOR].ns)
     section = Section(

@@ -257,20 +257,25 @@ NOTES = [
     ),
     (
         "What is left with the helper, per run (traced from inside the hooks on 2.1.332): two waited-for events "
-        "(UserPromptSubmit, SessionEnd) of ~12–16 ms each — sh, bash, the hand-over, and the hook's own work "
-        "(serialising and fsyncing the ledger, most of it) — and five events nobody waits for, ~4–6 ms each (sh "
-        "and bash; the hand-over goes on in a background subshell); kill mode waits for each PreToolUse and, "
+        "(UserPromptSubmit, SessionEnd), each sh, bash, the hand-over and the hook's own work in a forked child "
+        "(~4–5 ms on a 20–50 KB ledger: two fsyncs, loading the kept parsed ledger, serialising only the parts "
+        "that changed), and five events nobody waits for (sh and bash; the hand-over goes on in a background "
+        "subshell), whose work in the helper competes for the 2 cores; kill mode waits for each PreToolUse and, "
         "only near a limit, for the transcript."
     ),
     (
-        "Claude Code 2.1.197 takes ~60–90 ms longer per run as soon as any UserPromptSubmit, PreToolUse or Stop "
-        "hook is configured, whatever it runs (measured per event with `exit 0` hooks: each of the three alone "
-        "costs about the same; together barely more): the 'hooks that do nothing' row. On that version the "
-        "5 % goal cannot be met by any hook. 2.1.332 has no such cost."
+        "Claude Code 2.1.197 takes longer per run as soon as hooks are configured, whatever they run: the 'hooks "
+        "that do nothing' row. Most of it is a synchronous PreToolUse hook (10 rounds of `exit 0` hooks: all six "
+        "events +13.4 %; the same with PreToolUse `async` +4.1 %; without PreToolUse +6.3 %; UserPromptSubmit "
+        "alone +4.9 %). A PreToolUse hook must be synchronous wherever it may have to stop a run (kill mode, "
+        "on_error closed, an orchestration's mode), and those are decided when the event comes, not when the "
+        "settings are read: on that version the 5 % goal cannot be met. 2.1.332 has no such cost."
     ),
     (
-        'Tried, not kept: Claude Code\'s own `"async": true` on PreToolUse and Stop (2.1.332 waited ~1.5 s before '
-        "SessionEnd, 2.1.197 skipped SessionEnd); `python -S` (the hook imports what site would have)."
+        'Tried, not kept: Claude Code\'s own `"async": true` — on Stop, 2.1.197 skipped SessionEnd; on PreToolUse '
+        "alone (re-measured with the helper's client) 2.1.197 warn went +31.7 % → +14.7 % but 2.1.332 was no "
+        'better (+9.3 % → +15.4 %, within noise), and an async hook cannot stop a run. `"shell": "bash"` on a '
+        "hook: both pins still run it with /bin/sh -c. `python -S` (the hook imports what site would have)."
     ),
     (
         "This machine is a shared 2-core VM: absolute times move between runs by ±10 %; the rows of one table "
