@@ -144,7 +144,9 @@ def _helper_line(proj: Project, names: list[str], label: str, seed: int) -> Vari
         return s.payload("UserPromptSubmit", prompt=f"/{rng.choice(names)} fix the flaky test")
 
     env = {**proj.env, "CLAUDE_BUDGET_PYTHON": PYTHON}
-    return Variant(f"UserPromptSubmit /cmd line, helper, {label} ledger", ["/bin/sh", "-c", line], env, proj.root, prepare)
+    return Variant(
+        f"UserPromptSubmit /cmd line, helper, {label} ledger", ["/bin/sh", "-c", line], env, proj.root, prepare
+    )
 
 
 def _stop_helpers(env: dict[str, str]) -> None:

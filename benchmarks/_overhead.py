@@ -63,6 +63,7 @@ class Scene:
     home: Path
     env: dict[str, str]
     ns: list[int] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)  # the whole machine's CPU time during the run
     failures: list[str] = field(default_factory=list)
     goal: float | None = None  # None: a reference row
     counted: bool = False  # whether the ledger must hold what the API sent
@@ -108,13 +109,29 @@ def make_scene(
     return Scene(name, root, home, env)
 
 
-def run_once(scene: Scene, claude: Path) -> tuple[int, str | None]:
+def busy_ms() -> float:
+    """CPU time the whole machine has spent (user, nice, system, irq, softirq), from /proc/stat.
+
+    Whole-machine, not the CLI's process tree: the helper's forked children are not the CLI's
+    descendants, and their work is part of what a run costs. Ticks of 10 ms on Linux.
+    """
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = f.readline().split()
+    except OSError:
+        return float("nan")
+    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in fields[1:8])
+    return (user + nice + system + irq + softirq) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def run_once(scene: Scene, claude: Path) -> tuple[int, float, str | None]:
     argv = [str(claude), "-p", "/cmd go", "--output-format", "json", "--allowedTools", "Bash Task Agent"]
-    t0 = time.perf_counter_ns()
+    c0, t0 = busy_ms(), time.perf_counter_ns()
     proc = subprocess.run(
         argv, cwd=scene.root, env=scene.env, capture_output=True, stdin=subprocess.DEVNULL, timeout=120
     )
     ns = time.perf_counter_ns() - t0
+    cpu = busy_ms() - c0
     problem = None
     try:
         result = json.loads(proc.stdout)
@@ -122,7 +139,7 @@ def run_once(scene: Scene, claude: Path) -> tuple[int, str | None]:
             problem = f"rc {proc.returncode}: {str(result.get('result'))[:200]}"
     except ValueError:
         problem = f"rc {proc.returncode}, no JSON: {proc.stderr[-300:]!r}"
-    return ns, problem
+    return ns, cpu, problem
 
 
 def before_python(base: Path, commit: str) -> str:
@@ -174,7 +191,7 @@ def overhead(
                     rng.shuffle(order)
                     for scene in order:
                         before_n, first = api.requests, len(api.sent)
-                        ns, problem = run_once(scene, claude)
+                        ns, cpu, problem = run_once(scene, claude)
                         made = api.requests - before_n
                         for sent in api.sent[first:]:
                             for k, field_ in USAGE_FIELDS.items():
@@ -183,6 +200,7 @@ def overhead(
                             problem = f"{made} API requests, not 5"
                         if r >= warmup:
                             scene.ns.append(ns)
+                            scene.cpu_ms.append(cpu)
                             if problem:
                                 scene.failures.append(problem)
                 for scene in scenes:
@@ -221,8 +239,8 @@ def stop_helpers(scene: Scene) -> None:
 def summarise(results: Mapping[str, Mapping[str, Scene]]) -> list[list[str]]:
     rows = []
     for version, scenes in results.items():
-        bare = scenes[BARE].ns
-        rows.append([version, BARE, fmt_ms(statistics.median(bare) / 1e6), "—", "—", "—", "—"])
+        bare, bare_cpu = scenes[BARE].ns, scenes[BARE].cpu_ms
+        rows.append([version, BARE, fmt_ms(statistics.median(bare) / 1e6), "—", "—", "—", "—", _ms(bare_cpu), "—"])
         for mode in [n for n in scenes if n != BARE]:
             s = scenes[mode]
             added = [(a - b) / 1e6 for a, b in zip(s.ns, bare)]
@@ -238,9 +256,15 @@ def summarise(results: Mapping[str, Mapping[str, Scene]]) -> list[list[str]]:
                     f"{med * 100:+.1f} %",
                     "—" if s.goal is None else f"≤ {s.goal * 100:.0f} %",
                     ("reference" if s.goal is None else verdict(med <= s.goal)) + failed,
+                    _ms(s.cpu_ms),
+                    f"{statistics.median(a - b for a, b in zip(s.cpu_ms, bare_cpu)):+.0f}",
                 ]
             )
     return rows
+
+
+def _ms(values: list[float]) -> str:
+    return f"{statistics.median(values):.0f}"
 
 
 NOTES = [
@@ -278,6 +302,12 @@ NOTES = [
         "hook: both pins still run it with /bin/sh -c. `python -S` (the hook imports what site would have)."
     ),
     (
+        "CPU columns: the CPU time the whole machine spent while the run lasted (/proc/stat: user, nice, system, "
+        "irq, softirq; 10 ms ticks), so they include the helper's children (not the CLI's descendants) and the "
+        "fake API. They are what the hooks cost in work, which the scheduler's noise moves far less than wall "
+        "time; work that outlives the run (a background event's child finishing) is counted in the next run."
+    ),
+    (
         "This machine is a shared 2-core VM: absolute times move between runs by ±10 %; the rows of one table "
         "are interleaved, so their ratios are comparable."
     ),
@@ -292,6 +322,8 @@ HEADER = [
     "added (median of pairs)",
     "goal",
     "verdict",
+    "machine CPU ms (median)",
+    "CPU added ms (median of pairs)",
 ]
 
 
