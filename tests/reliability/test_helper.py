@@ -437,3 +437,30 @@ def test_a_stale_endpoint_never_signals_the_process_that_now_has_its_pid(wired: 
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def _maps(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return ""
+
+
+def test_the_team_engine_is_loaded_only_once_a_project_needs_it(tmp_path: Path) -> None:
+    """The database client is ~15 MB that every fork would carry: the helper loads it after the first
+    event of a project with team budgets, for the spares it forks from then on."""
+    pytest.importorskip("psycopg")
+    w = Wired(tmp_path)
+    w.project.command("deploy", 10_000_000)
+    end = w.warm()
+    turn(w, "s1", "p1", responses=1)
+    assert "psycopg" not in _maps(end.pid)
+
+    config = w.root / ".claude" / "budget.toml"  # nothing listens there: the event loads the client all the same
+    config.write_text(config.read_text() + '\nteam_url = "postgresql://cb@127.0.0.1:9/none"\nteam = "t"\n')
+    w.line("UserPromptSubmit", "s2", prompt="/deploy go", prompt_id="p2")
+    deadline = time.monotonic() + TIMEOUT
+    while "psycopg" not in _maps(end.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "psycopg" in _maps(end.pid)
+    assert w.endpoint() == end and w.direct_runs() == 1  # the same helper, which answered every event
