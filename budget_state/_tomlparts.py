@@ -47,7 +47,7 @@ def dump(data: Mapping[str, Any], known: Mapping[str, str], /) -> list[Part]:
     import tomli_w
 
     def part(kind: str, key: str, member: str, value: Any, doc: Mapping[str, Any]) -> Part:
-        memo = f"{kind}\0{key}\0{member}\0{value!r}"
+        memo = repr((kind, key, member, value))  # a tuple's repr: no two places share one
         text = known.get(memo)
         if text is None:
             text = tomli_w.dumps(doc)

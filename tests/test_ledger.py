@@ -453,7 +453,8 @@ def test_the_helper_writes_and_keeps_a_ledger_part_by_part_as_a_whole_write_woul
 
     def event(state: dict[str, Any], i: int) -> None:
         t = now + timedelta(minutes=i)
-        state.setdefault("created", now)  # the same in both files
+        # The same in both files (a new ledger takes them from the clock, which may tick in between)
+        state["created"] = subtable(state, "overall")["since"] = now
         add_usage(subtable(state, "overall"), {"input": i, "output": 2 * i}, "claude-opus-5-5")
         state.setdefault("runs", []).append({"prompt": f"p{i}", "command": "/c", "started": t, "input": i})
         subtable(state, "sessions")[f"s{i % 3}"] = {"seen": t, "peak": [i, 0]}

@@ -113,3 +113,10 @@ def test_two_parts_of_the_same_text_do_not_share_a_table() -> None:
     _, parsed = _tomlparts.load(parts, {})
     data, _ = _tomlparts.load(parts, parsed)
     assert data["runs"][0] == data["runs"][1] and data["runs"][0] is not data["runs"][1]
+
+
+def test_keys_that_run_together_are_still_two_places() -> None:
+    """A memo names its place unambiguously: ("a\\0b", "c") is not ("a", "b\\0c")."""
+    one = {"a\0b": {"c": {"x": 1}}}
+    two = {"a": {"b\0c": {"x": 1}}}
+    check(two, _tomlparts.memo(_tomlparts.dump(one, {})), {})
