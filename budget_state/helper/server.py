@@ -54,10 +54,13 @@ _WARM: Final = (
     "budget_state._toml",
     "budget_state._units",
     "budget_state._windows",
+    "budget_state._wiring",  # /budget reports wiring problems
     "budget_state.forecast",
     "budget_state.pricing",
     "budget_state._tomlparts",
     "budget_state.orchestrator._scope",
+    "budget_state.team.config",  # every config load asks it whether team keys are there
+    "budget_state.team.hook",  # without its database client (see _WARM_TEAM)
     "filelock",
     "tomli_w",
     "yaml",
@@ -68,12 +71,13 @@ _WARM: Final = (
     "tomllib",
     "tomli",
     "pickle",
+    "encodings.utf_8_sig",  # settings.json is read BOM-tolerant
 )
 
 
 #: Imported once a child has needed them (a project with team budgets): the database client is
 #: ~15 MB that every fork would otherwise carry (measured: fork and exit of the helper 4.0 → 5.5 ms).
-_WARM_TEAM: Final = ("budget_state.team.hook", "budget_state.team.db")
+_WARM_TEAM: Final = ("budget_state.team.db",)
 _TEAM_USED: Final = b"team"  # what a child writes on the used pipe when it imported them itself
 
 
