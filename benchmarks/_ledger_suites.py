@@ -25,6 +25,7 @@ from _harness import (
     new_lines,
     reply_kinds,
     stats_row,
+    stop_helpers,
     verdict,
 )
 from _profile import ledger_io
@@ -149,13 +150,6 @@ def _helper_line(proj: Project, names: list[str], label: str, seed: int) -> Vari
     )
 
 
-def _stop_helpers(env: dict[str, str]) -> None:
-    from budget_state.helper import endpoints, stop
-
-    for key, _ in endpoints(env):
-        stop(key, env)
-
-
 def _counts(path: os.PathLike) -> str:
     import tomllib
 
@@ -191,7 +185,7 @@ def growth(box: Sandbox, cfg: Config) -> Section:
         results = interleave([floor_variant(fresh.env, fresh.root), *variants], runs=cfg.runs, warmup=cfg.warmup)
     finally:
         for v in helped:
-            _stop_helpers(dict(v.env))
+            stop_helpers(v.env)
     after = {p: p.ledger.stat().st_size for p in (fresh, grown)}
     floor = Stats.of(results[FLOOR].ns)
     section = Section(

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _harness import PYTHON, Section, fmt_ms, verdict
+from _harness import PYTHON, Section, fmt_ms, stop_helpers, verdict
 from _world import venv_with_path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -208,7 +208,7 @@ def overhead(
                         scene.failures.append(problem)
             finally:
                 for scene in scenes:
-                    stop_helpers(scene)
+                    stop_helpers(scene.env)
             out[version] = {s.name: s for s in scenes}
     finally:
         api.stop()
@@ -227,13 +227,6 @@ def check_counted(scene: Scene, python: str) -> str | None:
     if got != scene.sent:
         return f"ledger {got} != sent {scene.sent}"
     return None
-
-
-def stop_helpers(scene: Scene) -> None:
-    from budget_state.helper import endpoints, stop
-
-    for key, _ in endpoints(scene.env):
-        stop(key, scene.env)
 
 
 def summarise(results: Mapping[str, Mapping[str, Scene]]) -> list[list[str]]:
