@@ -268,9 +268,10 @@ class Ledger:
 
                 parts = dump(state, _kept_parts(cache, "written", str))
                 hot = join(parts)
-            data = (hot + BUCKETS_MARKER + _bucket_tables(buckets)).encode("utf-8")
+            text = hot + BUCKETS_MARKER + _bucket_tables(buckets)
         finally:
             state.update(buckets)
+        data = text.encode("utf-8")
         if data == same:
             return
         # One name, not one per process: writers hold the lock, and a writer killed mid-write
@@ -291,7 +292,7 @@ class Ledger:
             os.replace(tmp, self.path)
             _fsync_folder(self.path.parent)
             if parts is not None:
-                _WRITTEN[self.path] = (data, parts)
+                _WRITTEN[self.path] = (text, parts)
         except OSError as e:
             try:
                 os.unlink(tmp)
@@ -520,7 +521,7 @@ def _migrate(state: State, old: State, now: datetime) -> list[dict[str, Any]]:
 #: (see budget_state._tomlparts), so that the next write serialises, and the next keep parses,
 #: only the parts that changed. The folder is the user's own (0700), as pickle requires.
 PARSED: Path | None = None
-_WRITTEN: dict[Path, tuple[bytes, list[Any]]] = {}
+_WRITTEN: dict[Path, tuple[str, list[Any]]] = {}  # the text each ledger was written with, and its parts
 _PARTS_KEY = "parts-1"  # the side files' key: they hold pure functions (value -> text, text -> value)
 
 
@@ -559,14 +560,10 @@ def keep_parsed() -> None:
     from ._tomlparts import load, memo
 
     while _WRITTEN:
-        path, (data, parts) = _WRITTEN.popitem()
+        path, (text, parts) = _WRITTEN.popitem()
         cache = _parsed_file(path)
         if cache is None:
             return
-        try:
-            text = data.decode("utf-8").partition(COLD_MARKER)[0]
-        except UnicodeDecodeError:  # not what this process wrote: nothing to keep
-            continue
         try:
             hot, parsed = load(parts, _kept_parts(cache, "parsed", dict))
             state = _parse(text, hot)
