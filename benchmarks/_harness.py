@@ -143,14 +143,6 @@ def floor_variant(env: Mapping[str, str], cwd: Path, stdin: bytes = b"{}") -> Va
     return Variant(FLOOR, [PYTHON, "-c", "pass"], env, cwd, lambda: stdin)
 
 
-def stop_helpers(env: Mapping[str, str]) -> None:
-    """Stop the resident helpers a project's hooks started (one HOME's): none outlives a benchmark."""
-    from budget_state.helper import endpoints, stop
-
-    for key, _ in endpoints(env):
-        stop(key, env)
-
-
 def verdict(ok: bool) -> str:
     return "meets goal" if ok else "**misses goal**"
 

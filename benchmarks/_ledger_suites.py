@@ -25,7 +25,6 @@ from _harness import (
     new_lines,
     reply_kinds,
     stats_row,
-    stop_helpers,
     verdict,
 )
 from _profile import ledger_io
@@ -131,8 +130,8 @@ def _project_hooks(proj: Project, names: list[str], label: str, seed: int) -> li
     ]
 
 
-def _helper_line(proj: Project, names: list[str], label: str, seed: int) -> Variant:
-    """UserPromptSubmit's line from settings.json, as Claude Code runs it: handed to the resident helper."""
+def _prompt_line(proj: Project, names: list[str], label: str, seed: int) -> Variant:
+    """UserPromptSubmit's line from settings.json, as Claude Code runs it (``/bin/sh -c``)."""
     settings = json.loads((proj.root / ".claude" / "settings.json").read_text())
     line = settings["hooks"]["UserPromptSubmit"][0]["hooks"][0]["command"]
     rng = random.Random(seed)
@@ -146,7 +145,7 @@ def _helper_line(proj: Project, names: list[str], label: str, seed: int) -> Vari
 
     env = {**proj.env, "CLAUDE_BUDGET_PYTHON": PYTHON}
     return Variant(
-        f"UserPromptSubmit /cmd line, helper, {label} ledger", ["/bin/sh", "-c", line], env, proj.root, prepare
+        f"UserPromptSubmit /cmd line, {label} ledger", ["/bin/sh", "-c", line], env, proj.root, prepare
     )
 
 
@@ -176,16 +175,10 @@ def growth(box: Sandbox, cfg: Config) -> Section:
             [PYTHON, "-m", "budget_state", "status"], env=proj.env, cwd=proj.root, check=True, capture_output=True
         )
     variants = _project_hooks(fresh, names, "fresh", 31) + _project_hooks(grown, names, "grown", 41)
-    helped = [_helper_line(fresh, names, "fresh", 51), _helper_line(grown, names, "grown", 61)]
-    variants += helped
+    variants += [_prompt_line(fresh, names, "fresh", 51), _prompt_line(grown, names, "grown", 61)]
     before = {p: p.ledger.stat().st_size for p in (fresh, grown)}
     shape_before = _counts(grown.ledger)
-    try:
-        interleave(helped, runs=0, warmup=2)  # the helper starts on a first event, as on any machine once
-        results = interleave([floor_variant(fresh.env, fresh.root), *variants], runs=cfg.runs, warmup=cfg.warmup)
-    finally:
-        for v in helped:
-            stop_helpers(v.env)
+    results = interleave([floor_variant(fresh.env, fresh.root), *variants], runs=cfg.runs, warmup=cfg.warmup)
     after = {p: p.ledger.stat().st_size for p in (fresh, grown)}
     floor = Stats.of(results[FLOOR].ns)
     section = Section(

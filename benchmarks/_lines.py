@@ -1,9 +1,9 @@
-"""The hook lines as Claude Code runs them (``/bin/sh -c <line>``), with and without the resident helper.
+"""The hook lines as Claude Code runs them (``/bin/sh -c <line>``).
 
 Section 1 times the hook as a Python process; what Claude Code waits for is the line in
-settings.json, which now hands the event to the helper. Each event's line runs with the helper
-(started by a warm-up event) and with ``CLAUDE_BUDGET_HELPER=off``, interleaved with ``sh -c
-'exit 0'`` (what any hook costs) and ``python -c pass`` (the interpreter floor).
+settings.json: sh finds the interpreter and runs ``python -I -m budget_state.hook`` (waited for),
+or starts it and returns (handed over). Each event's line is interleaved with ``sh -c 'exit 0'``
+(what any hook costs) and ``python -c pass`` (the interpreter floor).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ def lines(box: Sandbox, cfg: Config) -> Section:
     line = {event: groups[0]["hooks"][0]["command"] for event, groups in settings["hooks"].items()}
     rng = random.Random(5)
 
-    def env_of(p, helper: bool) -> dict[str, str]:
-        return {**p.env, "CLAUDE_BUDGET_PYTHON": PYTHON, **({} if helper else {"CLAUDE_BUDGET_HELPER": "off"})}
+    def env_of(p) -> dict[str, str]:
+        return {**p.env, "CLAUDE_BUDGET_PYTHON": PYTHON}
 
     def prompt(p, seed: int) -> Callable[[], bytes]:
         s = p.session(seed)
@@ -69,18 +69,15 @@ def lines(box: Sandbox, cfg: Config) -> Section:
     ]
     described: dict[str, str] = {}
     for n, (event, p, make, how) in enumerate(cases):
-        for helper in (True, False):
-            name = f"{event}{' (kill)' if p is kill else ''}, {'helper' if helper else 'no helper'}"
-            described[name] = how
-            argv = ["/bin/sh", "-c", line[event]]
-            variants.append(Variant(name, argv, env_of(p, helper), p.root, make(p, 10 * n + helper)))
-    # One event each first: the helper of this interpreter starts (as on any machine, once).
-    interleave(variants, runs=0, warmup=2)
+        name = f"{event}{' (kill)' if p is kill else ''}"
+        described[name] = how
+        argv = ["/bin/sh", "-c", line[event]]
+        variants.append(Variant(name, argv, env_of(p), p.root, make(p, 10 * n)))
     results = interleave(variants, runs=cfg.runs, warmup=cfg.warmup)
     sh = Stats.of(results[SH_FLOOR].ns)
     py = Stats.of(results[FLOOR].ns)
     section = Section(
-        "1d. Hook lines with the resident helper",
+        "1d. Hook lines as Claude Code runs them",
         __doc__.split("\n\n", 1)[1].replace("\n", " ").strip()
         + f" {cfg.runs} interleaved runs per row after {cfg.warmup} warm-up rounds.",
         ["line", "what Claude Code does", "median ms", "p90 ms", "× sh floor", "× python floor"],
@@ -101,18 +98,19 @@ def lines(box: Sandbox, cfg: Config) -> Section:
         section.rows.append(
             [name, how, fmt_ms(s.median), fmt_ms(s.p90), f"{s.median / sh.median:.2f}×", f"{s.median / py.median:.2f}×"]
         )
-        if name.startswith("UserPromptSubmit, helper"):
+        if name == "UserPromptSubmit":
             section.summary.append(
                 (
-                    "UserPromptSubmit line with the helper",
+                    "UserPromptSubmit line",
                     f"{fmt_ms(s.median)} ms ({s.median / py.median:.2f}× python -c pass)",
                     "as fast as it can be",
                     "—",
                 )
             )
     section.notes.append(
-        "With the helper a waited-for line is sh + bash + the hand-over over 127.0.0.1 + the hook's own work in a "
-        "forked child (ledger TOML read and write, most of it); a handed-over one returns once the helper has the "
-        "event. The hook's own work is what section 1 shows above its floor."
+        "A waited-for line is sh + the Python start (isolated, -I) + the hook's own work (ledger TOML read and "
+        "write, most of it); a handed-over one returns once sh has started Python in the background. There is no "
+        "resident process, socket or cache since 0.5 (README, Security). The hook's own work is what section 1 "
+        "shows above its floor."
     )
     return section

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _harness import PYTHON, Section, fmt_ms, stop_helpers, verdict
+from _harness import PYTHON, Section, fmt_ms, verdict
 from _world import venv_with_path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,7 +31,6 @@ from fakeapi import FakeAPI  # noqa: E402 (after the path fix)
 
 SCRIPT = "SCRIPT: bash, bash, bash, bash, text"
 MODES = ("warn", "block", "kill")
-NO_HELPER = ("warn", "kill")  # the same modes with CLAUDE_BUDGET_HELPER=off: what the helper saves
 BARE = "without hooks"
 NOOP = "hooks that do nothing"
 GOALS = {"warn": 0.05, "block": 0.05, "kill": 0.15}  # added wall time, as a share of the bare run
@@ -73,7 +72,7 @@ class Scene:
 
 
 def make_scene(
-    base: Path, name: str, *, api: FakeAPI, mode: str | None, python: str, helper: bool = True, noop: bool = False
+    base: Path, name: str, *, api: FakeAPI, mode: str | None, python: str, noop: bool = False
 ) -> Scene:
     where = base / name.replace(" ", "-")
     root, home = where / "proj", where / "home"
@@ -96,8 +95,6 @@ def make_scene(
         )
         config = root / ".claude" / "budget.toml"
         config.write_text(config.read_text().replace('# mode = "warn"', f'mode = "{mode}"'))
-        if not helper:
-            env["CLAUDE_BUDGET_HELPER"] = "off"
     elif noop:  # Claude Code's own cost of hooks: the same events wired to a command that does nothing
         from budget_state._install import HOOK_EVENTS
 
@@ -112,8 +109,8 @@ def make_scene(
 def busy_ms() -> float:
     """CPU time the whole machine has spent (user, nice, system, irq, softirq), from /proc/stat.
 
-    Whole-machine, not the CLI's process tree: the helper's forked children are not the CLI's
-    descendants, and their work is part of what a run costs. Ticks of 10 ms on Linux.
+    Whole-machine, not the CLI's process tree: a background hook outlives the event that started it
+    (it leaves Claude Code's process group), and its work is part of what a run costs. Ticks of 10 ms.
     """
     try:
         with open("/proc/stat", encoding="ascii") as f:
@@ -154,7 +151,7 @@ def before_python(base: Path, commit: str) -> str:
 
 
 def scenes_for(base: Path, *, api: FakeAPI, python: str, before: str | None) -> list[Scene]:
-    """The projects one version runs: bare, no-op hooks, each mode, and each mode without the helper."""
+    """The projects one version runs: bare, no-op hooks, and each mode."""
     scenes = [
         make_scene(base, BARE, api=api, mode=None, python=python),
         make_scene(base, NOOP, api=api, mode=None, python=python, noop=True),
@@ -162,9 +159,6 @@ def scenes_for(base: Path, *, api: FakeAPI, python: str, before: str | None) -> 
     for m in MODES:
         scenes.append(make_scene(base, m, api=api, mode=m, python=python))
         scenes[-1].goal, scenes[-1].counted = GOALS[m], True
-    for m in NO_HELPER:
-        scenes.append(make_scene(base, f"{m} (no helper)", api=api, mode=m, python=python, helper=False))
-        scenes[-1].counted = True
     if before is not None:
         for m in MODES:
             scenes.append(make_scene(base, f"{m} (before)", api=api, mode=m, python=before))
@@ -185,30 +179,26 @@ def overhead(
     try:
         for version, claude in pinned():
             scenes = scenes_for(base / version, api=api, python=python, before=old)
-            try:
-                for r in range(warmup + rounds):
-                    order = list(scenes)
-                    rng.shuffle(order)
-                    for scene in order:
-                        before_n, first = api.requests, len(api.sent)
-                        ns, cpu, problem = run_once(scene, claude)
-                        made = api.requests - before_n
-                        for sent in api.sent[first:]:
-                            for k, field_ in USAGE_FIELDS.items():
-                                scene.sent[k] += sent.usage[field_]
-                        if problem is None and made != 5:
-                            problem = f"{made} API requests, not 5"
-                        if r >= warmup:
-                            scene.ns.append(ns)
-                            scene.cpu_ms.append(cpu)
-                            if problem:
-                                scene.failures.append(problem)
-                for scene in scenes:
-                    if scene.counted and (problem := check_counted(scene, python)):
-                        scene.failures.append(problem)
-            finally:
-                for scene in scenes:
-                    stop_helpers(scene.env)
+            for r in range(warmup + rounds):
+                order = list(scenes)
+                rng.shuffle(order)
+                for scene in order:
+                    before_n, first = api.requests, len(api.sent)
+                    ns, cpu, problem = run_once(scene, claude)
+                    made = api.requests - before_n
+                    for sent in api.sent[first:]:
+                        for k, field_ in USAGE_FIELDS.items():
+                            scene.sent[k] += sent.usage[field_]
+                    if problem is None and made != 5:
+                        problem = f"{made} API requests, not 5"
+                    if r >= warmup:
+                        scene.ns.append(ns)
+                        scene.cpu_ms.append(cpu)
+                        if problem:
+                            scene.failures.append(problem)
+            for scene in scenes:
+                if scene.counted and (problem := check_counted(scene, python)):
+                    scene.failures.append(problem)
             out[version] = {s.name: s for s in scenes}
     finally:
         api.stop()
@@ -263,22 +253,17 @@ def _ms(values: list[float]) -> str:
 NOTES = [
     (
         "Rows: 'hooks that do nothing' wires the same events as install to `exit 0`: what Claude Code itself "
-        "spends on having hooks at all. '(no helper)' rows run the same install with CLAUDE_BUDGET_HELPER=off: "
-        "every event a Python process of its own, as before the resident helper. Each installed project's "
-        "ledger is checked after the rounds to hold exactly what the fake API sent it (a failure is counted in "
-        "the verdict), so the numbers are those of hooks that count."
+        "spends on having hooks at all. Each installed project's ledger is checked after the rounds to hold "
+        "exactly what the fake API sent it (a failure is counted in the verdict), so the numbers are those of "
+        "hooks that count."
     ),
     (
-        "The first round is a warm-up: in it each project's first event runs the hook as a process of its own and "
-        "starts the helper, as on any machine once per user and interpreter (and again after 30 idle minutes)."
-    ),
-    (
-        "What is left with the helper, per run (traced from inside the hooks on 2.1.332): two waited-for events "
-        "(UserPromptSubmit, SessionEnd), each sh, bash, the hand-over and the hook's own work in a forked child "
-        "(~4–5 ms on a 20–50 KB ledger: two fsyncs, loading the kept parsed ledger, serialising only the parts "
-        "that changed), and five events nobody waits for (sh and bash; the hand-over goes on in a background "
-        "subshell), whose work in the helper competes for the 2 cores; kill mode waits for each PreToolUse and, "
-        "only near a limit, for the transcript."
+        "Since 0.5 every event is a Python process of its own (`python -I -m budget_state.hook`): the resident "
+        "helper of 0.4, which answered events over 127.0.0.1 from a forked child, is gone, with the parsed-ledger "
+        "and config caches it relied on (README, Security). Per run: two waited-for events (UserPromptSubmit, "
+        "SessionEnd), each sh + a Python start + the hook's own work, and five events nobody waits for (sh starts "
+        "Python in the background and returns), whose work competes for the 2 cores; kill mode waits for each "
+        "PreToolUse and, only near a limit, for the transcript."
     ),
     (
         "Claude Code 2.1.197 takes longer per run as soon as hooks are configured, whatever they run: the 'hooks "
@@ -290,13 +275,13 @@ NOTES = [
     ),
     (
         'Tried, not kept: Claude Code\'s own `"async": true` — on Stop, 2.1.197 skipped SessionEnd; on PreToolUse '
-        "alone (re-measured with the helper's client) 2.1.197 warn went +31.7 % → +14.7 % but 2.1.332 was no "
+        "alone (measured in 0.4) 2.1.197 warn went +31.7 % → +14.7 % but 2.1.332 was no "
         'better (+9.3 % → +15.4 %, within noise), and an async hook cannot stop a run. `"shell": "bash"` on a '
         "hook: both pins still run it with /bin/sh -c. `python -S` (the hook imports what site would have)."
     ),
     (
         "CPU columns: the CPU time the whole machine spent while the run lasted (/proc/stat: user, nice, system, "
-        "irq, softirq; 10 ms ticks), so they include the helper's children (not the CLI's descendants) and the "
+        "irq, softirq; 10 ms ticks), so they include background hooks (which leave the CLI's process group) and the "
         "fake API. They are what the hooks cost in work, which the scheduler's noise moves far less than wall "
         "time; work that outlives the run (a background event's child finishing) is counted in the next run."
     ),

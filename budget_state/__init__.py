@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 # The one place the version is written: pyproject.toml reads it (setuptools `attr:`), and so do
 # `claude-budget --version`, the hook log and the plugin manifest's test.
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 __all__ = [
     "BudgetError",

@@ -455,10 +455,6 @@ def build_parser() -> argparse.ArgumentParser:
     project_option(p)
     p.set_defaults(func=cmd_path)
 
-    from .helper.cli import add_parser as add_helper
-
-    add_helper(sub)
-
     from .orchestrator._command import add_parser as add_orchestrate
 
     add_orchestrate(sub)

@@ -5,7 +5,6 @@ The file is parsed (and ``tomllib``/``tomli`` imported) only when it exists.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -14,8 +13,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from budget_state._errors import ConfigError
 from budget_state._limits import LimitSpec
 from budget_state._model import CATEGORIES, slash_name
-from budget_state._paths import config_path, display, user_cache
-from budget_state._toml import loads, loads_cached
+from budget_state._paths import config_path, display
+from budget_state._toml import loads
 
 if TYPE_CHECKING:
     from typing import Literal
@@ -333,7 +332,7 @@ def _windows_table(value: object, where: str, path: Path, warnings: list[str]) -
     return out
 
 
-def _read_file(path: Path, where: str, cache: Path | None = None) -> dict[str, object] | None:
+def _read_file(path: Path, where: str) -> dict[str, object] | None:
     try:
         with open(path, "rb") as f:
             raw = f.read()
@@ -341,10 +340,8 @@ def _read_file(path: Path, where: str, cache: Path | None = None) -> dict[str, o
         return None
     except OSError as exc:
         raise ConfigError(f"cannot read {where} ({exc.strerror}) — make it a readable file", path=path) from None
-    if len(raw) < CACHE_FROM_BYTES:
-        cache = None  # parsed faster than a cache is read
     try:
-        return loads_cached(raw, cache)
+        return loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(f"{where} is not UTF-8 text — save it as UTF-8", path=path) from None
     except ValueError as exc:  # tomllib.TOMLDecodeError
@@ -389,18 +386,6 @@ def _on_error_line(text: str) -> str | None:
     return None
 
 
-#: A budget.toml this big (about 40 commands) is kept parsed between hooks (see _toml.loads_cached).
-CACHE_FROM_BYTES = 4096
-
-
-def _cache_file(path: Path, env: Mapping[str, str]) -> Path | None:
-    """Where the parsed ``path`` is kept: the user's cache folder, one file per budget.toml."""
-    import zlib
-
-    base = user_cache(env)
-    return base / f"config-{zlib.crc32(os.fsencode(path)):08x}.marshal" if base else None
-
-
 def load_config(project: Path, env: Mapping[str, str]) -> Config:
     """The settings for ``project``: ``env`` first, then ``<project>/.claude/budget.toml``, then defaults.
 
@@ -409,7 +394,7 @@ def load_config(project: Path, env: Mapping[str, str]) -> Config:
     """
     path = config_path(project)
     where = display(path, project)
-    data = _read_file(path, where, _cache_file(path, env))
+    data = _read_file(path, where)
     return _from_env(env, Config() if data is None else _from_file(data, where, path))
 
 

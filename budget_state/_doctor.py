@@ -94,7 +94,6 @@ def diagnose(project: Path, home: Path, env: Mapping[str, str]) -> tuple[list[Ch
         ledger = ledger_path(project, env)
     checks += _ledger_checks(project, ledger, env)
     checks.append(_statusline(project, home))
-    checks.append(_helper(effective))
     team = _team(project, env)
     if team is not None:
         checks.append(team)
@@ -187,6 +186,17 @@ def _hook_checks(project: Path, home: Path, w: Any, env: Mapping[str, str]) -> l
             )
         ]
     out = [Check("hooks", "ok", f"wired in {', '.join(places)}")]
+    old_helper = sorted(event for event, commands in w.commands.items() if any(_RESIDENT_HELPER in c for c in commands))
+    if old_helper:
+        out.append(
+            Check(
+                "helper line",
+                "problem",
+                f"the hook lines for {', '.join(old_helper)} are claude-budget 0.4's, which hand events to a resident "
+                "helper over 127.0.0.1 that another local user could impersonate (the helper is gone since 0.5)",
+                "claude-budget install (and install --user) again",
+            )
+        )
     fixed = sorted(
         event for event, commands in w.commands.items() if any(c != hook_command(event=event) for c in commands)
     )
@@ -305,18 +315,8 @@ def _stale_interpreters(w: Any) -> list[str]:
     return sorted(out)
 
 
-def _helper(env: Mapping[str, str]) -> Check:
-    """The resident helper that answers hook events (budget_state.helper): informational only."""
-    from .helper import SWITCH_ENV, alive, endpoints
-
-    if env.get(SWITCH_ENV, "").lower() == "off":
-        return Check("helper", "ok", f"{SWITCH_ENV}=off: every hook event starts its own Python (slower)")
-    if shutil.which("bash") is None:
-        return Check("helper", "warn", "no bash here: every hook event starts its own Python", "install bash")
-    running = [key for key, end in endpoints(env) if end is not None and alive(end.pid)]
-    if not running:
-        return Check("helper", "ok", "no helper is running yet: the next hook event starts one")
-    return Check("helper", "ok", f"{len(running)} resident helper(s) answer hook events (claude-budget helper)")
+#: What only claude-budget 0.4's hook lines hold: the bash client of the resident helper (removed in 0.5).
+_RESIDENT_HELPER = "/dev/tcp/"
 
 
 def _claude_version(env: Mapping[str, str]) -> Check:

@@ -34,7 +34,7 @@ from ._errors import LedgerCorrupt, LedgerError
 from ._lock import LedgerLock
 from ._model import MAX_COUNT, RECENT_RUNS, count_value
 from ._paths import lock_path
-from ._toml import keep, kept, loads
+from ._toml import loads
 
 SCHEMA_VERSION = 2
 HOT_RUNS = 20  # finished runs kept above the marker, besides open and just-finished ones
@@ -104,7 +104,7 @@ class Ledger:
             return new_state(utcnow())
         try:
             text = raw.decode("utf-8").partition(COLD_MARKER)[0]
-            return self._check(_parse_kept(text, self.path))
+            return self._check(_parse(text))
         except (ValueError, UnicodeDecodeError) as e:
             raise LedgerCorrupt(
                 f"the ledger {self.path} is not valid TOML ({e}) — the next hook moves it aside and starts a "
@@ -128,9 +128,7 @@ class Ledger:
             # A hook that found nothing new (the response not in the transcript yet, an event
             # already settled) changes nothing: then the file is not written again (~2-3 ms of
             # serialising and fsync). repr, not a deep copy: cheap, exact for these types, no import.
-            # The helper's child serialises only what changed, and compares the bytes instead.
-            same = raw if self._old is None and _parsed_file(self.path) is not None else None
-            before = repr(state) if self._old is None and raw is not None and same is None else None
+            before = repr(state) if self._old is None and raw is not None else None
             yield state
             now = utcnow()
             moved = compact(state, now, minutes_kept=self.minutes_kept)
@@ -150,7 +148,7 @@ class Ledger:
 
                 append_runs(self.path, moved)
             state["schema_version"] = SCHEMA_VERSION
-            self._write(state, same=None if moved else same)
+            self._write(state)
             self._old = None
 
     def _read_bytes(self) -> bytes | None:
@@ -169,7 +167,7 @@ class Ledger:
         try:
             text = raw.decode("utf-8")
             hot, _, cold = text.partition(COLD_MARKER)
-            state = self._check(_parse_kept(hot, self.path))
+            state = self._check(_parse(hot))
             if state.get("schema_version") == 1:
                 self._old = self._schema1_history(cold, state)
             return state
@@ -254,26 +252,16 @@ class Ledger:
             raise LedgerError(f"cannot save the corrupt part of {self.path} to {target}: {e.strerror}") from None
         return target
 
-    def _write(self, state: State, *, same: bytes | None = None) -> None:
-        """Write ``state`` atomically and durably; not at all if its bytes would be ``same``."""
+    def _write(self, state: State) -> None:
+        """Write ``state`` atomically and durably."""
+        import tomli_w
+
         buckets = {k: state.pop(k) for k in _BUCKET_TABLES if k in state}
-        parts = None
         try:
-            if (cache := _parsed_file(self.path)) is None:
-                import tomli_w
-
-                hot = tomli_w.dumps(state)
-            else:  # the helper's child: what did not change since the last write is not serialised again
-                from ._tomlparts import dump, join
-
-                parts = dump(state, _kept_parts(cache, "written", str))
-                hot = join(parts)
-            text = hot + BUCKETS_MARKER + _bucket_tables(buckets)
+            text = tomli_w.dumps(state) + BUCKETS_MARKER + _bucket_tables(buckets)
         finally:
             state.update(buckets)
         data = text.encode("utf-8")
-        if data == same:
-            return
         # One name, not one per process: writers hold the lock, and a writer killed mid-write
         # leaves a single stale file that the next write replaces.
         tmp = self.path.with_name(f".{self.path.name}.tmp")
@@ -291,8 +279,6 @@ class Ledger:
                 os.close(fd)
             os.replace(tmp, self.path)
             _fsync_folder(self.path.parent)
-            if parts is not None:
-                _WRITTEN[self.path] = (text, parts)
         except OSError as e:
             try:
                 os.unlink(tmp)
@@ -514,77 +500,10 @@ def _migrate(state: State, old: State, now: datetime) -> list[dict[str, Any]]:
     return history
 
 
-#: Where a resident helper keeps each ledger it wrote, parsed (budget_state.helper.server sets it;
-#: None everywhere else). The next event's child then loads a pickle (~0.3 ms) instead of parsing
-#: the TOML (~2-10 ms); an entry is used only when its text is exactly the file's, so a stale or
-#: foreign one can only miss. Beside it, the text and the parsed value of each part of the ledger
-#: (see budget_state._tomlparts), so that the next write serialises, and the next keep parses,
-#: only the parts that changed. The folder is the user's own (0700), as pickle requires.
-PARSED: Path | None = None
-_WRITTEN: dict[Path, tuple[str, list[Any]]] = {}  # the text each ledger was written with, and its parts
-_PARTS_KEY = "parts-1"  # the side files' key: they hold pure functions (value -> text, text -> value)
-
-
-def _parsed_file(path: Path) -> Path | None:
-    import zlib
-
-    return None if PARSED is None else PARSED / f"ledger-{zlib.crc32(os.fsencode(path)):08x}.pickle"
-
-
-def _kept_parts(cache: Path, side: str, kind: type) -> dict[str, Any]:
-    """A side file of ``cache`` (``written``: memo -> text; ``parsed``: text -> table), or ``{}``."""
-    import pickle
-
-    got = kept(cache.with_suffix(f".{side}"), _PARTS_KEY, pickle) or {}
-    if all(isinstance(k, str) and isinstance(v, kind) for k, v in got.items()):
-        return got
-    return {}
-
-
-def _parse_kept(text: str, path: Path) -> State:
-    """:func:`_parse`, or what the helper kept of the same text (see :data:`PARSED`)."""
-    cache = _parsed_file(path)
-    if cache is not None:
-        import pickle
-
-        if (state := kept(cache, text, pickle)) is not None:
-            return state
-    return _parse(text)
-
-
-def keep_parsed() -> None:
-    """Parse what this process wrote and keep it for the next event (the helper calls this after
-    its answer is out, so no one waits for it)."""
-    import pickle
-
-    from ._tomlparts import load, memo
-
-    while _WRITTEN:
-        path, (text, parts) = _WRITTEN.popitem()
-        cache = _parsed_file(path)
-        if cache is None:
-            return
-        try:
-            hot, parsed = load(parts, _kept_parts(cache, "parsed", dict))
-            state = _parse(text, hot)
-        except Exception:  # noqa: BLE001 (a side file not as written: parse the whole text instead)
-            try:
-                state, parsed = _parse(text), {}
-            except ValueError:
-                continue
-        keep(cache, text, state, pickle)
-        # Each pickled on its own: the next event's state must share no table with them.
-        keep(cache.with_suffix(".written"), _PARTS_KEY, memo(parts), pickle)
-        keep(cache.with_suffix(".parsed"), _PARTS_KEY, parsed, pickle)
-
-
-def _parse(text: str, hot_parsed: State | None = None) -> State:
-    """The ledger's text as a state: TOML above :data:`BUCKETS_MARKER`, bucket lines below it.
-
-    ``hot_parsed``: the TOML part, already parsed (by parts: see :func:`keep_parsed`).
-    """
+def _parse(text: str) -> State:
+    """The ledger's text as a state: TOML above :data:`BUCKETS_MARKER`, bucket lines below it."""
     hot, marker, buckets = text.partition(BUCKETS_MARKER)
-    state = loads(hot) if hot_parsed is None else hot_parsed
+    state = loads(hot)
     if marker:
         for name, per_scope in _read_bucket_tables(buckets).items():
             state[name] = per_scope

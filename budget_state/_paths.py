@@ -69,12 +69,6 @@ def claude_home(env: Mapping[str, str]) -> Path:
     return _home(env) / ".claude"
 
 
-def user_cache(env: Mapping[str, str]) -> Path | None:
-    """The user's cache folder for claude-budget (``$XDG_CACHE_HOME``, else ``~/.cache``), or None without a HOME."""
-    base = env.get("XDG_CACHE_HOME") or (os.path.join(env["HOME"], ".cache") if env.get("HOME") else None)
-    return Path(base) / "claude-budget" if base else None
-
-
 def display(path: Path, project: Path) -> str:
     """A path as the user would type it: relative to the project when inside it."""
     try:

@@ -10,9 +10,9 @@ started before Python), in this order:
 2. ``$CLAUDE_PROJECT_DIR/.venv/bin/claude-budget-hook`` — the project's own virtualenv;
 3. ``claude-budget-hook`` on ``PATH`` — ``pipx``, ``uv tool``, ``pip --user``, an activated venv.
 
-Found, the event goes to the resident helper of that hook (:mod:`budget_state.helper`: bash
-builtins reach it; it runs the hook in a forked child), and the hook runs as a process of its own
-where no helper answers, bash is missing, or ``CLAUDE_BUDGET_HELPER`` is ``off``.
+Found, the hook runs as a process of its own, isolated (``python -I``): nothing in the project
+folder or in ``PYTHONPATH`` can stand in for a module it imports. No resident process, socket or
+cache is involved (see the README's "Security").
 
 When none is there, the hooks do nothing, and the prompt hook says so once per Claude Code
 process (one line, not an error per event) — or refuses the prompt where ``on_error`` is
@@ -42,21 +42,30 @@ OUR_MARKS: Final = ("budget_state.hook", HOOK_SCRIPT, "budget_hook.py")
 # test checks; not imported from there so that building a line loads no hook code).
 _BACKGROUND: Final = ("PreToolUse", "SubagentStop", "Stop")
 
+# Every form ends in ``<python> -I -m budget_state.hook``: isolated mode, so neither the project
+# folder (the current directory) nor a PYTHONPATH, PYTHONHOME or user site can put a module of
+# theirs in front of the standard library or ours. A console script on PATH is run by the
+# interpreter its ``#!`` line names (pip, pipx and uv write one); pip's ``#!/bin/sh`` form for
+# long paths is run as it is, with the variables that steer imports cleared.
 _FIND: Final = (
-    'if [ -x "${CLAUDE_BUDGET_PYTHON:-}" ]; then set -- "$CLAUDE_BUDGET_PYTHON" -m budget_state.hook; '
-    'elif [ -x "$CLAUDE_PROJECT_DIR/.venv/bin/claude-budget-hook" ]; '
-    'then set -- "$CLAUDE_PROJECT_DIR/.venv/bin/claude-budget-hook"; '
-    "elif command -v claude-budget-hook >/dev/null 2>&1; then set -- claude-budget-hook; "
+    'if [ -x "${CLAUDE_BUDGET_PYTHON:-}" ]; then set -- "$CLAUDE_BUDGET_PYTHON" -I -m budget_state.hook; '
+    'elif [ -x "$CLAUDE_PROJECT_DIR/.venv/bin/claude-budget-hook" ] && [ -x "$CLAUDE_PROJECT_DIR/.venv/bin/python" ]; '
+    'then set -- "$CLAUDE_PROJECT_DIR/.venv/bin/python" -I -m budget_state.hook; '
+    'elif h=$(command -v claude-budget-hook 2>/dev/null); then l=; read -r l <"$h"; '
+    "case $l in '#!/'*' '*|'#!/bin/sh') "
+    "unset PYTHONPATH PYTHONHOME PYTHONUSERBASE PYTHONSTARTUP PYTHONWARNINGS PYTHONPLATLIBDIR; "
+    'PYTHONNOUSERSITE=1; export PYTHONNOUSERSITE; set -- "$h";; '
+    '\'#!/\'*) set -- "${l#??}" -I -m budget_state.hook;; *) set -- "$h";; esac; '
     "else {missing}; fi; "
 )
 # Whether the mode may be kill or on_error closed, as the shell can tell without Python: the
 # variables, or a line of budget.toml (not a comment) naming them. A false alarm only costs a
 # foreground hook (which then decides by the real settings); a change of mode needs no install.
-_MAY_DECIDE: Final = (
-    'case "${{CLAUDE_BUDGET_MODE:-}} ${{CLAUDE_BUDGET_ON_ERROR:-}}" in '
-    "*[Kk][Ii][Ll][Ll]*|*[Cc][Ll][Oo][Ss][Ee][Dd]*) {then};; esac; "
-    "grep -Eqis '^[^#]*(mode[^#]*=[^#]*kill|on_error[^#]*=[^#]*closed)' "
-    '"${{CLAUDE_PROJECT_DIR:-.}}/.claude/budget.toml" && {then}; '
+MAY_DECIDE: Final = (
+    'case "${CLAUDE_BUDGET_MODE:-} ${CLAUDE_BUDGET_ON_ERROR:-}" in '
+    "*[Kk][Ii][Ll][Ll]*|*[Cc][Ll][Oo][Ss][Ee][Dd]*) m=wait;; esac; "
+    "[ \"$m\" = wait ] || ! grep -Eqis '^[^#]*(mode[^#]*=[^#]*kill|on_error[^#]*=[^#]*closed)' "
+    '"${CLAUDE_PROJECT_DIR:-.}/.claude/budget.toml" || m=wait; '
 )
 _CLOSED: Final = (
     'case "${CLAUDE_BUDGET_ON_ERROR:-}" in *[Cc][Ll][Oo][Ss][Ee][Dd]*) c=1;; *) c=; '
@@ -68,63 +77,46 @@ NOT_INSTALLED: Final = (
     "into the project .venv) and run claude-budget doctor"
 )
 # The prompt hook when nothing is found: silent where the plugin is enabled (it counts instead);
-# a refusal where on_error is closed; else one line per Claude Code process ($PPID), marked in TMPDIR.
+# a refusal where on_error is closed; else one line per Claude Code process ($PPID), remembered in
+# one file of the user's own Claude Code folder (not a shared temp folder another user could fill).
 _MISSING_PROMPT: Final = (
-    "grep -qsE '\"" + PLUGIN_ID + '" *: *true\' "${CLAUDE_CONFIG_DIR:-$HOME/.claude}/settings.json" '
+    "d=${CLAUDE_CONFIG_DIR:-$HOME/.claude}; "
+    "grep -qsE '\"" + PLUGIN_ID + '" *: *true\' "$d/settings.json" '
     '"${CLAUDE_PROJECT_DIR:-.}/.claude/settings.json" && exit 0; '
     + _CLOSED
     + "m='"
     + NOT_INSTALLED
     + "'; "
     + 'if [ -n "$c" ]; then printf \'{"decision":"block","reason":"%s (on_error is closed)"}\\n\' "$m"; exit 0; fi; '
-    + 'f="${TMPDIR:-/tmp}/claude-budget-missing.$PPID"; [ -e "$f" ] && exit 0; : >"$f" 2>/dev/null; '
-    + 'printf \'{"systemMessage":"%s"}\\n\' "$m"; exit 0'
+    + 'f="$d/claude-budget-missing"; p=; read -r p 2>/dev/null <"$f"; [ "$p" = "$PPID" ] && exit 0; '
+    + 'echo "$PPID" 2>/dev/null >"$f"; printf \'{"systemMessage":"%s"}\\n\' "$m"; exit 0'
 )
 
 
 def hook_command(*, event: str = "UserPromptSubmit") -> str:
-    """The shell line Claude Code runs for ``event``: find the hook, then hand it the event.
+    """The shell line Claude Code runs for ``event``: find the hook, then run it.
 
-    Where bash is there (and ``CLAUDE_BUDGET_HELPER`` is not ``off``), the event goes to the
-    resident helper through bash builtins (:mod:`budget_state.helper.client`), which runs the hook
-    itself when no helper answers. Without bash the hook runs as a process of its own.
-
-    An event whose answer nobody waits for (:data:`_BACKGROUND`) is handed over without waiting
-    for the hook to finish: the helper says ``accepted`` once it has the event, or the line
-    starts the hook with its stdin and returns at once (``exec 3<&0`` first: sh gives a background
-    command /dev/null as stdin, even with ``<&0``). It runs in the foreground after all where it
-    may have to answer: PreToolUse when the mode may be kill or on_error closed, Stop in the
+    An event whose answer nobody waits for (:data:`_BACKGROUND`) starts the hook with its stdin
+    and returns at once (``exec 3<&0`` first: sh gives a background command /dev/null as stdin,
+    even with ``<&0``). It runs in the foreground after all where it may have to answer:
+    PreToolUse when the mode may be kill or on_error closed (:data:`MAY_DECIDE`), Stop in the
     interactive TUI (its message there is shown under the last response; ``claude -p`` shows it
     nowhere).
     """
     find = _FIND.replace("{missing}", _MISSING_PROMPT if event == "UserPromptSubmit" else "exit 0")
     if event not in _BACKGROUND:
-        return find + _helper("wait") + 'exec "$@"'
-    if event == "PreToolUse":  # bash decides in the client, without grep; sh decides without bash
-        return f"{find}{_helper('decide')}m=background; {_MAY_DECIDE.format(then='m=wait')}" + _BACKGROUND_RUN
+        return find + 'exec "$@"'
+    if event == "PreToolUse":
+        mode = "m=background; " + MAY_DECIDE
     elif event == "Stop":
         mode = 'm=background; [ "${CLAUDE_CODE_ENTRYPOINT:-}" = cli ] && m=wait; '
     else:
         mode = "m=background; "
-    return f"{find}{mode}{_helper('$m')}" + _BACKGROUND_RUN
+    return find + mode + _BACKGROUND_RUN
 
 
-# Without the helper: a waited-for event runs the hook; else it starts it with its stdin and returns.
+# A waited-for event runs the hook; else it starts it with its stdin and returns.
 _BACKGROUND_RUN: Final = '[ "$m" = wait ] && exec "$@"; exec 3<&0; "$@" --background <&3 3<&- >/dev/null 2>&1 &'
-
-
-def _helper(mode: str) -> str:
-    """Hand the event to the resident helper (bash's builtins reach it); ``mode``: wait or background.
-
-    Not with ``CLAUDE_BUDGET_HELPER=off``, nor with ``CLAUDE_BUDGET_DEBUG`` (its tracebacks go to the
-    hook's stderr, which the helper's children do not have)."""
-    from .helper.client import CLIENT
-
-    return (
-        'case "${CLAUDE_BUDGET_HELPER:-}${CLAUDE_BUDGET_DEBUG:+off}" in *[Oo][Ff][Ff]) ;; '
-        "*) command -v bash >/dev/null 2>&1 && "
-        f"exec bash -c '{CLIENT}' claude-budget {mode} \"$@\";; esac; "
-    )
 
 
 def statusline_command() -> str:

@@ -93,13 +93,6 @@ def main(
         out.write(json.dumps(reply))
         out.write("\n")
     out.flush()
-    if env.get("CLAUDE_BUDGET_HELPER_KEY"):  # the hook line's helper did not answer: start one for next time
-        try:
-            from .helper import after_direct_hook
-
-            after_direct_hook(env)
-        except Exception:  # noqa: BLE001 (the answer is out; the next event simply runs without a helper)
-            pass
     return 0
 
 

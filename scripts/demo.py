@@ -13,7 +13,8 @@ with a `/review-pr` command that has `tokenBudget: 20000`, wires the hooks with
    hour later — claude-budget's clock moved with CLAUDE_BUDGET_TIME_OFFSET, as the tests do;
 5. `claude-budget status` shows every budget, its windows and dollars;
 6. `claude-budget orchestrate` runs a small fleet under an overall budget: what does not fit is
-   not started.
+   not started;
+7. `claude-budget doctor` says what counts in this project, and why.
 
 Usage: scripts/demo.sh (sets up first), or `.venv/bin/python scripts/demo.py [--keep]`.
 """
@@ -181,15 +182,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"(exit code {proc.returncode}: 3 = some instances were held back by a budget)")
         print(f"API requests: {stats(url)['requests'] - before} (none for the skipped ones)")
 
-        step("7. The hooks' resident helper: hook events answered in ms, not a Python start each")
-        helper = [sys.executable, "-m", "budget_state", "helper"]
-        print("$ claude-budget helper")
-        subprocess.run(helper, cwd=project, env=env, check=True)
+        step("7. What counts here, and why: claude-budget doctor")
+        print("$ claude-budget doctor")
+        subprocess.run([sys.executable, "-m", "budget_state", "doctor"], cwd=project, env=env, check=False)
         return 0 if exact and proc.returncode in (0, 3) else 1
     finally:
-        subprocess.run(  # the demo's HOME goes away: so do its helpers
-            [sys.executable, "-m", "budget_state", "helper", "stop"], env=env, capture_output=True, check=False
-        )
         api.terminate()
         api.wait(10)
         if "--keep" in args:

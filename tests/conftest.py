@@ -28,15 +28,6 @@ def _no_real_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield home
 
 
-@pytest.fixture(autouse=True)
-def _no_stray_helpers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Each test's resident helpers (one per HOME that ran a hook line) end with the test."""
-    yield
-    from helper_kit import stop_helpers
-
-    stop_helpers(tmp_path_factory.getbasetemp())
-
-
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[object]:
     """A PostgreSQL server for the team-budget tests: ``CLAUDE_BUDGET_TEST_PG``, else a throwaway cluster."""

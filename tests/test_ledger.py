@@ -7,7 +7,6 @@ import stat
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 import filelock
 import pytest
@@ -24,7 +23,6 @@ from budget_state._ledger import (
     compact,
     new_state,
     recent_runs,
-    subtable,
 )
 from budget_state._lock import LedgerLock
 
@@ -187,7 +185,9 @@ def test_runs_go_to_the_run_log_and_the_file_stays_one_toml_document(tmp_path: P
     logged = list(read_runs(path))
     assert [r["prompt"] for r in logged] == [f"p{i}" for i in range(HOT_RUNS_MAX + 1 - HOT_RUNS)]
     assert logged[0]["input"] == 1
-    assert logged[0]["models"] == {"m": {"input": 1, "output": 2, "cache_creation": 0, "cache_read": 0, "usd_micros": 0}}
+    assert logged[0]["models"] == {
+        "m": {"input": 1, "output": 2, "cache_creation": 0, "cache_read": 0, "usd_micros": 0}
+    }
     text = path.read_text()
     assert COLD_MARKER not in text and "[[history]]" not in text
     doc = tomllib.loads(text)  # any TOML reader takes the whole file
@@ -397,32 +397,6 @@ def test_bucket_lines_round_trip_for_any_scope_name_and_stay_toml(tmp_path: Path
     assert Ledger(path).read()["minutes"] == whole["minutes"]
 
 
-def test_the_helper_keeps_each_ledger_it_wrote_parsed_and_uses_it_only_for_the_same_text(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """budget_state.helper keeps a parsed copy of what it wrote; a copy of other text is never used."""
-    from budget_state import _ledger
-
-    kept = tmp_path / "parsed"
-    kept.mkdir(mode=0o700)
-    monkeypatch.setattr(_ledger, "PARSED", kept)
-    monkeypatch.setattr(_ledger, "_WRITTEN", {})
-    path = tmp_path / "budget-ledger.toml"
-    ledger = Ledger(path)
-    with ledger.transaction() as state:
-        state.setdefault("overall", {})["input"] = 5
-    _ledger.keep_parsed()
-    assert len(list(kept.glob("ledger-*.pickle"))) == 1
-
-    parsed = _ledger._parse  # what reading without the copy gives
-    calls: list[str] = []
-    monkeypatch.setattr(_ledger, "_parse", lambda text: calls.append(text) or parsed(text))
-    assert ledger.read()["overall"]["input"] == 5 and calls == []  # the kept copy, not a parse
-
-    path.write_text(path.read_text().replace("input = 5", "input = 6"))  # someone else wrote it
-    assert ledger.read()["overall"]["input"] == 6 and len(calls) == 1  # text differs: parsed again
-
-
 def test_a_transaction_that_changes_nothing_does_not_write(tmp_path: Path) -> None:
     path = tmp_path / "budget-ledger.toml"
     ledger = Ledger(path)
@@ -435,49 +409,3 @@ def test_a_transaction_that_changes_nothing_does_not_write(tmp_path: Path) -> No
     with ledger.transaction() as state:
         state["overall"]["input"] = 7
     assert Ledger(path).read()["overall"]["input"] == 7
-
-
-def test_the_helper_writes_and_keeps_a_ledger_part_by_part_as_a_whole_write_would(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The helper's writes (only changed parts serialised, only changed parts parsed for the kept
-    copy) give the same file as a process without the helper, and a kept copy equal to parsing it."""
-    from budget_state import _ledger
-    from budget_state._windows import charge
-
-    kept = tmp_path / "parsed"
-    kept.mkdir(mode=0o700)
-    monkeypatch.setattr(_ledger, "_WRITTEN", {})
-    helper, plain = Ledger(tmp_path / "a" / "budget-ledger.toml"), Ledger(tmp_path / "b" / "budget-ledger.toml")
-    now = datetime(2026, 12, 3, 9, 0, tzinfo=timezone.utc)
-
-    def event(state: dict[str, Any], i: int) -> None:
-        t = now + timedelta(minutes=i)
-        # The same in both files (a new ledger takes them from the clock, which may tick in between)
-        state["created"] = subtable(state, "overall")["since"] = now
-        add_usage(subtable(state, "overall"), {"input": i, "output": 2 * i}, "claude-opus-5-5")
-        state.setdefault("runs", []).append({"prompt": f"p{i}", "command": "/c", "started": t, "input": i})
-        subtable(state, "sessions")[f"s{i % 3}"] = {"seen": t, "peak": [i, 0]}
-        charge(state, ["overall", "/c"], t, {"input": i, "usd_micros": 1})
-
-    for i in range(8):
-        monkeypatch.setattr(_ledger, "PARSED", kept)
-        with helper.transaction() as state:
-            event(state, i)
-        _ledger.keep_parsed()
-        monkeypatch.setattr(_ledger, "PARSED", None)
-        with plain.transaction() as state:
-            event(state, i)
-        assert helper.path.read_bytes() == plain.path.read_bytes()
-
-    monkeypatch.setattr(_ledger, "PARSED", kept)
-    text = helper.path.read_text()
-    copy_ = _ledger._parse_kept(text, helper.path)
-    whole = _ledger._parse(text)
-    assert copy_ == whole and repr(copy_) == repr(whole)  # equal, and in the same order
-    assert {p.suffix for p in kept.iterdir()} == {".pickle", ".written", ".parsed"}
-
-    before = helper.path.stat()  # a transaction that changes nothing: the same bytes, not written
-    with helper.transaction() as state:
-        assert state["overall"]["input"] == sum(range(8))
-    assert helper.path.stat().st_mtime_ns == before.st_mtime_ns and helper.path.stat().st_ino == before.st_ino

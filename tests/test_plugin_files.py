@@ -90,7 +90,7 @@ def fake_venv(tmp_path: Path) -> Path:
     python.parent.mkdir(parents=True)
     python.write_text(
         f"#!{sys.executable}\nimport os, sys\nsys.stdin.read()\n"
-        "print(' '.join(sys.argv[1:]), os.environ.get('CLAUDE_BUDGET_STATE'), os.environ['PYTHONPATH'])\n"
+        "print(' '.join(sys.argv[1:4]), os.environ.get('CLAUDE_BUDGET_STATE'), sys.argv[-1])\n"
     )
     python.chmod(0o755)
     return data
@@ -119,8 +119,9 @@ def test_the_runner_counts_into_the_project_or_its_data_folder(tmp_path: Path, f
     in_project = shim("SessionEnd", project, fake_venv)
     no_project = shim("UserPromptSubmit", bare, fake_venv)
 
-    assert in_project.stdout.decode() == f"-m budget_state.hook None {PLUGIN}\n"
-    assert no_project.stdout.decode() == f"-m budget_state.hook {fake_venv / 'budget-ledger.toml'} {PLUGIN}\n"
+    isolated = f"-I -X pycache_prefix={fake_venv / 'pycache'}"
+    assert in_project.stdout.decode() == f"{isolated} None {PLUGIN}\n"
+    assert no_project.stdout.decode() == f"{isolated} {fake_venv / 'budget-ledger.toml'} {PLUGIN}\n"
 
 
 def test_without_python_the_runner_says_so_once_and_fails_no_event(tmp_path: Path) -> None:
@@ -138,9 +139,43 @@ def test_without_python_the_runner_says_so_once_and_fails_no_event(tmp_path: Pat
     assert [(r.returncode, r.stdout, r.stderr) for r in (again, *others)] == [(0, b"", b"")] * 4
 
 
-def test_the_plugin_runs_the_same_helper_client_as_the_settings_lines() -> None:
-    from budget_state.helper.client import plugin_file
+def test_the_runner_decides_when_to_wait_by_the_settings_lines_own_rule() -> None:
+    """One rule for "may this PreToolUse decide?": the runner carries _wiring.MAY_DECIDE verbatim."""
+    text = SHIM.read_text()
+    block = text.split("# BEGIN MAY_DECIDE\n", 1)[1].split("# END MAY_DECIDE", 1)[0]
+    assert block.strip() == _wiring.MAY_DECIDE.strip(), "copy budget_state._wiring.MAY_DECIDE into the runner"
+    assert _wiring.MAY_DECIDE in _wiring.hook_command(event="PreToolUse")
 
-    assert (PLUGIN / "hooks" / "helper-client.bash").read_text() == plugin_file(), (
-        "regenerate: python -m budget_state.helper.client > plugin/hooks/helper-client.bash"
+
+def test_the_runner_runs_the_plugins_code_isolated_from_the_project_folder(tmp_path: Path) -> None:
+    """A json.py in the project (the hook's working folder) or on PYTHONPATH is never imported."""
+    project = tmp_path / "proj"
+    (project / ".claude").mkdir(parents=True)
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    for folder in (project, evil):
+        (folder / "json.py").write_text("import pathlib; pathlib.Path(__file__).with_name('ran').touch()\n")
+    data = tmp_path / "data"
+    python = data / "venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')  # this test venv's Python, packages and all
+    python.chmod(0o755)
+
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path / "home"),
+        "CLAUDE_PROJECT_DIR": str(project),
+        "CLAUDE_PLUGIN_ROOT": str(PLUGIN),
+        "CLAUDE_PLUGIN_DATA": str(data),
+        "PYTHONPATH": str(evil),
+    }
+    payload = json.dumps(
+        {"hook_event_name": "UserPromptSubmit", "session_id": "s", "prompt": "/budget", "cwd": str(project)}
     )
+    done = subprocess.run(
+        ["sh", str(SHIM), "UserPromptSubmit"], input=payload.encode(), capture_output=True, env=env, cwd=project
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "Token budgets" in json.loads(done.stdout)["reason"]  # the hook ran, and answered /budget
+    assert not (project / "ran").exists() and not (evil / "ran").exists()

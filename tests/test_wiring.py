@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -57,12 +58,10 @@ print("background" if "--background" in sys.argv else "foreground")
     ],
     ids=["none", "commented", "block", "kill", "kill-running", "closed", "env-kill", "env-closed", "env-warn"],
 )
-@pytest.mark.parametrize("helper", ["on", "off"], ids=["bash-client", "sh-only"])
 def test_pre_tool_use_waits_only_where_it_may_decide(
-    tmp_path: Path, config: Optional[str], env: Dict[str, str], where: str, helper: str
+    tmp_path: Path, config: Optional[str], env: Dict[str, str], where: str
 ) -> None:
-    """The line reads the mode without Python, so a change of mode needs no new install: the bash
-    client with its own regex, or (helper off, or no bash) the sh line with grep."""
+    """The line reads the mode without Python (sh and grep), so a change of mode needs no new install."""
     fake = tmp_path / "python"
     fake.write_text(f"#!{sys.executable}\n{FAKE}")
     fake.chmod(0o755)
@@ -72,7 +71,7 @@ def test_pre_tool_use_waits_only_where_it_may_decide(
     line = commands(tmp_path)["PreToolUse"]
 
     env = {"CLAUDE_PROJECT_DIR": str(tmp_path), PYTHON_ENV: str(fake), "HOME": str(tmp_path), **env}
-    done = run_line(line, tmp_path, b"{}", {**env, "CLAUDE_BUDGET_HELPER": helper})
+    done = run_line(line, tmp_path, b"{}", env)
 
     assert done.returncode == 0
     if where == "foreground":
@@ -157,9 +156,18 @@ def test_the_background_command_hands_the_event_to_the_hook(proj: Project) -> No
 # --- the portable line: which hook it finds ---------------------------------------------------------
 
 
-def fake_hook(path: Path, says: str) -> Path:
+def fake_python(path: Path, says: str) -> Path:
+    """An "interpreter" that prints who it is and the arguments it was given."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"#!{sys.executable}\nimport sys\nsys.stdin.read()\nprint({says!r}, *sys.argv[1:])\n")
+    path.chmod(0o755)
+    return path
+
+
+def console_script(path: Path, first_line: str) -> Path:
+    """A console script as pip, pipx and uv write one: a ``#!`` line, then Python that runs the hook."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{first_line}\nimport sys\nsys.stdin.read()\nprint('script', *sys.argv[1:])\n")
     path.chmod(0o755)
     return path
 
@@ -167,23 +175,27 @@ def fake_hook(path: Path, says: str) -> Path:
 @pytest.mark.parametrize(
     ("have", "found"),
     [
-        (["pointer", "venv", "path"], "pointer -m budget_state.hook"),
-        (["venv", "path"], "venv"),
-        (["path"], "path"),
+        (["pointer", "venv", "path"], "pointer -I -m budget_state.hook"),
+        (["venv", "path"], "venv -I -m budget_state.hook"),
+        (["path"], "path -I -m budget_state.hook"),
     ],
     ids=["pointer-first", "project-venv-next", "path-last"],
 )
-def test_the_line_finds_the_hook_in_order(tmp_path: Path, have: List[str], found: str) -> None:
+def test_the_line_finds_the_hook_in_order_and_runs_it_isolated(tmp_path: Path, have: List[str], found: str) -> None:
+    """Every form runs ``<python> -I -m budget_state.hook``: the interpreter the pointer names, the
+    project venv's, or the one a console script's ``#!`` line names."""
     project = tmp_path / "proj"
     (project / ".claude").mkdir(parents=True)
-    env = {"CLAUDE_PROJECT_DIR": str(project), "HOME": str(tmp_path), "TMPDIR": str(tmp_path)}
+    env = {"CLAUDE_PROJECT_DIR": str(project), "HOME": str(tmp_path)}
     if "pointer" in have:
-        env[PYTHON_ENV] = str(fake_hook(tmp_path / "elsewhere" / "python", "pointer"))
+        env[PYTHON_ENV] = str(fake_python(tmp_path / "elsewhere" / "python", "pointer"))
     if "venv" in have:
-        fake_hook(project / ".venv" / "bin" / "claude-budget-hook", "venv")
+        fake_python(project / ".venv" / "bin" / "python", "venv")
+        console_script(project / ".venv" / "bin" / "claude-budget-hook", f"#!{project / '.venv' / 'bin' / 'python'}")
     path = "/usr/bin:/bin"
     if "path" in have:
-        path = f"{fake_hook(tmp_path / 'pipx' / 'claude-budget-hook', 'path').parent}:{path}"
+        pipx = fake_python(tmp_path / "pipx" / "venv" / "bin" / "python", "path")
+        path = f"{console_script(tmp_path / 'pipx' / 'bin' / 'claude-budget-hook', f'#!{pipx}').parent}:{path}"
 
     done = subprocess.run(
         ["/bin/sh", "-c", hook_command(event="UserPromptSubmit")],
@@ -197,9 +209,39 @@ def test_the_line_finds_the_hook_in_order(tmp_path: Path, have: List[str], found
     assert (done.returncode, done.stdout.decode(), done.stderr) == (0, found + "\n", b"")
 
 
+@pytest.mark.parametrize("first_line", ["#!/bin/sh", f"#!/usr/bin/env {os.path.basename(sys.executable)}"])
+def test_a_console_script_of_another_form_runs_as_it_is_without_the_variables_that_steer_imports(
+    tmp_path: Path, first_line: str
+) -> None:
+    """pip's ``#!/bin/sh`` form (long paths) or an ``env`` line: the script itself, PYTHONPATH and co. cleared."""
+    project = tmp_path / "proj"
+    (project / ".claude").mkdir(parents=True)
+    bindir = tmp_path / "bin"
+    script = bindir / "claude-budget-hook"
+    if first_line == "#!/bin/sh":
+        script.parent.mkdir(parents=True)
+        script.write_text(
+            f"#!/bin/sh\nexec {sys.executable} -c 'import os, sys; sys.stdin.read(); "
+            "print(\"script\", os.environ.get(\"PYTHONPATH\"), os.environ.get(\"PYTHONNOUSERSITE\"))'\n"
+        )
+        script.chmod(0o755)
+        path = f"{bindir}:/usr/bin:/bin"
+    else:
+        console_script(script, first_line)
+        path = f"{bindir}:{os.path.dirname(sys.executable)}:/usr/bin:/bin"
+    env = {"CLAUDE_PROJECT_DIR": str(project), "HOME": str(tmp_path), "PATH": path, "PYTHONPATH": str(project)}
+
+    done = run_line(hook_command(event="UserPromptSubmit"), project, b"{}", env)
+
+    assert done.returncode == 0, done.stderr
+    expected = "script None 1\n" if first_line == "#!/bin/sh" else "script\n"
+    assert done.stdout.decode() == expected
+
+
 def missing(project: Path, tmp: Path, event: str, **extra: str) -> subprocess.CompletedProcess[bytes]:
     """The line where claude-budget is not installed (nothing on PATH but the system's tools)."""
     env = {"CLAUDE_PROJECT_DIR": str(project), "HOME": str(tmp / "home"), "TMPDIR": str(tmp), **extra}
+    (tmp / "home" / ".claude").mkdir(parents=True, exist_ok=True)  # Claude Code's own folder, always there
     return run_line(hook_command(event=event), project, b"{}", env)
 
 

@@ -13,9 +13,9 @@
 # 3. Python: ${CLAUDE_PLUGIN_DATA}/venv, made once at SessionStart (python3 -m venv + pip install
 #    of hooks/requirements.txt: three small packages); until then the interpreter of a
 #    claude-budget-hook on PATH (pipx, uv tool) if there is one. The code is always this plugin's
-#    own copy (PYTHONPATH), its bytecode under ${CLAUDE_PLUGIN_DATA}/pycache.
-# 4. Run the hook as a project install does: through the resident helper, in the background where
-#    nobody waits for the answer.
+#    own copy (first on sys.path), its bytecode under ${CLAUDE_PLUGIN_DATA}/pycache.
+# 4. Run the hook as a project install does: isolated (python -I), in the background where nobody
+#    waits for the answer.
 # When no Python can be had, the prompt hook says so once per session; nothing fails per event.
 
 event=${1:-}
@@ -117,46 +117,25 @@ if [ ! -x "$py" ]; then
 fi
 [ "$event" = SessionStart ] && exit 0
 
-PYTHONPATH=$root${PYTHONPATH:+:$PYTHONPATH}
-PYTHONPYCACHEPREFIX=$data/pycache
-export PYTHONPATH PYTHONPYCACHEPREFIX
-
-# 4. run it: through the resident helper where there is bash (hooks/helper-client.bash, see
-#    budget_state/helper: it runs the hook itself when no helper answers), else as a process
-helper() {  # $1: wait, background, or decide (PreToolUse: wait only where it may decide)
-    case "${CLAUDE_BUDGET_HELPER:-}${CLAUDE_BUDGET_DEBUG:+off}" in *[Oo][Ff][Ff]) return 0 ;; esac
-    command -v bash >/dev/null 2>&1 && exec bash "$here/helper-client.bash" "$1" "$py" -m budget_state.hook
-}
-background() {
-    exec 3<&0
-    "$py" -m budget_state.hook --background <&3 3<&- >/dev/null 2>&1 &
-    exit 0
-}
+# 4. run it, isolated (-I: neither the project folder nor PYTHONPATH can shadow a module; the code is
+#    this plugin's own copy, put first on sys.path), its bytecode kept under ${CLAUDE_PLUGIN_DATA}
+set -- "$py" -I -X "pycache_prefix=$data/pycache" -c \
+    'import sys; sys.path.insert(0, sys.argv.pop(1)); from budget_state.hook import main; sys.exit(main())' "$root"
 case $event in
 PreToolUse)
-    helper decide
-    # in the foreground only where it may decide: kill mode or on_error closed (as the settings line)
-    case "${CLAUDE_BUDGET_MODE:-} ${CLAUDE_BUDGET_ON_ERROR:-}" in
-    *[Kk][Ii][Ll][Ll]* | *[Cc][Ll][Oo][Ss][Ee][Dd]*) exec "$py" -m budget_state.hook ;;
-    esac
-    grep -Eqis '^[^#]*(mode[^#]*=[^#]*kill|on_error[^#]*=[^#]*closed)' "$project/.claude/budget.toml" \
-        && exec "$py" -m budget_state.hook
-    background
+    # in the foreground only where it may decide: kill mode or on_error closed (generated from
+    # budget_state._wiring.MAY_DECIDE, as the settings line; a test keeps the two equal)
+    m=background
+    # BEGIN MAY_DECIDE
+    case "${CLAUDE_BUDGET_MODE:-} ${CLAUDE_BUDGET_ON_ERROR:-}" in *[Kk][Ii][Ll][Ll]*|*[Cc][Ll][Oo][Ss][Ee][Dd]*) m=wait;; esac; [ "$m" = wait ] || ! grep -Eqis '^[^#]*(mode[^#]*=[^#]*kill|on_error[^#]*=[^#]*closed)' "${CLAUDE_PROJECT_DIR:-.}/.claude/budget.toml" || m=wait;
+    # END MAY_DECIDE
     ;;
-SubagentStop)
-    helper background
-    background
-    ;;
-Stop)
-    if [ "${CLAUDE_CODE_ENTRYPOINT:-}" = cli ]; then
-        helper wait
-        exec "$py" -m budget_state.hook
-    fi
-    helper background
-    background
-    ;;
-*)
-    helper wait
-    exec "$py" -m budget_state.hook
-    ;;
+Stop) m=background; [ "${CLAUDE_CODE_ENTRYPOINT:-}" = cli ] && m=wait ;;
+SubagentStop) m=background ;;
+*) m=wait ;;
 esac
+# a waited-for event runs the hook; else it starts it with its stdin and returns at once
+if [ "$m" = wait ]; then exec "$@"; fi
+exec 3<&0
+"$@" --background <&3 3<&- >/dev/null 2>&1 &
+exit 0
