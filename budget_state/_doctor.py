@@ -128,7 +128,10 @@ def _team(project: Path, env: Mapping[str, str]) -> Check | None:
             db.require_schema(conn)
             declared = len(db.budgets(conn, name))
     except BudgetError as e:
-        return Check("team", "problem", f"team {name!r}: {e}", "claude-budget team init (tables), or fix team_url")
+        from .team.config import redact
+
+        text = redact(str(e), ctx.config.team_url)
+        return Check("team", "problem", f"team {name!r}: {text}", "claude-budget team init (tables), or fix team_url")
     held = "; ".join(line.strip() for line in status_lines(ctx, ctx.ledger.read()) if line.strip())
     if not declared:
         return Check(

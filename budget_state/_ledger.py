@@ -102,6 +102,7 @@ class Ledger:
         raw = self._read_bytes()
         if raw is None:
             return new_state(utcnow())
+        self._refuse_foreign(raw)
         try:
             text = raw.decode("utf-8").partition(COLD_MARKER)[0]
             return self._check(_parse(text))
@@ -122,6 +123,7 @@ class Ledger:
             raise LedgerError(
                 f"cannot create the ledger folder {self.path.parent}: {e.strerror}", path=self.path
             ) from None
+        private_folder(self.path.parent, what=f"the ledger {self.path}")  # before the lock file is made in it
         with LedgerLock(self.lock_path, timeout=self.timeout, own_process=self.own_process):
             raw = self._read_bytes()
             state = self._read_locked(raw)
@@ -152,18 +154,46 @@ class Ledger:
             self._old = None
 
     def _read_bytes(self) -> bytes | None:
-        """The file's bytes, or None when there is no ledger yet."""
+        """The file's bytes, or None when there is no ledger yet.
+
+        Read only when it and its folder are the user's own (checked on the open descriptor, not
+        following a link): a ledger another user could write is never trusted.
+        """
+        what = f"the ledger {self.path}"
+        private_folder(self.path.parent, what=what)
         try:
-            return self.path.read_bytes()
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:
             return None
         except OSError as e:
-            raise LedgerError(f"cannot read the ledger {self.path}: {e.strerror}", path=self.path) from None
+            raise LedgerError(f"cannot read {what}: {e.strerror}", path=self.path) from None
+        try:
+            chunks = []
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+            st = os.fstat(fd)
+        except OSError as e:
+            raise LedgerError(f"cannot read {what}: {e.strerror}", path=self.path) from None
+        finally:
+            os.close(fd)
+        own_file(st, what=what, path=self.path)
+        return b"".join(chunks)
+
+    def _refuse_foreign(self, raw: bytes) -> None:
+        """A file that is not empty and does not look like a ledger is left alone: never parsed as
+        one, moved aside or overwritten (``ledger =`` or ``CLAUDE_BUDGET_STATE`` naming the wrong file)."""
+        if raw.strip() and b"schema_version" not in raw[:65536]:
+            raise LedgerError(
+                f"{self.path} does not look like a claude-budget ledger (no schema_version), so it is left as it is "
+                "— point ledger in .claude/budget.toml (or CLAUDE_BUDGET_STATE) at another file",
+                path=self.path,
+            )
 
     def _read_locked(self, raw: bytes | None) -> State:
         self._old = None
         if raw is None:
             return new_state(utcnow())
+        self._refuse_foreign(raw)
         try:
             text = raw.decode("utf-8")
             hot, _, cold = text.partition(COLD_MARKER)
@@ -498,6 +528,58 @@ def _migrate(state: State, old: State, now: datetime) -> list[dict[str, Any]]:
                     b.add(m, dict(zip(_RUN_FIELDS, row)))
                 current[scope] = b.format()
     return history
+
+
+def _mine(uid: int) -> bool:
+    return uid == os.geteuid() or uid == 0
+
+
+def _private_group(gid: int) -> bool:
+    """A group-writable folder is still private when its group is the user's own and has no one else
+    (the user-private groups of ``umask 002`` systems)."""
+    if gid != os.getegid():
+        return False
+    try:
+        import grp
+        import pwd
+
+        me = pwd.getpwuid(os.geteuid()).pw_name
+        return set(grp.getgrgid(gid).gr_mem) <= {me}
+    except (ImportError, KeyError):
+        return False
+
+
+def private_folder(folder: Path, *, what: str) -> None:
+    """Raise :class:`LedgerError` unless ``folder`` (where ``what`` lives) is the user's (or root's)
+    and no other user can write it: another user could swap or plant the files in it."""
+    try:
+        st = os.stat(folder)
+    except FileNotFoundError:
+        return  # made by this user, with the umask, when the first write needs it
+    except OSError as e:
+        raise LedgerError(f"cannot look at the folder of {what}: {e.strerror}") from None
+    import stat
+
+    shared = st.st_mode & stat.S_IWOTH or (st.st_mode & stat.S_IWGRP and not _private_group(st.st_gid))
+    if not _mine(st.st_uid) or shared:
+        whose = "another user owns" if not _mine(st.st_uid) else "other users can write"
+        raise LedgerError(
+            f"{what} is in {folder}, a folder {whose}"
+            " — claude-budget keeps its state only where no one else can change it: chmod go-w the folder, or "
+            "move the ledger (ledger in .claude/budget.toml, or CLAUDE_BUDGET_STATE)"
+        )
+
+
+def own_file(st: os.stat_result, *, what: str, path: Path) -> None:
+    """Raise :class:`LedgerError` unless the opened file is the user's and no one else can write it."""
+    import stat
+
+    if not _mine(st.st_uid) or st.st_mode & stat.S_IWOTH or not stat.S_ISREG(st.st_mode):
+        raise LedgerError(
+            f"{what} belongs to another user or others can write it (uid {st.st_uid}, mode "
+            f"{stat.S_IMODE(st.st_mode):o}) — claude-budget reads only your own state: remove it, or chown/chmod it",
+            path=path,
+        )
 
 
 def _parse(text: str) -> State:

@@ -47,11 +47,44 @@ def config_path(project: Path) -> Path:
 
 
 def ledger_path(project: Path, env: Mapping[str, str], configured: str | None = None) -> Path:
-    raw = env.get("CLAUDE_BUDGET_STATE") or configured
-    if raw:
-        p = Path(os.path.expanduser(raw))
+    """``CLAUDE_BUDGET_STATE`` (the user's own choice: anywhere), else ``ledger =`` of a budget.toml
+    (which a cloned repository may have written: see :func:`confined`), else the project's own."""
+    explicit = env.get("CLAUDE_BUDGET_STATE")
+    if explicit:
+        p = Path(os.path.expanduser(explicit))
         return p if p.is_absolute() else project / p
+    if configured:
+        return confined(configured, project, env)
     return project / ".claude" / LEDGER_NAME
+
+
+def state_home(env: Mapping[str, str]) -> Path:
+    """The user's own state folder for claude-budget: ``$XDG_STATE_HOME/claude-budget``, else
+    ``~/.local/state/claude-budget``."""
+    base = env.get("XDG_STATE_HOME")
+    return (Path(base) if base else _home(env) / ".local" / "state") / "claude-budget"
+
+
+def confined(raw: str, project: Path, env: Mapping[str, str]) -> Path:
+    """The ledger a ``budget.toml`` names, if it is a ``.toml`` file inside the project, the user's
+    Claude Code folder or :func:`state_home`; else :class:`ConfigError` (a committed file must not
+    point the ledger at, say, ``~/.bashrc``)."""
+    p = Path(os.path.expanduser(raw))
+    p = p if p.is_absolute() else project / p
+    real = Path(os.path.realpath(p))
+    roots = [project, claude_home(env), state_home(env)]
+    inside = any(real == r or r in real.parents for r in (Path(os.path.realpath(root)) for root in roots))
+    if p.suffix != ".toml" or not inside:
+        from ._errors import ConfigError
+
+        why = "is not a .toml file" if p.suffix != ".toml" else "is outside the project"
+        raise ConfigError(
+            f"ledger = {raw!r} in {config_path(project)} {why}: a budget.toml (which a repository may commit) may "
+            f"put the ledger only in a .toml file inside the project, {claude_home(env)} or {state_home(env)} — "
+            "change it, or set CLAUDE_BUDGET_STATE in your own environment to put it anywhere",
+            path=config_path(project),
+        )
+    return p
 
 
 def lock_path(ledger: Path) -> Path:

@@ -263,13 +263,27 @@ def test_bad_input_is_one_line_and_fails_open(proj: Project, raw: bytes, message
 
 def test_corrupt_ledger_is_moved_aside_and_reported(proj: Project) -> None:
     ledger = proj.root / ".claude" / "budget-ledger.toml"
-    ledger.write_text("this is [not toml\n")
+    ledger.write_text("schema_version = 3\nthis is [not toml\n")  # ours (a bad hand edit): moved aside
     reply = proj.run("UserPromptSubmit", prompt="hi", prompt_id="p1")
     assert reply is not None
     assert reply["systemMessage"].startswith(f"claude-budget: the ledger {ledger} was corrupt (")
     aside = list(ledger.parent.glob("budget-ledger.corrupt-*.toml"))
-    assert len(aside) == 1 and aside[0].read_text() == "this is [not toml\n"
+    assert len(aside) == 1 and aside[0].read_text() == "schema_version = 3\nthis is [not toml\n"
     assert proj.ledger()["schema_version"] == 2
+
+
+@pytest.mark.parametrize("foreign", ["export PATH=$HOME/bin:$PATH\n", "[tool.poetry]\nname = 'x'\n", "\x00\xff"])
+def test_a_file_that_is_not_a_ledger_is_refused_never_moved_or_overwritten(proj: Project, foreign: str) -> None:
+    """CLAUDE_BUDGET_STATE (or ledger =) naming the wrong file: one line, the file untouched."""
+    other = proj.root / "not-a-ledger.toml"
+    other.write_bytes(foreign.encode("latin-1"))
+    proj.env["CLAUDE_BUDGET_STATE"] = str(other)
+
+    reply = proj.run("UserPromptSubmit", prompt="hi", prompt_id="p1")
+
+    assert reply is not None and "does not look like a claude-budget ledger" in reply["systemMessage"]
+    assert other.read_bytes() == foreign.encode("latin-1")
+    assert not list(proj.root.glob("not-a-ledger.corrupt-*"))  # not moved aside either
 
 
 def test_bad_frontmatter_warns_and_does_not_block(proj: Project) -> None:

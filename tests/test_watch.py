@@ -60,7 +60,7 @@ def test_plain_output_is_one_block_per_interval(project: Path) -> None:
 
 
 def test_a_ledger_being_repaired_is_shown_not_fatal(project: Path) -> None:
-    (project / ".claude" / "budget-ledger.toml").write_text("[overall\n")
+    (project / ".claude" / "budget-ledger.toml").write_text("schema_version = 3\n[overall\n")
     text = _watch.render(ctx_of(project), width=80, color=False)
     assert text.startswith("claude-budget: the ledger ") and "not valid TOML" in text
 

@@ -95,7 +95,9 @@ def _session(ctx: Any) -> Iterator[Any]:
         with db.session(str(ctx.config.team_url)) as conn:
             yield conn
     except psycopg.Error as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        from budget_state.team.config import redact
+
+        first = redact((str(e).strip().splitlines() or [type(e).__name__])[0], ctx.config.team_url)
         raise BudgetError(
             f'the team database refused: {first} — check the role\'s permissions (README "Team budgets")'
         ) from None

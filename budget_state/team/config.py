@@ -6,10 +6,11 @@ A password never comes from a committed file: libpq takes it from ``PGPASSWORD``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from budget_state._errors import ConfigError
 
@@ -26,10 +27,18 @@ def _text(key: str, value: object, where: str, path: Path | None, fix: str) -> s
 
 
 def check_url(url: str, where: str, path: Path | None) -> str:
-    """``url`` if it is a PostgreSQL URL, and, when it comes from a file, one without a password."""
+    """``url`` if it is a PostgreSQL URL whose user-info libpq reads as written, and, when it comes
+    from a file, one without a password. No message repeats any part of the user-info."""
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres"):
         raise ConfigError(f"team_url in {where} is not a postgresql:// URL — {_URL_FIX}", path=path)
+    userinfo = _userinfo(url)
+    if userinfo is not None and ("@" in userinfo or _BAD_ESCAPE.search(userinfo)):
+        raise ConfigError(
+            f"the user name or password of team_url in {where} is not percent-encoded (libpq would read part of "
+            "it as the host, or refuse it) — write @ as %40, : as %3A, % as %25 and / as %2F in them",
+            path=path,
+        )
     if path is not None and (parts.password is not None or "password" in parse_qs(parts.query)):
         raise ConfigError(
             f"team_url in {where} holds a password, and that file may be committed — remove it from the URL "
@@ -37,6 +46,34 @@ def check_url(url: str, where: str, path: Path | None) -> str:
             path=path,
         )
     return url
+
+
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _userinfo(url: str) -> str | None:
+    """What stands between ``//`` and the last ``@`` of the authority, raw; None without one."""
+    rest = url.split("//", 1)[1] if "//" in url else ""
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    return authority.rpartition("@")[0] if "@" in authority else None
+
+
+def redact(text: str, url: str | None) -> str:
+    """``text`` with every part of ``url``'s user-info (user name and password, raw and decoded) blanked.
+
+    For any message built from a database or libpq error: they may quote the connection string.
+    """
+    if not url:
+        return text
+    userinfo = _userinfo(url)
+    if not userinfo:
+        return text
+    secrets = {userinfo, unquote(userinfo)}
+    for whole in list(secrets):
+        secrets.update(re.split(r"[:@]", whole))
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 def team_setting(data: Mapping[str, object], where: str, path: Path | None) -> dict[str, Any]:

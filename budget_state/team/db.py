@@ -53,7 +53,9 @@ def connect(url: str, *, statement_ms: int) -> psycopg.Connection[Row]:
             row_factory=dict_row,
         )
     except psycopg.Error as e:
-        raise Unreachable(f"cannot connect to the team database ({_short(e)})") from None
+        from budget_state.team.config import redact
+
+        raise Unreachable(f"cannot connect to the team database ({redact(_short(e), url)})") from None
 
 
 def _short(e: BaseException) -> str:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from budget_state._model import count_value
 from budget_state.team import local
-from budget_state.team.config import team_name
+from budget_state.team.config import redact, team_name
 
 if TYPE_CHECKING:
     from budget_state._api import Context
@@ -82,7 +82,7 @@ def sync(ctx: Context, state: State, now: datetime, *, release: bool = False, wa
         try:
             answer = _exchange(ctx, t, local.requests(t, release=release), left_s)
         except Exception as e:  # noqa: BLE001 (unreachable, refused, or psycopg missing: enforce on what is held)
-            text = _describe(e)
+            text = redact(_describe(e), ctx.config.team_url)
             if local.failed(t, text, now):
                 return [
                     f"claude-budget: the team database is unreachable ({text}) — enforcing on the team lease "
