@@ -312,7 +312,7 @@ def open_run(
     so that the hooks of its turn — and of the background work and follow-up turns it started —
     need not read the command's file again. (The config's limits are read by every hook anyway.)
     """
-    close_run(state, session=session, now=now)
+    close_run(state, session=session, now=now, keep=prompt)
     s = _session(state, session, now)
     s["run"] = prompt
     s["last"] = prompt
@@ -373,15 +373,20 @@ def superseded(state: State, session: str, prompt: str | None, /) -> bool:
     return isinstance(handled, list) and prompt in handled[:-1]
 
 
-def close_run(state: State, /, *, session: str, now: datetime, background: bool = False) -> None:
+def close_run(
+    state: State, /, *, session: str, now: datetime, background: bool = False, keep: str | None = None
+) -> None:
     """End the session's open run, if any (Stop, a new prompt, or the session's end).
+
+    ``keep``: the prompt that is starting — when the open run is that very prompt (its event came
+    again: a retry, or a fallback that ran it a second time), it stays open and current.
 
     With ``background`` (Stop while subagents or shells it started still run) the turn is over but
     the run is not: it stays unended, so it keeps its late usage and its limit until the
     follow-up turn that Claude Code starts when that work finishes ends in turn.
     """
     s = state.get("sessions", {}).get(session)
-    if not isinstance(s, dict):
+    if not isinstance(s, dict) or (keep is not None and s.get("run") == keep):
         return
     prompt = s.pop("run", None)
     for key in ("limit", "source", "file"):  # where ledgers before 0.2 kept the running limit

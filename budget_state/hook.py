@@ -539,7 +539,7 @@ def _begin_turn(
         started=transcript_time(),
         now=now,
     )
-    _runs.close_run(state, session=session, now=now)
+    _runs.close_run(state, session=session, now=now, keep=prompt_id)
     return notes + _runs.unpriced_notes(state)
 
 
