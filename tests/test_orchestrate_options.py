@@ -94,8 +94,11 @@ def test_flags_are_read_as_the_plans_spell_them() -> None:
     )  # fmt: skip
     assert o.instances == (
         Instance("/gitcommitgardener", "--fast", order=0),
-        Instance("/refreshgardener", "", order=1, tokens=2000, usd_micros=250_000),
-    )
+        Instance(
+            "/refreshgardener", "", order=1, tokens=2000, usd_micros=250_000,
+            tokens_from="--command-budget", usd_from="--command-cost-budget",
+        ),
+    )  # fmt: skip
     assert (o.overall_tokens, o.overall_usd_micros, o.hourly_tokens, o.hourly_usd_micros) == (
         1_500_000,
         5_000_000,
@@ -103,6 +106,7 @@ def test_flags_are_read_as_the_plans_spell_them() -> None:
         1_250_000,
     )
     assert (o.period, o.mode, o.dashboard, o.interval, o.visuals) == (30, "kill", "live", 2.5, False)
+    assert o.shown_mode == "kill-running"  # the report names the mode as it was given
     assert (o.persistent, o.reset, o.max_concurrent, o.claude, o.extra) == (True, True, 8, "/opt/claude", ("--model", "sonnet"))
     assert o.warnings == ()
 
@@ -138,8 +142,10 @@ SEED = {
 
 def test_the_seeds_config_file(tmp_path: Path) -> None:
     o = options("--config", str(write(tmp_path, SEED)))
+    assert o.warnings == ()  # every key of the seeds' file is known
     assert o.instances == (
-        Instance("/gitcommitgardener", "", 1, 0, 500, 250_000),
+        Instance("/gitcommitgardener", "", 1, 0, 500, 250_000, tokens_from=f"config file {tmp_path / 'fleet.json'}",
+                 usd_from=f"config file {tmp_path / 'fleet.json'}"),
         Instance("/refreshgardener", "all", 2, 1, None, None, budget_enabled=False),
     )
     assert (o.overall_tokens, o.hourly_tokens, o.period, o.mode, o.visuals) == (10000, 1000, 60, "warn", True)
@@ -156,8 +162,11 @@ def test_yaml_and_toml_with_the_same_keys(tmp_path: Path, suffix: str) -> None:
         import tomli_w
 
         text = tomli_w.dumps(SEED)
+    def bare(o: Any) -> Any:  # the same but for where each value was set (the file's name)
+        return o._replace(sources={}, instances=tuple(i._replace(tokens_from=None, usd_from=None) for i in o.instances))
+
     o = options("--config", str(write(tmp_path, text, f"fleet.{suffix}")))
-    assert o == options("--config", str(write(tmp_path, SEED)))
+    assert bare(o) == bare(options("--config", str(write(tmp_path, SEED))))
 
 
 def test_command_line_beats_the_file(tmp_path: Path) -> None:
@@ -169,6 +178,8 @@ def test_command_line_beats_the_file(tmp_path: Path) -> None:
     assert (o.overall_tokens, o.hourly_tokens, o.mode) == (20_000, 1000, "block")
     assert o.instances[0].tokens == 800 and o.instances[0].usd_micros == 250_000
     assert o.instances[2] == Instance("/extra", "", order=2)
+    assert o.instances[0].tokens_from == "--command-budget" and o.sources["overall_tokens"] == "--overall-token-budget"
+    assert o.sources["hourly_tokens"] == f"config file {path}"
 
 
 def test_an_invalid_file_names_the_key_and_the_line(tmp_path: Path) -> None:
@@ -193,11 +204,11 @@ def test_unknown_keys_are_warned_about(tmp_path: Path) -> None:
     first = next(n for n, t in enumerate(lines, 1) if "overal_token_budget" in t)
     second = next(n for n, t in enumerate(lines, 1) if '"prio"' in t)
     assert o.warnings == (
-        f"unknown key budget_config.overal_token_budget in overal_token_budget in {path} (line {first}) — known keys: "
+        f"unknown budget_config.overal_token_budget in {path} (line {first}) — known keys: "
         "overall_token_budget, hourly_token_budget, budget_period_minutes, enforcement_mode, enable_visuals, "
         "cost_budgets, command_budgets, command_cost_budgets, dashboard_mode, report_interval, persistent_budgets, "
-        "budget_reset_on_restart",
-        f"unknown key instances[0].prio in prio in {path} (line {second}) — known keys: command, args, name, "
+        "budget_reset_on_restart, budget_parameter_type",
+        f"unknown instances[0].prio in {path} (line {second}) — known keys: command, args, name, "
         "max_tokens_per_command, cost_budget_usd, priority, token_budget_enabled",
     )
 
