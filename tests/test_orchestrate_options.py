@@ -242,3 +242,77 @@ def test_a_missing_claude_is_an_error_before_anything_starts(tmp_path: Path, cap
     missing = str(tmp_path / "no-claude")
     assert main(["orchestrate", "--project", str(tmp_path), "--instance", "/a", "--claude", missing]) == 1
     assert capsys.readouterr().err == f"Error: Claude Code not found: {missing} — install it, or pass --claude PATH\n"
+
+
+def test_the_seeds_visuals_flags() -> None:
+    assert options("--instance", "/a").visuals is True
+    assert options("--instance", "/a", "--enable-budget-visuals").visuals is True
+    assert options("--instance", "/a", "--disable-budget-visuals").visuals is False
+    assert options("--instance", "/a", "--no-budget-visuals").visuals is False  # seeds/000's spelling
+    assert options("--instance", "/a", "--disable-budget-visuals", "--enable-budget-visuals").visuals is True
+
+
+def test_budget_parameter_type_keeps_the_budgets_of_that_kind() -> None:
+    given = ("--instance", "/a", "--overall-token-budget", "10k", "--overall-cost-budget", "5",
+             "--hourly-cost-budget", "1", "--command-budget", "/a=2k", "--command-cost-budget", "/a=0.5")  # fmt: skip
+    mixed = options(*given)
+    assert (mixed.overall_tokens, mixed.overall_usd_micros, mixed.instances[0].tokens) == (10_000, 5_000_000, 2000)
+    assert mixed.warnings == ()
+    tokens = options(*given, "--budget-parameter-type", "tokens")
+    assert (tokens.overall_tokens, tokens.overall_usd_micros, tokens.hourly_usd_micros) == (10_000, None, None)
+    assert (tokens.instances[0].tokens, tokens.instances[0].usd_micros) == (2000, None)
+    assert tokens.warnings == (
+        "--budget-parameter-type tokens: the dollar budgets given do not apply here "
+        "(--overall-cost-budget, --hourly-cost-budget, /a's dollar budget)",
+    )
+    cost = options(*given, "--budget-parameter-type", "COST")
+    assert (cost.overall_tokens, cost.overall_usd_micros, cost.instances[0].tokens) == (None, 5_000_000, None)
+    assert [b[1] for b in cost.command_budgets] == ["usd"]
+
+
+def test_budget_parameter_type_in_the_file(tmp_path: Path) -> None:
+    data = json.loads(json.dumps(SEED))
+    data["budget_config"]["budget_parameter_type"] = "cost"
+    o = options("--config", str(write(tmp_path, data)))
+    assert (o.parameter_type, o.overall_tokens, o.overall_usd_micros) == ("cost", None, 5_000_000)
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["--instance", "/a", "--budget-parameter-type", "both"],
+            'Error: --budget-parameter-type "both" is not a budget type — use tokens, cost or mixed (both)',
+        ),
+        (
+            ["--instance", "/a", "--json"],
+            "Error: orchestrate: --json goes with --dry-run or --list-commands (the results of a run: --json-out FILE)",
+        ),
+        (
+            ["--instance", "/a", "--", "--max-budget-usd", "3"],
+            "Error: --max-budget-usd after -- is set by the orchestrator for each instance (what is left of its "
+            "tightest dollar budget) — give a dollar budget instead: --command-cost-budget or --overall-cost-budget",
+        ),
+    ],
+    ids=["bad-parameter-type", "json-without-a-view", "max-budget-usd-is-ours"],
+)
+def test_new_flags_malformed(capsys: pytest.CaptureFixture[str], argv: list[str], line: str) -> None:
+    assert main(["orchestrate", *argv]) == 2
+    assert capsys.readouterr().err.strip() == line
+
+
+def test_help_names_every_seed_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["orchestrate", "--help"]) == 0
+    text = capsys.readouterr().out
+    for flag in ("--dry-run", "--list-commands", "--enable-budget-visuals", "--disable-budget-visuals",
+                 "--budget-parameter-type", "--json"):  # fmt: skip
+        assert flag in text, flag
+
+
+def test_the_mode_is_shown_as_given(tmp_path: Path) -> None:
+    assert options("--instance", "/a", "--budget-enforcement-mode", "Stop-New").shown_mode == "stop-new"
+    assert options("--instance", "/a", "--budget-enforcement-mode", "block").shown_mode == "block"
+    data = json.loads(json.dumps(SEED))
+    data["budget_config"]["enforcement_mode"] = "kill-running"
+    o = options("--config", str(write(tmp_path, data)))
+    assert (o.mode, o.shown_mode) == ("kill", "kill-running")

@@ -106,10 +106,14 @@ def cmd_orchestrate(args: argparse.Namespace) -> int:
     from ._options import UsageError, build
     from ._run import run
 
+    usage = None
     if args.json and not (args.dry_run or args.list_commands):
-        _error("--json goes with --dry-run or --list-commands (the results of a run: --json-out FILE)")
+        usage = "--json goes with --dry-run or --list-commands (the results of a run: --json-out FILE)"
     if args.dry_run and args.list_commands:
-        _error("--dry-run and --list-commands are two views — give one of them")
+        usage = "--dry-run and --list-commands are two views — give one of them"
+    if usage is not None:
+        print(f"Error: orchestrate: {usage}", file=sys.stderr)
+        return 2
     try:
         options = build(args, planning=args.dry_run or args.list_commands)
     except UsageError as e:

@@ -63,6 +63,8 @@ class Options(NamedTuple):
     mode_label: str | None = None  # the mode as the user spelled it ("stop-new"), for the report
     parameter_type: str = "mixed"  # which of the budgets given apply: tokens, cost or mixed
     sources: Mapping[str, str] = {}  # option -> where it was set ("--overall-token-budget", "config file x.json")
+    #: every per-command budget given (command, metric, amount, where), instances of it or not
+    command_budgets: tuple[tuple[str, str, int, str], ...] = ()
 
     @property
     def shown_mode(self) -> str | None:
@@ -159,7 +161,15 @@ def build(args: Any, *, planning: bool = False) -> Options:
         cli["persistent"] = True
     if args.budget_reset_on_restart:
         cli["reset"] = True
-    options = Options(tuple(merged), **{**settings, **cli}, sources=sources)
+    given = [
+        (name, metric, amount, flag if name in on_cli else in_file)
+        for metric, table, on_cli, flag in (
+            ("tokens", command_tokens, cli_tokens, "--command-budget"),
+            ("usd", command_usd, cli_usd, "--command-cost-budget"),
+        )
+        for name, amount in table.items()
+    ]
+    options = Options(tuple(merged), **{**settings, **cli}, sources=sources, command_budgets=tuple(given))
     options = by_parameter_type(options, warnings)
     if options.reset and not options.persistent:
         warnings.append(
@@ -204,6 +214,11 @@ def by_parameter_type(options: Options, warnings: list[str], /) -> Options:
     drop = _COST_BUDGETS if kind == "tokens" else _TOKEN_BUDGETS
     dropped = [flag for attr, flag in drop if getattr(options, attr) is not None]
     changes: dict[str, Any] = {attr: None for attr, _ in drop}
+    keep = "tokens" if kind == "tokens" else "usd"
+    changes["command_budgets"] = tuple(b for b in options.command_budgets if b[1] == keep)
+    dropped += [
+        f"{b[0]}'s {'dollar' if keep == 'tokens' else 'token'} budget" for b in options.command_budgets if b[1] != keep
+    ]
     instances = []
     for inst in options.instances:
         if kind == "tokens" and inst.usd_micros is not None:

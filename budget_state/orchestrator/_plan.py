@@ -180,6 +180,7 @@ def plan_data(options: Options, /) -> dict[str, Any]:
         "max_concurrent": options.max_concurrent,
         "budget_parameter_type": options.parameter_type,
         "budgets": orchestration_budgets(options) + _project_budgets(overall, False),
+        "command_budgets": [_budget(c, metric, amount, src) for c, metric, amount, src in options.command_budgets],
         "instances": rows,
         "warnings": warnings,
     }
@@ -217,12 +218,14 @@ def render_plan(data: Mapping[str, Any], /) -> str:
         f" · budget type: {data['budget_parameter_type']}",
     ]
     budgets = data["budgets"]
-    if budgets:
+    if budgets or data["command_budgets"]:
         lines.append("Budgets:")
         for b in budgets:
             lines.append(f"  {b['scope']}: {_budget_text(b)}")
     else:
         lines.append("Budgets: none for the orchestration or the project overall")
+    for b in data["command_budgets"]:
+        lines.append(f"  {b['scope']}: {_budget_text(b)}")
     instances = data["instances"]
     if not instances:
         lines.append('Instances: none — give --instance "/command args" (repeatable) or --config FILE with instances')
