@@ -38,6 +38,7 @@ class Reporter:
             elapsed=time.monotonic() - orch.started_at,
             counted=orch.ctx.config.counted,
             mode=orch.options.mode_label or orch.mode,  # as the user gave it: stop-new, kill-running
+            slots=orch.options.max_concurrent,
         )
         width = max(60, min(terminal_width(stream=orch.out, env=orch.env), 160))
         color = use_color("auto", stream=orch.out, env=orch.env)
