@@ -316,3 +316,33 @@ def test_the_mode_is_shown_as_given(tmp_path: Path) -> None:
     data["budget_config"]["enforcement_mode"] = "kill-running"
     o = options("--config", str(write(tmp_path, data)))
     assert (o.mode, o.shown_mode) == ("kill", "kill-running")
+
+
+SEED_EXAMPLES = [  # every orchestrate invocation in /work/shared/seeds, verbatim (with --dry-run: nothing runs)
+    ["--dry-run", "--overall-token-budget", "5000"],
+    ["--dry-run", "--overall-token-budget", "5000", "--command-budget", "/test=1000"],
+    ["--list-commands", "--overall-token-budget", "10000"],
+    ["--overall-token-budget", "10000", "--hourly-token-budget", "1000", "--budget-period-minutes", "60",
+     "--enable-budget-visuals", "--budget-enforcement-mode", "warn"],
+    ["--command-budget", "/gitcommitgardener=500", "--command-budget", "/refreshgardener=1000",
+     "--command-budget", "/gcploggardener=750"],
+    ["--overall-cost-budget", "5.00", "--hourly-cost-budget", "1.00"],
+    ["--budget-dashboard-mode", "live", "--budget-report-interval", "10"],
+    ["--disable-budget-visuals"],
+    ["--no-budget-visuals"],
+    ["--budget-enforcement-mode", "stop-new"],
+    ["--budget-enforcement-mode", "kill-running"],
+    ["--budget-parameter-type", "mixed"],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("argv", SEED_EXAMPLES, ids=lambda a: " ".join(a)[:60])
+def test_every_seed_invocation_is_accepted(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "proj" / ".claude").mkdir(parents=True)
+    view = [] if {"--dry-run", "--list-commands"} & set(argv) else ["--dry-run"]
+    assert main(["orchestrate", *argv, *view, "--project", str(tmp_path / "proj")]) == 0
+    out, err = capsys.readouterr()
+    assert "Error" not in err and out, err

@@ -262,6 +262,8 @@ def _eta(view: View, lim: _scope.Limit | None) -> str | None:
             late = duration(planned.p90_minutes * 60) if planned.p90_minutes is not None else "never"
             band = f" (P10–P90 {duration(planned.p10_minutes * 60)}–{late})"
         return duration(math.ceil(planned.minutes) * 60) + band
+    if planned is not None:
+        return None  # what is running and queued ends before the budget does
     if view.rate <= 0:
         return None
     return duration(math.ceil(lim.left / view.rate) * 60)

@@ -220,3 +220,49 @@ def test_claude_codes_own_cap_stops_an_instance_when_our_hooks_do_not_run(projec
     assert code == 3, output
     assert fake_api.requests < 9, output  # stopped before the end of its script
     assert inst["requests"] == 0  # our hooks counted nothing: the cap did the stopping
+
+
+def test_budget_parameter_type_says_which_budgets_apply(project, fake_api, tmp_path):
+    """netra-zen's --budget-parameter-type: with cost, a token budget given does not hold an instance back."""
+    fake_api.usage = lambda n, usage: dict(ONE)
+    p = project()
+    p.write_command("garden", GARDEN)
+    given = ["--instance", "/garden 1", "--overall-token-budget", "1", "--overall-cost-budget", "5",
+             "--budget-enforcement-mode", "block"]  # fmt: skip
+
+    code, tokens, output = orchestrate(p, *given, "--budget-parameter-type", "tokens", out=tmp_path / "t.json")
+    assert code == 0 and tokens["instances"][0]["state"] == "done", output  # nothing spent yet: it starts
+    assert tokens["instances"][0]["max_budget_usd"] is None  # the dollar budget does not apply
+    assert "the dollar budgets given do not apply here (--overall-cost-budget)" in output
+
+    code, held, output = orchestrate(
+        p, *given, "--instance", "/garden 2", "--max-concurrent", "1", "--budget-parameter-type", "tokens",
+        out=tmp_path / "t2.json",
+    )  # fmt: skip
+    # a typical run (10k, from the first) does not fit 1 token: block mode holds both back
+    assert [i["state"] for i in held["instances"]] == ["skipped", "skipped"], output
+    assert all("overall token budget" in i["reason"] for i in held["instances"])
+
+    code, cost, output = orchestrate(
+        p, *given, "--instance", "/garden 2", "--max-concurrent", "1", "--budget-parameter-type", "cost",
+        out=tmp_path / "c.json",
+    )  # fmt: skip
+    assert code == 0 and [i["state"] for i in cost["instances"]] == ["done", "done"], output
+    assert cost["instances"][0]["max_budget_usd"] == 5.0
+    assert "the token budgets given do not apply here (--overall-token-budget)" in output
+
+
+def test_the_live_report_forecasts_with_the_plan(project, fake_api, tmp_path):
+    """While the fleet runs, the report's exhaustion estimate comes from the plan (queued × a typical run)."""
+    fake_api.usage = lambda n, usage: dict(ONE)
+    p = project()
+    p.write_command("long", LONG)
+    code, results, output = orchestrate(
+        p, "--instance", "/long 1", "--instance", "/long 2", "--instance", "/long 3", "--max-concurrent", "1",
+        "--overall-token-budget", "1M", "--budget-dashboard-mode", "report", "--budget-report-interval", "0.2",
+        "--budget-enforcement-mode", "warn", out=tmp_path / "r.json",
+    )  # fmt: skip
+    assert code == 0, output
+    planned = [line for line in output.splitlines() if "Est. exhaustion:" in line and "P10–P90" in line]
+    assert planned, output
+    assert any("With the plan (1 running, " in line for line in output.splitlines()), output
