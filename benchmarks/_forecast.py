@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from _harness import Section, verdict
 
-from budget_state.forecast import burn_rate, exhaustion
+from budget_state.forecast import Planned, burn_rate, exhaustion, plan_exhaustion
 
 FAMILIES = ("steady", "bursty", "ramping", "idle gaps")
 CHECKPOINTS = (0.25, 0.5, 0.75, 0.9)
@@ -46,7 +46,13 @@ def _instance(rng: random.Random, start: float, end: float, gap: float, median: 
 
 
 def trace(family: str, seed: int, need: int) -> list[tuple[float, int]]:
-    """At least ``need`` responses of one family, sorted by time (seconds).
+    """At least ``need`` responses of one family, sorted by time (seconds)."""
+    return _trace(family, seed, need)[0]
+
+
+def _trace(family: str, seed: int, need: int) -> tuple[list[tuple[float, int]], dict[str, float]]:
+    """At least ``need`` responses of one family, sorted by time (seconds), and the fleet's parameters
+    (ramping: ``every``, ``gap``, ``median`` — what an orchestrator's plan knows).
 
     - steady: 1–6 parallel instances, each a Poisson stream with a mean gap of 8–20 s.
     - bursty: 1–2 interactive sessions: turns of 1 + Geometric(mean 5) responses 3–10 s apart,
@@ -59,6 +65,7 @@ def trace(family: str, seed: int, need: int) -> list[tuple[float, int]]:
     rng = random.Random(f"{family}:{seed}")
     median = rng.uniform(30_000, 90_000)
     events: list[tuple[float, int]] = []
+    params: dict[str, float] = {"median": median}
     horizon = 3600.0
     while len(events) < need:
         horizon *= 2
@@ -69,6 +76,7 @@ def trace(family: str, seed: int, need: int) -> list[tuple[float, int]]:
         elif family == "ramping":
             every = rng.uniform(300, 900)
             gap = rng.uniform(8, 20)
+            params.update(every=every, gap=gap)
             for i in range(6):
                 events += _instance(rng, i * every, horizon, gap, median)
         elif family == "idle gaps":
@@ -92,14 +100,54 @@ def trace(family: str, seed: int, need: int) -> list[tuple[float, int]]:
         else:
             raise ValueError(family)
     events.sort()
-    return events
+    return events, params
 
 
-def cases(family: str, seed: int) -> list[dict[str, float | None]]:
-    """The four checkpoints of one trial: forecast vs truth."""
+#: The plan-aware forecast's prior: the per-run estimate of earlier runs of the same fleet, measured
+#: on this many responses of one instance (an independent stream with the trace's own gap and sizes).
+PRIOR_RESPONSES = 600
+RAMP_INSTANCES = 6
+
+
+def prior(params: dict[str, float], seed: int) -> tuple[float, float]:
+    """(tokens per instance-minute, instance-minutes) of an earlier run of the same instances."""
+    rng = random.Random(f"prior:{seed}")
+    t, tokens = 0.0, 0
+    for _ in range(PRIOR_RESPONSES):
+        t += rng.expovariate(1 / params["gap"])
+        tokens += _size(rng, params["median"])
+    return tokens / (t / 60), t / 60
+
+
+def plan_forecast(
+    params: dict[str, float], seed: int, buckets: dict[int, int], used: int, limit: int, minute: int
+) -> tuple[float | None, float | None, float | None]:
+    """The plan-aware forecast of the ramping family: instance i starts at i × every (the plan)."""
+    now = minute + 1  # asked at the end of the minute
+    starts = [i * params["every"] / 60 for i in range(RAMP_INSTANCES)]
+    plan = [Planned(start - now) for start in starts]
+    behind = sum(max(0.0, now - start) for start in starts)
+    rate, weight = prior(params, seed) if PRIOR_RESPONSES else (0.0, 0.0)
+    e = plan_exhaustion(
+        sorted(buckets.items()),
+        used=used,
+        limit=limit,
+        now=minute,
+        plan=plan,
+        spent=used,
+        behind=behind,
+        active=[(start, now) for start in starts if start < now],
+        prior_rate=rate if weight else None,
+        prior_minutes=weight,
+    )
+    return e.minutes, e.p10_minutes, e.p90_minutes
+
+
+def cases(family: str, seed: int, *, planned: bool = False) -> list[dict[str, float | None]]:
+    """The four checkpoints of one trial: forecast vs truth (``planned``: the plan-aware forecast)."""
     rng = random.Random(f"budget:{family}:{seed}")
     n = int(math.exp(rng.uniform(math.log(MIN_N), math.log(MAX_N))))
-    events = trace(family, seed, n)
+    events, params = _trace(family, seed, n)
     cumulative = []
     total = 0
     for _, v in events:
@@ -124,23 +172,26 @@ def cases(family: str, seed: int) -> list[dict[str, float | None]]:
             j += 1
         if used >= limit:
             continue  # the budget ran out within the checkpoint's own minute: nothing to forecast
-        series = sorted(buckets.items())
-        e = exhaustion(series, used=used, limit=limit, now=minute)
         truth = t_end - (minute + 1)
-        out.append(
-            {
-                "left": float(n - j),
-                "truth": truth,
-                "point": e.minutes,
-                "p10": e.p10_minutes,
-                "p90": e.p90_minutes,
-            }
-        )
+        if planned:
+            point, p10, p90 = plan_forecast(params, seed, buckets, used, limit, minute)
+        else:
+            e = exhaustion(sorted(buckets.items()), used=used, limit=limit, now=minute)
+            point, p10, p90 = e.minutes, e.p10_minutes, e.p90_minutes
+        out.append({"left": float(n - j), "truth": truth, "point": point, "p10": p10, "p90": p90})
     return out
 
 
 def evaluate(seeds: Sequence[int], families: Sequence[str] = FAMILIES) -> dict[str, list[dict[str, float | None]]]:
     return {f: [c for s in seeds for c in cases(f, s)] for f in families}
+
+
+PLANNED = "ramping, plan known"
+
+
+def evaluate_planned(seeds: Sequence[int]) -> list[dict[str, float | None]]:
+    """The ramping family with the plan-aware forecast (``budget_state.forecast.plan_exhaustion``)."""
+    return [c for s in seeds for c in cases("ramping", s, planned=True)]
 
 
 def _score(cs: list[dict[str, float | None]]) -> tuple[int, int, float, float, float]:
@@ -212,7 +263,10 @@ def section(trials: int) -> Section:
             "band / point on calibration seeds",
         ],
     )
-    for fam in FAMILIES:
+    planned = PLANNED
+    held[planned] = evaluate_planned([HELD_OUT_BASE + i for i in range(trials)])
+    calib[planned] = evaluate_planned(list(CALIBRATION_SEEDS)[: max(50, trials // 2)])
+    for fam in (*FAMILIES, planned):
         groups = [("all", -1.0, math.inf)] + [(_bucket_name(lo, hi), lo, hi) for lo, hi in BUCKETS]
         groups.insert(-2, ("≥ 500", 500, math.inf))
         for name, lo, hi in groups:
@@ -254,6 +308,13 @@ def section(trials: int) -> Section:
         "Median signed error of the point estimate, (estimate − real) / real: " + ", ".join(bias) + ". "
         "Ramping is late: a rate taken from history trails an orchestrator that keeps adding instances; "
         "only a structural forecast (instances planned × the rate per instance) can see them coming.",
+        f"**{PLANNED}**: the same ramping traces and checkpoints, forecast by `plan_exhaustion` with what an "
+        "orchestrator knows: the instances' start times (one every 5–15 min, six), so the rate per "
+        "instance-minute is what they spent over the instance-minutes they ran, pooled with a per-run estimate "
+        f"from an earlier run of the same instances ({PRIOR_RESPONSES} responses of one independent stream with "
+        "the trace's own gap and sizes). Its constants (prior dispersion 0.4 per instance-minute worth 3 bins) "
+        "were chosen on the calibration seeds. Without the earlier run (plan only) the held-out numbers were "
+        "81.5 % band, 89.6 % point within 10 % at ≥ 500 left; with 100 responses of it 82.7 % / 90.2 %.",
         "Why the point goal holds only for steady use with many responses left: the time to spend R tokens "
         "has a relative spread of about √((1 + CV²)(1/n_ahead + 1/n_behind)) even for the best "
         "estimate from history of a steady rate (CV² ≈ 0.9 for these sizes), so ±10 % in 90 % of cases needs ~500 "
@@ -283,9 +344,32 @@ def _cost_note() -> str:
     )
 
 
-if __name__ == "__main__":  # quick look while calibrating: python benchmarks/_forecast.py [trials]
+def planned_rows(trials: int) -> list[str]:
+    """Only the plan-aware ramping rows, as Markdown table rows (``python benchmarks/_forecast.py --planned N``)."""
+    held = evaluate_planned([HELD_OUT_BASE + i for i in range(trials)])
+    calib = evaluate_planned(list(CALIBRATION_SEEDS)[: max(50, trials // 2)])
+    groups = [("all", -1.0, math.inf)] + [(_bucket_name(lo, hi), lo, hi) for lo, hi in BUCKETS]
+    groups.insert(-2, ("≥ 500", 500, math.inf))
+    out = []
+    for name, lo, hi in groups:
+        n, made, cover, close, med = _score([c for c in held if lo <= float(c["left"] or 0) < hi])
+        _, _, ccover, cclose, _ = _score([c for c in calib if lo <= float(c["left"] or 0) < hi])
+        band_ok = not math.isnan(cover) and abs(cover - 80) <= 5
+        point = verdict(lo >= 500 and not math.isnan(close) and close >= 90) if lo >= 500 else "—"
+        cells = [PLANNED, name, f"{made} ({n - made})", _pct(cover), verdict(band_ok), _pct(close)]
+        cells += [point, _pct(med), f"{_pct(ccover)} / {_pct(cclose)}"]
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
+if __name__ == "__main__":  # quick look while calibrating: python benchmarks/_forecast.py [--planned] [trials]
     import sys
 
-    import run
+    args = [a for a in sys.argv[1:] if a != "--planned"]
+    count = int(args[0]) if args else 100
+    if "--planned" in sys.argv:
+        print("\n".join(planned_rows(count)))
+    else:
+        import run
 
-    print(run.render_section(section(int(sys.argv[1]) if len(sys.argv) > 1 else 100)))
+        print(run.render_section(section(count)))

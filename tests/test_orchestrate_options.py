@@ -94,8 +94,11 @@ def test_flags_are_read_as_the_plans_spell_them() -> None:
     )  # fmt: skip
     assert o.instances == (
         Instance("/gitcommitgardener", "--fast", order=0),
-        Instance("/refreshgardener", "", order=1, tokens=2000, usd_micros=250_000),
-    )
+        Instance(
+            "/refreshgardener", "", order=1, tokens=2000, usd_micros=250_000,
+            tokens_from="--command-budget", usd_from="--command-cost-budget",
+        ),
+    )  # fmt: skip
     assert (o.overall_tokens, o.overall_usd_micros, o.hourly_tokens, o.hourly_usd_micros) == (
         1_500_000,
         5_000_000,
@@ -103,6 +106,7 @@ def test_flags_are_read_as_the_plans_spell_them() -> None:
         1_250_000,
     )
     assert (o.period, o.mode, o.dashboard, o.interval, o.visuals) == (30, "kill", "live", 2.5, False)
+    assert o.shown_mode == "kill-running"  # the report names the mode as it was given
     assert (o.persistent, o.reset, o.max_concurrent, o.claude, o.extra) == (True, True, 8, "/opt/claude", ("--model", "sonnet"))
     assert o.warnings == ()
 
@@ -138,8 +142,10 @@ SEED = {
 
 def test_the_seeds_config_file(tmp_path: Path) -> None:
     o = options("--config", str(write(tmp_path, SEED)))
+    assert o.warnings == ()  # every key of the seeds' file is known
     assert o.instances == (
-        Instance("/gitcommitgardener", "", 1, 0, 500, 250_000),
+        Instance("/gitcommitgardener", "", 1, 0, 500, 250_000, tokens_from=f"config file {tmp_path / 'fleet.json'}",
+                 usd_from=f"config file {tmp_path / 'fleet.json'}"),
         Instance("/refreshgardener", "all", 2, 1, None, None, budget_enabled=False),
     )
     assert (o.overall_tokens, o.hourly_tokens, o.period, o.mode, o.visuals) == (10000, 1000, 60, "warn", True)
@@ -156,8 +162,11 @@ def test_yaml_and_toml_with_the_same_keys(tmp_path: Path, suffix: str) -> None:
         import tomli_w
 
         text = tomli_w.dumps(SEED)
+    def bare(o: Any) -> Any:  # the same but for where each value was set (the file's name)
+        return o._replace(sources={}, instances=tuple(i._replace(tokens_from=None, usd_from=None) for i in o.instances))
+
     o = options("--config", str(write(tmp_path, text, f"fleet.{suffix}")))
-    assert o == options("--config", str(write(tmp_path, SEED)))
+    assert bare(o) == bare(options("--config", str(write(tmp_path, SEED))))
 
 
 def test_command_line_beats_the_file(tmp_path: Path) -> None:
@@ -169,6 +178,8 @@ def test_command_line_beats_the_file(tmp_path: Path) -> None:
     assert (o.overall_tokens, o.hourly_tokens, o.mode) == (20_000, 1000, "block")
     assert o.instances[0].tokens == 800 and o.instances[0].usd_micros == 250_000
     assert o.instances[2] == Instance("/extra", "", order=2)
+    assert o.instances[0].tokens_from == "--command-budget" and o.sources["overall_tokens"] == "--overall-token-budget"
+    assert o.sources["hourly_tokens"] == f"config file {path}"
 
 
 def test_an_invalid_file_names_the_key_and_the_line(tmp_path: Path) -> None:
@@ -193,11 +204,11 @@ def test_unknown_keys_are_warned_about(tmp_path: Path) -> None:
     first = next(n for n, t in enumerate(lines, 1) if "overal_token_budget" in t)
     second = next(n for n, t in enumerate(lines, 1) if '"prio"' in t)
     assert o.warnings == (
-        f"unknown key budget_config.overal_token_budget in overal_token_budget in {path} (line {first}) — known keys: "
+        f"unknown budget_config.overal_token_budget in {path} (line {first}) — known keys: "
         "overall_token_budget, hourly_token_budget, budget_period_minutes, enforcement_mode, enable_visuals, "
         "cost_budgets, command_budgets, command_cost_budgets, dashboard_mode, report_interval, persistent_budgets, "
-        "budget_reset_on_restart",
-        f"unknown key instances[0].prio in prio in {path} (line {second}) — known keys: command, args, name, "
+        "budget_reset_on_restart, budget_parameter_type",
+        f"unknown instances[0].prio in {path} (line {second}) — known keys: command, args, name, "
         "max_tokens_per_command, cost_budget_usd, priority, token_budget_enabled",
     )
 
@@ -231,3 +242,107 @@ def test_a_missing_claude_is_an_error_before_anything_starts(tmp_path: Path, cap
     missing = str(tmp_path / "no-claude")
     assert main(["orchestrate", "--project", str(tmp_path), "--instance", "/a", "--claude", missing]) == 1
     assert capsys.readouterr().err == f"Error: Claude Code not found: {missing} — install it, or pass --claude PATH\n"
+
+
+def test_the_seeds_visuals_flags() -> None:
+    assert options("--instance", "/a").visuals is True
+    assert options("--instance", "/a", "--enable-budget-visuals").visuals is True
+    assert options("--instance", "/a", "--disable-budget-visuals").visuals is False
+    assert options("--instance", "/a", "--no-budget-visuals").visuals is False  # seeds/000's spelling
+    assert options("--instance", "/a", "--disable-budget-visuals", "--enable-budget-visuals").visuals is True
+
+
+def test_budget_parameter_type_keeps_the_budgets_of_that_kind() -> None:
+    given = ("--instance", "/a", "--overall-token-budget", "10k", "--overall-cost-budget", "5",
+             "--hourly-cost-budget", "1", "--command-budget", "/a=2k", "--command-cost-budget", "/a=0.5")  # fmt: skip
+    mixed = options(*given)
+    assert (mixed.overall_tokens, mixed.overall_usd_micros, mixed.instances[0].tokens) == (10_000, 5_000_000, 2000)
+    assert mixed.warnings == ()
+    tokens = options(*given, "--budget-parameter-type", "tokens")
+    assert (tokens.overall_tokens, tokens.overall_usd_micros, tokens.hourly_usd_micros) == (10_000, None, None)
+    assert (tokens.instances[0].tokens, tokens.instances[0].usd_micros) == (2000, None)
+    assert tokens.warnings == (
+        "--budget-parameter-type tokens: the dollar budgets given do not apply here "
+        "(--overall-cost-budget, --hourly-cost-budget, /a's dollar budget)",
+    )
+    cost = options(*given, "--budget-parameter-type", "COST")
+    assert (cost.overall_tokens, cost.overall_usd_micros, cost.instances[0].tokens) == (None, 5_000_000, None)
+    assert [b[1] for b in cost.command_budgets] == ["usd"]
+
+
+def test_budget_parameter_type_in_the_file(tmp_path: Path) -> None:
+    data = json.loads(json.dumps(SEED))
+    data["budget_config"]["budget_parameter_type"] = "cost"
+    o = options("--config", str(write(tmp_path, data)))
+    assert (o.parameter_type, o.overall_tokens, o.overall_usd_micros) == ("cost", None, 5_000_000)
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["--instance", "/a", "--budget-parameter-type", "both"],
+            'Error: --budget-parameter-type "both" is not a budget type — use tokens, cost or mixed (both)',
+        ),
+        (
+            ["--instance", "/a", "--json"],
+            "Error: orchestrate: --json goes with --dry-run or --list-commands (the results of a run: --json-out FILE)",
+        ),
+        (
+            ["--instance", "/a", "--", "--max-budget-usd", "3"],
+            "Error: --max-budget-usd after -- is set by the orchestrator for each instance (what is left of its "
+            "tightest dollar budget) — give a dollar budget instead: --command-cost-budget or --overall-cost-budget",
+        ),
+    ],
+    ids=["bad-parameter-type", "json-without-a-view", "max-budget-usd-is-ours"],
+)
+def test_new_flags_malformed(capsys: pytest.CaptureFixture[str], argv: list[str], line: str) -> None:
+    assert main(["orchestrate", *argv]) == 2
+    assert capsys.readouterr().err.strip() == line
+
+
+def test_help_names_every_seed_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["orchestrate", "--help"]) == 0
+    text = capsys.readouterr().out
+    for flag in ("--dry-run", "--list-commands", "--enable-budget-visuals", "--disable-budget-visuals",
+                 "--budget-parameter-type", "--json"):  # fmt: skip
+        assert flag in text, flag
+
+
+def test_the_mode_is_shown_as_given(tmp_path: Path) -> None:
+    assert options("--instance", "/a", "--budget-enforcement-mode", "Stop-New").shown_mode == "stop-new"
+    assert options("--instance", "/a", "--budget-enforcement-mode", "block").shown_mode == "block"
+    data = json.loads(json.dumps(SEED))
+    data["budget_config"]["enforcement_mode"] = "kill-running"
+    o = options("--config", str(write(tmp_path, data)))
+    assert (o.mode, o.shown_mode) == ("kill", "kill-running")
+
+
+SEED_EXAMPLES = [  # every orchestrate invocation in /work/shared/seeds, verbatim (with --dry-run: nothing runs)
+    ["--dry-run", "--overall-token-budget", "5000"],
+    ["--dry-run", "--overall-token-budget", "5000", "--command-budget", "/test=1000"],
+    ["--list-commands", "--overall-token-budget", "10000"],
+    ["--overall-token-budget", "10000", "--hourly-token-budget", "1000", "--budget-period-minutes", "60",
+     "--enable-budget-visuals", "--budget-enforcement-mode", "warn"],
+    ["--command-budget", "/gitcommitgardener=500", "--command-budget", "/refreshgardener=1000",
+     "--command-budget", "/gcploggardener=750"],
+    ["--overall-cost-budget", "5.00", "--hourly-cost-budget", "1.00"],
+    ["--budget-dashboard-mode", "live", "--budget-report-interval", "10"],
+    ["--disable-budget-visuals"],
+    ["--no-budget-visuals"],
+    ["--budget-enforcement-mode", "stop-new"],
+    ["--budget-enforcement-mode", "kill-running"],
+    ["--budget-parameter-type", "mixed"],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("argv", SEED_EXAMPLES, ids=lambda a: " ".join(a)[:60])
+def test_every_seed_invocation_is_accepted(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "proj" / ".claude").mkdir(parents=True)
+    view = [] if {"--dry-run", "--list-commands"} & set(argv) else ["--dry-run"]
+    assert main(["orchestrate", *argv, *view, "--project", str(tmp_path / "proj")]) == 0
+    out, err = capsys.readouterr()
+    assert "Error" not in err and out, err

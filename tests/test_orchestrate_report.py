@@ -82,3 +82,51 @@ def test_plain_lines_never_carry_colour() -> None:
 )
 def test_duration(seconds: float, text: str) -> None:
     assert duration(seconds) == text
+
+
+def _fleet_state(limit: int) -> tuple[dict, list, datetime]:
+    """A ledger with an orchestration: /a 1 done (20k over 20 min), /a 2 running (10k in 10 min), /a 3 queued."""
+    from datetime import timedelta
+
+    from budget_state.orchestrator import _scope
+    from budget_state.orchestrator._results import Result
+    from budget_state._model import Usage
+
+    start = datetime(2026, 12, 3, 14, 0, 30, tzinfo=timezone.utc)
+    state: dict = {}
+    _scope.register(state, "o", mode="kill", persistent=False, period=60, limits={"tokens": limit}, now=start)
+    for session in ("s1", "s2", "s3"):
+        _scope.add_instance(state, "o", session, command="/a", limit=None, usd_limit=None, exempt=False)
+        state.setdefault("sessions", {})[session] = {"orchestration": "o"}
+    for minute in range(30):
+        session = "s1" if minute < 20 else "s2"
+        charge = _scope.charger(state, session, start + timedelta(minutes=minute))
+        assert charge is not None
+        charge({"output": 1000}, "m", "/a")
+    state["orchestrations"]["o"]["instances"]["s1"]["finished"] = True
+    results = [
+        Result("/a", "1", 1, "s1", "done", 0, Usage(output=20_000), started=0.0, seconds=1200.0),
+        Result("/a", "2", 1, "s2", "running", started=1200.0),
+        Result("/a", "3", 1, "s3", "queued"),
+    ]
+    return state, results, start + timedelta(minutes=30)
+
+
+def test_the_forecast_knows_the_plan() -> None:
+    """One slot: /a 2 has 10k of a typical 20k run left, then /a 3 runs 20k, at 1k a minute."""
+    from budget_state._model import CATEGORIES
+    from budget_state.orchestrator._report import build
+
+    state, results, now = _fleet_state(50_000)  # 30k used: 20k left = /a 2's 10 min + 10 min of /a 3
+    view = build(state, "o", results, now=now, elapsed=1800.0, counted=CATEGORIES, mode="kill-running", slots=1)
+    assert view.plan_overall is not None and view.plan_overall.minutes == pytest.approx(20.0, abs=0.6)
+    assert view.plan_overall.p10_minutes < view.plan_overall.minutes < view.plan_overall.p90_minutes
+    text = render(view, width=100)
+    assert "Est. exhaustion: 20m (P10–P90" in text, text
+    assert "mode kill-running" in text
+    assert "With the plan (1 running, 1 queued, each a typical run) the overall token budget is spent in about 20m" in text
+
+    state, results, now = _fleet_state(100_000)  # the plan needs 30k more: it ends with 40k left
+    view = build(state, "o", results, now=now, elapsed=1800.0, counted=CATEGORIES, mode="kill", slots=1)
+    assert view.plan_overall is not None and view.plan_overall.minutes is None
+    assert "is not expected to run out" in render(view, width=100)

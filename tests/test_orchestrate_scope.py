@@ -157,3 +157,34 @@ def test_persistent_budgets_reset_on_restart_starts_those_scopes_over(tmp_path: 
     assert "overall" not in state.get("minutes", {}) and "/a" not in state.get("minutes", {})
     table = state["orchestrations"][orch.id]
     assert (table["persistent"], table["limits"], list(table["instances"])) == (True, {"tokens": 5000}, [orch.slots[0].session])
+
+
+def test_the_max_budget_usd_is_what_is_left_of_the_tightest_dollar_budget(tmp_path: Any) -> None:
+    """Claude Code's own cap for an instance: the least left of its command's, the orchestration's
+    and the project's overall dollar budgets, named."""
+    import os
+
+    from budget_state._api import Context
+    from budget_state.orchestrator._options import Instance
+    from budget_state.orchestrator._run import dollar_cap, usd_arg
+    from budget_state.orchestrator._schedule import Slot
+
+    (tmp_path / ".claude").mkdir()
+    (tmp_path / ".claude" / "budget.toml").write_text("overall_usd = 3\n", encoding="utf-8")
+    ctx = Context.load(tmp_path, env={**os.environ, "HOME": str(tmp_path / "home")})
+    now = datetime(2026, 12, 3, 14, 0, tzinfo=timezone.utc)
+
+    def cap(limits: dict[str, int | None], usd_limit: int | None) -> Any:
+        state: dict[str, Any] = {}
+        _scope.register(state, "o", mode="kill", persistent=False, period=60, limits=limits, now=now)
+        _scope.add_instance(state, "o", "s", command="/a", limit=None, usd_limit=usd_limit, exempt=False)
+        state["sessions"] = {"s": {"orchestration": "o"}}
+        charge = _scope.charger(state, "s", now)
+        assert charge is not None
+        charge({"output": 10, "usd_micros": 250_000}, "m", "/a")
+        return dollar_cap(ctx, state, "o", Slot(0, Instance("/a", usd_micros=usd_limit), "s"), now=now)
+
+    assert cap({"usd_micros": 2_000_000}, 1_000_000) == (750_000, "/a's dollar budget in this orchestration")
+    assert cap({"usd_micros": 500_000}, 1_000_000) == (250_000, "the orchestration's overall dollar budget")
+    assert cap({}, None) == (3_000_000, "the project's overall dollar budget")  # its ledger spent nothing
+    assert usd_arg(750_000) == "0.75" and usd_arg(1) == "0.000001" and usd_arg(3_000_000) == "3"

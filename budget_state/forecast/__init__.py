@@ -8,7 +8,18 @@ docstrings of ``_rate`` and ``_exhaust``; how well they do: BENCHMARKS.md, "Fore
 from __future__ import annotations
 
 from ._exhaust import Exhaustion, exhaustion
+from ._plan import Planned, plan_exhaustion
 from ._rate import Rate, burn_rate
 from ._scope import forecast_scope, per_run, quantile
 
-__all__ = ["Exhaustion", "Rate", "burn_rate", "exhaustion", "forecast_scope", "per_run", "quantile"]
+__all__ = [
+    "Exhaustion",
+    "Planned",
+    "Rate",
+    "burn_rate",
+    "exhaustion",
+    "forecast_scope",
+    "per_run",
+    "plan_exhaustion",
+    "quantile",
+]

@@ -7,6 +7,6 @@ Parts: ``_scope`` (the ledger side, shared with the hooks), ``_values``, ``_conf
 ``_options`` (single values, the configuration file, everything merged), ``_schedule`` (which
 instance starts next, and whether it may), ``_process`` (process groups, the kill escalation,
 Ctrl-C), ``_report`` (the status report, pure) and ``_dashboard`` (when it is shown),
-``_results`` (summary table and JSON), ``_run`` (the loop that ties them) and ``_command`` (the
-subcommand's arguments).
+``_results`` (summary table and JSON), ``_plan`` (``--dry-run``, ``--list-commands``), ``_run``
+(the loop that ties them) and ``_command`` (the subcommand's arguments).
 """

@@ -51,7 +51,27 @@ def add_parser(sub: Any) -> None:
     )
     a("--budget-dashboard-mode", metavar="MODE", help="live, report (default) or off")
     a("--budget-report-interval", metavar="SECONDS", help="seconds between reports (default 30)")
-    a("--disable-budget-visuals", action="store_true", help="plain lines instead of bars")
+    a(
+        "--enable-budget-visuals",
+        dest="visuals",
+        action="store_const",
+        const=True,
+        default=None,
+        help="the report as a box with bars (the default)",
+    )
+    a(
+        "--disable-budget-visuals",
+        "--no-budget-visuals",
+        dest="visuals",
+        action="store_const",
+        const=False,
+        help="the report as plain lines, no box or bars",
+    )
+    a(
+        "--budget-parameter-type",
+        metavar="TYPE",
+        help="which of the budgets given apply: tokens, cost, or mixed (both; the default)",
+    )
     a("--persistent-budgets", action="store_true", help="apply the budgets to the ledger's totals, not this run's")
     a("--budget-reset-on-restart", action="store_true", help="with --persistent-budgets: reset those totals first")
     a("--max-concurrent", metavar="N", help="instances running at once (default 4)")
@@ -59,6 +79,18 @@ def add_parser(sub: Any) -> None:
     a("--claude", metavar="PATH", help="the Claude Code executable (default: claude on PATH)")
     a("--logs", metavar="DIR", help="keep each instance's output (JSON result, stderr) in DIR")
     a("--json-out", metavar="FILE", help="write the results as JSON to FILE")
+    a(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (start order, each instance's budgets and where they come from, the per-run "
+        "estimate, what would be skipped and why) and start nothing",
+    )
+    a(
+        "--list-commands",
+        action="store_true",
+        help="list every command of the project and the user: budgets, windows, runs, p50/p90 per run",
+    )
+    a("--json", action="store_true", help="with --dry-run or --list-commands: print JSON")
     a("--temporary-hooks", action="store_true", help="run instances with the hooks via claude --settings, uninstalled")
     a("extra", nargs=argparse.REMAINDER, metavar="-- CLAUDE_ARGS", help="extra arguments for every claude -p")
     p.set_defaults(func=cmd_orchestrate)
@@ -70,12 +102,31 @@ def _error(message: str) -> Any:
 
 
 def cmd_orchestrate(args: argparse.Namespace) -> int:
+    from .._errors import BudgetError
     from ._options import UsageError, build
     from ._run import run
 
+    usage = None
+    if args.json and not (args.dry_run or args.list_commands):
+        usage = "--json goes with --dry-run or --list-commands (the results of a run: --json-out FILE)"
+    if args.dry_run and args.list_commands:
+        usage = "--dry-run and --list-commands are two views — give one of them"
+    if usage is not None:
+        print(f"Error: orchestrate: {usage}", file=sys.stderr)
+        return 2
     try:
-        options = build(args)
+        options = build(args, planning=args.dry_run or args.list_commands)
     except UsageError as e:
         print(f"Error: {e}", file=sys.stderr)
         return 2
+    if args.list_commands or args.dry_run:
+        from ._plan import list_commands, plan
+
+        try:
+            text = list_commands(options, json_=args.json) if args.list_commands else plan(options, json_=args.json)
+        except BudgetError as e:
+            print(f"Error: {e}", file=sys.stderr)
+            return 1
+        sys.stdout.write(text)
+        return 0
     return run(options)

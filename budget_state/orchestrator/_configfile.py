@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ._options import Instance
-from ._values import UsageError, command, dashboard, mode, period, seconds, tokens, usd, whole
+from ._values import UsageError, command, dashboard, mode, parameter_type, period, seconds, tokens, usd, whole
 
 BUDGET_KEYS = (
     "overall_token_budget",
@@ -25,6 +25,7 @@ BUDGET_KEYS = (
     "report_interval",
     "persistent_budgets",
     "budget_reset_on_restart",
+    "budget_parameter_type",
 )
 COST_KEYS = ("overall_usd", "hourly_usd")
 INSTANCE_KEYS = (
@@ -98,9 +99,7 @@ class _File:
     def unknown(self, table: Mapping[str, Any], known: Sequence[str], prefix: str) -> None:
         for key in table:
             if key not in known:
-                self.warnings.append(
-                    f"unknown key {prefix}{key} in {self.where(str(key))} — known keys: {', '.join(known)}"
-                )
+                self.warnings.append(f"unknown {self.where(prefix + str(key))} — known keys: {', '.join(known)}")
 
 
 def from_file(path: Path) -> tuple[dict[str, Any], list[Instance], list[str]]:
@@ -120,10 +119,13 @@ def from_file(path: Path) -> tuple[dict[str, Any], list[Instance], list[str]]:
         ("enforcement_mode", "mode", mode),
         ("dashboard_mode", "dashboard", dashboard),
         ("report_interval", "interval", seconds),
+        ("budget_parameter_type", "parameter_type", parameter_type),
     )
     for key, name, parse in simple:
         if key in budget:
             out[name] = parse(budget[key], f.where(f"budget_config.{key}", budget[key]))
+    if "mode" in out:
+        out["mode_label"] = str(budget["enforcement_mode"]).strip().lower()
     for key, name in (
         ("enable_visuals", "visuals"),
         ("persistent_budgets", "persistent"),

@@ -7,10 +7,11 @@ bad value is one :class:`UsageError` naming the flag (or the file, key and line)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ._values import UsageError, command, dashboard, mode, pair, period, seconds, tokens, usd, whole
+from ._values import UsageError, command, dashboard, mode, pair, parameter_type, period, seconds, tokens, usd, whole
 
 DEFAULT_CONCURRENCY = 4
 DEFAULT_INTERVAL = 30.0
@@ -30,6 +31,8 @@ class Instance(NamedTuple):
     usd_micros: int | None = None
     budget_enabled: bool = True  # False: no per-command limit at all (token_budget_enabled: false)
     name: str | None = None
+    tokens_from: str | None = None  # where ``tokens`` was set: "--command-budget", "config file …"
+    usd_from: str | None = None
 
     @property
     def prompt(self) -> str:
@@ -57,6 +60,16 @@ class Options(NamedTuple):
     extra: tuple[str, ...] = ()
     temporary_hooks: bool = False
     warnings: tuple[str, ...] = ()
+    mode_label: str | None = None  # the mode as the user spelled it ("stop-new"), for the report
+    parameter_type: str = "mixed"  # which of the budgets given apply: tokens, cost or mixed
+    sources: Mapping[str, str] = {}  # option -> where it was set ("--overall-token-budget", "config file x.json")
+    #: every per-command budget given (command, metric, amount, where), instances of it or not
+    command_budgets: tuple[tuple[str, str, int, str], ...] = ()
+
+    @property
+    def shown_mode(self) -> str | None:
+        """The mode as the user gave it (``stop-new``, ``kill-running``), else its canonical name."""
+        return self.mode_label or self.mode
 
     def limits(self) -> dict[str, int | None]:
         """The orchestration's own limits, as the ledger keeps them (orchestrator._scope)."""
@@ -71,19 +84,26 @@ class Options(NamedTuple):
 # --- merging ---------------------------------------------------------------------------------------
 
 
-def build(args: Any) -> Options:
-    """The options from the parsed arguments (``_command``) and, under them, the configuration file."""
+def build(args: Any, *, planning: bool = False) -> Options:
+    """The options from the parsed arguments (``_command``) and, under them, the configuration file.
+
+    ``planning`` (``--dry-run``, ``--list-commands``): no instance is needed.
+    """
     settings: dict[str, Any] = {}
     instances: list[Instance] = []
     warnings: list[str] = []
+    sources: dict[str, str] = {}
     if args.config is not None:
         from ._configfile import from_file  # it imports Instance from here
 
         settings, instances, warnings = from_file(Path(args.config))
+        sources = {
+            k: f"config file {args.config}" for k in settings if k not in ("command_budgets", "command_cost_budgets")
+        }
     for raw in args.instance or ():
         name, rest = command(raw, "--instance")
         instances.append(Instance(name, rest, order=len(instances)))
-    if not instances:
+    if not instances and not planning:
         raise UsageError(
             'nothing to run — give --instance "/command args" (repeatable) or --config FILE with instances'
         )
@@ -98,11 +118,16 @@ def build(args: Any) -> Options:
         ("budget_dashboard_mode", "dashboard", dashboard),
         ("budget_report_interval", "interval", seconds),
         ("max_concurrent", "max_concurrent", lambda v, w: whole(v, w, fix="write e.g. 4")),
+        ("budget_parameter_type", "parameter_type", parameter_type),
     )
     for attr, name, parse in flags:
         value = getattr(args, attr, None)
         if value is not None:
-            cli[name] = parse(value, "--" + attr.replace("_", "-"))
+            flag = "--" + attr.replace("_", "-")
+            cli[name] = parse(value, flag)
+            sources[name] = flag
+    if "mode" in cli:
+        cli["mode_label"] = str(args.budget_enforcement_mode).strip().lower()
     command_tokens = dict(settings.pop("command_budgets", {}))
     command_usd = dict(settings.pop("command_cost_budgets", {}))
     cli_tokens, cli_usd = set(), set()
@@ -114,21 +139,38 @@ def build(args: Any) -> Options:
         name, n = pair(raw, "--command-cost-budget", usd, "/gitcommitgardener=0.25")
         command_usd[name] = n
         cli_usd.add(name)
+    in_file = f"config file {args.config}"
     merged: list[Instance] = []
     for inst in instances:
         # command line > the instance's own key in the file > budget_config's command_budgets
-        t = command_tokens.get(inst.command) if inst.command in cli_tokens else inst.tokens
-        u = command_usd.get(inst.command) if inst.command in cli_usd else inst.usd_micros
-        t = t if t is not None else command_tokens.get(inst.command)
-        u = u if u is not None else command_usd.get(inst.command)
-        merged.append(inst._replace(tokens=t, usd_micros=u))
-    if args.disable_budget_visuals:
-        cli["visuals"] = False
+        t, t_from = inst.tokens, inst.tokens_from or (in_file if inst.tokens is not None else None)
+        u, u_from = inst.usd_micros, inst.usd_from or (in_file if inst.usd_micros is not None else None)
+        if inst.command in cli_tokens:
+            t, t_from = command_tokens[inst.command], "--command-budget"
+        elif t is None and inst.command in command_tokens:
+            t, t_from = command_tokens[inst.command], in_file
+        if inst.command in cli_usd:
+            u, u_from = command_usd[inst.command], "--command-cost-budget"
+        elif u is None and inst.command in command_usd:
+            u, u_from = command_usd[inst.command], in_file
+        merged.append(inst._replace(tokens=t, usd_micros=u, tokens_from=t_from, usd_from=u_from))
+    if args.visuals is not None:
+        cli["visuals"] = args.visuals
+        sources["visuals"] = "--enable-budget-visuals" if args.visuals else "--disable-budget-visuals"
     if args.persistent_budgets:
         cli["persistent"] = True
     if args.budget_reset_on_restart:
         cli["reset"] = True
-    options = Options(tuple(merged), **{**settings, **cli})
+    given = [
+        (name, metric, amount, flag if name in on_cli else in_file)
+        for metric, table, on_cli, flag in (
+            ("tokens", command_tokens, cli_tokens, "--command-budget"),
+            ("usd", command_usd, cli_usd, "--command-cost-budget"),
+        )
+        for name, amount in table.items()
+    ]
+    options = Options(tuple(merged), **{**settings, **cli}, sources=sources, command_budgets=tuple(given))
+    options = by_parameter_type(options, warnings)
     if options.reset and not options.persistent:
         warnings.append(
             "--budget-reset-on-restart has no effect without --persistent-budgets (each orchestration starts at 0)"
@@ -143,6 +185,11 @@ def build(args: Any) -> Options:
     for reserved in ("-p", "--print", "--session-id", "--output-format"):
         if reserved in extra:
             raise UsageError(f"{reserved} after -- is set by the orchestrator for each instance — leave it out")
+    if any(a == "--max-budget-usd" or a.startswith("--max-budget-usd=") for a in extra):
+        raise UsageError(
+            "--max-budget-usd after -- is set by the orchestrator for each instance (what is left of its tightest "
+            "dollar budget) — give a dollar budget instead: --command-cost-budget or --overall-cost-budget"
+        )
     return options._replace(
         project=project,
         claude=args.claude or "claude",
@@ -152,3 +199,39 @@ def build(args: Any) -> Options:
         temporary_hooks=bool(args.temporary_hooks),
         warnings=tuple(warnings),
     )
+
+
+_TOKEN_BUDGETS = (("overall_tokens", "--overall-token-budget"), ("hourly_tokens", "--hourly-token-budget"))
+_COST_BUDGETS = (("overall_usd_micros", "--overall-cost-budget"), ("hourly_usd_micros", "--hourly-cost-budget"))
+
+
+def by_parameter_type(options: Options, warnings: list[str], /) -> Options:
+    """Keep the budgets ``--budget-parameter-type`` says apply (tokens, cost, or mixed: both); a
+    dropped one that was given is warned about. The project's own budgets are not touched."""
+    kind = options.parameter_type
+    if kind == "mixed":
+        return options
+    drop = _COST_BUDGETS if kind == "tokens" else _TOKEN_BUDGETS
+    dropped = [flag for attr, flag in drop if getattr(options, attr) is not None]
+    changes: dict[str, Any] = {attr: None for attr, _ in drop}
+    keep = "tokens" if kind == "tokens" else "usd"
+    changes["command_budgets"] = tuple(b for b in options.command_budgets if b[1] == keep)
+    dropped += [
+        f"{b[0]}'s {'dollar' if keep == 'tokens' else 'token'} budget" for b in options.command_budgets if b[1] != keep
+    ]
+    instances = []
+    for inst in options.instances:
+        if kind == "tokens" and inst.usd_micros is not None:
+            dropped.append(f"{inst.command}'s dollar budget")
+            inst = inst._replace(usd_micros=None, usd_from=None)
+        elif kind == "cost" and inst.tokens is not None:
+            dropped.append(f"{inst.command}'s token budget")
+            inst = inst._replace(tokens=None, tokens_from=None)
+        instances.append(inst)
+    if dropped:
+        what = "dollar" if kind == "tokens" else "token"
+        warnings.append(
+            f"--budget-parameter-type {kind}: the {what} budgets given do not apply here "
+            f"({', '.join(dict.fromkeys(dropped))})"
+        )
+    return options._replace(instances=tuple(instances), **changes)

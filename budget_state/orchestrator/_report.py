@@ -9,13 +9,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._model import Usage, dollars
 from .._render import _COLORS, _EXCEEDED_COLOR, _ljust, _paint, _safe, _width
 from .._units import humanize
 from . import _scope
 from ._results import STATES, Result
+
+if TYPE_CHECKING:
+    from ..forecast import Exhaustion
 
 BIG_BAR, SMALL_BAR = 20, 10
 _NOTE = "\x1b[33m"
@@ -46,6 +49,9 @@ class View(NamedTuple):
     rate: float  # tokens per minute, over the last period (or since the start)
     rows: tuple[Row, ...]
     persistent: bool = False
+    #: the plan-aware forecasts (running and queued instances × their per-run estimates), when there is one
+    plan_overall: Exhaustion | None = None
+    plan_hourly: Exhaustion | None = None
 
 
 def build(
@@ -58,7 +64,9 @@ def build(
     elapsed: float,
     counted: tuple[str, ...],
     mode: str,
+    slots: int | None = None,
 ) -> View:
+    """The report's facts. ``slots``: instances at once (the plan-aware forecast starts queued ones in them)."""
     st = dict(state)
     t = _scope.table(st, oid) or {}
     persistent = bool(t.get("persistent"))
@@ -76,6 +84,14 @@ def build(
         rows.append(
             Row(r.label, r.priority, r.state, r.usage.total(counted), r.usd_micros, per[0] if per else None, r.reason)
         )
+    tok_overall = next((lim for lim in overall if lim.metric == "tokens"), None)
+    tok_hourly = next((lim for lim in hourly if lim.metric == "tokens"), None)
+    plan_overall = plan_hourly = None
+    if tok_overall is not None or tok_hourly is not None:
+        planned = fleet_plan(st, oid, results, now=now, elapsed=elapsed, counted=counted)
+        if planned is not None:
+            plan_overall = _planned(planned, st, oid, tok_overall, now=now, counted=counted, slots=slots)
+            plan_hourly = _planned(planned, st, oid, tok_hourly, now=now, counted=counted, slots=slots)
     return View(
         now=now,
         elapsed=elapsed,
@@ -91,6 +107,95 @@ def build(
         rate=window.total(counted) / minutes,
         rows=tuple(rows),
         persistent=persistent,
+        plan_overall=plan_overall,
+        plan_hourly=plan_hourly,
+    )
+
+
+class FleetPlan(NamedTuple):
+    """What the plan-aware forecast needs, from the results and the ledger."""
+
+    plan: list[Any]  # forecast.Planned, running and queued
+    spent: int  # tokens the orchestration's instances spent
+    behind: float  # instance-minutes they ran
+    active: list[tuple[float, float]]  # epoch-minute intervals they ran in
+
+
+def fleet_plan(
+    state: Mapping[str, Any],
+    oid: str,
+    results: Sequence[Result],
+    /,
+    *,
+    now: datetime,
+    elapsed: float,
+    counted: tuple[str, ...],
+) -> FleetPlan | None:
+    """Running instances (what each has yet to spend of a typical run) and queued ones (a typical run
+    each), with what the fleet ran so far; None before any instance has started."""
+    from ..forecast import Planned
+    from ._schedule import estimate
+
+    st = dict(state)
+    t = _scope.table(st, oid) or {}
+    entries = t.get("instances") or {}
+    typical: dict[str, int] = {}
+    now_min = now.timestamp() / 60
+    plan: list[Any] = []
+    behind = 0.0
+    active: list[tuple[float, float]] = []
+    for r in results:
+        if r.command not in typical:
+            typical[r.command] = estimate(st, oid, r.command, counted)["tokens"]
+        run = typical[r.command] or None
+        if r.state == "queued":
+            plan.append(Planned(None, run))
+            continue
+        if r.started is None:
+            continue
+        ran = (r.seconds if r.state != "running" and r.seconds is not None else max(0.0, elapsed - r.started)) / 60
+        start = now_min - (elapsed - r.started) / 60
+        behind += ran
+        active.append((start, start + ran))
+        if r.state == "running":
+            entry = entries.get(r.session) if isinstance(entries, dict) else None
+            so_far = _scope.used_by(entry if isinstance(entry, dict) else {}, "tokens", counted)
+            plan.append(Planned(start - now_min, None if run is None else max(0, run - so_far)))
+    if behind <= 0:
+        return None
+    return FleetPlan(plan, Usage.from_mapping(t).total(counted), behind, active)
+
+
+def _planned(
+    fleet: FleetPlan,
+    state: Mapping[str, Any],
+    oid: str,
+    lim: _scope.Limit | None,
+    /,
+    *,
+    now: datetime,
+    counted: tuple[str, ...],
+    slots: int | None,
+) -> Exhaustion | None:
+    """The plan-aware forecast of one token limit of the orchestration (overall, or per period)."""
+    if lim is None or lim.spent:
+        return None
+    from .._windows import parse_window
+    from ..forecast import plan_exhaustion
+
+    window = parse_window(f"{lim.window}m") if lim.window else None
+    series = _scope._buckets(state, oid).series(0, "tokens", counted)
+    return plan_exhaustion(
+        series,
+        used=lim.used,
+        limit=lim.limit,
+        now=now,
+        plan=fleet.plan,
+        spent=fleet.spent,
+        behind=fleet.behind,
+        active=fleet.active,
+        slots=slots,
+        window=window,
     )
 
 
@@ -146,10 +251,30 @@ def _usd_limit(limits: Sequence[_scope.Limit]) -> _scope.Limit | None:
 
 
 def _eta(view: View, lim: _scope.Limit | None) -> str | None:
-    """When the token budget ``lim`` is spent at the current rate ("12m"), None if it cannot be told."""
-    if lim is None or lim.metric != "tokens" or view.rate <= 0 or lim.spent:
+    """When the token budget ``lim`` is spent ("12m", with the plan "12m (P10–P90 9m–16m)"), None if it
+    cannot be told. With a plan-aware forecast, its answer; else the current rate's."""
+    if lim is None or lim.metric != "tokens" or lim.spent:
+        return None
+    planned = view.plan_hourly if lim.scope == "hourly" else view.plan_overall
+    if planned is not None and planned.minutes is not None:
+        band = ""
+        if planned.p10_minutes is not None:
+            late = duration(planned.p90_minutes * 60) if planned.p90_minutes is not None else "never"
+            band = f" (P10–P90 {duration(planned.p10_minutes * 60)}–{late})"
+        return duration(math.ceil(planned.minutes) * 60) + band
+    if planned is not None:
+        return None  # what is running and queued ends before the budget does
+    if view.rate <= 0:
         return None
     return duration(math.ceil(lim.left / view.rate) * 60)
+
+
+def _plan_note(view: View, lim: _scope.Limit | None) -> str | None:
+    """The plan ends before the budget does: say so (the rate alone would say when it runs out)."""
+    planned = view.plan_hourly if lim is not None and lim.scope == "hourly" else view.plan_overall
+    if lim is None or lim.spent or planned is None or planned.minutes is not None or planned.rate.per_min <= 0:
+        return None
+    return f"With the instances running and queued, {lim.label} is not expected to run out"
 
 
 def _efficiency(view: View) -> str:
@@ -171,16 +296,31 @@ def forecasts(view: View) -> list[str]:
             out.append(f"{lim.label} is at {lim.whole_percent}%")
     rate = f"{humanize(round(view.rate))} tok/min"
     eta = _eta(view, _tokens_limit(view.overall))
-    if eta:
+    if eta and view.plan_overall is not None:
+        running = sum(r.state == "running" for r in view.rows)
+        queued = sum(r.state == "queued" for r in view.rows)
+        out.append(
+            f"With the plan ({running} running, {queued} queued, each a typical run) the overall token budget "
+            f"is spent in about {eta}; now {rate}"
+        )
+    elif eta:
         out.append(f"At the current rate ({rate}) the overall token budget is spent in about {eta}")
     hourly = _tokens_limit(view.hourly)
-    if hourly is not None and view.rate > 0 and not hourly.spent:
+    if hourly is not None and view.plan_hourly is not None:
+        eta = _eta(view, hourly)
+        if eta:
+            out.append(f"With the plan the budget per {view.period} min is spent in about {eta}")
+    elif hourly is not None and view.rate > 0 and not hourly.spent:
         minutes = hourly.left / view.rate
         if minutes < view.period:
             out.append(
                 f"At the current rate ({rate}) the budget per {view.period} min is spent "
                 f"in about {duration(minutes * 60)}"
             )
+    for token_limit in (_tokens_limit(view.overall), hourly):
+        note = _plan_note(view, token_limit)
+        if note:
+            out.append(note)
     return out
 
 
@@ -271,7 +411,8 @@ def _plain(view: View) -> str:
         eta = _eta(view, tok)
         lines.append(
             f"Overall: {humanize(tok.used)} of {humanize(tok.limit)} tokens ({tok.whole_percent}%), "
-            f"{humanize(tok.left)} left" + (f", spent in about {eta} at this rate" if eta else "")
+            f"{humanize(tok.left)} left"
+            + (f", spent in about {eta} {'with the plan' if view.plan_overall else 'at this rate'}" if eta else "")
         )
     else:
         lines.append(f"Overall: {humanize(view.used)} tokens used, no token budget")

@@ -38,6 +38,10 @@ class Result(NamedTuple):
     name: str | None = None
     log: str | None = None
     started: float | None = None  # seconds after the orchestration began
+    requests: int = 0  # API responses its hooks counted
+    started_at: str | None = None  # ISO 8601, UTC
+    ended_at: str | None = None
+    max_budget_usd: float | None = None  # the --max-budget-usd it was started with (Claude Code's own cap)
 
     @property
     def label(self) -> str:
@@ -55,6 +59,10 @@ class Result(NamedTuple):
             "usd": round(self.usd_micros / 1_000_000, 6),
             "started_seconds": None if self.started is None else round(self.started, 3),
             "duration_seconds": None if self.seconds is None else round(self.seconds, 3),
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "requests": self.requests,
+            "max_budget_usd": self.max_budget_usd,
             "session_id": self.session,
             "reason": self.reason,
             "reported": dict(self.reported) if self.reported is not None else None,
@@ -88,12 +96,14 @@ def reported(result: Mapping[str, Any], /) -> dict[str, Any]:
     return {
         "tokens": tokens,
         "usd": cost if isinstance(cost, (int, float)) else None,
+        "subtype": result.get("subtype"),
         "terminal_reason": result.get("terminal_reason"),
         "num_turns": result.get("num_turns"),
     }
 
 
 BLOCKED = "UserPromptSubmit operation blocked by hook:"
+MAX_BUDGET = "error_max_budget_usd"  # Claude Code stopped the run at its --max-budget-usd
 
 
 def outcome(
@@ -109,6 +119,8 @@ def outcome(
         return "skipped", text[len(BLOCKED) :].strip().split("\n\nOriginal prompt:")[0].strip()
     if result is not None and result.get("terminal_reason") == "hook_stopped":
         return "stopped", why or "stopped by the hook at a tool call (kill mode): a budget it draws on is over"
+    if result is not None and result.get("subtype") == MAX_BUDGET:
+        return "stopped", why or "stopped by Claude Code at its --max-budget-usd: a dollar budget it draws on is spent"
     if signals:
         return "stopped", (why or "stopped") + f" ({', '.join(signals)})"
     if code == 0 and result is not None and not result.get("is_error"):
@@ -164,7 +176,14 @@ def summary(results: Sequence[Result], counted: tuple[str, ...], /) -> str:
 
 
 def to_json(
-    results: Sequence[Result], /, *, orchestration: str, counted: tuple[str, ...], code: int, ledger: str
+    results: Sequence[Result],
+    /,
+    *,
+    orchestration: str,
+    counted: tuple[str, ...],
+    code: int,
+    ledger: str,
+    mode: str | None = None,
 ) -> dict[str, Any]:
     """The ``--json-out`` document (README "orchestrate": results, version 1)."""
     total = Usage()
@@ -173,6 +192,7 @@ def to_json(
     return {
         "version": JSON_VERSION,
         "orchestration": orchestration,
+        "mode": mode,
         "exit_code": code,
         "ledger": ledger,
         "count": list(counted),

@@ -25,7 +25,7 @@ from . import _scope
 from ._dashboard import Reporter, isatty
 from ._options import Instance, Options
 from ._process import Interrupt, Process
-from ._results import Result, exit_code, outcome, parse_output, reported, summary, to_json
+from ._results import MAX_BUDGET, Result, exit_code, outcome, parse_output, reported, summary, to_json
 from ._schedule import Slot, may_start, must_stop, order
 
 TICK = 0.02  # seconds between two looks at the processes (a slot is given out again this soon)
@@ -87,6 +87,7 @@ class Orchestration:
         ]
         self.running: dict[int, Process] = {}
         self.why: dict[int, str] = {}
+        self.caps: dict[int, tuple[int, str]] = {}  # --max-budget-usd given (micro-dollars) and the budget it is
         self.started_at = time.monotonic()
         self.start_order: list[int] = []
 
@@ -231,6 +232,7 @@ class Orchestration:
                 counted=self.ctx.config.counted,
                 code=code,
                 ledger=str(self.ctx.ledger.path),
+                mode=o.mode_label or self.mode,
             )
             o.json_out.parent.mkdir(parents=True, exist_ok=True)
             o.json_out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
@@ -248,6 +250,10 @@ class Orchestration:
             return
         o = self.options
         argv = [o.claude, "-p", slot.instance.prompt, "--output-format", "json", "--session-id", slot.session]
+        cap = dollar_cap(self.ctx, state, self.id, slot, now=now) if self.mode != "warn" else None
+        if cap is not None:  # Claude Code's own cap: the backstop where our hooks do not run
+            self.caps[slot.position] = cap
+            argv += ["--max-budget-usd", usd_arg(cap[0])]
         if settings is not None:
             argv += ["--settings", str(settings)]
         argv += list(o.extra)
@@ -266,7 +272,14 @@ class Orchestration:
         self.running[slot.position] = proc
         self.start_order.append(slot.position)
         log = str(logs / f"{stem}.json") if o.logs is not None else None
-        self._set(slot.position, state="running", log=log, started=proc.started - self.started_at)
+        self._set(
+            slot.position,
+            state="running",
+            log=log,
+            started=proc.started - self.started_at,
+            started_at=iso(now),
+            max_budget_usd=cap[0] / 1_000_000 if cap is not None else None,
+        )
 
     def _inflight(self, state: Mapping[str, Any]) -> list[tuple[str, str]]:
         """(command, session) of the running instances: their typical spend is reserved before a start."""
@@ -289,10 +302,17 @@ class Orchestration:
 
         code = proc.returncode if proc.returncode is not None else -1
         result = parse_output(proc.output())
-        usage, usd, known = self._settle(slot.session, utcnow())
+        ended = utcnow()
+        usage, usd, known, requests = self._settle(slot.session, ended)
         why = self.why.get(slot.position)
         if why is None and result is not None and result.get("terminal_reason") == "hook_stopped":
             why = self._stopped_why(slot)
+        if why is None and result is not None and result.get("subtype") == MAX_BUDGET:
+            amount, label = self.caps.get(slot.position, (0, "a dollar budget it draws on"))
+            why = (
+                f"stopped by Claude Code at --max-budget-usd {usd_arg(amount)}: what was left of {label}. "
+                "To go on, raise that budget."
+            )
         state, reason = outcome(code, result, signals=proc.signals, why=why)
         if not known and state == "done" and result is not None and sum(reported(result)["tokens"].values()):
             state, reason = "failed", "its hooks never ran, so its spending is not in the ledger — check the install"
@@ -309,6 +329,8 @@ class Orchestration:
             seconds=seconds,
             reason=reason,
             reported=reported(result) if result is not None else None,
+            requests=requests,
+            ended_at=iso(ended),
         )
 
     def _stopped_why(self, slot: Slot) -> str | None:
@@ -318,7 +340,7 @@ class Orchestration:
         verdict = must_stop(self.ctx, self.ctx.ledger.read(), self.id, slot, now=utcnow())
         return None if verdict.allowed else verdict.reason
 
-    def _settle(self, session: str, now: datetime) -> tuple[Usage, int, bool]:
+    def _settle(self, session: str, now: datetime) -> tuple[Usage, int, bool, int]:
         """Settle the session as its SessionEnd hook would (a stopped instance may not have run it)."""
         from .._config import pricer
         from .._runs import end_session, settle
@@ -335,14 +357,47 @@ class Orchestration:
             entry = (t.get("instances") or {}).get(session)
             if isinstance(entry, dict):
                 entry["finished"] = True
-                return Usage.from_mapping(entry), count_value(entry.get("usd_micros")), known
-        return Usage(), 0, known
+                used = Usage.from_mapping(entry)
+                return used, count_value(entry.get("usd_micros")), known, count_value(entry.get("requests"))
+        return Usage(), 0, known, 0
 
     def _close(self) -> None:
         from .._ledger import utcnow
 
         with self.ctx.ledger.transaction() as state:
             _scope.finish(state, self.id, now=utcnow())
+
+
+def iso(when: datetime, /) -> str:
+    """``2026-12-03T14:18:00.123Z``: the results' timestamps (UTC, milliseconds)."""
+    return when.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def usd_arg(micros: int, /) -> str:
+    """Micro-dollars as ``--max-budget-usd`` takes them: ``0.25``, ``0.000125``."""
+    return f"{micros / 1_000_000:.6f}".rstrip("0").rstrip(".") or "0"
+
+
+def dollar_cap(ctx: Any, state: dict[str, Any], oid: str, slot: Slot, /, *, now: datetime) -> tuple[int, str] | None:
+    """What is left of the tightest dollar budget the instance draws on — its command's (here, or the
+    frontmatter's / budget.toml's), the orchestration's (overall, per period), the project's overall —
+    and that budget's name; None when no dollar budget applies."""
+    from ._schedule import project_statuses
+
+    found: list[tuple[int, str]] = []
+    limits = _scope.limits(
+        state, oid, command=slot.instance.command, session=slot.session, counted=ctx.config.counted, now=now
+    )
+    found += [(lim.left, lim.label) for lim in limits if lim.metric == "usd"]
+    for status in project_statuses(ctx, state, slot, now=now):
+        if status is None:
+            continue
+        scope = "the project's overall" if status.name == "overall" else f"{status.name}'s"
+        for lim in status.limits:
+            if lim.metric == "usd" and lim.limit > 0:
+                span = f" per {lim.window.label}" if lim.window is not None else ""
+                found.append((max(0, lim.limit - lim.used), f"{scope} dollar budget{span}"))
+    return min(found, default=None, key=lambda f: f[0])
 
 
 def run(

@@ -2,9 +2,10 @@
 
 Order: priority (1 first), then the order given. A start is decided as the instance's own
 prompt hook would decide it — the project's budgets (frontmatter, ``budget.toml``) and the
-orchestration's — plus, in block and kill modes, a pre-flight estimate: a typical run of the
+orchestration's — plus, in block mode only, a pre-flight estimate: a typical run of the
 command (the median of its finished runs) must still fit, so that a skipped instance makes no
-API request at all rather than one that goes past the budget.
+API request at all rather than one that goes past the budget. Kill mode starts whatever has
+budget left and stops it at the crossing: a run goes as far as its budgets allow.
 """
 
 from __future__ import annotations
@@ -89,6 +90,8 @@ def may_start(
         return _scope.Verdict(False, decision.reason, decision.scope)
     counted = ctx.config.counted
     found = _scope.limits(state, oid, command=slot.instance.command, session=slot.session, counted=counted, now=now)
+    if mode != "block":  # kill: what is not spent starts, and is stopped at the crossing
+        return _scope.decide(found, running=False)
     return _scope.decide(found, running=False, estimate=preflight(state, oid, slot.instance.command, inflight, counted))
 
 

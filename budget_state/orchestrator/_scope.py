@@ -12,7 +12,7 @@ Layout (inside the ledger, above the history line)::
                                input, output, cache_creation, cache_read, usd_micros, models
     [orchestrations."<id>".limits]     tokens, usd_micros, hourly_tokens, hourly_usd_micros
     [orchestrations."<id>".commands."/c"]   what its instances of /c spent
-    [orchestrations."<id>".instances."<session>"]  command, limit, usd_limit, exempt + what it spent
+    [orchestrations."<id>".instances."<session>"]  command, limit, usd_limit, exempt, requests + what it spent
     [minutes]."@<id>", [quarters]."@<id>"   its time buckets, as every scope's (budget_state._windows)
 
 On the hook path: imports nothing beyond what the hook has already loaded.
@@ -186,7 +186,10 @@ def charger(state: State, session: str, now: datetime, /) -> Charge | None:
         add_usage(t, counts, model, correction=correction)
         if command:
             add_usage(subtable(subtable(t, "commands"), command), counts, model, correction=correction)
-        add_usage(subtable(subtable(t, "instances"), session), counts, model, correction=correction)
+        entry = subtable(subtable(t, "instances"), session)
+        add_usage(entry, counts, model, correction=correction)
+        if not correction:  # one API response (a correction is Claude Code's totals beyond the transcript)
+            entry["requests"] = count_value(entry.get("requests")) + 1
         charge_buckets(state, [bucket_scope(str(oid))], now, counts)  # the ledger's [minutes]."@<id>"
 
     return charge

@@ -7,6 +7,7 @@ from typing import Any
 from .._errors import ConfigError
 
 DASHBOARD_MODES = ("live", "report", "off")
+PARAMETER_TYPES = ("tokens", "cost", "mixed")
 MAX_PERIOD = 24 * 60  # minutes; = _windows.MINUTES_KEPT
 MAX_USD = 1_000_000.0  # a million dollars: anything above is a typo
 
@@ -84,6 +85,15 @@ def mode(value: object, where: str) -> str:
             f"{where} {describe_value(value)} is not a mode — use warn, block or kill (stop-new, kill-running)"
         )
     return found
+
+
+def parameter_type(value: object, where: str) -> str:
+    """``--budget-parameter-type``: which of the budgets given apply (mixed = both)."""
+    if not (isinstance(value, str) and value.strip().lower() in PARAMETER_TYPES):
+        from .._units import describe_value
+
+        raise UsageError(f"{where} {describe_value(value)} is not a budget type — use tokens, cost or mixed (both)")
+    return value.strip().lower()
 
 
 def dashboard(value: object, where: str) -> str:
