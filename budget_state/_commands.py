@@ -270,21 +270,17 @@ class BudgetCache:
         self._dirty = True
 
     def save(self) -> None:
-        """Write the cache atomically (temp file beside it, then ``os.replace``) if it changed."""
+        """Write the cache in one step (:func:`write_atomic`, not durable: it is rebuilt) if it changed."""
         if not self._dirty:
             return
         import json
 
-        tmp = f"{self.path}.{os.getpid()}.tmp"
+        from ._atomic import write_atomic
+
+        data = json.dumps({"version": 2, "entries": self._entries}, separators=(",", ":")).encode("utf-8")
         try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump({"version": 2, "entries": self._entries}, f, separators=(",", ":"))
-            os.replace(tmp, self.path)
+            write_atomic(Path(self.path), data, durable=False)
         except OSError:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
             return
         self._dirty = False
 

@@ -454,27 +454,9 @@ def _plan_config(path: Path, plan: _Plan) -> str:
 
 def _write_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` in one step, keeping its permissions (and its symlink)."""
-    if path.is_symlink():
-        path = path.resolve()
-    try:
-        mode: int | None = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = None
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)  # a leftover from a killed install; O_EXCL below refuses it
-    # os.open applies the umask to a new file, as any editor would; chmod restores an old mode.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else mode)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    from ._atomic import write_atomic
+
+    write_atomic(path.resolve() if path.is_symlink() else path, text.encode("utf-8"))
 
 
 # --- statusLine (install --statusline) ---------------------------------------------------------

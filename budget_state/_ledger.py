@@ -21,7 +21,6 @@ one, and a writer killed at any point leaves the previous ledger intact. The fil
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 from collections.abc import Callable, Iterator, Mapping
@@ -30,6 +29,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from ._atomic import write_atomic
 from ._errors import LedgerCorrupt, LedgerError
 from ._lock import LedgerLock
 from ._model import MAX_COUNT, RECENT_RUNS, count_value
@@ -291,29 +291,9 @@ class Ledger:
             text = tomli_w.dumps(state) + BUCKETS_MARKER + _bucket_tables(buckets)
         finally:
             state.update(buckets)
-        data = text.encode("utf-8")
-        # One name, not one per process: writers hold the lock, and a writer killed mid-write
-        # leaves a single stale file that the next write replaces.
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
         try:
-            mode = _mode_of(self.path)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
-            try:
-                if mode is not None:
-                    _set_mode(fd, tmp, mode)
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
-            _fsync_folder(self.path.parent)
+            write_atomic(self.path, text.encode("utf-8"), locked=True)  # transaction() holds the lock
         except OSError as e:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
             raise LedgerError(
                 f"cannot write the ledger {self.path}: {e.strerror} — check that the folder is writable, "
                 "or point CLAUDE_BUDGET_STATE at a writable place",
@@ -327,48 +307,6 @@ class Ledger:
                 "(a link would be replaced by the first write)",
                 path=self.path,
             )
-
-
-def _mode_of(path: Path) -> int | None:
-    """The permission bits of the ledger now, to give the file that replaces it; None if there is none."""
-    try:
-        return stat.S_IMODE(os.stat(path).st_mode)
-    except FileNotFoundError:
-        return None
-
-
-def _set_mode(fd: int, path: Path, mode: int) -> None:
-    # Explicitly, not through os.open's mode: that one is cut by the umask (0664 would become 0644)
-    # and ignored when a killed writer left the temp file behind.
-    try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, mode)
-        else:  # pragma: no cover (Windows before Python 3.13)
-            os.chmod(path, mode)
-    except OSError:
-        pass  # a filesystem without Unix modes (FAT, some network shares): nothing to keep
-
-
-# A filesystem or platform that cannot fsync a folder says so with one of these; the rename is
-# then as durable as that filesystem makes it, and the write has still succeeded.
-_NO_FOLDER_FSYNC = frozenset(
-    getattr(errno, name) for name in ("EINVAL", "EBADF", "ENOTSUP", "EOPNOTSUPP", "ENOSYS") if hasattr(errno, name)
-)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename durable: until the folder is flushed, a crash can bring the old ledger back."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return  # Windows cannot open a folder (and needs no folder fsync)
-    try:
-        os.fsync(fd)
-    except OSError as e:
-        if e.errno not in _NO_FOLDER_FSYNC:
-            raise
-    finally:
-        os.close(fd)
 
 
 def _add(table: dict[str, Any], usage: dict[str, int], correction: bool) -> None:
@@ -558,7 +496,6 @@ def private_folder(folder: Path, *, what: str) -> None:
         return  # made by this user, with the umask, when the first write needs it
     except OSError as e:
         raise LedgerError(f"cannot look at the folder of {what}: {e.strerror}") from None
-    import stat
 
     shared = st.st_mode & stat.S_IWOTH or (st.st_mode & stat.S_IWGRP and not _private_group(st.st_gid))
     if not _mine(st.st_uid) or shared:
@@ -572,7 +509,6 @@ def private_folder(folder: Path, *, what: str) -> None:
 
 def own_file(st: os.stat_result, *, what: str, path: Path) -> None:
     """Raise :class:`LedgerError` unless the opened file is the user's and no one else can write it."""
-    import stat
 
     if not _mine(st.st_uid) or st.st_mode & stat.S_IWOTH or not stat.S_ISREG(st.st_mode):
         raise LedgerError(
