@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-# The one place the version is written: pyproject.toml reads it (setuptools `attr:`), and so do
-# `claude-budget --version`, the hook log and the plugin manifest's test.
-__version__ = "0.5.0"
+from . import _extensions
+from ._version import __version__ as __version__
 
 __all__ = [
     "BudgetError",
@@ -56,6 +55,16 @@ if TYPE_CHECKING:
     from ._budgets import Decision
     from ._errors import BudgetError, ConfigError, LedgerCorrupt, LedgerError, LockTimeout
     from ._model import ScopeStatus, Snapshot, Usage
+
+
+def _team_engine() -> _extensions.TeamEngine:
+    from .team import hook
+
+    return hook
+
+
+# The features plug in here, the one module that knows every part (docs/architecture.md).
+_extensions.plug_team(_team_engine)
 
 
 def __getattr__(name: str) -> Any:

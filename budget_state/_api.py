@@ -248,9 +248,9 @@ def may_start(
         status = command_status(ctx, state, name, path=path, budget=budget)
     decision = check_start(ctx.config.mode, status, overall_status(ctx, state))
     if decision.allowed and ctx.config.team_url:  # and under the team's leases (may take a lease: locks)
-        from .team.hook import api_may_start
+        from ._extensions import team
 
-        return api_may_start(ctx, status.name if status is not None else None)
+        return team().api_may_start(ctx, status.name if status is not None else None)
     return decision
 
 
@@ -311,9 +311,9 @@ def record_usage(
             now=utcnow(),
         )
         if ctx.config.team_url:  # charge the team lease too (and settle when due)
-            from .team.hook import after_settle
+            from ._extensions import team
 
-            after_settle(ctx, state, "Record", None, utcnow(), background=True)
+            team().after_settle(ctx, state, "Record", None, utcnow(), background=True)
 
 
 def reset(

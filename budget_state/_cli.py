@@ -17,9 +17,10 @@ import traceback
 from collections.abc import Mapping, Sequence
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, Final, Literal, NoReturn, TextIO
+from typing import Any, Final, Literal, NoReturn
 
 from ._errors import BudgetError, ConfigError
+from ._terminal import terminal_width, use_color
 
 PROG: Final = "claude-budget"
 DEBUG_ENV: Final = "CLAUDE_BUDGET_DEBUG"
@@ -35,7 +36,7 @@ class Exit(IntEnum):
 
 def version() -> str:
     """The package's version (``budget_state.__version__``, the only place it is written)."""
-    from . import __version__
+    from ._version import __version__
 
     return __version__
 
@@ -48,32 +49,6 @@ def command_name(raw: str, /) -> str:
     if name == "/" or any(c.isspace() for c in name):
         raise argparse.ArgumentTypeError(f"not a command name: {raw!r} (expected e.g. /review-pr)")
     return name
-
-
-def use_color(choice: str, /, *, stream: TextIO, env: Mapping[str, str]) -> bool:
-    """``--color`` beats the environment; NO_COLOR beats FORCE_COLOR; "auto" needs a real tty."""
-    if choice != "auto":
-        return choice == "always"
-    if env.get("NO_COLOR"):  # https://no-color.org: set and non-empty
-        return False
-    if env.get("FORCE_COLOR", "") not in ("", "0", "false"):
-        return True
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty()) and env.get("TERM") != "dumb"
-
-
-def terminal_width(*, stream: TextIO, env: Mapping[str, str]) -> int:
-    """``COLUMNS``, else the terminal's width, else 80."""
-    try:
-        columns = int(env.get("COLUMNS", ""))
-    except ValueError:
-        columns = 0
-    if columns > 0:
-        return columns
-    try:
-        return os.get_terminal_size(stream.fileno()).columns or 80
-    except (AttributeError, OSError, ValueError):  # not a tty, or a stream without a descriptor
-        return 80
 
 
 # --- subcommands -------------------------------------------------------------------------------

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
-from . import __version__
 from ._errors import BudgetError
+from ._version import __version__
 from ._wiring import (
     NOT_INSTALLED,
     PLUGIN_ID,
@@ -112,8 +112,8 @@ def _team(project: Path, env: Mapping[str, str]) -> Check | None:
     if not ctx.config.team_url:
         return None
     try:
+        from ._teamconfig import team_name
         from .team import db
-        from .team.config import team_name
         from .team.hook import status_lines
     except ImportError:
         return Check(
@@ -128,7 +128,7 @@ def _team(project: Path, env: Mapping[str, str]) -> Check | None:
             db.require_schema(conn)
             declared = len(db.budgets(conn, name))
     except BudgetError as e:
-        from .team.config import redact
+        from ._teamconfig import redact
 
         text = redact(str(e), ctx.config.team_url)
         return Check("team", "problem", f"team {name!r}: {text}", "claude-budget team init (tables), or fix team_url")

@@ -33,7 +33,7 @@ def default_ledger(env: Mapping[str, str]) -> Path:
 
 def write(ledger: Path, event: str, text: str, /, *, now: float | None = None) -> None:
     """Append ``<UTC time> <version> <event>: <text>`` to the log beside ``ledger``."""
-    from . import __version__
+    from ._version import __version__
 
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if now is None else now))
     one = " ".join(text.split())[:_MAX_LINE]

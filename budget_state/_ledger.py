@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -32,7 +32,7 @@ from typing import Any
 from ._atomic import write_atomic
 from ._errors import LedgerCorrupt, LedgerError
 from ._lock import LedgerLock
-from ._model import MAX_COUNT, RECENT_RUNS, count_value
+from ._model import _RUN_FIELDS, MAX_COUNT, RECENT_RUNS, count_value, recent_runs, run_totals
 from ._paths import lock_path
 from ._toml import loads
 
@@ -380,14 +380,6 @@ def compact(state: State, now: datetime, *, minutes_kept: Callable[[], int] | No
     return moved
 
 
-_RUN_FIELDS = ("input", "output", "cache_creation", "cache_read", "usd_micros")
-
-
-def run_totals(run: dict[str, Any], /) -> list[int]:
-    """A run's ``[input, output, cache_creation, cache_read, usd_micros]``."""
-    return [count_value(run.get(k)) for k in _RUN_FIELDS]
-
-
 def remember_run(state: State, run: dict[str, Any], /) -> None:
     """Keep a finished run's totals in its command's ``recent`` (the last :data:`RECENT_RUNS`)."""
     command = run.get("command")
@@ -400,26 +392,6 @@ def remember_run(state: State, run: dict[str, Any], /) -> None:
     # One string, not an array of arrays: every hook parses the ledger's hot part, and TOML
     # parsers take ~50x longer over 200 commands' nested arrays than over as many strings.
     table["recent"] = " ".join(",".join(map(str, r)) for r in [*kept[-(RECENT_RUNS - 1) :], run_totals(run)])
-
-
-def recent_runs(table: Mapping[str, Any], /) -> list[list[int]]:
-    """A command's ``recent``: the totals of its last finished runs, oldest first, as
-    ``[input, output, cache_creation, cache_read, usd_micros]`` (ledger: ``"i,o,cc,cr,usd i,o,…"``;
-    an array of such arrays in ledgers written before). What a hand edit broke is left out."""
-    recent = table.get("recent")
-    if isinstance(recent, str):
-        rows = []
-        for item in recent.split():
-            try:
-                row = [int(v) for v in item.split(",")]
-            except ValueError:
-                continue
-            if len(row) == len(_RUN_FIELDS) and all(v >= 0 for v in row):
-                rows.append(row)
-        return rows
-    if isinstance(recent, list):
-        return [[count_value(v) for v in r] for r in recent if isinstance(r, list) and len(r) == len(_RUN_FIELDS)]
-    return []
 
 
 def _migrate(state: State, old: State, now: datetime) -> list[dict[str, Any]]:

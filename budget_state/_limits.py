@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._model import CATEGORIES, LimitStatus, PerRun, Usage, Window, count_value
+from ._model import CATEGORIES, LimitStatus, PerRun, Usage, Window, count_value, recent_runs, run_totals
+from ._model import per_run as quantiles
 
 if TYPE_CHECKING:
     from datetime import tzinfo
@@ -104,8 +105,6 @@ def _table(state: Mapping[str, Any], scope: str) -> Mapping[str, Any]:
 
 def per_run(state: Mapping[str, Any], command: str, /, *, counted: tuple[str, ...] = CATEGORIES) -> PerRun | None:
     """p50/p90 of a command's recent finished runs (those that left the ledger, and those still in it)."""
-    from ._ledger import recent_runs, run_totals
-
     rows = recent_runs(_table(state, command))
 
     for run in state.get("runs", []):
@@ -113,6 +112,4 @@ def per_run(state: Mapping[str, Any], command: str, /, *, counted: tuple[str, ..
             rows.append(run_totals(run))
     if not rows:
         return None
-    from .forecast import per_run as quantiles
-
     return quantiles((sum(r[i] for i, c in enumerate(CATEGORIES) if c in counted), count_value(r[4])) for r in rows)

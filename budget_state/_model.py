@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -344,3 +344,50 @@ class Snapshot(NamedTuple):
             "warnings": list(self.warnings),
             "unpriced_models": list(self.unpriced),
         }
+
+
+# --- what a finished run cost, and its quantiles ---------------------------------------------------
+
+_RUN_FIELDS = ("input", "output", "cache_creation", "cache_read", "usd_micros")
+
+
+def run_totals(run: dict[str, Any], /) -> list[int]:
+    """A run's ``[input, output, cache_creation, cache_read, usd_micros]``."""
+    return [count_value(run.get(k)) for k in _RUN_FIELDS]
+
+
+def recent_runs(table: Mapping[str, Any], /) -> list[list[int]]:
+    """A command's ``recent``: the totals of its last finished runs, oldest first, as
+    ``[input, output, cache_creation, cache_read, usd_micros]`` (ledger: ``"i,o,cc,cr,usd i,o,…"``;
+    an array of such arrays in ledgers written before). What a hand edit broke is left out."""
+    recent = table.get("recent")
+    if isinstance(recent, str):
+        rows = []
+        for item in recent.split():
+            try:
+                row = [int(v) for v in item.split(",")]
+            except ValueError:
+                continue
+            if len(row) == len(_RUN_FIELDS) and all(v >= 0 for v in row):
+                rows.append(row)
+        return rows
+    if isinstance(recent, list):
+        return [[count_value(v) for v in r] for r in recent if isinstance(r, list) and len(r) == len(_RUN_FIELDS)]
+    return []
+
+
+def quantile(values: Sequence[int], q: float, /) -> int:
+    """Nearest-rank quantile of ``values`` (always one of them: no invented numbers), 0 when empty."""
+    if not values:
+        return 0
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * round(q * 1000) // 1000))  # ceil(n * q), in integers
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def per_run(values: Iterable[tuple[int, int]], /, *, recent: int = RECENT_RUNS) -> PerRun:
+    """p50 and p90 of ``(tokens, micro-dollars)`` of finished runs, oldest first; the last ``recent`` count."""
+    runs = list(values)[-recent:] if recent > 0 else list(values)
+    tokens = [t for t, _ in runs]
+    usd = [u for _, u in runs]
+    return PerRun(len(runs), quantile(tokens, 0.5), quantile(tokens, 0.9), quantile(usd, 0.5), quantile(usd, 0.9))

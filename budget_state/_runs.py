@@ -82,6 +82,7 @@ def settle(
     resolve: Callable[[str], dict[str, Any] | None] | None = None,
     started: str | None = None,
     price: Pricer | None = None,
+    also: Callable[[State, str, datetime], Any] | None = None,
     now: datetime,
 ) -> list[str]:
     """Count what the session's transcripts gained since the last hook; returns problems seen.
@@ -93,6 +94,8 @@ def settle(
     ``started`` (ISO 8601 UTC, as transcripts write times): the hook is the turn's prompt hook and
     ran then, before the turn's first request — so on first sight nothing older is the session's.
     ``price`` prices each response (micro-dollars); a model it does not know is named once.
+    ``also``: what else the session's responses are charged to, beyond its command and overall
+    (a feature's scope, such as an orchestration's: the caller plugs it in; this module knows none).
     """
     s = _session(state, session, now)
     if started is not None:
@@ -111,7 +114,7 @@ def settle(
     overall = subtable(state, "overall")
     by_time = _ByTime()
     cost = None
-    orchestration = _orchestration(state, s, session, now)
+    orchestration = also(state, session, now) if also is not None else None
     for path in paths:
         key = str(path)
         cursor = files.get(key)
@@ -179,15 +182,6 @@ def _note_peak(s: dict[str, Any], usage: dict[str, int]) -> None:
     old = peak if isinstance(peak, list) and len(peak) == 2 else [0, 0]
     if tokens > old[0] or micros > old[1]:
         s["peak"] = [max(tokens, old[0]), max(micros, old[1])]
-
-
-def _orchestration(state: State, s: dict[str, Any], session: str, now: datetime) -> Any:
-    """Charges the session's orchestration too, if it is an orchestrated instance (see orchestrator._scope)."""
-    if "orchestration" not in s:
-        return None
-    from .orchestrator._scope import charger
-
-    return charger(state, session, now)
 
 
 class _ByTime:

@@ -269,6 +269,7 @@ def _settle(
             prompt_id=prompt_id,
             resolve=_resolver(ctx),
             price=_pricer(ctx),
+            also=_orchestration_charger,
             now=now,
         )
         if not background:
@@ -537,6 +538,7 @@ def _begin_turn(
         resolve=_resolver(ctx),
         price=_pricer(ctx),
         started=transcript_time(),
+        also=_orchestration_charger,
         now=now,
     )
     _runs.close_run(state, session=session, now=now, keep=prompt_id)
@@ -564,6 +566,16 @@ def _command_budget(ctx: Any, command: str | None) -> tuple[str | None, Path | N
     budget = read_budget(path, project=ctx.project, cache=cache)
     cache.save()
     return command, path, budget
+
+
+def _orchestration_charger(state: Any, session: str, now: Any) -> Any:
+    """For settle: an orchestrated session's responses charge its orchestration too (orchestrator._scope)."""
+    s = state.get("sessions", {}).get(session)
+    if not isinstance(s, dict) or "orchestration" not in s:
+        return None
+    from .orchestrator._scope import charger
+
+    return charger(state, session, now)
 
 
 def _pricer(ctx: Any) -> Any:

@@ -7,10 +7,11 @@ docstrings of ``_rate`` and ``_exhaust``; how well they do: BENCHMARKS.md, "Fore
 
 from __future__ import annotations
 
+from .._model import per_run, quantile
 from ._exhaust import Exhaustion, exhaustion
 from ._plan import Planned, plan_exhaustion
 from ._rate import Rate, burn_rate
-from ._scope import forecast_scope, per_run, quantile
+from ._scope import forecast_scope
 
 __all__ = [
     "Exhaustion",

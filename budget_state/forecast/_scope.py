@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
-from .._model import RECENT_RUNS, Forecast, LimitStatus, PerRun
+from .._model import Forecast, LimitStatus
 from ._exhaust import Exhaustion, as_minute, exhaustion
 from ._rate import burn_rate
-
-
-def quantile(values: Sequence[int], q: float, /) -> int:
-    """Nearest-rank quantile of ``values`` (always one of them: no invented numbers), 0 when empty."""
-    if not values:
-        return 0
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * round(q * 1000) // 1000))  # ceil(n * q), in integers
-    return ordered[min(rank, len(ordered)) - 1]
-
-
-def per_run(values: Iterable[tuple[int, int]], /, *, recent: int = RECENT_RUNS) -> PerRun:
-    """p50 and p90 of ``(tokens, micro-dollars)`` of finished runs, oldest first; the last ``recent`` count."""
-    runs = list(values)[-recent:] if recent > 0 else list(values)
-    tokens = [t for t, _ in runs]
-    usd = [u for _, u in runs]
-    return PerRun(len(runs), quantile(tokens, 0.5), quantile(tokens, 0.9), quantile(usd, 0.5), quantile(usd, 0.9))
 
 
 def forecast_scope(

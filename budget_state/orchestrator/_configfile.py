@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._options import Instance
+from ._instance import Instance
 from ._values import UsageError, command, dashboard, mode, parameter_type, period, seconds, tokens, usd, whole
 
 BUDGET_KEYS = (

@@ -24,8 +24,8 @@ class Reporter:
         self.lines = 0
 
     def text(self) -> str:
-        from .._cli import terminal_width, use_color
         from .._ledger import utcnow
+        from .._terminal import terminal_width, use_color
         from ._report import build, render
 
         orch = self.orch

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from ._instance import Instance
 from ._values import UsageError, command, dashboard, mode, pair, parameter_type, period, seconds, tokens, usd, whole
 
 DEFAULT_CONCURRENCY = 4
@@ -18,25 +19,6 @@ DEFAULT_INTERVAL = 30.0
 DEFAULT_PERIOD = 60
 
 __all__ = ["Instance", "Options", "UsageError", "build"]
-
-
-class Instance(NamedTuple):
-    """One ``claude -p "/command args"`` to run."""
-
-    command: str  # "/gitcommitgardener"
-    args: str = ""
-    priority: int = 1  # 1 starts first
-    order: int = 0  # position in the file, then on the command line: ties of priority start in it
-    tokens: int | None = None  # the per-command token limit the orchestrator sets (None: the frontmatter's)
-    usd_micros: int | None = None
-    budget_enabled: bool = True  # False: no per-command limit at all (token_budget_enabled: false)
-    name: str | None = None
-    tokens_from: str | None = None  # where ``tokens`` was set: "--command-budget", "config file …"
-    usd_from: str | None = None
-
-    @property
-    def prompt(self) -> str:
-        return f"{self.command} {self.args}".rstrip()
 
 
 class Options(NamedTuple):
@@ -94,7 +76,7 @@ def build(args: Any, *, planning: bool = False) -> Options:
     warnings: list[str] = []
     sources: dict[str, str] = {}
     if args.config is not None:
-        from ._configfile import from_file  # it imports Instance from here
+        from ._configfile import from_file
 
         settings, instances, warnings = from_file(Path(args.config))
         sources = {

@@ -27,7 +27,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from budget_state.pricing._table import ModelRates, Prices, Rates, canonical_model, load_prices
+from budget_state.pricing._rates import ModelRates, Rates
+from budget_state.pricing._table import Prices, canonical_model, load_prices
 
 __all__ = [
     "ModelRates",

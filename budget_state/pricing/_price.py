@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from budget_state.pricing._table import PICO, ModelRates
+from budget_state.pricing._rates import PICO, ModelRates
 
 
 def _count(value: Any) -> int:

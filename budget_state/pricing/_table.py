@@ -11,11 +11,11 @@ import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from budget_state._errors import ConfigError
+from budget_state.pricing._rates import PICO, ModelRates, Rates
 
-PICO = 1_000_000  # pico-dollars per micro-dollar: a rate of 1 USD / Mtok is PICO pico-dollars per token
 TABLE = Path(__file__).with_name("prices.toml")
 RATE_KEYS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
 MODEL_KEYS = (*RATE_KEYS, "web_search", "fast_multiplier", "long_context", "aliases", "note")
@@ -31,30 +31,6 @@ _BEDROCK_PREFIX = re.compile(r"^(?:[a-z]{2,6}\.)?anthropic\.")
 _BEDROCK_VERSION = re.compile(r"-v\d+(?::\d+)?$")
 _VERTEX_VERSION = re.compile(r"@[\w.-]*$")
 _DATE = re.compile(r"-(?:\d{8}|latest)$")
-
-
-class Rates(NamedTuple):
-    """One set of token rates, in pico-dollars per token (= micro-USD per million tokens)."""
-
-    input: int
-    output: int
-    cache_write_5m: int
-    cache_write_1h: int
-    cache_read: int
-
-
-class ModelRates(NamedTuple):
-    """What one model costs. ``exact`` rows (Claude Code ``modelPricing`` overrides) get no surcharges."""
-
-    model: str
-    base: Rates
-    web_search: int  # pico-dollars per request
-    long_context_above: int | None = None  # prompt tokens; the tier applies strictly above
-    long_context: Rates | None = None
-    fast_ppm: int | None = None  # fast-mode multiplier, in millionths
-    aliases: tuple[str, ...] = ()
-    note: str = ""
-    exact: bool = False
 
 
 def canonical_model(model: str, /) -> str:
@@ -203,7 +179,7 @@ class Prices:
 
     def price(self, model: str, usage: Mapping[str, Any], /) -> int | None:
         """Micro-dollars for one API response; see :func:`budget_state.pricing.price_response`."""
-        from budget_state.pricing._price import price_usage
+        from budget_state.pricing._price import price_usage  # lazy: only a price needs it
 
         rates = self.rates(model)
         if rates is None:

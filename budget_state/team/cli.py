@@ -95,7 +95,7 @@ def _session(ctx: Any) -> Iterator[Any]:
         with db.session(str(ctx.config.team_url)) as conn:
             yield conn
     except psycopg.Error as e:
-        from budget_state.team.config import redact
+        from budget_state._teamconfig import redact
 
         first = redact((str(e).strip().splitlines() or [type(e).__name__])[0], ctx.config.team_url)
         raise BudgetError(
@@ -133,8 +133,8 @@ def _amount(args: argparse.Namespace) -> tuple[str, int]:
 
 def cmd_set(args: argparse.Namespace) -> int:
     from budget_state._model import CATEGORIES, slash_name
+    from budget_state._teamconfig import team_name
     from budget_state.team import db
-    from budget_state.team.config import team_name
     from budget_state.team.windows import label, parse_window
 
     ctx = _ctx(args)
@@ -184,8 +184,8 @@ def cmd_set(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from budget_state._teamconfig import team_name
     from budget_state.team import db
-    from budget_state.team.config import team_name
     from budget_state.team.view import machine_json
 
     ctx = _ctx(args)
@@ -271,8 +271,8 @@ def _print_status(
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from budget_state._teamconfig import team_name
     from budget_state.team import db
-    from budget_state.team.config import team_name
 
     ctx = _ctx(args)
     with _session(ctx) as conn:

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from budget_state._model import count_value
+from budget_state._teamconfig import redact, team_name
 from budget_state.team import local
-from budget_state.team.config import redact, team_name
 
 if TYPE_CHECKING:
     from budget_state._api import Context

@@ -1,4 +1,5 @@
-"""Team settings: ``team_url``, ``team`` and ``on_team_unreachable``, validated.
+"""Team settings: ``team_url``, ``team`` and ``on_team_unreachable``, validated (core: the settings
+are read for every project; the team engine in budget_state.team uses them).
 
 A password never comes from a committed file: libpq takes it from ``PGPASSWORD`` or ``~/.pgpass``
 (``PGPASSFILE``), or it is in ``CLAUDE_BUDGET_TEAM_URL``, which lives in the environment only.
