@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .._budgets import Decision
 from .._model import Usage, count_value
 from . import _scope
 
@@ -77,17 +78,17 @@ def may_start(
     mode: str,
     now: datetime,
     inflight: Sequence[tuple[str, str]] = (),
-) -> _scope.Verdict:
+) -> Decision:
     """Would the instance's prompt hook let it start — and would a typical run of it still fit,
     beside what the instances still running (``inflight``: command, session) are likely to add?"""
     if mode == "warn":
-        return _scope.Verdict(True)
+        return Decision(True)
     from .._budgets import check_start
 
     cmd, overall = project_statuses(ctx, state, slot, now=now)
     decision = check_start(mode, cmd, overall, now=now, zone=ctx.config.zone())  # type: ignore[arg-type]  # a checked Mode
     if not decision.allowed:
-        return _scope.Verdict(False, decision.reason, decision.scope)
+        return Decision(False, decision.reason, decision.scope)
     counted = ctx.config.counted
     found = _scope.limits(state, oid, command=slot.instance.command, session=slot.session, counted=counted, now=now)
     if mode != "block":  # kill: what is not spent starts, and is stopped at the crossing
@@ -121,14 +122,14 @@ def preflight(
     return guess
 
 
-def must_stop(ctx: Context, state: dict[str, Any], oid: str, slot: Slot, /, *, now: datetime) -> _scope.Verdict:
+def must_stop(ctx: Context, state: dict[str, Any], oid: str, slot: Slot, /, *, now: datetime) -> Decision:
     """Kill mode: is a budget that the running instance draws on over?"""
     from .._budgets import check_running
 
     cmd, overall = project_statuses(ctx, state, slot, now=now)
     decision = check_running("kill", cmd, overall, now=now, zone=ctx.config.zone())
     if not decision.allowed:
-        return _scope.Verdict(False, decision.reason, decision.scope)
+        return Decision(False, decision.reason, decision.scope)
     counted = ctx.config.counted
     found = _scope.limits(state, oid, command=slot.instance.command, session=slot.session, counted=counted, now=now)
     return _scope.decide(found, running=True)

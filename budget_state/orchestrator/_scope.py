@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from .._budgets import Decision
 from .._ledger import State, add_usage, subtable
 from .._model import CATEGORIES, Usage, count_value, dollars
 
@@ -75,12 +76,6 @@ class Limit(NamedTuple):
 
     def describe(self) -> str:
         return f"{self.label} has used {self.amount()} of {self.amount(self.limit)} ({self.whole_percent}%)"
-
-
-class Verdict(NamedTuple):
-    allowed: bool
-    reason: str | None = None
-    scope: str | None = None
 
 
 def table(state: State, oid: str, /) -> dict[str, Any] | None:
@@ -298,21 +293,21 @@ def check(
     counted: tuple[str, ...],
     now: datetime,
     running: bool,
-) -> Verdict:
+) -> Decision:
     """The hooks' decision for an orchestrated session: block refuses a start once a budget is
     spent; kill stops a running turn once one is over. Anything else (or no orchestration): allowed."""
     oid = of_session(state, session)
     if oid is None or mode == "warn" or (running and mode != "kill"):
-        return Verdict(True)
+        return Decision(True)
     return decide(limits(state, oid, command=command, session=session, counted=counted, now=now), running=running)
 
 
-def decide(found: list[Limit], /, *, running: bool, estimate: Callable[[Limit], int] | None = None) -> Verdict:
+def decide(found: list[Limit], /, *, running: bool, estimate: Callable[[Limit], int] | None = None) -> Decision:
     """Refuse a start (``running`` False) when a budget is spent — or, with ``estimate`` (what the
     start would add to a limit: a typical run), would be; stop a running turn when one is over."""
     for lim in found:
         if running and lim.over:
-            return Verdict(
+            return Decision(
                 False,
                 f"Orchestration budget exceeded: {lim.describe()}; claude-budget (kill mode) stopped this turn. "
                 f"To go on, raise {lim.flag}.",
@@ -320,13 +315,13 @@ def decide(found: list[Limit], /, *, running: bool, estimate: Callable[[Limit], 
             )
         if not running and lim.spent:
             reason = f"Orchestration budget spent: {lim.describe()}. To go on, raise {lim.flag}."
-            return Verdict(False, reason, lim.scope)
+            return Decision(False, reason, lim.scope)
         guess = estimate(lim) if estimate is not None else 0
         if not running and guess and lim.used + guess > lim.limit:
-            return Verdict(
+            return Decision(
                 False,
                 f"Orchestration budget would be exceeded: {lim.describe()}, and this run with those still "
                 f"running would add about {lim.amount(guess)}. To go on, raise {lim.flag}.",
                 lim.scope,
             )
-    return Verdict(True)
+    return Decision(True)
