@@ -206,6 +206,13 @@ def build_snapshot(ctx: Context, state: State, /, *, warnings: tuple[str, ...] =
             ctx, state, name, path=info.path if info else None, budget=info.budget if info else None, now=now
         )
     overall = overall_status(ctx, state, now=now)
+    from ._plan import plan_problem, quota_use, read_plan
+
+    plan = read_plan(ctx.env)
+    quota = {n: quota_use(state, n, plan, now) for n in ["overall", *commands]} if plan is not None else {}
+    problem = plan_problem(ctx.env)
+    if problem is not None:
+        warnings = (*warnings, problem)
     return Snapshot(
         mode=ctx.config.mode,
         overall=with_forecast(ctx, state, overall, now),
@@ -214,6 +221,10 @@ def build_snapshot(ctx: Context, state: State, /, *, warnings: tuple[str, ...] =
         counted=ctx.config.counted,
         warnings=tuple(ctx.config.warnings) + tuple(warnings),
         unpriced=unpriced_models(state),
+        plan=plan,
+        quota=quota,
+        taken_at=now,
+        quota_guard=ctx.config.quota_guard,
     )
 
 

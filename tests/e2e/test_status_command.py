@@ -32,8 +32,8 @@ def test_budget_command_is_answered_without_an_api_request(project, fake_api):
     assert p.status()["commands"]["/review-pr"]["used"] == used
 
 
-def test_status_json_is_the_documented_v1_shape(project, fake_api):
-    """The real CLI after a real run: the structure and types of tests/data/status_json_v1.json,
+def test_status_json_is_the_documented_v2_shape(project, fake_api):
+    """The real CLI after a real run: the structure and types of tests/data/status_json_v2.json,
     and the fake API's numbers in it."""
     import json
     import os
@@ -42,7 +42,7 @@ def test_status_json_is_the_documented_v1_shape(project, fake_api):
 
     from json_shape import shape
 
-    golden_path = Path(__file__).parents[1] / "data" / "status_json_v1.json"
+    golden_path = Path(__file__).parents[1] / "data" / "status_json_v2.json"
     golden = json.loads(golden_path.read_text())
     p = project()
     p.write_config(
@@ -69,7 +69,7 @@ def test_status_json_is_the_documented_v1_shape(project, fake_api):
     assert shape(data) == shape(golden)
     spent = fake_api.totals()
     used = sum(spent.values())
-    assert (data["version"], data["mode"], data["ledger"], data["warnings"]) == (1, "warn", str(p.ledger), [])
+    assert (data["version"], data["mode"], data["ledger"], data["warnings"]) == (2, "warn", str(p.ledger), [])
     assert data["count"] == ["input", "output", "cache_creation", "cache_read"]
     usd = sum(m["costUSD"] for m in run.result["modelUsage"].values())  # Claude Code's own price
     for scope, limit in ((data["overall"], 40.0), (data["commands"]["/review-pr"], 2.5)):
