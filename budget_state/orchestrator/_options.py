@@ -57,6 +57,8 @@ class Options(NamedTuple):
     extra: tuple[str, ...] = ()
     temporary_hooks: bool = False
     warnings: tuple[str, ...] = ()
+    quota_guard: float | None = None  # --quota-guard: hold instances back while the 5-hour window is at/above it
+    wait_for_reset: bool = False  # --wait-for-reset: wait (state "waiting") instead of skipping them
 
     def limits(self) -> dict[str, int | None]:
         """The orchestration's own limits, as the ledger keeps them (orchestrator._scope)."""
@@ -122,6 +124,16 @@ def build(args: Any) -> Options:
         t = t if t is not None else command_tokens.get(inst.command)
         u = u if u is not None else command_usd.get(inst.command)
         merged.append(inst._replace(tokens=t, usd_micros=u))
+    raw_guard = getattr(args, "quota_guard", None)
+    if raw_guard is not None:
+        from .._units import TokenValueError, parse_percent
+
+        try:
+            cli["quota_guard"] = parse_percent(raw_guard, what="--quota-guard")
+        except TokenValueError as e:
+            raise UsageError(f"--quota-guard {e.shown} {e.reason} — write e.g. --quota-guard 90") from None
+    if getattr(args, "wait_for_reset", False):
+        cli["wait_for_reset"] = True
     if args.disable_budget_visuals:
         cli["visuals"] = False
     if args.persistent_budgets:
@@ -129,6 +141,8 @@ def build(args: Any) -> Options:
     if args.budget_reset_on_restart:
         cli["reset"] = True
     options = Options(tuple(merged), **{**settings, **cli})
+    if options.wait_for_reset and options.quota_guard is None:
+        warnings.append("--wait-for-reset has no effect without --quota-guard")
     if options.reset and not options.persistent:
         warnings.append(
             "--budget-reset-on-restart has no effect without --persistent-budgets (each orchestration starts at 0)"
