@@ -197,11 +197,11 @@ def _plan_lines(snap: Snapshot, commands: Mapping[str, ScopeStatus], now: dateti
         text = f"{w.label} {w.used_percentage:g}%"
         if at is not None and w.stale(at):
             text += " — stale: it has reset since (counts as 0%)"
-        elif now is not None:
-            text += f", resets at {when(w.resets_at, now, None)}"
-            out = w.runs_out_at(now)
+        elif at is not None:
+            text += f", resets at {when(w.resets_at, at, None)}"
+            out = w.runs_out_at(at)
             if out is not None:
-                text += f", runs out at ~{when(out, now, None)}"
+                text += f", runs out at ~{when(out, at, None)}"
         if w.name == "five_hour" and snap.quota_guard is not None:
             text += f" (quota_guard {snap.quota_guard:g}%)"
         lines.append(_INDENT + _safe(text))

@@ -300,3 +300,69 @@ def test_quota_guard_in_budget_toml_and_the_environment(tmp_path: Path) -> None:
     (tmp_path / ".claude" / "budget.toml").write_text("quota_guard = 0\n")
     with pytest.raises(ConfigError, match="quota_guard"):
         load_config(tmp_path, {})
+
+
+# --- display ---------------------------------------------------------------------------------------
+
+
+def snapshot_with(plan: Plan | None, quota: dict[str, QuotaUse], guard: float | None = 90.0) -> Any:
+    from budget_state._model import ScopeStatus, Snapshot
+
+    overall = ScopeStatus("overall", 0, None)
+    big = ScopeStatus("/big", 0, None)
+    return Snapshot(
+        "block", overall, {"/big": big}, "/l.toml", plan=plan, quota=quota, taken_at=NOW, quota_guard=guard
+    )
+
+
+def test_status_shows_the_windows_their_reset_runs_out_and_each_commands_share() -> None:
+    from budget_state._render import render_status
+
+    at = datetime.fromtimestamp(T + 5 * 3600, timezone.utc)
+    five = PlanWindow("five_hour", 60, at, NOW, ((T - 3600, 40.0), (T, 60.0)))
+    plan = Plan(five, window(12, resets=T + 86400, name="seven_day"))
+    use = QuotaUse(20.0, 2.0, 4, 5.0, 9.5)
+    text = render_status(snapshot_with(plan, {"/big": use, "overall": use}), width=100, now=NOW)
+    assert "Plan windows (Claude Code's own figures):" in text
+    assert "5-hour 60%, resets at" in text and "runs out at ~" in text and "(quota_guard 90%)" in text
+    assert "7-day 12%, resets at" in text
+    assert "/big 20.0% of 5-hour, 2.0% of 7-day, per run p50 5% / p90 9.5%" in text
+    stale = render_status(snapshot_with(Plan(window(97, resets=T - 10), None), {}), width=100, now=NOW)
+    assert "5-hour 97% — stale: it has reset since (counts as 0%)" in stale
+    none = render_status(snapshot_with(None, {}), width=100, now=NOW)
+    assert "Plan windows: no plan data" in none and "nothing is held back" in none
+    assert "Plan windows" not in render_status(snapshot_with(None, {}, guard=None), width=100, now=NOW)
+
+
+def test_status_json_plan_and_quota() -> None:
+    plan = plan_at(60, 12)
+    doc = snapshot_with(plan, {"/big": QuotaUse(20.0, 2.0), "overall": QuotaUse(25.0, 3.0)}).to_json()
+    assert doc["version"] == 2
+    assert doc["plan"]["five_hour"]["used_percentage"] == 60 and doc["plan"]["five_hour"]["status"] == "current"
+    assert doc["commands"]["/big"]["quota"] == {"five_hour": 20.0, "seven_day": 2.0, "per_run": None}
+    assert doc["overall"]["quota"]["five_hour"] == 25.0
+    empty = snapshot_with(None, {}).to_json()
+    assert empty["plan"] is None and empty["overall"]["quota"] is None  # never zeros
+
+
+def test_the_status_line_part() -> None:
+    from budget_state.statusline import plan_part
+
+    assert plan_part(None, NOW) == "no plan data"
+    text = plan_part(plan_at(42, 13), NOW, share=6.25, zone=timezone.utc)
+    assert text == "5h 42% resets 11:00, 7d 13% resets Tue 10:00, cmd ~6.2% of 5h"
+    assert plan_part(Plan(window(99, resets=T - 1), None), NOW, zone=timezone.utc) == "5h stale (reset 09:59)"
+
+
+def test_doctor_names_an_untrusted_state_and_its_fix(tmp_path: Path) -> None:
+    from budget_state._doctor import _plan
+
+    env = env_of(tmp_path)
+    assert _plan(env).detail.startswith("no plan data")
+    observe_plan(limits(42), env=env, now=datetime.now(timezone.utc))
+    assert _plan(env).status == "ok" and "5-hour 42% (current)" in _plan(env).detail
+    path = plan_path(env)
+    assert path is not None
+    os.chmod(path, 0o620)
+    check = _plan(env)
+    assert check.status == "problem" and "other users" in check.detail and str(path) in (check.fix or "")
