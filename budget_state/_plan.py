@@ -663,3 +663,31 @@ def quota_start(
     if mode in ("block", "kill"):
         return False, f"claude-budget: {command} not started: {found}."
     return True, f"claude-budget: {found}."
+
+
+def quota_running(
+    plan: Plan | None,
+    /,
+    *,
+    command: str,
+    use: QuotaUse,
+    quota_5h: float | None,
+    quota_7d: float | None,
+    now: datetime,
+    zone: Any = None,
+) -> str | None:
+    """Kill mode: the stop message when a running ``command`` has taken more than its quotaBudget
+    (or quotaBudget7d) of the current window; None while it has not (at exactly it, it goes on)."""
+    if plan is None:
+        return None
+    for limit, window, taken, key in (
+        (quota_5h, plan.five_hour, use.five_hour, "quotaBudget"),
+        (quota_7d, plan.seven_day, use.seven_day, "quotaBudget7d"),
+    ):
+        if limit is not None and window is not None and not window.stale(now) and taken > limit:
+            return (
+                f"claude-budget (kill mode) stopped this turn: {command} has taken about {_pct(taken)} of the "
+                f"plan's {window.label} window and its {key} is {_pct(limit)}; {_resets_phrase(window, now, zone)}. "
+                f"To go on, wait for the reset, or raise {key} in its command file."
+            )
+    return None

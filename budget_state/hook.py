@@ -289,6 +289,8 @@ def _settle(
             cmd_status = _orchestration_limit(ctx, state, session, cmd_status)
             decision = check_running(ctx.config.mode, cmd_status, overall, now=now, zone=zone)
             decision = _orchestrated(ctx, state, session, decision, cmd_status, now, running=True)
+            if decision.allowed and ctx.config.mode == "kill":
+                decision = _plan_running(ctx, state, _runs.run_for(state, session, prompt_id), now) or decision
             if probe is not None and decision.allowed and _could_go_over(ctx, state, session, cmd_status, overall, now):
                 raise _WaitFirst
         if decision is None or decision.allowed:
@@ -429,6 +431,28 @@ def _plan_windows(ctx: Any, state: Any, command: str, budget: Any, now: Any) -> 
     if not allowed:
         return Decision(False, message, command), []
     return ALLOW, [message] if message else []
+
+
+def _plan_running(ctx: Any, state: Any, running: Any, now: Any) -> Any:
+    """Kill mode: a Decision that stops the running command when it took more than its quotaBudget
+    of the plan's window (as the status line last charged it); None to go on."""
+    budget = running.budget
+    if running.command is None or budget is None or (budget.quota_5h is None and budget.quota_7d is None):
+        return None
+    from ._budgets import Decision
+    from ._plan import quota_running, quota_use, read_plan
+
+    plan = read_plan(ctx.env)
+    message = quota_running(
+        plan,
+        command=running.command,
+        use=quota_use(state, running.command, plan, now),
+        quota_5h=budget.quota_5h,
+        quota_7d=budget.quota_7d,
+        now=now,
+        zone=ctx.config.zone(),
+    )
+    return None if message is None else Decision(False, message, running.command)
 
 
 def _followup(

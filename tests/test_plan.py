@@ -366,3 +366,24 @@ def test_doctor_names_an_untrusted_state_and_its_fix(tmp_path: Path) -> None:
     os.chmod(path, 0o620)
     check = _plan(env)
     assert check.status == "problem" and "other users" in check.detail and str(path) in (check.fix or "")
+
+
+def test_kill_mode_stops_a_run_past_its_quota_budget_not_at_it() -> None:
+    from budget_state._plan import quota_running
+
+    args: dict[str, Any] = {"command": "/big", "quota_5h": 10.0, "quota_7d": None, "now": NOW, "zone": timezone.utc}
+    message = quota_running(plan_at(50), use=QuotaUse(five_hour=10.5), **args)
+    assert message is not None and "(kill mode) stopped this turn" in message and "quotaBudget is 10%" in message
+    assert quota_running(plan_at(50), use=QuotaUse(five_hour=10.0), **args) is None
+    assert quota_running(None, use=QuotaUse(five_hour=50.0), **args) is None
+    assert quota_running(plan_at(50, five_reset=T - 1), use=QuotaUse(five_hour=50.0), **args) is None
+
+
+def test_a_run_keeps_its_quota_budgets(tmp_path: Path) -> None:
+    from budget_state import _runs
+    from budget_state._commands import Budget
+
+    state: dict[str, Any] = {"overall": {}, "commands": {}, "runs": []}
+    _runs.open_run(state, session="s", prompt="p", command="/big", budget=Budget(None, None, None, None, 10.0), now=NOW)
+    assert state["runs"][0]["budget"] == {"quota_5h": 10.0}
+    assert _runs.run_for(state, "s", "p").budget == Budget(None, None, None, None, 10.0, None)

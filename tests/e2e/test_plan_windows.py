@@ -75,6 +75,16 @@ def test_a_subscription_window_is_captured_attributed_and_guards_the_next_comman
     assert big["five_hour"] == 20.0 and big["seven_day"] == 2.0, big
     assert big["per_run"] == {"runs": 1, "p50": 20.0, "p90": 20.0}, big
 
+    # quotaBudget: /big may take 15 % of a 5-hour window; it took 20 %: refused, 0 requests.
+    path = p.root / ".claude" / "commands" / "big.md"
+    path.write_text(path.read_text().replace("---\n", '---\nquotaBudget: "15%"\n', 1))
+    before = fake_api.requests
+    tui.submit("/big 1b")
+    pane = tui.wait(lambda pane: "not started" in flat(pane) and pane_idle(pane), "the quotaBudget refusal")
+    assert "/big has taken about 20% of the plan's 5-hour window and its quotaBudget is 15%" in flat(pane)
+    assert fake_api.requests == before, tui.describe()
+    path.write_text(path.read_text().replace('quotaBudget: "15%"\n', ""))
+
     # The window reaches 92 % (resetting in 45 s): the next command is refused with 0 requests.
     reset_soon = int(time.time()) + 45
     fake_api.rate_limits(0.92, 0.15, five_hour_reset=reset_soon, seven_day_reset=week)
@@ -92,7 +102,7 @@ def test_a_subscription_window_is_captured_attributed_and_guards_the_next_comman
     # Past its reset the window is stale: it no longer holds anything back.
     wait_for(lambda: time.time() > reset_soon + 1, "the window's reset", timeout=90)
     run_turn(tui, fake_api, "/big 3", 2)
-    assert flat(tui.capture()).count("not started") == 1, tui.describe()
+    assert flat(tui.capture()).count("not started") == 2, tui.describe()
     assert p.status()["plan"]["five_hour"]["status"] == "stale"
     assert tui.exit() == "status 0", tui.describe()
 
