@@ -30,6 +30,7 @@ __all__ = [
     "Snapshot",
     "Usage",
     "may_start",
+    "observe_plan",
     "record_usage",
     "reset",
     "snapshot",
@@ -46,6 +47,7 @@ _WHERE = {
     "Snapshot": "_model",
     "Usage": "_model",
     "may_start": "_api",
+    "observe_plan": "_plan",
     "record_usage": "_api",
     "reset": "_api",
     "snapshot": "_api",
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
     from ._budgets import Decision
     from ._errors import BudgetError, ConfigError, LedgerCorrupt, LedgerError, LockTimeout
     from ._model import ScopeStatus, Snapshot, Usage
+    from ._plan import observe_plan
 
 
 def __getattr__(name: str) -> Any:

@@ -387,3 +387,28 @@ def test_a_run_keeps_its_quota_budgets(tmp_path: Path) -> None:
     _runs.open_run(state, session="s", prompt="p", command="/big", budget=Budget(None, None, None, None, 10.0), now=NOW)
     assert state["runs"][0]["budget"] == {"quota_5h": 10.0}
     assert _runs.run_for(state, "s", "p").budget == Budget(None, None, None, None, 10.0, None)
+
+
+def test_the_plan_command_observes_stdin_and_shows_the_windows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    from budget_state._cli import main
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    monkeypatch.delenv("CLAUDE_BUDGET_PLAN_STATE", raising=False)
+    later = int(datetime.now(timezone.utc).timestamp()) + 3600
+    payload = {"rate_limits": limits(42, 13, five_reset=later, seven_reset=later + 86400)}
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(payload)))
+    assert main(["plan", "observe", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["version"] == 1 and doc["plan"]["five_hour"]["used_percentage"] == 42
+    assert main(["plan"]) == 0
+    out = capsys.readouterr().out
+    assert "5-hour: 42% (current)" in out and "7-day: 13% (current)" in out
+    monkeypatch.setattr("sys.stdin", io.StringIO("[1]"))
+    assert main(["plan", "observe"]) == 1
+    assert "not a JSON object" in capsys.readouterr().err
