@@ -323,7 +323,7 @@ def _merge(old: Mapping[str, Any] | None, seen: dict[str, tuple[float, int]], no
 def _changed(old: Mapping[str, Any] | None, seen: dict[str, tuple[float, int]]) -> bool:
     """Whether an observation says anything the file does not (the same percentages again do not)."""
     if old is None:
-        return True
+        return bool(seen)  # no windows, and none ever seen: nothing to write (API-key users get no file)
     if bool(old.get("rate_limits")) != bool(seen):
         return True
     for name, (pct, at) in seen.items():
@@ -557,25 +557,27 @@ def observe_in(
     transcript_path: str | os.PathLike[str] | None,
     now: datetime,
     source: str,
+    state: Mapping[str, Any] | None = None,
 ) -> Plan | None:
-    """:func:`observe_plan` for a loaded ``Context`` (the statusline has one already)."""
+    """:func:`observe_plan` for a loaded ``Context`` (the statusline has one already, and ``state``:
+    the ledger it read, so a refresh where nothing moved reads it once)."""
     after = record_plan(rate_limits, env=ctx.env, now=now, source=source)[1]
     if after is None or api_key_login(ctx.env):
         return after
-    if _marked(ctx, after):
+    if _marked(state if state is not None else ctx.ledger.read(), after):
         return after  # the common refresh: nothing moved since this project's last mark
-    with ctx.ledger.transaction() as state:
-        known = state.get("sessions", {}).get(session_id) if session_id else None
+    with ctx.ledger.transaction() as locked:
+        known = locked.get("sessions", {}).get(session_id) if session_id else None
         if isinstance(known, dict) and transcript_path:
             # A session its hooks already follow: count its last response, which moved the window.
-            _settle_session(ctx, state, str(session_id), Path(os.fspath(transcript_path)), now)
-        attribute(state, after, counted=ctx.config.counted, now=now)
+            _settle_session(ctx, locked, str(session_id), Path(os.fspath(transcript_path)), now)
+        attribute(locked, after, counted=ctx.config.counted, now=now)
     return after
 
 
-def _marked(ctx: Any, plan: Plan) -> bool:
-    """Whether the project's mark already holds these windows (read without the lock)."""
-    quota = ctx.ledger.read().get("quota")
+def _marked(state: Mapping[str, Any], plan: Plan) -> bool:
+    """Whether the project's mark (in ``state``, read without the lock) already holds these windows."""
+    quota = state.get("quota")
     if not isinstance(quota, dict):
         return False
     return all(_mark(quota.get(w.name)) == (int(w.resets_at.timestamp()), w.used_percentage) for w in plan.windows())

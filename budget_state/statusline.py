@@ -126,8 +126,10 @@ def status_line(
     project_dir = _str(workspace.get("project_dir")) if isinstance(workspace, dict) else None
     ctx = Context.load(env=env, cwd=project_dir or _str(payload.get("cwd")))
     now = now or utcnow()
-    plan, problem = _observe(ctx, payload, now)
     state = ctx.ledger.read()
+    plan, problem = _observe(ctx, payload, now, state)
+    if plan is not None and not _marked(state, plan):
+        state = ctx.ledger.read()  # the observation charged a move: show what it wrote
     command, overall = session_statuses(
         ctx, state, _str(payload.get("session_id")), _str(payload.get("prompt_id")), now=now
     )
@@ -146,7 +148,13 @@ def status_line(
     return render_line(command, overall, now=now, color=color, width=width, plan=extra)
 
 
-def _observe(ctx: Any, payload: Mapping[str, Any], now: datetime) -> tuple[Any, str | None]:
+def _marked(state: Any, plan: Any) -> bool:
+    from ._plan import _marked as marked
+
+    return marked(state, plan)
+
+
+def _observe(ctx: Any, payload: Mapping[str, Any], now: datetime, state: Any) -> tuple[Any, str | None]:
     """Record the plan's windows Claude Code passed (or that it passed none); the plan to show,
     and what to show instead when its state could not be kept (never fails the line)."""
     from ._plan import PlanStateError, observe_in
@@ -159,6 +167,7 @@ def _observe(ctx: Any, payload: Mapping[str, Any], now: datetime) -> tuple[Any, 
             transcript_path=_str(payload.get("transcript_path")),
             now=now,
             source="statusline",
+            state=state,
         )
     except PlanStateError:
         return None, "plan: ? (claude-budget doctor)"

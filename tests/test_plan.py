@@ -412,3 +412,10 @@ def test_the_plan_command_observes_stdin_and_shows_the_windows(
     monkeypatch.setattr("sys.stdin", io.StringIO("[1]"))
     assert main(["plan", "observe"]) == 1
     assert "not a JSON object" in capsys.readouterr().err
+
+
+def test_an_api_key_user_gets_no_state_file(tmp_path: Path) -> None:
+    env = env_of(tmp_path)
+    assert observe_plan(None, env=env, now=NOW) is None
+    path = plan_path(env)
+    assert path is not None and not path.exists() and not path.parent.exists()
