@@ -79,6 +79,8 @@ def test_status_json_is_the_documented_v2_shape(project, fake_api):
             assert window["tokens"]["used"] == used and abs(window["usd"]["used"] - usd) <= 2e-6, window
         scope.pop("forecast")
     assert data["unpriced_models"] == []
+    assert data["plan"] is None  # an API-key login: no plan data, null (never zeros)
+    assert data["overall"].pop("quota") is None
     assert data["overall"] == {"used": used, "limit": None, "percent": None, "level": "none", "tokens": spent}
     cmd = data["commands"]["/review-pr"]
     last_run = cmd.pop("last_run")
@@ -91,6 +93,7 @@ def test_status_json_is_the_documented_v2_shape(project, fake_api):
         "percent": round(100 * used / 50_000, 1),
         "level": "ok",  # two fake responses are at most 33.5K tokens: below 70 %
         "tokens": spent,
+        "quota": None,
         "source": "frontmatter",
         "file": ".claude/commands/review-pr.md",
         "error": None,
