@@ -40,6 +40,7 @@ MAX_BYTES = 64 * 1024
 MAX_SAMPLES = 48  # observations kept per window for its burn rate (only those of the current window)
 QUOTA_RUNS = 20  # per command, the last runs whose share of the 5-hour window is kept (p50/p90)
 NO_PLAN = "no plan data"
+MIN_RATE_SECONDS = 600  # a burn rate needs samples this far apart
 
 
 class PlanWindow(NamedTuple):
@@ -67,8 +68,8 @@ class PlanWindow(NamedTuple):
         return 0.0 if self.stale(now) else self.used_percentage
 
     def runs_out_at(self, now: datetime) -> datetime | None:
-        """When the window reaches 100 % at the burn rate seen since its first sample this window;
-        None when it will not before its reset (or there is no rate yet)."""
+        """When the window reaches 100 % at the burn rate seen since its first sample this window
+        (at least 10 minutes before its last); None when it will not before its reset, or no rate yet."""
         if self.stale(now):
             return None
         if self.used_percentage >= 100:
@@ -76,8 +77,8 @@ class PlanWindow(NamedTuple):
         if len(self.samples) < 2:
             return None
         (t0, p0), (t1, p1) = self.samples[0], self.samples[-1]
-        if t1 <= t0 or p1 <= p0:
-            return None
+        if t1 - t0 < MIN_RATE_SECONDS or p1 <= p0:
+            return None  # as the forecasts: under 10 minutes of history says nothing of a rate
         rate = (p1 - p0) / (t1 - t0)  # % per second
         at = t1 + (100.0 - p1) / rate
         if at >= self.resets_at.timestamp():

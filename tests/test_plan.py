@@ -419,3 +419,9 @@ def test_an_api_key_user_gets_no_state_file(tmp_path: Path) -> None:
     assert observe_plan(None, env=env, now=NOW) is None
     path = plan_path(env)
     assert path is not None and not path.exists() and not path.parent.exists()
+
+
+def test_no_runs_out_at_from_under_ten_minutes_of_samples() -> None:
+    at = datetime.fromtimestamp(T + 5 * 3600, timezone.utc)
+    w = PlanWindow("five_hour", 60, at, NOW, ((T - 300, 40.0), (T, 60.0)))
+    assert w.runs_out_at(NOW) is None
