@@ -196,7 +196,7 @@ def test_unknown_keys_are_warned_about(tmp_path: Path) -> None:
         f"unknown key budget_config.overal_token_budget in overal_token_budget in {path} (line {first}) — known keys: "
         "overall_token_budget, hourly_token_budget, budget_period_minutes, enforcement_mode, enable_visuals, "
         "cost_budgets, command_budgets, command_cost_budgets, dashboard_mode, report_interval, persistent_budgets, "
-        "budget_reset_on_restart",
+        "budget_reset_on_restart, quota_guard, wait_for_reset",
         f"unknown key instances[0].prio in prio in {path} (line {second}) — known keys: command, args, name, "
         "max_tokens_per_command, cost_budget_usd, priority, token_budget_enabled",
     )
@@ -231,3 +231,18 @@ def test_a_missing_claude_is_an_error_before_anything_starts(tmp_path: Path, cap
     missing = str(tmp_path / "no-claude")
     assert main(["orchestrate", "--project", str(tmp_path), "--instance", "/a", "--claude", missing]) == 1
     assert capsys.readouterr().err == f"Error: Claude Code not found: {missing} — install it, or pass --claude PATH\n"
+
+
+def test_quota_guard_from_the_flag_and_the_file(tmp_path: Path) -> None:
+    o = options("--instance", "/a", "--quota-guard", "90%", "--wait-for-reset")
+    assert (o.quota_guard, o.wait_for_reset) == (90.0, True)
+    assert options("--instance", "/a", "--wait-for-reset").warnings == (
+        "--wait-for-reset has no effect without --quota-guard",
+    )
+    with pytest.raises(UsageError, match="--quota-guard"):
+        options("--instance", "/a", "--quota-guard", "150")
+    data = json.loads(json.dumps(SEED))
+    data["budget_config"].update({"quota_guard": 85, "wait_for_reset": True})
+    o = options("--config", str(write(tmp_path, data)))
+    assert (o.quota_guard, o.wait_for_reset) == (85.0, True)
+    assert options("--config", str(write(tmp_path, data)), "--quota-guard", "95").quota_guard == 95.0

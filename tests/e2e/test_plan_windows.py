@@ -75,6 +75,14 @@ def test_a_subscription_window_is_captured_attributed_and_guards_the_next_comman
     assert big["five_hour"] == 20.0 and big["seven_day"] == 2.0, big
     assert big["per_run"] == {"runs": 1, "p50": 20.0, "p90": 20.0}, big
 
+    # /budget shows the windows and each command's share (no request).
+    before = fake_api.requests
+    tui.submit("/budget")
+    pane = tui.wait(lambda pane: "/big 20.0% of 5-hour" in flat(pane) and pane_idle(pane), "/budget with the plan")
+    assert "5-hour 60%, resets at" in flat(pane) and "7-day 12%, resets at" in flat(pane), tui.describe()
+    assert "(quota_guard 90%)" in flat(pane), tui.describe()
+    assert fake_api.requests == before
+
     # quotaBudget: /big may take 15 % of a 5-hour window; it took 20 %: refused, 0 requests.
     path = p.root / ".claude" / "commands" / "big.md"
     path.write_text(path.read_text().replace("---\n", '---\nquotaBudget: "15%"\n', 1))
