@@ -250,14 +250,19 @@ def may_start(
     ctx = Context.load(project, env=env)
     state = ctx.ledger.read()
     status = None
+    budget = None
     if command is not None:
         name = _normalize(command)
         path = find_command_file(name, project=ctx.project, home=claude_home(ctx.env))
-        budget = None
         if path is not None:
             budget = read_budget(path, project=ctx.project, cache=BudgetCache.load(cache_path(ctx.ledger.path)))
         status = command_status(ctx, state, name, path=path, budget=budget)
     decision = check_start(ctx.config.mode, status, overall_status(ctx, state))
+    if decision.allowed and status is not None:  # the plan's windows: quota_guard, quotaBudget
+        from ._ledger import utcnow
+        from ._plan import plan_decision
+
+        decision = plan_decision(ctx, state, status.name, budget, utcnow())[0]
     if decision.allowed and ctx.config.team_url:  # and under the team's leases (may take a lease: locks)
         from .team.hook import api_may_start
 

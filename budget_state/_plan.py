@@ -694,3 +694,30 @@ def quota_running(
                 f"To go on, wait for the reset, or raise {key} in its command file."
             )
     return None
+
+
+def plan_decision(ctx: Any, state: Any, command: str, budget: Any, now: Any) -> tuple[Any, list[str]]:
+    """The plan's 5-hour and 7-day windows (a subscription's limits, as Claude Code last reported
+    them): quota_guard and the command's quotaBudget, as the UserPromptSubmit hook and
+    ``budget_state.may_start`` decide; ``(decision, notes)``. No plan data decides nothing."""
+    from ._budgets import ALLOW, Decision
+
+    if ctx.config.quota_guard is None and (budget is None or (budget.quota_5h is None and budget.quota_7d is None)):
+        return ALLOW, []
+    plan = read_plan(ctx.env)
+    if plan is None:
+        return ALLOW, []
+    allowed, message = quota_start(
+        ctx.config.mode,
+        plan,
+        command=command,
+        use=quota_use(state, command, plan, now),
+        guard=ctx.config.quota_guard,
+        quota_5h=budget.quota_5h if budget is not None else None,
+        quota_7d=budget.quota_7d if budget is not None else None,
+        now=now,
+        zone=ctx.config.zone(),
+    )
+    if not allowed:
+        return Decision(False, message, command), []
+    return ALLOW, [message] if message else []

@@ -386,7 +386,9 @@ def _prompt(
 
             decision = preflight(ctx.config.mode, ctx.config.preflight, cmd_status, overall)
         if decision.allowed and command is not None:
-            decision, more = _plan_windows(ctx, state, command, budget, now)
+            from ._plan import plan_decision
+
+            decision, more = plan_decision(ctx, state, command, budget, now)
             notes += more
         decision, more = _shared_budgets(ctx, state, session, decision, cmd_status, command, now)
         notes += more
@@ -403,34 +405,6 @@ def _prompt(
                     now=now,
                 )
     return _answer(ctx, decision, notes)
-
-
-def _plan_windows(ctx: Any, state: Any, command: str, budget: Any, now: Any) -> tuple[Any, list[str]]:
-    """The plan's 5-hour and 7-day windows (a subscription's limits, as Claude Code last reported
-    them): quota_guard and the command's quotaBudget. No plan data decides nothing."""
-    from ._budgets import ALLOW, Decision
-
-    if ctx.config.quota_guard is None and (budget is None or (budget.quota_5h is None and budget.quota_7d is None)):
-        return ALLOW, []
-    from ._plan import quota_start, quota_use, read_plan
-
-    plan = read_plan(ctx.env)
-    if plan is None:
-        return ALLOW, []
-    allowed, message = quota_start(
-        ctx.config.mode,
-        plan,
-        command=command,
-        use=quota_use(state, command, plan, now),
-        guard=ctx.config.quota_guard,
-        quota_5h=budget.quota_5h if budget is not None else None,
-        quota_7d=budget.quota_7d if budget is not None else None,
-        now=now,
-        zone=ctx.config.zone(),
-    )
-    if not allowed:
-        return Decision(False, message, command), []
-    return ALLOW, [message] if message else []
 
 
 def _plan_running(ctx: Any, state: Any, running: Any, now: Any) -> Any:

@@ -425,3 +425,19 @@ def test_no_runs_out_at_from_under_ten_minutes_of_samples() -> None:
     at = datetime.fromtimestamp(T + 5 * 3600, timezone.utc)
     w = PlanWindow("five_hour", 60, at, NOW, ((T - 300, 40.0), (T, 60.0)))
     assert w.runs_out_at(NOW) is None
+
+
+def test_may_start_answers_as_the_hook_with_the_plan(tmp_path: Path) -> None:
+    import budget_state
+
+    project = tmp_path / "proj"
+    (project / ".claude" / "commands").mkdir(parents=True)
+    (project / ".claude" / "commands" / "big.md").write_text("---\ndescription: x\n---\nbody\n")
+    (project / ".claude" / "budget.toml").write_text('mode = "block"\nquota_guard = 90\n')
+    env = env_of(tmp_path)
+    soon = int(datetime.now(timezone.utc).timestamp()) + 3600
+    observe_plan(limits(91, five_reset=soon, seven_reset=soon + 86400), env=env)
+    decision = budget_state.may_start("/big", project, env=env)
+    assert not decision.allowed and "5-hour window is at 91%" in (decision.reason or "")
+    assert budget_state.may_start(None, project, env=env).allowed  # a plain prompt is not held back
+    assert budget_state.may_start("/big", project, env={**env, "ANTHROPIC_API_KEY": "k"}).allowed
