@@ -157,6 +157,7 @@ def _marked(state: Any, plan: Any) -> bool:
 def _observe(ctx: Any, payload: Mapping[str, Any], now: datetime, state: Any) -> tuple[Any, str | None]:
     """Record the plan's windows Claude Code passed (or that it passed none); the plan to show,
     and what to show instead when its state could not be kept (never fails the line)."""
+    from ._errors import BudgetError
     from ._plan import PlanStateError, observe_in
 
     try:
@@ -171,6 +172,10 @@ def _observe(ctx: Any, payload: Mapping[str, Any], now: datetime, state: Any) ->
         )
     except PlanStateError:
         return None, "plan: ? (claude-budget doctor)"
+    except BudgetError:  # the ledger busy or broken: the charge waits for the next refresh; the line stays
+        from ._plan import read_plan
+
+        return read_plan(ctx.env), None
     return plan, None
 
 

@@ -310,9 +310,7 @@ def snapshot_with(plan: Plan | None, quota: dict[str, QuotaUse], guard: float | 
 
     overall = ScopeStatus("overall", 0, None)
     big = ScopeStatus("/big", 0, None)
-    return Snapshot(
-        "block", overall, {"/big": big}, "/l.toml", plan=plan, quota=quota, taken_at=NOW, quota_guard=guard
-    )
+    return Snapshot("block", overall, {"/big": big}, "/l.toml", plan=plan, quota=quota, taken_at=NOW, quota_guard=guard)
 
 
 def test_status_shows_the_windows_their_reset_runs_out_and_each_commands_share() -> None:
@@ -441,3 +439,27 @@ def test_may_start_answers_as_the_hook_with_the_plan(tmp_path: Path) -> None:
     assert not decision.allowed and "5-hour window is at 91%" in (decision.reason or "")
     assert budget_state.may_start(None, project, env=env).allowed  # a plain prompt is not held back
     assert budget_state.may_start("/big", project, env={**env, "ANTHROPIC_API_KEY": "k"}).allowed
+
+
+def test_the_status_line_survives_a_busy_ledger_and_charges_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from budget_state import _plan, statusline
+    from budget_state._errors import LockTimeout
+
+    project = tmp_path / "proj"
+    (project / ".claude").mkdir(parents=True)
+    (project / ".claude" / "budget.toml").write_text("quota_guard = 90\n")
+    env = {**env_of(tmp_path), "NO_COLOR": "1"}
+    soon = int(datetime.now(timezone.utc).timestamp()) + 3600
+    payload = {"workspace": {"project_dir": str(project)}, "rate_limits": limits(42, 13, five_reset=soon)}
+
+    def busy(*args: Any, **kwargs: Any) -> Any:
+        raise LockTimeout("the ledger lock was held", path=project)
+
+    monkeypatch.setattr(_plan, "attribute", busy)
+    out = io.StringIO()
+    assert statusline.main([], stdin=io.BytesIO(json.dumps(payload).encode()), stdout=out, env=env) == 0
+    assert "5h 42%" in out.getvalue(), out.getvalue()
