@@ -29,6 +29,7 @@ __all__ = [
     "Snapshot",
     "Usage",
     "may_start",
+    "observe_plan",
     "record_usage",
     "reset",
     "snapshot",
@@ -45,6 +46,7 @@ _WHERE = {
     "Snapshot": "_model",
     "Usage": "_model",
     "may_start": "_api",
+    "observe_plan": "_observe",
     "record_usage": "_api",
     "reset": "_api",
     "snapshot": "_api",
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
     from ._budgets import Decision
     from ._errors import BudgetError, ConfigError, LedgerCorrupt, LedgerError, LockTimeout
     from ._model import ScopeStatus, Snapshot, Usage
+    from ._observe import observe_plan
 
 
 def _team_engine() -> _extensions.TeamEngine:

@@ -206,6 +206,13 @@ def build_snapshot(ctx: Context, state: State, /, *, warnings: tuple[str, ...] =
             ctx, state, name, path=info.path if info else None, budget=info.budget if info else None, now=now
         )
     overall = overall_status(ctx, state, now=now)
+    from ._plan import plan_problem, quota_use, read_plan
+
+    plan = read_plan(ctx.env)
+    quota = {n: quota_use(state, n, plan, now) for n in ["overall", *commands]} if plan is not None else {}
+    problem = plan_problem(ctx.env)
+    if problem is not None:
+        warnings = (*warnings, problem)
     return Snapshot(
         mode=ctx.config.mode,
         overall=with_forecast(ctx, state, overall, now),
@@ -214,6 +221,10 @@ def build_snapshot(ctx: Context, state: State, /, *, warnings: tuple[str, ...] =
         counted=ctx.config.counted,
         warnings=tuple(ctx.config.warnings) + tuple(warnings),
         unpriced=unpriced_models(state),
+        plan=plan,
+        quota=quota,
+        taken_at=now,
+        quota_guard=ctx.config.quota_guard,
     )
 
 
@@ -239,14 +250,19 @@ def may_start(
     ctx = Context.load(project, env=env)
     state = ctx.ledger.read()
     status = None
+    budget = None
     if command is not None:
         name = _normalize(command)
         path = find_command_file(name, project=ctx.project, home=claude_home(ctx.env))
-        budget = None
         if path is not None:
             budget = read_budget(path, project=ctx.project, cache=BudgetCache.load(cache_path(ctx.ledger.path)))
         status = command_status(ctx, state, name, path=path, budget=budget)
     decision = check_start(ctx.config.mode, status, overall_status(ctx, state))
+    if decision.allowed and status is not None:  # the plan's windows: quota_guard, quotaBudget
+        from ._ledger import utcnow
+        from ._plan import plan_decision
+
+        decision = plan_decision(ctx, state, status.name, budget, utcnow())[0]
     if decision.allowed and ctx.config.team_url:  # and under the team's leases (may take a lease: locks)
         from ._extensions import team
 

@@ -20,10 +20,13 @@ _NO_FOLDER_FSYNC = frozenset(
 )
 
 
-def write_atomic(path: Path, data: bytes, /, *, durable: bool = True, locked: bool = False) -> None:
+def write_atomic(
+    path: Path, data: bytes, /, *, durable: bool = True, locked: bool = False, new_mode: int = 0o666
+) -> None:
     """Replace ``path`` with ``data``. ``durable=False`` skips the two fsyncs (a cache that can be
     rebuilt). ``locked``: the caller holds the file's lock, so one temp name serves every writer
     and a killed writer leaves one stale file that the next write replaces, not one per pid.
+    ``new_mode``: a new file's permissions (the umask applies); a replaced file keeps its own.
     :raises OSError: nothing was replaced (the temp file is gone too)."""
     mode = _mode_of(path)
     tmp = path.with_name(f".{path.name}.tmp" if locked else f".{path.name}.{os.getpid()}.tmp")
@@ -31,7 +34,7 @@ def write_atomic(path: Path, data: bytes, /, *, durable: bool = True, locked: bo
         os.unlink(tmp)  # a killed writer's (the same pid, or any under the lock): O_EXCL below refuses it
     except FileNotFoundError:
         pass
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), new_mode)
     try:
         try:
             if mode is not None:

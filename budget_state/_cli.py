@@ -170,6 +170,54 @@ def cmd_statusline(args: argparse.Namespace) -> int:
     return statusline(["--color", args.color])
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """``plan``: the account's windows; ``plan observe``: record what Claude Code passed (stdin JSON)."""
+    from ._ledger import utcnow
+    from ._observe import observe_plan
+    from ._plan import NO_PLAN, PlanStateError, plan_path, plan_problem, read_plan
+
+    now = utcnow()
+    try:
+        if args.action == "observe":
+            raw = sys.stdin.read()
+            try:
+                data = json.loads(raw) if raw.strip() else {}
+            except ValueError:
+                data = None
+            if not isinstance(data, dict):
+                print(
+                    "Error: plan observe: stdin is not a JSON object — send the statusLine input shape", file=sys.stderr
+                )
+                return Exit.ERROR
+            workspace = data.get("workspace")
+            project = (workspace.get("project_dir") if isinstance(workspace, dict) else None) or data.get("cwd")
+            plan = observe_plan(
+                data.get("rate_limits"),
+                project=project if isinstance(project, str) and project else None,
+                session_id=data.get("session_id") if isinstance(data.get("session_id"), str) else None,
+                transcript_path=data.get("transcript_path") if isinstance(data.get("transcript_path"), str) else None,
+                now=now,
+                source=args.source,
+            )
+        else:
+            problem = plan_problem(os.environ)
+            if problem is not None:
+                raise PlanStateError(problem.removeprefix("claude-budget: plan state ignored: "))
+            plan = read_plan(os.environ)
+    except PlanStateError as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return Exit.ERROR
+    if args.json_:
+        print(json.dumps({"version": 1, "plan": plan.as_json(now) if plan is not None else None}, indent=2))
+    elif args.action != "observe":
+        if plan is None:
+            print(f"{NO_PLAN} (an API-key login, or no subscription session seen yet)")
+        for w in plan.windows() if plan is not None else ():
+            print(f"{w.label}: {w.used_percentage:g}% ({w.status(now)}), resets {w.resets_at.isoformat()}")
+        print(f"Kept in: {plan_path(os.environ)}")
+    return Exit.OK
+
+
 def cmd_watch(args: argparse.Namespace) -> int:
     from . import _watch
     from ._api import Context
@@ -422,6 +470,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log", type=int, default=10, metavar="N", help="show the last N lines of the hook log (10)")
     project_option(p)
     p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser(
+        "plan",
+        help="the plan's 5-hour and 7-day windows (subscriptions)",
+        description="Show the account's 5-hour and 7-day windows as Claude Code last reported them; "
+        "'plan observe' records a statusLine-shaped JSON object from stdin (for a mod or another path).",
+    )
+    p.add_argument("action", nargs="?", choices=("show", "observe"), default="show")
+    p.add_argument("--json", dest="json_", action="store_true", help="print {version: 1, plan: …}")
+    p.add_argument("--source", default="mod", help="observe: who saw the windows (statusline, mod)")
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("path", help="print where the ledger is", description="Print the ledger path this project uses.")
     p.add_argument(

@@ -26,6 +26,9 @@ class Budget(NamedTuple):
     error: str | None = None
     usd_micros: int | None = None
     window: str | None = None  # a window label, already checked ("1h", "day")
+    #: ``quotaBudget`` / ``quotaBudget7d``: at most this % of the plan's 5-hour / 7-day window per window
+    quota_5h: float | None = None
+    quota_7d: float | None = None
 
     @property
     def any(self) -> bool:
@@ -55,7 +58,14 @@ _KEYS = (
 )
 _COST_KEYS = (("costBudget",), ("cost-budget",), ("metadata", "costBudget"), ("metadata", "cost-budget"))
 _WINDOW_KEYS = (("budgetWindow",), ("budget-window",), ("metadata", "budgetWindow"), ("metadata", "budget-window"))
-_NEEDLES = (b"tokenBudget", b"token-budget", b"costBudget", b"cost-budget")
+_QUOTA_KEYS = (("quotaBudget",), ("quota-budget",), ("metadata", "quotaBudget"), ("metadata", "quota-budget"))
+_QUOTA7_KEYS = (
+    ("quotaBudget7d",),
+    ("quota-budget-7d",),
+    ("metadata", "quotaBudget7d"),
+    ("metadata", "quota-budget-7d"),
+)
+_NEEDLES = (b"tokenBudget", b"token-budget", b"costBudget", b"cost-budget", b"quotaBudget", b"quota-budget")
 _FIX = "write e.g. tokenBudget: 50000"
 
 
@@ -225,7 +235,21 @@ def parse_frontmatter(head: bytes, /, *, where: str) -> Budget:
             window = parse_window(value).label
         except WindowError as exc:
             return Budget(error=f"{key} {describe_value(value)} in {where} {exc}")
-    return Budget(tokens, None, usd, window)
+    quotas: list[float | None] = []
+    for keys in (_QUOTA_KEYS, _QUOTA7_KEYS):
+        found = _lookup(data, keys)
+        if found is None:
+            quotas.append(None)
+            continue
+        from budget_state._units import parse_percent
+
+        key, value = found
+        try:
+            quotas.append(parse_percent(value, what=key))
+        except TokenValueError as exc:
+            shown = f" {exc.shown}" if exc.shown else ""
+            return Budget(error=f"{key}{shown} in {where} {exc.reason} — {exc.fix}")
+    return Budget(tokens, None, usd, window, quotas[0], quotas[1])
 
 
 class BudgetCache:
@@ -248,7 +272,7 @@ class BudgetCache:
         try:
             with open(path, "rb") as f:
                 data = json.loads(f.read())
-            entries = data["entries"] if data["version"] == 2 else {}
+            entries = data["entries"] if data["version"] == CACHE_VERSION else {}
             good = {k: v for k, v in entries.items() if isinstance(k, str) and _valid_entry(v)}
         except (OSError, ValueError, LookupError, TypeError, AttributeError, RecursionError):
             good = {}  # missing, corrupt, or from another version: start empty
@@ -277,7 +301,7 @@ class BudgetCache:
 
         from ._atomic import write_atomic
 
-        data = json.dumps({"version": 2, "entries": self._entries}, separators=(",", ":")).encode("utf-8")
+        data = json.dumps({"version": CACHE_VERSION, "entries": self._entries}, separators=(",", ":")).encode("utf-8")
         try:
             write_atomic(Path(self.path), data, durable=False)
         except OSError:
@@ -285,12 +309,16 @@ class BudgetCache:
         self._dirty = False
 
 
+CACHE_VERSION = 3  # 3: an entry also holds quotaBudget and quotaBudget7d
+
+
 def _valid_entry(entry: object) -> bool:
-    if not isinstance(entry, list) or len(entry) != 6:
+    if not isinstance(entry, list) or len(entry) != 8:
         return False
-    mtime, size, tokens, error, usd, window = entry
+    mtime, size, tokens, error, usd, window, q5, q7 = entry
     return (
-        all(type(v) is int for v in (mtime, size))
+        all(v is None or (type(v) in (int, float) and 0 < v <= 100) for v in (q5, q7))
+        and all(type(v) is int for v in (mtime, size))
         and all(v is None or (type(v) is int and v > 0) for v in (tokens, usd))
         and all(v is None or isinstance(v, str) for v in (error, window))
     )

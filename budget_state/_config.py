@@ -43,6 +43,7 @@ KNOWN_KEYS: tuple[str, ...] = (
     "ledger",
     "commands",
     "prices",
+    "quota_guard",
 )
 TEAM_KEYS = ("team_url", "team", "on_team_unreachable")  # team budgets: budget_state.team
 KNOWN_KEYS += TEAM_KEYS
@@ -78,6 +79,8 @@ class Config(NamedTuple):
     command_limits: Mapping[str, tuple[LimitSpec, ...]] = MappingProxyType({})
     timezone: str | None = None  # calendar windows' zone (IANA name); None: the machine's own
     preflight: str = "off"  # "p50" | "p90": block mode refuses a start whose estimated run does not fit
+    #: block mode refuses a command's start when the plan's 5-hour window is at or above this % (None: off)
+    quota_guard: float | None = None
 
     def budgeted(self, command: str, /) -> bool:
         """Whether the config gives ``command`` any limit (then it is budgeted even as a built-in)."""
@@ -448,6 +451,8 @@ def _from_file(data: Mapping[str, object], where: str, path: Path) -> Config:
         if choice not in PREFLIGHT:
             raise ConfigError(f"preflight {_describe(raw)} in {where} is not a choice — use p90, p50 or off", path=path)
         config = config._replace(preflight=choice)
+    if "quota_guard" in data:
+        config = config._replace(quota_guard=_quota_guard(data["quota_guard"], f"quota_guard in {where}", path))
     lazy = LazyLimits(where, path)
     if "commands" in data:
         config = config._replace(commands=_commands(data["commands"], where, path, warnings, lazy))
@@ -472,6 +477,21 @@ def _team_keys(data: Mapping[str, object], where: str, path: Path | None, config
     if not any(k in data for k in TEAM_KEYS):
         return config
     return config._replace(**team_setting(data, where, path))
+
+
+def _quota_guard(value: object, where: str, path: Path | None) -> float:
+    """``quota_guard = 90`` (or ``"90%"``): a percent of the plan's 5-hour window."""
+    from budget_state._units import TokenValueError, parse_percent
+
+    try:
+        return parse_percent(value, what="quota_guard")
+    except TokenValueError as exc:
+        shown = f" {exc.shown}" if exc.shown else ""
+        raise ConfigError(
+            f"{where}{shown} {exc.reason} — write e.g. quota_guard = 90 (percent of the 5-hour window), "
+            "or off in CLAUDE_BUDGET_QUOTA_GUARD",
+            path=path,
+        ) from None
 
 
 def _timezone(value: object, where: str, path: Path) -> str | None:
@@ -536,6 +556,12 @@ def _from_env(env: Mapping[str, str], config: Config) -> Config:
     if env.get("CLAUDE_BUDGET_LOCK_TIMEOUT"):
         seconds = _lock_timeout(env["CLAUDE_BUDGET_LOCK_TIMEOUT"], "CLAUDE_BUDGET_LOCK_TIMEOUT", None)
         config = config._replace(lock_timeout=seconds)
+    raw_guard = (env.get("CLAUDE_BUDGET_QUOTA_GUARD") or "").strip()
+    if raw_guard:
+        off = raw_guard.lower() in _NO_OVERALL
+        config = config._replace(
+            quota_guard=None if off else _quota_guard(raw_guard, "CLAUDE_BUDGET_QUOTA_GUARD", None)
+        )
     team = {k: env[v] for k, v in _TEAM_ENV.items() if env.get(v)}
     if team:
         config = _team_keys(team, "the environment (CLAUDE_BUDGET_TEAM*)", None, config)

@@ -94,6 +94,7 @@ def diagnose(project: Path, home: Path, env: Mapping[str, str]) -> tuple[list[Ch
         ledger = ledger_path(project, env)
     checks += _ledger_checks(project, ledger, env)
     checks.append(_statusline(project, home))
+    checks.append(_plan(env))
     team = _team(project, env)
     if team is not None:
         checks.append(team)
@@ -441,6 +442,27 @@ def _gitignored(project: Path, ledger: Path) -> Check:
         "git does not ignore the ledger: it is per machine and should not be committed",
         "claude-budget install (adds .claude/.gitignore lines), or add budget-ledger.toml* to .gitignore",
     )
+
+
+def _plan(env: Mapping[str, str]) -> Check:
+    """The account's plan windows (a subscription's 5-hour and 7-day limits), as the statusline keeps them."""
+    from ._ledger import utcnow
+    from ._plan import NO_PLAN, plan_path, plan_problem, read_plan
+
+    problem = plan_problem(env)
+    if problem is not None:
+        return Check(
+            "plan",
+            "problem",
+            problem.removeprefix("claude-budget: "),
+            f"remove {plan_path(env)} (the next status line writes it anew), or fix its owner and mode",
+        )
+    plan = read_plan(env)
+    if plan is None:
+        return Check("plan", "ok", f"{NO_PLAN} (an API-key login, or no subscription session seen yet)")
+    now = utcnow()
+    seen = ", ".join(f"{w.label} {w.used_percentage:g}% ({w.status(now)})" for w in plan.windows())
+    return Check("plan", "ok", f"{seen} — kept in {plan_path(env)}")
 
 
 def _statusline(project: Path, home: Path) -> Check:

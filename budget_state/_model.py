@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
@@ -16,6 +17,8 @@ THRESHOLDS: tuple[int, ...] = (70, 90, 100)
 MAX_COUNT = 2**63 - 1  # TOML's integer range; anything outside it is not a real token count
 #: Finished runs whose totals each command keeps (the ledger's ``recent``), for its per-run p50/p90.
 RECENT_RUNS = 20
+#: ``status --json``'s version (README "JSON output"); 2 added ``plan`` and each scope's ``quota``.
+JSON_VERSION = 2
 
 
 def dollars(micros: int, /) -> str:
@@ -286,6 +289,12 @@ class Snapshot(NamedTuple):
     counted: tuple[str, ...] = CATEGORIES
     warnings: tuple[str, ...] = ()
     unpriced: tuple[str, ...] = ()  # models seen that the price table does not know
+    #: the plan's windows (a subscription's 5-hour and 7-day limits; budget_state._plan.Plan), None: no plan data
+    plan: Any = None
+    #: per scope ("overall" and each command), its estimated share of the windows (_plan.QuotaUse)
+    quota: Mapping[str, Any] = MappingProxyType({})
+    taken_at: datetime | None = None  # when it was taken (a plan window's status depends on it)
+    quota_guard: float | None = None  # the config's quota_guard: "no plan data" is said where it is set
 
     def to_json(self) -> dict[str, object]:
         """The documented, versioned shape (see README "JSON output")."""
@@ -327,6 +336,8 @@ class Snapshot(NamedTuple):
                         "p90_usd": p.p90_usd_micros / 1e6,
                     }
                 )
+            use = self.quota.get(s.name) if self.plan is not None else None
+            out["quota"] = None if use is None else use.as_json()
             if with_runs:
                 out["source"] = s.source
                 out["file"] = s.file
@@ -335,7 +346,7 @@ class Snapshot(NamedTuple):
             return out
 
         return {
-            "version": 1,
+            "version": JSON_VERSION,
             "mode": self.mode,
             "ledger": self.ledger,
             "count": list(self.counted),
@@ -343,6 +354,7 @@ class Snapshot(NamedTuple):
             "commands": {name: scope(s, True) for name, s in sorted(self.commands.items())},
             "warnings": list(self.warnings),
             "unpriced_models": list(self.unpriced),
+            "plan": None if self.plan is None or self.taken_at is None else self.plan.as_json(self.taken_at),
         }
 
 

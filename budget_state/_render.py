@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 from datetime import datetime
 
 from budget_state._model import CATEGORIES, LimitStatus, ScopeStatus, Snapshot, dollars, slash_name
@@ -179,6 +180,44 @@ def _bar_width(width: int, rows: list[_Row], widths: tuple[int, int, int]) -> in
     return max(BAR_MIN, min(BAR_MAX, width - rest))
 
 
+def _plan_lines(snap: Snapshot, commands: Mapping[str, ScopeStatus], now: datetime | None) -> list[str]:
+    """The plan's windows (Claude Code's own percentages) and each command's estimated share."""
+    from ._plan import NO_PLAN
+
+    plan = snap.plan
+    if plan is None:
+        if snap.quota_guard is None:
+            return []
+        return ["", f"Plan windows: {NO_PLAN} (an API-key login, or Claude Code before 2.1.251) — nothing is held back"]
+    from ._budgets import when
+
+    at = now or snap.taken_at
+    lines = ["", "Plan windows (Claude Code's own figures):"]
+    for w in plan.windows():
+        text = f"{w.label} {w.used_percentage:g}%"
+        if at is not None and w.stale(at):
+            text += " — stale: it has reset since (counts as 0%)"
+        elif at is not None:
+            text += f", resets at {when(w.resets_at, at, None)}"
+            out = w.runs_out_at(at)
+            if out is not None:
+                text += f", runs out at ~{when(out, at, None)}"
+        if w.name == "five_hour" and snap.quota_guard is not None:
+            text += f" (quota_guard {snap.quota_guard:g}%)"
+        lines.append(_INDENT + _safe(text))
+    shares = []
+    for name in commands:
+        use = snap.quota.get(name)
+        if use is None or (not use.five_hour and not use.seven_day and use.p50 is None):
+            continue
+        per = f", per run p50 {use.p50:g}% / p90 {use.p90:g}%" if use.p50 is not None else ""
+        shares.append(f"{name} {use.five_hour:.1f}% of 5-hour, {use.seven_day:.1f}% of 7-day{per}")
+    if shares:
+        lines.append(_INDENT + "Estimated share this window:")
+        lines.extend(_INDENT * 2 + _safe(x) for x in shares)
+    return lines
+
+
 def render_status(
     snap: Snapshot, /, *, width: int = 80, color: bool = False, only: str | None = None, now: datetime | None = None
 ) -> str:
@@ -217,6 +256,7 @@ def render_status(
         for row in group:
             lines.extend(row.render(widths, bar, color))
         lines.extend(_INDENT * 3 + _safe(x) for x in _outlook(group[0].scope, now))
+    lines.extend(_plan_lines(snap, commands, now))
     if notes:
         lines.extend(["", *notes])
     if snap.unpriced:

@@ -317,11 +317,8 @@ def open_run(
         _count_run(state, command, now)
     for key in ("limit", "source", "budget", "file"):
         run.pop(key, None)
-    front = (
-        {k: v for k, v in zip(("tokens", "usd_micros", "window"), budget[:1] + budget[2:]) if v is not None}
-        if budget
-        else {}
-    )
+    names = ("tokens", "usd_micros", "window", "quota_5h", "quota_7d")
+    front = {k: v for k, v in zip(names, budget[:1] + budget[2:]) if v is not None} if budget else {}
     if front:
         run["budget"] = front
     if file is not None:
@@ -428,16 +425,25 @@ def _budget_of(run: dict[str, Any]) -> Budget | None:
 
     front = run.get("budget")
     if isinstance(front, dict):
-        tokens, usd, window = (front.get(k) for k in ("tokens", "usd_micros", "window"))
+        tokens, usd, window, q5, q7 = (front.get(k) for k in ("tokens", "usd_micros", "window", "quota_5h", "quota_7d"))
         return Budget(
             tokens if count_value(tokens) else None,
             None,
             usd if count_value(usd) else None,
             window if isinstance(window, str) else None,
+            _share(q5),
+            _share(q7),
         )
     limit = run.get("limit")  # a run started before 0.3: its limit, and whether the frontmatter gave it
     if run.get("source") == "frontmatter" and count_value(limit):
         return Budget(limit)
+    return None
+
+
+def _share(value: object) -> float | None:
+    """A quotaBudget kept with a run: a percent above 0 and at most 100, else None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 100:
+        return float(value)
     return None
 
 

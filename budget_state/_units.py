@@ -153,3 +153,27 @@ def parse_usd(value: object, /, *, what: str = "value") -> int:
     if micros > MAX_USD * 1_000_000:
         raise TokenValueError(shown, "is too large", what=what, fix=f"the largest is ${MAX_USD:,}")
     return micros
+
+
+def parse_percent(value: object, /, *, what: str = "value") -> float:
+    """A share of a plan window, in percent above 0 and at most 100: ``10``, ``"10%"``, ``2.5``.
+
+    :raises TokenValueError: saying what is wrong (the same shape as for tokens).
+    """
+    shown = describe_value(value)
+    fix = 'write e.g. "10%" (a percent of the window, above 0 and at most 100)'
+    if value is None:
+        raise TokenValueError("", "is empty", what=what, fix=fix)
+    number: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str) and len(value) <= _TEXT_MAX:
+        try:
+            number = float(value.strip().removesuffix("%").strip())
+        except ValueError:
+            number = None
+    if number is None or number != number:
+        raise TokenValueError(shown, "is not a percent", what=what, fix=fix)
+    if not 0 < number <= 100:
+        raise TokenValueError(shown, "is not above 0 and at most 100", what=what, fix=fix)
+    return number

@@ -283,6 +283,8 @@ def _settle(
             cmd_status = _orchestration_limit(ctx, state, session, cmd_status)
             decision = check_running(ctx.config.mode, cmd_status, overall, now=now, zone=zone)
             decision = _orchestrated(ctx, state, session, decision, cmd_status, now, running=True)
+            if decision.allowed and ctx.config.mode == "kill":
+                decision = _plan_running(ctx, state, _runs.run_for(state, session, prompt_id), now) or decision
             if probe is not None and decision.allowed and _could_go_over(ctx, state, session, cmd_status, overall, now):
                 raise _WaitFirst
         if decision is None or decision.allowed:
@@ -377,6 +379,11 @@ def _prompt(
             from ._budgets import preflight
 
             decision = preflight(ctx.config.mode, ctx.config.preflight, cmd_status, overall)
+        if decision.allowed and command is not None:
+            from ._plan import plan_decision
+
+            decision, more = plan_decision(ctx, state, command, budget, now)
+            notes += more
         decision, more = _shared_budgets(ctx, state, session, decision, cmd_status, command, now)
         notes += more
         if decision.allowed:
@@ -392,6 +399,28 @@ def _prompt(
                     now=now,
                 )
     return _answer(ctx, decision, notes)
+
+
+def _plan_running(ctx: Any, state: Any, running: Any, now: Any) -> Any:
+    """Kill mode: a Decision that stops the running command when it took more than its quotaBudget
+    of the plan's window (as the status line last charged it); None to go on."""
+    budget = running.budget
+    if running.command is None or budget is None or (budget.quota_5h is None and budget.quota_7d is None):
+        return None
+    from ._budgets import Decision
+    from ._plan import quota_running, quota_use, read_plan
+
+    plan = read_plan(ctx.env)
+    message = quota_running(
+        plan,
+        command=running.command,
+        use=quota_use(state, running.command, plan, now),
+        quota_5h=budget.quota_5h,
+        quota_7d=budget.quota_7d,
+        now=now,
+        zone=ctx.config.zone(),
+    )
+    return None if message is None else Decision(False, message, running.command)
 
 
 def _followup(

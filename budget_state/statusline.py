@@ -3,7 +3,9 @@
 Run as ``<python> -m budget_state.statusline`` (``claude-budget install --statusline`` wires it as
 the project's ``statusLine``) or ``claude-budget statusline``. Claude Code starts it anew on every
 refresh — after each response, on its timer — so it costs what the hook costs: no rich, no price
-table, and the ledger is read without its lock (writers replace it atomically) and never written.
+table, and the ledger is read without its lock (writers replace it atomically). It writes only
+when Claude Code's ``rate_limits`` (a subscription's 5-hour and 7-day windows, 2.1.251+) moved:
+the account's state file, and the movement charged to this project's runs (see ``_plan``).
 
 It shows the session's running command, or the last one it ran (the session's overall budget when
 it ran none): its bar and percent, the tightest limit that applies to it (its own or the overall
@@ -123,8 +125,11 @@ def status_line(
     workspace = payload.get("workspace")
     project_dir = _str(workspace.get("project_dir")) if isinstance(workspace, dict) else None
     ctx = Context.load(env=env, cwd=project_dir or _str(payload.get("cwd")))
-    state = ctx.ledger.read()
     now = now or utcnow()
+    state = ctx.ledger.read()
+    plan, problem = _observe(ctx, payload, now, state)
+    if plan is not None and not _marked(state, plan):
+        state = ctx.ledger.read()  # the observation charged a move: show what it wrote
     command, overall = session_statuses(
         ctx, state, _str(payload.get("session_id")), _str(payload.get("prompt_id")), now=now
     )
@@ -132,7 +137,70 @@ def status_line(
         width = int(env.get("COLUMNS") or 0)
     except ValueError:
         width = 0
-    return render_line(command, overall, now=now, color=color, width=width)
+    share = None
+    if plan is not None and command is not None:
+        from ._plan import quota_use
+
+        share = quota_use(state, command.name, plan, now).five_hour
+    # "no plan data" only where someone asked for the plan's limits: every API-key user would see it.
+    wanted = plan is not None or ctx.config.quota_guard is not None
+    extra = problem or (plan_part(plan, now, share=share, zone=ctx.config.zone()) if wanted else None)
+    return render_line(command, overall, now=now, color=color, width=width, plan=extra)
+
+
+def _marked(state: Any, plan: Any) -> bool:
+    from ._plan import marked
+
+    return marked(state, plan)
+
+
+def _observe(ctx: Any, payload: Mapping[str, Any], now: datetime, state: Any) -> tuple[Any, str | None]:
+    """Record the plan's windows Claude Code passed (or that it passed none); the plan to show,
+    and what to show instead when its state could not be kept (never fails the line)."""
+    from ._errors import BudgetError
+    from ._observe import observe_in
+    from ._plan import PlanStateError
+
+    try:
+        plan = observe_in(
+            ctx,
+            payload.get("rate_limits"),
+            session_id=_str(payload.get("session_id")),
+            transcript_path=_str(payload.get("transcript_path")),
+            now=now,
+            source="statusline",
+            state=state,
+        )
+    except PlanStateError:
+        return None, "plan: ? (claude-budget doctor)"
+    except BudgetError:  # the ledger busy or broken: the charge waits for the next refresh; the line stays
+        from ._plan import read_plan
+
+        return read_plan(ctx.env), None
+    return plan, None
+
+
+def plan_part(plan: Any, now: datetime, /, *, share: float | None = None, zone: Any = None) -> str:
+    """``5h 42% ↻14:05 out ~13:10 · 7d 13%`` (``~3.1% by /review-pr``), or ``no plan data``."""
+    from ._budgets import clock
+    from ._plan import NO_PLAN
+
+    if plan is None:
+        return NO_PLAN
+    bits = []
+    for w in plan.windows():
+        short = "5h" if w.name == "five_hour" else "7d"
+        if w.stale(now):
+            bits.append(f"{short} stale (reset {clock(w.resets_at, now, zone)})")
+            continue
+        text = f"{short} {w.used_percentage:g}% resets {clock(w.resets_at, now, zone)}"
+        out = w.runs_out_at(now)
+        if out is not None:
+            text += f" out ~{clock(out, now, zone)}"
+        bits.append(text)
+    if share:
+        bits.append(f"cmd ~{share:.1f}% of 5h")
+    return ", ".join(bits)
 
 
 def session_statuses(
@@ -227,7 +295,14 @@ def tightest(*scopes: ScopeStatus | None) -> tuple[ScopeStatus, LimitStatus] | N
 
 
 def render_line(
-    command: ScopeStatus | None, overall: ScopeStatus, /, *, now: datetime, color: bool = False, width: int = 0
+    command: ScopeStatus | None,
+    overall: ScopeStatus,
+    /,
+    *,
+    now: datetime,
+    color: bool = False,
+    width: int = 0,
+    plan: str | None = None,
 ) -> str:
     """``/review-pr [####------] 41% 82K/200K · tightest: overall usd/day 93% · $0.42 · out in ~1h 20m``.
 
@@ -281,6 +356,8 @@ def render_line(
     when = _when(worst, (command, overall), now)
     if when:
         parts.append((when, when))
+    if plan:
+        parts.append((plan, plan))
     return _fit(parts, width)
 
 

@@ -76,6 +76,8 @@ class FakeAPI:
     model: str | None = None
     #: ``(reply number, made-up usage) -> usage to send`` (None: send the made-up usage)
     usage: Callable[[int, dict[str, int]], dict[str, Any]] | None = None
+    #: extra headers on every Messages answer, e.g. a subscription's rate-limit windows (see rate_limits)
+    headers: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _counter: int = 0
 
@@ -126,6 +128,32 @@ class FakeAPI:
                 out["cache_creation"] += s.usage["cache_creation_input_tokens"]
                 out["cache_read"] += s.usage["cache_read_input_tokens"]
         return out
+
+    def rate_limits(
+        self,
+        five_hour: float,
+        seven_day: float,
+        *,
+        five_hour_reset: int,
+        seven_day_reset: int,
+        status: str = "allowed",
+    ) -> None:
+        """Answer from now on as the API does a subscription login: the unified rate-limit headers
+        (utilization 0–1, resets in epoch seconds), which Claude Code started with
+        ``CLAUDE_CODE_OAUTH_TOKEN`` reads and passes to the statusLine as ``rate_limits``."""
+        prefix = "anthropic-ratelimit-unified"
+        with self._lock:
+            self.headers = {
+                f"{prefix}-status": status,
+                f"{prefix}-5h-utilization": f"{five_hour:g}",
+                f"{prefix}-5h-reset": str(five_hour_reset),
+                f"{prefix}-5h-status": status,
+                f"{prefix}-7d-utilization": f"{seven_day:g}",
+                f"{prefix}-7d-reset": str(seven_day_reset),
+                f"{prefix}-7d-status": "allowed",
+                f"{prefix}-representative-claim": "five_hour",
+                f"{prefix}-reset": str(five_hour_reset),
+            }
 
     def reset(self) -> None:
         with self._lock:
@@ -386,6 +414,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("content-type", "text/event-stream")
         self.send_header("cache-control", "no-cache")
         self.send_header("request-id", req_id)
+        with self.server_api._lock:
+            extra = dict(self.server_api.headers)
+        for name, value in extra.items():
+            self.send_header(name, value)
         self.send_header("content-length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)

@@ -101,10 +101,10 @@ def render(monkeypatch: pytest.MonkeyPatch) -> List[Dict[str, Any]]:
 
 
 def test_status_json_is_the_versioned_shape(api: FakeApi, capsys: pytest.CaptureFixture[str]) -> None:
-    """The keys of tests/data/status_json_v1.json (the real CLI's output), and values worked out by hand."""
+    """The keys of tests/data/status_json_v2.json (the real CLI's output), and values worked out by hand."""
     from json_shape import shape
 
-    golden = json.loads((Path(__file__).parent / "data" / "status_json_v1.json").read_text())
+    golden = json.loads((Path(__file__).parent / "data" / "status_json_v2.json").read_text())
     assert main(["status", "--json"]) == 0
 
     out, err = capsys.readouterr()
@@ -122,7 +122,7 @@ def test_status_json_is_the_versioned_shape(api: FakeApi, capsys: pytest.Capture
         },
     }
     assert out == json.dumps(data, indent=2) + "\n"  # indented, one document, a final newline
-    assert (data["version"], data["mode"], data["ledger"], data["warnings"]) == (1, "warn", SNAP.ledger, [])
+    assert (data["version"], data["mode"], data["ledger"], data["warnings"]) == (2, "warn", SNAP.ledger, [])
     assert data["overall"] == {
         "used": 1200,
         "limit": 10_000,
@@ -132,7 +132,9 @@ def test_status_json_is_the_versioned_shape(api: FakeApi, capsys: pytest.Capture
         "usd": {"used": 0.0, "limit": None},
         "windows": [],
         "forecast": None,
+        "quota": None,  # no plan data (an API-key login): null, never zeros
     }
+    assert data["plan"] is None
     assert data["commands"]["/review-pr"] == {
         "used": 900,
         "limit": 1000,
@@ -144,6 +146,7 @@ def test_status_json_is_the_versioned_shape(api: FakeApi, capsys: pytest.Capture
         "windows": [],
         "forecast": None,
         "per_run": None,
+        "quota": None,
         "source": "config",
         "file": None,
         "error": None,
@@ -287,7 +290,7 @@ def test_status_json_with_the_real_api(tmp_path: Path, capsys: pytest.CaptureFix
 
     data = json.loads(capsys.readouterr().out)
     assert (data["version"], data["mode"], data["ledger"]) == (
-        1,
+        2,
         "block",
         str(tmp_path / ".claude" / "budget-ledger.toml"),
     )

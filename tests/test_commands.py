@@ -402,8 +402,8 @@ def test_cache_round_trip(tmp_path: Path) -> None:
     assert again.lookup(command) == Budget(5)
     st_ = os.stat(command)
     assert json.loads((tmp_path / "cache.json").read_text()) == {
-        "version": 2,
-        "entries": {str(command): [st_.st_mtime_ns, st_.st_size, 5, None, None, None]},
+        "version": 3,
+        "entries": {str(command): [st_.st_mtime_ns, st_.st_size, 5, None, None, None, None, None]},
     }
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.json", "x.md"]
 
@@ -439,7 +439,7 @@ def test_cache_does_not_keep_read_errors(tmp_path: Path) -> None:
         b"",
         b"not json",
         b"[]",
-        b'{"version": 2, "entries": {}}',
+        b'{"version": 4, "entries": {}}',
         b'{"version": 1, "entries": []}',
         b"\xff",
         b"[" * 100000,
@@ -455,12 +455,12 @@ def test_cache_corrupt_file_is_empty(tmp_path: Path, content: bytes) -> None:
 def test_cache_skips_bad_entries(tmp_path: Path) -> None:
     good, bad = write(tmp_path / "good.md", "x"), write(tmp_path / "bad.md", "x")
     entries = {
-        str(good): [os.stat(good).st_mtime_ns, 1, 5, None, 2500000, "day"],
-        str(bad): [os.stat(bad).st_mtime_ns, 1, "5", None, None, None],
+        str(good): [os.stat(good).st_mtime_ns, 1, 5, None, 2500000, "day", 10.0, None],
+        str(bad): [os.stat(bad).st_mtime_ns, 1, "5", None, None, None, None, None],
     }
-    write(tmp_path / "cache.json", json.dumps({"version": 2, "entries": entries}))
+    write(tmp_path / "cache.json", json.dumps({"version": 3, "entries": entries}))
     cache = BudgetCache.load(tmp_path / "cache.json")
-    assert (cache.lookup(good), cache.lookup(bad)) == (Budget(5, None, 2_500_000, "day"), None)
+    assert (cache.lookup(good), cache.lookup(bad)) == (Budget(5, None, 2_500_000, "day", 10.0), None)
 
 
 def test_cache_save_failure_is_ignored(tmp_path: Path) -> None:

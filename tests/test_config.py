@@ -12,7 +12,7 @@ from budget_state._errors import ConfigError
 FILE = ".claude/budget.toml"
 KNOWN = (
     "mode, overall_tokens, overall_usd, window, timezone, preflight, count, on_error, lock_timeout, ledger, commands, "
-    "prices, team_url, team, on_team_unreachable"
+    "prices, quota_guard, team_url, team, on_team_unreachable"
 )
 
 

@@ -13,9 +13,9 @@ ROOT = Path(__file__).parents[1]
 
 def test_the_readme_example_is_the_golden_shape() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## JSON output (version 1)") :]
+    section = readme[readme.index("## JSON output (version 2)") :]
     block = re.search(r"```json\n(.*?)```", section, re.DOTALL)
-    assert block is not None, "README: no ```json block under JSON output (version 1)"
+    assert block is not None, "README: no ```json block under JSON output (version 2)"
     example = json.loads(block.group(1))
-    golden = json.loads((ROOT / "tests" / "data" / "status_json_v1.json").read_text())
+    golden = json.loads((ROOT / "tests" / "data" / "status_json_v2.json").read_text())
     assert shape(example) == shape(golden)

@@ -207,7 +207,7 @@ def test_unknown_keys_are_warned_about(tmp_path: Path) -> None:
         f"unknown budget_config.overal_token_budget in {path} (line {first}) — known keys: "
         "overall_token_budget, hourly_token_budget, budget_period_minutes, enforcement_mode, enable_visuals, "
         "cost_budgets, command_budgets, command_cost_budgets, dashboard_mode, report_interval, persistent_budgets, "
-        "budget_reset_on_restart, budget_parameter_type",
+        "budget_reset_on_restart, budget_parameter_type, quota_guard, wait_for_reset",
         f"unknown instances[0].prio in {path} (line {second}) — known keys: command, args, name, "
         "max_tokens_per_command, cost_budget_usd, priority, token_budget_enabled",
     )
@@ -346,3 +346,18 @@ def test_every_seed_invocation_is_accepted(
     assert main(["orchestrate", *argv, *view, "--project", str(tmp_path / "proj")]) == 0
     out, err = capsys.readouterr()
     assert "Error" not in err and out, err
+
+
+def test_quota_guard_from_the_flag_and_the_file(tmp_path: Path) -> None:
+    o = options("--instance", "/a", "--quota-guard", "90%", "--wait-for-reset")
+    assert (o.quota_guard, o.wait_for_reset) == (90.0, True)
+    assert options("--instance", "/a", "--wait-for-reset").warnings == (
+        "--wait-for-reset has no effect without --quota-guard",
+    )
+    with pytest.raises(UsageError, match="--quota-guard"):
+        options("--instance", "/a", "--quota-guard", "150")
+    data = json.loads(json.dumps(SEED))
+    data["budget_config"].update({"quota_guard": 85, "wait_for_reset": True})
+    o = options("--config", str(write(tmp_path, data)))
+    assert (o.quota_guard, o.wait_for_reset) == (85.0, True)
+    assert options("--config", str(write(tmp_path, data)), "--quota-guard", "95").quota_guard == 95.0

@@ -75,6 +75,16 @@ def add_parser(sub: Any) -> None:
     a("--persistent-budgets", action="store_true", help="apply the budgets to the ledger's totals, not this run's")
     a("--budget-reset-on-restart", action="store_true", help="with --persistent-budgets: reset those totals first")
     a("--max-concurrent", metavar="N", help="instances running at once (default 4)")
+    a(
+        "--quota-guard",
+        metavar="PERCENT",
+        help="start no instance while the plan's 5-hour window is at or above PERCENT (subscriptions)",
+    )
+    a(
+        "--wait-for-reset",
+        action="store_true",
+        help="with --quota-guard: wait for the window's reset instead of skipping",
+    )
     a("--project", metavar="DIR", help="the project to run in (default: found from the current folder)")
     a("--claude", metavar="PATH", help="the Claude Code executable (default: claude on PATH)")
     a("--logs", metavar="DIR", help="keep each instance's output (JSON result, stderr) in DIR")

@@ -26,6 +26,8 @@ BUDGET_KEYS = (
     "persistent_budgets",
     "budget_reset_on_restart",
     "budget_parameter_type",
+    "quota_guard",
+    "wait_for_reset",
 )
 COST_KEYS = ("overall_usd", "hourly_usd")
 INSTANCE_KEYS = (
@@ -130,11 +132,20 @@ def from_file(path: Path) -> tuple[dict[str, Any], list[Instance], list[str]]:
         ("enable_visuals", "visuals"),
         ("persistent_budgets", "persistent"),
         ("budget_reset_on_restart", "reset"),
+        ("wait_for_reset", "wait_for_reset"),
     ):
         if key in budget:
             if not isinstance(budget[key], bool):
                 raise UsageError(f"{f.where('budget_config.' + key, budget[key])} is not true or false")
             out[name] = budget[key]
+    if "quota_guard" in budget:
+        from .._units import TokenValueError, parse_percent
+
+        try:
+            out["quota_guard"] = parse_percent(budget["quota_guard"], what="quota_guard")
+        except TokenValueError as e:
+            where = f.where("budget_config.quota_guard", budget["quota_guard"])
+            raise UsageError(f"{where} {e.reason} — write e.g. 90 (percent of the 5-hour window)") from None
     costs = budget.get("cost_budgets", {})
     if not isinstance(costs, dict):
         raise UsageError(f'{f.where("budget_config.cost_budgets")} is not an object — write {{"overall_usd": 5.00}}')

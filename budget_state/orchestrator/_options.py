@@ -53,6 +53,9 @@ class Options(NamedTuple):
         """The mode as the user gave it (``stop-new``, ``kill-running``), else its canonical name."""
         return self.mode_label or self.mode
 
+    quota_guard: float | None = None  # --quota-guard: hold instances back while the 5-hour window is at/above it
+    wait_for_reset: bool = False  # --wait-for-reset: wait (state "waiting") instead of skipping them
+
     def limits(self) -> dict[str, int | None]:
         """The orchestration's own limits, as the ledger keeps them (orchestrator._scope)."""
         return {
@@ -139,6 +142,17 @@ def build(args: Any, *, planning: bool = False) -> Options:
     if args.visuals is not None:
         cli["visuals"] = args.visuals
         sources["visuals"] = "--enable-budget-visuals" if args.visuals else "--disable-budget-visuals"
+    raw_guard = getattr(args, "quota_guard", None)
+    if raw_guard is not None:
+        from .._units import TokenValueError, parse_percent
+
+        try:
+            cli["quota_guard"] = parse_percent(raw_guard, what="--quota-guard")
+        except TokenValueError as e:
+            raise UsageError(f"--quota-guard {e.shown} {e.reason} — write e.g. --quota-guard 90") from None
+    if getattr(args, "wait_for_reset", False):
+        cli["wait_for_reset"] = True
+        sources["wait_for_reset"] = "--wait-for-reset"
     if args.persistent_budgets:
         cli["persistent"] = True
     if args.budget_reset_on_restart:
@@ -153,6 +167,8 @@ def build(args: Any, *, planning: bool = False) -> Options:
     ]
     options = Options(tuple(merged), **{**settings, **cli}, sources=sources, command_budgets=tuple(given))
     options = by_parameter_type(options, warnings)
+    if options.wait_for_reset and options.quota_guard is None:
+        warnings.append("--wait-for-reset has no effect without --quota-guard")
     if options.reset and not options.persistent:
         warnings.append(
             "--budget-reset-on-restart has no effect without --persistent-budgets (each orchestration starts at 0)"

@@ -287,7 +287,7 @@ def forecasts(view: View) -> list[str]:
     """Predictions and alerts: instances held back or stopped, budgets near their end, when they run out."""
     out: list[str] = []
     for r in view.rows:
-        if r.state in ("skipped", "stopped", "failed") and r.reason:
+        if r.state in ("waiting", "skipped", "stopped", "failed") and r.reason:
             out.append(f"{r.label} {r.state}: {' '.join(r.reason.split())}")
     for lim in (*view.overall, *view.hourly):
         if lim.spent:

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from .._model import CATEGORIES, Usage, dollars
 
 JSON_VERSION = 1
-STATES = ("queued", "running", "done", "skipped", "stopped", "failed")
+STATES = ("queued", "waiting", "running", "done", "skipped", "stopped", "failed")
 _REPORTED = {
     "input": "inputTokens",
     "output": "outputTokens",

@@ -29,6 +29,7 @@ from ._results import MAX_BUDGET, Result, exit_code, outcome, parse_output, repo
 from ._schedule import Slot, may_start, must_stop, order
 
 TICK = 0.02  # seconds between two looks at the processes (a slot is given out again this soon)
+PLAN_EVERY = 1.0  # seconds between two reads of the plan's windows while --quota-guard holds the queue
 LEDGER_EVERY = 0.25  # seconds between two reads of the ledger for kill mode
 HOOK_GRACE = 2.0  # kill mode: the instance's own hook stops it at its next tool call; after this, we do
 INTERRUPTED = 130
@@ -90,6 +91,7 @@ class Orchestration:
         self.caps: dict[int, tuple[int, str]] = {}  # --max-budget-usd given (micro-dollars) and the budget it is
         self.started_at = time.monotonic()
         self.start_order: list[int] = []
+        self._plan_read: tuple[float, Any] = (float("-inf"), None)  # (when, the plan's windows) for --quota-guard
 
     # --- setup -----------------------------------------------------------------------------------
 
@@ -201,7 +203,8 @@ class Orchestration:
                     if self.mode == "kill" and self.running and now - last_read >= LEDGER_EVERY:
                         last_read = now
                         self._watch(now, utcnow())
-                    while queue and len(self.running) < o.max_concurrent and not interrupted:
+                    held = self._quota_held(queue, utcnow()) if queue and not interrupted else False
+                    while queue and not held and len(self.running) < o.max_concurrent and not interrupted:
                         slot = queue.pop(0)
                         self._start(slot, env, logs, settings, utcnow())
                     for i, proc in [e for e in ended if not e[1].signals]:
@@ -280,6 +283,42 @@ class Orchestration:
             started_at=iso(now),
             max_budget_usd=cap[0] / 1_000_000 if cap is not None else None,
         )
+
+    def _quota_held(self, queue: list[Slot], now: datetime) -> bool:
+        """``--quota-guard``: whether the plan's 5-hour window holds the queue back now.
+
+        Held, with ``--wait-for-reset`` the queued instances wait (state ``waiting``) and start after
+        the reset (a window past its reset counts as 0 %); without it they are skipped, with the reason.
+        No plan data (an API-key login, no observation yet) holds nothing back.
+        """
+        guard = self.options.quota_guard
+        if guard is None:
+            return False
+        from .._budgets import when
+        from .._plan import read_plan
+
+        tick = time.monotonic()
+        if tick - self._plan_read[0] >= PLAN_EVERY:  # a small file, but the loop ticks 50 times a second
+            self._plan_read = (tick, read_plan(self.env))
+        plan = self._plan_read[1]
+        five = plan.five_hour if plan is not None else None
+        if five is None or five.used_now(now) < guard:
+            for slot in queue:
+                if self.results[slot.position].state == "waiting":
+                    self._set(slot.position, state="queued", reason=None)
+            return False
+        why = (
+            f"the plan's 5-hour window is at {five.used_percentage:g}% (--quota-guard {guard:g}%); "
+            f"it resets at {when(five.resets_at, now, self.ctx.config.zone())}"
+        )
+        if self.options.wait_for_reset:
+            for slot in queue:
+                self._set(slot.position, state="waiting", reason=f"waiting: {why}")
+        else:
+            for slot in queue:
+                self._set(slot.position, state="skipped", reason=f"not started: {why} — pass --wait-for-reset to wait")
+            queue.clear()
+        return True
 
     def _inflight(self, state: Mapping[str, Any]) -> list[tuple[str, str]]:
         """(command, session) of the running instances: their typical spend is reserved before a start."""

@@ -128,8 +128,9 @@ def interactive() -> Iterator[Callable[[Project], Interactive]]:
     tmux = tmux_bin()
     started: list[Interactive] = []
 
-    def start(proj: Project) -> Interactive:
-        session = Interactive(proj, socket=f"claude-budget-e2e-{os.getpid()}-{secrets.token_hex(4)}", tmux=tmux)
+    def start(proj: Project, login: str = "api-key") -> Interactive:
+        socket = f"claude-budget-e2e-{os.getpid()}-{secrets.token_hex(4)}"
+        session = Interactive(proj, socket=socket, tmux=tmux, login=login)
         started.append(session)
         return session.start()
 

@@ -72,6 +72,7 @@ class ClaudeCLI:
 RUN_TIMEOUT = 120.0
 TOOLS = "Bash Task Agent"
 API_KEY = "sk-ant-e2e-fake"  # any string: the fake API does not check it
+OAUTH_TOKEN = "sk-ant-oat-e2e-fake"  # a "subscription" login, as far as Claude Code can tell offline
 # Inherited variables that would change what the CLI or the hook does: a Claude Code session the
 # tests run inside (CLAUDECODE, CLAUDE_PROJECT_DIR, CLAUDE_CODE_*), real API credentials, the
 # budget settings of whoever runs the tests, and XDG dirs that would escape the temporary HOME.
@@ -440,13 +441,17 @@ class Interactive:
     last: str = ""  # the last capture of the pane (whole history)
     processes: list[_Process] = field(default_factory=list)  # the pane's shell, then the CLI
     socket_path: str | None = None
+    #: "api-key" (ANTHROPIC_API_KEY) or "subscription": CLAUDE_CODE_OAUTH_TOKEN instead, which makes
+    #: Claude Code read the fake API's rate-limit headers and pass the statusLine ``rate_limits``
+    login: str = "api-key"
 
     @property
     def env(self) -> dict[str, str]:
+        key = ("CLAUDE_CODE_OAUTH_TOKEN", OAUTH_TOKEN) if self.login == "subscription" else ("ANTHROPIC_API_KEY", API_KEY)
         return {
             "HOME": str(self.project.home),
             "ANTHROPIC_BASE_URL": self.project.api.url,
-            "ANTHROPIC_API_KEY": API_KEY,
+            key[0]: key[1],
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
             "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
             "TERM": "xterm-256color",

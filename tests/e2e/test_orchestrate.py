@@ -305,3 +305,59 @@ def test_a_command_budget_given_here_replaces_the_frontmatter_one(project, fake_
     assert fake_api.requests == 2
     ledger = read_toml(p.ledger)
     assert tokens(ledger["commands"]["/capped"]) == fake_api.totals() and ledger["commands"]["/capped"]["runs"] == 2
+
+
+# --- --quota-guard: the plan's 5-hour window (a subscription's limit) ------------------------------
+
+
+def seed_plan(p: Any, used: float, resets_at: int) -> None:
+    """The account's windows as an interactive session of this user last saw them."""
+    from budget_state._observe import observe_plan
+
+    limits = {
+        "five_hour": {"used_percentage": used, "resets_at": resets_at},
+        "seven_day": {"used_percentage": 20, "resets_at": resets_at + 86400},
+    }
+    observe_plan(limits, env={"HOME": str(p.home)})
+
+
+def test_quota_guard_skips_instances_while_the_window_is_above_it(project, fake_api, tmp_path):
+    p = project()
+    p.write_command("alpha", GARDEN)
+    seed_plan(p, 93, int(time.time()) + 3600)
+    env_free = {k: v for k, v in p.env().items() if k != "ANTHROPIC_API_KEY"}
+    argv = [sys.executable, "-m", "budget_state", "orchestrate", "--claude", str(p.claude)]
+    argv += ["--json-out", str(tmp_path / "out.json"), "--budget-dashboard-mode", "off"]
+    argv += ["--instance", "/alpha 1", "--instance", "/alpha 2", "--quota-guard", "90"]
+    env_free["CLAUDE_CODE_OAUTH_TOKEN"] = "sk-ant-oat-e2e-fake"
+    proc = subprocess.run(argv, cwd=p.root, env=env_free, capture_output=True, text=True, timeout=ORCHESTRATE_TIMEOUT)
+    results = json.loads((tmp_path / "out.json").read_text())
+    assert proc.returncode == 3, proc.stdout + proc.stderr  # some were skipped by a budget
+    states = [(i["state"], i["reason"]) for i in results["instances"]]
+    assert all(s == "skipped" for s, _ in states), states
+    assert "the plan's 5-hour window is at 93% (--quota-guard 90%)" in states[0][1], states
+    assert "--wait-for-reset" in states[0][1], states
+    assert fake_api.requests == 0
+
+
+def test_quota_guard_with_wait_for_reset_waits_and_resumes_after_the_reset(project, fake_api, tmp_path):
+    p = project()
+    p.write_command("alpha", GARDEN)
+    reset = int(time.time()) + 12
+    seed_plan(p, 95, reset)
+    env_free = {k: v for k, v in p.env().items() if k != "ANTHROPIC_API_KEY"}
+    env_free["CLAUDE_CODE_OAUTH_TOKEN"] = "sk-ant-oat-e2e-fake"
+    out = tmp_path / "out.json"
+    argv = [sys.executable, "-m", "budget_state", "orchestrate", "--claude", str(p.claude), "--json-out", str(out)]
+    argv += ["--budget-dashboard-mode", "report", "--budget-report-interval", "2"]
+    argv += ["--instance", "/alpha 1", "--quota-guard", "90", "--wait-for-reset"]
+    began = time.time()
+    proc = subprocess.run(argv, cwd=p.root, env=env_free, capture_output=True, text=True, timeout=ORCHESTRATE_TIMEOUT)
+    results = json.loads(out.read_text())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (inst,) = results["instances"]
+    assert inst["state"] == "done", inst
+    assert began + inst["started_seconds"] >= reset - 1, (began, inst, reset)  # held back until the reset
+    assert "waiting" in proc.stdout, proc.stdout  # the report showed it waiting, and why
+    assert "5-hour window is at 95%" in proc.stdout, proc.stdout
+    assert fake_api.requests >= 1

@@ -32,8 +32,8 @@ def test_budget_command_is_answered_without_an_api_request(project, fake_api):
     assert p.status()["commands"]["/review-pr"]["used"] == used
 
 
-def test_status_json_is_the_documented_v1_shape(project, fake_api):
-    """The real CLI after a real run: the structure and types of tests/data/status_json_v1.json,
+def test_status_json_is_the_documented_v2_shape(project, fake_api):
+    """The real CLI after a real run: the structure and types of tests/data/status_json_v2.json,
     and the fake API's numbers in it."""
     import json
     import os
@@ -42,7 +42,7 @@ def test_status_json_is_the_documented_v1_shape(project, fake_api):
 
     from json_shape import shape
 
-    golden_path = Path(__file__).parents[1] / "data" / "status_json_v1.json"
+    golden_path = Path(__file__).parents[1] / "data" / "status_json_v2.json"
     golden = json.loads(golden_path.read_text())
     p = project()
     p.write_config(
@@ -69,7 +69,7 @@ def test_status_json_is_the_documented_v1_shape(project, fake_api):
     assert shape(data) == shape(golden)
     spent = fake_api.totals()
     used = sum(spent.values())
-    assert (data["version"], data["mode"], data["ledger"], data["warnings"]) == (1, "warn", str(p.ledger), [])
+    assert (data["version"], data["mode"], data["ledger"], data["warnings"]) == (2, "warn", str(p.ledger), [])
     assert data["count"] == ["input", "output", "cache_creation", "cache_read"]
     usd = sum(m["costUSD"] for m in run.result["modelUsage"].values())  # Claude Code's own price
     for scope, limit in ((data["overall"], 40.0), (data["commands"]["/review-pr"], 2.5)):
@@ -79,6 +79,8 @@ def test_status_json_is_the_documented_v1_shape(project, fake_api):
             assert window["tokens"]["used"] == used and abs(window["usd"]["used"] - usd) <= 2e-6, window
         scope.pop("forecast")
     assert data["unpriced_models"] == []
+    assert data["plan"] is None  # an API-key login: no plan data, null (never zeros)
+    assert data["overall"].pop("quota") is None
     assert data["overall"] == {"used": used, "limit": None, "percent": None, "level": "none", "tokens": spent}
     cmd = data["commands"]["/review-pr"]
     last_run = cmd.pop("last_run")
@@ -91,6 +93,7 @@ def test_status_json_is_the_documented_v1_shape(project, fake_api):
         "percent": round(100 * used / 50_000, 1),
         "level": "ok",  # two fake responses are at most 33.5K tokens: below 70 %
         "tokens": spent,
+        "quota": None,
         "source": "frontmatter",
         "file": ".claude/commands/review-pr.md",
         "error": None,

@@ -267,7 +267,7 @@ budget_values = st.recursive(
 
 
 def _check_result(result: Any) -> None:
-    tokens, error, usd, _window = result
+    tokens, error, usd, _window, *_quota = result
     assert usd is None or (type(usd) is int and usd > 0), result
     assert tokens is None or (type(tokens) is int and tokens > 0), result
     assert error is None or (isinstance(error, str) and error), result

@@ -1,0 +1,638 @@
+"""A subscription's usage windows: the plan's 5-hour and 7-day limits, as Claude Code reports them.
+
+Claude Code (2.1.251+, logged in with a subscription) passes the statusLine command
+``"rate_limits": {"five_hour": {"used_percentage": 42, "resets_at": <epoch s>}, "seven_day": {…}}``;
+a mod gets the same from ``$.session.usage().rateLimits``. Both paths call :func:`observe_plan`.
+
+Where the state lives. The windows belong to the *account*, not to a project: every project and
+session of the user shares them. So the last known state is one small JSON file in the user's own
+state folder — ``$XDG_STATE_HOME/claude-budget/plan.json`` (else ``~/.local/state/…``), one file per
+Claude Code config folder (``CLAUDE_CONFIG_DIR`` is how people keep two logins apart). It is read
+only if the folder and the file belong to this user and nobody else may write them (a state
+another user could plant would refuse this user's commands), opened without following symbolic
+links, and written atomically (temp file, fsync, ``os.replace``) under its own ``flock``.
+
+What is exact and what is estimated. The percentages and reset times are Claude Code's own (the
+API's ``anthropic-ratelimit-unified-*`` headers). Which command used how much of a window is an
+estimate: each movement of a window between two observations is charged to this project's command
+runs by their share of the tokens counted in that interval (:func:`attribute`); usage by other
+projects or machines in the same interval lands here too, if this project was the only one busy.
+
+A window past its ``resets_at`` is *stale*: Claude Code has not said anything since it reset, so
+it counts as 0 % used (it never blocks) and every display says "stale".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, NamedTuple
+
+WINDOWS = ("five_hour", "seven_day")
+LABELS = {"five_hour": "5-hour", "seven_day": "7-day"}
+STATE_VERSION = 1
+FILE_NAME = "plan.json"
+MAX_BYTES = 64 * 1024
+MAX_SAMPLES = 48  # observations kept per window for its burn rate (only those of the current window)
+QUOTA_RUNS = 20  # per command, the last runs whose share of the 5-hour window is kept (p50/p90)
+NO_PLAN = "no plan data"
+MIN_RATE_SECONDS = 600  # a burn rate needs samples this far apart
+
+
+class PlanWindow(NamedTuple):
+    """One window's last known state."""
+
+    name: str  # "five_hour" | "seven_day"
+    used_percentage: float
+    resets_at: datetime
+    seen_at: datetime
+    samples: tuple[tuple[int, float], ...] = ()  # (epoch s, %) of the current window, oldest first
+
+    @property
+    def label(self) -> str:
+        return LABELS[self.name]
+
+    def stale(self, now: datetime) -> bool:
+        """Past its reset: what Claude Code said no longer holds (the window started over)."""
+        return now >= self.resets_at
+
+    def status(self, now: datetime) -> str:
+        return "stale" if self.stale(now) else "current"
+
+    def used_now(self, now: datetime) -> float:
+        """The use to decide on: 0 once the window has reset."""
+        return 0.0 if self.stale(now) else self.used_percentage
+
+    def runs_out_at(self, now: datetime) -> datetime | None:
+        """When the window reaches 100 % at the burn rate seen since its first sample this window
+        (at least 10 minutes before its last); None when it will not before its reset, or no rate yet."""
+        if self.stale(now):
+            return None
+        if self.used_percentage >= 100:
+            return self.seen_at
+        if len(self.samples) < 2:
+            return None
+        (t0, p0), (t1, p1) = self.samples[0], self.samples[-1]
+        if t1 - t0 < MIN_RATE_SECONDS or p1 <= p0:
+            return None  # as the forecasts: under 10 minutes of history says nothing of a rate
+        rate = (p1 - p0) / (t1 - t0)  # % per second
+        at = t1 + (100.0 - p1) / rate
+        if at >= self.resets_at.timestamp():
+            return None
+        return datetime.fromtimestamp(int(at), timezone.utc)
+
+    def as_json(self, now: datetime) -> dict[str, Any]:
+        out = self.runs_out_at(now)
+        return {
+            "used_percentage": self.used_percentage,
+            "resets_at": iso(self.resets_at),
+            "seen_at": iso(self.seen_at),
+            "status": self.status(now),
+            "runs_out_at": iso(out) if out is not None else None,
+        }
+
+
+class Plan(NamedTuple):
+    """The account's windows as last seen; a window Claude Code did not report is None."""
+
+    five_hour: PlanWindow | None
+    seven_day: PlanWindow | None
+
+    def windows(self) -> tuple[PlanWindow, ...]:
+        return tuple(w for w in (self.five_hour, self.seven_day) if w is not None)
+
+    def as_json(self, now: datetime) -> dict[str, Any]:
+        return {
+            "five_hour": self.five_hour.as_json(now) if self.five_hour else None,
+            "seven_day": self.seven_day.as_json(now) if self.seven_day else None,
+        }
+
+
+def iso(at: datetime) -> str:
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _epoch(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if not 0 < value < 1e11:  # epoch seconds; milliseconds or nonsense are refused
+        return None
+    return int(value)
+
+
+def _percent(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    if not 0 <= number <= 1000:  # also refuses NaN; over 100 is possible (overage), kept as said
+        return None
+    return number
+
+
+def parse_rate_limits(rate_limits: object) -> dict[str, tuple[float, int]]:
+    """``{"five_hour": (42.0, resets_at), …}`` from the statusLine's ``rate_limits`` (or a mod's
+    ``rateLimits``, the same shape; camelCase ``usedPercentage``/``resetsAt`` accepted too).
+    A window that is missing or malformed is left out; nothing raises."""
+    out: dict[str, tuple[float, int]] = {}
+    if not isinstance(rate_limits, Mapping):
+        return out
+    for name in WINDOWS:
+        raw = rate_limits.get(name)
+        if raw is None:
+            raw = rate_limits.get({"five_hour": "fiveHour", "seven_day": "sevenDay"}[name])
+        if not isinstance(raw, Mapping):
+            continue
+        pct = _percent(raw.get("used_percentage", raw.get("usedPercentage")))
+        at = _epoch(raw.get("resets_at", raw.get("resetsAt")))
+        if pct is not None and at is not None:
+            out[name] = (pct, at)
+    return out
+
+
+# --- the account's state file ----------------------------------------------------------------------
+
+
+class PlanStateError(Exception):
+    """The state file or its folder is not safe to trust (or cannot be written); the message says why."""
+
+
+def plan_path(env: Mapping[str, str]) -> Path | None:
+    """The account state file: one per Claude Code config folder, in the user's state folder."""
+    from ._paths import claude_home
+
+    explicit = env.get("CLAUDE_BUDGET_PLAN_STATE")
+    if explicit:
+        return Path(os.path.expanduser(explicit))
+    home = env.get("HOME")
+    base = env.get("XDG_STATE_HOME") or (os.path.join(home, ".local", "state") if home else None)
+    if not base:
+        return None
+    config = claude_home(env)
+    name = FILE_NAME
+    if home and os.path.abspath(config) != os.path.abspath(os.path.join(home, ".claude")):
+        import zlib
+
+        name = f"plan-{zlib.crc32(os.fsencode(os.path.abspath(config))):08x}.json"
+    return Path(base) / "claude-budget" / name
+
+
+def _check_private(st: os.stat_result, what: Path, *, folder: bool) -> None:
+    uid = os.geteuid() if hasattr(os, "geteuid") else None
+    if uid is not None and st.st_uid != uid:
+        raise PlanStateError(f"{what} belongs to another user (uid {st.st_uid}) — not trusted; remove it")
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise PlanStateError(
+            f"{what} may be written by other users (mode {stat.S_IMODE(st.st_mode):o}) — not trusted; "
+            f"run: chmod go-w {what}"
+        )
+    if folder and not stat.S_ISDIR(st.st_mode):
+        raise PlanStateError(f"{what} is not a folder — remove it")
+
+
+def _read_raw(path: Path) -> dict[str, Any] | None:
+    """The state file's JSON, or None when there is none. Raises PlanStateError if untrusted."""
+    try:
+        _check_private(os.lstat(path.parent), path.parent, folder=True)
+    except FileNotFoundError:
+        return None
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        if os.path.islink(path):
+            raise PlanStateError(f"{path} is a symbolic link — not trusted; remove it") from None
+        raise PlanStateError(f"cannot read {path}: {e.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise PlanStateError(f"{path} is not a regular file — remove it")
+        _check_private(st, path, folder=False)
+        raw = os.read(fd, MAX_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_BYTES:
+        return None
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None  # torn by hand or by a crash before the rename: as if never seen
+    return data if isinstance(data, dict) and data.get("version") == STATE_VERSION else None
+
+
+def _window_from(name: str, raw: object) -> PlanWindow | None:
+    if not isinstance(raw, dict):
+        return None
+    pct, at, seen = _percent(raw.get("used_percentage")), _epoch(raw.get("resets_at")), _epoch(raw.get("seen_at"))
+    if pct is None or at is None or seen is None:
+        return None
+    samples: list[tuple[int, float]] = []
+    for item in raw.get("samples") or ():
+        if isinstance(item, list) and len(item) == 2:
+            t, p = _epoch(item[0]), _percent(item[1])
+            if t is not None and p is not None:
+                samples.append((t, p))
+    utc = timezone.utc
+    return PlanWindow(
+        name, pct, datetime.fromtimestamp(at, utc), datetime.fromtimestamp(seen, utc), tuple(samples[-MAX_SAMPLES:])
+    )
+
+
+def _plan_from(data: Mapping[str, Any] | None) -> Plan | None:
+    if data is None or not data.get("rate_limits"):
+        return None
+    plan = Plan(_window_from("five_hour", data.get("five_hour")), _window_from("seven_day", data.get("seven_day")))
+    return plan if plan.windows() else None
+
+
+def read_plan(env: Mapping[str, str]) -> Plan | None:
+    """The account's last known windows, or None: never seen, the last observation had none (an
+    API-key login, a Claude Code before 2.1.251), or the file is not trusted (see :func:`plan_problem`)."""
+    if api_key_login(env):
+        return None
+    path = plan_path(env)
+    if path is None:
+        return None
+    try:
+        return _plan_from(_read_raw(path))
+    except PlanStateError:
+        return None
+
+
+def plan_problem(env: Mapping[str, str]) -> str | None:
+    """Why the state file is not used, for ``status`` and ``doctor``; None when it is fine or absent."""
+    path = plan_path(env)
+    if path is None:
+        return None
+    try:
+        _read_raw(path)
+    except PlanStateError as e:
+        return f"claude-budget: plan state ignored: {e}"
+    return None
+
+
+def api_key_login(env: Mapping[str, str]) -> bool:
+    """Whether this Claude Code process logs in with an API key (``ANTHROPIC_API_KEY`` and no
+    subscription token): then it has no plan windows, whatever another session left in the file."""
+    return bool(env.get("ANTHROPIC_API_KEY")) and not env.get("CLAUDE_CODE_OAUTH_TOKEN")
+
+
+def _write(path: Path, data: Mapping[str, Any]) -> None:
+    """Under the state file's lock (:func:`record_plan`), in one step (:func:`write_atomic`)."""
+    from ._atomic import write_atomic
+
+    folder = path.parent
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _check_private(os.lstat(folder), folder, folder=True)
+    write_atomic(path, json.dumps(data, separators=(",", ":")).encode("utf-8"), locked=True, new_mode=0o600)
+
+
+def _merge(old: Mapping[str, Any] | None, seen: dict[str, tuple[float, int]], now: int, source: str) -> dict[str, Any]:
+    data: dict[str, Any] = {"version": STATE_VERSION, "rate_limits": bool(seen), "seen_at": now, "source": source}
+    for name in WINDOWS:
+        before = (old or {}).get(name)
+        if name not in seen:
+            if isinstance(before, dict):
+                data[name] = before  # kept: shown again if the windows come back
+            continue
+        pct, at = seen[name]
+        samples = []
+        if isinstance(before, dict) and _epoch(before.get("resets_at")) == at:
+            samples = [s for s in before.get("samples") or () if isinstance(s, list) and len(s) == 2]
+        if not samples or samples[-1][1] != pct:
+            samples.append([now, pct])
+        data[name] = {"used_percentage": pct, "resets_at": at, "seen_at": now, "samples": samples[-MAX_SAMPLES:]}
+    return data
+
+
+def _changed(old: Mapping[str, Any] | None, seen: dict[str, tuple[float, int]]) -> bool:
+    """Whether an observation says anything the file does not (the same percentages again do not)."""
+    if old is None:
+        return bool(seen)  # no windows, and none ever seen: nothing to write (API-key users get no file)
+    if bool(old.get("rate_limits")) != bool(seen):
+        return True
+    for name, (pct, at) in seen.items():
+        before = old.get(name)
+        if not isinstance(before, dict) or before.get("used_percentage") != pct or before.get("resets_at") != at:
+            return True
+    return False
+
+
+def record_plan(
+    rate_limits: object, *, env: Mapping[str, str], now: datetime, source: str = "statusline"
+) -> tuple[Plan | None, Plan | None]:
+    """Write one observation to the account's file: ``(plan before, plan after)``.
+
+    ``rate_limits`` None (or with no window) records that the last observation had no plan data.
+    The file is only rewritten when something changed (a statusline runs after every response).
+    :raises PlanStateError: the folder or file is not this user's alone, or cannot be written.
+    """
+    from ._lock import LedgerLock
+    from ._paths import lock_path
+
+    path = plan_path(env)
+    if path is None:
+        raise PlanStateError("no HOME (or XDG_STATE_HOME) to keep the plan's windows in")
+    seen = parse_rate_limits(rate_limits)
+    old = _read_raw(path)
+    if not _changed(old, seen):
+        plan = _plan_from(old)
+        return plan, plan
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _check_private(os.lstat(path.parent), path.parent, folder=True)
+    try:
+        with LedgerLock(lock_path(path), timeout=2.0):
+            old = _read_raw(path)
+            data = _merge(old, seen, int(now.timestamp()), source)
+            _write(path, data)
+    except OSError as e:
+        raise PlanStateError(f"cannot write {path}: {e.strerror}") from None
+    except Exception as e:  # LedgerError, LockTimeout: the lock file's problem, said the same way
+        if isinstance(e, PlanStateError):
+            raise
+        raise PlanStateError(str(e)) from None
+    return _plan_from(old), _plan_from(data)
+
+
+# --- attribution: a window's movement charged to this project's command runs ------------------------
+
+
+def _counted(table: Mapping[str, Any], counted: tuple[str, ...]) -> int:
+    from ._model import count_value
+
+    return sum(count_value(table.get(c)) for c in counted)
+
+
+def _mark(value: object) -> tuple[int, float] | None:
+    if isinstance(value, list) and len(value) == 2:
+        at, pct = _epoch(value[0]), _percent(value[1])
+        if at is not None and pct is not None:
+            return at, pct
+    return None
+
+
+def attribute(state: dict[str, Any], plan: Plan, *, counted: tuple[str, ...], now: datetime) -> dict[str, float]:
+    """Charge each window's movement since this project's last mark to the runs that spent tokens
+    since then, by their share of those tokens; the whole movement to overall. The moves, per window.
+
+    The project's ``[quota]`` table holds the mark: per window ``[resets_at, used %]`` at the last
+    charge, and the counted tokens of overall and of each run then. A window that reset in between
+    moved by its whole new use. With no tokens counted here since the mark, the movement was spent
+    elsewhere (another project, another machine): it goes to overall's ``unattributed`` only.
+    """
+    from ._ledger import subtable
+
+    quota = subtable(state, "quota")
+    moves: dict[str, float] = {}
+    for w in plan.windows():
+        at = int(w.resets_at.timestamp())
+        mark = _mark(quota.get(w.name))
+        if mark is not None:
+            move = w.used_percentage - mark[1] if mark[0] == at else w.used_percentage
+            if move > 0:
+                moves[w.name] = move
+        if mark is None or mark != (at, w.used_percentage):
+            quota[w.name] = [at, w.used_percentage]
+    overall = subtable(state, "overall")
+    runs = [r for r in state.get("runs", []) if isinstance(r, dict) and isinstance(r.get("prompt"), str)]
+    raw_then = quota.get("tokens")
+    tokens_then: dict[str, Any] = raw_then if isinstance(raw_then, dict) else {}
+    total_now = _counted(overall, counted)
+    total_then = quota.get("overall")
+    spent_total = total_now - total_then if isinstance(total_then, int) and 0 <= total_then <= total_now else 0
+    if moves:
+        spent = {}
+        for run in runs:
+            then = tokens_then.get(run["prompt"], 0)
+            delta = _counted(run, counted) - (then if isinstance(then, int) else 0)
+            if delta > 0 and isinstance(run.get("command"), str):
+                spent[run["prompt"]] = (run, delta)
+        denominator = max(spent_total, sum(d for _, d in spent.values()))
+        charged = overall.setdefault("quota", {})
+        for name, move in moves.items():
+            _add_window(charged, name, plan, move)
+            if denominator <= 0:
+                unattributed = overall.setdefault("quota_unattributed", {})
+                unattributed[name] = round(float(unattributed.get(name, 0.0)) + move, 4)
+                continue
+            for run, delta in spent.values():
+                share = move * delta / denominator
+                _charge_run(state, run, name, plan, share)
+    # The new mark: every run's tokens now (a run absent from it started after, from 0).
+    quota["overall"] = total_now
+    quota["tokens"] = {r["prompt"]: _counted(r, counted) for r in runs}
+    quota["seen_at"] = now
+    return moves
+
+
+def _add_window(table: dict[str, Any], name: str, plan: Plan, move: float) -> None:
+    """``table[name] = [resets_at, % charged in that window]``, started over when the window reset."""
+    window = getattr(plan, name)
+    at = int(window.resets_at.timestamp())
+    mark = _mark(table.get(name))
+    before = mark[1] if mark is not None and mark[0] == at else 0.0
+    table[name] = [at, round(before + move, 4)]
+
+
+def _charge_run(state: dict[str, Any], run: dict[str, Any], name: str, plan: Plan, share: float) -> None:
+    from ._ledger import subtable
+
+    key = "quota_5h" if name == "five_hour" else "quota_7d"
+    run[key] = round(float(run.get(key, 0.0)) + share, 4)
+    command = subtable(subtable(state, "commands"), run["command"])
+    _add_window(subtable(command, "quota"), name, plan, share)
+    if name == "five_hour":
+        per_run = command.get("quota_runs")
+        per_run = dict(per_run) if isinstance(per_run, dict) else {}
+        per_run.pop(run["prompt"], None)
+        per_run[run["prompt"]] = run[key]
+        while len(per_run) > QUOTA_RUNS:
+            del per_run[next(iter(per_run))]
+        command["quota_runs"] = per_run
+
+
+class QuotaUse(NamedTuple):
+    """A scope's estimated use of the current windows, and (commands) its share per run."""
+
+    five_hour: float = 0.0  # % of the current 5-hour window charged to it
+    seven_day: float = 0.0
+    runs: int = 0  # runs with a known 5-hour share
+    p50: float | None = None  # % of the 5-hour window per run
+    p90: float | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "five_hour": round(self.five_hour, 2),
+            "seven_day": round(self.seven_day, 2),
+            "per_run": None if self.p50 is None else {"runs": self.runs, "p50": self.p50, "p90": self.p90},
+        }
+
+
+def _nearest_rank(values: list[float], q: float) -> float:
+    import math
+
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def quota_use(state: Mapping[str, Any], name: str, plan: Plan | None, now: datetime) -> QuotaUse:
+    """What ``name`` ("overall" or a command) has taken of the windows now current."""
+    table = state.get("overall") if name == "overall" else state.get("commands", {}).get(name)
+    if not isinstance(table, dict):
+        return QuotaUse()
+    raw = table.get("quota")
+    charged: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    used = {}
+    for w in plan.windows() if plan is not None else ():
+        mark = _mark(charged.get(w.name))
+        current = mark is not None and mark[0] == int(w.resets_at.timestamp()) and not w.stale(now)
+        used[w.name] = mark[1] if current and mark is not None else 0.0
+    runs = table.get("quota_runs")
+    shares = [float(v) for v in runs.values() if isinstance(v, (int, float))] if isinstance(runs, dict) else []
+    p50 = round(_nearest_rank(shares, 0.5), 2) if shares else None
+    p90 = round(_nearest_rank(shares, 0.9), 2) if shares else None
+    return QuotaUse(used.get("five_hour", 0.0), used.get("seven_day", 0.0), len(shares), p50, p90)
+
+
+def marked(state: Mapping[str, Any], plan: Plan) -> bool:
+    """Whether the project's mark (in ``state``, read without the lock) already holds these windows."""
+    quota = state.get("quota")
+    if not isinstance(quota, dict):
+        return False
+    return all(_mark(quota.get(w.name)) == (int(w.resets_at.timestamp()), w.used_percentage) for w in plan.windows())
+
+
+# --- decisions: quota_guard, quotaBudget, the p90 fit ----------------------------------------------
+
+#: finished runs with a known 5-hour share before their p90 is used to refuse a start
+FIT_RUNS = 3
+
+
+def _pct(value: float) -> str:
+    return f"{value:.1f}".removesuffix(".0") + "%"
+
+
+def _window_phrase(w: PlanWindow, now: datetime, zone: Any) -> str:
+    return f"the plan's {w.label} window is at {_pct(w.used_percentage)}; {_resets_phrase(w, now, zone)}"
+
+
+def _resets_phrase(w: PlanWindow, now: datetime, zone: Any) -> str:
+    from ._budgets import when
+
+    return f"it resets at {when(w.resets_at, now, zone)}"
+
+
+def quota_start(
+    mode: str,
+    plan: Plan | None,
+    /,
+    *,
+    command: str,
+    use: QuotaUse,
+    guard: float | None,
+    quota_5h: float | None,
+    quota_7d: float | None,
+    now: datetime,
+    zone: Any = None,
+) -> tuple[bool, str | None]:
+    """May ``command`` start, as far as the plan's windows go? ``(allowed, message)``.
+
+    Block and kill mode refuse (the message is the reason); warn mode lets it start and the
+    message is a note. No plan data (an API-key login, a Claude Code that does not report the
+    windows) decides nothing. A stale window (past its reset) counts as 0 % used.
+    With ``quota_guard`` set, a command whose p90 share of the 5-hour window (over at least
+    :data:`FIT_RUNS` runs) would not fit in what is left of it is refused too.
+    """
+    if plan is None:
+        return True, None
+    found: str | None = None
+    five = plan.five_hour
+    if five is not None and not five.stale(now) and guard is not None:
+        used = five.used_now(now)
+        if used >= guard:
+            found = (
+                f"{_window_phrase(five, now, zone)} — at or above quota_guard ({_pct(guard)}). "
+                "To go on, wait for the reset, or raise quota_guard in .claude/budget.toml "
+                "(or CLAUDE_BUDGET_QUOTA_GUARD)"
+            )
+        elif use.p90 is not None and use.runs >= FIT_RUNS and used + use.p90 > 100:
+            found = (
+                f"a run of {command} takes about {_pct(use.p90)} of the 5-hour window (p90 of its last "
+                f"{use.runs} runs), more than the {_pct(100 - used)} left: {_window_phrase(five, now, zone)}. "
+                "To go on, wait for the reset, or set CLAUDE_BUDGET_QUOTA_GUARD=off"
+            )
+    for limit, window, taken, key in (
+        (quota_5h, plan.five_hour, use.five_hour, "quotaBudget"),
+        (quota_7d, plan.seven_day, use.seven_day, "quotaBudget7d"),
+    ):
+        if found is None and limit is not None and window is not None and not window.stale(now) and taken >= limit:
+            found = (
+                f"{command} has taken about {_pct(taken)} of the plan's {window.label} window and its {key} "
+                f"is {_pct(limit)}; {_resets_phrase(window, now, zone)}. "
+                f"To go on, wait for the reset, or raise {key} in its command file"
+            )
+    if found is None:
+        return True, None
+    if mode in ("block", "kill"):
+        return False, f"claude-budget: {command} not started: {found}."
+    return True, f"claude-budget: {found}."
+
+
+def quota_running(
+    plan: Plan | None,
+    /,
+    *,
+    command: str,
+    use: QuotaUse,
+    quota_5h: float | None,
+    quota_7d: float | None,
+    now: datetime,
+    zone: Any = None,
+) -> str | None:
+    """Kill mode: the stop message when a running ``command`` has taken more than its quotaBudget
+    (or quotaBudget7d) of the current window; None while it has not (at exactly it, it goes on)."""
+    if plan is None:
+        return None
+    for limit, window, taken, key in (
+        (quota_5h, plan.five_hour, use.five_hour, "quotaBudget"),
+        (quota_7d, plan.seven_day, use.seven_day, "quotaBudget7d"),
+    ):
+        if limit is not None and window is not None and not window.stale(now) and taken > limit:
+            return (
+                f"claude-budget (kill mode) stopped this turn: {command} has taken about {_pct(taken)} of the "
+                f"plan's {window.label} window and its {key} is {_pct(limit)}; {_resets_phrase(window, now, zone)}. "
+                f"To go on, wait for the reset, or raise {key} in its command file."
+            )
+    return None
+
+
+def plan_decision(ctx: Any, state: Any, command: str, budget: Any, now: Any) -> tuple[Any, list[str]]:
+    """The plan's 5-hour and 7-day windows (a subscription's limits, as Claude Code last reported
+    them): quota_guard and the command's quotaBudget, as the UserPromptSubmit hook and
+    ``budget_state.may_start`` decide; ``(decision, notes)``. No plan data decides nothing."""
+    from ._budgets import ALLOW, Decision
+
+    if ctx.config.quota_guard is None and (budget is None or (budget.quota_5h is None and budget.quota_7d is None)):
+        return ALLOW, []
+    plan = read_plan(ctx.env)
+    if plan is None:
+        return ALLOW, []
+    allowed, message = quota_start(
+        ctx.config.mode,
+        plan,
+        command=command,
+        use=quota_use(state, command, plan, now),
+        guard=ctx.config.quota_guard,
+        quota_5h=budget.quota_5h if budget is not None else None,
+        quota_7d=budget.quota_7d if budget is not None else None,
+        now=now,
+        zone=ctx.config.zone(),
+    )
+    if not allowed:
+        return Decision(False, message, command), []
+    return ALLOW, [message] if message else []

@@ -1,0 +1,465 @@
+"""The plan's 5-hour and 7-day windows: capture into the account's state file, attribution to runs,
+and the decisions (quota_guard, quotaBudget, the p90 fit). The real CLI's path is in
+tests/e2e/test_plan_windows.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from budget_state._observe import observe_plan
+from budget_state._plan import (
+    NO_PLAN,
+    Plan,
+    PlanStateError,
+    PlanWindow,
+    QuotaUse,
+    attribute,
+    parse_rate_limits,
+    plan_path,
+    plan_problem,
+    quota_start,
+    quota_use,
+    read_plan,
+    record_plan,
+)
+
+NOW = datetime(2026, 12, 7, 10, 0, tzinfo=timezone.utc)
+T = int(NOW.timestamp())
+COUNTED = ("input", "output", "cache_creation", "cache_read")
+
+
+def limits(five: float, seven: float = 13, *, five_reset: int = T + 3600, seven_reset: int = T + 86400) -> dict:
+    return {
+        "five_hour": {"used_percentage": five, "resets_at": five_reset},
+        "seven_day": {"used_percentage": seven, "resets_at": seven_reset},
+    }
+
+
+def env_of(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {"HOME": str(tmp_path / "home"), **extra}
+
+
+def window(pct: float, *, resets: int = T + 3600, name: str = "five_hour") -> PlanWindow:
+    at = datetime.fromtimestamp(resets, timezone.utc)
+    return PlanWindow(name, pct, at, NOW)
+
+
+# --- capture ---------------------------------------------------------------------------------------
+
+
+def test_parse_keeps_the_two_windows_and_drops_what_is_malformed() -> None:
+    assert parse_rate_limits(limits(42, 13)) == {"five_hour": (42.0, T + 3600), "seven_day": (13.0, T + 86400)}
+    assert parse_rate_limits({"fiveHour": {"usedPercentage": 5, "resetsAt": T}}) == {"five_hour": (5.0, T)}
+    bad = {"five_hour": {"used_percentage": "42", "resets_at": T}, "seven_day": {"used_percentage": 1}}
+    assert parse_rate_limits(bad) == {}
+    assert parse_rate_limits(None) == {} and parse_rate_limits([1]) == {}
+    assert parse_rate_limits({"five_hour": {"used_percentage": float("nan"), "resets_at": T}}) == {}
+
+
+def test_an_observation_is_the_account_state_shared_by_every_project(tmp_path: Path) -> None:
+    env = env_of(tmp_path)
+    plan = observe_plan(limits(42, 13), env=env, now=NOW)
+    assert plan is not None and plan.five_hour is not None and plan.seven_day is not None
+    assert (plan.five_hour.used_percentage, plan.seven_day.used_percentage) == (42.0, 13.0)
+    path = plan_path(env)
+    assert path == tmp_path / "home" / ".local" / "state" / "claude-budget" / "plan.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    # Another project, the same user: the same windows.
+    again = read_plan(env)
+    assert again is not None and again.five_hour == plan.five_hour
+    doc = again.as_json(NOW)
+    assert doc["five_hour"] == {
+        "used_percentage": 42.0,
+        "resets_at": "2026-12-07T11:00:00Z",
+        "seen_at": "2026-12-07T10:00:00Z",
+        "status": "current",
+        "runs_out_at": None,
+    }
+
+
+def test_another_config_folder_is_another_account(tmp_path: Path) -> None:
+    env = env_of(tmp_path)
+    other = env_of(tmp_path, CLAUDE_CONFIG_DIR=str(tmp_path / "work-login"))
+    observe_plan(limits(42), env=env, now=NOW)
+    assert plan_path(other) != plan_path(env)
+    assert read_plan(other) is None
+
+
+def test_no_rate_limits_means_no_plan_data_not_zeros(tmp_path: Path) -> None:
+    env = env_of(tmp_path)
+    observe_plan(limits(95), env=env, now=NOW)
+    assert observe_plan(None, env=env, now=NOW) is None  # the newest observation had none
+    assert read_plan(env) is None
+    assert NO_PLAN == "no plan data"
+
+
+def test_an_api_key_login_reads_no_plan_whatever_the_file_says(tmp_path: Path) -> None:
+    env = env_of(tmp_path)
+    observe_plan(limits(95), env=env, now=NOW)
+    assert read_plan({**env, "ANTHROPIC_API_KEY": "sk-x"}) is None
+    assert read_plan({**env, "ANTHROPIC_API_KEY": "sk-x", "CLAUDE_CODE_OAUTH_TOKEN": "t"}) is not None
+
+
+def test_a_state_another_user_could_write_is_not_trusted(tmp_path: Path) -> None:
+    env = env_of(tmp_path)
+    observe_plan(limits(95), env=env, now=NOW)
+    path = plan_path(env)
+    assert path is not None
+    os.chmod(path, 0o666)
+    assert read_plan(env) is None
+    problem = plan_problem(env)
+    assert problem is not None and "may be written by other users" in problem and "chmod go-w" in problem
+    with pytest.raises(PlanStateError):
+        record_plan(limits(96), env=env, now=NOW)
+    os.chmod(path, 0o600)
+    os.chmod(path.parent, 0o777)
+    assert read_plan(env) is None
+    os.chmod(path.parent, 0o700)
+    assert read_plan(env) is not None
+
+
+def test_a_symlinked_state_file_is_refused(tmp_path: Path) -> None:
+    env = env_of(tmp_path)
+    path = plan_path(env)
+    assert path is not None
+    path.parent.mkdir(parents=True, mode=0o700)
+    target = tmp_path / "elsewhere.json"
+    target.write_text(json.dumps({"version": 1, "rate_limits": True}))
+    path.symlink_to(target)
+    assert read_plan(env) is None
+    assert "symbolic link" in (plan_problem(env) or "")
+
+
+def test_a_torn_or_foreign_file_is_as_if_never_seen(tmp_path: Path) -> None:
+    env = env_of(tmp_path)
+    observe_plan(limits(42), env=env, now=NOW)
+    path = plan_path(env)
+    assert path is not None
+    path.write_text('{"version": 1, "rate_li')
+    assert read_plan(env) is None
+    assert observe_plan(limits(43), env=env, now=NOW) is not None  # and the next observation rewrites it
+
+
+def test_the_same_percentages_again_do_not_rewrite_the_file(tmp_path: Path) -> None:
+    env = env_of(tmp_path)
+    observe_plan(limits(42), env=env, now=NOW)
+    path = plan_path(env)
+    assert path is not None
+    before = path.stat().st_mtime_ns, path.read_bytes()
+    observe_plan(limits(42), env=env, now=NOW + timedelta(minutes=1))
+    assert (path.stat().st_mtime_ns, path.read_bytes()) == before
+
+
+def test_a_window_past_its_reset_is_stale_and_counts_as_zero() -> None:
+    w = window(97, resets=T - 1)
+    assert w.stale(NOW) and w.status(NOW) == "stale" and w.used_now(NOW) == 0.0
+    assert window(97).used_now(NOW) == 97.0
+
+
+def test_runs_out_at_from_the_burn_rate_of_this_window() -> None:
+    at = datetime.fromtimestamp(T + 5 * 3600, timezone.utc)
+    w = PlanWindow("five_hour", 60, at, NOW, ((T - 3600, 40.0), (T, 60.0)))  # 20 % an hour
+    assert w.runs_out_at(NOW) == NOW + timedelta(hours=2)
+    slow = PlanWindow("five_hour", 60, at, NOW, ((T - 3600, 59.0), (T, 60.0)))
+    assert slow.runs_out_at(NOW) is None  # not before the reset
+
+
+# --- attribution -----------------------------------------------------------------------------------
+
+
+def ledger_with(runs: list[dict[str, Any]], overall: int) -> dict[str, Any]:
+    return {
+        "overall": {"input": overall},
+        "commands": {r["command"]: {} for r in runs},
+        "runs": runs,
+    }
+
+
+def plan_at(five: float, seven: float = 10, *, five_reset: int = T + 3600) -> Plan:
+    return Plan(window(five, resets=five_reset), window(seven, resets=T + 86400, name="seven_day"))
+
+
+def test_a_move_is_charged_to_the_runs_by_their_share_of_tokens() -> None:
+    a = {"prompt": "p1", "command": "/a", "input": 1000}
+    b = {"prompt": "p2", "command": "/b", "input": 0}
+    state = ledger_with([a, b], overall=1000)
+    assert attribute(state, plan_at(40, 10), counted=COUNTED, now=NOW) == {}  # the first mark: nothing to charge
+    a["input"], b["input"] = 4000, 1000  # /a spent 3000, /b 1000, plain prompts 1000
+    state["overall"]["input"] = 6000
+    moves = attribute(state, plan_at(50, 12), counted=COUNTED, now=NOW)
+    assert moves == {"five_hour": 10.0, "seven_day": 2.0}
+    assert (a["quota_5h"], b["quota_5h"]) == (6.0, 2.0)  # 3000/5000 and 1000/5000 of 10 points
+    assert (a["quota_7d"], b["quota_7d"]) == (1.2, 0.4)
+    assert state["commands"]["/a"]["quota"]["five_hour"] == [T + 3600, 6.0]
+    assert state["overall"]["quota"]["five_hour"] == [T + 3600, 10.0]
+    use = quota_use(state, "/a", plan_at(50), NOW)
+    assert (use.five_hour, use.runs, use.p50, use.p90) == (6.0, 1, 6.0, 6.0)
+
+
+def test_a_move_with_no_tokens_here_was_spent_elsewhere() -> None:
+    state = ledger_with([{"prompt": "p1", "command": "/a", "input": 10}], overall=10)
+    attribute(state, plan_at(40), counted=COUNTED, now=NOW)
+    attribute(state, plan_at(45), counted=COUNTED, now=NOW)
+    assert "quota_5h" not in state["runs"][0]
+    assert state["overall"]["quota_unattributed"]["five_hour"] == 5.0
+
+
+def test_after_a_reset_the_move_is_the_new_windows_use_and_old_shares_stop_counting() -> None:
+    run = {"prompt": "p1", "command": "/a", "input": 0}
+    state = ledger_with([run], overall=0)
+    attribute(state, plan_at(90), counted=COUNTED, now=NOW)
+    run["input"] = state["overall"]["input"] = 100
+    attribute(state, plan_at(95), counted=COUNTED, now=NOW)
+    assert quota_use(state, "/a", plan_at(95), NOW).five_hour == 5.0
+    new_window = plan_at(3, five_reset=T + 5 * 3600)
+    assert quota_use(state, "/a", new_window, NOW).five_hour == 0.0  # charged to the old window
+    run["input"] = state["overall"]["input"] = 200
+    attribute(state, new_window, counted=COUNTED, now=NOW)
+    assert quota_use(state, "/a", new_window, NOW).five_hour == 3.0
+    assert run["quota_5h"] == 8.0  # the run's whole share, both windows
+
+
+def test_p50_and_p90_per_run_over_the_last_runs() -> None:
+    state: dict[str, Any] = {"commands": {"/a": {"quota_runs": {f"p{i}": float(i) for i in range(1, 11)}}}}
+    use = quota_use(state, "/a", None, NOW)
+    assert (use.runs, use.p50, use.p90) == (10, 5.0, 9.0)
+
+
+# --- decisions -------------------------------------------------------------------------------------
+
+
+def decide(mode: str, plan: Plan | None, use: QuotaUse = QuotaUse(), **kw: Any) -> tuple[bool, str | None]:
+    args: dict[str, Any] = {"guard": 90.0, "quota_5h": None, "quota_7d": None}
+    args.update(kw)
+    return quota_start(mode, plan, command="/big", use=use, now=NOW, zone=timezone.utc, **args)
+
+
+def test_the_guard_refuses_at_or_above_it_naming_the_window_its_use_and_reset() -> None:
+    allowed, message = decide("block", plan_at(90))
+    assert not allowed and message is not None
+    assert "/big not started" in message
+    assert "the plan's 5-hour window is at 90%" in message
+    assert "resets at 11:00 (in 1h 0m)" in message
+    assert "quota_guard (90%)" in message
+    assert decide("block", plan_at(89.9)) == (True, None)
+    assert decide("kill", plan_at(95))[0] is False
+
+
+def test_warn_mode_only_says_it() -> None:
+    allowed, message = decide("warn", plan_at(95))
+    assert allowed and message is not None and "5-hour window is at 95%" in message
+
+
+def test_no_plan_data_and_a_stale_window_block_nothing() -> None:
+    assert decide("block", None) == (True, None)
+    assert decide("block", plan_at(99, five_reset=T - 60)) == (True, None)
+    assert decide("block", plan_at(99), guard=None) == (True, None)
+
+
+def test_a_run_whose_p90_does_not_fit_before_the_reset_is_refused() -> None:
+    use = QuotaUse(runs=5, p50=10.0, p90=25.0)
+    allowed, message = decide("block", plan_at(80), use)
+    assert not allowed and message is not None and "p90 of its last 5 runs" in message and "20% left" in message
+    assert decide("block", plan_at(70), use) == (True, None)
+    assert decide("block", plan_at(80), QuotaUse(runs=2, p50=25.0, p90=25.0))[0]  # too few runs to judge
+
+
+def test_quota_budget_per_window() -> None:
+    allowed, message = decide("block", plan_at(50), QuotaUse(five_hour=10.5), guard=None, quota_5h=10.0)
+    assert not allowed and message is not None and "quotaBudget is 10%" in message and "5-hour" in message
+    assert decide("block", plan_at(50), QuotaUse(five_hour=9.0), guard=None, quota_5h=10.0) == (True, None)
+    allowed, message = decide("block", plan_at(50), QuotaUse(seven_day=3.0), guard=None, quota_7d=2.5)
+    assert not allowed and message is not None and "quotaBudget7d" in message and "7-day" in message
+
+
+def test_frontmatter_quota_budgets(tmp_path: Path) -> None:
+    from budget_state._commands import parse_frontmatter
+
+    got = parse_frontmatter(b'---\nquotaBudget: "10%"\nquotaBudget7d: 2.5\n---\nbody\n', where="x.md")
+    assert (got.quota_5h, got.quota_7d, got.error) == (10.0, 2.5, None)
+    bad = parse_frontmatter(b"---\nquotaBudget: 120%\n---\n", where="x.md")
+    assert bad.error is not None and "quotaBudget" in bad.error and "at most 100" in bad.error
+
+
+def test_quota_guard_in_budget_toml_and_the_environment(tmp_path: Path) -> None:
+    from budget_state._config import load_config
+    from budget_state._errors import ConfigError
+
+    (tmp_path / ".claude").mkdir()
+    (tmp_path / ".claude" / "budget.toml").write_text("quota_guard = 90\n")
+    assert load_config(tmp_path, {}).quota_guard == 90.0
+    assert load_config(tmp_path, {"CLAUDE_BUDGET_QUOTA_GUARD": "75%"}).quota_guard == 75.0
+    assert load_config(tmp_path, {"CLAUDE_BUDGET_QUOTA_GUARD": "off"}).quota_guard is None
+    (tmp_path / ".claude" / "budget.toml").write_text("quota_guard = 0\n")
+    with pytest.raises(ConfigError, match="quota_guard"):
+        load_config(tmp_path, {})
+
+
+# --- display ---------------------------------------------------------------------------------------
+
+
+def snapshot_with(plan: Plan | None, quota: dict[str, QuotaUse], guard: float | None = 90.0) -> Any:
+    from budget_state._model import ScopeStatus, Snapshot
+
+    overall = ScopeStatus("overall", 0, None)
+    big = ScopeStatus("/big", 0, None)
+    return Snapshot("block", overall, {"/big": big}, "/l.toml", plan=plan, quota=quota, taken_at=NOW, quota_guard=guard)
+
+
+def test_status_shows_the_windows_their_reset_runs_out_and_each_commands_share() -> None:
+    from budget_state._render import render_status
+
+    at = datetime.fromtimestamp(T + 5 * 3600, timezone.utc)
+    five = PlanWindow("five_hour", 60, at, NOW, ((T - 3600, 40.0), (T, 60.0)))
+    plan = Plan(five, window(12, resets=T + 86400, name="seven_day"))
+    use = QuotaUse(20.0, 2.0, 4, 5.0, 9.5)
+    text = render_status(snapshot_with(plan, {"/big": use, "overall": use}), width=100, now=NOW)
+    assert "Plan windows (Claude Code's own figures):" in text
+    assert "5-hour 60%, resets at" in text and "runs out at ~" in text and "(quota_guard 90%)" in text
+    assert "7-day 12%, resets at" in text
+    assert "/big 20.0% of 5-hour, 2.0% of 7-day, per run p50 5% / p90 9.5%" in text
+    stale = render_status(snapshot_with(Plan(window(97, resets=T - 10), None), {}), width=100, now=NOW)
+    assert "5-hour 97% — stale: it has reset since (counts as 0%)" in stale
+    none = render_status(snapshot_with(None, {}), width=100, now=NOW)
+    assert "Plan windows: no plan data" in none and "nothing is held back" in none
+    assert "Plan windows" not in render_status(snapshot_with(None, {}, guard=None), width=100, now=NOW)
+
+
+def test_status_json_plan_and_quota() -> None:
+    plan = plan_at(60, 12)
+    doc = snapshot_with(plan, {"/big": QuotaUse(20.0, 2.0), "overall": QuotaUse(25.0, 3.0)}).to_json()
+    assert doc["version"] == 2
+    assert doc["plan"]["five_hour"]["used_percentage"] == 60 and doc["plan"]["five_hour"]["status"] == "current"
+    assert doc["commands"]["/big"]["quota"] == {"five_hour": 20.0, "seven_day": 2.0, "per_run": None}
+    assert doc["overall"]["quota"]["five_hour"] == 25.0
+    empty = snapshot_with(None, {}).to_json()
+    assert empty["plan"] is None and empty["overall"]["quota"] is None  # never zeros
+
+
+def test_the_status_line_part() -> None:
+    from budget_state.statusline import plan_part
+
+    assert plan_part(None, NOW) == "no plan data"
+    text = plan_part(plan_at(42, 13), NOW, share=6.25, zone=timezone.utc)
+    assert text == "5h 42% resets 11:00, 7d 13% resets Tue 10:00, cmd ~6.2% of 5h"
+    assert plan_part(Plan(window(99, resets=T - 1), None), NOW, zone=timezone.utc) == "5h stale (reset 09:59)"
+
+
+def test_doctor_names_an_untrusted_state_and_its_fix(tmp_path: Path) -> None:
+    from budget_state._doctor import _plan
+
+    env = env_of(tmp_path)
+    assert _plan(env).detail.startswith("no plan data")
+    observe_plan(limits(42), env=env, now=datetime.now(timezone.utc))
+    assert _plan(env).status == "ok" and "5-hour 42% (current)" in _plan(env).detail
+    path = plan_path(env)
+    assert path is not None
+    os.chmod(path, 0o620)
+    check = _plan(env)
+    assert check.status == "problem" and "other users" in check.detail and str(path) in (check.fix or "")
+
+
+def test_kill_mode_stops_a_run_past_its_quota_budget_not_at_it() -> None:
+    from budget_state._plan import quota_running
+
+    args: dict[str, Any] = {"command": "/big", "quota_5h": 10.0, "quota_7d": None, "now": NOW, "zone": timezone.utc}
+    message = quota_running(plan_at(50), use=QuotaUse(five_hour=10.5), **args)
+    assert message is not None and "(kill mode) stopped this turn" in message and "quotaBudget is 10%" in message
+    assert quota_running(plan_at(50), use=QuotaUse(five_hour=10.0), **args) is None
+    assert quota_running(None, use=QuotaUse(five_hour=50.0), **args) is None
+    assert quota_running(plan_at(50, five_reset=T - 1), use=QuotaUse(five_hour=50.0), **args) is None
+
+
+def test_a_run_keeps_its_quota_budgets(tmp_path: Path) -> None:
+    from budget_state import _runs
+    from budget_state._commands import Budget
+
+    state: dict[str, Any] = {"overall": {}, "commands": {}, "runs": []}
+    _runs.open_run(state, session="s", prompt="p", command="/big", budget=Budget(None, None, None, None, 10.0), now=NOW)
+    assert state["runs"][0]["budget"] == {"quota_5h": 10.0}
+    assert _runs.run_for(state, "s", "p").budget == Budget(None, None, None, None, 10.0, None)
+
+
+def test_the_plan_command_observes_stdin_and_shows_the_windows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    from budget_state._cli import main
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    monkeypatch.delenv("CLAUDE_BUDGET_PLAN_STATE", raising=False)
+    later = int(datetime.now(timezone.utc).timestamp()) + 3600
+    payload = {"rate_limits": limits(42, 13, five_reset=later, seven_reset=later + 86400)}
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(payload)))
+    assert main(["plan", "observe", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["version"] == 1 and doc["plan"]["five_hour"]["used_percentage"] == 42
+    assert main(["plan"]) == 0
+    out = capsys.readouterr().out
+    assert "5-hour: 42% (current)" in out and "7-day: 13% (current)" in out
+    monkeypatch.setattr("sys.stdin", io.StringIO("[1]"))
+    assert main(["plan", "observe"]) == 1
+    assert "not a JSON object" in capsys.readouterr().err
+
+
+def test_an_api_key_user_gets_no_state_file(tmp_path: Path) -> None:
+    env = env_of(tmp_path)
+    assert observe_plan(None, env=env, now=NOW) is None
+    path = plan_path(env)
+    assert path is not None and not path.exists() and not path.parent.exists()
+
+
+def test_no_runs_out_at_from_under_ten_minutes_of_samples() -> None:
+    at = datetime.fromtimestamp(T + 5 * 3600, timezone.utc)
+    w = PlanWindow("five_hour", 60, at, NOW, ((T - 300, 40.0), (T, 60.0)))
+    assert w.runs_out_at(NOW) is None
+
+
+def test_may_start_answers_as_the_hook_with_the_plan(tmp_path: Path) -> None:
+    import budget_state
+
+    project = tmp_path / "proj"
+    (project / ".claude" / "commands").mkdir(parents=True)
+    (project / ".claude" / "commands" / "big.md").write_text("---\ndescription: x\n---\nbody\n")
+    (project / ".claude" / "budget.toml").write_text('mode = "block"\nquota_guard = 90\n')
+    env = env_of(tmp_path)
+    soon = int(datetime.now(timezone.utc).timestamp()) + 3600
+    observe_plan(limits(91, five_reset=soon, seven_reset=soon + 86400), env=env)
+    decision = budget_state.may_start("/big", project, env=env)
+    assert not decision.allowed and "5-hour window is at 91%" in (decision.reason or "")
+    assert budget_state.may_start(None, project, env=env).allowed  # a plain prompt is not held back
+    assert budget_state.may_start("/big", project, env={**env, "ANTHROPIC_API_KEY": "k"}).allowed
+
+
+def test_the_status_line_survives_a_busy_ledger_and_charges_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from budget_state import _plan, statusline
+    from budget_state._errors import LockTimeout
+
+    project = tmp_path / "proj"
+    (project / ".claude").mkdir(parents=True)
+    (project / ".claude" / "budget.toml").write_text("quota_guard = 90\n")
+    env = {**env_of(tmp_path), "NO_COLOR": "1"}
+    soon = int(datetime.now(timezone.utc).timestamp()) + 3600
+    payload = {"workspace": {"project_dir": str(project)}, "rate_limits": limits(42, 13, five_reset=soon)}
+
+    def busy(*args: Any, **kwargs: Any) -> Any:
+        raise LockTimeout("the ledger lock was held", path=project)
+
+    monkeypatch.setattr(_plan, "attribute", busy)
+    out = io.StringIO()
+    assert statusline.main([], stdin=io.BytesIO(json.dumps(payload).encode()), stdout=out, env=env) == 0
+    assert "5h 42%" in out.getvalue(), out.getvalue()
