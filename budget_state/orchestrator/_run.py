@@ -390,7 +390,14 @@ class Orchestration:
             if known and not s.get("ended"):
                 files = [Path(k) for k in (s.get("files") or {}) if "/subagents/" not in k.replace(os.sep, "/")]
                 transcript = files[0] if files else None
-                settle(state, session=session, transcript=transcript, price=pricer(self.ctx.config), now=now)
+                settle(
+                    state,
+                    session=session,
+                    transcript=transcript,
+                    price=pricer(self.ctx.config),
+                    also=_scope.charger,  # its responses charge this orchestration too, as its hooks' do
+                    now=now,
+                )
                 end_session(state, session=session, now=now)
             t = _scope.table(state, self.id) or {}
             entry = (t.get("instances") or {}).get(session)
