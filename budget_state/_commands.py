@@ -9,7 +9,7 @@ import os
 import re
 import stat as _stat
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from budget_state._paths import display
 from budget_state._units import TokenValueError, parse_tokens
@@ -209,10 +209,16 @@ def parse_frontmatter(head: bytes, /, *, where: str) -> Budget:
         return Budget()  # "tokenBudget" only appeared in a comment
     if not isinstance(data, dict):
         return Budget(error=f"frontmatter of {where} is not a set of key: value lines — {_FIX}")
-    from budget_state._units import parse_usd
+    from budget_state._units import parse_percent, parse_usd
 
-    amounts: list[int | None] = []
-    for keys, parse in ((_KEYS, parse_tokens), (_COST_KEYS, parse_usd)):
+    amounts: list[Any] = []
+    parsers = (
+        (_KEYS, parse_tokens),
+        (_COST_KEYS, parse_usd),
+        (_QUOTA_KEYS, parse_percent),
+        (_QUOTA7_KEYS, parse_percent),
+    )
+    for keys, parse in parsers:
         found = _lookup(data, keys)
         if found is None:
             amounts.append(None)
@@ -223,7 +229,7 @@ def parse_frontmatter(head: bytes, /, *, where: str) -> Budget:
         except TokenValueError as exc:
             shown = f" {exc.shown}" if exc.shown else ""
             return Budget(error=f"{key}{shown} in {where} {exc.reason} — {exc.fix or _FIX}")
-    tokens, usd = amounts
+    tokens, usd, quota_5h, quota_7d = amounts
     window = None
     found = _lookup(data, _WINDOW_KEYS)
     if found is not None and (tokens is not None or usd is not None):
@@ -235,21 +241,7 @@ def parse_frontmatter(head: bytes, /, *, where: str) -> Budget:
             window = parse_window(value).label
         except WindowError as exc:
             return Budget(error=f"{key} {describe_value(value)} in {where} {exc}")
-    quotas: list[float | None] = []
-    for keys in (_QUOTA_KEYS, _QUOTA7_KEYS):
-        found = _lookup(data, keys)
-        if found is None:
-            quotas.append(None)
-            continue
-        from budget_state._units import parse_percent
-
-        key, value = found
-        try:
-            quotas.append(parse_percent(value, what=key))
-        except TokenValueError as exc:
-            shown = f" {exc.shown}" if exc.shown else ""
-            return Budget(error=f"{key}{shown} in {where} {exc.reason} — {exc.fix}")
-    return Budget(tokens, None, usd, window, quotas[0], quotas[1])
+    return Budget(tokens, None, usd, window, quota_5h, quota_7d)
 
 
 class BudgetCache:

@@ -82,15 +82,6 @@ def observe_in(
 
 def _settle_session(ctx: Any, state: dict[str, Any], session: str, transcript: Path, now: datetime) -> None:
     """Count what the session's transcript gained (as its next hook would), before charging."""
-    from . import _runs
-    from .hook import _orchestration_charger, _pricer, _resolver
+    from .hook import settle
 
-    _runs.settle(
-        state,
-        session=session,
-        transcript=transcript,
-        resolve=_resolver(ctx),
-        price=_pricer(ctx),
-        also=_orchestration_charger,
-        now=now,
-    )
+    settle(ctx, state, session=session, transcript=transcript, now=now)

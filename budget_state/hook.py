@@ -261,17 +261,7 @@ def _settle(
     notes: list[str] = []
     decision = None
     with ctx.ledger.transaction() as state:
-        notes += _runs.settle(
-            state,
-            session=session,
-            transcript=transcript,
-            extra=extra,
-            prompt_id=prompt_id,
-            resolve=_resolver(ctx),
-            price=_pricer(ctx),
-            also=_orchestration_charger,
-            now=now,
-        )
+        notes += settle(ctx, state, session=session, transcript=transcript, extra=extra, prompt_id=prompt_id, now=now)
         if not background:
             notes += _runs.unpriced_notes(state)
         cmd_status, overall = _statuses(ctx, state, _runs.run_for(state, session, prompt_id), now)
@@ -559,16 +549,8 @@ def _begin_turn(
     if prompt_id is not None:
         # before settle: this prompt's own user record must not look like one whose hook failed
         _runs.mark_handled(state, session=session, prompt=prompt_id, now=now, typed=typed)
-    notes = _runs.settle(
-        state,
-        session=session,
-        transcript=transcript,
-        prompt_id=prompt_id,
-        resolve=_resolver(ctx),
-        price=_pricer(ctx),
-        started=transcript_time(),
-        also=_orchestration_charger,
-        now=now,
+    notes = settle(
+        ctx, state, session=session, transcript=transcript, prompt_id=prompt_id, started=transcript_time(), now=now
     )
     _runs.close_run(state, session=session, now=now, keep=prompt_id)
     return notes + _runs.unpriced_notes(state)
@@ -595,6 +577,14 @@ def _command_budget(ctx: Any, command: str | None) -> tuple[str | None, Path | N
     budget = read_budget(path, project=ctx.project, cache=cache)
     cache.save()
     return command, path, budget
+
+
+def settle(ctx: Any, state: Any, /, **how: Any) -> list[str]:
+    """``_runs.settle`` as every hook does it: the project's prices, its resolver of command prompts
+    whose own hook failed, and an orchestration's scope charged too (also for ``_observe``)."""
+    from . import _runs
+
+    return _runs.settle(state, resolve=_resolver(ctx), price=_pricer(ctx), also=_orchestration_charger, **how)
 
 
 def _orchestration_charger(state: Any, session: str, now: Any) -> Any:
