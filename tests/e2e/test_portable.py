@@ -56,7 +56,9 @@ def test_a_teammate_without_claude_budget_gets_one_line_not_an_error_per_event(p
     assert shown == ([f"UserPromptSubmit says: {NOT_INSTALLED}"] if p.cli.at_least(2, 1, 332) else []), shown
     assert "hook error" not in json.dumps(run.events).lower()
     assert "error" not in run.stderr.lower(), run.stderr
-    assert len(list(tmp_path.glob("claude-budget-missing.*"))) == 1  # said once, for this session
+    marks = (p.home / ".claude" / "claude-budget-missing").read_text().split()
+    assert len(marks) == 1 and marks[0].isdigit()  # said once, for this Claude Code process (its pid)
+    assert not list(tmp_path.glob("claude-budget-missing*"))  # nothing in a shared temp folder
     assert not p.ledger.exists()  # nothing ran
 
     p.write_config('on_error = "closed"\n')  # the team wants enforcement, not a silent gap
