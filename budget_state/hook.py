@@ -60,6 +60,10 @@ def main(
     env = os.environ if env is None else env
     args = sys.argv[1:] if argv is None else argv
     out = sys.stdout if stdout is None else stdout
+    if args[:1] == ["--mod"]:  # a request of the Claude Code mod (see _mod): not a hook event
+        from ._mod import main as mod_main
+
+        return mod_main(sys.stdin.buffer if stdin is None else stdin, out, env)
     if args[:1] == ["--version"]:  # for `claude-budget doctor`: which claude-budget a hook line runs
         from . import __version__
 
@@ -180,26 +184,31 @@ def handle(
     prompt_id = _str(payload, "prompt_id")
     extra = [Path(p)] if (p := _str(payload, "agent_transcript_path")) else []
     now = utcnow()
+    from ._mod import active
+
+    # The session's mod counts each request and stops kill mode's runs itself: the hook stands
+    # down for that, and keeps the rest (starts, runs, links, Claude Code's own totals).
+    mod = active(session, env)
 
     if event == "UserPromptSubmit":
-        return _prompt(ctx, payload, session, transcript, prompt_id, now)
+        return _prompt(ctx, payload, session, transcript, prompt_id, now, mod=mod)
 
     # Kill mode's PreToolUse judges the response that called the tool. Claude Code writes it to the
     # transcript some 60-80 ms after this hook starts: waiting for it is only worth it where that
     # response could put a limit over (see _could_go_over); elsewhere the hook answers at once.
     probe = None
-    if event == "PreToolUse" and ctx.config.mode == "kill" and not background:
+    if event == "PreToolUse" and ctx.config.mode == "kill" and not background and not mod:
         probe = _unwritten(payload, transcript)
-    else:
+    elif not mod:
         _wait_for_transcript(event, payload, transcript)
     try:
-        return _settle(ctx, event, payload, session, transcript, extra, prompt_id, now, background, probe)
+        return _settle(ctx, event, payload, session, transcript, extra, prompt_id, now, background, probe, mod)
     except _WaitFirst:
         from ._accounting import wait_for
 
         assert probe is not None
         wait_for(probe[0], probe[1], timeout=0.25)
-        return _settle(ctx, event, payload, session, transcript, extra, prompt_id, now, background, None)
+        return _settle(ctx, event, payload, session, transcript, extra, prompt_id, now, background, None, mod)
 
 
 class _WaitFirst(Exception):
@@ -257,6 +266,7 @@ def _settle(
     now: Any,
     background: bool,
     probe: tuple[str, list[Path]] | None,
+    mod: bool = False,
 ) -> dict[str, Any] | None:
     """Count what is new, then decide (PreToolUse) and close (Stop, SessionEnd): one transaction.
 
@@ -277,13 +287,14 @@ def _settle(
             resolve=_resolver(ctx),
             price=_pricer(ctx),
             now=now,
+            mod_counts=mod,
         )
         if not background:
             notes += _runs.unpriced_notes(state)
         cmd_status, overall = _statuses(ctx, state, _runs.run_for(state, session, prompt_id), now)
         zone = ctx.config.zone()
         crossings = [] if background else _thresholds(state, cmd_status, overall, now=now, zone=zone)
-        if event == "PreToolUse" and not background:
+        if event == "PreToolUse" and not background and not mod:
             from ._budgets import check_running
 
             cmd_status = _orchestration_limit(ctx, state, session, cmd_status)
@@ -352,7 +363,14 @@ def _wait_for_transcript(event: str, payload: Mapping[str, Any], transcript: Pat
 
 
 def _prompt(
-    ctx: Any, payload: Mapping[str, Any], session: str, transcript: Path | None, prompt_id: str | None, now: Any
+    ctx: Any,
+    payload: Mapping[str, Any],
+    session: str,
+    transcript: Path | None,
+    prompt_id: str | None,
+    now: Any,
+    *,
+    mod: bool = False,
 ) -> dict[str, Any] | None:
     from . import _runs
     from ._api import STATUS_COMMAND
@@ -362,16 +380,16 @@ def _prompt(
     raw = payload.get("prompt")
     prompt = raw if isinstance(raw, str) else ""
     if _started_by_claude(payload, prompt):
-        return _followup(ctx, prompt, session, transcript, prompt_id, now)
+        return _followup(ctx, prompt, session, transcript, prompt_id, now, mod=mod)
     command = command_from_prompt(prompt)
     notes: list[str] = []
     if command in (STATUS_COMMAND, PLUGIN_STATUS_COMMAND):
-        return _status(ctx, prompt, session, transcript, prompt_id, now)
+        return _status(ctx, prompt, session, transcript, prompt_id, now, mod=mod)
     command, path, budget = _command_budget(ctx, command)
     if budget is not None and budget.error:
         notes.append(f"claude-budget: {budget.error} (no budget enforced for {command} until then)")
     with ctx.ledger.transaction() as state:
-        notes += _begin_turn(ctx, state, session, transcript, prompt_id, now)
+        notes += _begin_turn(ctx, state, session, transcript, prompt_id, now, mod=mod)
         notes += _config_notice(ctx, state)
         from ._api import command_status, overall_status
 
@@ -401,7 +419,7 @@ def _prompt(
 
 
 def _followup(
-    ctx: Any, prompt: str, session: str, transcript: Path | None, prompt_id: str | None, now: Any
+    ctx: Any, prompt: str, session: str, transcript: Path | None, prompt_id: str | None, now: Any, *, mod: bool = False
 ) -> dict[str, Any] | None:
     """A turn Claude Code started itself continues the run that caused it (2.1.198+).
 
@@ -415,7 +433,7 @@ def _followup(
 
     tool, agent = notification(prompt)
     with ctx.ledger.transaction() as state:
-        notes = _begin_turn(ctx, state, session, transcript, prompt_id, now, typed=False)
+        notes = _begin_turn(ctx, state, session, transcript, prompt_id, now, typed=False, mod=mod)
         cause = _runs.cause_of(state, session, tool=tool, agent=agent, transcript=transcript)
         if cause is not None and prompt_id is not None:
             _runs.resume_run(state, session=session, prompt=prompt_id, cause=cause, now=now)
@@ -487,14 +505,14 @@ def _answer(ctx: Any, decision: Any, notes: list[str]) -> dict[str, Any] | None:
 
 
 def _status(
-    ctx: Any, prompt: str, session: str, transcript: Path | None, prompt_id: str | None, now: Any
+    ctx: Any, prompt: str, session: str, transcript: Path | None, prompt_id: str | None, now: Any, *, mod: bool = False
 ) -> dict[str, Any]:
     """``/budget [/name]``: settle, then answer with the status as a block reason (no model call)."""
     from ._api import _normalize, build_snapshot
     from ._render import render_status
 
     with ctx.ledger.transaction() as state:
-        notes = _begin_turn(ctx, state, session, transcript, prompt_id, now)
+        notes = _begin_turn(ctx, state, session, transcript, prompt_id, now, mod=mod)
     snap = build_snapshot(ctx, state, warnings=(*_with_recovery(ctx, notes), *_wiring_notes(ctx)))
     args = prompt.split()[1:2]
     only = _normalize(args[0]) if args else None
@@ -524,7 +542,15 @@ def _wiring_notes(ctx: Any) -> list[str]:
 
 
 def _begin_turn(
-    ctx: Any, state: Any, session: str, transcript: Path | None, prompt_id: str | None, now: Any, *, typed: bool = True
+    ctx: Any,
+    state: Any,
+    session: str,
+    transcript: Path | None,
+    prompt_id: str | None,
+    now: Any,
+    *,
+    typed: bool = True,
+    mod: bool = False,
 ) -> list[str]:
     """What every prompt does first: note it as seen, count what came before, end the last run.
 
@@ -545,6 +571,7 @@ def _begin_turn(
         price=_pricer(ctx),
         started=transcript_time(),
         now=now,
+        mod_counts=mod,
     )
     _runs.close_run(state, session=session, now=now)
     return notes + _runs.unpriced_notes(state)
