@@ -100,6 +100,13 @@ def claim(session: str, env: Mapping[str, str], pid: object, mod: str) -> bool:
     path = _handshake(session, env)
     if path is None or not isinstance(pid, int) or isinstance(pid, bool):
         return False
+    if active(session, env):
+        try:
+            with open(path, encoding="utf-8") as f:
+                if json.load(f).get("mod") != mod:
+                    return False  # another copy of the mod (plugin and ~/.claude/skills) counts it
+        except (OSError, ValueError, AttributeError):
+            return False
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(path.parent, 0o700)
@@ -112,6 +119,19 @@ def claim(session: str, env: Mapping[str, str], pid: object, mod: str) -> bool:
     except OSError:
         return False
     return True
+
+
+def _wired(ctx: Any, env: Mapping[str, str], mod: str) -> bool:
+    """Whether claude-budget counts this project: its hooks are wired (project, --user, the enabled
+    plugin), or the mod is the plugin's own (loaded for this session with --plugin-dir or the like).
+    The mod that install puts in ~/.claude/skills loads in every project: elsewhere it stays out."""
+    from ._paths import claude_home
+    from ._wiring import wiring
+
+    if (Path(mod) / "hooks" / "claude-budget.sh").is_file():
+        return True
+    w = wiring(ctx.project, claude_home(env))
+    return bool(w.project_settings or w.user_settings or w.plugin)
 
 
 def release(session: str, env: Mapping[str, str]) -> None:
@@ -191,7 +211,10 @@ def handle(request: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]
     ctx = Context.load(env=env, cwd=_str(request, "cwd"), own_process=True)
     now = utcnow()
     if op == "hello":
-        claimed = claim(session, env, request.get("pid"), str(request.get("mod") or "?"))
+        mod = str(request.get("mod") or "?")
+        if not _wired(ctx, env, mod):
+            return {"absent": True}
+        claimed = claim(session, env, request.get("pid"), mod)
         return {"claimed": claimed, "on_error": ctx.config.on_error, "band": _band(ctx, session, None, now)}
     if op == "step":
         return _step(ctx, request, session, now)
@@ -231,6 +254,14 @@ def _step(ctx: Any, request: Mapping[str, Any], session: str, now: Any) -> dict[
         notes = _thresholds(state, cmd_status, overall, now=now, zone=zone)
         decision = check_running(ctx.config.mode, cmd_status, overall, now=now, zone=zone)
         decision = _orchestrated(ctx, state, session, decision, cmd_status, now, running=True)
+        if ctx.config.team_url:  # charge the team's leases; kill mode: may the run go on?
+            from .team.hook import after_settle
+
+            more, team_stop = after_settle(
+                ctx, state, "PreToolUse", cmd_status and cmd_status.name, now, background=False
+            )
+            notes += more
+            decision = team_stop if team_stop is not None and decision.allowed else decision
     stop = None if decision.allowed else decision.reason
     return {
         "run": run,

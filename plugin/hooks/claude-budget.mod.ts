@@ -273,7 +273,8 @@ export const register: Register = (on) => {
 
   on('command.run', { command: 'budget' }, async ($, e, next) => {
     if (ready) await ready
-    if (!session) return next(e)
+    // not counting: this project's hooks answer (a blocked prompt), or another copy of the mod
+    if (!counting) return next(e)
     const answer = await ask($, { op: 'status', cwd: env.CLAUDE_PROJECT_DIR, args: e.args })
     if (answer.absent) return next(e)
     return { text: answer.text ?? '', isTextDisplayOnly: true }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -33,6 +34,7 @@ _ALIAS = "claude-code-"  # package.json pins each release as "claude-code-X.Y.Z"
 
 
 # What changed between the pinned releases, as checked on them (tests branch on these, not on guesses):
+MODS = (2, 1, 286)  # Claude Code loads claude-budget's mod: /budget is its display-only command
 BACKGROUND_SUBAGENTS = (2, 1, 198)  # a subagent runs in the background; a follow-up turn reports it
 COST_STATE = (2, 1, 332)  # the transcript ends with Claude Code's own totals; modelUsage of a
 #                           resumed or forked session is cumulative over the whole session
@@ -147,6 +149,16 @@ class Run:
     @property
     def blocked(self) -> bool:
         return self.text.startswith("UserPromptSubmit operation blocked by hook:")
+
+    @property
+    def by_mod(self) -> bool:
+        """Answered by claude-budget's mod (2.1.286+): display only, no turn, no "blocked" frame;
+        ``-p`` prefixes the plugin's name (``claude-budget`` or, installed, ``claude-budget-mod``)."""
+        return (
+            not self.blocked
+            and self.result.get("num_turns") == 0
+            and re.match(r"claude-budget[\w+-]*: ", self.text) is not None
+        )
 
     def describe(self) -> str:
         return f"claude -p {self.prompt!r} -> rc {self.returncode}\nresult: {json.dumps(self.result, indent=1)}\nstderr: {self.stderr}"

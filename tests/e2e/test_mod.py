@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_harness import REPO, Project, Run, read_toml, total, usage_of
+from e2e_harness import MODS, REPO, Project, Run, pane_idle, read_toml, total, usage_of
 
 PLUGIN = REPO / "plugin"
-MODS = (2, 1, 286)
 
 
 def run(p: Project, prompt: str, **kw: Any) -> Run:
@@ -70,6 +69,7 @@ def test_a_mod_that_fails_to_load_leaves_counting_to_the_hooks(project, fake_api
     shutil.copytree(PLUGIN, broken, symlinks=True, ignore=shutil.ignore_patterns("types", "tsconfig.json"))
     (broken / "hooks" / "claude-budget.mod.ts").write_text("export function register() { throw new Error('no') }\n")
     p = project()
+    shutil.rmtree(p.home / ".claude" / "skills" / "claude-budget")  # the copy install put there
     p.write_command("review-pr", "Review PR $ARGUMENTS. SCRIPT: bash, agent, text")
 
     r = p.run_claude("/review-pr 1", args=["--plugin-dir", str(broken)])
@@ -138,9 +138,8 @@ def test_budget_command_is_display_only_with_the_mod(project, fake_api, claude):
     assert fake_api.requests == before, r.describe()
     assert "/review-pr" in r.text, r.describe()
     if claude.at_least(*MODS):
-        assert r.text.startswith("claude-budget: Token budgets"), r.describe()
-        assert not r.blocked and "blocked" not in r.text, r.describe()
-        assert r.result.get("num_turns") == 0, r.describe()
+        assert r.by_mod and "Token budgets" in r.text, r.describe()
+        assert "blocked" not in r.text, r.describe()
     else:
         assert r.blocked, r.describe()  # 2.1.197: the hook answers, framed as a blocked prompt
 
@@ -184,3 +183,32 @@ def test_a_failing_mod_respects_on_error(project, fake_api, claude, on_error):
     else:
         assert r.requests == 3, r.describe()
         assert r.result["subtype"] == "success", r.describe()
+
+
+def test_the_band_and_budget_in_the_interactive_tui(project, fake_api, interactive, claude):
+    """2.1.332: the band above the prompt shows the running command and its budget, updated per
+    request; /budget renders as a local command's output (no "blocked" frame, no request)."""
+    if not claude.at_least(*MODS):
+        pytest.skip("the mod needs Claude Code 2.1.286+ (test_interactive covers 2.1.197)")
+    p = project()
+    p.write_command("review-pr", "Review PR $ARGUMENTS. SCRIPT: bash, text", token_budget=1_000_000)
+    tui = interactive(p)
+
+    tui.submit("/review-pr 1")
+    pane = tui.wait(
+        lambda pane: fake_api.requests >= 2 and "claude-budget · /review-pr" in pane and pane_idle(pane),
+        "the band naming the running command after its turn",
+    )
+    band = next(line for line in pane.splitlines() if "claude-budget · /review-pr" in line)
+    used = total(fake_api.totals())
+    assert "of 1.0M tokens" in band and ("$" in band), band
+    from budget_state._units import humanize
+
+    assert humanize(used) in band or f"{used:,}" in band, (band, used)
+    n = fake_api.requests
+
+    tui.submit("/budget")
+    pane = tui.wait(lambda pane: "Token budgets" in pane.split("❯ /budget")[-1] and pane_idle(pane), "/budget's answer")
+    assert "blocked by hook" not in pane, tui.describe()
+    assert fake_api.requests == n
+    assert tui.exit() == "status 0", tui.describe()

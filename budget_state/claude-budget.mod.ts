@@ -1,0 +1,311 @@
+// claude-budget's mod: Claude Code 2.1.286+ loads it in-process (plugin/hooks/hooks.json, "modules").
+//
+// It counts every model request of the session — main loop and subagents, as `turn.step` sees
+// them — into the project's ledger through Python (`budget_state.hook --mod`, one process per
+// request, JSON on its private stdin/stdout; no port), so prices, windows and scopes are the
+// hooks' own. In kill mode it refuses the next request of a run whose last response put a scope
+// over, and denies that run's tool calls and subagents; it answers /budget without a model call;
+// it draws a live band above the prompt. The hooks of a session the mod counts stand down for
+// counting (the handshake, see budget_state/_mod.py); without the mod they count everything.
+//
+// Typed against the declarations Claude Code writes beside a loaded mod
+// (plugin/.claude-plugin/types, checked by `tsc` in scripts/lint.sh).
+import type { EngineInterface, Register, TurnStepResult, TurnUsage } from 'claude-code'
+
+const PROTOCOL = 1
+const NAME = 'claude-budget'
+
+type Band = { text: string; mode: string }
+type Answer = {
+  protocol?: number
+  error?: string
+  on_error?: string
+  absent?: boolean
+  claimed?: boolean
+  stop?: string | null
+  run?: string | null
+  scope?: string | null
+  notes?: string[]
+  band?: Band
+  text?: string
+}
+
+// One session per Claude Code process (a mod's worker lives in it).
+let session: string | null = null
+let root = ''
+let env: Record<string, string> = {}
+let counting = false // the handshake is ours: this mod counts the session
+let ready: Promise<void> | null = null
+let onError = 'open'
+let told = false // the one line about a failure was said
+let broken: string | null = null // on_error closed and a request could not be counted: refuse the rest
+let pending: Promise<unknown> = Promise.resolve() // records not yet answered, in order
+let stopAll: string | null = null // kill mode: an overall scope is over
+const stops = new Map<string, string>() // run (prompt id) -> kill mode's reason
+const runOf = new Map<string, string>() // "a:<agentId>" or "p:<promptId>" -> run
+let band: Band | null = null
+let bandOn = true
+
+// The shell line that finds claude-budget's Python: as the installed hook lines find it
+// (CLAUDE_BUDGET_PYTHON, the project's .venv, PATH), else this plugin's own runner.
+const FIND = [
+  'if [ -x "${CLAUDE_BUDGET_PYTHON:-}" ]; then exec "$CLAUDE_BUDGET_PYTHON" -m budget_state.hook --mod; fi',
+  'if [ -x "${CLAUDE_PROJECT_DIR:-.}/.venv/bin/claude-budget-hook" ]; then exec "$CLAUDE_PROJECT_DIR/.venv/bin/claude-budget-hook" --mod; fi',
+  'if command -v claude-budget-hook >/dev/null 2>&1; then exec claude-budget-hook --mod; fi',
+  'if [ -f "$1" ]; then exec sh "$1" Mod; fi',
+  `echo '{"protocol":${PROTOCOL},"absent":true}'`,
+].join('\n')
+
+async function ask($: EngineInterface, request: Record<string, unknown>): Promise<Answer> {
+  const ran = await $.process.run(['sh', '-c', FIND, 'sh', `${root}/hooks/claude-budget.sh`], {
+    env,
+    stdin: JSON.stringify({ v: PROTOCOL, session, ...request }),
+    timeoutMs: 20000,
+  })
+  const line = ran.stdout.trim().split('\n').pop() ?? ''
+  let answer: Answer
+  try {
+    answer = JSON.parse(line) as Answer
+  } catch {
+    throw new Error(`no answer from claude-budget's Python (exit ${ran.exitCode}): ${ran.stderr.trim().slice(-300)}`)
+  }
+  if (answer.protocol !== undefined && answer.protocol !== PROTOCOL) {
+    throw new Error(`claude-budget's Python speaks protocol ${answer.protocol}, this mod ${PROTOCOL}`)
+  }
+  if (answer.error) throw new Error(answer.error)
+  if (answer.band) band = answer.band
+  return answer
+}
+
+// One line, said once, in the session's own log and as a toast.
+function say($: EngineInterface, text: string): void {
+  if (told) return
+  told = true
+  try {
+    $.ui.log(text, { to: 'transcript' })
+  } catch {
+    // no surface: nothing to say it on
+  }
+}
+
+// Give counting back to the hooks (a handler failed, or the API is not the one we know).
+async function handOver($: EngineInterface, why: string): Promise<void> {
+  const was = counting
+  counting = false
+  say($, `claude-budget: ${why}; the hooks count this session from here on`)
+  if (was && session) {
+    try {
+      await ask($, { op: 'handover' })
+    } catch {
+      // the handshake names this claude process: it lapses when the session ends
+    }
+  }
+}
+
+// A call on `$` this build lacks throws a TypeError where it is made (the mod API is early
+// access): the mod then stays out of the session and the hooks count, as without a mod.
+async function start($: EngineInterface, cwd: string): Promise<void> {
+  try {
+    await begin($, cwd)
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error
+    counting = false
+    say($, `claude-budget: this Claude Code's mod API is not the one the mod knows (${error.message}); the hooks count instead`)
+  }
+}
+
+async function begin($: EngineInterface, cwd: string): Promise<void> {
+  root = $.plugin.root
+  session = await $.session.id()
+  const hookEnv = await $.process.hookEnv()
+  env = { ...hookEnv }
+  // The settings' env (CLAUDE_BUDGET_PYTHON in settings.local.json, where install put it) and the
+  // user's budget variables, which $.process.run does not pass on by itself.
+  const known: [string, string | undefined][] = [
+    ['CLAUDE_BUDGET_PYTHON', await $.env.get('CLAUDE_BUDGET_PYTHON')],
+    ['CLAUDE_BUDGET_STATE', await $.env.get('CLAUDE_BUDGET_STATE')],
+    ['CLAUDE_BUDGET_MODE', await $.env.get('CLAUDE_BUDGET_MODE')],
+    ['CLAUDE_BUDGET_ON_ERROR', await $.env.get('CLAUDE_BUDGET_ON_ERROR')],
+    ['CLAUDE_BUDGET_DEBUG', await $.env.get('CLAUDE_BUDGET_DEBUG')],
+  ]
+  for (const [name, value] of known) if (value !== undefined) env[name] = value
+  if (!env.CLAUDE_PROJECT_DIR) env.CLAUDE_PROJECT_DIR = cwd
+  bandOn = (await $.env.get('CLAUDE_BUDGET_BAND')) !== 'off'
+  const pid = Number(hookEnv.CLAUDE_PID)
+  const answer = await ask($, { op: 'hello', cwd, pid: Number.isFinite(pid) ? pid : null, mod: root })
+  if (answer.absent) return // claude-budget is not installed for this project: nothing to count
+  onError = answer.on_error === 'closed' ? 'closed' : 'open'
+  counting = answer.claimed === true
+  if (counting && bandOn) $.ui.invalidate('ui.render')
+}
+
+function runKey(agentId: string | undefined, prompt: string | undefined): string {
+  return agentId ? `a:${agentId}` : `p:${prompt ?? ''}`
+}
+
+function stopFor(key: string): string | null {
+  if (stopAll) return stopAll
+  const run = runOf.get(key)
+  return run ? stops.get(run) ?? null : null
+}
+
+function plainUsage(usage: TurnUsage): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    input_tokens: usage.input_tokens,
+    output_tokens: usage.output_tokens,
+    cache_creation_input_tokens: usage.cache_creation_input_tokens,
+    cache_read_input_tokens: usage.cache_read_input_tokens,
+  }
+  if (usage.ephemeral_5m_input_tokens !== undefined || usage.ephemeral_1h_input_tokens !== undefined) {
+    out.cache_creation = {
+      ephemeral_5m_input_tokens: usage.ephemeral_5m_input_tokens ?? 0,
+      ephemeral_1h_input_tokens: usage.ephemeral_1h_input_tokens ?? 0,
+    }
+  }
+  return out
+}
+
+function refused(e: { turnId: string; index: number }, reason: string): TurnStepResult {
+  return { turnId: e.turnId, index: e.index, answer: reason, toolUses: [], stopReason: 'end_turn', usage: null }
+}
+
+async function record(
+  $: EngineInterface,
+  key: string,
+  agentId: string | undefined,
+  prompt: string | undefined,
+  usage: TurnUsage,
+): Promise<void> {
+  if (typeof usage.input_tokens !== 'number' || typeof usage.output_tokens !== 'number') {
+    await handOver($, 'turn.step gave usage of a shape this mod does not know')
+    return
+  }
+  const answer = await ask($, {
+    op: 'step',
+    cwd: env.CLAUDE_PROJECT_DIR,
+    prompt: prompt ?? null,
+    agent: agentId ?? null,
+    model: usage.model,
+    usage: plainUsage(usage),
+  })
+  if (answer.run) runOf.set(key, answer.run)
+  if (answer.stop) {
+    if (answer.scope === 'overall') stopAll = answer.stop
+    else if (answer.run) stops.set(answer.run, answer.stop)
+  }
+  if (bandOn) $.ui.invalidate('ui.render')
+}
+
+export const register: Register = (on) => {
+  on('session.start', async ($, e, next) => {
+    const started = await next(e)
+    ready = start($, e.cwd).catch((error: unknown) => handOver($, `the mod could not start (${String(error)})`))
+    try {
+      await $.command.register({
+        name: 'budget',
+        description: `${NAME}: the token budgets of this project (no model call)`,
+        argumentHint: '[/command]',
+        immediate: true,
+      })
+    } catch (error) {
+      $.ui.log(`claude-budget: /budget not registered: ${String(error)}`, { to: 'debug' })
+    }
+    return started
+  }).catch(async ($, e, next) => next(e))
+
+  on('turn.step', async function* ($, e, next) {
+    if (ready) await ready
+    if (!counting) return yield* next(e)
+    const info = await $.session.info()
+    const key = runKey(e.agentId, info.promptId)
+    await pending // a response still being counted may be the one that crossed
+    const reason = broken ?? stopFor(key)
+    if (reason) {
+      yield { kind: 'text', index: 0, text: reason }
+      return refused(e, reason)
+    }
+    const result = yield* next(e)
+    if (result.usage && counting) {
+      const done = record($, key, e.agentId, info.promptId, result.usage)
+      pending = pending.then(() => done, () => done)
+      await done
+    }
+    return result
+  }).catch(async function* ($, e, next) {
+    if (next.called) {
+      // The request went out and was answered, and counting it failed. on_error closed: no
+      // request goes out unchecked from here on; open: the hooks count from here on.
+      if (onError === 'closed') {
+        broken = `claude-budget could not check the budgets, and on_error is closed: ${String(next.error)}`
+        say($, broken)
+      } else {
+        await handOver($, `a model request could not be counted (${String(next.error)}), on_error is open`)
+      }
+      return yield* next(e)
+    }
+    if (onError === 'closed') {
+      const reason = `claude-budget could not check the budgets, and on_error is closed: ${String(next.error)}`
+      say($, reason)
+      yield { kind: 'text', index: 0, text: reason }
+      return refused(e, reason)
+    }
+    await handOver($, `the mod failed (${String(next.error)}), on_error is open`)
+    return yield* next(e)
+  })
+
+  on('agent.spawn', async ($, e, next) => {
+    if (ready) await ready
+    if (!counting) return next(e)
+    await pending
+    const info = await $.session.info()
+    const reason = broken ?? stopFor(runKey(undefined, info.promptId))
+    return reason ? { deny: reason } : next(e)
+  }).catch(async ($, e, next) => (next.called || onError !== 'closed' ? next(e) : { deny: 'claude-budget could not check the budgets, and on_error is closed' }))
+
+  on('tool.call', async ($, e, next) => {
+    if (ready) await ready
+    if (!counting) return next(e)
+    await pending
+    const info = await $.session.info()
+    const reason = broken ?? stopFor(runKey(e.agentId, info.promptId))
+    return reason ? { deny: reason } : next(e)
+  }).catch(async ($, e, next) => (next.called || onError !== 'closed' ? next(e) : { deny: 'claude-budget could not check the budgets, and on_error is closed' }))
+
+  on('command.run', { command: 'budget' }, async ($, e, next) => {
+    if (ready) await ready
+    // not counting: this project's hooks answer (a blocked prompt), or another copy of the mod
+    if (!counting) return next(e)
+    const answer = await ask($, { op: 'status', cwd: env.CLAUDE_PROJECT_DIR, args: e.args })
+    if (answer.absent) return next(e)
+    return { text: answer.text ?? '', isTextDisplayOnly: true }
+  }).catch(async ($, e, next) => (next.called ? next(e) : { text: `claude-budget: /budget failed: ${String(next.error)}`, isTextDisplayOnly: true }))
+
+  on('session.measure', async ($, e, next) => {
+    if (counting) {
+      const limits: Record<string, { used_percentage: number; resets_at: number | null }> = {}
+      for (const w of e.rateLimits) {
+        limits[w.kind] = { used_percentage: w.percentUsed, resets_at: w.resetsAt ? Math.floor(Date.parse(w.resetsAt) / 1000) : null }
+      }
+      const info = await $.session.info()
+      await ask($, { op: 'measure', cwd: env.CLAUDE_PROJECT_DIR, prompt: info.promptId ?? null, cost: e.cost?.usd ?? null, rate_limits: e.rateLimits.length ? limits : null })
+      if (bandOn) $.ui.invalidate('ui.render')
+    }
+    return next(e)
+  }).catch(async ($, e, next) => next(e))
+
+  on('session.end', async ($, e, next) => {
+    await pending.catch(() => undefined)
+    if (counting) {
+      counting = false
+      await ask($, { op: 'end' }).catch(() => undefined)
+    }
+    return next(e)
+  }).catch(async ($, e, next) => next(e))
+
+  on('ui.render', { component: 'AbovePrompt' }, async ($, e, next) => {
+    if (!counting || !bandOn || !band) return next(e)
+    const { Box, Text } = $.ui.resolve(e)
+    return Box({ children: [Text({ children: [band.text] })] })
+  }).catch(async ($, e, next) => next(e))
+
+}
