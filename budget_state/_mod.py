@@ -230,7 +230,7 @@ def handle(request: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]
 def _step(ctx: Any, request: Mapping[str, Any], session: str, now: Any) -> dict[str, Any]:
     from . import _runs
     from ._budgets import check_running
-    from .hook import _orchestrated, _orchestration_limit, _pricer, _statuses, _thresholds
+    from .hook import _orchestrated, _orchestration_limit, _pricer, _statuses
 
     usage = request.get("usage")
     model = _str(request, "model")
@@ -251,7 +251,9 @@ def _step(ctx: Any, request: Mapping[str, Any], session: str, now: Any) -> dict[
         cmd_status, overall = _statuses(ctx, state, _runs.run_for(state, session, run), now)
         cmd_status = _orchestration_limit(ctx, state, session, cmd_status)
         zone = ctx.config.zone()
-        notes = _thresholds(state, cmd_status, overall, now=now, zone=zone)
+        # The 70/90/100 % crossings are the hooks' to announce (Stop, PreToolUse): they read the
+        # same ledger, and their messages are where the user looks for them.
+        notes: list[str] = []
         decision = check_running(ctx.config.mode, cmd_status, overall, now=now, zone=zone)
         decision = _orchestrated(ctx, state, session, decision, cmd_status, now, running=True)
         if ctx.config.team_url:  # charge the team's leases; kill mode: may the run go on?

@@ -37,6 +37,7 @@ let env: Record<string, string> = {}
 let counting = false // the handshake is ours: this mod counts the session
 let ready: Promise<void> | null = null
 let onError = 'open'
+let mode = 'warn' // the project's mode, as the last answer said: kill decides before each request
 let told = false // the one line about a failure was said
 let broken: string | null = null // on_error closed and a request could not be counted: refuse the rest
 let pending: Promise<unknown> = Promise.resolve() // records not yet answered, in order
@@ -73,7 +74,10 @@ async function ask($: EngineInterface, request: Record<string, unknown>): Promis
     throw new Error(`claude-budget's Python speaks protocol ${answer.protocol}, this mod ${PROTOCOL}`)
   }
   if (answer.error) throw new Error(answer.error)
-  if (answer.band) band = answer.band
+  if (answer.band) {
+    band = answer.band
+    mode = answer.band.mode
+  }
   return answer
 }
 
@@ -196,6 +200,24 @@ async function record(
   if (bandOn) $.ui.invalidate('ui.render')
 }
 
+// A request that could not be counted (its record runs after the step returned): on_error
+// closed refuses every request from here on; open gives counting back to the hooks.
+async function recordFailed($: EngineInterface, error: unknown): Promise<void> {
+  if (onError === 'closed') {
+    broken = `claude-budget could not check the budgets, and on_error is closed: ${String(error)}`
+    say($, broken)
+  } else {
+    await handOver($, `a model request could not be counted (${String(error)}), on_error is open`)
+  }
+}
+
+// Kill mode (and a closed on_error that failed) decides before each request, so it waits for the
+// requests still being counted — one of them may be the one that crossed. Other modes decide at a
+// command's start only: the records run behind, one at a time, and a turn's end waits for them.
+async function settled(): Promise<void> {
+  if (mode === 'kill' || onError === 'closed') await pending
+}
+
 export const register: Register = (on) => {
   on('session.start', async ($, e, next) => {
     const started = await next(e)
@@ -218,17 +240,16 @@ export const register: Register = (on) => {
     if (!counting) return yield* next(e)
     const info = await $.session.info()
     const key = runKey(e.agentId, info.promptId)
-    await pending // a response still being counted may be the one that crossed
+    await settled()
     const reason = broken ?? stopFor(key)
     if (reason) {
       yield { kind: 'text', index: 0, text: reason }
       return refused(e, reason)
     }
     const result = yield* next(e)
-    if (result.usage && counting) {
-      const done = record($, key, e.agentId, info.promptId, result.usage)
-      pending = pending.then(() => done, () => done)
-      await done
+    const usage = result.usage
+    if (usage && counting) {
+      pending = pending.then(() => record($, key, e.agentId, info.promptId, usage)).catch((error: unknown) => recordFailed($, error))
     }
     return result
   }).catch(async function* ($, e, next) {
@@ -256,7 +277,7 @@ export const register: Register = (on) => {
   on('agent.spawn', async ($, e, next) => {
     if (ready) await ready
     if (!counting) return next(e)
-    await pending
+    await settled()
     const info = await $.session.info()
     const reason = broken ?? stopFor(runKey(undefined, info.promptId))
     return reason ? { deny: reason } : next(e)
@@ -265,7 +286,7 @@ export const register: Register = (on) => {
   on('tool.call', async ($, e, next) => {
     if (ready) await ready
     if (!counting) return next(e)
-    await pending
+    await settled()
     const info = await $.session.info()
     const reason = broken ?? stopFor(runKey(e.agentId, info.promptId))
     return reason ? { deny: reason } : next(e)
@@ -290,6 +311,11 @@ export const register: Register = (on) => {
       await ask($, { op: 'measure', cwd: env.CLAUDE_PROJECT_DIR, prompt: info.promptId ?? null, cost: e.cost?.usd ?? null, rate_limits: e.rateLimits.length ? limits : null })
       if (bandOn) $.ui.invalidate('ui.render')
     }
+    return next(e)
+  }).catch(async ($, e, next) => next(e))
+
+  on('turn.complete', async ($, e, next) => {
+    await pending // the turn's requests are all in the ledger before the next prompt (or -p's exit)
     return next(e)
   }).catch(async ($, e, next) => next(e))
 

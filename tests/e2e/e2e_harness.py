@@ -579,6 +579,14 @@ class Interactive:
         dead, _, sig = pane.stdout.strip().partition("|")
         return f"signal {sig}" if dead == "1" and sig else ""
 
+    def clear_input(self) -> None:
+        """Empty the prompt box (2.1.332 with a mod loaded puts a prompt a hook refused back into it)."""
+        for _ in range(3):
+            if self.input_line() in ("", None):
+                return
+            self._tmux("send-keys", "-t", "main", "C-u")
+            time.sleep(0.2)
+
     def exit(self) -> str:
         """``/exit``: the CLI ends the session (SessionEnd hooks included); returns how it ended."""
         self.type("/exit")

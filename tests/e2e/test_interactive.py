@@ -170,6 +170,7 @@ def test_block_mode_refusal_shows_in_the_pane_and_calls_nothing(project, fake_ap
     assert "Original prompt: /review-pr 2" in refusal and "Step 2" not in refusal, tui.describe()
     assert fake_api.requests == 1, tui.describe()
 
+    tui.clear_input()
     assert tui.exit() == "status 0", tui.describe()
     assert fake_api.requests == 1, tui.describe()  # nothing was sent for the refused prompt, ever
     cmd = p.status()["commands"]["/review-pr"]
