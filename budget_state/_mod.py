@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -96,29 +97,38 @@ def active(session: str, env: Mapping[str, str]) -> bool:
 
 
 def claim(session: str, env: Mapping[str, str], pid: object, mod: str) -> bool:
-    """Write the handshake for ``session`` (the mod counts it from now on); False if it cannot."""
+    """Write the handshake for ``session`` (the mod counts it from now on); False if it cannot, or
+    if another copy of the mod (the plugin's and the one in ~/.claude/skills both load) has it.
+
+    Created with ``O_EXCL``, so of two copies starting together exactly one wins.
+    """
     path = _handshake(session, env)
     if path is None or not isinstance(pid, int) or isinstance(pid, bool):
         return False
-    if active(session, env):
-        try:
-            with open(path, encoding="utf-8") as f:
-                if json.load(f).get("mod") != mod:
-                    return False  # another copy of the mod (plugin and ~/.claude/skills) counts it
-        except (OSError, ValueError, AttributeError):
-            return False
+    body = json.dumps({"session": session, "pid": pid, "started": _process_start(pid), "mod": mod})
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(path.parent, 0o700)
-        body = json.dumps({"session": session, "pid": pid, "started": _process_start(pid), "mod": mod})
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(body)
-        os.replace(tmp, path)
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            except FileExistsError:
+                try:
+                    with open(path, encoding="utf-8") as f:
+                        held = json.load(f)
+                except (OSError, ValueError):
+                    held = None
+                if isinstance(held, dict) and active(session, env):
+                    # ours already (a second hello), or another copy of the mod counts this session
+                    return held.get("mod") == mod and held.get("pid") == pid
+                path.unlink()  # a stale one: its claude process ended (a resumed session starts anew)
+                continue
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(body)
+            return True
     except OSError:
         return False
-    return True
+    return False
 
 
 def _wired(ctx: Any, env: Mapping[str, str], mod: str) -> bool:
@@ -153,18 +163,92 @@ def note_rate_limits(ctx: Any, session: str, rate_limits: Mapping[str, Any] | No
     return None
 
 
-def main(stdin: IO[bytes], stdout: IO[str], env: Mapping[str, str]) -> int:
-    """One request from the mod on ``stdin``, one JSON answer on ``stdout``; exit 0 unless the
-    request could not be read (then 2, and ``error``)."""
+SERVE_ENV = "CLAUDE_BUDGET_MOD_SESSION"  # set by the mod: serve this session's requests (see serve)
+
+
+def serve(session: str, stdout: IO[str], env: Mapping[str, str]) -> int:
+    """One Python process for the session's requests, started by the mod (``$.process.spawn``).
+
+    ``$.process.spawn`` gives its child's stdin one string and closes it, so requests come through a
+    FIFO the child makes in the user's 0700 state folder (only the user can open it), one JSON line
+    each, ``$.fs.write`` opening and closing it per request; answers go to the child's stdout, the
+    private pipe the mod reads, one line each, with the request's ``id``. The first line says where
+    the FIFO is. Claude Code stops the child (SIGTERM) as the session ends or the mod unloads.
+    """
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    folder = state_dir(env)
+    if folder is None or not _SESSION.fullmatch(session):
+        stdout.write(json.dumps({"protocol": PROTOCOL, "error": "claude-budget mod: no session or HOME"}) + "\n")
+        return 2
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(folder, 0o700)
+    info = os.stat(folder)
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        stdout.write(
+            json.dumps({"protocol": PROTOCOL, "error": f"claude-budget mod: {folder} is not yours alone"}) + "\n"
+        )
+        return 2
+    _prune(folder)
+    fifo = folder / f"{session}.{os.getpid()}.fifo"
+    os.mkfifo(fifo, 0o600)
     try:
-        request = json.loads(stdin.read())
+        stdout.write(json.dumps({"protocol": PROTOCOL, "ready": True, "fifo": str(fifo)}) + "\n")
+        stdout.flush()
+        while True:
+            with open(fifo, "rb") as requests:  # waits for the mod's next write
+                for line in requests:
+                    answer = _answer(line, env, server=os.getpid())
+                    stdout.write(json.dumps(answer) + "\n")
+                    stdout.flush()
+    except (BrokenPipeError, KeyboardInterrupt):
+        return 0
+    finally:
+        try:
+            fifo.unlink()
+        except OSError:
+            pass
+
+
+def _prune(folder: Path) -> None:
+    """Remove what ended sessions left: FIFOs and handshakes of processes that are gone."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        path = folder / name
+        pid: object = None
+        if name.endswith(".fifo"):
+            pid = int(name.split(".")[-2]) if name.split(".")[-2].isdigit() else None
+            started = None
+        elif name.endswith(".json"):
+            try:
+                with open(path, encoding="utf-8") as f:
+                    data = json.load(f)
+                pid, started = data.get("pid"), data.get("started")
+            except (OSError, ValueError, AttributeError):
+                continue
+        else:
+            continue
+        if not _running(pid, started):
+            try:
+                path.unlink()
+            except OSError:
+                pass
+
+
+def _answer(raw: bytes, env: Mapping[str, str], *, server: int | None = None) -> dict[str, Any]:
+    """The answer to one request (JSON bytes), never an exception: errors are the answer's ``error``."""
+    try:
+        request = json.loads(raw)
         if not isinstance(request, dict):
             raise ValueError("not a JSON object")
     except (ValueError, RecursionError) as e:
-        stdout.write(json.dumps({"protocol": PROTOCOL, "error": f"claude-budget mod: bad request ({e})"}) + "\n")
-        return 2
+        return {"protocol": PROTOCOL, "error": f"claude-budget mod: bad request ({e})"}
     try:
-        answer = handle(request, env)
+        answer = handle(request, env, server=server)
     except Exception as e:  # noqa: BLE001 (the mod fails open or closed by on_error, with this line)
         if env.get("CLAUDE_BUDGET_DEBUG"):
             import traceback
@@ -174,9 +258,19 @@ def main(stdin: IO[bytes], stdout: IO[str], env: Mapping[str, str]) -> int:
 
         text = str(e) if isinstance(e, BudgetError) else f"internal error {type(e).__name__}: {e}"
         answer = {"error": f"claude-budget: {text}", "on_error": _on_error(env, request)}
-    stdout.write(json.dumps({"protocol": PROTOCOL, **answer}) + "\n")
+    return {"protocol": PROTOCOL, "id": request.get("id"), **answer}
+
+
+def main(stdin: IO[bytes], stdout: IO[str], env: Mapping[str, str]) -> int:
+    """One request from the mod on ``stdin``, one JSON answer on ``stdout`` (``$.process.run``); or,
+    with ``CLAUDE_BUDGET_MOD_SESSION`` set, serve that session's requests (:func:`serve`)."""
+    session = env.get(SERVE_ENV)
+    if session:
+        return serve(session, stdout, env)
+    answer = _answer(stdin.read(), env)
+    stdout.write(json.dumps(answer) + "\n")
     stdout.flush()
-    return 0
+    return 2 if str(answer.get("error", "")).startswith("claude-budget mod: bad request") else 0
 
 
 def _on_error(env: Mapping[str, str], request: Mapping[str, Any]) -> str:
@@ -197,7 +291,8 @@ def _str(request: Mapping[str, Any], key: str) -> str | None:
     return v if isinstance(v, str) and v and "\x00" not in v else None
 
 
-def handle(request: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+def handle(request: Mapping[str, Any], env: Mapping[str, str], *, server: int | None = None) -> dict[str, Any]:
+    """``server``: the pid of the serving process (:func:`serve`), None for one request a process."""
     from ._api import Context
     from ._ledger import utcnow
 
@@ -214,6 +309,10 @@ def handle(request: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]
         mod = str(request.get("mod") or "?")
         if not _wired(ctx, env, mod):
             return {"absent": True}
+        if server is None:
+            _prune(state_dir(env) or Path(os.devnull))
+        # The handshake names the claude process, not this child: Claude Code stops the child as
+        # the session ends, before its SessionEnd hooks, which must still stand down.
         claimed = claim(session, env, request.get("pid"), mod)
         return {"claimed": claimed, "on_error": ctx.config.on_error, "band": _band(ctx, session, None, now)}
     if op == "step":

@@ -132,3 +132,34 @@ def test_rate_limits_reach_the_stub_in_the_statusline_shape(tmp_path: Path, monk
     _mod.main(io.BytesIO(json.dumps(request).encode()), out, env)
     assert "band" in json.loads(out.getvalue()), out.getvalue()
     assert seen == [limits]
+
+
+def test_the_session_child_answers_requests_through_its_fifo(tmp_path: Path) -> None:
+    """serve(): the FIFO in the user's 0700 folder takes requests, stdout gives the answers by id."""
+    project = tmp_path / "proj"
+    (project / ".claude").mkdir(parents=True)
+    env = {**os.environ, **env_for(tmp_path), "CLAUDE_PROJECT_DIR": str(project), _mod.SERVE_ENV: "s1"}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "budget_state.hook", "--mod"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        ready = json.loads(child.stdout.readline())
+        fifo = Path(ready["fifo"])
+        assert ready["ready"] and fifo.parent == tmp_path / "home" / ".local" / "state" / "claude-budget" / "mod"
+        assert (os.stat(fifo).st_mode & 0o777) == 0o600
+        for n in (1, 2):
+            with open(fifo, "w") as f:
+                f.write(json.dumps({"op": "status", "session": "s1", "cwd": str(project), "id": n}) + "\n")
+            answer = json.loads(child.stdout.readline())
+            assert answer["id"] == n and "Token budgets" in answer["text"], answer
+    finally:
+        child.terminate()
+        child.wait(10)
+        if child.stdout is not None:
+            child.stdout.close()
+    assert not fifo.exists()  # removed when Claude Code stops it (SIGTERM)

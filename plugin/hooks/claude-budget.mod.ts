@@ -57,18 +57,87 @@ const FIND = [
   `echo '{"protocol":${PROTOCOL},"absent":true}'`,
 ].join('\n')
 
-async function ask($: EngineInterface, request: Record<string, unknown>): Promise<Answer> {
-  const ran = await $.process.run(['sh', '-c', FIND, 'sh', `${root}/hooks/claude-budget.sh`], {
-    env,
-    stdin: JSON.stringify({ v: PROTOCOL, session, ...request }),
-    timeoutMs: 20000,
-  })
-  const line = ran.stdout.trim().split('\n').pop() ?? ''
-  let answer: Answer
+// The session's Python child (see budget_state/_mod.py, serve): requests go through its FIFO in
+// the user's 0700 state folder, answers come back on its stdout, matched by id. Without it (it
+// could not start, or it ended), one `$.process.run` per request.
+let fifo: string | null = null
+let nextId = 0
+const waiting = new Map<number, { resolve: (a: Answer) => void; reject: (e: Error) => void }>()
+
+function serverLine(line: string): Answer | null {
   try {
-    answer = JSON.parse(line) as Answer
+    const answer = JSON.parse(line) as Answer & { id?: number; ready?: boolean; fifo?: string }
+    if (typeof answer.id === 'number') {
+      const w = waiting.get(answer.id)
+      waiting.delete(answer.id)
+      w?.resolve(answer)
+      return null
+    }
+    return answer
   } catch {
-    throw new Error(`no answer from claude-budget's Python (exit ${ran.exitCode}): ${ran.stderr.trim().slice(-300)}`)
+    return null
+  }
+}
+
+async function startServer($: EngineInterface): Promise<boolean> {
+  const child = $.process.spawn({
+    argv: ['sh', '-c', FIND, 'sh', `${root}/hooks/claude-budget.sh`],
+    env: { ...env, CLAUDE_BUDGET_MOD_SESSION: session ?? '' },
+  })
+  let started: (ok: boolean) => void = () => undefined
+  const ready = new Promise<boolean>((resolve) => (started = resolve))
+  void (async () => {
+    let buf = ''
+    try {
+      for await (const { stream, text } of child) {
+        if (stream !== 'stdout') continue
+        buf += text
+        let i: number
+        while ((i = buf.indexOf('\n')) >= 0) {
+          const first = serverLine(buf.slice(0, i))
+          buf = buf.slice(i + 1)
+          const f = (first as { fifo?: unknown } | null)?.fifo
+          if (first && typeof f === 'string') {
+            fifo = f
+            started(true)
+          } else if (first) {
+            started(false) // absent, or an error before it served
+          }
+        }
+      }
+    } catch {
+      // it could not start, or the stream broke: as if it ended
+    }
+    // Ended (Claude Code stops it as the session ends; or it died): later requests, if any, go
+    // one process each; one in flight is a request that could not be counted (on_error decides).
+    fifo = null
+    started(false)
+    for (const w of waiting.values()) w.reject(new Error("claude-budget's Python child ended"))
+    waiting.clear()
+  })()
+  return Promise.race([ready, $.clock.sleep(15000).then(() => false)])
+}
+
+async function ask($: EngineInterface, request: Record<string, unknown>): Promise<Answer> {
+  const body = { v: PROTOCOL, session, ...request }
+  let answer: Answer
+  if (fifo !== null) {
+    const id = ++nextId
+    const answered = new Promise<Answer>((resolve, reject) => waiting.set(id, { resolve, reject }))
+    await $.fs.write(fifo, JSON.stringify({ ...body, id }) + '\n')
+    answer = await answered
+  } else {
+    const ran = await $.process.run(['sh', '-c', FIND, 'sh', `${root}/hooks/claude-budget.sh`], {
+      env,
+      stdin: JSON.stringify(body),
+      timeoutMs: 20000,
+    })
+    const line = ran.stdout.trim().split('\n').pop() ?? ''
+    try {
+      answer = JSON.parse(line) as Answer
+    } catch {
+      throw new Error(`no answer from claude-budget's Python (exit ${ran.exitCode}): ${ran.stderr.trim().slice(-300)}`)
+    }
   }
   if (answer.protocol !== undefined && answer.protocol !== PROTOCOL) {
     throw new Error(`claude-budget's Python speaks protocol ${answer.protocol}, this mod ${PROTOCOL}`)
@@ -136,6 +205,8 @@ async function begin($: EngineInterface, cwd: string): Promise<void> {
   if (!env.CLAUDE_PROJECT_DIR) env.CLAUDE_PROJECT_DIR = cwd
   bandOn = (await $.env.get('CLAUDE_BUDGET_BAND')) !== 'off'
   const pid = Number(hookEnv.CLAUDE_PID)
+  // One Python child for the session (measured fastest: BENCHMARKS.md), unless CLAUDE_BUDGET_MOD_CHILD=off
+  if ((await $.env.get('CLAUDE_BUDGET_MOD_CHILD')) !== 'off') await startServer($)
   const answer = await ask($, { op: 'hello', cwd, pid: Number.isFinite(pid) ? pid : null, mod: root })
   if (answer.absent) return // claude-budget is not installed for this project: nothing to count
   onError = answer.on_error === 'closed' ? 'closed' : 'open'
@@ -321,10 +392,10 @@ export const register: Register = (on) => {
 
   on('session.end', async ($, e, next) => {
     await pending.catch(() => undefined)
-    if (counting) {
-      counting = false
-      await ask($, { op: 'end' }).catch(() => undefined)
-    }
+    // The handshake names this claude process: it lapses when the process ends (and the next
+    // session's start prunes it). Removed now only where that costs no process start.
+    if (counting && fifo !== null) await ask($, { op: 'end' }).catch(() => undefined)
+    counting = false
     return next(e)
   }).catch(async ($, e, next) => next(e))
 
