@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import random
+import resource
 import re
 import shutil
 import statistics
@@ -59,6 +60,14 @@ def make(root: Path, variant: str) -> tuple[Path, Path]:
     return proj, home
 
 
+CPU: dict[str, list[float]] = {}
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def run(proj: Path, home: Path, url: str, debug: bool = False) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDE", "ANTHROPIC", "XDG_"))}
     if "mod-run" in proj.name:  # the mod without its Python child: one process per request
@@ -69,9 +78,10 @@ def run(proj: Path, home: Path, url: str, debug: bool = False) -> float:
     argv = [str(CLAUDE), "-p", PROMPT, "--output-format", "json", "--allowedTools", "Bash Task Agent"]
     if debug:
         argv.append("--debug")
-    t = time.perf_counter()
+    t, c = time.perf_counter(), _cpu()
     done = subprocess.run(argv, cwd=proj, env=env, capture_output=True, text=True, timeout=120)
     took = time.perf_counter() - t
+    CPU.setdefault(proj.name.removesuffix("-proj"), []).append((_cpu() - c) * 1000)
     if done.returncode != 0 or json.loads(done.stdout).get("num_turns", 0) < 1:
         raise SystemExit(f"run failed: {done.stdout[-500:]} {done.stderr[-500:]}")
     return took * 1000
@@ -117,14 +127,15 @@ def main() -> None:
     print(
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, load {load[0]:.2f} at the end.\n"
     )
-    print("| variant | median ms | p90 ms | min–max ms | vs bare |")
-    print("|---|---|---|---|---|")
+    print("| variant | median ms | p90 ms | min–max ms | vs bare | CPU ms (median) |")
+    print("|---|---|---|---|---|---|")
     for v, ts in times.items():
         ts = sorted(ts)
         med = statistics.median(ts)
         p90 = ts[min(len(ts) - 1, int(0.9 * len(ts)))]
         rel = "—" if v == "bare" else f"{(med / bare - 1) * 100:+.1f} % ({med - bare:+.0f} ms)"
-        print(f"| {v} | {med:.0f} | {p90:.0f} | {ts[0]:.0f}–{ts[-1]:.0f} | {rel} |")
+        cpu = statistics.median(CPU[v][2:]) if len(CPU.get(v, [])) > 2 else float("nan")
+        print(f"| {v} | {med:.0f} | {p90:.0f} | {ts[0]:.0f}–{ts[-1]:.0f} | {rel} | {cpu:.0f} |")
     if trips:
         print(
             f"\nmod-run: one `$.process.run` of Python per call (hello, 5 steps, measure): median {statistics.median(trips):.0f} ms, "

@@ -124,7 +124,16 @@ async function ask($: EngineInterface, request: Record<string, unknown>): Promis
   if (fifo !== null) {
     const id = ++nextId
     const answered = new Promise<Answer>((resolve, reject) => waiting.set(id, { resolve, reject }))
-    await $.fs.write(fifo, JSON.stringify({ ...body, id }) + '\n')
+    // Opening a FIFO nobody reads waits: a child that just ended must not hold the session
+    const wrote = await Promise.race([
+      $.fs.write(fifo, JSON.stringify({ ...body, id }) + '\n').then(() => true),
+      $.clock.sleep(3000).then(() => false),
+    ])
+    if (!wrote) {
+      waiting.delete(id)
+      fifo = null
+      return ask($, request) // one process for it, as without the child
+    }
     answer = await answered
   } else {
     const ran = await $.process.run(['sh', '-c', FIND, 'sh', `${root}/hooks/claude-budget.sh`], {
@@ -392,9 +401,8 @@ export const register: Register = (on) => {
 
   on('session.end', async ($, e, next) => {
     await pending.catch(() => undefined)
-    // The handshake names this claude process: it lapses when the process ends (and the next
-    // session's start prunes it). Removed now only where that costs no process start.
-    if (counting && fifo !== null) await ask($, { op: 'end' }).catch(() => undefined)
+    // The handshake names this claude process: it lapses when the process ends, and the next
+    // session's start prunes it (Claude Code has already stopped the Python child by now).
     counting = false
     return next(e)
   }).catch(async ($, e, next) => next(e))
