@@ -108,17 +108,24 @@ def test_kill_refuses_the_request_after_the_crossing_one_in_the_main_loop(projec
     assert status["commands"]["/review-pr"]["tokens"] == fake_api.totals() == r.usage
 
 
-def test_kill_refuses_the_request_after_the_crossing_one_in_a_subagent(project, fake_api, claude):
+@pytest.mark.parametrize(
+    ("agent", "limit"),
+    [("longagent", 30_000), ("longfgagent", 30_000)],
+    ids=["background", "foreground"],
+)
+def test_kill_refuses_the_request_after_the_crossing_one_in_a_subagent(project, fake_api, claude, agent, limit):
+    """The budget is crossed by a response inside the subagent's tool loop: no request goes out after
+    it, in the subagent or in the main loop (background and foreground subagents; fork: not yet)."""
     if not claude.at_least(*MODS):
         pytest.skip("the mod needs Claude Code 2.1.286+")
     p = project()
     p.write_config('mode = "kill"\n')
-    limit = 30_000  # crossed inside the subagent's loop of six tool calls
-    p.write_command("review-pr", "Review PR $ARGUMENTS. SCRIPT: longagent, text", token_budget=limit)
+    p.write_command("review-pr", f"Review PR $ARGUMENTS. SCRIPT: {agent}, text", token_budget=limit)
 
     r = run(p, "/review-pr 7")
 
     sent = list(fake_api.sent)
+    assert total(fake_api.totals()) > limit, r.describe()
     k = crossing(sent, limit)
     assert any(s.subagent for s in sent[: k + 1]), "the crossing must happen in the subagent"
     assert len(sent) == k + 1, f"{len(sent) - k - 1} request(s) after the crossing one (#{k + 1})"
