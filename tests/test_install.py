@@ -621,3 +621,21 @@ def test_install_writes_the_mod_where_claude_code_loads_it(tmp_path: Path) -> No
     assert again[-1].startswith("~/.claude/skills/claude-budget/: unchanged"), again
     user = install(home / ".claude", python=PY, scope="user", env=env)
     assert user[-1].startswith("~/.claude/skills/claude-budget/: unchanged"), user
+
+
+def test_uninstall_user_takes_the_mod_out_and_a_project_uninstall_keeps_it(tmp_path: Path) -> None:
+    from budget_state._uninstall import uninstall
+
+    home = tmp_path / "home"
+    project = tmp_path / "proj"
+    project.mkdir()
+    env = {"HOME": str(home)}
+    install(project, python=PY, env=env)
+    folder = home / ".claude" / "skills" / "claude-budget"
+    (folder / ".claude-plugin" / "types").mkdir()  # what Claude Code writes beside a mod it loads
+    uninstall(project)
+    assert (folder / "hooks" / "claude-budget.mod.ts").exists()
+    install(home / ".claude", python=PY, scope="user", env=env)
+    lines = uninstall(home / ".claude", scope="user")
+    assert "~/.claude/skills/claude-budget/: deleted (the mod)" in lines
+    assert not folder.exists()

@@ -249,8 +249,11 @@ function plainUsage(usage: TurnUsage): Record<string, unknown> {
   return out
 }
 
+// How a refused request's answer begins (claude-budget orchestrate reads it as "stopped").
+const STOPPED = 'claude-budget stopped this run:'
+
 function refused(e: { turnId: string; index: number }, reason: string): TurnStepResult {
-  return { turnId: e.turnId, index: e.index, answer: reason, toolUses: [], stopReason: 'end_turn', usage: null }
+  return { turnId: e.turnId, index: e.index, answer: `${STOPPED} ${reason}`, toolUses: [], stopReason: 'end_turn', usage: null }
 }
 
 async function record(
@@ -323,7 +326,7 @@ export const register: Register = (on) => {
     await settled()
     const reason = broken ?? stopFor(key)
     if (reason) {
-      yield { kind: 'text', index: 0, text: reason }
+      yield { kind: 'text', index: 0, text: `${STOPPED} ${reason}` }
       return refused(e, reason)
     }
     const result = yield* next(e)
@@ -347,7 +350,7 @@ export const register: Register = (on) => {
     if (onError === 'closed') {
       const reason = `claude-budget could not check the budgets, and on_error is closed: ${String(next.error)}`
       say($, reason)
-      yield { kind: 'text', index: 0, text: reason }
+      yield { kind: 'text', index: 0, text: `${STOPPED} ${reason}` }
       return refused(e, reason)
     }
     await handOver($, `the mod failed (${String(next.error)}), on_error is open`)

@@ -155,7 +155,9 @@ def test_block_mode_refusal_shows_in_the_pane_and_calls_nothing(project, fake_ap
     first = usage_of(fake_api.sent)
     assert total(first) > 1000  # one request of the fake API costs more than 3,000 tokens
 
-    tui.submit("/review-pr 2")
+    # not submit(): with a mod loaded, 2.1.332 puts the refused prompt back into the box
+    tui.type("/review-pr 2")
+    tui._tmux("send-keys", "-t", "main", "Enter")
     pane = tui.wait(lambda pane: "Original prompt: /review-pr 2" in pane and pane_idle(pane), "the refusal")
 
     # The reason as the product words it, after Claude Code's own heading; the TUI wraps it at its width.

@@ -102,6 +102,7 @@ def test_kill_refuses_the_request_after_the_crossing_one_in_the_main_loop(projec
     r = run(p, "/review-pr 9")
 
     assert r.requests == 1, r.describe()  # the first response crossed: no request after it
+    assert r.text.startswith("claude-budget stopped this run:"), r.describe()  # orchestrate reads it so
     assert "/review-pr" in r.text and "100" in r.text, r.describe()
     assert "blocked by hook" not in r.text
     status = p.status()
