@@ -159,7 +159,7 @@ async function ask($: EngineInterface, request: Record<string, unknown>): Promis
   return answer
 }
 
-// One line, said once, in the session's own log and as a toast.
+// One line, said once, in the session's transcript (where the user reads it).
 function say($: EngineInterface, text: string): void {
   if (told) return
   told = true
