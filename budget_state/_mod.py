@@ -100,35 +100,42 @@ def claim(session: str, env: Mapping[str, str], pid: object, mod: str) -> bool:
     """Write the handshake for ``session`` (the mod counts it from now on); False if it cannot, or
     if another copy of the mod (the plugin's and the one in ~/.claude/skills both load) has it.
 
-    Created with ``O_EXCL``, so of two copies starting together exactly one wins.
+    Written whole to a temporary file, then linked into place (``link`` fails where the name
+    exists): of two copies starting together exactly one wins, and no reader sees half a file.
     """
     path = _handshake(session, env)
     if path is None or not isinstance(pid, int) or isinstance(pid, bool):
         return False
     body = json.dumps({"session": session, "pid": pid, "started": _process_start(pid), "mod": mod})
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(path.parent, 0o700)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(body)
         for _ in range(2):
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+                os.link(tmp, path)
+                return True
             except FileExistsError:
                 try:
                     with open(path, encoding="utf-8") as f:
                         held = json.load(f)
                 except (OSError, ValueError):
-                    held = None
+                    return False  # not ours to judge
                 if isinstance(held, dict) and active(session, env):
                     # ours already (a second hello), or another copy of the mod counts this session
                     return held.get("mod") == mod and held.get("pid") == pid
                 path.unlink()  # a stale one: its claude process ended (a resumed session starts anew)
-                continue
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(body)
-            return True
+        return False
     except OSError:
         return False
-    return False
+    finally:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
 
 
 def _wired(ctx: Any, env: Mapping[str, str], mod: str) -> bool:

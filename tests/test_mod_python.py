@@ -163,3 +163,22 @@ def test_the_session_child_answers_requests_through_its_fifo(tmp_path: Path) -> 
         if child.stdout is not None:
             child.stdout.close()
     assert not fifo.exists()  # removed when Claude Code stops it (SIGTERM)
+
+
+def test_of_two_copies_claiming_together_exactly_one_wins(tmp_path: Path) -> None:
+    """The plugin's mod and the one in ~/.claude/skills start their Python at the same moment."""
+    env = {**os.environ, **env_for(tmp_path)}
+    code = (
+        "import os, sys; from budget_state import _mod; "
+        "print(_mod.claim(sys.argv[1], os.environ, int(sys.argv[2]), sys.argv[3]))"
+    )
+    for n in range(5):
+        session = f"race{n}"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", code, session, str(os.getpid()), mod], env=env, stdout=subprocess.PIPE, text=True
+            )
+            for mod in ("/plugin", "/skills")
+        ]
+        won = [p.communicate(timeout=30)[0].strip() for p in procs]
+        assert sorted(won) == ["False", "True"], won
