@@ -355,9 +355,7 @@ def _take(
                 background = isinstance(args, dict) and args.get("run_in_background") is True
                 if block.get("name") in _SPAWNS or background:
                     result.links.append(("tool", block["id"], prompt))
-    values = [count_value(usage.get(src)) for _, src in _FIELDS]
-    usd = price(model, usage) if price is not None and isinstance(model, str) else None
-    values.append(usd or 0)
+    values, usd = _values(usage, model, price)
     mid, rid = msg.get("id"), rec.get("requestId")
     if isinstance(mid, str) and mid:
         key = f"{mid}|{rid if isinstance(rid, str) else ''}".replace(" ", "_")
@@ -378,6 +376,25 @@ def _take(
         name = model if isinstance(model, str) else None
         result.entries.append(Entry(prompt, name, counts, priced=usd is not None or price is None))
     return prompt, last_ts
+
+
+def _values(usage: Mapping[str, Any], model: object, price: Pricer | None) -> tuple[list[int], int | None]:
+    """The four counts of an API ``usage`` and its price (micro-dollars, last; 0 without one), and the price."""
+    values = [count_value(usage.get(src)) for _, src in _FIELDS]
+    usd = price(model, usage) if price is not None and isinstance(model, str) else None
+    values.append(usd or 0)
+    return values, usd
+
+
+def entry_of(usage: Mapping[str, Any], model: str | None, prompt: str | None, price: Pricer | None) -> Entry | None:
+    """One request's usage (the API's shape) as an :class:`Entry`, priced as a transcript's; None if it is empty."""
+    values, usd = _values(usage, model, price)
+    if not any(values):
+        return None
+    counts = {name: v for (name, _), v in zip(_FIELDS, values)}
+    if usd is not None:
+        counts["usd_micros"] = values[len(_FIELDS)]
+    return Entry(prompt, model, counts, priced=usd is not None or price is None)
 
 
 _COST_FIELDS = (

@@ -86,7 +86,9 @@ def diagnose(project: Path, home: Path, env: Mapping[str, str]) -> tuple[list[Ch
     w = wiring(project, home)
     effective = _session_env(project, home, env)
     checks += _hook_checks(project, home, w, effective)
-    checks.append(_claude_version(env))
+    version_check = _claude_version(env)
+    checks.append(version_check)
+    checks.append(_mod(home, w, version_check))
     checks.append(_trust(project, home, env))
     config, ledger = _config(project, env)
     checks.append(config)
@@ -321,6 +323,43 @@ def _stale_interpreters(w: Any) -> list[str]:
 
 #: What only claude-budget 0.4's hook lines hold: the bash client of the resident helper (removed in 0.5).
 _RESIDENT_HELPER = "/dev/tcp/"
+
+
+MODS_FROM: Final = (2, 1, 286)  # Claude Code loads mods by default from this release
+
+
+def _mod(home: Path, w: Any, version: Check) -> Check:
+    """Which path counts in this project's sessions, the mod or the hooks, and why."""
+    from ._install import MOD_FOLDER, mod_files
+
+    folder = home / "skills" / MOD_FOLDER
+    m = re.match(r"(\d+)\.(\d+)\.(\d+)", version.detail)
+    cc = tuple(int(g) for g in m.groups()) if m else None
+    fix = "claude-budget install (it writes ~/.claude/skills/claude-budget/, which Claude Code 2.1.286+ loads)"
+    installed = None
+    try:
+        installed = all((folder / rel).read_text(encoding="utf-8") == text for rel, text in mod_files().items())
+    except OSError:
+        installed = None
+    if cc is not None and cc < MODS_FROM:
+        return Check("mod", "ok", f"Claude Code {version.detail.split()[0]} has no mods: the hooks count and enforce")
+    if installed is None and not w.plugin:
+        return Check(
+            "mod",
+            "warn",
+            f"the mod is not installed ({folder}): the hooks count (kill mode may let one more request out)",
+            fix,
+        )
+    if installed is False:
+        return Check("mod", "warn", f"the mod in {folder} is not this version's ({__version__})", fix)
+    where = "the enabled plugin" if installed is None else str(folder)
+    return Check(
+        "mod",
+        "ok",
+        f"the mod ({where}) counts each request in sessions of Claude Code 2.1.286+ and the hooks stand down "
+        "for counting there; the hooks count where it does not load (older Claude Code, CLAUDE_CODE_SAFE_MODE, "
+        "org policy allowManagedModsOnly, a failed load)",
+    )
 
 
 def _claude_version(env: Mapping[str, str]) -> Check:

@@ -101,12 +101,16 @@ def install(
     needs_pointer = not runs_with(where, env, python)
     names = _Names(scope)
     lines: list[str | None]
+    from ._paths import claude_home
+
+    mod = (claude if scope == "user" else claude_home(env)) / "skills" / MOD_FOLDER
     if scope == "user":
         lines = [
             _plan_settings(
                 claude / "settings.json", plan, closed=False, name=names.settings, python=python, pointer=needs_pointer
             ),
             _plan_command(claude / "commands" / "budget.md", plan, name=names.command),
+            _plan_mod(mod, plan),
         ]
     else:
         lines = [
@@ -115,6 +119,7 @@ def install(
             _plan_command(claude / "commands" / "budget.md", plan, name=names.command),
             _plan_gitignore(claude / ".gitignore", plan, local=needs_pointer),
             _plan_config(claude / CONFIG_NAME, plan),
+            _plan_mod(mod, plan),
         ]
     if not dry_run:
         write_plan(plan)
@@ -372,6 +377,57 @@ def _plan_command(path: Path, plan: _Plan, *, name: str) -> str:
         return f"{name}: unchanged"
     plan.append((path, text))
     return f"{name}: updated"
+
+
+# --- the mod: ~/.claude/skills/claude-budget/ -------------------------------------------------
+
+# Claude Code 2.1.286+ loads a plugin folder placed in ~/.claude/skills/<name>/ with no install step
+# (not one in a project's .claude/skills/: checked on 2.1.332), so that is where install puts the mod,
+# for a project install too. In a project where claude-budget is not wired it stays out (see _mod).
+MOD_FOLDER: Final = "claude-budget"
+MOD_PLUGIN_NAME: Final = "claude-budget-mod"
+MOD_SOURCE: Final = "claude-budget.mod.ts"
+
+
+def mod_files() -> dict[str, str]:
+    """The mod's plugin folder, file by file (relative path -> text), as this version ships it."""
+    from ._version import __version__
+
+    source = (Path(__file__).parent / MOD_SOURCE).read_text(encoding="utf-8")
+    manifest = {
+        "name": MOD_PLUGIN_NAME,
+        "version": __version__,
+        "description": "claude-budget's mod: counts each model request into the project's ledger, "
+        "stops kill mode's runs at the exact request, /budget without a model call, a live band.",
+        "author": {"name": "claude-budget maintainers"},
+    }
+    hooks = {"description": "claude-budget's mod (written by claude-budget install)", "modules": [f"./{MOD_SOURCE}"]}
+    return {
+        ".claude-plugin/plugin.json": json.dumps(manifest, indent=2) + "\n",
+        "hooks/hooks.json": json.dumps(hooks, indent=2) + "\n",
+        f"hooks/{MOD_SOURCE}": source,
+    }
+
+
+def _plan_mod(folder: Path, plan: _Plan) -> str:
+    name = f"~/.claude/skills/{MOD_FOLDER}/"
+    changed = []
+    for rel, text in mod_files().items():
+        path = folder / rel
+        try:
+            current: str | None = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            current = None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"cannot read {path}: {e} — move it aside and run install again", path=path) from None
+        if current != text:
+            plan.append((path, text))
+            changed.append(rel)
+    if not changed:
+        return f"{name}: unchanged (the mod Claude Code 2.1.286+ loads)"
+    return (
+        f"{name}: written (the mod: Claude Code 2.1.286+ counts each request in-process; older versions use the hooks)"
+    )
 
 
 # --- .claude/.gitignore ------------------------------------------------------------------------

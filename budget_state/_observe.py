@@ -82,6 +82,6 @@ def observe_in(
 
 def _settle_session(ctx: Any, state: dict[str, Any], session: str, transcript: Path, now: datetime) -> None:
     """Count what the session's transcript gained (as its next hook would), before charging."""
-    from .hook import settle
+    from ._steps import settle
 
     settle(ctx, state, session=session, transcript=transcript, now=now)

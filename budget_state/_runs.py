@@ -7,12 +7,12 @@ I/O except ``settle``, which reads the session's transcripts.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._accounting import Pricer, agent_prompt, baseline, fresh, read_new, subagent_files
+from ._accounting import Entry, Pricer, agent_prompt, baseline, entry_of, fresh, read_new, subagent_files
 from ._ledger import State, add_usage, subtable
 from ._model import CATEGORIES, MAX_COUNT, Usage, count_value
 
@@ -84,8 +84,12 @@ def settle(
     price: Pricer | None = None,
     also: Callable[[State, str, datetime], Any] | None = None,
     now: datetime,
+    mod_counts: bool = False,
 ) -> list[str]:
     """Count what the session's transcripts gained since the last hook; returns problems seen.
+
+    ``mod_counts``: the session's mod counts each request itself (:mod:`._mod`): read on, link
+    runs and reconcile with Claude Code's totals, but charge no response again.
 
     The first time a session is seen, what its files already hold is not counted, except the turn
     of ``prompt_id`` (from its user record on: its own hook may have failed). That is what keeps a
@@ -110,7 +114,6 @@ def settle(
         paths.extend(subagent_files(transcript))
     paths.extend(p for p in extra if p not in paths)
     problems: list[str] = []
-    commands = subtable(state, "commands")
     overall = subtable(state, "overall")
     by_time = _ByTime()
     cost = None
@@ -149,28 +152,92 @@ def settle(
         if result.cost is not None and path == transcript:
             cost = result.cost
         counted = subtable(s, "counted") if transcript is not None else {}
+        if mod_counts:
+            continue  # the session's mod counted each of these requests as it was made (see _mod)
         for entry in result.entries:
-            _note_peak(s, entry.usage)
-            if not entry.priced and entry.model:
-                _note_unpriced(overall, entry.model)
-            add_usage(overall, entry.usage, entry.model)
-            _add_counted(counted, entry.usage, entry.model)
-            by_time.add("overall", entry.usage)
-            run = runs.get(owner(state, session, entry.prompt) or "") if entry.prompt else None
-            if orchestration is not None:
-                orchestration(entry.usage, entry.model, str(run.get("command")) if run else None)
-            if run is None:
-                continue
-            add_usage(run, entry.usage, entry.model)
-            cmd = subtable(commands, str(run.get("command")))
-            add_usage(cmd, entry.usage, entry.model)
-            by_time.add(str(run.get("command")), entry.usage)
+            _charge(state, s, session, entry, runs, counted, by_time, orchestration)
     if cost is not None and transcript is not None:
         main = files.get(str(transcript))
         if isinstance(main, dict) and not main.get("inherited"):
             by_time.add("overall", _reconcile(s, overall, cost, orchestration))
     by_time.charge(state, now)
     return problems
+
+
+def _charge(
+    state: State,
+    s: dict[str, Any],
+    session: str,
+    entry: Entry,
+    runs: dict[str, dict[str, Any]],
+    counted: dict[str, Any],
+    by_time: _ByTime,
+    orchestration: Any,
+) -> None:
+    """Charge one API response to overall, the session's reconciliation, its run and its command."""
+    commands = subtable(state, "commands")
+    overall = subtable(state, "overall")
+    _note_peak(s, entry.usage)
+    if not entry.priced and entry.model:
+        _note_unpriced(overall, entry.model)
+    add_usage(overall, entry.usage, entry.model)
+    _add_counted(counted, entry.usage, entry.model)
+    by_time.add("overall", entry.usage)
+    run = runs.get(owner(state, session, entry.prompt) or "") if entry.prompt else None
+    if orchestration is not None:
+        orchestration(entry.usage, entry.model, str(run.get("command")) if run else None)
+    if run is None:
+        return
+    add_usage(run, entry.usage, entry.model)
+    cmd = subtable(commands, str(run.get("command")))
+    add_usage(cmd, entry.usage, entry.model)
+    by_time.add(str(run.get("command")), entry.usage)
+
+
+def record_request(
+    state: State,
+    /,
+    *,
+    session: str,
+    prompt: str | None,
+    agent: str | None,
+    usage: Mapping[str, Any],
+    model: str | None,
+    price: Pricer | None,
+    also: Callable[[State, str, datetime], Any] | None = None,
+    now: datetime,
+) -> str | None:
+    """Charge one model request that a mod saw (``turn.step``), as :func:`settle` charges a response
+    (``also``: what else it is charged to, as for :func:`settle`).
+
+    ``usage`` is in the API's shape (``input_tokens``, …, ``cache_creation`` split). A subagent's
+    requests belong to the run that was open when its first request was made (its spawning turn),
+    whatever turn runs when the later ones are; returns the prompt id the request was charged to.
+    """
+    s = _session(state, session, now)
+    if agent:
+        agents = subtable(s, "mod_agents")
+        known = agents.get(agent)
+        if isinstance(known, str):
+            prompt = known
+        elif prompt is not None:
+            _remember(agents, agent, prompt)
+    entry = entry_of(usage, model, prompt, price)
+    if entry is None:
+        return prompt
+    by_time = _ByTime()
+    _charge(
+        state,
+        s,
+        session,
+        entry,
+        _runs_by_prompt(state),
+        subtable(s, "counted"),
+        by_time,
+        also(state, session, now) if also is not None else None,
+    )
+    by_time.charge(state, now)
+    return owner(state, session, prompt)
 
 
 def _note_peak(s: dict[str, Any], usage: dict[str, int]) -> None:

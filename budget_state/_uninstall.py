@@ -20,6 +20,8 @@ from ._install import (
     GITIGNORE_LINES,
     LOCAL_SETTINGS_LINE,
     MARKER,
+    MOD_FOLDER,
+    MOD_PLUGIN_NAME,
     Scope,
     drop_handlers,
     find_ours,
@@ -46,6 +48,9 @@ def uninstall(target: Path, /, *, scope: Scope = "project", dry_run: bool = Fals
     if scope == "project":
         lines.append(_settings(claude / "settings.local.json", f"{base}/settings.local.json", plan, removals))
     lines.append(_command(claude / "commands" / "budget.md", f"{base}/commands/budget.md", removals))
+    mod = claude / "skills" / MOD_FOLDER if scope == "user" else None
+    if mod is not None:  # a project's uninstall keeps it: other projects may use it (it stays out elsewhere)
+        lines.append(_mod(mod))
     if scope == "project":
         lines.append(_gitignore(claude / ".gitignore", plan, removals))
         lines.append(_config(claude / CONFIG_NAME, removals))
@@ -53,6 +58,10 @@ def uninstall(target: Path, /, *, scope: Scope = "project", dry_run: bool = Fals
             lines.append(_purge(target, removals))
     if not dry_run:
         write_plan(plan)
+        if mod is not None and _mod(mod):
+            import shutil
+
+            shutil.rmtree(mod, ignore_errors=True)
         for path in removals:
             try:
                 path.unlink(missing_ok=True)
@@ -123,6 +132,18 @@ def _command(path: Path, name: str, removals: list[Path]) -> str | None:
         return f"{name}: kept (written by you: it lacks the {MARKER} --> marker)"
     removals.append(path)
     return f"{name}: deleted"
+
+
+def _mod(folder: Path) -> str | None:
+    """The mod install put in ~/.claude/skills/ (with what Claude Code wrote beside it): only while
+    its manifest is ours."""
+    try:
+        name = json.loads((folder / ".claude-plugin" / "plugin.json").read_text(encoding="utf-8")).get("name")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if name != MOD_PLUGIN_NAME:
+        return None
+    return f"~/.claude/skills/{MOD_FOLDER}/: deleted (the mod)"
 
 
 def _gitignore(path: Path, plan: _Plan, removals: list[Path]) -> str | None:

@@ -28,6 +28,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from ._steps import (  # the steps the hook shares with the mod, the status line and _observe
+    ORCHESTRATION_ENV,
+    _command_budget,
+    _config_on_error,
+    _orchestrated,
+    _orchestration_limit,
+    _statuses,
+    _wiring_notes,
+    settle,
+)
+
 # Events whose answer nobody waits for. Install runs them in the background: a shell line starts
 # the hook with `--background` and returns at once, so Claude Code waits ~1 ms, not a Python
 # start (see _install.hook_command). Not Claude Code's own `"async": true`: in `claude -p` an
@@ -60,8 +71,12 @@ def main(
     env = os.environ if env is None else env
     args = sys.argv[1:] if argv is None else argv
     out = sys.stdout if stdout is None else stdout
+    if args[:1] == ["--mod"]:  # a request of the Claude Code mod (see _mod): not a hook event
+        from ._mod import main as mod_main
+
+        return mod_main(sys.stdin.buffer if stdin is None else stdin, out, env)
     if args[:1] == ["--version"]:  # for `claude-budget doctor`: which claude-budget a hook line runs
-        from . import __version__
+        from ._version import __version__
 
         out.write(f"claude-budget {__version__}\n")
         return 0
@@ -134,17 +149,6 @@ def failure(event: str, error: BaseException, env: Mapping[str, str]) -> dict[st
     return {"systemMessage": f"claude-budget: {text} (budgets not enforced for this step)"}
 
 
-def _config_on_error(env: Mapping[str, str]) -> str:
-    """``on_error`` from the environment or the file alone: the rest of the settings may be what failed."""
-    try:
-        from ._config import on_error_alone
-        from ._paths import find_project
-
-        return on_error_alone(find_project(env), env)
-    except Exception:  # noqa: BLE001 (nothing here may break the session; the default is open)
-        return "open"
-
-
 def _str(payload: Mapping[str, Any], key: str) -> str | None:
     v = payload.get(key)
     return v if isinstance(v, str) and v and "\x00" not in v else None
@@ -173,26 +177,31 @@ def handle(
     prompt_id = _str(payload, "prompt_id")
     extra = [Path(p)] if (p := _str(payload, "agent_transcript_path")) else []
     now = utcnow()
+    from ._mod import active
+
+    # The session's mod counts each request and stops kill mode's runs itself: the hook stands
+    # down for that, and keeps the rest (starts, runs, links, Claude Code's own totals).
+    mod = active(session, env)
 
     if event == "UserPromptSubmit":
-        return _prompt(ctx, payload, session, transcript, prompt_id, now)
+        return _prompt(ctx, payload, session, transcript, prompt_id, now, mod=mod)
 
     # Kill mode's PreToolUse judges the response that called the tool. Claude Code writes it to the
     # transcript some 60-80 ms after this hook starts: waiting for it is only worth it where that
     # response could put a limit over (see _could_go_over); elsewhere the hook answers at once.
     probe = None
-    if event == "PreToolUse" and ctx.config.mode == "kill" and not background:
+    if event == "PreToolUse" and ctx.config.mode == "kill" and not background and not mod:
         probe = _unwritten(payload, transcript)
-    else:
+    elif not mod:
         _wait_for_transcript(event, payload, transcript)
     try:
-        return _settle(ctx, event, payload, session, transcript, extra, prompt_id, now, background, probe)
+        return _settle(ctx, event, payload, session, transcript, extra, prompt_id, now, background, probe, mod)
     except _WaitFirst:
         from ._accounting import wait_for
 
         assert probe is not None
         wait_for(probe[0], probe[1], timeout=0.25)
-        return _settle(ctx, event, payload, session, transcript, extra, prompt_id, now, background, None)
+        return _settle(ctx, event, payload, session, transcript, extra, prompt_id, now, background, None, mod)
 
 
 class _WaitFirst(Exception):
@@ -250,6 +259,7 @@ def _settle(
     now: Any,
     background: bool,
     probe: tuple[str, list[Path]] | None,
+    mod: bool = False,
 ) -> dict[str, Any] | None:
     """Count what is new, then decide (PreToolUse) and close (Stop, SessionEnd): one transaction.
 
@@ -261,13 +271,22 @@ def _settle(
     notes: list[str] = []
     decision = None
     with ctx.ledger.transaction() as state:
-        notes += settle(ctx, state, session=session, transcript=transcript, extra=extra, prompt_id=prompt_id, now=now)
+        notes += settle(
+            ctx,
+            state,
+            session=session,
+            transcript=transcript,
+            extra=extra,
+            prompt_id=prompt_id,
+            now=now,
+            mod_counts=mod,
+        )
         if not background:
             notes += _runs.unpriced_notes(state)
         cmd_status, overall = _statuses(ctx, state, _runs.run_for(state, session, prompt_id), now)
         zone = ctx.config.zone()
         crossings = [] if background else _thresholds(state, cmd_status, overall, now=now, zone=zone)
-        if event == "PreToolUse" and not background:
+        if event == "PreToolUse" and not background and not mod:
             from ._budgets import check_running
 
             cmd_status = _orchestration_limit(ctx, state, session, cmd_status)
@@ -338,7 +357,14 @@ def _wait_for_transcript(event: str, payload: Mapping[str, Any], transcript: Pat
 
 
 def _prompt(
-    ctx: Any, payload: Mapping[str, Any], session: str, transcript: Path | None, prompt_id: str | None, now: Any
+    ctx: Any,
+    payload: Mapping[str, Any],
+    session: str,
+    transcript: Path | None,
+    prompt_id: str | None,
+    now: Any,
+    *,
+    mod: bool = False,
 ) -> dict[str, Any] | None:
     from . import _runs
     from ._api import STATUS_COMMAND
@@ -348,16 +374,16 @@ def _prompt(
     raw = payload.get("prompt")
     prompt = raw if isinstance(raw, str) else ""
     if _started_by_claude(payload, prompt):
-        return _followup(ctx, prompt, session, transcript, prompt_id, now)
+        return _followup(ctx, prompt, session, transcript, prompt_id, now, mod=mod)
     command = command_from_prompt(prompt)
     notes: list[str] = []
     if command in (STATUS_COMMAND, PLUGIN_STATUS_COMMAND):
-        return _status(ctx, prompt, session, transcript, prompt_id, now)
+        return _status(ctx, prompt, session, transcript, prompt_id, now, mod=mod)
     command, path, budget = _command_budget(ctx, command)
     if budget is not None and budget.error:
         notes.append(f"claude-budget: {budget.error} (no budget enforced for {command} until then)")
     with ctx.ledger.transaction() as state:
-        notes += _begin_turn(ctx, state, session, transcript, prompt_id, now)
+        notes += _begin_turn(ctx, state, session, transcript, prompt_id, now, mod=mod)
         notes += _config_notice(ctx, state)
         from ._api import command_status, overall_status
 
@@ -414,7 +440,7 @@ def _plan_running(ctx: Any, state: Any, running: Any, now: Any) -> Any:
 
 
 def _followup(
-    ctx: Any, prompt: str, session: str, transcript: Path | None, prompt_id: str | None, now: Any
+    ctx: Any, prompt: str, session: str, transcript: Path | None, prompt_id: str | None, now: Any, *, mod: bool = False
 ) -> dict[str, Any] | None:
     """A turn Claude Code started itself continues the run that caused it (2.1.198+).
 
@@ -428,7 +454,7 @@ def _followup(
 
     tool, agent = notification(prompt)
     with ctx.ledger.transaction() as state:
-        notes = _begin_turn(ctx, state, session, transcript, prompt_id, now, typed=False)
+        notes = _begin_turn(ctx, state, session, transcript, prompt_id, now, typed=False, mod=mod)
         cause = _runs.cause_of(state, session, tool=tool, agent=agent, transcript=transcript)
         if cause is not None and prompt_id is not None:
             _runs.resume_run(state, session=session, prompt=prompt_id, cause=cause, now=now)
@@ -462,35 +488,6 @@ def _shared_budgets(
     return refused or decision, notes
 
 
-ORCHESTRATION_ENV = "CLAUDE_BUDGET_ORCHESTRATION"  # = orchestrator._scope.ENV, without importing it here
-
-
-def _orchestration_limit(ctx: Any, state: Any, session: str, status: Any) -> Any:
-    """An instance of ``claude-budget orchestrate`` (it names the orchestration in the environment):
-    tag its session, so settle charges the orchestration too; the per-command limit the
-    orchestrator set for it (or its exemption) replaces the frontmatter's and budget.toml's."""
-    if not ctx.env.get(ORCHESTRATION_ENV):
-        return status
-    from .orchestrator import _scope
-
-    if _scope.tag(state, session, ctx.env) and status is not None and _scope.overrides(state, session):
-        return status._replace(limit=None, source=None, limits=())
-    return status
-
-
-def _orchestrated(
-    ctx: Any, state: Any, session: str, decision: Any, status: Any, now: Any, *, running: bool = False
-) -> Any:
-    """``decision``, unless the session's orchestration has a budget spent (a start) or over (kill)."""
-    if not decision.allowed or not ctx.env.get(ORCHESTRATION_ENV):
-        return decision
-    from .orchestrator import _scope
-
-    command = status.name if status is not None else None
-    mode, counted = ctx.config.mode, ctx.config.counted
-    return _scope.check(state, session, mode=mode, command=command, counted=counted, now=now, running=running)
-
-
 def _answer(ctx: Any, decision: Any, notes: list[str]) -> dict[str, Any] | None:
     notes = _with_recovery(ctx, notes)
     if not decision.allowed:
@@ -500,14 +497,14 @@ def _answer(ctx: Any, decision: Any, notes: list[str]) -> dict[str, Any] | None:
 
 
 def _status(
-    ctx: Any, prompt: str, session: str, transcript: Path | None, prompt_id: str | None, now: Any
+    ctx: Any, prompt: str, session: str, transcript: Path | None, prompt_id: str | None, now: Any, *, mod: bool = False
 ) -> dict[str, Any]:
     """``/budget [/name]``: settle, then answer with the status as a block reason (no model call)."""
     from ._api import _normalize, build_snapshot
     from ._render import render_status
 
     with ctx.ledger.transaction() as state:
-        notes = _begin_turn(ctx, state, session, transcript, prompt_id, now)
+        notes = _begin_turn(ctx, state, session, transcript, prompt_id, now, mod=mod)
     snap = build_snapshot(ctx, state, warnings=(*_with_recovery(ctx, notes), *_wiring_notes(ctx)))
     args = prompt.split()[1:2]
     only = _normalize(args[0]) if args else None
@@ -525,19 +522,16 @@ def _status(
     return {"decision": "block", "reason": text}
 
 
-def _wiring_notes(ctx: Any) -> list[str]:
-    """What would make counts wrong in how the hooks are wired (read only for /budget)."""
-    try:
-        from ._paths import claude_home
-        from ._wiring import problems
-
-        return problems(ctx.project, claude_home(ctx.env))
-    except Exception:  # noqa: BLE001 (a diagnosis must not cost the answer)
-        return []
-
-
 def _begin_turn(
-    ctx: Any, state: Any, session: str, transcript: Path | None, prompt_id: str | None, now: Any, *, typed: bool = True
+    ctx: Any,
+    state: Any,
+    session: str,
+    transcript: Path | None,
+    prompt_id: str | None,
+    now: Any,
+    *,
+    typed: bool = True,
+    mod: bool = False,
 ) -> list[str]:
     """What every prompt does first: note it as seen, count what came before, end the last run.
 
@@ -550,7 +544,14 @@ def _begin_turn(
         # before settle: this prompt's own user record must not look like one whose hook failed
         _runs.mark_handled(state, session=session, prompt=prompt_id, now=now, typed=typed)
     notes = settle(
-        ctx, state, session=session, transcript=transcript, prompt_id=prompt_id, started=transcript_time(), now=now
+        ctx,
+        state,
+        session=session,
+        transcript=transcript,
+        prompt_id=prompt_id,
+        started=transcript_time(),
+        now=now,
+        mod_counts=mod,
     )
     _runs.close_run(state, session=session, now=now, keep=prompt_id)
     return notes + _runs.unpriced_notes(state)
@@ -560,73 +561,6 @@ def _with_recovery(ctx: Any, notes: list[str]) -> list[str]:
     """``notes``, led by what the ledger had to recover from (a corrupt file moved aside), if anything."""
     recovered = ctx.ledger.recovered
     return notes if recovered is None else [str(recovered), *notes]
-
-
-def _command_budget(ctx: Any, command: str | None) -> tuple[str | None, Path | None, Any]:
-    """``(command, its file, its frontmatter Budget)``; command is None unless it is a custom or budgeted one."""
-    from ._commands import BudgetCache, find_command_file, read_budget
-    from ._paths import cache_path, claude_home
-
-    if command is None:
-        return None, None, None
-    path = find_command_file(command, project=ctx.project, home=claude_home(ctx.env))
-    if path is None:
-        # a built-in or unknown command is a plain prompt for the budgets, unless the config budgets it
-        return (command if ctx.config.budgeted(command) else None), None, None
-    cache = BudgetCache.load(cache_path(ctx.ledger.path))
-    budget = read_budget(path, project=ctx.project, cache=cache)
-    cache.save()
-    return command, path, budget
-
-
-def settle(ctx: Any, state: Any, /, **how: Any) -> list[str]:
-    """``_runs.settle`` as every hook does it: the project's prices, its resolver of command prompts
-    whose own hook failed, and an orchestration's scope charged too (also for ``_observe``)."""
-    from . import _runs
-
-    return _runs.settle(state, resolve=_resolver(ctx), price=_pricer(ctx), also=_orchestration_charger, **how)
-
-
-def _orchestration_charger(state: Any, session: str, now: Any) -> Any:
-    """For settle: an orchestrated session's responses charge its orchestration too (orchestrator._scope)."""
-    s = state.get("sessions", {}).get(session)
-    if not isinstance(s, dict) or "orchestration" not in s:
-        return None
-    from .orchestrator._scope import charger
-
-    return charger(state, session, now)
-
-
-def _pricer(ctx: Any) -> Any:
-    from ._config import pricer
-
-    return pricer(ctx.config)
-
-
-def _resolver(ctx: Any) -> Any:
-    """For settle: what run to open for a command prompt whose own hook failed (fail open)."""
-
-    def resolve(name: str) -> dict[str, Any] | None:
-        from ._commands import command_from_prompt
-        from ._paths import display
-
-        command, path, budget = _command_budget(ctx, command_from_prompt(name))
-        if command is None:
-            return None
-        file = display(path, ctx.project) if path is not None else None
-        return {"command": command, "budget": budget, "file": file}
-
-    return resolve
-
-
-def _statuses(ctx: Any, state: Any, running: Any, now: Any) -> Any:
-    from ._api import overall_status, scope_status
-
-    overall = overall_status(ctx, state, now=now)
-    if running.command is None:
-        return None, overall
-    status = scope_status(ctx, state, running.command, budget=running.budget, file=running.file, now=now)
-    return status, overall
 
 
 def _thresholds(state: Any, command: Any, overall: Any, *, now: Any, zone: Any) -> list[str]:

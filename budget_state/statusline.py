@@ -209,7 +209,7 @@ def session_statuses(
     """The session's command (running, else its last) and overall, as the hook judges them."""
     from . import _runs
     from ._ledger import utcnow
-    from .hook import _statuses  # the statuses the hook decides on: the same limits, the same way
+    from ._steps import _statuses  # the statuses the hook decides on: the same limits, the same way
 
     running = _runs.OpenRun()
     if session is not None:

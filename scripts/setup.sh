@@ -24,6 +24,7 @@ fi
 pins=$(grep -o '"claude-code-[0-9.]*"' package.json | tr -d '"')
 missing=0
 for pin in $pins; do [ -x "node_modules/$pin/bin/claude.exe" ] || missing=1; done
+[ -x node_modules/.bin/tsc ] || missing=1  # typescript: scripts/lint.sh type-checks the mod
 if [ "$missing" = 1 ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     npm ci --no-audit --no-fund --loglevel=error
 fi

@@ -9,7 +9,7 @@ The n-th reply after that text plays the n-th step (a step past the end plays ``
 ``SCRIPT: bash`` (a subagent that runs one command), ``text`` ends the turn. Variants of ``agent``:
 ``fgagent`` asks for a foreground subagent (``run_in_background: false``, Claude Code >= 2.1.198 runs
 subagents in the background by default), ``fork`` for a fork subagent (``subagent_type: "fork"``,
-2.1.232+), ``longagent`` for a subagent that runs six commands; ``bgbash`` is a Bash call with
+2.1.232+), ``longagent`` for a subagent that runs six commands (``longfgagent`` in the foreground); ``bgbash`` is a Bash call with
 ``run_in_background: true``; ``slowbash`` one that takes a minute. ``fail`` answers
 HTTP 500 (``api_error``) and ``reject`` HTTP 400 (``invalid_request_error``), with no usage and
 ``x-should-retry: false`` so the CLI gives up at once and ends the turn with ``StopFailure``.
@@ -48,6 +48,7 @@ _AGENTS = {
     "fgagent": ("general-purpose", "bash, text", False),
     "fork": ("fork", "bash, text", None),
     "longagent": ("general-purpose", "bash, bash, bash, bash, bash, bash, text", None),
+    "longfgagent": ("general-purpose", "bash, bash, bash, bash, bash, bash, text", False),
 }
 
 

@@ -527,7 +527,8 @@ def test_install_in_process(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         f"Done: claude-budget's hooks are wired in {tmp_path / 'proj'}. "
         "Try /budget; `claude-budget doctor` checks the setup."
     )
-    assert len(out.splitlines()) in (5, 6)  # 6 with the settings.local.json pointer
+    assert len(out.splitlines()) in (6, 7)  # 7 with the settings.local.json pointer
+    assert any(line.startswith("~/.claude/skills/claude-budget/: ") for line in out.splitlines())  # the mod
 
 
 def test_install_into_a_missing_directory(capsys: pytest.CaptureFixture[str]) -> None:

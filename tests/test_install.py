@@ -26,6 +26,16 @@ CMD = {e: hook_command(event=e) for e in EVENTS}
 HOOK = CMD["UserPromptSubmit"]
 
 
+@pytest.fixture(autouse=True)
+def _no_mod(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests here are about the project's files; install's mod folder (in the user's
+    ~/.claude/skills, shared by every test of the session) has its own tests below."""
+    if "mod" not in request.node.name:
+        import budget_state._install as _install
+
+        monkeypatch.setattr(_install, "_plan_mod", lambda folder, plan: None)
+
+
 def fresh_settings() -> str:
     return (
         json.dumps(
@@ -584,3 +594,48 @@ def test_removes_our_entry_from_events_no_longer_used(tmp_path: Path) -> None:
     (tmp_path / ".claude" / "settings.json").write_text(json.dumps(settings))
     install(tmp_path, python=PY)
     assert "PostToolUse" not in settings_of(tmp_path)["hooks"]
+
+
+def test_install_writes_the_mod_where_claude_code_loads_it(tmp_path: Path) -> None:
+    from budget_state._install import mod_files
+
+    home = tmp_path / "home"
+    project = tmp_path / "proj"
+    project.mkdir()
+    env = {"HOME": str(home)}
+    lines = install(project, python=PY, env=env)
+
+    folder = home / ".claude" / "skills" / "claude-budget"
+    assert lines[-1].startswith("~/.claude/skills/claude-budget/: written (the mod"), lines
+    files = mod_files()
+    assert sorted(files) == [".claude-plugin/plugin.json", "hooks/claude-budget.mod.ts", "hooks/hooks.json"]
+    for rel, text in files.items():
+        assert (folder / rel).read_text(encoding="utf-8") == text
+    assert json.loads(files["hooks/hooks.json"])["modules"] == ["./claude-budget.mod.ts"]
+    assert json.loads(files[".claude-plugin/plugin.json"])["name"] == "claude-budget-mod"
+    # the plugin's copy is the same mod
+    repo = Path(__file__).resolve().parents[1]
+    assert files["hooks/claude-budget.mod.ts"] == (repo / "plugin" / "hooks" / "claude-budget.mod.ts").read_text()
+
+    again = install(project, python=PY, env=env)
+    assert again[-1].startswith("~/.claude/skills/claude-budget/: unchanged"), again
+    user = install(home / ".claude", python=PY, scope="user", env=env)
+    assert user[-1].startswith("~/.claude/skills/claude-budget/: unchanged"), user
+
+
+def test_uninstall_user_takes_the_mod_out_and_a_project_uninstall_keeps_it(tmp_path: Path) -> None:
+    from budget_state._uninstall import uninstall
+
+    home = tmp_path / "home"
+    project = tmp_path / "proj"
+    project.mkdir()
+    env = {"HOME": str(home)}
+    install(project, python=PY, env=env)
+    folder = home / ".claude" / "skills" / "claude-budget"
+    (folder / ".claude-plugin" / "types").mkdir()  # what Claude Code writes beside a mod it loads
+    uninstall(project)
+    assert (folder / "hooks" / "claude-budget.mod.ts").exists()
+    install(home / ".claude", python=PY, scope="user", env=env)
+    lines = uninstall(home / ".claude", scope="user")
+    assert "~/.claude/skills/claude-budget/: deleted (the mod)" in lines
+    assert not folder.exists()

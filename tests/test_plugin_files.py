@@ -179,3 +179,11 @@ def test_the_runner_runs_the_plugins_code_isolated_from_the_project_folder(tmp_p
     assert done.returncode == 0, done.stderr
     assert "Token budgets" in json.loads(done.stdout)["reason"]  # the hook ran, and answered /budget
     assert not (project / "ran").exists() and not (evil / "ran").exists()
+
+
+def test_the_mod_finds_python_by_the_settings_lines_own_isolated_rule() -> None:
+    """The mod's Python is found and run as the hook lines do it: _wiring._FIND verbatim (python -I)."""
+    for mod in (PLUGIN / "hooks" / "claude-budget.mod.ts", Path(_wiring.__file__).with_name("claude-budget.mod.ts")):
+        block = mod.read_text().split("// BEGIN FIND\n", 1)[1].split("// END FIND", 1)[0]
+        literal = block.strip().removeprefix("const FIND_PYTHON = ")
+        assert json.loads(literal) == _wiring._FIND, f"{mod}: copy budget_state._wiring._FIND into FIND_PYTHON"

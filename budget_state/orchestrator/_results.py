@@ -104,6 +104,8 @@ def reported(result: Mapping[str, Any], /) -> dict[str, Any]:
 
 BLOCKED = "UserPromptSubmit operation blocked by hook:"
 MAX_BUDGET = "error_max_budget_usd"  # Claude Code stopped the run at its --max-budget-usd
+# How the mod's refusal of a request begins (plugin/hooks/claude-budget.mod.ts, kill mode, 2.1.286+)
+MOD_STOPPED = "claude-budget stopped this run:"
 
 
 def outcome(
@@ -117,6 +119,9 @@ def outcome(
     if result is not None and text.startswith(BLOCKED):
         # Its own prompt hook refused it: not one API request was made.
         return "skipped", text[len(BLOCKED) :].strip().split("\n\nOriginal prompt:")[0].strip()
+    if result is not None and text.startswith(MOD_STOPPED):
+        # The mod refused its next model request (kill mode): 0 requests after the crossing one.
+        return "stopped", why or text[len(MOD_STOPPED) :].strip()
     if result is not None and result.get("terminal_reason") == "hook_stopped":
         return "stopped", why or "stopped by the hook at a tool call (kill mode): a budget it draws on is over"
     if result is not None and result.get("subtype") == MAX_BUDGET:

@@ -28,8 +28,8 @@ config=${CLAUDE_CONFIG_DIR:-$HOME/.claude}
 data=${CLAUDE_PLUGIN_DATA:-$config/plugins/data/claude-budget-claude-budget}
 project=${CLAUDE_PROJECT_DIR:-.}
 
-# 1. stand down
-if grep -qsE 'claude-budget-hook|budget_state\.hook|budget_hook\.py' \
+# 1. stand down (not for the mod's requests, `Mod`: the mod found no installed claude-budget first)
+if [ "$event" != Mod ] && grep -qsE 'claude-budget-hook|budget_state\.hook|budget_hook\.py' \
     "$project/.claude/settings.json" "$project/.claude/settings.local.json" "$config/settings.json"; then
     if [ -x "${CLAUDE_BUDGET_PYTHON:-}" ] || [ -x "$project/.venv/bin/claude-budget-hook" ] \
         || command -v claude-budget-hook >/dev/null 2>&1; then
@@ -107,6 +107,7 @@ if [ ! -x "$py" ]; then
         esac
     fi
     if [ -z "$py" ]; then
+        [ "$event" = Mod ] && { echo '{"protocol":1,"absent":true}'; exit 0; }
         [ "$event" = UserPromptSubmit ] || exit 0
         marker="$data/missing.$PPID"
         [ -e "$marker" ] && exit 0
@@ -122,6 +123,9 @@ fi
 set -- "$py" -I -X "pycache_prefix=$data/pycache" -c \
     'import sys; sys.path.insert(0, sys.argv.pop(1)); from budget_state.hook import main; sys.exit(main())' "$root"
 case $event in
+Mod)  # a request of the mod (claude-budget.mod.ts), on stdin; its answer on stdout
+    exec "$py" -m budget_state.hook --mod
+    ;;
 PreToolUse)
     # in the foreground only where it may decide: kill mode or on_error closed (generated from
     # budget_state._wiring.MAY_DECIDE, as the settings line; a test keeps the two equal)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -33,6 +34,7 @@ _ALIAS = "claude-code-"  # package.json pins each release as "claude-code-X.Y.Z"
 
 
 # What changed between the pinned releases, as checked on them (tests branch on these, not on guesses):
+MODS = (2, 1, 286)  # Claude Code loads claude-budget's mod: /budget is its display-only command
 BACKGROUND_SUBAGENTS = (2, 1, 198)  # a subagent runs in the background; a follow-up turn reports it
 COST_STATE = (2, 1, 332)  # the transcript ends with Claude Code's own totals; modelUsage of a
 #                           resumed or forked session is cumulative over the whole session
@@ -148,6 +150,16 @@ class Run:
     @property
     def blocked(self) -> bool:
         return self.text.startswith("UserPromptSubmit operation blocked by hook:")
+
+    @property
+    def by_mod(self) -> bool:
+        """Answered by claude-budget's mod (2.1.286+): display only, no turn, no "blocked" frame;
+        ``-p`` prefixes the plugin's name (``claude-budget`` or, installed, ``claude-budget-mod``)."""
+        return (
+            not self.blocked
+            and self.result.get("num_turns") == 0
+            and re.match(r"claude-budget[\w+-]*: ", self.text) is not None
+        )
 
     def describe(self) -> str:
         return f"claude -p {self.prompt!r} -> rc {self.returncode}\nresult: {json.dumps(self.result, indent=1)}\nstderr: {self.stderr}"
@@ -571,6 +583,14 @@ class Interactive:
         pane = self._tmux("list-panes", "-t", "main", "-F", "#{pane_dead}|#{pane_dead_signal}", check=False)
         dead, _, sig = pane.stdout.strip().partition("|")
         return f"signal {sig}" if dead == "1" and sig else ""
+
+    def clear_input(self) -> None:
+        """Empty the prompt box (2.1.332 with a mod loaded puts a prompt a hook refused back into it)."""
+        for _ in range(3):
+            if self.input_line() in ("", None):
+                return
+            self._tmux("send-keys", "-t", "main", "C-u")
+            time.sleep(0.2)
 
     def exit(self) -> str:
         """``/exit``: the CLI ends the session (SessionEnd hooks included); returns how it ended."""

@@ -68,11 +68,13 @@ def test_the_plugin_counts_exactly_refuses_and_answers_budget_for_free(plugged: 
     assert cmd["tokens"] == fake_api.totals() == work.usage
     assert (cmd["used"], cmd["runs"]) == (total(work.usage), 1)
 
-    # plugin commands are /<plugin>:<name>; 2.1.332 also hands a bare /budget to the hooks
+    # plugin commands are /<plugin>:<name>; 2.1.332 also hands a bare /budget to the hooks, and
+    # its mod registers /budget (display only: no "blocked" frame)
     asks = ["/claude-budget:budget", *(["/budget"] if p.cli.at_least(2, 1, 332) else [])]
     for ask in asks:
         status = p.run_claude(ask, extra_env=env)
-        assert status.blocked and status.requests == 0, status.describe()
+        assert status.requests == 0, status.describe()
+        assert status.by_mod if ask == "/budget" else status.blocked, status.describe()
         assert "/review-pr" in status.text, status.text
 
     p.write_config('mode = "block"\n')

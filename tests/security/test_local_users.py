@@ -228,3 +228,33 @@ def test_a_repeated_prompt_event_keeps_its_run_open_and_counts_once(world: World
     assert len(runs) == 1 and "ended" not in runs[0], runs
     assert state["sessions"]["sess-sec"]["run"] == "p1"
     assert state["commands"]["/review-pr"]["runs"] == 1 and state["commands"]["/review-pr"]["input"] == 40
+
+
+def test_a_planted_mod_handshake_does_not_make_the_hooks_stand_down(world: World) -> None:
+    """The hooks stand down for a session the mod counts (its handshake in the state folder). One
+    another user planted, naming a live process of the victim's, must change nothing: they count."""
+    project = world.project()
+    sleeper = world.victim.spawn(["sleep", "60"], cwd=world.victim.home)
+    try:
+        from budget_state._mod import _process_start
+
+        shared = world.base / "shared-state"
+        handshake = shared / "claude-budget" / "mod" / "sess-sec.json"
+        handshake.parent.mkdir(parents=True)
+        time.sleep(0.2)  # setpriv has exec'd sleep: its pid is the victim's process now
+        start = _process_start(sleeper.pid)
+        handshake.write_text(json.dumps({"session": "sess-sec", "pid": sleeper.pid, "started": start, "mod": "x"}))
+        world.attacker.own(shared)
+        for p in [shared, *shared.rglob("*")]:
+            os.chmod(p, 0o777 if p.is_dir() else 0o666)
+        env = {"XDG_STATE_HOME": str(shared)}
+
+        assert reply(line(world, project, "UserPromptSubmit", env, prompt="/review-pr 1", prompt_id="p1")) == {}
+        spend(world.victim, "p1", 30, 1)
+        reply(line(world, project, "SessionEnd", env, reason="other"))
+    finally:
+        sleeper.kill()
+        sleeper.communicate()
+    world.victim.settle()
+    status = world.victim.run([PYTHON, "-m", "budget_state", "status", "--json"], cwd=project)
+    assert json.loads(status.stdout)["commands"]["/review-pr"]["used"] == 30

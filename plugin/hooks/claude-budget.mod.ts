@@ -1,0 +1,421 @@
+// claude-budget's mod: Claude Code 2.1.286+ loads it in-process (plugin/hooks/hooks.json, "modules").
+//
+// It counts every model request of the session — main loop and subagents, as `turn.step` sees
+// them — into the project's ledger through Python (`budget_state.hook --mod`, one process per
+// request, JSON on its private stdin/stdout; no port), so prices, windows and scopes are the
+// hooks' own. In kill mode it refuses the next request of a run whose last response put a scope
+// over, and denies that run's tool calls and subagents; it answers /budget without a model call;
+// it draws a live band above the prompt. The hooks of a session the mod counts stand down for
+// counting (the handshake, see budget_state/_mod.py); without the mod they count everything.
+//
+// Typed against the declarations Claude Code writes beside a loaded mod
+// (plugin/.claude-plugin/types, checked by `tsc` in scripts/lint.sh).
+import type { EngineInterface, Register, TurnStepResult, TurnUsage } from 'claude-code'
+
+const PROTOCOL = 1
+const NAME = 'claude-budget'
+
+type Band = { text: string; mode: string }
+type Answer = {
+  protocol?: number
+  error?: string
+  on_error?: string
+  absent?: boolean
+  claimed?: boolean
+  stop?: string | null
+  run?: string | null
+  scope?: string | null
+  notes?: string[]
+  band?: Band
+  text?: string
+}
+
+// One session per Claude Code process (a mod's worker lives in it).
+let session: string | null = null
+let root = ''
+let env: Record<string, string> = {}
+let counting = false // the handshake is ours: this mod counts the session
+let ready: Promise<void> | null = null
+let onError = 'open'
+let mode = 'warn' // the project's mode, as the last answer said: kill decides before each request
+let told = false // the one line about a failure was said
+let broken: string | null = null // on_error closed and a request could not be counted: refuse the rest
+let pending: Promise<unknown> = Promise.resolve() // records not yet answered, in order
+let stopAll: string | null = null // kill mode: an overall scope is over
+const stops = new Map<string, string>() // run (prompt id) -> kill mode's reason
+const runOf = new Map<string, string>() // "a:<agentId>" or "p:<promptId>" -> run
+let band: Band | null = null
+let bandOn = true
+
+// The shell line that finds claude-budget's Python exactly as the installed hook lines find it
+// (CLAUDE_BUDGET_PYTHON, the project's .venv, PATH; always isolated: python -I), else this plugin's
+// own runner. FIND_PYTHON is budget_state._wiring._FIND verbatim (a test keeps the two equal).
+// BEGIN FIND
+const FIND_PYTHON = "if [ -x \"${CLAUDE_BUDGET_PYTHON:-}\" ]; then set -- \"$CLAUDE_BUDGET_PYTHON\" -I -m budget_state.hook; elif [ -x \"$CLAUDE_PROJECT_DIR/.venv/bin/claude-budget-hook\" ] && [ -x \"$CLAUDE_PROJECT_DIR/.venv/bin/python\" ]; then set -- \"$CLAUDE_PROJECT_DIR/.venv/bin/python\" -I -m budget_state.hook; elif h=$(command -v claude-budget-hook 2>/dev/null); then l=; read -r l <\"$h\"; case $l in '#!/'*' '*|'#!/bin/sh') unset PYTHONPATH PYTHONHOME PYTHONUSERBASE PYTHONSTARTUP PYTHONWARNINGS PYTHONPLATLIBDIR; PYTHONNOUSERSITE=1; export PYTHONNOUSERSITE; set -- \"$h\";; '#!/'*) set -- \"${l#??}\" -I -m budget_state.hook;; *) set -- \"$h\";; esac; else {missing}; fi; "
+// END FIND
+const FIND =
+  FIND_PYTHON.replace(
+    '{missing}',
+    `if [ -f "$1" ]; then exec sh "$1" Mod; fi; echo '{"protocol":${PROTOCOL},"absent":true}'; exit 0`,
+  ) + 'exec "$@" --mod'
+
+// The session's Python child (see budget_state/_mod.py, serve): requests go through its FIFO in
+// the user's 0700 state folder, answers come back on its stdout, matched by id. Without it (it
+// could not start, or it ended), one `$.process.run` per request.
+let fifo: string | null = null
+let nextId = 0
+const waiting = new Map<number, { resolve: (a: Answer) => void; reject: (e: Error) => void }>()
+
+function serverLine(line: string): Answer | null {
+  try {
+    const answer = JSON.parse(line) as Answer & { id?: number; ready?: boolean; fifo?: string }
+    if (typeof answer.id === 'number') {
+      const w = waiting.get(answer.id)
+      waiting.delete(answer.id)
+      w?.resolve(answer)
+      return null
+    }
+    return answer
+  } catch {
+    return null
+  }
+}
+
+async function startServer($: EngineInterface): Promise<boolean> {
+  const child = $.process.spawn({
+    argv: ['sh', '-c', FIND, 'sh', `${root}/hooks/claude-budget.sh`],
+    env: { ...env, CLAUDE_BUDGET_MOD_SESSION: session ?? '' },
+  })
+  let started: (ok: boolean) => void = () => undefined
+  const ready = new Promise<boolean>((resolve) => (started = resolve))
+  void (async () => {
+    let buf = ''
+    try {
+      for await (const { stream, text } of child) {
+        if (stream !== 'stdout') continue
+        buf += text
+        let i: number
+        while ((i = buf.indexOf('\n')) >= 0) {
+          const first = serverLine(buf.slice(0, i))
+          buf = buf.slice(i + 1)
+          const f = (first as { fifo?: unknown } | null)?.fifo
+          if (first && typeof f === 'string') {
+            fifo = f
+            started(true)
+          } else if (first) {
+            started(false) // absent, or an error before it served
+          }
+        }
+      }
+    } catch {
+      // it could not start, or the stream broke: as if it ended
+    }
+    // Ended (Claude Code stops it as the session ends; or it died): later requests, if any, go
+    // one process each; one in flight is a request that could not be counted (on_error decides).
+    fifo = null
+    started(false)
+    for (const w of waiting.values()) w.reject(new Error("claude-budget's Python child ended"))
+    waiting.clear()
+  })()
+  return Promise.race([ready, $.clock.sleep(15000).then(() => false)])
+}
+
+async function ask($: EngineInterface, request: Record<string, unknown>): Promise<Answer> {
+  const body = { v: PROTOCOL, session, ...request }
+  let answer: Answer
+  if (fifo !== null) {
+    const id = ++nextId
+    const answered = new Promise<Answer>((resolve, reject) => waiting.set(id, { resolve, reject }))
+    // Opening a FIFO nobody reads waits: a child that just ended must not hold the session
+    const wrote = await Promise.race([
+      $.fs.write(fifo, JSON.stringify({ ...body, id }) + '\n').then(() => true),
+      $.clock.sleep(3000).then(() => false),
+    ])
+    if (!wrote) {
+      waiting.delete(id)
+      fifo = null
+      return ask($, request) // one process for it, as without the child
+    }
+    answer = await answered
+  } else {
+    const ran = await $.process.run(['sh', '-c', FIND, 'sh', `${root}/hooks/claude-budget.sh`], {
+      env,
+      stdin: JSON.stringify(body),
+      timeoutMs: 20000,
+    })
+    const line = ran.stdout.trim().split('\n').pop() ?? ''
+    try {
+      answer = JSON.parse(line) as Answer
+    } catch {
+      throw new Error(`no answer from claude-budget's Python (exit ${ran.exitCode}): ${ran.stderr.trim().slice(-300)}`)
+    }
+  }
+  if (answer.protocol !== undefined && answer.protocol !== PROTOCOL) {
+    throw new Error(`claude-budget's Python speaks protocol ${answer.protocol}, this mod ${PROTOCOL}`)
+  }
+  if (answer.error) throw new Error(answer.error)
+  if (answer.band) {
+    band = answer.band
+    mode = answer.band.mode
+  }
+  return answer
+}
+
+// One line, said once, in the session's transcript (where the user reads it).
+function say($: EngineInterface, text: string): void {
+  if (told) return
+  told = true
+  try {
+    $.ui.log(text, { to: 'transcript' })
+  } catch {
+    // no surface: nothing to say it on
+  }
+}
+
+// Give counting back to the hooks (a handler failed, or the API is not the one we know).
+async function handOver($: EngineInterface, why: string): Promise<void> {
+  const was = counting
+  counting = false
+  say($, `claude-budget: ${why}; the hooks count this session from here on`)
+  if (was && session) {
+    try {
+      await ask($, { op: 'handover' })
+    } catch {
+      // the handshake names this claude process: it lapses when the session ends
+    }
+  }
+}
+
+// A call on `$` this build lacks throws a TypeError where it is made (the mod API is early
+// access): the mod then stays out of the session and the hooks count, as without a mod.
+async function start($: EngineInterface, cwd: string): Promise<void> {
+  try {
+    await begin($, cwd)
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error
+    counting = false
+    say($, `claude-budget: this Claude Code's mod API is not the one the mod knows (${error.message}); the hooks count instead`)
+  }
+}
+
+async function begin($: EngineInterface, cwd: string): Promise<void> {
+  root = $.plugin.root
+  session = await $.session.id()
+  const hookEnv = await $.process.hookEnv()
+  env = { ...hookEnv }
+  // The settings' env (CLAUDE_BUDGET_PYTHON in settings.local.json, where install put it) and the
+  // user's budget variables, which $.process.run does not pass on by itself.
+  const known: [string, string | undefined][] = [
+    ['CLAUDE_BUDGET_PYTHON', await $.env.get('CLAUDE_BUDGET_PYTHON')],
+    ['CLAUDE_BUDGET_STATE', await $.env.get('CLAUDE_BUDGET_STATE')],
+    ['CLAUDE_BUDGET_MODE', await $.env.get('CLAUDE_BUDGET_MODE')],
+    ['CLAUDE_BUDGET_ON_ERROR', await $.env.get('CLAUDE_BUDGET_ON_ERROR')],
+    ['CLAUDE_BUDGET_DEBUG', await $.env.get('CLAUDE_BUDGET_DEBUG')],
+  ]
+  for (const [name, value] of known) if (value !== undefined) env[name] = value
+  if (!env.CLAUDE_PROJECT_DIR) env.CLAUDE_PROJECT_DIR = cwd
+  bandOn = (await $.env.get('CLAUDE_BUDGET_BAND')) !== 'off'
+  const pid = Number(hookEnv.CLAUDE_PID)
+  // One Python child for the session (measured fastest: BENCHMARKS.md), unless CLAUDE_BUDGET_MOD_CHILD=off
+  if ((await $.env.get('CLAUDE_BUDGET_MOD_CHILD')) !== 'off') await startServer($)
+  const answer = await ask($, { op: 'hello', cwd, pid: Number.isFinite(pid) ? pid : null, mod: root })
+  if (answer.absent) return // claude-budget is not installed for this project: nothing to count
+  onError = answer.on_error === 'closed' ? 'closed' : 'open'
+  counting = answer.claimed === true
+  if (counting && bandOn) $.ui.invalidate('ui.render')
+}
+
+function runKey(agentId: string | undefined, prompt: string | undefined): string {
+  return agentId ? `a:${agentId}` : `p:${prompt ?? ''}`
+}
+
+function stopFor(key: string): string | null {
+  if (stopAll) return stopAll
+  const run = runOf.get(key)
+  return run ? stops.get(run) ?? null : null
+}
+
+function plainUsage(usage: TurnUsage): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    input_tokens: usage.input_tokens,
+    output_tokens: usage.output_tokens,
+    cache_creation_input_tokens: usage.cache_creation_input_tokens,
+    cache_read_input_tokens: usage.cache_read_input_tokens,
+  }
+  if (usage.ephemeral_5m_input_tokens !== undefined || usage.ephemeral_1h_input_tokens !== undefined) {
+    out.cache_creation = {
+      ephemeral_5m_input_tokens: usage.ephemeral_5m_input_tokens ?? 0,
+      ephemeral_1h_input_tokens: usage.ephemeral_1h_input_tokens ?? 0,
+    }
+  }
+  return out
+}
+
+// How a refused request's answer begins (claude-budget orchestrate reads it as "stopped").
+const STOPPED = 'claude-budget stopped this run:'
+
+function refused(e: { turnId: string; index: number }, reason: string): TurnStepResult {
+  return { turnId: e.turnId, index: e.index, answer: `${STOPPED} ${reason}`, toolUses: [], stopReason: 'end_turn', usage: null }
+}
+
+async function record(
+  $: EngineInterface,
+  key: string,
+  agentId: string | undefined,
+  prompt: string | undefined,
+  usage: TurnUsage,
+): Promise<void> {
+  if (typeof usage.input_tokens !== 'number' || typeof usage.output_tokens !== 'number') {
+    await handOver($, 'turn.step gave usage of a shape this mod does not know')
+    return
+  }
+  const answer = await ask($, {
+    op: 'step',
+    cwd: env.CLAUDE_PROJECT_DIR,
+    prompt: prompt ?? null,
+    agent: agentId ?? null,
+    model: usage.model,
+    usage: plainUsage(usage),
+  })
+  if (answer.run) runOf.set(key, answer.run)
+  if (answer.stop) {
+    if (answer.scope === 'overall') stopAll = answer.stop
+    else if (answer.run) stops.set(answer.run, answer.stop)
+  }
+  if (bandOn) $.ui.invalidate('ui.render')
+}
+
+// A request that could not be counted (its record runs after the step returned): on_error
+// closed refuses every request from here on; open gives counting back to the hooks.
+async function recordFailed($: EngineInterface, error: unknown): Promise<void> {
+  if (onError === 'closed') {
+    broken = `claude-budget could not check the budgets, and on_error is closed: ${String(error)}`
+    say($, broken)
+  } else {
+    await handOver($, `a model request could not be counted (${String(error)}), on_error is open`)
+  }
+}
+
+// Kill mode (and a closed on_error that failed) decides before each request, so it waits for the
+// requests still being counted — one of them may be the one that crossed. Other modes decide at a
+// command's start only: the records run behind, one at a time, and a turn's end waits for them.
+async function settled(): Promise<void> {
+  if (mode === 'kill' || onError === 'closed') await pending
+}
+
+export const register: Register = (on) => {
+  on('session.start', async ($, e, next) => {
+    const started = await next(e)
+    ready = start($, e.cwd).catch((error: unknown) => handOver($, `the mod could not start (${String(error)})`))
+    try {
+      await $.command.register({
+        name: 'budget',
+        description: `${NAME}: the token budgets of this project (no model call)`,
+        argumentHint: '[/command]',
+        immediate: true,
+      })
+    } catch (error) {
+      $.ui.log(`claude-budget: /budget not registered: ${String(error)}`, { to: 'debug' })
+    }
+    return started
+  }).catch(async ($, e, next) => next(e))
+
+  on('turn.step', async function* ($, e, next) {
+    if (ready) await ready
+    if (!counting) return yield* next(e)
+    const info = await $.session.info()
+    const key = runKey(e.agentId, info.promptId)
+    await settled()
+    const reason = broken ?? stopFor(key)
+    if (reason) {
+      yield { kind: 'text', index: 0, text: `${STOPPED} ${reason}` }
+      return refused(e, reason)
+    }
+    const result = yield* next(e)
+    const usage = result.usage
+    if (usage && counting) {
+      pending = pending.then(() => record($, key, e.agentId, info.promptId, usage)).catch((error: unknown) => recordFailed($, error))
+    }
+    return result
+  }).catch(async function* ($, e, next) {
+    if (next.called) {
+      // The request went out and was answered, and counting it failed. on_error closed: no
+      // request goes out unchecked from here on; open: the hooks count from here on.
+      if (onError === 'closed') {
+        broken = `claude-budget could not check the budgets, and on_error is closed: ${String(next.error)}`
+        say($, broken)
+      } else {
+        await handOver($, `a model request could not be counted (${String(next.error)}), on_error is open`)
+      }
+      return yield* next(e)
+    }
+    if (onError === 'closed') {
+      const reason = `claude-budget could not check the budgets, and on_error is closed: ${String(next.error)}`
+      say($, reason)
+      yield { kind: 'text', index: 0, text: `${STOPPED} ${reason}` }
+      return refused(e, reason)
+    }
+    await handOver($, `the mod failed (${String(next.error)}), on_error is open`)
+    return yield* next(e)
+  })
+
+  on('agent.spawn', async ($, e, next) => {
+    if (ready) await ready
+    if (!counting) return next(e)
+    await settled()
+    const info = await $.session.info()
+    const reason = broken ?? stopFor(runKey(undefined, info.promptId))
+    return reason ? { deny: reason } : next(e)
+  }).catch(async ($, e, next) => (next.called || onError !== 'closed' ? next(e) : { deny: 'claude-budget could not check the budgets, and on_error is closed' }))
+
+  on('tool.call', async ($, e, next) => {
+    if (ready) await ready
+    if (!counting) return next(e)
+    await settled()
+    const info = await $.session.info()
+    const reason = broken ?? stopFor(runKey(e.agentId, info.promptId))
+    return reason ? { deny: reason } : next(e)
+  }).catch(async ($, e, next) => (next.called || onError !== 'closed' ? next(e) : { deny: 'claude-budget could not check the budgets, and on_error is closed' }))
+
+  on('command.run', { command: 'budget' }, async ($, e, next) => {
+    if (ready) await ready
+    // not counting: this project's hooks answer (a blocked prompt), or another copy of the mod
+    if (!counting) return next(e)
+    const answer = await ask($, { op: 'status', cwd: env.CLAUDE_PROJECT_DIR, args: e.args })
+    if (answer.absent) return next(e)
+    return { text: answer.text ?? '', isTextDisplayOnly: true }
+  }).catch(async ($, e, next) => (next.called ? next(e) : { text: `claude-budget: /budget failed: ${String(next.error)}`, isTextDisplayOnly: true }))
+
+  on('session.measure', async ($, e, next) => {
+    if (counting) {
+      const limits: Record<string, { used_percentage: number; resets_at: number | null }> = {}
+      for (const w of e.rateLimits) {
+        limits[w.kind] = { used_percentage: w.percentUsed, resets_at: w.resetsAt ? Math.floor(Date.parse(w.resetsAt) / 1000) : null }
+      }
+      const info = await $.session.info()
+      await ask($, { op: 'measure', cwd: env.CLAUDE_PROJECT_DIR, prompt: info.promptId ?? null, cost: e.cost?.usd ?? null, rate_limits: e.rateLimits.length ? limits : null })
+      if (bandOn) $.ui.invalidate('ui.render')
+    }
+    return next(e)
+  }).catch(async ($, e, next) => next(e))
+
+  on('turn.complete', async ($, e, next) => {
+    await pending // the turn's requests are all in the ledger before the next prompt (or -p's exit)
+    return next(e)
+  }).catch(async ($, e, next) => next(e))
+
+  on('session.end', async ($, e, next) => {
+    await pending.catch(() => undefined)
+    // The handshake names this claude process: it lapses when the process ends, and the next
+    // session's start prunes it (Claude Code has already stopped the Python child by now).
+    counting = false
+    return next(e)
+  }).catch(async ($, e, next) => next(e))
+
+  on('ui.render', { component: 'AbovePrompt' }, async ($, e, next) => {
+    if (!counting || !bandOn || !band) return next(e)
+    const { Box, Text } = $.ui.resolve(e)
+    return Box({ children: [Text({ children: [band.text] })] })
+  }).catch(async ($, e, next) => next(e))
+
+}

@@ -1,0 +1,222 @@
+"""The mod (plugin/hooks/claude-budget.mod.ts) in the real CLI: 2.1.332 loads it, 2.1.197 does not.
+
+Each test wires a project with ``install`` (the hooks) and loads the plugin with ``--plugin-dir``
+(its command hooks stand down where install wired the project). On 2.1.332 the mod counts every
+request and the hooks stand down for counting (the handshake); on 2.1.197, with
+``CLAUDE_CODE_SAFE_MODE=1`` or when the mod cannot count, the hooks count everything.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_harness import MODS, REPO, Project, Run, pane_idle, read_toml, total, usage_of
+
+PLUGIN = REPO / "plugin"
+
+
+def run(p: Project, prompt: str, **kw: Any) -> Run:
+    return p.run_claude(prompt, args=["--plugin-dir", str(PLUGIN)], **kw)
+
+
+def mod_counted(p: Project) -> bool:
+    """Whether a mod counted in this project's ledger (it remembers each subagent's run, hooks never do)
+    — or, for a session without subagents, whether the hooks stood down (no response charged by them)."""
+    sessions = read_toml(p.ledger).get("sessions", {})
+    return any("mod_agents" in s for s in sessions.values())
+
+
+def crossing(sent: list[Any], limit: int) -> int:
+    """The 0-based index of the request whose response put ``limit`` over (cumulative tokens)."""
+    used = 0
+    for i, s in enumerate(sent):
+        used += total(usage_of([s]))
+        if used > limit:
+            return i
+    raise AssertionError(f"the {len(sent)} requests never went over {limit}")
+
+
+def test_ledger_equals_what_the_api_sent_with_or_without_the_mod(project, fake_api, claude):
+    p = project()
+    p.write_command("review-pr", "Review PR $ARGUMENTS. SCRIPT: bash, agent, text")
+
+    first = run(p, "/review-pr 1")
+    assert first.result["subtype"] == "success", first.describe()
+    second = run(p, "plain prompt SCRIPT: bash, text")
+
+    status = p.status()
+    sent = fake_api.totals()
+    cmd = status["commands"]["/review-pr"]
+    assert status["overall"]["tokens"] == sent, status["overall"]
+    assert cmd["tokens"] == first.usage and cmd["runs"] == 1, cmd
+    assert total(first.usage) + total(second.usage) == total(sent)
+    # 2.1.332 loads the mod and it counted (the hooks stood down); 2.1.197 ignores `modules`
+    assert mod_counted(p) == claude.at_least(*MODS)
+
+
+def test_a_mod_that_fails_to_load_leaves_counting_to_the_hooks(project, fake_api, claude, tmp_path):
+    """The plugin with a module whose register() throws: Claude Code unloads it, the hooks count."""
+    if not claude.at_least(*MODS):
+        pytest.skip("no mods before 2.1.286: the test above covers the hooks alone")
+    broken = tmp_path / "plugin"
+    shutil.copytree(PLUGIN, broken, symlinks=True, ignore=shutil.ignore_patterns("types", "tsconfig.json"))
+    (broken / "hooks" / "claude-budget.mod.ts").write_text("export function register() { throw new Error('no') }\n")
+    p = project()
+    shutil.rmtree(p.home / ".claude" / "skills" / "claude-budget")  # the copy install put there
+    p.write_command("review-pr", "Review PR $ARGUMENTS. SCRIPT: bash, agent, text")
+
+    r = p.run_claude("/review-pr 1", args=["--plugin-dir", str(broken)])
+
+    assert r.result["subtype"] == "success", r.describe()
+    status = p.status()
+    assert status["overall"]["tokens"] == fake_api.totals() == r.usage
+    assert status["commands"]["/review-pr"]["tokens"] == r.usage
+    assert not mod_counted(p)
+
+
+def test_safe_mode_turns_off_the_settings_hooks_too(project, fake_api, claude):
+    """A fact of 2.1.332, not a choice of ours: CLAUDE_CODE_SAFE_MODE=1 loads no mod and runs none of
+    the project's or user's settings hooks either (managed ones only), so nothing counts that session."""
+    if not claude.at_least(*MODS):
+        pytest.skip("safe mode as 2.1.332 has it")
+    p = project()
+    r = run(p, "plain SCRIPT: bash, text", extra_env={"CLAUDE_CODE_SAFE_MODE": "1"})
+    assert r.requests == 2, r.describe()
+    assert p.status()["overall"]["tokens"] == dict.fromkeys(r.usage, 0)
+
+
+def test_kill_refuses_the_request_after_the_crossing_one_in_the_main_loop(project, fake_api, claude):
+    if not claude.at_least(*MODS):
+        pytest.skip("the mod needs Claude Code 2.1.286+ (test_enforcement covers the hooks)")
+    p = project()
+    p.write_config('mode = "kill"\n')
+    p.write_command("review-pr", "Review PR $ARGUMENTS. SCRIPT: bash, bash, bash, bash, bash, text", token_budget=100)
+
+    r = run(p, "/review-pr 9")
+
+    assert r.requests == 1, r.describe()  # the first response crossed: no request after it
+    assert r.text.startswith("claude-budget stopped this run:"), r.describe()  # orchestrate reads it so
+    assert "/review-pr" in r.text and "100" in r.text, r.describe()
+    assert "blocked by hook" not in r.text
+    status = p.status()
+    assert status["commands"]["/review-pr"]["tokens"] == fake_api.totals() == r.usage
+
+
+@pytest.mark.parametrize(
+    ("agent", "limit"),
+    [("longagent", 30_000), ("longfgagent", 30_000)],
+    ids=["background", "foreground"],
+)
+def test_kill_refuses_the_request_after_the_crossing_one_in_a_subagent(project, fake_api, claude, agent, limit):
+    """The budget is crossed by a response inside the subagent's tool loop: no request goes out after
+    it, in the subagent or in the main loop (background and foreground subagents; fork: not yet)."""
+    if not claude.at_least(*MODS):
+        pytest.skip("the mod needs Claude Code 2.1.286+")
+    p = project()
+    p.write_config('mode = "kill"\n')
+    p.write_command("review-pr", f"Review PR $ARGUMENTS. SCRIPT: {agent}, text", token_budget=limit)
+
+    r = run(p, "/review-pr 7")
+
+    sent = list(fake_api.sent)
+    assert total(fake_api.totals()) > limit, r.describe()
+    k = crossing(sent, limit)
+    assert any(s.subagent for s in sent[: k + 1]), "the crossing must happen in the subagent"
+    assert len(sent) == k + 1, f"{len(sent) - k - 1} request(s) after the crossing one (#{k + 1})"
+    assert p.status()["commands"]["/review-pr"]["tokens"] == fake_api.totals()
+    # (the follow-up turn Claude Code starts when the subagent ends is refused at its start by the
+    # prompt hook, as without the mod: the command's budget is spent)
+
+
+def test_budget_command_is_display_only_with_the_mod(project, fake_api, claude):
+    p = project()
+    p.write_command("review-pr", "Review PR $ARGUMENTS. SCRIPT: text", token_budget=50_000)
+    run(p, "/review-pr 1")
+    before = fake_api.requests
+
+    r = run(p, "/budget")
+
+    assert fake_api.requests == before, r.describe()
+    assert "/review-pr" in r.text, r.describe()
+    if claude.at_least(*MODS):
+        assert r.by_mod and "Token budgets" in r.text, r.describe()
+        assert "blocked" not in r.text, r.describe()
+    else:
+        assert r.blocked, r.describe()  # 2.1.197: the hook answers, framed as a blocked prompt
+
+
+@pytest.mark.parametrize("on_error", ["open", "closed"])
+def test_a_failing_mod_respects_on_error(project, fake_api, claude, on_error):
+    """Once the first request is out, another process holds the ledger's lock past lock_timeout, so
+    counting that request fails in the mod: closed refuses every later request (one line says
+    why); open hands counting to the hooks and the turn goes on."""
+    if not claude.at_least(*MODS):
+        pytest.skip("the mod needs Claude Code 2.1.286+")
+    p = project()
+    p.write_config(f'on_error = "{on_error}"\nlock_timeout = 0.2\n')
+    lock = Path(str(p.ledger) + ".lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    held = threading.Event()
+    done = threading.Event()
+
+    def hold() -> None:  # the prompt hook has run once a request arrives: take the lock then
+        while not done.is_set():
+            if fake_api.requests >= 1:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                held.set()
+                return
+            time.sleep(0.001)
+
+    t = threading.Thread(target=hold, daemon=True)
+    t.start()
+    try:
+        r = run(p, "three steps SCRIPT: bash, bash, text")
+    finally:
+        done.set()
+        t.join(5)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    assert held.is_set()
+    if on_error == "closed":
+        # no request after the one that could not be counted: the mod refuses the next one, and
+        # the hooks' PreToolUse (which cannot take the lock either) stops the turn before it
+        assert r.requests == 1, r.describe()
+    else:
+        assert r.requests == 3, r.describe()
+        assert r.result["subtype"] == "success", r.describe()
+
+
+def test_the_band_and_budget_in_the_interactive_tui(project, fake_api, interactive, claude):
+    """2.1.332: the band above the prompt shows the running command and its budget, updated per
+    request; /budget renders as a local command's output (no "blocked" frame, no request)."""
+    if not claude.at_least(*MODS):
+        pytest.skip("the mod needs Claude Code 2.1.286+ (test_interactive covers 2.1.197)")
+    p = project()
+    p.write_command("review-pr", "Review PR $ARGUMENTS. SCRIPT: bash, text", token_budget=1_000_000)
+    tui = interactive(p)
+
+    from budget_state._units import humanize
+
+    tui.submit("/review-pr 1")
+
+    def band_shows_all(pane: str) -> bool:  # the band is redrawn after each request is counted
+        used = humanize(total(fake_api.totals()))
+        return fake_api.requests >= 2 and f"claude-budget · /review-pr {used} of 1.0M tokens" in pane
+
+    pane = tui.wait(band_shows_all, "the band naming the running command and all its requests", timeout=15)
+    band = next(line for line in pane.splitlines() if "claude-budget · /review-pr" in line)
+    assert "tightest: /review-pr" in band and "$" in band, band
+    n = fake_api.requests
+
+    tui.submit("/budget")
+    pane = tui.wait(lambda pane: "Token budgets" in pane.split("❯ /budget")[-1] and pane_idle(pane), "/budget's answer")
+    assert "blocked by hook" not in pane, tui.describe()
+    assert fake_api.requests == n
+    assert tui.exit() == "status 0", tui.describe()

@@ -1,0 +1,184 @@
+"""The Python side of the mod: the handshake the hooks check, and requests charged like responses."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from budget_state import _mod
+from budget_state._ledger import new_state
+from budget_state._runs import open_run, record_request, settle
+
+NOW = datetime(2026, 12, 7, 3, 0, tzinfo=timezone.utc)
+USAGE = {
+    "input_tokens": 10,
+    "output_tokens": 20,
+    "cache_creation_input_tokens": 30,
+    "cache_read_input_tokens": 40,
+    "cache_creation": {"ephemeral_5m_input_tokens": 30, "ephemeral_1h_input_tokens": 0},
+}
+
+
+def env_for(tmp_path: Path) -> dict[str, str]:
+    return {"HOME": str(tmp_path / "home")}
+
+
+def test_a_claimed_session_is_active_while_its_claude_process_runs(tmp_path: Path) -> None:
+    env = env_for(tmp_path)
+    assert not _mod.active("s1", env)
+    assert _mod.claim("s1", env, os.getpid(), "/mods/a")
+    assert _mod.active("s1", env)
+    folder = tmp_path / "home" / ".local" / "state" / "claude-budget" / "mod"
+    assert (os.stat(folder).st_mode & 0o777) == 0o700
+    assert not _mod.active("s2", env)  # per session
+    _mod.release("s1", env)
+    assert not _mod.active("s1", env)
+
+
+def test_a_handshake_of_an_ended_process_or_a_foreign_folder_does_not_count(tmp_path: Path) -> None:
+    env = env_for(tmp_path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    assert _mod.claim("s1", env, dead.pid, "/mods/a")
+    assert not _mod.active("s1", env)  # the claude process is gone: the hooks count
+    assert _mod.claim("s2", env, os.getpid(), "/mods/a")
+    folder = tmp_path / "home" / ".local" / "state" / "claude-budget" / "mod"
+    os.chmod(folder, 0o777)  # anyone could have written it
+    assert not _mod.active("s2", env)
+    os.chmod(folder, 0o700)
+    assert _mod.active("s2", env)
+    assert not _mod.active("../s2", env) and not _mod.claim("../x", env, os.getpid(), "m")
+
+
+def test_a_second_copy_of_the_mod_does_not_take_a_session_over(tmp_path: Path) -> None:
+    env = env_for(tmp_path)
+    assert _mod.claim("s1", env, os.getpid(), "/home/u/.claude/skills/claude-budget")
+    assert not _mod.claim("s1", env, os.getpid(), "/plugins/claude-budget")
+    assert _mod.claim("s1", env, os.getpid(), "/home/u/.claude/skills/claude-budget")
+
+
+def test_requests_are_charged_to_the_run_and_a_subagent_keeps_its_spawning_run() -> None:
+    state = new_state(NOW)
+    open_run(state, session="s", prompt="p1", command="/review", now=NOW)
+    assert (
+        record_request(state, session="s", prompt="p1", agent=None, usage=USAGE, model="m", price=None, now=NOW) == "p1"
+    )
+    assert (
+        record_request(state, session="s", prompt="p1", agent="a1", usage=USAGE, model="m", price=None, now=NOW) == "p1"
+    )
+    open_run(state, session="s", prompt="p2", command="/other", now=NOW)
+    # the background subagent's later request still belongs to /review, not to the turn now running
+    assert (
+        record_request(state, session="s", prompt="p2", agent="a1", usage=USAGE, model="m", price=None, now=NOW) == "p1"
+    )
+    review = state["commands"]["/review"]
+    assert (review["input"], review["output"], review["cache_creation"], review["cache_read"]) == (30, 60, 90, 120)
+    assert "/other" not in state["commands"] or state["commands"]["/other"].get("input", 0) == 0
+    assert state["overall"]["input"] == 30
+    # what the hooks reconcile against Claude Code's own totals counts the mod's requests too
+    assert state["sessions"]["s"]["counted"]["m"][:4] == [30, 60, 90, 120]
+
+
+def test_a_session_the_mod_counts_is_read_but_not_charged_by_the_hooks(tmp_path: Path) -> None:
+    transcript = tmp_path / "t.jsonl"
+    lines = [
+        {"type": "user", "promptId": "p1", "message": {"content": "hi"}, "timestamp": "2026-12-07T03:00:00Z"},
+        {
+            "type": "assistant",
+            "requestId": "r1",
+            "timestamp": "2026-12-07T03:00:01Z",
+            "message": {"id": "m1", "model": "m", "usage": USAGE, "content": []},
+        },
+    ]
+    transcript.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    counted, skipped = new_state(NOW), new_state(NOW)
+    for state, mod in ((counted, False), (skipped, True)):
+        settle(
+            state,
+            session="s",
+            transcript=transcript,
+            prompt_id="p1",
+            started="2026-12-07T02:59:59Z",
+            now=NOW,
+            mod_counts=mod,
+        )
+    assert counted["overall"]["input"] == 10
+    assert skipped.get("overall", {}).get("input", 0) == 0
+    # the cursor moved on all the same: the hooks never count these lines later
+    assert skipped["sessions"]["s"]["files"] == counted["sessions"]["s"]["files"]
+
+
+def test_a_request_the_mod_cannot_read_gets_one_error_line() -> None:
+    out = io.StringIO()
+    assert _mod.main(io.BytesIO(b"not json"), out, {}) == 2
+    answer = json.loads(out.getvalue())
+    assert answer["protocol"] == _mod.PROTOCOL and answer["error"].startswith("claude-budget mod: bad request")
+
+
+def test_rate_limits_reach_the_stub_in_the_statusline_shape(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    seen = []
+    monkeypatch.setattr(_mod, "note_rate_limits", lambda ctx, session, limits: seen.append(limits))
+    project = tmp_path / "proj"
+    (project / ".claude").mkdir(parents=True)
+    limits = {"five_hour": {"used_percentage": 42, "resets_at": 1796613813}}
+    request = {"op": "measure", "session": "s1", "cwd": str(project), "rate_limits": limits}
+    out = io.StringIO()
+    env = {**env_for(tmp_path), "CLAUDE_PROJECT_DIR": str(project)}
+    _mod.main(io.BytesIO(json.dumps(request).encode()), out, env)
+    assert "band" in json.loads(out.getvalue()), out.getvalue()
+    assert seen == [limits]
+
+
+def test_the_session_child_answers_requests_through_its_fifo(tmp_path: Path) -> None:
+    """serve(): the FIFO in the user's 0700 folder takes requests, stdout gives the answers by id."""
+    project = tmp_path / "proj"
+    (project / ".claude").mkdir(parents=True)
+    env = {**os.environ, **env_for(tmp_path), "CLAUDE_PROJECT_DIR": str(project), _mod.SERVE_ENV: "s1"}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "budget_state.hook", "--mod"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        ready = json.loads(child.stdout.readline())
+        fifo = Path(ready["fifo"])
+        assert ready["ready"] and fifo.parent == tmp_path / "home" / ".local" / "state" / "claude-budget" / "mod"
+        assert (os.stat(fifo).st_mode & 0o777) == 0o600
+        for n in (1, 2):
+            with open(fifo, "w") as f:
+                f.write(json.dumps({"op": "status", "session": "s1", "cwd": str(project), "id": n}) + "\n")
+            answer = json.loads(child.stdout.readline())
+            assert answer["id"] == n and "Token budgets" in answer["text"], answer
+    finally:
+        child.terminate()
+        child.wait(10)
+        if child.stdout is not None:
+            child.stdout.close()
+    assert not fifo.exists()  # removed when Claude Code stops it (SIGTERM)
+
+
+def test_of_two_copies_claiming_together_exactly_one_wins(tmp_path: Path) -> None:
+    """The plugin's mod and the one in ~/.claude/skills start their Python at the same moment."""
+    env = {**os.environ, **env_for(tmp_path)}
+    code = (
+        "import os, sys; from budget_state import _mod; "
+        "print(_mod.claim(sys.argv[1], os.environ, int(sys.argv[2]), sys.argv[3]))"
+    )
+    for n in range(5):
+        session = f"race{n}"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", code, session, str(os.getpid()), mod], env=env, stdout=subprocess.PIPE, text=True
+            )
+            for mod in ("/plugin", "/skills")
+        ]
+        won = [p.communicate(timeout=30)[0].strip() for p in procs]
+        assert sorted(won) == ["False", "True"], won
