@@ -176,13 +176,23 @@ def release(session: str, env: Mapping[str, str]) -> None:
 
 
 def note_rate_limits(ctx: Any, session: str, rate_limits: Mapping[str, Any] | None) -> None:
-    """STUB POINT (issue 22): the subscription's 5-hour / 7-day windows as the mod saw them.
+    """The subscription's 5-hour / 7-day windows as the mod saw them (``$.session.usage().rateLimits``,
+    on every ``session.measure``), recorded and charged as the status line's are (``_observe``).
 
     ``rate_limits`` has the statusline's shape: ``{"five_hour": {"used_percentage": 42,
-    "resets_at": 1796613813}, "seven_day": {…}}`` (absent windows left out; None with an API
-    key). Called on every ``session.measure``; the quota feature builds on it. Does nothing yet.
+    "resets_at": 1796613813}, "seven_day": {…}}``; None with an API key ("no plan data"). The
+    session's requests are in the ledger already (the mod counted each), so no transcript is read.
+    A state file that cannot be trusted or written costs the observation, never the answer.
     """
-    return None
+    from ._errors import BudgetError
+    from ._ledger import utcnow
+    from ._observe import observe_in
+    from ._plan import PlanStateError
+
+    try:
+        observe_in(ctx, rate_limits, session_id=session, transcript_path=None, now=utcnow(), source="mod")
+    except (BudgetError, PlanStateError, OSError):
+        pass
 
 
 SERVE_ENV = "CLAUDE_BUDGET_MOD_SESSION"  # set by the mod: serve this session's requests (see serve)

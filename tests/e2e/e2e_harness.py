@@ -221,8 +221,12 @@ class Project:
         extra_env: Mapping[str, str] | None = None,
         output: str = "json",
         args: Sequence[str] = (),
+        login: str = "api-key",
     ) -> Run:
-        """Run ``claude -p prompt [args]`` headless in the project and return its parsed result."""
+        """Run ``claude -p prompt [args]`` headless in the project and return its parsed result.
+
+        ``login="subscription"``: ``CLAUDE_CODE_OAUTH_TOKEN`` instead of the API key (the fake API's
+        rate-limit headers then reach Claude Code's plan windows)."""
         argv = [str(self.claude), "-p", prompt, "--output-format", output, "--allowedTools", TOOLS, *args]
         if output == "stream-json":
             argv.append("--verbose")
@@ -232,7 +236,7 @@ class Project:
         proc = subprocess.Popen(
             argv,
             cwd=self.root,
-            env=self.env(extra_env),
+            env=self._login(self.env(extra_env), login),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -260,6 +264,13 @@ class Project:
                 f"claude -p {prompt!r} printed no {output} result (rc {proc.returncode})\nstdout: {stdout[-4000:]}\nstderr: {stderr[-4000:]}"
             )
         return Run(prompt, result, stderr, proc.returncode, seconds, self.api.requests - before, events)
+
+    @staticmethod
+    def _login(env: dict[str, str], login: str) -> dict[str, str]:
+        if login == "subscription":
+            env.pop("ANTHROPIC_API_KEY", None)
+            env["CLAUDE_CODE_OAUTH_TOKEN"] = OAUTH_TOKEN
+        return env
 
     def budget_cli(self, *args: str, extra_env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """``python -m budget_state ARGS`` as a user would run it in the project (not from a hook)."""

@@ -138,3 +138,35 @@ def test_an_api_key_login_shows_no_plan_data_and_blocks_nothing(project, fake_ap
     assert fake_api.requests == before
     assert p.status()["plan"] is None  # the newest observation had no windows
     assert tui.exit() == "status 0", tui.describe()
+
+
+def test_in_claude_p_the_mod_captures_the_windows_and_the_guard_refuses_with_no_request(project, fake_api, claude):
+    """``claude -p`` has no status line: on 2.1.286+ the mod sees the plan's windows
+    (``$.session.usage().rateLimits`` on ``session.measure``) and records them as the status line
+    would; the next command is refused at 92 % with no request. Older versions: no plan data."""
+    import json
+
+    from e2e_harness import MODS
+
+    p = project()
+    p.write_config(GUARD_CONFIG)
+    p.write_command("big", BIG)
+    now = int(time.time())
+    fake_api.rate_limits(0.40, 0.10, five_hour_reset=now + 5 * 3600, seven_day_reset=now + 5 * 86400)
+
+    first = p.run_claude("/big 1", login="subscription")
+    assert first.returncode == 0 and not first.blocked, first.describe()
+    plan = json.loads(p.budget_cli("plan", "--json").stdout)["plan"]
+    if not claude.at_least(*MODS):
+        assert plan is None  # no mod, and -p has no status line: nothing reports the windows
+        return
+    assert plan is not None and plan["five_hour"]["used_percentage"] == 40.0, plan
+
+    fake_api.rate_limits(0.92, 0.15, five_hour_reset=now + 3600, seven_day_reset=now + 5 * 86400)
+    p.run_claude("hello", login="subscription")  # a plain prompt: never held back; its turn sees 92 %
+    wait_for(lambda: json.loads(p.budget_cli("plan", "--json").stdout)["plan"]["five_hour"]["used_percentage"] == 92.0,
+             "the mod's observation of 92 %")  # fmt: skip
+    refused = p.run_claude("/big 2", login="subscription")
+
+    assert refused.blocked and refused.requests == 0, refused.describe()
+    assert "92%" in refused.text and "quota_guard" in refused.text, refused.text
