@@ -195,6 +195,9 @@ def note_rate_limits(ctx: Any, session: str, rate_limits: Mapping[str, Any] | No
         pass
 
 
+#: ``CLAUDE_BUDGET_MOD=off``: the mod stays out of every session (the hooks count), e.g. where a
+#: short ``claude -p`` run should not pay for the mod's worker and Python child.
+SWITCH_ENV = "CLAUDE_BUDGET_MOD"
 SERVE_ENV = "CLAUDE_BUDGET_MOD_SESSION"  # set by the mod: serve this session's requests (see serve)
 
 
@@ -339,8 +342,8 @@ def handle(request: Mapping[str, Any], env: Mapping[str, str], *, server: int | 
     now = utcnow()
     if op == "hello":
         mod = str(request.get("mod") or "?")
-        if not _wired(ctx, env, mod):
-            return {"absent": True}
+        if env.get(SWITCH_ENV, "").strip().lower() == "off" or not _wired(ctx, env, mod):
+            return {"absent": True}  # switched off, or not wired here: the hooks count everything
         if server is None:
             _prune(state_dir(env) or Path(os.devnull))
         # The handshake names the claude process, not this child: Claude Code stops the child as

@@ -202,6 +202,8 @@ async function begin($: EngineInterface, cwd: string): Promise<void> {
   root = $.plugin.root
   session = await $.session.id()
   const hookEnv = await $.process.hookEnv()
+  // CLAUDE_BUDGET_MOD=off: the mod stays out (no worker call, no Python child); the hooks count.
+  if ((await $.env.get('CLAUDE_BUDGET_MOD')) === 'off') return
   env = { ...hookEnv }
   // The settings' env (CLAUDE_BUDGET_PYTHON in settings.local.json, where install put it) and the
   // user's budget variables, which $.process.run does not pass on by itself.
@@ -211,6 +213,7 @@ async function begin($: EngineInterface, cwd: string): Promise<void> {
     ['CLAUDE_BUDGET_MODE', await $.env.get('CLAUDE_BUDGET_MODE')],
     ['CLAUDE_BUDGET_ON_ERROR', await $.env.get('CLAUDE_BUDGET_ON_ERROR')],
     ['CLAUDE_BUDGET_DEBUG', await $.env.get('CLAUDE_BUDGET_DEBUG')],
+    ['CLAUDE_BUDGET_MOD', await $.env.get('CLAUDE_BUDGET_MOD')],
   ]
   for (const [name, value] of known) if (value !== undefined) env[name] = value
   if (!env.CLAUDE_PROJECT_DIR) env.CLAUDE_PROJECT_DIR = cwd

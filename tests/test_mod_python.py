@@ -182,3 +182,24 @@ def test_of_two_copies_claiming_together_exactly_one_wins(tmp_path: Path) -> Non
         ]
         won = [p.communicate(timeout=30)[0].strip() for p in procs]
         assert sorted(won) == ["False", "True"], won
+
+
+def test_switched_off_the_mod_stays_out_and_claims_nothing(tmp_path: Path) -> None:
+    """``CLAUDE_BUDGET_MOD=off``: in a project the mod would count (wired), it stays out."""
+    from budget_state._wiring import hook_command
+
+    project = tmp_path / "proj"
+    (project / ".claude").mkdir(parents=True)
+    hooks = {"UserPromptSubmit": [{"hooks": [{"type": "command", "command": hook_command()}]}]}
+    (project / ".claude" / "settings.json").write_text(json.dumps({"hooks": hooks}))
+    env = {**env_for(tmp_path), "CLAUDE_PROJECT_DIR": str(project)}
+
+    def hello(extra: dict[str, str]) -> dict:  # type: ignore[type-arg]
+        request = {"op": "hello", "session": "s1", "cwd": str(project), "pid": os.getpid(), "mod": "x"}
+        out = io.StringIO()
+        _mod.main(io.BytesIO(json.dumps(request).encode()), out, {**env, **extra})
+        return json.loads(out.getvalue())  # type: ignore[no-any-return]
+
+    assert hello({"CLAUDE_BUDGET_MOD": "off"}).get("absent") is True
+    assert not _mod.active("s1", env)
+    assert hello({}).get("claimed") is True and _mod.active("s1", env)  # the same project, switched on

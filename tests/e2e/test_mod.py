@@ -220,3 +220,21 @@ def test_the_band_and_budget_in_the_interactive_tui(project, fake_api, interacti
     assert "blocked by hook" not in pane, tui.describe()
     assert fake_api.requests == n
     assert tui.exit() == "status 0", tui.describe()
+
+
+def test_switched_off_the_mod_stays_out_and_the_hooks_count_exactly(project, fake_api, claude):
+    """``CLAUDE_BUDGET_MOD=off`` (for short scripted runs): no handshake, no Python child; the hooks
+    count every response, subagents included."""
+    if not claude.at_least(*MODS):
+        pytest.skip("no mods before 2.1.286: the hooks count anyway")
+    p = project()
+    p.write_command("review-pr", "Review PR $ARGUMENTS. SCRIPT: bash, agent, text")
+
+    r = run(p, "/review-pr 1", extra_env={"CLAUDE_BUDGET_MOD": "off"})
+
+    assert r.result["subtype"] == "success", r.describe()
+    status = p.status()
+    assert status["overall"]["tokens"] == fake_api.totals() == r.usage
+    assert status["commands"]["/review-pr"]["tokens"] == r.usage
+    assert not mod_counted(p)
+    assert not list((p.home / ".local" / "state" / "claude-budget" / "mod").glob("*.json"))
