@@ -433,7 +433,23 @@ def _band_of(ctx: Any, command: Any, overall: Any, now: Any) -> dict[str, Any]:
         reset = f", resets {clock(limit.resets_at, now, ctx.config.zone())}" if limit.resets_at is not None else ""
         parts.append(f"tightest: {s.name} {limit_line(limit)}{reset}")
     parts.append(f"${overall.usd_micros / 1e6:.2f}")
+    parts += _plan_band(ctx, command, now)
     return {"text": "claude-budget · " + " · ".join(parts), "mode": ctx.config.mode}
+
+
+def _plan_band(ctx: Any, command: Any, now: Any) -> list[str]:
+    """The plan's windows and the command's share of the 5-hour one, as the status line shows them;
+    nothing for an API-key login or before any window was seen (the band stays short)."""
+    from ._plan import PlanStateError, api_key_login, plan_part, quota_use, read_plan
+
+    try:
+        plan = None if api_key_login(ctx.env) else read_plan(ctx.env)
+    except PlanStateError:
+        return []
+    if plan is None:
+        return []
+    share = quota_use(ctx.ledger.read(), command.name, plan, now).five_hour if command is not None else None
+    return [plan_part(plan, now, share=share, zone=ctx.config.zone())]
 
 
 def _status_text(ctx: Any, args: str, now: Any) -> str:

@@ -636,3 +636,25 @@ def plan_decision(ctx: Any, state: Any, command: str, budget: Any, now: Any) -> 
     if not allowed:
         return Decision(False, message, command), []
     return ALLOW, [message] if message else []
+
+
+def plan_part(plan: Any, now: datetime, /, *, share: float | None = None, zone: Any = None) -> str:
+    """``5h 42% ↻14:05 out ~13:10 · 7d 13%`` (``~3.1% by /review-pr``), or ``no plan data``."""
+    from ._budgets import clock
+
+    if plan is None:
+        return NO_PLAN
+    bits = []
+    for w in plan.windows():
+        short = "5h" if w.name == "five_hour" else "7d"
+        if w.stale(now):
+            bits.append(f"{short} stale (reset {clock(w.resets_at, now, zone)})")
+            continue
+        text = f"{short} {w.used_percentage:g}% resets {clock(w.resets_at, now, zone)}"
+        out = w.runs_out_at(now)
+        if out is not None:
+            text += f" out ~{clock(out, now, zone)}"
+        bits.append(text)
+    if share:
+        bits.append(f"cmd ~{share:.1f}% of 5h")
+    return ", ".join(bits)

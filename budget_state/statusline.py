@@ -144,6 +144,8 @@ def status_line(
         share = quota_use(state, command.name, plan, now).five_hour
     # "no plan data" only where someone asked for the plan's limits: every API-key user would see it.
     wanted = plan is not None or ctx.config.quota_guard is not None
+    from ._plan import plan_part
+
     extra = problem or (plan_part(plan, now, share=share, zone=ctx.config.zone()) if wanted else None)
     return render_line(command, overall, now=now, color=color, width=width, plan=extra)
 
@@ -178,29 +180,6 @@ def _observe(ctx: Any, payload: Mapping[str, Any], now: datetime, state: Any) ->
 
         return read_plan(ctx.env), None
     return plan, None
-
-
-def plan_part(plan: Any, now: datetime, /, *, share: float | None = None, zone: Any = None) -> str:
-    """``5h 42% ↻14:05 out ~13:10 · 7d 13%`` (``~3.1% by /review-pr``), or ``no plan data``."""
-    from ._budgets import clock
-    from ._plan import NO_PLAN
-
-    if plan is None:
-        return NO_PLAN
-    bits = []
-    for w in plan.windows():
-        short = "5h" if w.name == "five_hour" else "7d"
-        if w.stale(now):
-            bits.append(f"{short} stale (reset {clock(w.resets_at, now, zone)})")
-            continue
-        text = f"{short} {w.used_percentage:g}% resets {clock(w.resets_at, now, zone)}"
-        out = w.runs_out_at(now)
-        if out is not None:
-            text += f" out ~{clock(out, now, zone)}"
-        bits.append(text)
-    if share:
-        bits.append(f"cmd ~{share:.1f}% of 5h")
-    return ", ".join(bits)
 
 
 def session_statuses(

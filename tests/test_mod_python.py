@@ -203,3 +203,25 @@ def test_switched_off_the_mod_stays_out_and_claims_nothing(tmp_path: Path) -> No
     assert hello({"CLAUDE_BUDGET_MOD": "off"}).get("absent") is True
     assert not _mod.active("s1", env)
     assert hello({}).get("claimed") is True and _mod.active("s1", env)  # the same project, switched on
+
+
+def test_a_measure_records_the_plans_windows_and_the_band_shows_them(tmp_path: Path) -> None:
+    """``session.measure`` with a subscription's rate limits: recorded as the account's windows
+    (``claude-budget plan``), and the band shows them as the status line does."""
+    import time
+
+    from budget_state._plan import read_plan
+
+    project = tmp_path / "proj"
+    (project / ".claude").mkdir(parents=True)
+    resets = int(time.time()) + 3600
+    limits = {"five_hour": {"used_percentage": 42, "resets_at": resets}}
+    request = {"op": "measure", "session": "s1", "cwd": str(project), "rate_limits": limits}
+    env = {**env_for(tmp_path), "CLAUDE_PROJECT_DIR": str(project), "CLAUDE_CODE_OAUTH_TOKEN": "x"}
+    out = io.StringIO()
+
+    _mod.main(io.BytesIO(json.dumps(request).encode()), out, env)
+
+    plan = read_plan(env)
+    assert plan is not None and plan.five_hour is not None and plan.five_hour.used_percentage == 42.0
+    assert "5h 42% resets" in json.loads(out.getvalue())["band"]["text"], out.getvalue()

@@ -344,7 +344,7 @@ def test_status_json_plan_and_quota() -> None:
 
 
 def test_the_status_line_part() -> None:
-    from budget_state.statusline import plan_part
+    from budget_state._plan import plan_part
 
     assert plan_part(None, NOW) == "no plan data"
     text = plan_part(plan_at(42, 13), NOW, share=6.25, zone=timezone.utc)
