@@ -160,18 +160,22 @@ def _observe(ctx: Any, payload: Mapping[str, Any], now: datetime, state: Any) ->
     """Record the plan's windows Claude Code passed (or that it passed none); the plan to show,
     and what to show instead when its state could not be kept (never fails the line)."""
     from ._errors import BudgetError
+    from ._mod import active
     from ._observe import observe_in
     from ._plan import PlanStateError
 
+    session = _str(payload.get("session_id"))
     try:
         plan = observe_in(
             ctx,
             payload.get("rate_limits"),
-            session_id=_str(payload.get("session_id")),
+            session_id=session,
             transcript_path=_str(payload.get("transcript_path")),
             now=now,
             source="statusline",
             state=state,
+            # a session the mod counts: the mod charges the move, once the requests that made it are in
+            attribute=not (session is not None and active(session, ctx.env)),
         )
     except PlanStateError:
         return None, "plan: ? (claude-budget doctor)"

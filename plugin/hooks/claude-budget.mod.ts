@@ -46,6 +46,11 @@ const stops = new Map<string, string>() // run (prompt id) -> kill mode's reason
 const runOf = new Map<string, string>() // "a:<agentId>" or "p:<promptId>" -> run
 let band: Band | null = null
 let bandOn = true
+// Requests sent whose usage is not yet queued to be counted, and a measure that came meanwhile:
+// Claude Code reports a moved window as the response's headers arrive, before its usage is known,
+// and the move must be charged once that request is in the ledger, not before.
+let inFlight = 0
+let deferredMeasure: Measure | null = null
 
 // The shell line that finds claude-budget's Python exactly as the installed hook lines find it
 // (CLAUDE_BUDGET_PYTHON, the project's .venv, PATH; always isolated: python -I), else this plugin's
@@ -306,6 +311,14 @@ async function settled(): Promise<void> {
   if (mode === 'kill' || onError === 'closed') await pending
 }
 
+type Measure = { limits: Record<string, { used_percentage: number; resets_at: number | null }> | null; cost: number | null }
+
+async function measure($: EngineInterface, m: Measure): Promise<void> {
+  const info = await $.session.info()
+  await ask($, { op: 'measure', cwd: env.CLAUDE_PROJECT_DIR, prompt: info.promptId ?? null, cost: m.cost, rate_limits: m.limits })
+  if (bandOn) $.ui.invalidate('ui.render')
+}
+
 export const register: Register = (on) => {
   on('session.start', async ($, e, next) => {
     const started = await next(e)
@@ -334,10 +347,21 @@ export const register: Register = (on) => {
       yield { kind: 'text', index: 0, text: `${STOPPED} ${reason}` }
       return refused(e, reason)
     }
-    const result = yield* next(e)
+    inFlight++
+    let result
+    try {
+      result = yield* next(e)
+    } finally {
+      inFlight--
+    }
     const usage = result.usage
     if (usage && counting) {
       pending = pending.then(() => record($, key, e.agentId, info.promptId, usage)).catch((error: unknown) => recordFailed($, error))
+    }
+    const due = deferredMeasure
+    if (due !== null && inFlight === 0) {
+      deferredMeasure = null
+      pending = pending.then(() => measure($, due)).catch(() => undefined)
     }
     return result
   }).catch(async function* ($, e, next) {
@@ -395,9 +419,14 @@ export const register: Register = (on) => {
       for (const w of e.rateLimits) {
         limits[w.kind] = { used_percentage: w.percentUsed, resets_at: w.resetsAt ? Math.floor(Date.parse(w.resetsAt) / 1000) : null }
       }
-      const info = await $.session.info()
-      await ask($, { op: 'measure', cwd: env.CLAUDE_PROJECT_DIR, prompt: info.promptId ?? null, cost: e.cost?.usd ?? null, rate_limits: e.rateLimits.length ? limits : null })
-      if (bandOn) $.ui.invalidate('ui.render')
+      const m: Measure = { limits: e.rateLimits.length ? limits : null, cost: e.cost?.usd ?? null }
+      if (inFlight > 0) {
+        deferredMeasure = m // charged after the request in flight is counted (see turn.step)
+      } else {
+        // The requests that moved the window are in the ledger before the move is charged to them.
+        await pending.catch(() => undefined)
+        await measure($, m)
+      }
     }
     return next(e)
   }).catch(async ($, e, next) => next(e))

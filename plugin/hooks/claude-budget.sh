@@ -123,8 +123,8 @@ fi
 set -- "$py" -I -X "pycache_prefix=$data/pycache" -c \
     'import sys; sys.path.insert(0, sys.argv.pop(1)); from budget_state.hook import main; sys.exit(main())' "$root"
 case $event in
-Mod)  # a request of the mod (claude-budget.mod.ts), on stdin; its answer on stdout
-    exec "$py" -m budget_state.hook --mod
+Mod)  # a request of the mod (claude-budget.mod.ts), on stdin; its answer on stdout (isolated too)
+    exec "$@" --mod
     ;;
 PreToolUse)
     # in the foreground only where it may decide: kill mode or on_error closed (generated from

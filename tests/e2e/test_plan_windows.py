@@ -31,9 +31,14 @@ def wait_for(check: Any, what: str, timeout: float = 20) -> Any:
 
 
 def setup(project: Any) -> Any:
+    """A project with the status line, and without the mod: these tests are the status line's path
+    (the mod's, in ``claude -p``, is the last test here)."""
+    import shutil
+
     p = project()
     proc = p.budget_cli("install", "--statusline", str(p.root))
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    shutil.rmtree(p.home / ".claude" / "skills" / "claude-budget", ignore_errors=True)
     p.write_config(GUARD_CONFIG)
     p.write_command("big", BIG)
     return p
@@ -161,6 +166,14 @@ def test_in_claude_p_the_mod_captures_the_windows_and_the_guard_refuses_with_no_
         assert plan is None  # no mod, and -p has no status line: nothing reports the windows
         return
     assert plan is not None and plan["five_hour"]["used_percentage"] == 40.0, plan
+
+    # The window moves 40 -> 60 % while /big runs: the mod charges the move to /big once its
+    # requests are in the ledger (Claude Code reports the move before the response's usage).
+    fake_api.rate_limits(0.60, 0.12, five_hour_reset=now + 5 * 3600, seven_day_reset=now + 5 * 86400)
+    moved = p.run_claude("/big 2", login="subscription")
+    assert moved.returncode == 0 and not moved.blocked, moved.describe()
+    big = wait_for(lambda: p.status()["commands"]["/big"]["quota"], "the move charged to /big")
+    assert big["five_hour"] == 20.0, big
 
     fake_api.rate_limits(0.92, 0.15, five_hour_reset=now + 3600, seven_day_reset=now + 5 * 86400)
     p.run_claude("hello", login="subscription")  # a plain prompt: never held back; its turn sees 92 %
