@@ -51,12 +51,13 @@ def portable(box: Sandbox, cfg: Config) -> Section:
     venv_project = box.root / "venv-project"  # the same project, with its own .venv
     if not venv_project.exists():
         shutil.copytree(proj.root, venv_project, symlinks=True)
-    console_script(venv_project / ".venv" / "bin" / "claude-budget-hook")
+    venv_root = Path(PYTHON).parent.parent  # this venv, as the project's own: its python and its console script
+    if not (venv_project / ".venv").exists():
+        (venv_project / ".venv").symlink_to(venv_root)
     bare = box.root / "bare"  # a project without claude-budget installed
     (bare / ".claude").mkdir(parents=True, exist_ok=True)
     plugin_data = box.root / "plugin-data"
     plugin_data.mkdir(exist_ok=True)
-    venv_root = Path(PYTHON).parent.parent
     if not (plugin_data / "venv").exists():
         (plugin_data / "venv").symlink_to(venv_root)  # the plugin's venv: this one
     plugin_env = {
