@@ -356,15 +356,21 @@ this project to see why (or install it: pipx install claude-budget)."
 """
 
 
+def _existing(path: Path) -> str | None:
+    """The text of a file install would write, None when there is none; one that cannot be read is
+    an error saying so (install never replaces what it could not look at)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {path}: {e} — move it aside and run install again", path=path) from None
+
+
 def _plan_command(path: Path, plan: _Plan, *, name: str) -> str:
     """``/budget``: for autocomplete; the hook answers it. Its body only runs when the hook did not."""
     text = COMMAND_FILE
-    try:
-        current: str | None = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        current = None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read {path}: {e} — move it aside and run install again", path=path) from None
+    current = _existing(path)
     if current is None:
         plan.append((path, text))
         return f"{name}: written (the /budget command)"
@@ -414,13 +420,7 @@ def _plan_mod(folder: Path, plan: _Plan) -> str:
     changed = []
     for rel, text in mod_files().items():
         path = folder / rel
-        try:
-            current: str | None = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            current = None
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"cannot read {path}: {e} — move it aside and run install again", path=path) from None
-        if current != text:
+        if _existing(path) != text:
             plan.append((path, text))
             changed.append(rel)
     if not changed:
