@@ -87,6 +87,14 @@ def run(proj: Path, home: Path, url: str, debug: bool = False) -> float:
     return took * 1000
 
 
+def debug_log(proj: Path, home: Path, url: str) -> str:
+    """One run of ``proj`` with Claude Code's debug log on; what that log says."""
+    for f in (home / ".claude" / "debug").glob("*.txt"):
+        f.unlink()
+    run(proj, home, url, debug=True)
+    return "".join(f.read_text() for f in (home / ".claude" / "debug").glob("*.txt"))
+
+
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 10
     api = FakeAPI().start()
@@ -102,19 +110,15 @@ def main() -> None:
                 ms = run(*variants[v], api.url)
                 if r >= 2:
                     times[v].append(ms)
-        # the mod's Python round trip per request, from Claude Code's debug log
-        proj, home = variants["mod"]
-        for f in (home / ".claude" / "debug").glob("*.txt"):
-            f.unlink()
-        run(proj, home, api.url, debug=True)
-        log = "".join(f.read_text() for f in (home / ".claude" / "debug").glob("*.txt"))
-        trips = [int(m) for m in re.findall(r"\$\.process\.run \(claude-budget-mod\): sh exited 0 in (\d+)ms", log)]
-        proj2, home2 = variants["mod-run"]
-        for f in (home2 / ".claude" / "debug").glob("*.txt"):
-            f.unlink()
-        run(proj2, home2, api.url, debug=True)
-        log2 = "".join(f.read_text() for f in (home2 / ".claude" / "debug").glob("*.txt"))
-        trips = [int(m) for m in re.findall(r"\$\.process\.run \(claude-budget-mod\): sh exited 0 in (\d+)ms", log2)]
+        # from Claude Code's debug log: the mod's turn.step times (child) and its process round trips (mod-run)
+        log = debug_log(*variants["mod"], api.url)
+        trips = [
+            int(m)
+            for m in re.findall(
+                r"\$\.process\.run \(claude-budget-mod\): sh exited 0 in (\d+)ms",
+                debug_log(*variants["mod-run"], api.url),
+            )
+        ]
         steps = [
             float(m) for m in re.findall(r"claude-budget-mod@skills-dir turn\.step stream settled in ([\d.]+)ms", log)
         ]
