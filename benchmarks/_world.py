@@ -354,7 +354,7 @@ def simulate_history(
                         now=(start + step * i).replace(microsecond=0),
                     )
             if any(b < m <= top for m in marks):
-                sizes.append((top, (step * top).total_seconds() / 86400, project.ledger.stat().st_size))
+                sizes.append((top, (step * top).total_seconds() / 86400, _state_bytes(project.ledger)))
     finally:
         _ledger.utcnow = real_now
     if sessions:
@@ -364,16 +364,14 @@ def simulate_history(
             for s in live:
                 s.activity(3)  # history from before this prompt: not counted
                 _runs.settle(state, session=s.id, transcript=s.transcript, prompt_id=s.new_prompt(), now=now)
-                _runs.open_run(
-                    state, session=s.id, prompt=s.prompt_id, command="/" + rng.choice(commands), now=now
-                )
+                _runs.open_run(state, session=s.id, prompt=s.prompt_id, command="/" + rng.choice(commands), now=now)
         for s in live:
             s.activity(rng.randint(4, 12))
         with ledger.transaction() as state:
             for s in live:
                 _runs.settle(state, session=s.id, transcript=s.transcript, prompt_id=s.prompt_id, now=now)
                 _runs.close_run(state, session=s.id, now=now)
-        sizes.append((runs, days, project.ledger.stat().st_size))
+        sizes.append((runs, days, _state_bytes(project.ledger)))
     return sizes
 
 
@@ -383,3 +381,9 @@ def record_usage(project: Project, tokens: int, *, command: str | None) -> None:
 
     usage = {"input": tokens // 10, "output": tokens // 10, "cache_read": tokens - 2 * (tokens // 10)}
     budget_state.record_usage(usage, command=command, model=MODEL, project=project.root, env=project.env)
+
+
+def _state_bytes(ledger: Path) -> int:
+    """Every file the state spans: the ledger file and its parts beside it (``<stem>.d/``)."""
+    parts = ledger.with_name(ledger.stem + ".d")
+    return ledger.stat().st_size + sum(p.stat().st_size for p in parts.rglob("*") if p.is_file())

@@ -53,6 +53,8 @@ GITIGNORE_LINES: Final = (
     f".{LEDGER_NAME}.tmp",  # left behind only by a writer killed mid-write; the next write replaces it
     HOOK_LOG_NAME,
     HOOK_LOG_NAME + ".1",
+    LEDGER_NAME.replace(".toml", ".d/"),  # its parts: a file per command, session and scope's buckets
+    LEDGER_NAME.replace(".toml", ".runs.jsonl"),  # finished runs
 )
 LOCAL_SETTINGS_LINE: Final = "settings.local.json"
 

@@ -1,45 +1,52 @@
-"""The shared ledger: one TOML file, changed only by read–modify–write under the lock.
+"""The shared ledger: a file-locked TOML state, changed only by read–modify–write under the lock.
 
-Layout (schema 2) — see README "The ledger" for the documented form::
+Layout (schema 3) — see docs/ledger.md for the documented form. The ledger file::
 
-    schema_version = 2
+    schema_version = 3
     [overall]                 input, output, cache_creation, cache_read, usd_micros, since, warned, [overall.models.<m>]
-    [commands."/name"]        the same + runs, last_run, recent (the last finished runs' totals)
     [[runs]]                  open and recently finished runs: prompt, command, session, started, ended, tokens
-    [sessions.<id>]           seen, run, limit, ended, [sessions.<id>.files."<path>"] read cursors
-    [minutes] / [quarters]    usage by time per scope, for windowed limits (see _windows)
+    [orchestrations.<id>]     an orchestration's scope (orchestrator), [team] the team's lease, [quota] plan marks
 
-Finished runs leave the file in batches for the run log beside it (``<ledger>.runs.jsonl``, see
-_runlog), so the file's size — and a hook's cost — does not grow with history. A schema-1 ledger
-(whose runs went below a history marker) is migrated on its first write, keeping every total.
+and beside it, in ``<ledger stem>.d/``, one small file per command (its ``[commands."/name"]`` table:
+the same counters + runs, last_run, recent), per session (read cursors and links) and per scope's
+time buckets (see :mod:`._store`). A hook reads the ledger file and the few parts its event needs,
+and writes back only what changed, so its cost does not grow with the number of commands,
+sessions or days of history. Finished runs leave the ledger file in batches for the run log
+beside it (``<ledger>.runs.jsonl``, see _runlog).
 
-Writers replace the file atomically (temp file in the same folder, fsync, ``os.replace``, fsync
-of the folder), so a reader without the lock sees either the old or the new ledger, never a torn
-one, and a writer killed at any point leaves the previous ledger intact. The file keeps its mode
-(a private 0600 or a shared 0664 ledger stays so); a new one is 0644 under the umask.
+Older ledgers are migrated forward on their first write by the named steps of :data:`MIGRATIONS`
+(schema 1: runs below a history marker; schema 2: one file with the bucket lines below a marker),
+keeping every total.
+
+Every file is replaced atomically; a change that spans several files is committed by a journal
+(see :mod:`._store`), so a writer killed at any point leaves the previous state or the new one,
+never a part, never a response counted twice. The ledger keeps its mode (a private 0600 or a shared
+0664 ledger stays so); a new one is 0644 under the umask, its part folder 0700.
 """
 
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from ._atomic import write_atomic
+from . import _store
 from ._errors import LedgerCorrupt, LedgerError
 from ._lock import LedgerLock
 from ._model import _RUN_FIELDS, MAX_COUNT, RECENT_RUNS, count_value, recent_runs, run_totals
 from ._paths import lock_path
+from ._store import own_file, private_folder
 from ._toml import loads
 
-SCHEMA_VERSION = 2
-HOT_RUNS = 20  # finished runs kept above the marker, besides open and just-finished ones
-HOT_RUNS_MAX = 50  # more than this many and the older ones move below, as one batch
-RECENT = timedelta(minutes=10)  # a run that ended this recently may still get late usage: stays above
+__all__ = ["Ledger", "LedgerCorrupt", "LedgerError", "own_file", "private_folder"]
+
+SCHEMA_VERSION = 3
+HOT_RUNS = 20  # finished runs kept in the ledger file, besides open and just-finished ones
+HOT_RUNS_MAX = 50  # more than this many and the older ones move to the run log, as one batch
+RECENT = timedelta(minutes=10)  # a run that ended this recently may still get late usage: stays
 # Schema 1 kept older runs below this line (parsed only when a batch moved there): read for migration.
 COLD_MARKER = "# ---- history: older runs, rewritten only when a batch of runs moves here ----\n"
 MAX_SESSIONS = 100
@@ -48,11 +55,8 @@ ENDED_SESSION_KEEP = timedelta(minutes=10)
 
 State = dict[str, Any]
 _BUCKET_TABLES = ("minutes", "quarters")
-# Above this line, the ledger as tomli_w writes it; below, the bucket tables as this module writes
-# them: a table header, then one ``"<scope>" = '<buckets>'`` line per scope. Still TOML (any reader
-# parses the whole file), but a hook reads that part line by line and parses the bucket strings
-# of the scopes it evaluates only: a day of minute buckets for 200 commands is ~0.4 MB, which
-# tomllib would take ~10 ms to scan on every hook.
+# Schema 2 kept the bucket tables below this line of the one file (a table header, then one
+# ``"<scope>" = '<buckets>'`` line per scope): read for migration, never written.
 BUCKETS_MARKER = (
     "# ---- time buckets per scope: <epoch minute>:<input>,<output>,<cache_creation>,<cache_read>,<usd_micros> ----\n"
 )
@@ -79,43 +83,56 @@ def utcnow() -> datetime:
 
 
 class Ledger:
-    """The ledger file at ``path``; ``transaction()`` for changes, ``read()`` for a snapshot."""
+    """The ledger at ``path`` and its parts; ``transaction()`` for changes, ``read()`` for a snapshot."""
 
     def __init__(self, path: Path, /, *, timeout: float = 5.0, own_process: bool = False) -> None:
         self.path = path
         self.lock_path = lock_path(path)
+        self.parts = _store.folder_of(path)
         self.timeout = timeout
         self.own_process = own_process  # see LedgerLock
         #: minute buckets kept at least this long: the longest rolling window configured (a call: it
         #: reads the config's keys, which is needed only once buckets older than a day are there)
         self.minutes_kept: Callable[[], int] = lambda: 0
-        #: set by transaction() when it found the ledger corrupt and moved it aside
+        #: set by transaction() when it found the ledger (or a part of it) corrupt and moved it aside
         self.recovered: LedgerCorrupt | None = None
-        self._old: State | None = None  # a schema-1 ledger's history part, to migrate on write
 
     def read(self, *, history: bool = False) -> State:
-        """The ledger as last written (no lock needed: writes are atomic). Missing -> empty.
+        """The state as last committed (no lock needed: every file is replaced whole, and a
+        journal a killed writer left is read through). Missing -> empty. Parts are read when used.
 
         ``history`` is accepted for callers of schema 1 and ignored: history is in the run log now.
         """
         self._refuse_symlink()
-        raw = self._read_bytes()
+        journal = self._journal()
+        raw = journal.pop("ledger") if journal is not None and "ledger" in journal else self._read_bytes()
         if raw is None:
-            return new_state(utcnow())
+            return self._with_parts(new_state(utcnow()), journal)
         self._refuse_foreign(raw)
         try:
-            text = raw.decode("utf-8").partition(COLD_MARKER)[0]
-            return self._check(_parse(text))
+            state = self._check(_parse(raw.decode("utf-8").partition(COLD_MARKER)[0]))
         except (ValueError, UnicodeDecodeError) as e:
             raise LedgerCorrupt(
                 f"the ledger {self.path} is not valid TOML ({e}) — the next hook moves it aside and starts a "
                 "new one; or run: claude-budget reset --all",
                 path=self.path,
             ) from None
+        return self._with_parts(state, journal) if state["schema_version"] >= 3 else state
+
+    def _journal(self) -> dict[str, bytes | None] | None:
+        if not os.path.isdir(self.parts):
+            return None
+        private_folder(self.parts, what=f"the parts of the ledger {self.path}")
+        return _store.read_journal(self.parts)
+
+    def _with_parts(self, state: State, overlay: dict[str, bytes | None] | None) -> State:
+        for kind in _store.KINDS:
+            state[kind] = _store.Parts(self.parts, kind, overlay)
+        return state
 
     @contextmanager
     def transaction(self) -> Iterator[State]:
-        """Lock, re-read, let the caller change the state, write it back atomically."""
+        """Lock, re-read, let the caller change the state, write back what changed, as one commit."""
         self._refuse_symlink()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -125,59 +142,75 @@ class Ledger:
             ) from None
         private_folder(self.path.parent, what=f"the ledger {self.path}")  # before the lock file is made in it
         with LedgerLock(self.lock_path, timeout=self.timeout, own_process=self.own_process):
+            if os.path.isdir(self.parts):
+                private_folder(self.parts, what=f"the parts of the ledger {self.path}")
+                _store.replay(self.path)  # what a writer killed after its commit did not apply
             raw = self._read_bytes()
-            state = self._read_locked(raw)
-            # A hook that found nothing new (the response not in the transcript yet, an event
-            # already settled) changes nothing: then the file is not written again (~2-3 ms of
-            # serialising and fsync). repr, not a deep copy: cheap, exact for these types, no import.
-            before = repr(state) if self._old is None and raw is not None else None
+            state, old, main_before = self._read_locked(raw)
             yield state
-            now = utcnow()
-            moved = compact(state, now, minutes_kept=self.minutes_kept)
-            if self._old is not None:
-                moved = _migrate(state, self._old, now) + moved
-            if (
-                before is not None
-                and not moved
-                and state.get("schema_version") == SCHEMA_VERSION
-                and repr(state) == before
-            ):
-                return
-            if moved:
-                # The log first: killed between the two, a run is in both (the log's readers keep
-                # one per prompt), never in neither.
-                from ._runlog import append_runs
+            self._commit(state, old, main_before)
 
-                append_runs(self.path, moved)
-            state["schema_version"] = SCHEMA_VERSION
-            self._write(state)
-            self._old = None
+    def _commit(self, state: State, old: State | None, main_before: str | None) -> None:
+        now = utcnow()
+        moved = []
+        if old is not None:
+            for version, _, step in MIGRATIONS:
+                if old["from_version"] <= version:
+                    moved += step(state, old, now)
+        moved += compact(state, now, minutes_kept=self.minutes_kept)
+        changes: list[tuple[str, bytes | None]] = []
+        for kind in _store.KINDS:
+            table = state.get(kind)
+            if isinstance(table, _store.Parts):
+                changes += table.changes()
+                self._note_bad(table)
+            else:  # a ledger of one file being split, or a table a reset replaced whole
+                changes += _store.all_entries(kind, table if isinstance(table, dict) else {}, self.parts)
+        main = {k: v for k, v in state.items() if k not in _store.KINDS}
+        main["schema_version"] = SCHEMA_VERSION
+        import tomli_w
+
+        text = tomli_w.dumps(main)
+        if text != main_before:
+            changes.insert(0, ("ledger", text.encode("utf-8")))
+        if moved:
+            # The log first: killed between the two, a run is in both (the log's readers keep
+            # one per prompt), never in neither.
+            from ._runlog import append_runs
+
+            append_runs(self.path, moved)
+        try:
+            _store.commit(self.path, changes)
+        except OSError as e:
+            raise LedgerError(
+                f"cannot write the ledger {self.path}: {e.strerror} — check that the folder is writable, "
+                "or point CLAUDE_BUDGET_STATE at a writable place",
+                path=self.path,
+            ) from None
+
+    def _note_bad(self, parts: _store.Parts) -> None:
+        """A part file that could not be read was left out (its entry starts again): kept aside, told once."""
+        for bad in parts.bad:
+            try:
+                moved = self._corrupt_name(bad.path)
+                os.replace(bad.path, moved)
+            except OSError:
+                continue
+            self.recovered = LedgerCorrupt(
+                f"a part of the ledger was corrupt ({bad}); it was moved to {moved} and started again",
+                path=bad.path,
+                moved_to=moved,
+            )
 
     def _read_bytes(self) -> bytes | None:
-        """The file's bytes, or None when there is no ledger yet.
+        """The ledger file's bytes, or None when there is no ledger yet.
 
         Read only when it and its folder are the user's own (checked on the open descriptor, not
         following a link): a ledger another user could write is never trusted.
         """
         what = f"the ledger {self.path}"
         private_folder(self.path.parent, what=what)
-        try:
-            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
-        except FileNotFoundError:
-            return None
-        except OSError as e:
-            raise LedgerError(f"cannot read {what}: {e.strerror}", path=self.path) from None
-        try:
-            chunks = []
-            while chunk := os.read(fd, 1 << 20):
-                chunks.append(chunk)
-            st = os.fstat(fd)
-        except OSError as e:
-            raise LedgerError(f"cannot read {what}: {e.strerror}", path=self.path) from None
-        finally:
-            os.close(fd)
-        own_file(st, what=what, path=self.path)
-        return b"".join(chunks)
+        return _store.read_private(self.path, what=what)
 
     def _refuse_foreign(self, raw: bytes) -> None:
         """A file that is not empty and does not look like a ledger is left alone: never parsed as
@@ -189,18 +222,16 @@ class Ledger:
                 path=self.path,
             )
 
-    def _read_locked(self, raw: bytes | None) -> State:
-        self._old = None
+    def _read_locked(self, raw: bytes | None) -> tuple[State, State | None, str | None]:
+        """The state to change, what an older ledger needs migrated (None: nothing), and the ledger
+        file's text as this version would write it (None: it must be written)."""
         if raw is None:
-            return new_state(utcnow())
+            return self._with_parts(new_state(utcnow()), None), None, None
         self._refuse_foreign(raw)
         try:
             text = raw.decode("utf-8")
             hot, _, cold = text.partition(COLD_MARKER)
             state = self._check(_parse(hot))
-            if state.get("schema_version") == 1:
-                self._old = self._schema1_history(cold, state)
-            return state
         except (ValueError, UnicodeDecodeError) as e:
             moved = self._move_aside()
             self.recovered = LedgerCorrupt(
@@ -208,7 +239,13 @@ class Ledger:
                 path=self.path,
                 moved_to=moved,
             )
-            return new_state(utcnow())
+            return self._with_parts(new_state(utcnow()), None), None, None
+        version = state["schema_version"]
+        if version >= SCHEMA_VERSION:
+            return self._with_parts(state, None), None, text
+        old = self._schema1_history(cold, state) if version == 1 else {}
+        old["from_version"] = version
+        return state, old, None  # its tables are whole here: the commit writes every part
 
     def _schema1_history(self, cold: str, state: State) -> State:
         """A schema-1 ledger's runs and day sums (below the marker, or in the one document), for migration.
@@ -235,6 +272,7 @@ class Ledger:
         return old
 
     def _check(self, state: State) -> State:
+        """The ledger file's document as a state: its version known, its tables tables (or ValueError)."""
         version = state.get("schema_version")
         if not isinstance(version, int) or isinstance(version, bool):
             raise ValueError("schema_version is missing or not a number")
@@ -244,22 +282,33 @@ class Ledger:
                 "upgrade claude-budget (pip install -U claude-budget)",
                 path=self.path,
             )
-        checks = (("overall", dict), ("commands", dict), ("runs", list), ("sessions", dict))
+        checks = (
+            ("overall", dict),
+            ("commands", dict),
+            ("runs", list),
+            ("sessions", dict),
+            ("orchestrations", dict),
+            ("team", dict),
+            ("quota", dict),
+        )
         for key, kind in checks:
             if key in state and not isinstance(state[key], kind):
                 raise ValueError(f"{key} is a {type(state[key]).__name__}, expected a {kind.__name__}")
+        if version >= 3 and any(k in state for k in _store.KINDS):
+            raise ValueError(f"schema {version} keeps {', '.join(_store.KINDS)} in their own files, not in the ledger")
         state.setdefault("overall", {})
         state.setdefault("commands", {})
         state.setdefault("runs", [])
         return state
 
-    def _corrupt_name(self) -> Path:
+    def _corrupt_name(self, path: Path | None = None) -> Path:
+        path = path or self.path
         stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
-        target = self.path.with_name(f"{self.path.stem}.corrupt-{stamp}{self.path.suffix}")
+        target = path.with_name(f"{path.stem}.corrupt-{stamp}{path.suffix}")
         n = 1
         while target.exists():
             n += 1
-            target = self.path.with_name(f"{self.path.stem}.corrupt-{stamp}-{n}{self.path.suffix}")
+            target = path.with_name(f"{path.stem}.corrupt-{stamp}-{n}{path.suffix}")
         return target
 
     def _move_aside(self) -> Path:
@@ -281,24 +330,6 @@ class Ledger:
         except OSError as e:
             raise LedgerError(f"cannot save the corrupt part of {self.path} to {target}: {e.strerror}") from None
         return target
-
-    def _write(self, state: State) -> None:
-        """Write ``state`` atomically and durably."""
-        import tomli_w
-
-        buckets = {k: state.pop(k) for k in _BUCKET_TABLES if k in state}
-        try:
-            text = tomli_w.dumps(state) + BUCKETS_MARKER + _bucket_tables(buckets)
-        finally:
-            state.update(buckets)
-        try:
-            write_atomic(self.path, text.encode("utf-8"), locked=True)  # transaction() holds the lock
-        except OSError as e:
-            raise LedgerError(
-                f"cannot write the ledger {self.path}: {e.strerror} — check that the folder is writable, "
-                "or point CLAUDE_BUDGET_STATE at a writable place",
-                path=self.path,
-            ) from None
 
     def _refuse_symlink(self) -> None:
         if os.path.islink(self.path):
@@ -335,12 +366,19 @@ def add_usage(table: dict[str, Any], usage: dict[str, int], model: str | None, *
 
 
 def compact(state: State, now: datetime, *, minutes_kept: Callable[[], int] | None = None) -> list[dict[str, Any]]:
-    """Keep the ledger bounded: finished runs leave in batches (returned, for the run log), and
-    buckets no window needs any more are dropped. Each command keeps its last runs' totals."""
+    """Keep the state bounded: finished runs leave in batches (returned, for the run log), buckets
+    no window needs any more are dropped from the scopes this change touched, and sessions idle too
+    long are forgotten. Each command keeps its last runs' totals (``recent``).
+
+    Proportional to the change, not to the history: only entries read by this transaction are
+    looked at, and the session files are swept (by their times, unread) only when a session is new.
+    """
     from ._windows import MINUTES_KEPT, trim_buckets
 
     runs: list[dict[str, Any]] = [r for r in state.get("runs", []) if isinstance(r, dict)]
-    open_prompts = {s.get("run") for s in state.get("sessions", {}).values() if isinstance(s, dict)}
+    sessions = state.get("sessions")
+    looked_at = sessions.loaded() if isinstance(sessions, _store.Parts) else list(sessions or ())
+    open_prompts = {s.get("run") for k in looked_at if isinstance(s := sessions.get(k), dict)} if sessions else set()
 
     def movable(r: dict[str, Any]) -> bool:
         ended = r.get("ended")
@@ -363,18 +401,20 @@ def compact(state: State, now: datetime, *, minutes_kept: Callable[[], int] | No
             remember_run(state, r)
     state["runs"] = runs
     trim_buckets(state, now, minutes_kept=lambda: max(MINUTES_KEPT, minutes_kept() if minutes_kept else 0))
-    sessions = state.get("sessions")
     if isinstance(sessions, dict):
-        for sid in list(sessions):
-            s = sessions[sid]
+        for sid in looked_at:
+            s = sessions.get(sid)
             seen = s.get("seen") if isinstance(s, dict) else None
             if (
                 not isinstance(seen, datetime)
                 or now - seen > SESSION_IDLE
-                or (s.get("ended") and now - seen > ENDED_SESSION_KEEP)
+                or (isinstance(s, dict) and s.get("ended") and now - seen > ENDED_SESSION_KEEP)
             ):
-                del sessions[sid]
-        if len(sessions) > MAX_SESSIONS:
+                sessions.pop(sid, None)
+        if isinstance(sessions, _store.Parts):
+            if sessions.new_keys():  # a session starts: forget those idle too long, and the oldest beyond the cap
+                sessions.expire(idle=SESSION_IDLE.total_seconds(), keep=MAX_SESSIONS, now=now.timestamp())
+        elif len(sessions) > MAX_SESSIONS:
             for sid in sorted(sessions, key=lambda k: sessions[k]["seen"])[: len(sessions) - MAX_SESSIONS]:
                 del sessions[sid]
     return moved
@@ -440,54 +480,25 @@ def _migrate(state: State, old: State, now: datetime) -> list[dict[str, Any]]:
     return history
 
 
-def _mine(uid: int) -> bool:
-    return uid == os.geteuid() or uid == 0
+def _split(state: State, old: State, now: datetime) -> list[dict[str, Any]]:
+    """Schema 2 -> 3: commands, sessions and the bucket tables leave the ledger file for a file each
+    (the commit writes a table given whole as its files). What is not a table, or a bucket line,
+    was a hand edit's and is dropped here; every total stays."""
+    for kind in _store.KINDS:
+        table = state.get(kind)
+        if not isinstance(table, dict) or isinstance(table, _store.Parts):
+            continue
+        want = dict if kind in ("commands", "sessions") else str
+        state[kind] = {str(k): v for k, v in table.items() if isinstance(v, want)}
+    return []
 
 
-def _private_group(gid: int) -> bool:
-    """A group-writable folder is still private when its group is the user's own and has no one else
-    (the user-private groups of ``umask 002`` systems)."""
-    if gid != os.getegid():
-        return False
-    try:
-        import grp
-        import pwd
-
-        me = pwd.getpwuid(os.geteuid()).pw_name
-        return set(grp.getgrgid(gid).gr_mem) <= {me}
-    except (ImportError, KeyError):
-        return False
-
-
-def private_folder(folder: Path, *, what: str) -> None:
-    """Raise :class:`LedgerError` unless ``folder`` (where ``what`` lives) is the user's (or root's)
-    and no other user can write it: another user could swap or plant the files in it."""
-    try:
-        st = os.stat(folder)
-    except FileNotFoundError:
-        return  # made by this user, with the umask, when the first write needs it
-    except OSError as e:
-        raise LedgerError(f"cannot look at the folder of {what}: {e.strerror}") from None
-
-    shared = st.st_mode & stat.S_IWOTH or (st.st_mode & stat.S_IWGRP and not _private_group(st.st_gid))
-    if not _mine(st.st_uid) or shared:
-        whose = "another user owns" if not _mine(st.st_uid) else "other users can write"
-        raise LedgerError(
-            f"{what} is in {folder}, a folder {whose}"
-            " — claude-budget keeps its state only where no one else can change it: chmod go-w the folder, or "
-            "move the ledger (ledger in .claude/budget.toml, or CLAUDE_BUDGET_STATE)"
-        )
-
-
-def own_file(st: os.stat_result, *, what: str, path: Path) -> None:
-    """Raise :class:`LedgerError` unless the opened file is the user's and no one else can write it."""
-
-    if not _mine(st.st_uid) or st.st_mode & stat.S_IWOTH or not stat.S_ISREG(st.st_mode):
-        raise LedgerError(
-            f"{what} belongs to another user or others can write it (uid {st.st_uid}, mode "
-            f"{stat.S_IMODE(st.st_mode):o}) — claude-budget reads only your own state: remove it, or chown/chmod it",
-            path=path,
-        )
+#: The forward-only steps that bring an older ledger to :data:`SCHEMA_VERSION`, in order: a ledger of
+#: schema N runs every step from N on, at its first write (``claude-budget status`` never writes).
+MIGRATIONS: tuple[tuple[int, str, Callable[[State, State, datetime], list[dict[str, Any]]]], ...] = (
+    (1, "1 -> 2: runs below the history marker go to the run log; recent ones seed the time buckets", _migrate),
+    (2, "2 -> 3: commands, sessions and time buckets move to their own files beside the ledger", _split),
+)
 
 
 def _parse(text: str) -> State:
@@ -525,22 +536,3 @@ def _read_bucket_tables(text: str) -> dict[str, dict[str, str]]:
         if isinstance(scope, str):
             table[scope] = value[:-1]
     return out
-
-
-def _bucket_tables(tables: dict[str, Any]) -> str:
-    """The bucket tables as TOML, their strings literal, a scope a line (see :data:`BUCKETS_MARKER`)."""
-    import json
-
-    out = []
-    for name in _BUCKET_TABLES:
-        per_scope = tables.get(name)
-        if not isinstance(per_scope, dict) or not per_scope:
-            continue
-        out.append(f"[{name}]\n")
-        for scope, text in per_scope.items():
-            if not isinstance(text, str) or not text or "'" in text or "\n" in text:
-                continue  # only _windows writes these; anything else is not a bucket string
-            # A JSON string is a TOML basic string, but for DEL (TOML wants it escaped)
-            key = json.dumps(str(scope), ensure_ascii=False).replace("\x7f", "\\u007f")
-            out.append(f"{key} = '{text}'\n")
-    return "".join(out)

@@ -64,6 +64,11 @@ def uninstall(target: Path, /, *, scope: Scope = "project", dry_run: bool = Fals
             shutil.rmtree(mod, ignore_errors=True)
         for path in removals:
             try:
+                if path.is_dir() and not path.is_symlink():  # the ledger's parts: our own folder
+                    import shutil
+
+                    shutil.rmtree(path)
+                    continue
                 path.unlink(missing_ok=True)
             except OSError as e:
                 raise ConfigError(f"cannot remove {path}: {e.strerror or e}", path=path) from None
@@ -177,11 +182,15 @@ def _purge(project: Path, removals: list[Path]) -> str:
 
     from ._hooklog import LOG_NAME
     from ._paths import CACHE_NAME, ledger_path, lock_path
+    from ._runlog import runlog_path
+    from ._store import folder_of
 
     ledger = ledger_path(project, os.environ, _configured(project))
     found: list[Any] = []
     for path in (
         ledger,
+        folder_of(ledger),
+        runlog_path(ledger),
         lock_path(ledger),
         ledger.with_name(CACHE_NAME),
         ledger.with_name(f".{ledger.name}.tmp"),

@@ -275,6 +275,7 @@ def _add_last(text: object, minute: int, usage: Mapping[str, Any]) -> str:
 
 def trim_buckets(state: dict[str, Any], now: datetime, *, minutes_kept: int | Callable[[], int] = MINUTES_KEPT) -> None:
     """Drop what no window can need any more; a scope left without buckets loses its entry.
+    Of a table kept a file per scope (``_store.Parts``), only the scopes read in this change.
 
     ``minutes_kept`` may be a call: it is made only when some minute bucket is older than a day.
     """
@@ -285,7 +286,9 @@ def trim_buckets(state: dict[str, Any], now: datetime, *, minutes_kept: int | Ca
             state.pop(table, None)
             continue
         keep = QUARTERS_KEPT * 15 if table == QUARTERS else MINUTES_KEPT
-        for scope in list(tables):
+        # a table kept a file per scope says which scopes this change read: only those can have grown
+        loaded = getattr(tables, "loaded", None)
+        for scope in loaded() if callable(loaded) else list(tables):
             text = tables[scope]
             if not isinstance(text, str):
                 del tables[scope]

@@ -269,7 +269,7 @@ def test_corrupt_ledger_is_moved_aside_and_reported(proj: Project) -> None:
     assert reply["systemMessage"].startswith(f"claude-budget: the ledger {ledger} was corrupt (")
     aside = list(ledger.parent.glob("budget-ledger.corrupt-*.toml"))
     assert len(aside) == 1 and aside[0].read_text() == "schema_version = 3\nthis is [not toml\n"
-    assert proj.ledger()["schema_version"] == 2
+    assert proj.ledger()["schema_version"] == 3
 
 
 @pytest.mark.parametrize("foreign", ["export PATH=$HOME/bin:$PATH\n", "[tool.poetry]\nname = 'x'\n", "\x00\xff"])

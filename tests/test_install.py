@@ -91,6 +91,8 @@ budget-ledger.corrupt-*
 .budget-ledger.toml.tmp
 budget-hook.log
 budget-hook.log.1
+budget-ledger.d/
+budget-ledger.runs.jsonl
 settings.local.json
 """
 
@@ -100,7 +102,7 @@ ALL_ADDED = (
 )
 GITIGNORE_ADDED = (
     ".claude/.gitignore: added budget-ledger.toml, budget-ledger.toml.lock, budget-cache.json, budget-ledger.corrupt-*, "
-    ".budget-ledger.toml.tmp, budget-hook.log, budget-hook.log.1, settings.local.json"
+    ".budget-ledger.toml.tmp, budget-hook.log, budget-hook.log.1, budget-ledger.d/, budget-ledger.runs.jsonl, settings.local.json"
 )
 UNCHANGED = [
     ".claude/settings.json: unchanged (the hook is already installed)",
@@ -476,24 +478,24 @@ def test_our_budget_command_is_refreshed(tmp_path: Path) -> None:
             "node_modules/\nbudget-cache.json",
             "node_modules/\nbudget-cache.json\n# claude-budget: the ledger and its lock/cache are per machine\n"
             "budget-ledger.toml\nbudget-ledger.toml.lock\nbudget-ledger.corrupt-*\n.budget-ledger.toml.tmp\n"
-            "budget-hook.log\nbudget-hook.log.1\nsettings.local.json\n",
+            "budget-hook.log\nbudget-hook.log.1\nbudget-ledger.d/\nbudget-ledger.runs.jsonl\nsettings.local.json\n",
             ".claude/.gitignore: added budget-ledger.toml, budget-ledger.toml.lock, budget-ledger.corrupt-*, "
-            ".budget-ledger.toml.tmp, budget-hook.log, budget-hook.log.1, settings.local.json",
+            ".budget-ledger.toml.tmp, budget-hook.log, budget-hook.log.1, budget-ledger.d/, budget-ledger.runs.jsonl, settings.local.json",
         ),
         (
             "# claude-budget: the ledger and its lock/cache are per machine\n"
             "budget-ledger.toml\n  budget-cache.json  \n",
             "# claude-budget: the ledger and its lock/cache are per machine\n"
             "budget-ledger.toml\n  budget-cache.json  \nbudget-ledger.toml.lock\nbudget-ledger.corrupt-*\n"
-            ".budget-ledger.toml.tmp\nbudget-hook.log\nbudget-hook.log.1\nsettings.local.json\n",
+            ".budget-ledger.toml.tmp\nbudget-hook.log\nbudget-hook.log.1\nbudget-ledger.d/\nbudget-ledger.runs.jsonl\nsettings.local.json\n",
             ".claude/.gitignore: added budget-ledger.toml.lock, budget-ledger.corrupt-*, .budget-ledger.toml.tmp, "
-            "budget-hook.log, budget-hook.log.1, settings.local.json",
+            "budget-hook.log, budget-hook.log.1, budget-ledger.d/, budget-ledger.runs.jsonl, settings.local.json",
         ),
         (
             "budget-ledger.corrupt-*\nbudget-ledger.toml.lock\nbudget-cache.json\nbudget-ledger.toml\n"
-            ".budget-ledger.toml.tmp\nbudget-hook.log\nbudget-hook.log.1\nsettings.local.json\n",
+            ".budget-ledger.toml.tmp\nbudget-hook.log\nbudget-hook.log.1\nbudget-ledger.d/\nbudget-ledger.runs.jsonl\nsettings.local.json\n",
             "budget-ledger.corrupt-*\nbudget-ledger.toml.lock\nbudget-cache.json\nbudget-ledger.toml\n"
-            ".budget-ledger.toml.tmp\nbudget-hook.log\nbudget-hook.log.1\nsettings.local.json\n",
+            ".budget-ledger.toml.tmp\nbudget-hook.log\nbudget-hook.log.1\nbudget-ledger.d/\nbudget-ledger.runs.jsonl\nsettings.local.json\n",
             ".claude/.gitignore: unchanged",
         ),
     ],

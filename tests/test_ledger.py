@@ -35,7 +35,7 @@ def test_round_trip(tmp_path: Path) -> None:
         add_usage(state["overall"], {"input": 1, "output": 2, "cache_creation": 3, "cache_read": 4}, "claude-x")
         state["commands"]["/review-pr"] = {"runs": 1, "input": 5, "since": NOW}
     got = ledger.read()
-    assert got["schema_version"] == 2
+    assert got["schema_version"] == 3
     assert got["overall"]["input"] == 1
     assert got["overall"]["models"] == {"claude-x": {"input": 1, "output": 2, "cache_creation": 3, "cache_read": 4}}
     assert got["commands"]["/review-pr"] == {"runs": 1, "input": 5, "since": NOW}
@@ -59,7 +59,7 @@ def test_corrupt_ledger_is_moved_aside_never_overwritten(tmp_path: Path) -> None
     assert moved is not None and moved.read_text() == "schema_version = 1\n[overall\ninput = 5\n"
     assert moved.name.startswith("budget-ledger.corrupt-")
     assert "moved to" in str(ledger.recovered)
-    assert ledger.read()["schema_version"] == 2
+    assert ledger.read()["schema_version"] == 3
 
 
 @pytest.mark.parametrize(
@@ -169,7 +169,7 @@ def test_open_and_just_finished_runs_stay() -> None:
     assert [r["prompt"] for r in state["runs"]][-2:] == ["open", "p999"]
 
 
-def test_runs_go_to_the_run_log_and_the_file_stays_one_toml_document(tmp_path: Path) -> None:
+def test_runs_go_to_the_run_log_and_buckets_to_a_file_per_scope(tmp_path: Path) -> None:
     import tomllib
 
     from budget_state._runlog import read_runs
@@ -191,9 +191,12 @@ def test_runs_go_to_the_run_log_and_the_file_stays_one_toml_document(tmp_path: P
     text = path.read_text()
     assert COLD_MARKER not in text and "[[history]]" not in text
     doc = tomllib.loads(text)  # any TOML reader takes the whole file
+    assert "minutes" not in doc and len(doc["runs"]) == HOT_RUNS
     minute = int(now.timestamp() // 60)
-    assert doc["minutes"] == {"overall": f"{minute}:5,0,0,0,7", "/a": f"{minute}:5,0,0,0,7"}
-    assert "'" in text.split("[minutes]")[1]  # literal strings: the cheap kind to parse
+    parts = tmp_path / "l.d"
+    assert (parts / "minutes" / "overall").read_text() == f"{minute}:5,0,0,0,7\n"  # one plain line a scope
+    assert (parts / "minutes" / "%2Fa").read_text() == f"{minute}:5,0,0,0,7\n"
+    assert dict(ledger.read()["minutes"].items()) == {"overall": f"{minute}:5,0,0,0,7", "/a": f"{minute}:5,0,0,0,7"}
 
 
 def test_a_schema_1_ledger_is_migrated_on_first_write_keeping_every_total(tmp_path: Path) -> None:
@@ -218,7 +221,7 @@ def test_a_schema_1_ledger_is_migrated_on_first_write_keeping_every_total(tmp_pa
     with Ledger(path).transaction():
         pass
     got = Ledger(path).read()
-    assert got["schema_version"] == 2
+    assert got["schema_version"] == 3
     assert got["overall"] == hot["overall"] and got["commands"]["/a"]["input"] == 30
     assert [r["prompt"] for r in read_runs(path)] == ["p0", "p1"]
     assert recent_runs(got["commands"]["/a"]) == [[1, 2, 0, 0, 0]] * 2
@@ -376,25 +379,27 @@ def test_a_new_ledger_is_created_0644_under_the_umask(tmp_path: Path) -> None:
     assert stat.S_IMODE((tmp_path / "l.toml").stat().st_mode) == 0o644
 
 
-def test_bucket_lines_round_trip_for_any_scope_name_and_stay_toml(tmp_path: Path) -> None:
-    import tomllib
-
-    from budget_state._ledger import BUCKETS_MARKER
+def test_bucket_files_round_trip_for_any_scope_name(tmp_path: Path) -> None:
     from budget_state._windows import charge
 
     path = tmp_path / "l.toml"
-    names = ["overall", "/review-pr", '/we"ird\\name', "/rév-iew", "/👩\u200d💻dev", "/del\x7f"]
+    names = ["overall", "/review-pr", '/we"ird\\name', "/rév-iew", "/👩\u200d💻dev", "/del\x7f", "/.", "/" + "x" * 300]
     now = datetime.now(timezone.utc)
     with Ledger(path).transaction() as state:
         charge(state, names, now, {"input": 3, "usd_micros": 1})
-    text = path.read_text()
-    assert BUCKETS_MARKER in text
-    whole = tomllib.loads(text)  # any TOML reader: the same strings
+    files = sorted(p.name for p in (tmp_path / "l.d" / "minutes").iterdir())
+    assert len(files) == len(names) and all(len(f) <= 120 and not f.startswith(".") for f in files)
     got = Ledger(path).read()
-    assert got["minutes"] == whole["minutes"] and set(got["minutes"]) == set(names)
-    # a hand edit below the marker: the odd line is dropped, the others kept, the totals untouched
-    path.write_text(text.replace("[minutes]\n", "[minutes]\nnot a bucket line\n"))
-    assert Ledger(path).read()["minutes"] == whole["minutes"]
+    assert set(got["minutes"]) == set(names)
+    assert all(got["minutes"][n] == f"{int(now.timestamp() // 60)}:3,0,0,0,1" for n in names)
+    # a hand edit that broke one scope's file: that scope's buckets start again, the others are kept
+    (tmp_path / "l.d" / "minutes" / "%2Freview-pr").write_text("not\na bucket line\n")
+    ledger = Ledger(path)
+    with ledger.transaction() as state:
+        assert "/review-pr" not in state["minutes"] and "/rév-iew" in state["minutes"]
+        charge(state, ["/review-pr"], now, {"input": 1})
+    assert ledger.recovered is not None and "%2Freview-pr" in str(ledger.recovered)
+    assert Ledger(path).read()["minutes"]["/review-pr"] == f"{int(now.timestamp() // 60)}:1,0,0,0,0"
 
 
 def test_a_transaction_that_changes_nothing_does_not_write(tmp_path: Path) -> None:

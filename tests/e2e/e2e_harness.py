@@ -296,6 +296,12 @@ class Project:
     def ledger_bytes(self) -> bytes:
         return self.ledger.read_bytes() if self.ledger.exists() else b""
 
+    def state(self) -> dict[str, Any]:
+        """The ledger's state as the product reads it (the ledger file and its parts beside it)."""
+        from budget_state._ledger import Ledger
+
+        return Ledger(self.ledger).read()
+
 
 # --- interactive sessions (tmux) -------------------------------------------------------------------
 

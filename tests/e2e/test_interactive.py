@@ -31,7 +31,6 @@ from e2e_harness import (
     model_usage,
     number_in,
     pane_idle,
-    read_toml,
     total,
     transcript_request_ids,
     usage_of,
@@ -119,7 +118,7 @@ def test_interactive_session_is_counted_exactly_and_ends_with_session_end(projec
     turns = [s for s in sent if not fake_api.is_title(s)]
     assert len(turns) == n + 1, sent  # n for /review-pr, 1 for the plain prompt, none for /budget
 
-    ledger = read_toml(p.ledger)
+    ledger = p.state()
     assert ledger["sessions"][session].get("ended") is True, ledger["sessions"]  # only SessionEnd sets it
     status = p.status()
     cmd = status["commands"]["/review-pr"]

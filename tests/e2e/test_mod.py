@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_harness import MODS, REPO, Project, Run, pane_idle, read_toml, total, usage_of
+from e2e_harness import MODS, REPO, Project, Run, pane_idle, total, usage_of
 
 PLUGIN = REPO / "plugin"
 
@@ -29,7 +29,7 @@ def run(p: Project, prompt: str, **kw: Any) -> Run:
 def mod_counted(p: Project) -> bool:
     """Whether a mod counted in this project's ledger (it remembers each subagent's run, hooks never do)
     — or, for a session without subagents, whether the hooks stood down (no response charged by them)."""
-    sessions = read_toml(p.ledger).get("sessions", {})
+    sessions = p.state().get("sessions", {})
     return any("mod_agents" in s for s in sessions.values())
 
 

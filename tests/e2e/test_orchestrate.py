@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from e2e_harness import TOOLS, read_toml, total
+from e2e_harness import TOOLS, total
 
 GARDEN = "Tend the garden $ARGUMENTS. SCRIPT: text"
 SLOW = "Take your time $ARGUMENTS. SCRIPT: slowbash, text"  # one request, then a Bash call of a minute
@@ -50,7 +50,7 @@ def orchestrate(p: Any, *args: str, out: Path) -> tuple[int, dict[str, Any], str
 
 def scope(p: Any, oid: str) -> dict[str, Any]:
     """The orchestration's table in the ledger."""
-    table: dict[str, Any] = read_toml(p.ledger)["orchestrations"][oid]
+    table: dict[str, Any] = p.state()["orchestrations"][oid]
     return table
 
 
@@ -96,7 +96,7 @@ def test_block_mode_runs_by_priority_and_skips_what_does_not_fit(project, fake_a
     assert by["/alpha 3"]["started_seconds"] > min(by["/alpha 1"]["started_seconds"], by["/alpha 2"]["started_seconds"])
     assert overlap(results["instances"]) <= 2
     sent = fake_api.totals()
-    ledger = read_toml(p.ledger)
+    ledger = p.state()
     assert tokens(ledger["overall"]) == sent
     assert tokens(ledger["commands"]["/alpha"]) == sent and ledger["commands"]["/alpha"]["runs"] == 3
     assert tokens(scope(p, results["orchestration"])) == sent
@@ -119,7 +119,7 @@ def test_warn_mode_runs_everything_at_most_max_concurrent_at_once(project, fake_
     assert [i["state"] for i in results["instances"]] == ["done"] * 6, output
     assert 2 <= overlap(results["instances"]) <= 3
     sent = fake_api.totals()
-    assert tokens(read_toml(p.ledger)["overall"]) == sent == tokens(scope(p, results["orchestration"]))
+    assert tokens(p.state()["overall"]) == sent == tokens(scope(p, results["orchestration"]))
     assert results["totals"]["tokens"] == {**sent, "total": total(sent)}
 
 
@@ -149,7 +149,7 @@ def test_kill_mode_stops_a_running_instance_at_the_crossing(project, fake_api, t
     # races the next tool call (seen once in four runs on a loaded 2-core host), by the one after
     assert n <= fake_api.requests <= n + 1 < 9, output
     sent = fake_api.totals()
-    ledger = read_toml(p.ledger)
+    ledger = p.state()
     assert tokens(ledger["overall"]) == tokens(ledger["commands"]["/long"]) == sent
     assert tokens(scope(p, results["orchestration"])) == sent
     assert {k: long_run["tokens"][k] for k in sent} == sent
@@ -178,7 +178,7 @@ def test_kill_mode_stops_an_instance_that_makes_no_more_tool_calls(project, fake
     assert time.monotonic() - started < 30, output
     assert fake_api.requests == 1
     sent = fake_api.totals()
-    assert tokens(read_toml(p.ledger)["overall"]) == sent == tokens(scope(p, results["orchestration"]))
+    assert tokens(p.state()["overall"]) == sent == tokens(scope(p, results["orchestration"]))
 
 
 def test_ctrl_c_stops_everything_and_loses_nothing(project, fake_api, tmp_path):
@@ -204,7 +204,7 @@ def test_ctrl_c_stops_everything_and_loses_nothing(project, fake_api, tmp_path):
     assert [i["state"] for i in results["instances"]] == ["stopped", "stopped", "skipped"], output
     assert fake_api.requests == 2
     sent = fake_api.totals()
-    assert tokens(read_toml(p.ledger)["overall"]) == sent == tokens(scope(p, results["orchestration"]))
+    assert tokens(p.state()["overall"]) == sent == tokens(scope(p, results["orchestration"]))
     assert results["totals"]["tokens"] == {**sent, "total": total(sent)}
     time.sleep(0.5)
     marks = [i["session_id"] for i in results["instances"]] + [str(p.root)]
@@ -261,7 +261,7 @@ def test_a_dollar_budget_with_the_hooks_in_a_temporary_settings_layer(project, f
     assert [i["state"] for i in results["instances"]] == ["done", "skipped", "skipped"], output
     assert "overall dollar budget" in results["instances"][1]["reason"], output
     assert fake_api.requests == 2
-    ledger = read_toml(p.ledger)
+    ledger = p.state()
     assert tokens(ledger["overall"]) == fake_api.totals()
     table = scope(p, results["orchestration"])
     assert table["usd_micros"] == round(results["totals"]["usd"] * 1_000_000) == round(one_run * 1_000_000)
@@ -283,7 +283,7 @@ def test_an_hourly_budget_holds_back_what_does_not_fit_this_period(project, fake
     assert (first["state"], second["state"]) == ("done", "skipped"), output
     assert "token budget per 90 min" in second["reason"], output
     assert fake_api.requests == 1
-    ledger = read_toml(p.ledger)
+    ledger = p.state()
     buckets = ledger["minutes"]["@" + results["orchestration"]]
     assert sum(int(row.split(":")[1].split(",")[0]) for row in buckets.split()) == ONE["input_tokens"]
 
@@ -303,7 +303,7 @@ def test_a_command_budget_given_here_replaces_the_frontmatter_one(project, fake_
     assert [i["state"] for i in results["instances"]] == ["done", "done", "skipped"], output
     assert "/capped's token budget in this orchestration" in results["instances"][2]["reason"], output
     assert fake_api.requests == 2
-    ledger = read_toml(p.ledger)
+    ledger = p.state()
     assert tokens(ledger["commands"]["/capped"]) == fake_api.totals() and ledger["commands"]["/capped"]["runs"] == 2
 
 

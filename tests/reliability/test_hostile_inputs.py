@@ -175,7 +175,7 @@ def test_a_ledger_that_does_not_parse_is_moved_aside_not_fatal(proj: Any, text: 
     assert len(moved) == 1 and moved[0].read_bytes() == data
     assert str(moved[0]) in message
     assert proj.hook("Stop", prompt_id="p1").out == ""
-    assert proj.ledger()["schema_version"] == 2
+    assert proj.ledger()["schema_version"] == 3
 
 
 # --- command names -----------------------------------------------------------------------------------
@@ -213,8 +213,12 @@ def test_hostile_command_names_are_plain_prompts(proj: Any, prompt: str) -> None
         "budget-cache.json",
         "budget-ledger.toml",
         "budget-ledger.toml.lock",
+        "budget-ledger.d",
         "commands",
     }
+    parts = proj.root / ".claude" / "budget-ledger.d"  # one file per session and scope, none outside its folder
+    assert set(os.listdir(parts)) <= {"sessions", "minutes", "quarters", "commands"}
+    assert not (parts / "commands").exists()
 
 
 @pytest.mark.parametrize("name", ["/\x1b[2J\x1b[31mevil", "../../etc/passwd", "/a\x00b", "/ünï", "/a\nb"])

@@ -222,12 +222,14 @@ def test_a_repeated_prompt_event_keeps_its_run_open_and_counts_once(world: World
 
     import tomllib
 
-    text = (project / ".claude" / "budget-ledger.toml").read_text()  # as root: the file, not the victim's view
-    state = tomllib.loads(text)
+    claude = project / ".claude"  # as root: the files, not the victim's view
+    state = tomllib.loads((claude / "budget-ledger.toml").read_text())
     runs = [r for r in state["runs"] if r["prompt"] == "p1"]
     assert len(runs) == 1 and "ended" not in runs[0], runs
-    assert state["sessions"]["sess-sec"]["run"] == "p1"
-    assert state["commands"]["/review-pr"]["runs"] == 1 and state["commands"]["/review-pr"]["input"] == 40
+    session = tomllib.loads((claude / "budget-ledger.d" / "sessions" / "sess-sec.toml").read_text())
+    assert session["run"] == "p1"
+    command = tomllib.loads((claude / "budget-ledger.d" / "commands" / "%2Freview-pr.toml").read_text())
+    assert command["runs"] == 1 and command["input"] == 40
 
 
 def test_a_planted_mod_handshake_does_not_make_the_hooks_stand_down(world: World) -> None:

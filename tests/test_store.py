@@ -1,0 +1,236 @@
+"""The ledger's files (schema 3): a small ledger file, a file per command, session and scope's buckets
+beside it, one commit across them (the journal), and the migration from the one-file schema 2."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from budget_state import _store
+from budget_state._errors import LedgerError
+from budget_state._ledger import BUCKETS_MARKER, MIGRATIONS, SCHEMA_VERSION, Ledger, add_usage
+from budget_state._model import Usage
+from budget_state._runs import close_run, open_run, record
+from budget_state._windows import charge
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+
+
+def _spend(state: dict[str, Any], command: str, n: int) -> None:
+    add_usage(state["overall"], {"input": n}, "m")
+    add_usage(state["commands"].setdefault(command, {}), {"input": n}, "m")
+    charge(state, ["overall", command], datetime.now(timezone.utc), {"input": n})
+
+
+def test_the_ledger_file_holds_no_command_session_or_bucket_and_the_parts_hold_one_each(tmp_path: Path) -> None:
+    import tomllib
+
+    path = tmp_path / "budget-ledger.toml"
+    with Ledger(path).transaction() as state:
+        _spend(state, "/review-pr", 5)
+        state["sessions"]["s-1"] = {"seen": datetime.now(timezone.utc).replace(microsecond=0), "files": {}}
+    doc = tomllib.loads(path.read_text())
+    assert doc["schema_version"] == SCHEMA_VERSION == 3
+    assert not {"commands", "sessions", "minutes", "quarters"} & set(doc)
+    parts = tmp_path / "budget-ledger.d"
+    assert sorted(os.listdir(parts)) == ["commands", "minutes", "quarters", "sessions"]
+    assert tomllib.loads((parts / "commands" / "%2Freview-pr.toml").read_text())["input"] == 5
+    assert tomllib.loads((parts / "sessions" / "s-1.toml").read_text())["files"] == {}
+    assert sorted(os.listdir(parts / "minutes")) == ["%2Freview-pr", "overall"]
+    assert stat.S_IMODE((parts / "sessions").stat().st_mode) & 0o077 == 0  # private folders
+    assert not (parts / _store.JOURNAL).exists()  # applied, then removed
+
+
+def test_a_writer_killed_after_its_commit_is_finished_by_the_next_and_read_through_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "budget-ledger.toml"
+    with Ledger(path).transaction() as state:
+        _spend(state, "/a", 1)
+    real_apply = _store._apply
+
+    def killed(ledger: Path, folder: Path, changes: list[tuple[str, bytes | None]]) -> None:
+        real_apply(ledger, folder, changes[:1])  # one file replaced, then the process dies
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_store, "_apply", killed)
+    with pytest.raises(KeyboardInterrupt), Ledger(path).transaction() as state:
+        _spend(state, "/a", 10)
+    monkeypatch.setattr(_store, "_apply", real_apply)
+    journal = tmp_path / "budget-ledger.d" / _store.JOURNAL
+    assert journal.exists()
+    seen = Ledger(path).read()  # a reader without the lock: the committed state, through the journal
+    assert seen["overall"]["input"] == 11 and seen["commands"]["/a"]["input"] == 11
+    with Ledger(path).transaction() as state:  # the next writer applies it first
+        assert state["overall"]["input"] == 11 and state["commands"]["/a"]["input"] == 11
+    assert not journal.exists()
+    got = Ledger(path).read()
+    assert got["commands"]["/a"]["input"] == 11 and got["minutes"]["/a"].endswith(":11,0,0,0,0")
+
+
+def test_a_writer_killed_before_its_commit_changed_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "budget-ledger.toml"
+    with Ledger(path).transaction() as state:
+        _spend(state, "/a", 1)
+    before = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+
+    def killed(*args: Any, **kw: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_store, "write_atomic", killed)
+    with pytest.raises(KeyboardInterrupt), Ledger(path).transaction() as state:
+        _spend(state, "/a", 10)
+    after = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_an_event_reads_and_writes_only_the_files_it_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "budget-ledger.toml"
+    with Ledger(path).transaction() as state:
+        for i in range(200):
+            _spend(state, f"/cmd-{i:03d}", 1)
+            state["sessions"][f"s{i}"] = {"seen": datetime.now(timezone.utc), "files": {}}
+    read: list[Path] = []
+    written: list[str] = []
+    real_read, real_commit = _store.read_private, _store.commit
+    monkeypatch.setattr(_store, "read_private", lambda p, **kw: read.append(p) or real_read(p, **kw))
+    monkeypatch.setattr(
+        _store, "commit", lambda ledger, changes: written.extend(r for r, _ in changes) or real_commit(ledger, changes)
+    )
+    now = datetime.now(timezone.utc)
+    with Ledger(path).transaction() as state:  # one session's command starts, and its response is counted
+        open_run(state, session="s7", prompt="p1", command="/cmd-007", now=now)
+        _spend(state, "/cmd-007", 3)
+        close_run(state, session="s7", now=now)
+    assert sorted(str(p.relative_to(tmp_path)) for p in read if p.name != _store.JOURNAL) == sorted(
+        ["budget-ledger.toml", "budget-ledger.d/commands/%2Fcmd-007.toml", "budget-ledger.d/sessions/s7.toml"]
+        + [f"budget-ledger.d/{t}/{s}" for t in ("minutes", "quarters") for s in ("overall", "%2Fcmd-007")]
+    )
+    assert sorted(written) == sorted(
+        ["ledger", "commands/%2Fcmd-007.toml", "sessions/s7.toml"]
+        + [f"{t}/{s}" for t in ("minutes", "quarters") for s in ("overall", "%2Fcmd-007")]
+    )
+
+
+def test_a_schema_2_ledger_is_split_on_its_first_write_keeping_every_total(tmp_path: Path) -> None:
+    import tomli_w
+
+    path = tmp_path / "budget-ledger.toml"
+    minute = int(datetime.now(timezone.utc).timestamp() // 60)
+    one_file = {
+        "schema_version": 2,
+        "overall": {"input": 100, "usd_micros": 9},
+        "commands": {"/a": {"runs": 3, "input": 30, "recent": "1,2,0,0,0"}, "/b": "a hand edit: not a table"},
+        "runs": [],
+        "sessions": {"s1": {"seen": datetime.now(timezone.utc).replace(microsecond=0), "files": {"/t": {"offset": 4}}}},
+    }
+    path.write_text(
+        tomli_w.dumps(one_file)
+        + BUCKETS_MARKER
+        + f"[minutes]\n\"overall\" = '{minute}:100,0,0,0,9'\n\"/a\" = '{minute}:30,0,0,0,0'\n"
+    )
+    before = Ledger(path).read()  # read as it is, before any write
+    assert before["commands"]["/a"]["input"] == 30 and before["minutes"]["/a"] == f"{minute}:30,0,0,0,0"
+    with Ledger(path).transaction():
+        pass
+    got = Ledger(path).read()
+    assert got["schema_version"] == 3 and BUCKETS_MARKER not in path.read_text()
+    assert got["overall"] == one_file["overall"]
+    assert dict(got["commands"].items()) == {"/a": one_file["commands"]["/a"]}  # type: ignore[index]
+    assert got["sessions"]["s1"]["files"] == {"/t": {"offset": 4}}
+    assert got["minutes"]["overall"] == f"{minute}:100,0,0,0,9" and got["minutes"]["/a"] == f"{minute}:30,0,0,0,0"
+    assert [m[0] for m in MIGRATIONS] == [1, 2]  # named, forward-only, in order
+
+
+def test_sessions_idle_too_long_are_forgotten_when_a_session_starts_without_reading_them(tmp_path: Path) -> None:
+    path = tmp_path / "budget-ledger.toml"
+    now = datetime.now(timezone.utc)
+    with Ledger(path).transaction() as state:
+        for sid in ("old", "recent"):
+            state["sessions"][sid] = {"seen": now, "files": {}}
+    folder = tmp_path / "budget-ledger.d" / "sessions"
+    eight_days = (now - timedelta(days=8)).timestamp()
+    os.utime(folder / "old.toml", (eight_days, eight_days))
+    (folder / "old.toml").write_text("not = [toml")  # never read: its time says it all
+    os.utime(folder / "old.toml", (eight_days, eight_days))
+    with Ledger(path).transaction() as state:
+        state["sessions"]["new"] = {"seen": now, "files": {}}
+    assert sorted(os.listdir(folder)) == ["new.toml", "recent.toml"]
+
+
+def test_an_api_run_goes_to_the_run_log_and_the_command_keeps_its_totals(tmp_path: Path) -> None:
+    from budget_state._runlog import read_runs
+
+    path = tmp_path / "budget-ledger.toml"
+    for i in range(60):
+        with Ledger(path).transaction() as state:
+            record(
+                state,
+                Usage(1, 2),
+                command="/a",
+                model="m",
+                session=None,
+                prompt=f"p{i}",
+                now=datetime.now(timezone.utc),
+            )
+    got = Ledger(path).read()
+    assert got["commands"]["/a"]["runs"] == 60 and got["commands"]["/a"]["output"] == 120
+    assert len(got["runs"]) + len(list(read_runs(path))) == 60
+
+
+@pytest.mark.parametrize("plant", ["symlink", "world-writable"])
+def test_a_part_file_that_is_not_the_users_own_private_file_is_never_read(tmp_path: Path, plant: str) -> None:
+    path = tmp_path / "budget-ledger.toml"
+    with Ledger(path).transaction() as state:
+        _spend(state, "/a", 1)
+    part = tmp_path / "budget-ledger.d" / "commands" / "%2Fa.toml"
+    if plant == "symlink":
+        elsewhere = tmp_path / "elsewhere.toml"
+        elsewhere.write_text("input = 999999\n")
+        part.unlink()
+        part.symlink_to(elsewhere)
+    else:
+        part.chmod(0o666)
+    with pytest.raises(LedgerError, match="budget-ledger.d/commands"):
+        Ledger(path).read()["commands"]["/a"]
+    with pytest.raises(LedgerError), Ledger(path).transaction() as state:
+        state["commands"]["/a"]
+
+
+def test_a_parts_folder_others_can_write_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "budget-ledger.toml"
+    with Ledger(path).transaction() as state:
+        _spend(state, "/a", 1)
+    (tmp_path / "budget-ledger.d").chmod(0o777)
+    with pytest.raises(LedgerError, match="other users can write"):
+        Ledger(path).read()
+    with pytest.raises(LedgerError, match="other users can write"), Ledger(path).transaction():
+        pass
+
+
+def test_a_journal_naming_a_file_outside_the_parts_is_refused(tmp_path: Path) -> None:
+    import json
+
+    path = tmp_path / "budget-ledger.toml"
+    with Ledger(path).transaction() as state:
+        _spend(state, "/a", 1)
+    journal = tmp_path / "budget-ledger.d" / _store.JOURNAL
+    journal.write_text(json.dumps({"entries": {"commands/../../../evil": "x"}}))
+    with pytest.raises(LedgerError, match="journal"), Ledger(path).transaction():
+        pass
+    assert not (tmp_path.parent / "evil").exists()
+
+
+@given(st.text(min_size=1, max_size=200))
+def test_a_key_and_its_file_name_round_trip(key: str) -> None:
+    name = _store.encode(key)
+    assert "/" not in name and not name.startswith(".") and 0 < len(name) <= 120
+    if "~" not in name:
+        assert _store.decode(name) == key
