@@ -110,7 +110,7 @@ def lines(box: Sandbox, cfg: Config) -> Section:
     section.notes.append(
         "A waited-for line is sh + the Python start (isolated, -I) + the hook's own work (ledger TOML read and "
         "write, most of it); a handed-over one returns once sh has started Python in the background. There is no "
-        "resident process, socket or cache since 0.5 (README, Security). The hook's own work is what section 1 "
+        "resident process, socket or cache since 0.5 (docs/security.md). The hook's own work is what section 1 "
         "shows above its floor."
     )
     return section

@@ -260,7 +260,7 @@ NOTES = [
     (
         "Since 0.5 every event is a Python process of its own (`python -I -m budget_state.hook`): the resident "
         "helper of 0.4, which answered events over 127.0.0.1 from a forked child, is gone, with the parsed-ledger "
-        "and config caches it relied on (README, Security). Per run: two waited-for events (UserPromptSubmit, "
+        "and config caches it relied on (docs/security.md). Per run: two waited-for events (UserPromptSubmit, "
         "SessionEnd), each sh + a Python start + the hook's own work, and five events nobody waits for (sh starts "
         "Python in the background and returns), whose work competes for the 2 cores; kill mode waits for each "
         "PreToolUse and, only near a limit, for the transcript."

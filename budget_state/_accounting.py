@@ -1,6 +1,6 @@
 """Counting what a session spent, from Claude Code's transcripts. No budget logic here.
 
-The rules, each from a bug other tools shipped (see README "How tokens are counted"):
+The rules, each from a bug other tools shipped (see docs/counting.md):
 
 - One API response is written as several lines (one per content block) that share
   ``(message.id, requestId)`` and repeat the usage: count each response once, taking the largest

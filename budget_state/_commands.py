@@ -37,8 +37,8 @@ class Budget(NamedTuple):
 
 Result = Budget
 
-# Command names follow Claude Code's own rules, as checked on 2.1.197 and 2.1.332 (README
-# "Command names"): the name is the file's name as written — any case, any script, no Unicode
+# Command names follow Claude Code's own rules, as checked on 2.1.197 and 2.1.332 (see
+# docs/configuration.md): the name is the file's name as written — any case, any script, no Unicode
 # normalisation — and ends at the first character JavaScript's \s matches. Names are refused
 # that either version does not run, and whatever could leave the folder or reach a terminal
 # raw: "/" "\\" ":" (the namespace separator) "<" ">", "." and ".." anywhere, controls,

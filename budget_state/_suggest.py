@@ -64,7 +64,7 @@ class Suggestion(NamedTuple):
     skipped: int = 0  # run-log lines that could not be read
 
     def to_json(self) -> dict[str, Any]:
-        """The documented, versioned shape (README "claude-budget suggest")."""
+        """The documented, versioned shape (docs/json.md, "claude-budget suggest --json")."""
 
         def scope(s: Scope, with_runs: bool) -> dict[str, Any]:
             out: dict[str, Any] = {}

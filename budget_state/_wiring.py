@@ -12,7 +12,7 @@ started before Python), in this order:
 
 Found, the hook runs as a process of its own, isolated (``python -I``): nothing in the project
 folder or in ``PYTHONPATH`` can stand in for a module it imports. No resident process, socket or
-cache is involved (see the README's "Security").
+cache is involved (see docs/security.md).
 
 When none is there, the hooks do nothing, and the prompt hook says so once per Claude Code
 process (one line, not an error per event) — or refuses the prompt where ``on_error`` is

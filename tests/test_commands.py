@@ -23,7 +23,7 @@ from budget_state._commands import (
     read_budget,
 )
 
-# Claude Code's rules (README "Command names"): no whitespace, / \\ : < >, control or format characters.
+# Claude Code's rules (docs/configuration.md, "Command names"): no whitespace, / \\ : < >, control or format characters.
 VALID_NAME = re.compile(r"/[^\s/\\:<>\x00-\x1f\x7f]+(:[^\s/\\:<>\x00-\x1f\x7f]+)*")
 FIX = "write e.g. tokenBudget: 50000"
 WHERE = ".claude/commands/x.md"

@@ -335,7 +335,7 @@ class _Syscalls:
 
 
 def test_the_folder_is_fsynced_after_the_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without it a crash after os.replace can bring the old ledger back (README: "fsynced and renamed")."""
+    """Without it a crash after os.replace can bring the old ledger back (docs/ledger.md: "fsynced and renamed")."""
     path = tmp_path / "l.toml"
     calls = _Syscalls(monkeypatch)
     with Ledger(path).transaction() as state:

@@ -1,4 +1,4 @@
-"""What an instance did, the exit code of the whole, and the ``--json-out`` shape the README documents."""
+"""What an instance did, the exit code of the whole, and the ``--json-out`` shape docs/orchestrator.md documents."""
 
 from __future__ import annotations
 

@@ -274,7 +274,7 @@ def test_the_machines_role_needs_only_the_documented_grants(url: str, pg_server:
     team = new_team()
     bid = _budget_id(url, team, limit=1000)
     role = f"cb_{uuid.uuid4().hex[:8]}"
-    grants = (Path(__file__).parents[1] / "README.md").read_text()
+    grants = (Path(__file__).parents[1] / "docs" / "team.md").read_text()
     block = grants.split("<!-- grants -->")[1].split("```sql")[1].split("```")[0].replace("claude_budget;", f"{role};")
     with db.session(url) as conn:
         conn.execute(f"CREATE ROLE {role} LOGIN")
@@ -492,7 +492,7 @@ def test_warn_mode_says_once_per_lease_that_the_team_budget_is_spent_and_goes_on
     assert len(spent) == 1 and spent[0].endswith("(warn mode: going on)"), m.notes
 
 
-def test_the_readme_example_of_team_status_json_has_the_keys_it_prints(url: str, tmp_path: Path) -> None:
+def test_the_documented_example_of_team_status_json_has_the_keys_it_prints(url: str, tmp_path: Path) -> None:
     import re
 
     team = new_team()
@@ -500,8 +500,8 @@ def test_the_readme_example_of_team_status_json_has_the_keys_it_prints(url: str,
     assert m.cli("team", "set", "overall", "--usd", "300", "--per", "day", "--tz", "Europe/Paris").returncode == 0
     assert m.turn(100)
     real = json.loads(m.cli("team", "status", "--json").stdout)
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    section = readme[readme.index("## Team budgets") :]
+    doc = (Path(__file__).parents[1] / "docs" / "team.md").read_text()
+    section = doc[doc.index("## `team status --json`") :]
     example = json.loads(re.search(r"```json\n(.*?)```", section, re.DOTALL).group(1))  # type: ignore[union-attr]
 
     def keys(d: Dict[str, Any]) -> List[Any]:

@@ -190,7 +190,7 @@ def to_json(
     ledger: str,
     mode: str | None = None,
 ) -> dict[str, Any]:
-    """The ``--json-out`` document (README "orchestrate": results, version 1)."""
+    """The ``--json-out`` document (docs/orchestrator.md: results, version 1)."""
     total = Usage()
     for r in results:
         total = total + r.usage

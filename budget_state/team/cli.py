@@ -98,9 +98,7 @@ def _session(ctx: Any) -> Iterator[Any]:
         from budget_state._teamconfig import redact
 
         first = redact((str(e).strip().splitlines() or [type(e).__name__])[0], ctx.config.team_url)
-        raise BudgetError(
-            f'the team database refused: {first} — check the role\'s permissions (README "Team budgets")'
-        ) from None
+        raise BudgetError(f"the team database refused: {first} — check the role's permissions (docs/team.md)") from None
 
 
 def cmd_init(args: argparse.Namespace) -> int:

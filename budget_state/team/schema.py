@@ -4,7 +4,7 @@ Every table is prefixed ``claude_budget_`` so the tool can share a database. Amo
 tokens, or micro-dollars (never floats for money). Migrations are forward-only and named; each runs
 in one transaction under an advisory lock, so two ``team init`` at once apply each exactly once.
 
-The role the machines use needs only (README "Team budgets" has the lines)::
+The role the machines use needs only (docs/team.md has the lines)::
 
     GRANT SELECT, INSERT, UPDATE ON claude_budget_budget, claude_budget_counter, claude_budget_lease,
         claude_budget_bucket TO claude_budget;

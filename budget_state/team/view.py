@@ -16,7 +16,7 @@ def _iso(v: object) -> str | None:
 
 
 def machine_json(t: Mapping[str, Any] | None, team: str) -> dict[str, Any]:
-    """The ``team`` key of ``status --json`` (version 1 of its shape, README "Team budgets")."""
+    """The ``team`` key of ``status --json`` (version 1 of its shape, docs/team.md)."""
     t = t or {}
     budgets = []
     for bid, b in sorted(t.get("budgets", {}).items(), key=lambda kv: int(kv[0])):

@@ -1,7 +1,7 @@
 #!/bin/sh
 # claude-budget's plugin hook: `sh claude-budget.sh EVENT`, the hook event on stdin.
 #
-# Lessons from official plugins that ship Python hooks (see README, "The plugin"): import the code
+# Lessons from official plugins that ship Python hooks (see docs/install.md, "The plugin"): import the code
 # relative to this script, not to a fixed install path (the plugin lives in a versioned cache
 # folder that every update replaces); probe for a real Python 3; keep dependencies and state
 # outside the plugin folder; make the prompt hook answer `decision: "block"` itself.

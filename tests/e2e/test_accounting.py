@@ -117,7 +117,7 @@ def test_turn_ended_by_an_api_error_is_still_counted(project, fake_api):
 
 def test_compaction_is_counted_where_claude_code_reports_it(project, fake_api, claude):
     """The summary request of /compact never reaches the transcript (checked on both pins). On
-    2.1.197 no hook can count it — a known gap the README states, pinned here: if this fails there,
+    2.1.197 no hook can count it — a known gap docs/counting.md states, pinned here: if this fails there,
     Claude Code started writing it. From 2.1.332 the transcript's ``cost-state`` record (Claude
     Code's own totals) lets the ledger charge it to overall, exactly."""
     p = project()

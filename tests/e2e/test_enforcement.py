@@ -163,7 +163,7 @@ def test_block_mode_budgets_and_refuses_a_non_ascii_command(project, fake_api, c
 def test_fail_closed_also_refuses_when_the_hook_cannot_run(project, fake_api, claude):
     """``on_error = "closed"``: install adds ``onFailure: "block"``, so a hook Claude Code cannot
     even start refuses the prompt — from 2.1.295. On older releases the key is ignored and the
-    prompt goes through unchecked (the README says so)."""
+    prompt goes through unchecked (docs/troubleshooting.md says so)."""
     import json
 
     p = project()

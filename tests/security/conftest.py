@@ -1,4 +1,4 @@
-"""Two local accounts, a victim and an attacker, for the attacks of the README's "Security" section.
+"""Two local accounts, a victim and an attacker, for the attacks of docs/security.md.
 
 The tests run the real hook lines (``/bin/sh -c <line>``, as Claude Code runs them) as an
 unprivileged victim uid, while an unprivileged attacker uid plants files, binds ports and listens.

@@ -1,4 +1,4 @@
-"""Another local account against the victim's hook lines (README "Security": the threat model).
+"""Another local account against the victim's hook lines (docs/security.md: the threat model).
 
 Each test runs the hook line exactly as Claude Code does (``/bin/sh -c``, the event on stdin, in
 the project) as the victim uid, after the attacker uid did what it can: bind ports, plant files in
