@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from . import _records as records
+
 
 def _config_on_error(env: Mapping[str, str]) -> str:
     """``on_error`` from the environment or the file alone: the rest of the settings may be what failed."""
@@ -90,8 +92,8 @@ def settle(ctx: Any, state: Any, /, **how: Any) -> list[str]:
 
 def _orchestration_charger(state: Any, session: str, now: Any) -> Any:
     """For settle: an orchestrated session's responses charge its orchestration too (orchestrator._scope)."""
-    s = state.get("sessions", {}).get(session)
-    if not isinstance(s, dict) or "orchestration" not in s:
+    s = records.session(state, session)
+    if s is None or s.orchestration is None:
         return None
     from .orchestrator._scope import charger
 

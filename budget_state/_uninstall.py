@@ -181,15 +181,15 @@ def _purge(project: Path, removals: list[Path]) -> str:
     import os
 
     from ._hooklog import LOG_NAME
+    from ._ledger import parts_folder
     from ._paths import CACHE_NAME, ledger_path, lock_path
     from ._runlog import runlog_path
-    from ._store import folder_of
 
     ledger = ledger_path(project, os.environ, _configured(project))
     found: list[Any] = []
     for path in (
         ledger,
-        folder_of(ledger),
+        parts_folder(ledger),
         runlog_path(ledger),
         lock_path(ledger),
         ledger.with_name(CACHE_NAME),

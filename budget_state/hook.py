@@ -230,12 +230,12 @@ def _could_go_over(ctx: Any, state: Any, session: str, cmd_status: Any, overall:
     mode stops the turn one request later, at the next tool call: "at most one request after the
     crossing" holds either way.
     """
+    from . import _records
     from ._budgets import could_go_over
 
-    s = state.get("sessions", {}).get(session)
-    peak = s.get("peak") if isinstance(s, dict) else None
-    tokens, micros = (peak[0], peak[1]) if isinstance(peak, list) and len(peak) == 2 else (0, 0)
-    if not isinstance(tokens, int) or not isinstance(micros, int) or tokens <= 0:
+    s = _records.session(state, session)
+    tokens, micros = s.peak if s is not None else (0, 0)
+    if tokens <= 0:
         return True
     more = []
     if ctx.env.get(ORCHESTRATION_ENV):  # the orchestration's own budgets, as _orchestrated checks them
@@ -590,9 +590,10 @@ def _config_notice(ctx: Any, state: Any) -> list[str]:
         stamp = os.stat(ctx.config.path).st_mtime_ns
     except OSError:
         return []
-    if state.get("config_warned") == str(stamp):
+    from ._runs import notice_is_new
+
+    if not notice_is_new(state, "config_warned", str(stamp)):
         return []
-    state["config_warned"] = str(stamp)
     return [f"claude-budget: {w}" for w in ctx.config.warnings]
 
 

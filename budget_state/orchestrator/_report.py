@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .. import _records as records
 from .._model import Usage, dollars
 from .._render import _COLORS, _EXCEEDED_COLOR, _ljust, _paint, _safe, _width
 from .._units import humanize
@@ -74,7 +75,7 @@ def build(
     everything = _scope.limits(st, oid, command=None, session=None, counted=counted, now=now)
     overall = tuple(lim for lim in everything if lim.scope == "overall")
     hourly = tuple(lim for lim in everything if lim.scope == "hourly")
-    source = st.get("overall", {}) if persistent else t
+    source = records.scope(st, "overall").counters() if persistent else t
     window, _ = _scope.window_usage(st, oid, now=now, minutes=period)
     minutes = max(1.0, min(float(period), elapsed / 60))
     rows = []

@@ -120,11 +120,7 @@ class Orchestration:
         with self.ctx.ledger.transaction() as state:
             if o.persistent and o.reset:
                 # The scopes the budgets apply to: overall (its totals and its windows) and the fleet's commands.
-                state["overall"] = {"since": now}
-                for table in ("minutes", "quarters"):
-                    buckets = state.get(table)
-                    if isinstance(buckets, dict):
-                        buckets.pop("overall", None)
+                reset(state, "overall", now=now)
                 for command in sorted({i.command for i in o.instances}):
                     reset(state, command, now=now)
             _scope.register(
@@ -381,14 +377,15 @@ class Orchestration:
 
     def _settle(self, session: str, now: datetime) -> tuple[Usage, int, bool, int]:
         """Settle the session as its SessionEnd hook would (a stopped instance may not have run it)."""
+        from .. import _records as records
         from .._config import pricer
         from .._runs import end_session, settle
 
         with self.ctx.ledger.transaction() as state:
-            s = state.get("sessions", {}).get(session)
-            known = isinstance(s, dict)
-            if known and not s.get("ended"):
-                files = [Path(k) for k in (s.get("files") or {}) if "/subagents/" not in k.replace(os.sep, "/")]
+            s = records.session(state, session)
+            known = s is not None
+            if s is not None and not s.ended:
+                files = [Path(k) for k in s.transcripts if "/subagents/" not in k.replace(os.sep, "/")]
                 transcript = files[0] if files else None
                 settle(
                     state,

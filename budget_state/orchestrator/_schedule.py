@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .. import _records as records
 from .._budgets import Decision
 from .._model import Usage, count_value
 from . import _scope
@@ -54,7 +55,7 @@ def estimate(state: Mapping[str, Any], oid: str, command: str, counted: tuple[st
     t = _scope.table(dict(state), oid) or {}
     entries = t.get("instances") or {}
     finished = [e for e in entries.values() if isinstance(e, dict) and e.get("finished")]
-    ended = [r for r in state.get("runs", []) if isinstance(r, dict) and isinstance(r.get("ended"), datetime)]
+    ended = [r.as_log() for r in records.runs(state) if r.ended is not None]
     mine = [e for e in finished if e.get("command") == command]
     if not mine:
         mine = [r for r in ended if r.get("command") == command]

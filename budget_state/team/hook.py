@@ -117,8 +117,9 @@ def _describe(e: BaseException) -> str:
 
 
 def _open_sessions(state: State) -> bool:
-    sessions = state.get("sessions")
-    return isinstance(sessions, dict) and any(isinstance(s, dict) and not s.get("ended") for s in sessions.values())
+    from budget_state import _records
+
+    return _records.any_open_session(state)
 
 
 def after_settle(
@@ -193,8 +194,8 @@ def _decide(ctx: Context, t: local.Team, scopes: Iterable[str], *, running: bool
 def warnings(ctx: Context, state: State, command: str | None) -> list[str]:
     """What a prompt that goes on past a used-up lease is told: in warn mode once per lease, that the
     team budget is spent; during an outage under use-lease-then-warn, every time."""
-    t = state.get("team")
-    if not isinstance(t, dict):
+    t = _team_table(state)
+    if t is None:
         return []
     dry = [b for b in t.get("budgets", {}).values() if local.applies(b, _scopes(command)) and local.left(b) <= 0]
     if not dry:
@@ -258,8 +259,8 @@ def status_lines(ctx: Context, state: State) -> list[str]:
     """The team lines of ``/budget`` and ``claude-budget status``."""
     from budget_state.team.view import lines
 
-    t = state.get("team")
-    mine = t if isinstance(t, dict) and t.get("key") == key(ctx.config) else None
+    t = _team_table(state)
+    mine = t if t is not None and t.get("key") == key(ctx.config) else None
     return lines(mine, team_name(ctx.config), on_unreachable=str(ctx.config.on_team_unreachable))
 
 
@@ -277,6 +278,13 @@ def status_json(ctx: Context, state: State) -> dict[str, Any]:
     """The ``team`` key of ``claude-budget status --json``."""
     from budget_state.team.view import machine_json
 
-    t = state.get("team")
-    mine = t if isinstance(t, dict) and t.get("key") == key(ctx.config) else None
+    t = _team_table(state)
+    mine = t if t is not None and t.get("key") == key(ctx.config) else None
     return machine_json(mine, team_name(ctx.config))
+
+
+def _team_table(state: State) -> dict[str, Any] | None:
+    from budget_state import _records
+
+    found: dict[str, Any] | None = _records.feature_table(state, "team")
+    return found
