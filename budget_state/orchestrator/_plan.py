@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .._budgets import decide
 from .._model import dollars
 from .._units import humanize
 from . import _scope
@@ -135,9 +136,8 @@ def plan_data(options: Options, /) -> dict[str, Any]:
             planned.append((inst.command, slot.session))
             if mode != "block":  # what block mode would have held back: kill stops it at the crossing, warn says so
                 found = _scope.limits(state, oid, command=inst.command, session=slot.session, counted=counted, now=now)
-                guess = _scope.decide(
-                    found, running=False, estimate=preflight(state, oid, inst.command, planned[:-1], counted)
-                )
+                would = _scope.standings(found, estimate=preflight(state, oid, inst.command, planned[:-1], counted))
+                guess = decide(would, "block", "start")  # what block mode would decide
                 if not guess.allowed and guess.reason:
                     then = "stopped when it crosses" if mode == "kill" else "warned about (warn mode)"
                     note = f"may go over, and would be {then}: {guess.reason}"

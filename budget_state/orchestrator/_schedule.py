@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .._budgets import Decision
+from .._budgets import Decision, decide
 from .._model import Usage, count_value
 from . import _scope
 
@@ -92,8 +92,9 @@ def may_start(
     counted = ctx.config.counted
     found = _scope.limits(state, oid, command=slot.instance.command, session=slot.session, counted=counted, now=now)
     if mode != "block":  # kill: what is not spent starts, and is stopped at the crossing
-        return _scope.decide(found, running=False)
-    return _scope.decide(found, running=False, estimate=preflight(state, oid, slot.instance.command, inflight, counted))
+        return decide(_scope.standings(found), "kill", "start")
+    guess = preflight(state, oid, slot.instance.command, inflight, counted)
+    return decide(_scope.standings(found, estimate=guess), "block", "start")
 
 
 def preflight(
@@ -132,7 +133,7 @@ def must_stop(ctx: Context, state: dict[str, Any], oid: str, slot: Slot, /, *, n
         return Decision(False, decision.reason, decision.scope)
     counted = ctx.config.counted
     found = _scope.limits(state, oid, command=slot.instance.command, session=slot.session, counted=counted, now=now)
-    return _scope.decide(found, running=True)
+    return decide(_scope.standings(found), "kill", "running")
 
 
 def project_statuses(
