@@ -17,6 +17,7 @@ from budget_state._paths import config_path, display
 from budget_state._toml import loads
 
 if TYPE_CHECKING:
+    from datetime import tzinfo
     from typing import Literal
 
     from budget_state._model import Mode
@@ -93,7 +94,7 @@ class Config(NamedTuple):
         per_command = lazy.longest_rolling() if isinstance(lazy, LazyLimits) else 0
         return max([*overall, per_command, 0])
 
-    def zone(self) -> Any:
+    def zone(self) -> tzinfo | None:
         """The calendar windows' time zone (``zoneinfo`` only when one is named), None for the machine's."""
         if self.timezone is None:
             return None

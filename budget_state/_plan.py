@@ -30,7 +30,12 @@ import stat
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from ._api import Context
+    from ._budgets import Decision
+    from ._commands import Budget
 
 WINDOWS = ("five_hour", "seven_day")
 LABELS = {"five_hour": "5-hour", "seven_day": "7-day"}
@@ -611,7 +616,9 @@ def quota_running(
     return None
 
 
-def plan_decision(ctx: Any, state: Any, command: str, budget: Any, now: Any) -> tuple[Any, list[str]]:
+def plan_decision(
+    ctx: Context, state: Mapping[str, Any], command: str, budget: Budget | None, now: datetime
+) -> tuple[Decision, list[str]]:
     """The plan's 5-hour and 7-day windows (a subscription's limits, as Claude Code last reported
     them): quota_guard and the command's quotaBudget, as the UserPromptSubmit hook and
     ``budget_state.may_start`` decide; ``(decision, notes)``. No plan data decides nothing."""

@@ -8,7 +8,7 @@ from typing import Any
 from budget_state._budgets import decide
 from budget_state._ledger import new_state
 from budget_state._model import CATEGORIES, Usage
-from budget_state.hook import ORCHESTRATION_ENV
+from budget_state._steps import ORCHESTRATION_ENV
 from budget_state.orchestrator import _scope
 from budget_state.orchestrator._schedule import estimate
 
