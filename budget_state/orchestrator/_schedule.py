@@ -14,8 +14,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .._budgets import Decision, decide
+from .._api import command_status, overall_status
+from .._budgets import Decision, check_running, check_start, decide
+from .._commands import BudgetCache, find_command_file, read_budget
 from .._model import Usage, count_value
+from .._paths import cache_path, claude_home
 from . import _scope
 
 if TYPE_CHECKING:
@@ -83,7 +86,6 @@ def may_start(
     beside what the instances still running (``inflight``: command, session) are likely to add?"""
     if mode == "warn":
         return Decision(True)
-    from .._budgets import check_start
 
     cmd, overall = project_statuses(ctx, state, slot, now=now)
     decision = check_start(mode, cmd, overall, now=now, zone=ctx.config.zone())  # type: ignore[arg-type]  # a checked Mode
@@ -125,7 +127,6 @@ def preflight(
 
 def must_stop(ctx: Context, state: dict[str, Any], oid: str, slot: Slot, /, *, now: datetime) -> Decision:
     """Kill mode: is a budget that the running instance draws on over?"""
-    from .._budgets import check_running
 
     cmd, overall = project_statuses(ctx, state, slot, now=now)
     decision = check_running("kill", cmd, overall, now=now, zone=ctx.config.zone())
@@ -141,9 +142,6 @@ def project_statuses(
 ) -> tuple[Any, Any]:
     """The command's and the overall budgets as the project sets them (frontmatter, budget.toml),
     the command's left out when the orchestrator sets its limit instead (or exempts it)."""
-    from .._api import command_status, overall_status
-    from .._commands import BudgetCache, find_command_file, read_budget
-    from .._paths import cache_path, claude_home
 
     inst = slot.instance
     overall = overall_status(ctx, state, now=now)
