@@ -473,10 +473,12 @@ def _from_file(data: Mapping[str, object], where: str, path: Path) -> Config:
 
 def _team_keys(data: Mapping[str, object], where: str, path: Path | None, config: Config) -> Config:
     """``team_url``, ``team`` and ``on_team_unreachable`` (from the file, or the environment with path None)."""
-    from budget_state._teamconfig import team_setting  # lazy: only a team's config has these keys
-
     if not any(k in data for k in TEAM_KEYS):
         return config
+    from budget_state._teamconfig import (
+        team_setting,
+    )  # lazy (urllib.parse, ipaddress: ~2 ms): only a team's config has these keys
+
     return config._replace(**team_setting(data, where, path))
 
 
