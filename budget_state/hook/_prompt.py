@@ -46,7 +46,8 @@ def start(call: Call, command: str | None, /) -> Reply | None:
     from .. import _runs
     from .._steps import _command_budget
 
-    command, path, budget = _command_budget(call.ctx, command)
+    found = _command_budget(call.ctx, command)
+    command, _, budget = found
     notes: list[str] = []
     if budget is not None and budget.error:
         notes.append(f"claude-budget: {budget.error} (no budget enforced for {command} until then)")
@@ -54,7 +55,7 @@ def start(call: Call, command: str | None, /) -> Reply | None:
     with call.ctx.ledger.transaction() as state:
         notes += begin_turn(call, state)
         notes += _config_notice(call, state)
-        decision, cmd_status, more = _may_start(call, state, command, path, budget)
+        decision, cmd_status, more = _may_start(call, state, found)
         notes += more
         if decision.allowed and command is not None and e.prompt_id is not None:
             _runs.open_run(
@@ -70,15 +71,18 @@ def start(call: Call, command: str | None, /) -> Reply | None:
 
 
 def _may_start(
-    call: Call, state: State, command: str | None, path: Path | None, budget: Budget | None, /
+    call: Call, state: State, found: tuple[str | None, Path | None, Budget | None], /
 ) -> tuple[Decision, ScopeStatus | None, list[str]]:
     """The start's decision — this project's limits, the pre-flight estimate, the plan's windows,
-    the orchestration's and the team's budgets — its command's status, and what to tell the user."""
+    the orchestration's and the team's budgets — its command's status, and what to tell the user.
+
+    ``found``: the command (None: a plain prompt), its file and its frontmatter budgets."""
     from .._api import command_status, overall_status
     from .._budgets import check_start
     from .._steps import _orchestration_limit
 
     ctx, now = call.ctx, call.now
+    command, path, budget = found
     mode = ctx.config.mode
     cmd_status = command_status(ctx, state, command, path=path, budget=budget, now=now) if command else None
     cmd_status = _orchestration_limit(ctx, state, call.event.session, cmd_status)

@@ -101,7 +101,7 @@ def _respond(
         cmd_status, overall = _statuses(ctx, state, running, now)
         crossings = [] if e.background else thresholds(call, state, cmd_status, overall)
         if judge:
-            decision = _judge(call, state, running, cmd_status, overall, probe)
+            decision = _judge(call, state, running, (cmd_status, overall), probe=probe)
         if decision is None or decision.allowed:
             notes += crossings  # a stop says it all already
         if close is not None:
@@ -126,13 +126,21 @@ def _respond(
 
 
 def _judge(
-    call: Call, state: State, running: OpenRun, status: ScopeStatus | None, overall: ScopeStatus, probe: Probe | None, /
+    call: Call,
+    state: State,
+    running: OpenRun,
+    statuses: tuple[ScopeStatus | None, ScopeStatus],
+    /,
+    *,
+    probe: Probe | None,
 ) -> Decision:
-    """Kill mode: may the running turn go on — by this project's limits, the orchestration's and the plan's windows?"""
+    """Kill mode: may the running turn go on — by this project's limits (``statuses``: its
+    command's, overall's), the orchestration's and the plan's windows?"""
     from .._budgets import check_running
     from .._steps import _orchestrated, _orchestration_limit
 
     ctx, session, now = call.ctx, call.event.session, call.now
+    status, overall = statuses
     status = _orchestration_limit(ctx, state, session, status)
     decision = check_running(ctx.config.mode, status, overall, now=now, zone=call.zone)
     decision = _orchestrated(ctx, state, session, decision, status, now, running=True)
