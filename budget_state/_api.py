@@ -342,4 +342,4 @@ def reset(
         return _reset(state, _normalize(command) if command is not None else None, now=utcnow())
 
 
-_normalize = slash_name  # the name hook.py imports
+_normalize = slash_name  # the name the hook imports

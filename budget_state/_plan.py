@@ -33,6 +33,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
+    from ._api import Context
+    from ._budgets import Decision
+    from ._commands import Budget
     from ._records import RunRecord
 
 WINDOWS = ("five_hour", "seven_day")
@@ -606,7 +609,9 @@ def quota_running(
     return None
 
 
-def plan_decision(ctx: Any, state: Any, command: str, budget: Any, now: Any) -> tuple[Any, list[str]]:
+def plan_decision(
+    ctx: Context, state: Mapping[str, Any], command: str, budget: Budget | None, now: datetime
+) -> tuple[Decision, list[str]]:
     """The plan's 5-hour and 7-day windows (a subscription's limits, as Claude Code last reported
     them): quota_guard and the command's quotaBudget, as the UserPromptSubmit hook and
     ``budget_state.may_start`` decide; ``(decision, notes)``. No plan data decides nothing."""

@@ -26,6 +26,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from . import _records as records
+from ._model import Usage, count_value
+from ._windows import QUARTERS, scope_buckets
 from .forecast import quantile
 
 if TYPE_CHECKING:
@@ -260,9 +263,6 @@ def gather(
     Runs: the log's, then the ledger's finished ones not yet in it (one per prompt, the ledger's
     copy winning: it is the newer).
     """
-    from . import _records as records
-    from ._model import Usage
-    from ._windows import QUARTERS, scope_buckets
 
     quarters = {}
     for scope in records.bucket_scopes(state, QUARTERS):
@@ -285,8 +285,6 @@ def _ended(value: object) -> float:
 
 
 def _micros(value: object) -> int:
-    from ._model import count_value
-
     return count_value(value)
 
 

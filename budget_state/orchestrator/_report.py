@@ -15,8 +15,11 @@ from .. import _records as records
 from .._model import Usage, dollars
 from .._render import _COLORS, _EXCEEDED_COLOR, _ljust, _paint, _safe, _width
 from .._units import humanize
+from .._windows import parse_window
+from ..forecast import Planned, plan_exhaustion
 from . import _scope
 from ._results import STATES, Result
+from ._schedule import estimate
 
 if TYPE_CHECKING:
     from ..forecast import Exhaustion
@@ -134,8 +137,6 @@ def fleet_plan(
 ) -> FleetPlan | None:
     """Running instances (what each has yet to spend of a typical run) and queued ones (a typical run
     each), with what the fleet ran so far; None before any instance has started."""
-    from ..forecast import Planned
-    from ._schedule import estimate
 
     st = dict(state)
     t = _scope.table(st, oid) or {}
@@ -181,8 +182,6 @@ def _planned(
     """The plan-aware forecast of one token limit of the orchestration (overall, or per period)."""
     if lim is None or lim.spent:
         return None
-    from .._windows import parse_window
-    from ..forecast import plan_exhaustion
 
     window = parse_window(f"{lim.window}m") if lim.window else None
     series = _scope._buckets(state, oid).series(0, "tokens", counted)

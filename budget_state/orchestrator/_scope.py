@@ -20,15 +20,18 @@ On the hook path: imports nothing beyond what the hook has already loaded.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import _records as records
-from .._budgets import Decision
+from .._budgets import Decision, Standing, decide
 from .._ledger import State, add_usage, subtable
 from .._model import CATEGORIES, Usage, count_value, dollars
 from .._runs import forget_buckets, join_orchestration
+
+if TYPE_CHECKING:
+    from .._model import Mode
 
 ENV = "CLAUDE_BUDGET_ORCHESTRATION"
 KEEP = 10  # orchestrations kept in the ledger; the oldest finished ones go first
@@ -290,7 +293,7 @@ def check(
     session: str,
     /,
     *,
-    mode: str,
+    mode: Mode,
     command: str | None,
     counted: tuple[str, ...],
     now: datetime,
@@ -299,31 +302,36 @@ def check(
     """The hooks' decision for an orchestrated session: block refuses a start once a budget is
     spent; kill stops a running turn once one is over. Anything else (or no orchestration): allowed."""
     oid = of_session(state, session)
-    if oid is None or mode == "warn" or (running and mode != "kill"):
+    if oid is None:
         return Decision(True)
-    return decide(limits(state, oid, command=command, session=session, counted=counted, now=now), running=running)
+    found = limits(state, oid, command=command, session=session, counted=counted, now=now)
+    return decide(standings(found), mode, "running" if running else "start")
 
 
-def decide(found: list[Limit], /, *, running: bool, estimate: Callable[[Limit], int] | None = None) -> Decision:
-    """Refuse a start (``running`` False) when a budget is spent — or, with ``estimate`` (what the
-    start would add to a limit: a typical run), would be; stop a running turn when one is over."""
+def standings(found: Iterable[Limit], /, *, estimate: Callable[[Limit], int] | None = None) -> Iterator[Standing]:
+    """The orchestration's limits as :func:`budget_state._budgets.decide` reads them. With
+    ``estimate`` (what a start would add to a limit: a typical run), each limit is followed by
+    whether that start would overspend it."""
     for lim in found:
-        if running and lim.over:
-            return Decision(
-                False,
-                f"Orchestration budget exceeded: {lim.describe()}; claude-budget (kill mode) stopped this turn. "
-                f"To go on, raise {lim.flag}.",
-                lim.scope,
-            )
-        if not running and lim.spent:
-            reason = f"Orchestration budget spent: {lim.describe()}. To go on, raise {lim.flag}."
-            return Decision(False, reason, lim.scope)
+        yield Standing(
+            "orchestration",
+            lim.scope,
+            lim.metric,
+            lim.used,
+            lim.limit,
+            lim.spent,
+            lim.over,
+            f"Orchestration budget spent: {lim.describe()}. To go on, raise {lim.flag}.",
+            f"Orchestration budget exceeded: {lim.describe()}; claude-budget (kill mode) stopped this turn. "
+            f"To go on, raise {lim.flag}.",
+        )
         guess = estimate(lim) if estimate is not None else 0
-        if not running and guess and lim.used + guess > lim.limit:
-            return Decision(
-                False,
+        if guess:
+            would = (
                 f"Orchestration budget would be exceeded: {lim.describe()}, and this run with those still "
-                f"running would add about {lim.amount(guess)}. To go on, raise {lim.flag}.",
-                lim.scope,
+                f"running would add about {lim.amount(guess)}. To go on, raise {lim.flag}."
             )
-    return Decision(True)
+            over = lim.used + guess > lim.limit
+            yield Standing(
+                "orchestration", lim.scope, lim.metric, lim.used + guess, lim.limit, over, False, would, would
+            )
