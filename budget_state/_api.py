@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
+from . import _records as records
 from ._config import Config, load_config
 from ._ledger import Ledger, State, utcnow
 from ._limits import LimitSpec, merge
@@ -195,7 +196,7 @@ def build_snapshot(ctx: Context, state: State, /, *, warnings: tuple[str, ...] =
     cache = BudgetCache.load(cache_path(ctx.ledger.path))
     found = discover_commands(project=ctx.project, home=claude_home(ctx.env), cache=cache)
     cache.save()
-    names = set(found) | set(ctx.config.commands) | {n for n in state.get("commands", {}) if isinstance(n, str)}
+    names = set(found) | set(ctx.config.commands) | set(records.command_names(state))
     names |= set(ctx.config.command_limits)
     names.discard(STATUS_COMMAND)  # /budget is answered by the hook and never spends anything
     now = utcnow()
@@ -341,4 +342,4 @@ def reset(
         return _reset(state, _normalize(command) if command is not None else None, now=utcnow())
 
 
-_normalize = slash_name  # the name hook.py imports
+_normalize = slash_name  # the name the hook imports

@@ -1,15 +1,20 @@
 """Budget decisions and messages. Pure: statuses in, decisions and messages out; no I/O.
 
+One way to decide: every source of limits — this project's (:func:`local`, :func:`preflight`),
+an orchestration's (``orchestrator._scope.standings``) and a team's leases
+(``team.hook.standings``) — gives its limits as :class:`Standing` values, and :func:`decide`
+alone says, by mode and event, whether a start or a running turn may go on.
+
 What "spent" (used >= limit) and "over" (used > limit) mean, and the 70/90/100 % thresholds, are
 defined once, on :class:`~budget_state._model.ScopeStatus`; this module only decides with them.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
     from datetime import datetime, tzinfo
     from typing import Protocol
 
@@ -33,6 +38,43 @@ class Decision(NamedTuple):
 
 
 ALLOW = Decision(True)
+
+Source = Literal["local", "orchestration", "team"]
+#: what is asked: may a prompt start, or may a running turn go on (a tool call, the mod's request)?
+Event = Literal["start", "running"]
+
+
+class Standing(NamedTuple):
+    """One limit, from any source, where it stands: all that :func:`decide` reads.
+
+    ``spent``: a start is refused; ``over``: a running turn is stopped (kill mode). ``refusal`` and
+    ``stop`` are what the user is told in each case; ``scope`` names it in the :class:`Decision`.
+    ``metric``/``used``/``limit``: tokens or micro-dollars, as the source counts them.
+    """
+
+    source: Source
+    scope: str
+    metric: str
+    used: int
+    limit: int
+    spent: bool
+    over: bool
+    refusal: str
+    stop: str
+
+
+def decide(statuses: Iterable[Standing], mode: Mode, event: Event, /) -> Decision:
+    """The one decision: warn mode never refuses; a start is refused by the first limit that is
+    spent; a running turn is stopped, in kill mode only, by the first limit that is over.
+
+    ``statuses`` may be a generator: it is read only up to the first limit that decides.
+    """
+    if mode == "warn" or (event == "running" and mode != "kill"):
+        return ALLOW
+    for s in statuses:
+        if s.over if event == "running" else s.spent:
+            return Decision(False, s.stop if event == "running" else s.refusal, s.scope)
+    return ALLOW
 
 
 def _human(n: int) -> str:
@@ -166,15 +208,31 @@ def _limits(s: ScopeStatus) -> tuple[LimitStatus, ...]:
     return ()
 
 
-def _first(command: ScopeStatus | None, overall: ScopeStatus, test: str) -> tuple[ScopeStatus, LimitStatus] | None:
-    """The first limit (the command's, then overall's) that is ``spent`` or ``over``."""
+def local(
+    command: ScopeStatus | None,
+    overall: ScopeStatus,
+    /,
+    *,
+    now: datetime | None = None,
+    zone: tzinfo | None = None,
+) -> Iterator[Standing]:
+    """This project's limits as :func:`decide` reads them: the command's (None for a plain
+    prompt), then overall's."""
     for s in (command, overall):
         if s is None:
             continue
         for limit in _limits(s):
-            if getattr(limit, test):
-                return s, limit
-    return None
+            yield Standing(
+                "local",
+                s.name,
+                limit.metric,
+                limit.used,
+                limit.limit,
+                limit.spent,
+                limit.over,
+                refusal(s, limit, now=now, zone=zone),
+                stop_message(s, limit, now=now, zone=zone),
+            )
 
 
 def check_start(
@@ -186,14 +244,8 @@ def check_start(
     now: datetime | None = None,
     zone: tzinfo | None = None,
 ) -> Decision:
-    """May a prompt start? ``command`` is None for a plain prompt. Warn mode never refuses."""
-    if mode == "warn":
-        return ALLOW
-    found = _first(command, overall, "spent")
-    if found is None:
-        return ALLOW
-    s, limit = found
-    return Decision(False, refusal(s, limit, now=now, zone=zone), s.name)
+    """May a prompt start, by this project's limits? ``command`` is None for a plain prompt."""
+    return decide(local(command, overall, now=now, zone=zone), mode, "start")
 
 
 def check_running(
@@ -205,18 +257,13 @@ def check_running(
     now: datetime | None = None,
     zone: tzinfo | None = None,
 ) -> Decision:
-    """May a running turn go on? Only kill mode stops a turn, once a limit is over (past it).
+    """May a running turn go on, by this project's limits? Only kill mode stops one, once a limit
+    is over (past it).
 
     At exactly the limit the turn goes on: it may have been allowed to start just below it, and
     the next start is refused anyway (see :func:`check_start`).
     """
-    if mode != "kill":
-        return ALLOW
-    found = _first(command, overall, "over")
-    if found is None:
-        return ALLOW
-    s, limit = found
-    return Decision(False, stop_message(s, limit, now=now, zone=zone), s.name)
+    return decide(local(command, overall, now=now, zone=zone), mode, "running")
 
 
 def could_go_over(
@@ -246,21 +293,24 @@ def preflight(mode: Mode, level: str, command: ScopeStatus, overall: ScopeStatus
     estimate = {"tokens": per.p90_tokens, "usd": per.p90_usd_micros}
     if level == "p50":
         estimate = {"tokens": per.p50_tokens, "usd": per.p50_usd_micros}
-    for s in (command, overall):
-        for limit in _limits(s):
-            need = estimate[limit.metric]
-            if need > limit.left:
-                what = f"{level} of its last {per.runs} runs"
-                return Decision(
-                    False,
+
+    def fits() -> Iterator[Standing]:
+        for s in (command, overall):
+            for limit in _limits(s):
+                need = estimate[limit.metric]
+                why = (
                     f"Pre-flight: a run of {command.name} is estimated at {_amount(limit.metric, need)}"
-                    f"{'' if limit.metric == 'usd' else ' tokens'} ({what}), but {_label(s)} has only "
-                    f"{_amount(limit.metric, limit.left)} left of {_amount(limit.metric, limit.limit)}"
-                    f"{' ' + limit.window.phrase if limit.window else ''}. To go on, {_raise_limit(s, limit)}, "
-                    'or set preflight = "off" in .claude/budget.toml.',
-                    s.name,
+                    f"{'' if limit.metric == 'usd' else ' tokens'} ({level} of its last {per.runs} runs), but "
+                    f"{_label(s)} has only {_amount(limit.metric, limit.left)} left of "
+                    f"{_amount(limit.metric, limit.limit)}{' ' + limit.window.phrase if limit.window else ''}. "
+                    f"To go on, {_raise_limit(s, limit)}, "
+                    'or set preflight = "off" in .claude/budget.toml.'
                 )
-    return ALLOW
+                yield Standing(
+                    "local", s.name, limit.metric, limit.used, limit.limit, need > limit.left, False, why, why
+                )
+
+    return decide(fits(), mode, "start")
 
 
 PREFLIGHT_RUNS = 3

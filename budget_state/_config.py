@@ -17,6 +17,7 @@ from budget_state._paths import config_path, display
 from budget_state._toml import loads
 
 if TYPE_CHECKING:
+    from datetime import tzinfo
     from typing import Literal
 
     from budget_state._model import Mode
@@ -93,7 +94,7 @@ class Config(NamedTuple):
         per_command = lazy.longest_rolling() if isinstance(lazy, LazyLimits) else 0
         return max([*overall, per_command, 0])
 
-    def zone(self) -> Any:
+    def zone(self) -> tzinfo | None:
         """The calendar windows' time zone (``zoneinfo`` only when one is named), None for the machine's."""
         if self.timezone is None:
             return None
@@ -472,10 +473,12 @@ def _from_file(data: Mapping[str, object], where: str, path: Path) -> Config:
 
 def _team_keys(data: Mapping[str, object], where: str, path: Path | None, config: Config) -> Config:
     """``team_url``, ``team`` and ``on_team_unreachable`` (from the file, or the environment with path None)."""
-    from budget_state._teamconfig import team_setting  # lazy: only a team's config has these keys
-
     if not any(k in data for k in TEAM_KEYS):
         return config
+    from budget_state._teamconfig import (
+        team_setting,
+    )  # lazy (urllib.parse, ipaddress: ~2 ms): only a team's config has these keys
+
     return config._replace(**team_setting(data, where, path))
 
 

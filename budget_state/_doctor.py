@@ -11,13 +11,21 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
-from ._errors import BudgetError
+from ._api import Context, snapshot
+from ._errors import BudgetError, LockTimeout
+from ._hooklog import default_ledger, tail
+from ._install import MOD_FOLDER, mod_files, read_settings
+from ._ledger import Ledger, utcnow
+from ._lock import LedgerLock
+from ._paths import claude_home, find_project, ledger_path, lock_path
+from ._plan import NO_PLAN, plan_path, plan_problem, read_plan
 from ._version import __version__
 from ._wiring import (
     NOT_INSTALLED,
@@ -44,9 +52,6 @@ class Check(NamedTuple):
 
 
 def run_doctor(args: argparse.Namespace) -> int:
-    from ._hooklog import default_ledger, tail
-    from ._paths import claude_home, find_project
-
     env = os.environ
     project = Path(os.path.abspath(args.project)) if args.project else find_project(env)
     home = claude_home(env)
@@ -80,7 +85,6 @@ def run_doctor(args: argparse.Namespace) -> int:
 
 def diagnose(project: Path, home: Path, env: Mapping[str, str]) -> tuple[list[Check], Path]:
     """Every check for ``project``, and the ledger path they found."""
-    from ._paths import ledger_path
 
     checks = [*_settings_checks(project, home)]
     w = wiring(project, home)
@@ -106,7 +110,6 @@ def diagnose(project: Path, home: Path, env: Mapping[str, str]) -> tuple[list[Ch
 def _team(project: Path, env: Mapping[str, str]) -> Check | None:
     """With ``team_url``: the database client is there, the database answers, its tables are current,
     the team has budgets; and what this machine holds of them (as ``status`` shows it)."""
-    from ._api import Context
 
     try:
         ctx = Context.load(project, env={k: v for k, v in env.items() if k != "CLAUDE_PROJECT_DIR"})
@@ -148,7 +151,6 @@ def _team(project: Path, env: Mapping[str, str]) -> Check | None:
 
 def _settings_checks(project: Path, home: Path) -> list[Check]:
     """One problem per settings file that Claude Code cannot read, else one ok line."""
-    from ._install import read_settings
 
     problems: list[Check] = []
     valid: list[str] = []
@@ -302,8 +304,6 @@ def _runner_check(runner: Any, w: Any, env: Mapping[str, str]) -> Check:
 
 
 def _stale_interpreters(w: Any) -> list[str]:
-    import shlex
-
     out: set[str] = set()
     for commands in w.commands.values():
         for command in commands:
@@ -330,7 +330,6 @@ MODS_FROM: Final = (2, 1, 286)  # Claude Code loads mods by default from this re
 
 def _mod(home: Path, w: Any, version: Check) -> Check:
     """Which path counts in this project's sessions, the mod or the hooks, and why."""
-    from ._install import MOD_FOLDER, mod_files
 
     folder = home / "skills" / MOD_FOLDER
     m = re.match(r"(\d+)\.(\d+)\.(\d+)", version.detail)
@@ -398,8 +397,6 @@ def _trust(project: Path, home: Path, env: Mapping[str, str]) -> Check:
 
 
 def _config(project: Path, env: Mapping[str, str]) -> tuple[Check, Path | None]:
-    from ._api import Context
-
     try:
         ctx = Context.load(project, env={k: v for k, v in env.items() if k != "CLAUDE_PROJECT_DIR"})
     except BudgetError as e:
@@ -415,12 +412,6 @@ def _config(project: Path, env: Mapping[str, str]) -> tuple[Check, Path | None]:
 
 
 def _ledger_checks(project: Path, ledger: Path, env: Mapping[str, str]) -> list[Check]:
-    from ._api import snapshot
-    from ._errors import LockTimeout
-    from ._ledger import Ledger
-    from ._lock import LedgerLock
-    from ._paths import lock_path
-
     out: list[Check] = []
     try:
         Ledger(ledger).read()
@@ -485,8 +476,6 @@ def _gitignored(project: Path, ledger: Path) -> Check:
 
 def _plan(env: Mapping[str, str]) -> Check:
     """The account's plan windows (a subscription's 5-hour and 7-day limits), as the statusline keeps them."""
-    from ._ledger import utcnow
-    from ._plan import NO_PLAN, plan_path, plan_problem, read_plan
 
     problem = plan_problem(env)
     if problem is not None:

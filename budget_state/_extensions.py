@@ -9,19 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from ._api import Context
     from ._budgets import Decision
+    from ._ledger import State
 
 
 class TeamEngine(Protocol):
     """Team budgets (budget_state.team.hook): leases from a shared database, under the local ledger."""
 
-    def api_may_start(self, ctx: Any, command: str | None, /) -> Decision: ...
+    def api_may_start(self, ctx: Context, command: str | None, /) -> Decision: ...
 
     def after_settle(
-        self, ctx: Any, state: Any, event: str, command: str | None, now: datetime, /, *, background: bool
+        self, ctx: Context, state: State, event: str, command: str | None, now: datetime, /, *, background: bool
     ) -> tuple[list[str], Decision | None]: ...
 
 

@@ -18,8 +18,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from ._atomic import write_atomic
+from ._config import on_error_alone
 from ._errors import ConfigError
-from ._paths import CACHE_NAME, CONFIG_NAME, LEDGER_NAME
+from ._paths import CACHE_NAME, CONFIG_NAME, LEDGER_NAME, claude_home
+from ._version import __version__
 from ._wiring import PYTHON_ENV, hook_command, is_ours, runs_with, statusline_command
 
 Scope = Literal["project", "user"]
@@ -93,8 +96,6 @@ def install(
     if claude.exists() and not claude.is_dir():
         raise ConfigError(f"{claude} exists but is not a directory — move it aside and run install again", path=claude)
 
-    from ._config import on_error_alone
-
     plan: _Plan = []
     closed = scope == "project" and on_error_alone(target, {}) == "closed"
     # The project line finds a .venv of the project and PATH; for --user the project varies, so
@@ -103,7 +104,6 @@ def install(
     needs_pointer = not runs_with(where, env, python)
     names = _Names(scope)
     lines: list[str | None]
-    from ._paths import claude_home
 
     mod = (claude if scope == "user" else claude_home(env)) / "skills" / MOD_FOLDER
     if scope == "user":
@@ -399,7 +399,6 @@ MOD_SOURCE: Final = "claude-budget.mod.ts"
 
 def mod_files() -> dict[str, str]:
     """The mod's plugin folder, file by file (relative path -> text), as this version ships it."""
-    from ._version import __version__
 
     source = (Path(__file__).parent / MOD_SOURCE).read_text(encoding="utf-8")
     manifest = {
@@ -512,7 +511,6 @@ def _plan_config(path: Path, plan: _Plan) -> str:
 
 def _write_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` in one step, keeping its permissions (and its symlink)."""
-    from ._atomic import write_atomic
 
     write_atomic(path.resolve() if path.is_symlink() else path, text.encode("utf-8"))
 

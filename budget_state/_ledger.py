@@ -62,6 +62,11 @@ BUCKETS_MARKER = (
 )
 
 
+def parts_folder(path: Path, /) -> Path:
+    """The folder of the ledger's parts, beside it (see _store)."""
+    return _store.folder_of(path)
+
+
 def new_state(now: datetime) -> State:
     return {"schema_version": SCHEMA_VERSION, "created": now, "overall": {"since": now}, "commands": {}, "runs": []}
 

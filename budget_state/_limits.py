@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._model import CATEGORIES, LimitStatus, PerRun, Usage, Window, count_value, recent_runs, run_totals
+from . import _records as records
+from ._model import CATEGORIES, LimitStatus, PerRun, Window, count_value
 from ._model import per_run as quantiles
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def evaluate(
     from ._windows import MINUTES, QUARTERS, frees_at, minute_of, next_boundary, scope_buckets, start_minute
 
     specs = tuple(specs)
-    table = _table(state, scope)
+    totals = records.scope(state, scope)
     parsed: dict[str, Any] = {}
     # each window's resolution and first minute, once; a resolution's buckets are parsed from the
     # earliest of its windows' starts (a rolling one's "frees at" looks only inside the window too)
@@ -71,11 +72,7 @@ def evaluate(
     out = []
     for i, spec in enumerate(specs):
         if spec.window is None:
-            used = (
-                count_value(table.get("usd_micros"))
-                if spec.metric == "usd"
-                else Usage.from_mapping(table).total(counted)
-            )
+            used = totals.amount(spec.metric, counted)
             out.append(LimitStatus(spec.metric, used, spec.amount, None, None, spec.source))
             continue
         kind, start = starts[i]
@@ -94,22 +91,10 @@ def evaluate(
     return tuple(out)
 
 
-def _table(state: Mapping[str, Any], scope: str) -> Mapping[str, Any]:
-    if scope == "overall":
-        table = state.get("overall")
-    else:
-        commands = state.get("commands")
-        table = commands.get(scope) if isinstance(commands, dict) else None
-    return table if isinstance(table, dict) else {}
-
-
 def per_run(state: Mapping[str, Any], command: str, /, *, counted: tuple[str, ...] = CATEGORIES) -> PerRun | None:
     """p50/p90 of a command's recent finished runs (those that left the ledger, and those still in it)."""
-    rows = recent_runs(_table(state, command))
-
-    for run in state.get("runs", []):
-        if isinstance(run, dict) and run.get("command") == command and isinstance(run.get("ended"), datetime):
-            rows.append(run_totals(run))
+    rows = [list(r) for r in records.scope(state, command).recent]
+    rows += [r.totals() for r in records.runs(state) if r.command == command and r.ended is not None]
     if not rows:
         return None
     return quantiles((sum(r[i] for i, c in enumerate(CATEGORIES) if c in counted), count_value(r[4])) for r in rows)

@@ -36,7 +36,13 @@ import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ._api import Context
+    from ._model import ScopeStatus
 
 PROTOCOL = 1
 _SESSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
@@ -153,7 +159,7 @@ def claim(session: str, env: Mapping[str, str], pid: object, mod: str) -> bool:
             pass
 
 
-def _wired(ctx: Any, env: Mapping[str, str], mod: str) -> bool:
+def _wired(ctx: Context, env: Mapping[str, str], mod: str) -> bool:
     """Whether claude-budget counts this project: its hooks are wired (project, --user, the enabled
     plugin), or the mod is the plugin's own (loaded for this session with --plugin-dir or the like).
     The mod that install puts in ~/.claude/skills loads in every project: elsewhere it stays out."""
@@ -175,7 +181,7 @@ def release(session: str, env: Mapping[str, str]) -> None:
             pass
 
 
-def note_rate_limits(ctx: Any, session: str, rate_limits: Mapping[str, Any] | None) -> None:
+def note_rate_limits(ctx: Context, session: str, rate_limits: Mapping[str, object] | None) -> None:
     """The subscription's 5-hour / 7-day windows as the mod saw them (``$.session.usage().rateLimits``,
     on every ``session.measure``), recorded and charged as the status line's are (``_observe``).
 
@@ -274,7 +280,7 @@ def _prune(folder: Path) -> None:
                 pass
 
 
-def _answer(raw: bytes, env: Mapping[str, str], *, server: int | None = None) -> dict[str, Any]:
+def _answer(raw: bytes, env: Mapping[str, str], *, server: int | None = None) -> dict[str, object]:
     """The answer to one request (JSON bytes), never an exception: errors are the answer's ``error``."""
     try:
         request = json.loads(raw)
@@ -308,25 +314,25 @@ def main(stdin: IO[bytes], stdout: IO[str], env: Mapping[str, str]) -> int:
     return 2 if str(answer.get("error", "")).startswith("claude-budget mod: bad request") else 0
 
 
-def _on_error(env: Mapping[str, str], request: Mapping[str, Any]) -> str:
+def _on_error(env: Mapping[str, str], request: Mapping[str, object]) -> str:
     from ._steps import _config_on_error
 
     return _config_on_error({**env, **_project_env(request)})
 
 
-def _project_env(request: Mapping[str, Any]) -> dict[str, str]:
+def _project_env(request: Mapping[str, object]) -> dict[str, str]:
     cwd = request.get("cwd")
     return (
         {"CLAUDE_PROJECT_DIR": cwd} if isinstance(cwd, str) and cwd and "CLAUDE_PROJECT_DIR" not in os.environ else {}
     )
 
 
-def _str(request: Mapping[str, Any], key: str) -> str | None:
+def _str(request: Mapping[str, object], key: str) -> str | None:
     v = request.get(key)
     return v if isinstance(v, str) and v and "\x00" not in v else None
 
 
-def handle(request: Mapping[str, Any], env: Mapping[str, str], *, server: int | None = None) -> dict[str, Any]:
+def handle(request: Mapping[str, object], env: Mapping[str, str], *, server: int | None = None) -> dict[str, object]:
     """``server``: the pid of the serving process (:func:`serve`), None for one request a process."""
     from ._api import Context
     from ._ledger import utcnow
@@ -361,7 +367,7 @@ def handle(request: Mapping[str, Any], env: Mapping[str, str], *, server: int | 
     raise ValueError(f"unknown request {op!r}")
 
 
-def _step(ctx: Any, request: Mapping[str, Any], session: str, now: Any) -> dict[str, Any]:
+def _step(ctx: Context, request: Mapping[str, object], session: str, now: datetime) -> dict[str, object]:
     from . import _runs
     from ._budgets import check_running
     from ._steps import _orchestrated, _orchestration_charger, _orchestration_limit, _pricer, _statuses
@@ -409,7 +415,7 @@ def _step(ctx: Any, request: Mapping[str, Any], session: str, now: Any) -> dict[
     }
 
 
-def _band(ctx: Any, session: str, prompt: str | None, now: Any) -> dict[str, Any]:
+def _band(ctx: Context, session: str, prompt: str | None, now: datetime) -> dict[str, object]:
     from . import _runs
     from ._steps import _statuses
 
@@ -418,16 +424,18 @@ def _band(ctx: Any, session: str, prompt: str | None, now: Any) -> dict[str, Any
     return _band_of(ctx, cmd_status, overall, now)
 
 
-def _band_of(ctx: Any, command: Any, overall: Any, now: Any) -> dict[str, Any]:
+def _band_of(ctx: Context, command: ScopeStatus | None, overall: ScopeStatus, now: datetime) -> dict[str, object]:
     """The live band's line: the running command and used/limit, the tightest limit and its reset, dollars."""
     from ._budgets import clock, limit_line, usage_line
 
     parts = [f"{command.name} {usage_line(command)}" if command is not None else f"overall {usage_line(overall)}"]
     tight = None
-    for s in (command, overall):
-        for limit in s.limits if s is not None else ():
+    for scope in (command, overall):
+        if scope is None:
+            continue
+        for limit in scope.limits:
             if limit.limit > 0 and (tight is None or limit.used * tight[1].limit > tight[1].used * limit.limit):
-                tight = (s, limit)
+                tight = (scope, limit)
     if tight is not None:
         s, limit = tight
         reset = f", resets {clock(limit.resets_at, now, ctx.config.zone())}" if limit.resets_at is not None else ""
@@ -437,7 +445,7 @@ def _band_of(ctx: Any, command: Any, overall: Any, now: Any) -> dict[str, Any]:
     return {"text": "claude-budget · " + " · ".join(parts), "mode": ctx.config.mode}
 
 
-def _plan_band(ctx: Any, command: Any, now: Any) -> list[str]:
+def _plan_band(ctx: Context, command: ScopeStatus | None, now: datetime) -> list[str]:
     """The plan's windows and the command's share of the 5-hour one, as the status line shows them;
     nothing for an API-key login or before any window was seen (the band stays short)."""
     from ._plan import PlanStateError, api_key_login, plan_part, quota_use, read_plan
@@ -452,7 +460,7 @@ def _plan_band(ctx: Any, command: Any, now: Any) -> list[str]:
     return [plan_part(plan, now, share=share, zone=ctx.config.zone())]
 
 
-def _status_text(ctx: Any, args: str, now: Any) -> str:
+def _status_text(ctx: Context, args: str, now: datetime) -> str:
     from ._api import _normalize, build_snapshot
     from ._render import render_status
     from ._steps import _wiring_notes

@@ -30,7 +30,13 @@ import stat
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from ._api import Context
+    from ._budgets import Decision
+    from ._commands import Budget
+    from ._records import RunRecord
 
 WINDOWS = ("five_hour", "seven_day")
 LABELS = {"five_hour": "5-hour", "seven_day": "7-day"}
@@ -362,12 +368,6 @@ def record_plan(
 # --- attribution: a window's movement charged to this project's command runs ------------------------
 
 
-def _counted(table: Mapping[str, Any], counted: tuple[str, ...]) -> int:
-    from ._model import count_value
-
-    return sum(count_value(table.get(c)) for c in counted)
-
-
 def _mark(value: object) -> tuple[int, float] | None:
     if isinstance(value, list) and len(value) == 2:
         at, pct = _epoch(value[0]), _percent(value[1])
@@ -385,9 +385,10 @@ def attribute(state: dict[str, Any], plan: Plan, *, counted: tuple[str, ...], no
     moved by its whole new use. With no tokens counted here since the mark, the movement was spent
     elsewhere (another project, another machine): it goes to overall's ``unattributed`` only.
     """
-    from ._ledger import subtable
+    from . import _records as records
+    from ._runs import plan_table
 
-    quota = subtable(state, "quota")
+    quota = records.made_table(state, "quota")
     moves: dict[str, float] = {}
     for w in plan.windows():
         at = int(w.resets_at.timestamp())
@@ -398,26 +399,25 @@ def attribute(state: dict[str, Any], plan: Plan, *, counted: tuple[str, ...], no
                 moves[w.name] = move
         if mark is None or mark != (at, w.used_percentage):
             quota[w.name] = [at, w.used_percentage]
-    overall = subtable(state, "overall")
-    runs = [r for r in state.get("runs", []) if isinstance(r, dict) and isinstance(r.get("prompt"), str)]
+    runs = records.runs(state)
     raw_then = quota.get("tokens")
     tokens_then: dict[str, Any] = raw_then if isinstance(raw_then, dict) else {}
-    total_now = _counted(overall, counted)
+    total_now = records.scope(state, "overall").usage.total(counted)
     total_then = quota.get("overall")
     spent_total = total_now - total_then if isinstance(total_then, int) and 0 <= total_then <= total_now else 0
     if moves:
         spent = {}
         for run in runs:
-            then = tokens_then.get(run["prompt"], 0)
-            delta = _counted(run, counted) - (then if isinstance(then, int) else 0)
-            if delta > 0 and isinstance(run.get("command"), str):
-                spent[run["prompt"]] = (run, delta)
+            then = tokens_then.get(run.prompt, 0)
+            delta = run.usage.total(counted) - (then if isinstance(then, int) else 0)
+            if delta > 0 and run.command is not None:
+                spent[run.prompt] = (run, delta)
         denominator = max(spent_total, sum(d for _, d in spent.values()))
-        charged = overall.setdefault("quota", {})
+        charged = plan_table(state, "overall", "quota")
         for name, move in moves.items():
             _add_window(charged, name, plan, move)
             if denominator <= 0:
-                unattributed = overall.setdefault("quota_unattributed", {})
+                unattributed = plan_table(state, "overall", "quota_unattributed")
                 unattributed[name] = round(float(unattributed.get(name, 0.0)) + move, 4)
                 continue
             for run, delta in spent.values():
@@ -425,7 +425,7 @@ def attribute(state: dict[str, Any], plan: Plan, *, counted: tuple[str, ...], no
                 _charge_run(state, run, name, plan, share)
     # The new mark: every run's tokens now (a run absent from it started after, from 0).
     quota["overall"] = total_now
-    quota["tokens"] = {r["prompt"]: _counted(r, counted) for r in runs}
+    quota["tokens"] = {r.prompt: r.usage.total(counted) for r in runs}
     quota["seen_at"] = now
     return moves
 
@@ -439,21 +439,19 @@ def _add_window(table: dict[str, Any], name: str, plan: Plan, move: float) -> No
     table[name] = [at, round(before + move, 4)]
 
 
-def _charge_run(state: dict[str, Any], run: dict[str, Any], name: str, plan: Plan, share: float) -> None:
-    from ._ledger import subtable
+def _charge_run(state: dict[str, Any], run: RunRecord, name: str, plan: Plan, share: float) -> None:
+    from ._runs import add_run_share, plan_table
 
     key = "quota_5h" if name == "five_hour" else "quota_7d"
-    run[key] = round(float(run.get(key, 0.0)) + share, 4)
-    command = subtable(subtable(state, "commands"), run["command"])
-    _add_window(subtable(command, "quota"), name, plan, share)
+    total = add_run_share(state, run.prompt, key, share)
+    assert run.command is not None  # only runs of a command are charged (attribute)
+    _add_window(plan_table(state, run.command, "quota"), name, plan, share)
     if name == "five_hour":
-        per_run = command.get("quota_runs")
-        per_run = dict(per_run) if isinstance(per_run, dict) else {}
-        per_run.pop(run["prompt"], None)
-        per_run[run["prompt"]] = run[key]
+        per_run = plan_table(state, run.command, "quota_runs")
+        per_run.pop(run.prompt, None)
+        per_run[run.prompt] = total
         while len(per_run) > QUOTA_RUNS:
             del per_run[next(iter(per_run))]
-        command["quota_runs"] = per_run
 
 
 class QuotaUse(NamedTuple):
@@ -482,18 +480,16 @@ def _nearest_rank(values: list[float], q: float) -> float:
 
 def quota_use(state: Mapping[str, Any], name: str, plan: Plan | None, now: datetime) -> QuotaUse:
     """What ``name`` ("overall" or a command) has taken of the windows now current."""
-    table = state.get("overall") if name == "overall" else state.get("commands", {}).get(name)
-    if not isinstance(table, dict):
-        return QuotaUse()
-    raw = table.get("quota")
-    charged: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    from ._records import plan_data
+
+    charged = plan_data(state, name, "quota")
     used = {}
     for w in plan.windows() if plan is not None else ():
         mark = _mark(charged.get(w.name))
         current = mark is not None and mark[0] == int(w.resets_at.timestamp()) and not w.stale(now)
         used[w.name] = mark[1] if current and mark is not None else 0.0
-    runs = table.get("quota_runs")
-    shares = [float(v) for v in runs.values() if isinstance(v, (int, float))] if isinstance(runs, dict) else []
+    runs = plan_data(state, name, "quota_runs")
+    shares = [float(v) for v in runs.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
     p50 = round(_nearest_rank(shares, 0.5), 2) if shares else None
     p90 = round(_nearest_rank(shares, 0.9), 2) if shares else None
     return QuotaUse(used.get("five_hour", 0.0), used.get("seven_day", 0.0), len(shares), p50, p90)
@@ -501,8 +497,10 @@ def quota_use(state: Mapping[str, Any], name: str, plan: Plan | None, now: datet
 
 def marked(state: Mapping[str, Any], plan: Plan) -> bool:
     """Whether the project's mark (in ``state``, read without the lock) already holds these windows."""
-    quota = state.get("quota")
-    if not isinstance(quota, dict):
+    from ._records import feature_table
+
+    quota = feature_table(state, "quota")
+    if quota is None:
         return False
     return all(_mark(quota.get(w.name)) == (int(w.resets_at.timestamp()), w.used_percentage) for w in plan.windows())
 
@@ -611,7 +609,9 @@ def quota_running(
     return None
 
 
-def plan_decision(ctx: Any, state: Any, command: str, budget: Any, now: Any) -> tuple[Any, list[str]]:
+def plan_decision(
+    ctx: Context, state: Mapping[str, Any], command: str, budget: Budget | None, now: datetime
+) -> tuple[Decision, list[str]]:
     """The plan's 5-hour and 7-day windows (a subscription's limits, as Claude Code last reported
     them): quota_guard and the command's quotaBudget, as the UserPromptSubmit hook and
     ``budget_state.may_start`` decide; ``(decision, notes)``. No plan data decides nothing."""

@@ -487,6 +487,22 @@ def run_for(state: State, session: str, prompt: str | None, /) -> OpenRun:
     return OpenRun(str(run["command"]), _budget_of(run), file if isinstance(file, str) else None, str(cause))
 
 
+def last_run(state: State, session: str, /) -> OpenRun:
+    """The session's last command run: its latest typed prompt's, else the latest run in the ledger
+    file that names the session (a run recorded through the API: its ``prompt`` is then None)."""
+    s = state.get("sessions", {}).get(session)
+    last = s.get("last") if isinstance(s, dict) else None
+    if isinstance(last, str):
+        found = run_for(state, session, last)
+        if found.command is not None:
+            return found
+    for run in reversed(state.get("runs", [])):
+        if isinstance(run, dict) and run.get("session") == session and isinstance(run.get("command"), str):
+            file = run.get("file")
+            return OpenRun(str(run["command"]), _budget_of(run), file if isinstance(file, str) else None)
+    return OpenRun()
+
+
 def _budget_of(run: dict[str, Any]) -> Budget | None:
     from ._commands import Budget
 
@@ -591,7 +607,7 @@ def set_warned(state: State, name: str, key: str, level: int, /) -> None:
 
 
 def reset(state: State, command: str | None, /, *, now: datetime) -> list[str]:
-    """Zero a command's counters and windows (or, with None, every one). The run log is kept."""
+    """Zero a command's (or ``overall``'s) counters and windows; with None, every one. The run log is kept."""
     commands = state.setdefault("commands", {})
     if command is None:
         names = ["overall", *sorted(commands)]
@@ -601,9 +617,12 @@ def reset(state: State, command: str | None, /, *, now: datetime) -> list[str]:
         for table in ("minutes", "quarters"):  # windows start over too
             state.pop(table, None)
         return names
-    if command not in commands:
+    if command == "overall":
+        state["overall"] = {"since": now}
+    elif command in commands:
+        commands[command] = {"since": now}
+    else:
         return []
-    commands[command] = {"since": now}
     for table in ("minutes", "quarters"):
         per_scope = state.get(table)
         if isinstance(per_scope, dict):
@@ -648,3 +667,42 @@ def _count_run(state: State, command: str, now: datetime) -> dict[str, Any]:
     cmd["last_run"] = now
     cmd.setdefault("since", now)
     return cmd
+
+
+def join_orchestration(state: State, session: str, oid: str, /) -> None:
+    """The session is an instance of orchestration ``oid``: its responses charge that scope too."""
+    subtable(subtable(state, "sessions"), session)["orchestration"] = oid
+
+
+def forget_buckets(state: State, scope: str, /) -> None:
+    """Drop a scope's time buckets (a pruned orchestration's)."""
+    for table in ("minutes", "quarters"):
+        per_scope = state.get(table)
+        if isinstance(per_scope, dict):
+            per_scope.pop(scope, None)
+
+
+def notice_is_new(state: State, name: str, stamp: str, /) -> bool:
+    """Whether the notice ``name`` with this ``stamp`` (what it is about, e.g. a file's mtime) was not
+    given yet; it is remembered as given."""
+    if state.get(name) == stamp:
+        return False
+    state[name] = stamp
+    return True
+
+
+def plan_table(state: State, name: str, key: str, /) -> dict[str, Any]:
+    """A scope's table of the plan's attribution (``quota``, ``quota_runs``, ``quota_unattributed``;
+    read through ``_records.plan_data``), made when there is none."""
+    return subtable(_scope_table(state, name), key)
+
+
+def add_run_share(state: State, prompt: str, key: str, share: float, /) -> float:
+    """Add ``share`` (% of a plan window: ``quota_5h``, ``quota_7d``) to the run of ``prompt``; its new total."""
+    run = _runs_by_prompt(state).get(prompt)
+    if run is None:
+        return 0.0
+    value = run.get(key)
+    total = round((float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0) + share, 4)
+    run[key] = total
+    return total

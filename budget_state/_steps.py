@@ -7,9 +7,22 @@ Below the hook and the mod in the layers (docs/architecture.md), above the featu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ._api import Context
+    from ._budgets import Decision
+    from ._commands import Budget
+    from ._ledger import State
+    from ._model import ScopeStatus
+    from ._runs import OpenRun
+    from .orchestrator._scope import Charge
+
+from . import _records as records
 
 
 def _config_on_error(env: Mapping[str, str]) -> str:
@@ -26,7 +39,7 @@ def _config_on_error(env: Mapping[str, str]) -> str:
 ORCHESTRATION_ENV = "CLAUDE_BUDGET_ORCHESTRATION"  # = orchestrator._scope.ENV, without importing it here
 
 
-def _orchestration_limit(ctx: Any, state: Any, session: str, status: Any) -> Any:
+def _orchestration_limit(ctx: Context, state: State, session: str, status: ScopeStatus | None) -> ScopeStatus | None:
     """An instance of ``claude-budget orchestrate`` (it names the orchestration in the environment):
     tag its session, so settle charges the orchestration too; the per-command limit the
     orchestrator set for it (or its exemption) replaces the frontmatter's and budget.toml's."""
@@ -40,8 +53,15 @@ def _orchestration_limit(ctx: Any, state: Any, session: str, status: Any) -> Any
 
 
 def _orchestrated(
-    ctx: Any, state: Any, session: str, decision: Any, status: Any, now: Any, *, running: bool = False
-) -> Any:
+    ctx: Context,
+    state: State,
+    session: str,
+    decision: Decision,
+    status: ScopeStatus | None,
+    now: datetime,
+    *,
+    running: bool = False,
+) -> Decision:
     """``decision``, unless the session's orchestration has a budget spent (a start) or over (kill)."""
     if not decision.allowed or not ctx.env.get(ORCHESTRATION_ENV):
         return decision
@@ -52,7 +72,7 @@ def _orchestrated(
     return _scope.check(state, session, mode=mode, command=command, counted=counted, now=now, running=running)
 
 
-def _wiring_notes(ctx: Any) -> list[str]:
+def _wiring_notes(ctx: Context) -> list[str]:
     """What would make counts wrong in how the hooks are wired (read only for /budget)."""
     try:
         from ._paths import claude_home
@@ -63,7 +83,7 @@ def _wiring_notes(ctx: Any) -> list[str]:
         return []
 
 
-def _command_budget(ctx: Any, command: str | None) -> tuple[str | None, Path | None, Any]:
+def _command_budget(ctx: Context, command: str | None) -> tuple[str | None, Path | None, Budget | None]:
     """``(command, its file, its frontmatter Budget)``; command is None unless it is a custom or budgeted one."""
     from ._commands import BudgetCache, find_command_file, read_budget
     from ._paths import cache_path, claude_home
@@ -80,34 +100,71 @@ def _command_budget(ctx: Any, command: str | None) -> tuple[str | None, Path | N
     return command, path, budget
 
 
-def settle(ctx: Any, state: Any, /, **how: Any) -> list[str]:
+def settle(
+    ctx: Context,
+    state: State,
+    /,
+    *,
+    session: str,
+    transcript: Path | None,
+    now: datetime,
+    extra: Iterable[Path] = (),
+    prompt_id: str | None = None,
+    started: str | None = None,
+    mod_counts: bool = False,
+) -> list[str]:
     """``_runs.settle`` as every hook does it: the project's prices, its resolver of command prompts
     whose own hook failed, and an orchestration's scope charged too (also for ``_observe``)."""
     from . import _runs
 
-    return _runs.settle(state, resolve=_resolver(ctx), price=_pricer(ctx), also=_orchestration_charger, **how)
+    return _runs.settle(
+        state,
+        session=session,
+        transcript=transcript,
+        extra=extra,
+        prompt_id=prompt_id,
+        resolve=_resolver(ctx),
+        started=started,
+        price=_pricer(ctx),
+        also=_orchestration_charger,
+        now=now,
+        mod_counts=mod_counts,
+    )
 
 
-def _orchestration_charger(state: Any, session: str, now: Any) -> Any:
+def session_peak(state: State, session: str, /) -> tuple[int, int] | None:
+    """The session's largest response so far (tokens, micro-dollars), None before the first."""
+    s = records.session(state, session)
+    return s.peak if s is not None and s.peak[0] > 0 else None
+
+
+def config_news(state: State, stamp: str, /) -> bool:
+    """Whether budget.toml (``stamp``: its mtime) changed since its warnings were last said; notes it as said."""
+    from ._runs import notice_is_new
+
+    return notice_is_new(state, "config_warned", stamp)
+
+
+def _orchestration_charger(state: State, session: str, now: datetime) -> Charge | None:
     """For settle: an orchestrated session's responses charge its orchestration too (orchestrator._scope)."""
-    s = state.get("sessions", {}).get(session)
-    if not isinstance(s, dict) or "orchestration" not in s:
+    s = records.session(state, session)
+    if s is None or s.orchestration is None:
         return None
     from .orchestrator._scope import charger
 
     return charger(state, session, now)
 
 
-def _pricer(ctx: Any) -> Any:
+def _pricer(ctx: Context) -> Callable[[str, Mapping[str, object]], int | None]:
     from ._config import pricer
 
     return pricer(ctx.config)
 
 
-def _resolver(ctx: Any) -> Any:
+def _resolver(ctx: Context) -> Callable[[str], dict[str, object] | None]:
     """For settle: what run to open for a command prompt whose own hook failed (fail open)."""
 
-    def resolve(name: str) -> dict[str, Any] | None:
+    def resolve(name: str) -> dict[str, object] | None:
         from ._commands import command_from_prompt
         from ._paths import display
 
@@ -120,7 +177,7 @@ def _resolver(ctx: Any) -> Any:
     return resolve
 
 
-def _statuses(ctx: Any, state: Any, running: Any, now: Any) -> Any:
+def _statuses(ctx: Context, state: State, running: OpenRun, now: datetime) -> tuple[ScopeStatus | None, ScopeStatus]:
     from ._api import overall_status, scope_status
 
     overall = overall_status(ctx, state, now=now)

@@ -26,6 +26,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from . import _records as records
+from ._model import Usage, count_value
+from ._windows import QUARTERS, scope_buckets
 from .forecast import quantile
 
 if TYPE_CHECKING:
@@ -260,16 +263,13 @@ def gather(
     Runs: the log's, then the ledger's finished ones not yet in it (one per prompt, the ledger's
     copy winning: it is the newer).
     """
-    from ._model import Usage
-    from ._windows import QUARTERS, scope_buckets
 
     quarters = {}
-    tables = state.get(QUARTERS)
-    for scope in tables if isinstance(tables, dict) else ():
+    for scope in records.bucket_scopes(state, QUARTERS):
         buckets = scope_buckets(state, scope, table=QUARTERS)
-        quarters[str(scope)] = (buckets.series(0, "tokens", counted), buckets.series(0, "usd"))
+        quarters[scope] = (buckets.series(0, "tokens", counted), buckets.series(0, "usd"))
     by_run: dict[tuple[object, ...], Mapping[str, Any]] = {}
-    hot = [r for r in state.get("runs", []) if isinstance(r, dict) and isinstance(r.get("ended"), datetime)]
+    hot = [r.as_log() for r in records.runs(state) if r.ended is not None]
     for run in [*logged, *hot]:
         if isinstance(run.get("command"), str):
             by_run[(run.get("prompt"), run.get("session"), run.get("command"))] = run
@@ -285,8 +285,6 @@ def _ended(value: object) -> float:
 
 
 def _micros(value: object) -> int:
-    from ._model import count_value
-
     return count_value(value)
 
 

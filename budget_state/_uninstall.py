@@ -10,10 +10,13 @@ written, as install does; a file left holding nothing is removed.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 from ._errors import ConfigError
+from ._hooklog import LOG_NAME
 from ._install import (
     CONFIG_TEMPLATE,
     GITIGNORE_HEADER,
@@ -28,7 +31,10 @@ from ._install import (
     read_settings,
     write_plan,
 )
-from ._paths import CONFIG_NAME
+from ._ledger import parts_folder
+from ._paths import CACHE_NAME, CONFIG_NAME, ledger_path, lock_path
+from ._runlog import runlog_path
+from ._toml import loads
 from ._wiring import PYTHON_ENV
 
 _Plan = list[tuple[Path, str]]
@@ -59,14 +65,10 @@ def uninstall(target: Path, /, *, scope: Scope = "project", dry_run: bool = Fals
     if not dry_run:
         write_plan(plan)
         if mod is not None and _mod(mod):
-            import shutil
-
             shutil.rmtree(mod, ignore_errors=True)
         for path in removals:
             try:
                 if path.is_dir() and not path.is_symlink():  # the ledger's parts: our own folder
-                    import shutil
-
                     shutil.rmtree(path)
                     continue
                 path.unlink(missing_ok=True)
@@ -178,18 +180,11 @@ def _config(path: Path, removals: list[Path]) -> str | None:
 
 
 def _purge(project: Path, removals: list[Path]) -> str:
-    import os
-
-    from ._hooklog import LOG_NAME
-    from ._paths import CACHE_NAME, ledger_path, lock_path
-    from ._runlog import runlog_path
-    from ._store import folder_of
-
     ledger = ledger_path(project, os.environ, _configured(project))
     found: list[Any] = []
     for path in (
         ledger,
-        folder_of(ledger),
+        parts_folder(ledger),
         runlog_path(ledger),
         lock_path(ledger),
         ledger.with_name(CACHE_NAME),
@@ -207,8 +202,6 @@ def _purge(project: Path, removals: list[Path]) -> str:
 
 
 def _configured(project: Path) -> str | None:
-    from ._toml import loads
-
     try:
         data = loads((project / ".claude" / CONFIG_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -17,6 +17,10 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, TextIO
 
+from ._api import build_snapshot
+from ._errors import BudgetError
+from ._render import render_status
+
 if TYPE_CHECKING:
     from ._api import Context
 
@@ -34,9 +38,6 @@ def ledger_stamp(path: os.PathLike[str] | str, /) -> tuple[int, int] | None:
 
 def render(ctx: Context, /, *, width: int, color: bool) -> str:
     """The status table now, or the problem that keeps it from being read (the watch goes on)."""
-    from ._api import build_snapshot
-    from ._errors import BudgetError
-    from ._render import render_status
 
     try:
         snap = build_snapshot(ctx, ctx.ledger.read())

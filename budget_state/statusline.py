@@ -220,20 +220,10 @@ def _last_run(ctx: Any, state: Any, session: str) -> Any:
     (a run recorded through the API, or a session the ledger has forgotten)."""
     from . import _runs
 
-    s = state.get("sessions", {}).get(session)
-    last = s.get("last") if isinstance(s, dict) else None
-    if isinstance(last, str):
-        found = _runs.run_for(state, session, last)
-        if found.command is not None:
-            return found
-    for run in reversed(state.get("runs", [])):
-        if isinstance(run, dict) and run.get("session") == session and isinstance(run.get("command"), str):
-            command = str(run["command"])
-            budget = _runs._budget_of(run)  # what the hook kept with the run, if it opened it
-            if budget is not None:
-                return _runs.OpenRun(command, budget, _str(run.get("file")))
-            return _budget_now(ctx, command)
-    return _runs.OpenRun()
+    found = _runs.last_run(state, session)
+    if found.command is not None and found.budget is None and found.prompt is None:
+        return _budget_now(ctx, found.command)  # a run the hook did not open (the API's): its file now
+    return found
 
 
 def _budget_now(ctx: Any, command: str) -> Any:

@@ -22,7 +22,7 @@ import sys, tarfile, zipfile
 wheel, sdist, version = sys.argv[1:]
 names = zipfile.ZipFile(wheel).namelist()
 meta = zipfile.ZipFile(wheel).read(f"claude_budget-{version}.dist-info/METADATA").decode()
-need = ["budget_state/py.typed", "budget_state/pricing/prices.toml", "budget_state/hook.py", "budget_state/claude-budget.mod.ts",
+need = ["budget_state/py.typed", "budget_state/pricing/prices.toml", "budget_state/hook/__main__.py", "budget_state/claude-budget.mod.ts",
         f"claude_budget-{version}.dist-info/licenses/LICENSE"]
 missing = [n for n in need if n not in names]
 assert not missing, f"wheel lacks {missing}"

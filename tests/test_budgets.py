@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from budget_state._budgets import check_running, check_start, crossed, refusal, threshold_message
@@ -95,3 +97,28 @@ def test_threshold_messages() -> None:
     assert threshold_message(overall(10_500, 10_000), 100) == (
         "claude-budget: the overall budget has spent its token budget: 10.5K of 10K tokens (105%)."
     )
+
+
+def test_one_decision_for_every_source_of_limits() -> None:
+    """Local, orchestration and team limits are all Standings, and decide() alone rules on them."""
+    from budget_state._budgets import Standing, decide
+
+    def standing(source: Any, scope: str, used: int, limit: int) -> Standing:
+        return Standing(
+            source, scope, "tokens", used, limit, used >= limit, used > limit, f"no {scope}", f"stop {scope}"
+        )
+
+    fine = standing("local", "/a", 10, 100)
+    spent = standing("orchestration", "overall", 100, 100)
+    over = standing("team", "team:overall", 101, 100)
+    assert decide([fine, spent, over], "warn", "start").allowed
+    assert decide([fine, spent, over], "block", "start") == (False, "no overall", "overall")
+    assert decide([fine, spent, over], "block", "running").allowed  # only kill stops a running turn
+    assert decide([fine, spent, over], "kill", "running") == (False, "stop team:overall", "team:overall")
+    assert decide([fine], "kill", "start").allowed
+
+    def lazily() -> Any:
+        yield spent
+        raise AssertionError("read past the limit that decided")
+
+    assert not decide(lazily(), "kill", "start").allowed

@@ -17,6 +17,7 @@ from typing import Any, Dict, List
 from test_captured import _relocate, _retimed
 
 from budget_state import hook
+from budget_state.hook._event import Event
 from budget_state._api import snapshot
 
 DATA = Path(__file__).parent / "data" / "cc2.1.332"
@@ -80,5 +81,5 @@ def test_the_background_subagent_and_the_followup_turn_are_the_commands(tmp_path
 def test_a_stop_with_background_work_running_leaves_the_run_open(tmp_path: Path) -> None:
     stop = json.loads((DATA / "hooks" / "13_stop.json").read_text())
     assert stop["background_tasks"][0]["status"] == "running"
-    assert hook._background(stop) is True
-    assert hook._background(json.loads((DATA / "hooks" / "16_stop.json").read_text())) is False
+    assert Event.of(stop).leaves_work is True
+    assert Event.of(json.loads((DATA / "hooks" / "16_stop.json").read_text())).leaves_work is False

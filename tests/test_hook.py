@@ -405,3 +405,51 @@ def test_a_non_ascii_command_is_budgeted_listed_and_refused(proj: Project) -> No
     assert "  /rév-iew  [" in status["reason"] and re.search(
         r"10K/10K  100%  SPENT  \$[0-9.]+  \(1 run\)", status["reason"]
     )
+
+
+def test_the_input_is_read_once_into_a_typed_event() -> None:
+    """Every field the use cases read is checked where stdin is read: the wrong type, an empty
+    string or a NUL byte is None; no session id is one line naming the event."""
+    from budget_state.hook._event import BadInput, Event, read
+
+    payload = read(
+        json.dumps(
+            {
+                "hook_event_name": "Stop",
+                "session_id": "s1",
+                "transcript_path": "/t/s1.jsonl",
+                "prompt_id": 7,
+                "cwd": "a\x00b",
+                "prompt": ["not", "text"],
+                "last_assistant_message": "",
+                "background_tasks": [{"status": "running"}],
+            }
+        ).encode()
+    )
+    event = Event.of(payload, background=True)
+    assert (event.name, event.session, event.transcript) == ("Stop", "s1", Path("/t/s1.jsonl"))
+    assert (event.prompt_id, event.cwd, event.prompt, event.last_message) == (None, None, "", None)
+    assert event.leaves_work and event.background
+    with pytest.raises(BadInput, match="^the PreToolUse hook input has no session_id$"):
+        Event.of({"hook_event_name": "PreToolUse", "session_id": ""})
+    for raw, says in ((b"[1]", "a JSON list, not an object"), (b"{", "is not JSON"), (b"[" * 100_000, "is not JSON")):
+        with pytest.raises(BadInput, match=re.escape(says)):
+            read(raw)
+
+
+def test_importing_the_hook_loads_only_its_protocol() -> None:
+    """``python -I -m budget_state.hook`` starts with the protocol and the event alone; the use case
+    an event needs (and the ledger, the config, the features) is loaded by that event."""
+    import subprocess
+    import sys
+
+    code = "import sys, budget_state.hook; print(' '.join(sorted(m for m in sys.modules if 'budget_state' in m)))"
+    out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == [
+        "budget_state",
+        "budget_state._extensions",
+        "budget_state._version",
+        "budget_state.hook",
+        "budget_state.hook._event",
+        "budget_state.hook._protocol",
+    ]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from budget_state._budgets import decide
 from budget_state._ledger import new_state
 from budget_state._model import CATEGORIES, Usage
-from budget_state.hook import ORCHESTRATION_ENV
+from budget_state._steps import ORCHESTRATION_ENV
 from budget_state.orchestrator import _scope
 from budget_state.orchestrator._schedule import estimate
 
@@ -112,9 +113,9 @@ def test_the_preflight_estimate_refuses_a_start_that_would_not_fit() -> None:
     assert estimate(state, OID, "/a", CATEGORIES) == {"tokens": 6000, "usd": 0}
     assert estimate(state, OID, "/new", CATEGORIES) == {"tokens": 6000, "usd": 0}  # the fleet's typical run
     found = _scope.limits(state, OID, command="/b", session="s2", counted=CATEGORIES, now=NOW)
-    verdict = _scope.decide(found, running=False, estimate=lambda lim: 6000)
+    verdict = decide(_scope.standings(found, estimate=lambda lim: 6000), "block", "start")
     assert not verdict.allowed and "would be exceeded" in (verdict.reason or "")
-    assert _scope.decide(found, running=False, estimate=lambda lim: 4000).allowed
+    assert decide(_scope.standings(found, estimate=lambda lim: 4000), "block", "start").allowed
 
 
 def test_old_finished_orchestrations_are_pruned_with_their_buckets() -> None:

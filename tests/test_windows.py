@@ -253,8 +253,8 @@ def test_per_run_figures_come_from_recent_and_finished_runs() -> None:
     state = {
         "commands": {"/r": {"recent": [[10, 0, 0, 0, 1], [20, 0, 0, 0, 2], "junk"]}},
         "runs": [
-            {"command": "/r", "input": 30, "usd_micros": 3, "ended": NOW},
-            {"command": "/r", "input": 999},  # still running: not a finished run
+            {"prompt": "p1", "command": "/r", "input": 30, "usd_micros": 3, "ended": NOW},
+            {"prompt": "p2", "command": "/r", "input": 999},  # still running: not a finished run
         ],
     }
     assert per_run(state, "/r") == PerRun(3, 20, 30, 2, 3)

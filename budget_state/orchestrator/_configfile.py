@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._commands import is_command_name
+from .._units import TokenValueError, parse_percent
 from ._instance import Instance
 from ._values import UsageError, command, dashboard, mode, parameter_type, period, seconds, tokens, usd, whole
 
@@ -139,8 +141,6 @@ def from_file(path: Path) -> tuple[dict[str, Any], list[Instance], list[str]]:
                 raise UsageError(f"{f.where('budget_config.' + key, budget[key])} is not true or false")
             out[name] = budget[key]
     if "quota_guard" in budget:
-        from .._units import TokenValueError, parse_percent
-
         try:
             out["quota_guard"] = parse_percent(budget["quota_guard"], what="quota_guard")
         except TokenValueError as e:
@@ -180,8 +180,6 @@ def _after(text: str, key: str, start: int) -> int:
 
 
 def _name(key: object, where: str) -> str:
-    from .._commands import is_command_name
-
     if not isinstance(key, str) or not key.startswith("/") or not is_command_name(key):
         raise UsageError(f'command {key!r} in {where} is not a slash command name — write e.g. "/gitcommitgardener"')
     return key

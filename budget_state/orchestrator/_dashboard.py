@@ -5,6 +5,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, TextIO
 
+from .._ledger import utcnow
+from .._terminal import terminal_width, use_color
+from ._report import build, render
+
 if TYPE_CHECKING:
     from ._run import Orchestration
 
@@ -24,10 +28,6 @@ class Reporter:
         self.lines = 0
 
     def text(self) -> str:
-        from .._ledger import utcnow
-        from .._terminal import terminal_width, use_color
-        from ._report import build, render
-
         orch = self.orch
         state = orch.ctx.ledger.read()
         view = build(

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .._units import TokenValueError, parse_percent
+from ._configfile import from_file
 from ._instance import Instance
 from ._values import UsageError, command, dashboard, mode, pair, parameter_type, period, seconds, tokens, usd, whole
 
@@ -79,8 +81,6 @@ def build(args: Any, *, planning: bool = False) -> Options:
     warnings: list[str] = []
     sources: dict[str, str] = {}
     if args.config is not None:
-        from ._configfile import from_file
-
         settings, instances, warnings = from_file(Path(args.config))
         sources = {
             k: f"config file {args.config}" for k in settings if k not in ("command_budgets", "command_cost_budgets")
@@ -144,8 +144,6 @@ def build(args: Any, *, planning: bool = False) -> Options:
         sources["visuals"] = "--enable-budget-visuals" if args.visuals else "--disable-budget-visuals"
     raw_guard = getattr(args, "quota_guard", None)
     if raw_guard is not None:
-        from .._units import TokenValueError, parse_percent
-
         try:
             cli["quota_guard"] = parse_percent(raw_guard, what="--quota-guard")
         except TokenValueError as e:

@@ -13,9 +13,15 @@ import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .._api import Context, build_snapshot, overall_status
+from .._budgets import decide
+from .._ledger import utcnow
 from .._model import dollars
+from .._render import _safe
 from .._units import humanize
 from . import _scope
+from ._run import dollar_cap, hooks_installed
+from ._schedule import Slot, estimate, may_start, order, preflight, project_statuses
 
 if TYPE_CHECKING:
     from .._api import Context
@@ -32,8 +38,6 @@ _ORCHESTRATION_BUDGETS = (
 
 
 def _context(options: Options) -> Context:
-    from .._api import Context
-
     return Context.load(options.project, env=os.environ)
 
 
@@ -97,9 +101,6 @@ def _command_budgets(inst: Instance, cmd: ScopeStatus | None) -> list[dict[str, 
 
 def plan_data(options: Options, /) -> dict[str, Any]:
     """The plan as data (``--dry-run --json``; the text view renders this)."""
-    from .._ledger import utcnow
-    from ._run import dollar_cap, hooks_installed
-    from ._schedule import Slot, estimate, may_start, order, preflight, project_statuses
 
     ctx = _context(options)
     mode = options.mode or ctx.config.mode
@@ -135,9 +136,8 @@ def plan_data(options: Options, /) -> dict[str, Any]:
             planned.append((inst.command, slot.session))
             if mode != "block":  # what block mode would have held back: kill stops it at the crossing, warn says so
                 found = _scope.limits(state, oid, command=inst.command, session=slot.session, counted=counted, now=now)
-                guess = _scope.decide(
-                    found, running=False, estimate=preflight(state, oid, inst.command, planned[:-1], counted)
-                )
+                would = _scope.standings(found, estimate=preflight(state, oid, inst.command, planned[:-1], counted))
+                guess = decide(would, "block", "start")  # what block mode would decide
                 if not guess.allowed and guess.reason:
                     then = "stopped when it crosses" if mode == "kill" else "warned about (warn mode)"
                     note = f"may go over, and would be {then}: {guess.reason}"
@@ -163,7 +163,6 @@ def plan_data(options: Options, /) -> dict[str, Any]:
                 "note": note,
             }
         )
-    from .._api import overall_status
 
     overall = overall_status(ctx, state, now=now)
     warnings = list(options.warnings)
@@ -210,8 +209,6 @@ def _budget_text(b: Mapping[str, Any]) -> str:
 
 
 def render_plan(data: Mapping[str, Any], /) -> str:
-    from .._render import _safe
-
     lines = [
         f"Dry run — nothing is started. Project {data['project']}",
         f"Mode: {data['mode']} (from {data['mode_from']}) · at most {data['max_concurrent']} at once"
@@ -267,7 +264,6 @@ def render_plan(data: Mapping[str, Any], /) -> str:
 def list_data(options: Options, /) -> dict[str, Any]:
     """``status --json``'s shape (overall, commands with budgets, windows, runs, p50/p90 per run), plus
     the orchestration's budgets given here and, per command, the budget given here that replaces its own."""
-    from .._api import build_snapshot
 
     ctx = _context(options)
     data = build_snapshot(ctx, ctx.ledger.read()).to_json()
@@ -288,7 +284,6 @@ def list_commands(options: Options, /, *, json_: bool = False) -> str:
     data = list_data(options)
     if json_:
         return json.dumps(data, indent=2) + "\n"
-    from .._render import _safe
 
     commands: Mapping[str, Any] = data["commands"]
     lines = [f"Commands of the project and the user ({len(commands)}), ledger {data['ledger']}"]

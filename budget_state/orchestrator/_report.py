@@ -11,11 +11,15 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .. import _records as records
 from .._model import Usage, dollars
 from .._render import _COLORS, _EXCEEDED_COLOR, _ljust, _paint, _safe, _width
 from .._units import humanize
+from .._windows import parse_window
+from ..forecast import Planned, plan_exhaustion
 from . import _scope
 from ._results import STATES, Result
+from ._schedule import estimate
 
 if TYPE_CHECKING:
     from ..forecast import Exhaustion
@@ -74,7 +78,7 @@ def build(
     everything = _scope.limits(st, oid, command=None, session=None, counted=counted, now=now)
     overall = tuple(lim for lim in everything if lim.scope == "overall")
     hourly = tuple(lim for lim in everything if lim.scope == "hourly")
-    source = st.get("overall", {}) if persistent else t
+    source = records.scope(st, "overall").counters() if persistent else t
     window, _ = _scope.window_usage(st, oid, now=now, minutes=period)
     minutes = max(1.0, min(float(period), elapsed / 60))
     rows = []
@@ -133,8 +137,6 @@ def fleet_plan(
 ) -> FleetPlan | None:
     """Running instances (what each has yet to spend of a typical run) and queued ones (a typical run
     each), with what the fleet ran so far; None before any instance has started."""
-    from ..forecast import Planned
-    from ._schedule import estimate
 
     st = dict(state)
     t = _scope.table(st, oid) or {}
@@ -180,8 +182,6 @@ def _planned(
     """The plan-aware forecast of one token limit of the orchestration (overall, or per period)."""
     if lim is None or lim.spent:
         return None
-    from .._windows import parse_window
-    from ..forecast import plan_exhaustion
 
     window = parse_window(f"{lim.window}m") if lim.window else None
     series = _scope._buckets(state, oid).series(0, "tokens", counted)

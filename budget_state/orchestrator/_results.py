@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from .._model import CATEGORIES, Usage, dollars
+from .._render import _ljust, _safe, _width
+from .._units import humanize
 
 JSON_VERSION = 1
 STATES = ("queued", "waiting", "running", "done", "skipped", "stopped", "failed")
@@ -147,8 +149,6 @@ def exit_code(results: Sequence[Result], /) -> int:
 
 def summary(results: Sequence[Result], counted: tuple[str, ...], /) -> str:
     """The table printed at the end: one line per instance, then the totals."""
-    from .._render import _ljust, _safe, _width
-    from .._units import humanize
 
     header = ("instance", "state", "exit", "tokens", "cost", "time", "reason")
     rows = [

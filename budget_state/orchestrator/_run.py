@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -19,14 +20,24 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
+from .. import _records as records
+from .._api import Context
+from .._budgets import when
+from .._config import pricer
 from .._errors import BudgetError
+from .._install import HOOK_EVENTS, HOOK_TIMEOUT
+from .._ledger import utcnow
 from .._model import Usage, count_value
+from .._paths import claude_home
+from .._plan import read_plan
+from .._runs import end_session, reset, settle
+from .._wiring import PYTHON_ENV, hook_command, is_ours
 from . import _scope
 from ._dashboard import Reporter, isatty
 from ._options import Instance, Options
 from ._process import Interrupt, Process
 from ._results import MAX_BUDGET, Result, exit_code, outcome, parse_output, reported, summary, to_json
-from ._schedule import Slot, may_start, must_stop, order
+from ._schedule import Slot, may_start, must_stop, order, project_statuses
 
 TICK = 0.02  # seconds between two looks at the processes (a slot is given out again this soon)
 PLAN_EVERY = 1.0  # seconds between two reads of the plan's windows while --quota-guard holds the queue
@@ -37,8 +48,6 @@ INTERRUPTED = 130
 
 def hooks_installed(project: Path, /, *, env: Mapping[str, str]) -> bool:
     """Whether settings Claude Code reads for the project (its own, or the user's) run the hook on prompts."""
-    from .._paths import claude_home
-    from .._wiring import is_ours
 
     places = [project / ".claude" / "settings.json", project / ".claude" / "settings.local.json"]
     for path in [*places, claude_home(env) / "settings.json"]:
@@ -54,8 +63,6 @@ def hooks_installed(project: Path, /, *, env: Mapping[str, str]) -> bool:
 
 def temporary_settings(folder: Path, /) -> Path:
     """A settings layer with the hooks (``claude --settings FILE``), for a project without them installed."""
-    from .._install import HOOK_EVENTS, HOOK_TIMEOUT
-    from .._wiring import PYTHON_ENV, hook_command
 
     hooks: dict[str, Any] = {}
     for event in HOOK_EVENTS:
@@ -71,8 +78,6 @@ def temporary_settings(folder: Path, /) -> Path:
 
 class Orchestration:
     def __init__(self, options: Options, *, env: Mapping[str, str], out: TextIO, err: TextIO) -> None:
-        from .._api import Context
-
         self.options = options
         self.env = env
         self.out = out
@@ -96,8 +101,6 @@ class Orchestration:
     # --- setup -----------------------------------------------------------------------------------
 
     def check_claude(self) -> None:
-        import shutil
-
         claude = self.options.claude
         if shutil.which(claude, path=self.env.get("PATH")) is None:
             raise BudgetError(f"Claude Code not found: {claude} — install it, or pass --claude PATH")
@@ -112,19 +115,12 @@ class Orchestration:
         )
 
     def register(self) -> None:
-        from .._ledger import utcnow
-        from .._runs import reset
-
         o = self.options
         now = utcnow()
         with self.ctx.ledger.transaction() as state:
             if o.persistent and o.reset:
                 # The scopes the budgets apply to: overall (its totals and its windows) and the fleet's commands.
-                state["overall"] = {"since": now}
-                for table in ("minutes", "quarters"):
-                    buckets = state.get(table)
-                    if isinstance(buckets, dict):
-                        buckets.pop("overall", None)
+                reset(state, "overall", now=now)
                 for command in sorted({i.command for i in o.instances}):
                     reset(state, command, now=now)
             _scope.register(
@@ -154,8 +150,6 @@ class Orchestration:
     # --- the loop --------------------------------------------------------------------------------
 
     def run(self) -> int:
-        from .._ledger import utcnow
-
         o = self.options
         self.check_claude()
         self.check_hooks()
@@ -294,8 +288,6 @@ class Orchestration:
         guard = self.options.quota_guard
         if guard is None:
             return False
-        from .._budgets import when
-        from .._plan import read_plan
 
         tick = time.monotonic()
         if tick - self._plan_read[0] >= PLAN_EVERY:  # a small file, but the loop ticks 50 times a second
@@ -337,7 +329,6 @@ class Orchestration:
 
     def _finish(self, slot: Slot, proc: Process) -> None:
         """Count what the instance's hooks may have missed, then take its numbers from the ledger."""
-        from .._ledger import utcnow
 
         code = proc.returncode if proc.returncode is not None else -1
         result = parse_output(proc.output())
@@ -374,21 +365,18 @@ class Orchestration:
 
     def _stopped_why(self, slot: Slot) -> str | None:
         """Which budget its hook stopped it for, as the ledger shows it now."""
-        from .._ledger import utcnow
 
         verdict = must_stop(self.ctx, self.ctx.ledger.read(), self.id, slot, now=utcnow())
         return None if verdict.allowed else verdict.reason
 
     def _settle(self, session: str, now: datetime) -> tuple[Usage, int, bool, int]:
         """Settle the session as its SessionEnd hook would (a stopped instance may not have run it)."""
-        from .._config import pricer
-        from .._runs import end_session, settle
 
         with self.ctx.ledger.transaction() as state:
-            s = state.get("sessions", {}).get(session)
-            known = isinstance(s, dict)
-            if known and not s.get("ended"):
-                files = [Path(k) for k in (s.get("files") or {}) if "/subagents/" not in k.replace(os.sep, "/")]
+            s = records.session(state, session)
+            known = s is not None
+            if s is not None and not s.ended:
+                files = [Path(k) for k in s.transcripts if "/subagents/" not in k.replace(os.sep, "/")]
                 transcript = files[0] if files else None
                 settle(
                     state,
@@ -408,8 +396,6 @@ class Orchestration:
         return Usage(), 0, known, 0
 
     def _close(self) -> None:
-        from .._ledger import utcnow
-
         with self.ctx.ledger.transaction() as state:
             _scope.finish(state, self.id, now=utcnow())
 
@@ -428,7 +414,6 @@ def dollar_cap(ctx: Any, state: dict[str, Any], oid: str, slot: Slot, /, *, now:
     """What is left of the tightest dollar budget the instance draws on — its command's (here, or the
     frontmatter's / budget.toml's), the orchestration's (overall, per period), the project's overall —
     and that budget's name; None when no dollar budget applies."""
-    from ._schedule import project_statuses
 
     found: list[tuple[int, str]] = []
     limits = _scope.limits(

@@ -14,8 +14,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .._budgets import Decision
+from .. import _records as records
+from .._api import command_status, overall_status
+from .._budgets import Decision, check_running, check_start, decide
+from .._commands import BudgetCache, find_command_file, read_budget
 from .._model import Usage, count_value
+from .._paths import cache_path, claude_home
 from . import _scope
 
 if TYPE_CHECKING:
@@ -54,7 +58,7 @@ def estimate(state: Mapping[str, Any], oid: str, command: str, counted: tuple[st
     t = _scope.table(dict(state), oid) or {}
     entries = t.get("instances") or {}
     finished = [e for e in entries.values() if isinstance(e, dict) and e.get("finished")]
-    ended = [r for r in state.get("runs", []) if isinstance(r, dict) and isinstance(r.get("ended"), datetime)]
+    ended = [r.as_log() for r in records.runs(state) if r.ended is not None]
     mine = [e for e in finished if e.get("command") == command]
     if not mine:
         mine = [r for r in ended if r.get("command") == command]
@@ -83,7 +87,6 @@ def may_start(
     beside what the instances still running (``inflight``: command, session) are likely to add?"""
     if mode == "warn":
         return Decision(True)
-    from .._budgets import check_start
 
     cmd, overall = project_statuses(ctx, state, slot, now=now)
     decision = check_start(mode, cmd, overall, now=now, zone=ctx.config.zone())  # type: ignore[arg-type]  # a checked Mode
@@ -92,8 +95,9 @@ def may_start(
     counted = ctx.config.counted
     found = _scope.limits(state, oid, command=slot.instance.command, session=slot.session, counted=counted, now=now)
     if mode != "block":  # kill: what is not spent starts, and is stopped at the crossing
-        return _scope.decide(found, running=False)
-    return _scope.decide(found, running=False, estimate=preflight(state, oid, slot.instance.command, inflight, counted))
+        return decide(_scope.standings(found), "kill", "start")
+    guess = preflight(state, oid, slot.instance.command, inflight, counted)
+    return decide(_scope.standings(found, estimate=guess), "block", "start")
 
 
 def preflight(
@@ -124,7 +128,6 @@ def preflight(
 
 def must_stop(ctx: Context, state: dict[str, Any], oid: str, slot: Slot, /, *, now: datetime) -> Decision:
     """Kill mode: is a budget that the running instance draws on over?"""
-    from .._budgets import check_running
 
     cmd, overall = project_statuses(ctx, state, slot, now=now)
     decision = check_running("kill", cmd, overall, now=now, zone=ctx.config.zone())
@@ -132,7 +135,7 @@ def must_stop(ctx: Context, state: dict[str, Any], oid: str, slot: Slot, /, *, n
         return Decision(False, decision.reason, decision.scope)
     counted = ctx.config.counted
     found = _scope.limits(state, oid, command=slot.instance.command, session=slot.session, counted=counted, now=now)
-    return _scope.decide(found, running=True)
+    return decide(_scope.standings(found), "kill", "running")
 
 
 def project_statuses(
@@ -140,9 +143,6 @@ def project_statuses(
 ) -> tuple[Any, Any]:
     """The command's and the overall budgets as the project sets them (frontmatter, budget.toml),
     the command's left out when the orchestrator sets its limit instead (or exempts it)."""
-    from .._api import command_status, overall_status
-    from .._commands import BudgetCache, find_command_file, read_budget
-    from .._paths import cache_path, claude_home
 
     inst = slot.instance
     overall = overall_status(ctx, state, now=now)

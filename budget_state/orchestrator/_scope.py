@@ -20,13 +20,18 @@ On the hook path: imports nothing beyond what the hook has already loaded.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .._budgets import Decision
+from .. import _records as records
+from .._budgets import Decision, Standing, decide
 from .._ledger import State, add_usage, subtable
 from .._model import CATEGORIES, Usage, count_value, dollars
+from .._runs import forget_buckets, join_orchestration
+
+if TYPE_CHECKING:
+    from .._model import Mode
 
 ENV = "CLAUDE_BUDGET_ORCHESTRATION"
 KEEP = 10  # orchestrations kept in the ledger; the oldest finished ones go first
@@ -79,8 +84,8 @@ class Limit(NamedTuple):
 
 
 def table(state: State, oid: str, /) -> dict[str, Any] | None:
-    found = state.get("orchestrations", {}).get(oid)
-    return found if isinstance(found, dict) else None
+    found: dict[str, Any] | None = records.feature_table(state, "orchestrations", oid)
+    return found
 
 
 def register(
@@ -95,9 +100,9 @@ def register(
     now: datetime,
 ) -> dict[str, Any]:
     """Open the orchestration's table (the orchestrator, before any instance starts)."""
-    orchestrations = subtable(state, "orchestrations")
+    orchestrations = records.made_table(state, "orchestrations")
     _prune(state, orchestrations)
-    t = subtable(orchestrations, oid)
+    t = records.made_table(state, "orchestrations", oid)
     t.update(started=now, mode=mode, persistent=persistent, period=period)
     t["limits"] = {k: v for k, v in limits.items() if v is not None}
     return t
@@ -109,10 +114,7 @@ def _prune(state: State, orchestrations: dict[str, Any]) -> None:
     while len(orchestrations) >= KEEP and done:
         oid = done.pop(0)
         del orchestrations[oid]
-        for kind in ("minutes", "quarters"):
-            buckets = state.get(kind)
-            if isinstance(buckets, dict):
-                buckets.pop(bucket_scope(oid), None)
+        forget_buckets(state, bucket_scope(oid))
 
 
 def add_instance(
@@ -127,7 +129,7 @@ def add_instance(
     exempt: bool,
 ) -> None:
     """Announce an instance (its session id) with the per-command limits it runs under here."""
-    t = subtable(subtable(subtable(state, "orchestrations"), oid), "instances")
+    t = subtable(records.made_table(state, "orchestrations", oid), "instances")
     entry = subtable(t, session)
     entry.update(exempt=exempt)
     if command is not None:
@@ -151,14 +153,14 @@ def tag(state: State, session: str, env: Mapping[str, str], /) -> str | None:
     oid = env.get(ENV)
     if not oid or table(state, oid) is None:
         return None
-    subtable(subtable(state, "sessions"), session)["orchestration"] = oid
+    join_orchestration(state, session, oid)
     return oid
 
 
 def of_session(state: State, session: str, /) -> str | None:
-    s = state.get("sessions", {}).get(session)
-    oid = s.get("orchestration") if isinstance(s, dict) else None
-    return oid if isinstance(oid, str) and table(state, oid) is not None else None
+    s = records.session(state, session)
+    oid = s.orchestration if s is not None else None
+    return oid if oid is not None and table(state, oid) is not None else None
 
 
 Charge = Callable[[Mapping[str, int], "str | None", "str | None"], None]
@@ -235,7 +237,7 @@ def limits(
     found = t.get("limits")
     lim: Mapping[str, Any] = found if isinstance(found, dict) else {}
     persistent = bool(t.get("persistent"))
-    overall = state.get("overall", {}) if persistent else t
+    overall = records.scope(state, "overall").counters() if persistent else t
     out: list[Limit] = []
 
     def add(scope: str, metric: str, source: Mapping[str, Any] | None, key: str, flag: str) -> None:
@@ -258,8 +260,11 @@ def limits(
                 out.append(Limit("hourly", metric, used, count_value(lim.get(key)), flag, period))
     entry = t.get("instances", {}).get(session) if session else None
     if command and isinstance(entry, dict) and not entry.get("exempt"):
-        scopes = state.get("commands", {}) if persistent else t.get("commands", {})
-        source = scopes.get(command) if isinstance(scopes, dict) else None
+        if persistent:
+            source: Mapping[str, Any] | None = records.scope(state, command).counters()
+        else:
+            scopes = t.get("commands", {})
+            source = scopes.get(command) if isinstance(scopes, dict) else None
         per_command = (("tokens", "limit", "--command-budget"), ("usd", "usd_limit", "--command-cost-budget"))
         for metric, key, flag in per_command:
             limit = count_value(entry.get(key))
@@ -288,7 +293,7 @@ def check(
     session: str,
     /,
     *,
-    mode: str,
+    mode: Mode,
     command: str | None,
     counted: tuple[str, ...],
     now: datetime,
@@ -297,31 +302,36 @@ def check(
     """The hooks' decision for an orchestrated session: block refuses a start once a budget is
     spent; kill stops a running turn once one is over. Anything else (or no orchestration): allowed."""
     oid = of_session(state, session)
-    if oid is None or mode == "warn" or (running and mode != "kill"):
+    if oid is None:
         return Decision(True)
-    return decide(limits(state, oid, command=command, session=session, counted=counted, now=now), running=running)
+    found = limits(state, oid, command=command, session=session, counted=counted, now=now)
+    return decide(standings(found), mode, "running" if running else "start")
 
 
-def decide(found: list[Limit], /, *, running: bool, estimate: Callable[[Limit], int] | None = None) -> Decision:
-    """Refuse a start (``running`` False) when a budget is spent — or, with ``estimate`` (what the
-    start would add to a limit: a typical run), would be; stop a running turn when one is over."""
+def standings(found: Iterable[Limit], /, *, estimate: Callable[[Limit], int] | None = None) -> Iterator[Standing]:
+    """The orchestration's limits as :func:`budget_state._budgets.decide` reads them. With
+    ``estimate`` (what a start would add to a limit: a typical run), each limit is followed by
+    whether that start would overspend it."""
     for lim in found:
-        if running and lim.over:
-            return Decision(
-                False,
-                f"Orchestration budget exceeded: {lim.describe()}; claude-budget (kill mode) stopped this turn. "
-                f"To go on, raise {lim.flag}.",
-                lim.scope,
-            )
-        if not running and lim.spent:
-            reason = f"Orchestration budget spent: {lim.describe()}. To go on, raise {lim.flag}."
-            return Decision(False, reason, lim.scope)
+        yield Standing(
+            "orchestration",
+            lim.scope,
+            lim.metric,
+            lim.used,
+            lim.limit,
+            lim.spent,
+            lim.over,
+            f"Orchestration budget spent: {lim.describe()}. To go on, raise {lim.flag}.",
+            f"Orchestration budget exceeded: {lim.describe()}; claude-budget (kill mode) stopped this turn. "
+            f"To go on, raise {lim.flag}.",
+        )
         guess = estimate(lim) if estimate is not None else 0
-        if not running and guess and lim.used + guess > lim.limit:
-            return Decision(
-                False,
+        if guess:
+            would = (
                 f"Orchestration budget would be exceeded: {lim.describe()}, and this run with those still "
-                f"running would add about {lim.amount(guess)}. To go on, raise {lim.flag}.",
-                lim.scope,
+                f"running would add about {lim.amount(guess)}. To go on, raise {lim.flag}."
             )
-    return Decision(True)
+            over = lim.used + guess > lim.limit
+            yield Standing(
+                "orchestration", lim.scope, lim.metric, lim.used + guess, lim.limit, over, False, would, would
+            )

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._commands import command_from_prompt, is_command_name
+from .._config import MODES
 from .._errors import ConfigError
+from .._units import TokenValueError, describe_value, parse_tokens
 
 DASHBOARD_MODES = ("live", "report", "off")
 PARAMETER_TYPES = ("tokens", "cost", "mixed")
@@ -17,8 +20,6 @@ class UsageError(ConfigError):
 
 
 def tokens(value: object, where: str) -> int:
-    from .._units import TokenValueError, parse_tokens
-
     try:
         return parse_tokens(value)
     except TokenValueError as e:
@@ -37,8 +38,6 @@ def usd(value: object, where: str) -> int:
         except ValueError:
             pass
     if number is None or not 0 < number <= MAX_USD:  # also refuses NaN
-        from .._units import describe_value
-
         raise UsageError(f"{where} {describe_value(value)} is not an amount of dollars above 0 — write e.g. 5.00")
     return round(number * 1_000_000)
 
@@ -48,8 +47,6 @@ def whole(value: object, where: str, *, fix: str) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         number = int(value.strip())
     if number is None or number <= 0:
-        from .._units import describe_value
-
         raise UsageError(f"{where} {describe_value(value)} is not a whole number above 0 — {fix}")
     return number
 
@@ -68,19 +65,13 @@ def seconds(value: object, where: str) -> float:
     except ValueError:
         number = None
     if number is None or not 0 < number < 86_400:
-        from .._units import describe_value
-
         raise UsageError(f"{where} {describe_value(value)} is not a number of seconds above 0 — write e.g. 10")
     return number
 
 
 def mode(value: object, where: str) -> str:
-    from .._config import MODES
-
     found = MODES.get(value.strip().lower()) if isinstance(value, str) else None
     if found is None:
-        from .._units import describe_value
-
         raise UsageError(
             f"{where} {describe_value(value)} is not a mode — use warn, block or kill (stop-new, kill-running)"
         )
@@ -90,29 +81,22 @@ def mode(value: object, where: str) -> str:
 def parameter_type(value: object, where: str) -> str:
     """``--budget-parameter-type``: which of the budgets given apply (mixed = both)."""
     if not (isinstance(value, str) and value.strip().lower() in PARAMETER_TYPES):
-        from .._units import describe_value
-
         raise UsageError(f"{where} {describe_value(value)} is not a budget type — use tokens, cost or mixed (both)")
     return value.strip().lower()
 
 
 def dashboard(value: object, where: str) -> str:
     if not (isinstance(value, str) and value.strip().lower() in DASHBOARD_MODES):
-        from .._units import describe_value
-
         raise UsageError(f"{where} {describe_value(value)} is not a dashboard mode — use live, report or off")
     return value.strip().lower()
 
 
 def command(value: object, where: str) -> tuple[str, str]:
     """``"/cmd args"`` -> ``("/cmd", "args")``; the command must be a slash command."""
-    from .._commands import command_from_prompt
 
     text = value.strip() if isinstance(value, str) else ""
     name = command_from_prompt(text) if text.startswith("/") else None
     if name is None:
-        from .._units import describe_value
-
         raise UsageError(f'{where} {describe_value(value)} is not a slash command — write e.g. "/gitcommitgardener"')
     return name, text[len(name) :].strip()
 
@@ -121,7 +105,6 @@ def pair(value: str, flag: str, parse: Any, example: str) -> tuple[str, int]:
     """``"/cmd=N"`` (``--command-budget``, ``--command-cost-budget``)."""
     name, sep, amount = value.partition("=")
     name = name.strip()
-    from .._commands import is_command_name
 
     if not sep or not name.startswith("/") or not is_command_name(name):
         raise UsageError(f'{flag} "{value}" is not /command=amount — write e.g. {flag} "{example}"')

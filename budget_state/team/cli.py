@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from budget_state import _records as records
 from budget_state._errors import BudgetError, ConfigError
 
 JSON_VERSION = 1
@@ -197,7 +198,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     except BudgetError as e:
         error, swept = str(e), 0
     state = ctx.ledger.read()
-    t = state.get("team") if isinstance(state.get("team"), dict) else None
+    t = records.feature_table(state, "team")
     machine = machine_json(t, team)
     if args.json_:
         out = {

@@ -12,7 +12,7 @@ machine enforces on what it holds, then does what ``on_team_unreachable`` says.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -23,7 +23,7 @@ from budget_state.team import local
 
 if TYPE_CHECKING:
     from budget_state._api import Context
-    from budget_state._budgets import Decision
+    from budget_state._budgets import Decision, Standing
     from budget_state._ledger import State
 
 TIMEOUT_S = 0.5  # the longest a hook waits on the database (CLAUDE_BUDGET_TEAM_TIMEOUT overrides)
@@ -117,8 +117,9 @@ def _describe(e: BaseException) -> str:
 
 
 def _open_sessions(state: State) -> bool:
-    sessions = state.get("sessions")
-    return isinstance(sessions, dict) and any(isinstance(s, dict) and not s.get("ended") for s in sessions.values())
+    from budget_state import _records
+
+    return _records.any_open_session(state)
 
 
 def after_settle(
@@ -163,38 +164,50 @@ def may_start(ctx: Context, state: State, command: str | None, now: datetime) ->
 
 
 def _decide(ctx: Context, t: local.Team, scopes: Iterable[str], *, running: bool) -> Decision | None:
-    from budget_state._budgets import Decision
+    from budget_state._budgets import decide
 
-    if ctx.config.mode == "warn":
-        return None
-    if running and ctx.config.mode != "kill":
-        return None
+    decision = decide(standings(ctx, t, scopes), ctx.config.mode, "running" if running else "start")
+    return None if decision.allowed else decision
+
+
+def standings(ctx: Context, t: local.Team, scopes: Iterable[str]) -> Iterator[Standing]:
+    """The team's leases for ``scopes`` as :func:`budget_state._budgets.decide` reads them.
+
+    A lease is spent once used up; a running turn is over once it spent past its lease and no more
+    could be leased (the settle makes the lease absorb what was spent past it). While the database
+    is unreachable, ``on_team_unreachable`` says: block refuses on a used-up lease (or on none
+    held at all); use-lease-then-warn goes on, with a warning (see :func:`warnings`).
+    """
+    from budget_state._budgets import Standing
+
     down = bool(t.get("unreachable"))
+    block = ctx.config.on_team_unreachable == "block"
     if not t.get("synced"):
-        if down and ctx.config.on_team_unreachable == "block":
-            return Decision(False, _unreachable_reason(t, ctx), "team")
-        return None
+        if down and block:
+            why = _unreachable_reason(t, ctx)
+            yield Standing("team", "team", "tokens", 0, 0, True, True, why, why)
+        return
+    scopes = tuple(scopes)
     for b in t["budgets"].values():
-        if not local.applies(b, scopes):
+        if not local.applies(b, scopes) or (down and not block):
             continue
-        # A running turn stops once it spent past its lease and no more could be leased (the settle
-        # makes the lease absorb what was spent past it, so "past" is: used up, and refused more).
-        dry = (local.left(b) < 0 or (local.left(b) <= 0 and bool(b.get("full")))) if running else local.left(b) <= 0
-        if not dry:
-            continue
+        left, metric = local.left(b), str(b.get("metric"))
+        used, limit = count_value(b.get("team_used")), count_value(b.get("limit"))
+        spent, over = left <= 0, left < 0 or (left <= 0 and bool(b.get("full")))
         if down:
-            if ctx.config.on_team_unreachable == "block":
-                return Decision(False, _unreachable_reason(t, ctx), "team")
-            continue  # use-lease-then-warn: the lease is used up; going on, with a warning (notes)
-        return Decision(False, refusal(b, team_name(ctx.config), running=running), f"team:{b.get('scope')}")
-    return None
+            why = _unreachable_reason(t, ctx)
+            yield Standing("team", "team", metric, used, limit, spent, over, why, why)
+        else:
+            name = team_name(ctx.config)
+            start, stop = refusal(b, name, running=False), refusal(b, name, running=True)
+            yield Standing("team", f"team:{b.get('scope')}", metric, used, limit, spent, over, start, stop)
 
 
 def warnings(ctx: Context, state: State, command: str | None) -> list[str]:
     """What a prompt that goes on past a used-up lease is told: in warn mode once per lease, that the
     team budget is spent; during an outage under use-lease-then-warn, every time."""
-    t = state.get("team")
-    if not isinstance(t, dict):
+    t = _team_table(state)
+    if t is None:
         return []
     dry = [b for b in t.get("budgets", {}).values() if local.applies(b, _scopes(command)) and local.left(b) <= 0]
     if not dry:
@@ -258,8 +271,8 @@ def status_lines(ctx: Context, state: State) -> list[str]:
     """The team lines of ``/budget`` and ``claude-budget status``."""
     from budget_state.team.view import lines
 
-    t = state.get("team")
-    mine = t if isinstance(t, dict) and t.get("key") == key(ctx.config) else None
+    t = _team_table(state)
+    mine = t if t is not None and t.get("key") == key(ctx.config) else None
     return lines(mine, team_name(ctx.config), on_unreachable=str(ctx.config.on_team_unreachable))
 
 
@@ -277,6 +290,13 @@ def status_json(ctx: Context, state: State) -> dict[str, Any]:
     """The ``team`` key of ``claude-budget status --json``."""
     from budget_state.team.view import machine_json
 
-    t = state.get("team")
-    mine = t if isinstance(t, dict) and t.get("key") == key(ctx.config) else None
+    t = _team_table(state)
+    mine = t if t is not None and t.get("key") == key(ctx.config) else None
     return machine_json(mine, team_name(ctx.config))
+
+
+def _team_table(state: State) -> dict[str, Any] | None:
+    from budget_state import _records
+
+    found: dict[str, Any] | None = _records.feature_table(state, "team")
+    return found

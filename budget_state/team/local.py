@@ -14,8 +14,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from budget_state import _records as records
 from budget_state._ledger import State
-from budget_state._model import CATEGORIES, Usage, count_value
+from budget_state._model import CATEGORIES, count_value
 
 CHUNK_MINUTES = 2.0  # a top-up asks for about this long of use at the recent burn rate
 RATE_TAU_MIN = 10.0  # the burn rate's memory (EWMA time constant, minutes)
@@ -36,10 +37,10 @@ def _new_id() -> str:
 
 def table(state: State, key: str) -> Team:
     """The ``[team]`` table for ``key`` (team @ database); a new one if the ledger's is for another team."""
-    t = state.get("team")
-    if not isinstance(t, dict) or t.get("key") != key:
-        old = t if isinstance(t, dict) else {}
-        t = state["team"] = {"key": key, "holder": _new_id(), "base": _totals(state)}
+    t = records.feature_table(state, "team")
+    if t is None or t.get("key") != key:
+        old = t or {}
+        t = records.made_table(state, "team", replace={"key": key, "holder": _new_id(), "base": _totals(state)})
         if old.get("key"):
             t["previous"] = str(old.get("key"))  # its leases expire and are swept
     if not isinstance(t.get("budgets"), dict):
@@ -52,26 +53,13 @@ def table(state: State, key: str) -> Team:
 def _totals(state: State) -> dict[str, Any]:
     """The scopes' cumulative totals when the team was configured: until the database is first
     reached, budgets learned then are charged from here, so spending while it was unreachable counts."""
-    keys = (*CATEGORIES, "usd_micros")
-
-    def pick(table: object) -> dict[str, int]:
-        return {k: count_value(table.get(k)) for k in keys} if isinstance(table, dict) else {}
-
-    commands = state.get("commands")
-    return {
-        "overall": pick(state.get("overall")),
-        "commands": {n: pick(c) for n, c in commands.items()} if isinstance(commands, dict) else {},
-    }
+    overall, *commands = records.scopes(state)
+    return {"overall": overall.counters(), "commands": {c.name: c.counters() for c in commands}}
 
 
 def scope_amount(state: State, scope: str, metric: str, counted: Iterable[str]) -> int:
     """The local cumulative total of a scope: counted tokens, or micro-dollars."""
-    src = state.get("overall") if scope == "overall" else state.get("commands", {}).get(scope)
-    if not isinstance(src, dict):
-        return 0
-    if metric == "usd":
-        return count_value(src.get("usd_micros"))
-    return Usage.from_mapping(src).total(tuple(c for c in CATEGORIES if c in counted))
+    return records.scope(state, scope).amount(metric, tuple(c for c in CATEGORIES if c in counted))
 
 
 def _counted(b: Mapping[str, Any]) -> list[str]:
