@@ -299,6 +299,10 @@ def _compile_package() -> None:
         pass
 
 
+#: ``path --json``'s shape (docs/json.md): 1 added ``version``, ``parts`` and ``runs``
+PATH_JSON_VERSION = 1
+
+
 def cmd_path(args: argparse.Namespace) -> int:
     from . import _paths
 
@@ -309,8 +313,18 @@ def cmd_path(args: argparse.Namespace) -> int:
     configured = None if env.get("CLAUDE_BUDGET_STATE") else _configured_ledger(config)
     ledger = _paths.ledger_path(project, env, configured)
     if args.json_:
-        paths = {"project": project, "config": config, "ledger": ledger, "lock": _paths.lock_path(ledger)}
-        print(json.dumps({k: str(v) for k, v in paths.items()}, indent=2))
+        from ._ledger import parts_folder
+        from ._runlog import runlog_path
+
+        paths = {
+            "project": project,
+            "config": config,
+            "ledger": ledger,
+            "parts": parts_folder(ledger),
+            "runs": runlog_path(ledger),
+            "lock": _paths.lock_path(ledger),
+        }
+        print(json.dumps({"version": PATH_JSON_VERSION, **{k: str(v) for k, v in paths.items()}}, indent=2))
     else:
         print(ledger)
     return Exit.OK

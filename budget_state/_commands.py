@@ -244,6 +244,23 @@ def parse_frontmatter(head: bytes, /, *, where: str) -> Budget:
     return Budget(tokens, None, usd, window, quota_5h, quota_7d)
 
 
+def _own_bytes(path: Path) -> bytes:
+    """The cache's bytes, read only from the user's own regular file that no one else can write (not
+    through a link): budgets another user planted would let a command run past its real limit.
+    :raises OSError: anything else (the cache then starts empty)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if st.st_uid not in (os.geteuid(), 0) or st.st_mode & _stat.S_IWOTH or not _stat.S_ISREG(st.st_mode):
+            raise PermissionError(f"{path} is not the user's own private file")
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 class BudgetCache:
     """Parsed budgets keyed by absolute path, mtime and size, so a prompt re-reads no unchanged file.
 
@@ -262,8 +279,7 @@ class BudgetCache:
         import json
 
         try:
-            with open(path, "rb") as f:
-                data = json.loads(f.read())
+            data = json.loads(_own_bytes(path))
             entries = data["entries"] if data["version"] == CACHE_VERSION else {}
             good = {k: v for k, v in entries.items() if isinstance(k, str) and _valid_entry(v)}
         except (OSError, ValueError, LookupError, TypeError, AttributeError, RecursionError):

@@ -488,9 +488,12 @@ def test_path_finds_the_project_from_the_environment(
 
     p = tmp_path / "proj"
     assert json.loads(capsys.readouterr().out) == {
+        "version": 1,
         "project": str(p),
         "config": str(p / ".claude" / "budget.toml"),
         "ledger": str(p / ".claude" / "budget-ledger.toml"),
+        "parts": str(p / ".claude" / "budget-ledger.d"),
+        "runs": str(p / ".claude" / "budget-ledger.runs.jsonl"),
         "lock": str(p / ".claude" / "budget-ledger.toml.lock"),
     }
 

@@ -408,6 +408,23 @@ def test_cache_round_trip(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.json", "x.md"]
 
 
+@pytest.mark.parametrize("plant", ["world-writable", "symlink"])
+def test_a_cache_that_is_not_the_users_own_private_file_is_not_believed(tmp_path: Path, plant: str) -> None:
+    """Budgets another user planted (a huge tokenBudget for a real command) must not be read."""
+    command = write(tmp_path / "x.md", "---\ntokenBudget: 5\n---\n")
+    cache = BudgetCache.load(tmp_path / "cache.json")
+    cache.store(command, os.stat(command), Budget(10**12))
+    cache.save()
+    if plant == "world-writable":
+        (tmp_path / "cache.json").chmod(0o666)
+    else:
+        (tmp_path / "cache.json").rename(tmp_path / "elsewhere.json")
+        (tmp_path / "cache.json").symlink_to(tmp_path / "elsewhere.json")
+    again = BudgetCache.load(tmp_path / "cache.json")
+    assert again.lookup(command) is None
+    assert read_budget(command, project=tmp_path, cache=again)[:2] == (5, None)
+
+
 def test_read_budget_uses_the_cache(tmp_path: Path) -> None:
     command = write(tmp_path / "x.md", "---\ntokenBudget: 5\n---\n")
     cache = BudgetCache.load(tmp_path / "cache.json")
