@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from ._budgets import Decision
-    from ._commands import Budget
+    from ._model import Budget
 
 PathLike = Union[str, "os.PathLike[str]"]
 STATUS_COMMAND = "/budget"

@@ -11,28 +11,12 @@ import stat as _stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from budget_state._model import Budget
 from budget_state._paths import display
 from budget_state._units import TokenValueError, parse_tokens
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-
-class Budget(NamedTuple):
-    """A command file's budgets: ``tokenBudget``, ``costBudget`` (micro-dollars) and ``budgetWindow``
-    (which makes both per window), or the error that kept them from being read."""
-
-    tokens: int | None = None
-    error: str | None = None
-    usd_micros: int | None = None
-    window: str | None = None  # a window label, already checked ("1h", "day")
-    #: ``quotaBudget`` / ``quotaBudget7d``: at most this % of the plan's 5-hour / 7-day window per window
-    quota_5h: float | None = None
-    quota_7d: float | None = None
-
-    @property
-    def any(self) -> bool:
-        return self.tokens is not None or self.usd_micros is not None
 
 
 Result = Budget

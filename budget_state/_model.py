@@ -76,6 +76,23 @@ class Usage(NamedTuple):
         return cls(*(count_value(data.get(c, 0)) for c in CATEGORIES))
 
 
+class Budget(NamedTuple):
+    """A command file's budgets: ``tokenBudget``, ``costBudget`` (micro-dollars) and ``budgetWindow``
+    (which makes both per window), or the error that kept them from being read."""
+
+    tokens: int | None = None
+    error: str | None = None
+    usd_micros: int | None = None
+    window: str | None = None  # a window label, already checked ("1h", "day")
+    #: ``quotaBudget`` / ``quotaBudget7d``: at most this % of the plan's 5-hour / 7-day window per window
+    quota_5h: float | None = None
+    quota_7d: float | None = None
+
+    @property
+    def any(self) -> bool:
+        return self.tokens is not None or self.usd_micros is not None
+
+
 class Window(NamedTuple):
     """The time window of a limit: ``rolling`` over the last ``minutes``, or ``calendar`` (``day``,
     ``week`` from Monday, ``month``) in the configured time zone. A limit without one is cumulative."""

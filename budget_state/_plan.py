@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:
     from ._api import Context
     from ._budgets import Decision
-    from ._commands import Budget
+    from ._model import Budget
     from ._records import RunRecord
 
 WINDOWS = ("five_hour", "seven_day")

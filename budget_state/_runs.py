@@ -17,7 +17,7 @@ from ._ledger import State, add_usage, subtable
 from ._model import CATEGORIES, MAX_COUNT, Usage, count_value
 
 if TYPE_CHECKING:
-    from ._commands import Budget
+    from ._model import Budget
 
 
 def _session(state: State, sid: str, now: datetime) -> dict[str, Any]:
@@ -504,7 +504,7 @@ def last_run(state: State, session: str, /) -> OpenRun:
 
 
 def _budget_of(run: dict[str, Any]) -> Budget | None:
-    from ._commands import Budget
+    from ._model import Budget
 
     front = run.get("budget")
     if isinstance(front, dict):

@@ -16,9 +16,8 @@ if TYPE_CHECKING:
 
     from ._api import Context
     from ._budgets import Decision
-    from ._commands import Budget
     from ._ledger import State
-    from ._model import ScopeStatus
+    from ._model import Budget, ScopeStatus
     from ._runs import OpenRun
     from .orchestrator._scope import Charge
 

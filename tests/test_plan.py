@@ -379,7 +379,7 @@ def test_kill_mode_stops_a_run_past_its_quota_budget_not_at_it() -> None:
 
 def test_a_run_keeps_its_quota_budgets(tmp_path: Path) -> None:
     from budget_state import _runs
-    from budget_state._commands import Budget
+    from budget_state._model import Budget
 
     state: dict[str, Any] = {"overall": {}, "commands": {}, "runs": []}
     _runs.open_run(state, session="s", prompt="p", command="/big", budget=Budget(None, None, None, None, 10.0), now=NOW)

@@ -11,9 +11,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .._budgets import Decision
-    from .._commands import Budget
     from .._ledger import State
-    from .._model import ScopeStatus
+    from .._model import Budget, ScopeStatus
     from ._event import Event, Reply
 
 # `/budget` as the plugin names it (plugin commands are `/<plugin>:<command>`; 2.1.197 knows the
