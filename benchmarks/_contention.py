@@ -30,7 +30,7 @@ def worker(index: int, updates: int, project: str) -> None:
 
     waits: list[int] = []
     try:
-        from budget_state import _lock
+        from budget_state.ledger import _lock
 
         original = _lock.LedgerLock.acquire
 

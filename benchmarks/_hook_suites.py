@@ -309,8 +309,8 @@ def windows(box: Sandbox, cfg: Config) -> Section:
     minute buckets already in the ledger."""
     from datetime import datetime, timedelta, timezone
 
-    from budget_state._ledger import Ledger
-    from budget_state._windows import charge
+    from budget_state.ledger._ledger import Ledger
+    from budget_state.ledger._windows import charge
 
     narrow = box.project("narrow", commands={"review-pr": '"100M"'}, mode="block")
     names = [f"task-{i:03d}" for i in range(WIDE_COMMANDS)]

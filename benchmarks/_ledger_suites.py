@@ -150,7 +150,7 @@ def _prompt_line(proj: Project, names: list[str], label: str, seed: int) -> Vari
 def _counts(path: os.PathLike) -> str:
     from pathlib import Path
 
-    from budget_state._ledger import Ledger
+    from budget_state.ledger._ledger import Ledger
 
     state = Ledger(Path(path)).read()
     return (

@@ -132,7 +132,7 @@ def ledger_io(path: os.PathLike) -> str:
     os.unlink(tmp)
     out = f"whole file ({len(text):,} bytes): parse {parse:.1f} ms, serialise {dump:.1f} ms, write + fsync {put:.1f} ms"
     try:
-        from budget_state._ledger import COLD_MARKER  # absent before the ledger was split
+        from budget_state.ledger._ledger import COLD_MARKER  # absent before the ledger was split
     except ImportError:
         return out
     hot, found, _ = text.partition(COLD_MARKER)
@@ -165,14 +165,14 @@ PHASES = [
         "budget_state/hook.py",
         "main",
     ),
-    ("  load budget.toml (Context.load -> load_config)", "budget_state/_config.py", "load_config"),
-    ("  take the ledger lock", "budget_state/_lock.py", "acquire"),
+    ("  load budget.toml (Context.load -> load_config)", "budget_state/budgets/_config.py", "load_config"),
+    ("  take the ledger lock", "budget_state/ledger/_lock.py", "acquire"),
     ("  parse TOML (ledger + budget.toml; tomllib.loads)", "tomllib/_parser.py", "loads"),
-    ("  read the transcripts (settle)", "budget_state/_runs.py", "settle"),
-    ("  compact the ledger", "budget_state/_ledger.py", "compact"),
+    ("  read the transcripts (settle)", "budget_state/ledger/_runs.py", "settle"),
+    ("  compact the ledger", "budget_state/ledger/_ledger.py", "compact"),
     ("  serialise the ledger (tomli_w.dumps)", "tomli_w/_writer.py", "dumps"),
     ("  os.fsync of the new ledger", "~", "<built-in method posix.fsync>"),
-    ("  frontmatter cache / command files", "budget_state/_commands.py", "read_budget"),
+    ("  frontmatter cache / command files", "budget_state/budgets/_commands.py", "read_budget"),
 ]
 
 

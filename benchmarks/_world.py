@@ -322,7 +322,7 @@ def simulate_history(
     open_run; its transcript grows; Stop: settle + close_run). Returns (runs so far, simulated day,
     ledger bytes) at ``checkpoints`` points.
     """
-    from budget_state import _ledger, _runs
+    from budget_state.ledger import _ledger, _runs
     from budget_state._model import Usage
 
     rng = random.Random(7)

@@ -34,7 +34,7 @@ from _harness import HOOK, Variant, floor_variant, interleave, machine  # noqa: 
 from pg_cluster import Cluster  # noqa: E402
 from team_kit import Machine, counters, new_team  # noqa: E402
 
-from budget_state._ledger import Ledger  # noqa: E402
+from budget_state.ledger._ledger import Ledger  # noqa: E402
 from budget_state.team import db  # noqa: E402
 
 

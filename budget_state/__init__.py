@@ -54,10 +54,10 @@ _WHERE = {
 
 if TYPE_CHECKING:
     from ._api import may_start, record_usage, reset, snapshot
-    from ._budgets import Decision
     from ._errors import BudgetError, ConfigError, LedgerCorrupt, LedgerError, LockTimeout
     from ._model import ScopeStatus, Snapshot, Usage
-    from ._observe import observe_plan
+    from .budgets._budgets import Decision
+    from .mod._observe import observe_plan
 
 
 def _team_engine() -> _extensions.TeamEngine:

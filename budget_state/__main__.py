@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from budget_state._cli import main
+from budget_state.cli._cli import main
 
 raise SystemExit(main())

@@ -12,20 +12,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
-from . import _records as records
-from ._config import Config, load_config
-from ._ledger import Ledger, State, utcnow
-from ._limits import LimitSpec, merge
 from ._model import CATEGORIES, MAX_COUNT, ScopeStatus, Snapshot, Usage, slash_name
 from ._paths import cache_path, claude_home, display, find_project, ledger_path
-from ._runs import record, scope_usage, scope_usd, unpriced_models
-from ._runs import reset as _reset
+from .budgets._config import Config, load_config
+from .budgets._limits import LimitSpec, merge
+from .ledger import _records as records
+from .ledger._ledger import Ledger, State, utcnow
+from .ledger._runs import record, scope_usage, scope_usd, unpriced_models
+from .ledger._runs import reset as _reset
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from ._budgets import Decision
     from ._model import Budget
+    from .budgets._budgets import Decision
 
 PathLike = Union[str, "os.PathLike[str]"]
 STATUS_COMMAND = "/budget"
@@ -74,7 +74,7 @@ def overall_specs(ctx: Context, /) -> tuple[LimitSpec, ...]:
 
 def command_specs(ctx: Context, name: str, budget: Budget | None, file: str | None, /) -> tuple[LimitSpec, ...]:
     """A command's limits: its frontmatter's, each replaced by the config's for the same metric and window."""
-    from ._windows import parse_window
+    from .ledger._windows import parse_window
 
     front: list[LimitSpec] = []
     if budget is not None and budget.any:
@@ -131,7 +131,7 @@ def _status(
     error: str | None = None,
     now: datetime | None = None,
 ) -> ScopeStatus:
-    from ._limits import evaluate, per_run
+    from .budgets._limits import evaluate, per_run
 
     now = now or utcnow()
     usage, runs, last = scope_usage(state, name)
@@ -159,8 +159,8 @@ def with_forecast(ctx: Context, state: State, status: ScopeStatus, now: datetime
     Only for a scope that spent something in the last :data:`FORECAST_ACTIVE` minutes: an idle
     one's rate is about nothing, and a status of 200 commands would pay ~1 ms each to say so.
     """
-    from ._windows import minute_of, scope_buckets
     from .forecast import forecast_scope
+    from .ledger._windows import minute_of, scope_buckets
 
     spans = [lim.window.minutes for lim in status.limits if lim.window is not None and lim.window.kind == "rolling"]
     # a day of history at least, and all of the longest rolling window (its spend leaves it as it ages)
@@ -191,7 +191,7 @@ def _source(specs: tuple[LimitSpec, ...]) -> str | None:
 
 
 def build_snapshot(ctx: Context, state: State, /, *, warnings: tuple[str, ...] = ()) -> Snapshot:
-    from ._commands import BudgetCache, discover_commands
+    from .budgets._commands import BudgetCache, discover_commands
 
     cache = BudgetCache.load(cache_path(ctx.ledger.path))
     found = discover_commands(project=ctx.project, home=claude_home(ctx.env), cache=cache)
@@ -207,7 +207,7 @@ def build_snapshot(ctx: Context, state: State, /, *, warnings: tuple[str, ...] =
             ctx, state, name, path=info.path if info else None, budget=info.budget if info else None, now=now
         )
     overall = overall_status(ctx, state, now=now)
-    from ._plan import plan_problem, quota_use, read_plan
+    from .budgets._plan import plan_problem, quota_use, read_plan
 
     plan = read_plan(ctx.env)
     quota = {n: quota_use(state, n, plan, now) for n in ["overall", *commands]} if plan is not None else {}
@@ -245,8 +245,8 @@ def may_start(
 
     Answers as the UserPromptSubmit hook would in the configured mode: in warn mode, always yes.
     """
-    from ._budgets import check_start
-    from ._commands import BudgetCache, find_command_file, read_budget
+    from .budgets._budgets import check_start
+    from .budgets._commands import BudgetCache, find_command_file, read_budget
 
     ctx = Context.load(project, env=env)
     state = ctx.ledger.read()
@@ -260,8 +260,8 @@ def may_start(
         status = command_status(ctx, state, name, path=path, budget=budget)
     decision = check_start(ctx.config.mode, status, overall_status(ctx, state))
     if decision.allowed and status is not None:  # the plan's windows: quota_guard, quotaBudget
-        from ._ledger import utcnow
-        from ._plan import plan_decision
+        from .budgets._plan import plan_decision
+        from .ledger._ledger import utcnow
 
         decision = plan_decision(ctx, state, status.name, budget, utcnow())[0]
     if decision.allowed and ctx.config.team_url:  # and under the team's leases (may take a lease: locks)
@@ -307,7 +307,7 @@ def record_usage(
     ctx = Context.load(project, env=env)
     usd = None
     if model:
-        from ._config import pricer
+        from .budgets._config import pricer
 
         api_usage = {
             "input_tokens": usage.input,

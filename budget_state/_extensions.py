@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from ._api import Context
-    from ._budgets import Decision
-    from ._ledger import State
+    from .budgets._budgets import Decision
+    from .ledger._ledger import State
 
 
 class TeamEngine(Protocol):

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from ._atomic import write_atomic
-from ._config import on_error_alone
 from ._errors import ConfigError
 from ._paths import CACHE_NAME, CONFIG_NAME, LEDGER_NAME, claude_home
 from ._version import __version__
 from ._wiring import PYTHON_ENV, hook_command, is_ours, runs_with, statusline_command
+from .budgets._config import on_error_alone
 
 Scope = Literal["project", "user"]
 HOOK_TIMEOUT: Final = 30

@@ -306,7 +306,7 @@ class Snapshot(NamedTuple):
     counted: tuple[str, ...] = CATEGORIES
     warnings: tuple[str, ...] = ()
     unpriced: tuple[str, ...] = ()  # models seen that the price table does not know
-    #: the plan's windows (a subscription's 5-hour and 7-day limits; budget_state._plan.Plan), None: no plan data
+    #: the plan's windows (5-hour and 7-day limits; budget_state.budgets._plan.Plan), None: no plan data
     plan: Any = None
     #: per scope ("overall" and each command), its estimated share of the windows (_plan.QuotaUse)
     quota: Mapping[str, Any] = MappingProxyType({})

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from budget_state._model import CATEGORIES, LimitStatus, ScopeStatus, Snapshot, dollars, slash_name
-from budget_state._units import humanize
+from budget_state.budgets._units import humanize
 
 BAR_MIN, BAR_MAX = 10, 40
 _RESET = "\x1b[0m"
@@ -129,7 +129,7 @@ def _outlook(scope: ScopeStatus, now: datetime | None) -> list[str]:
     """
     if now is None:
         return []
-    from budget_state._budgets import clock, when
+    from budget_state.budgets._budgets import clock, when
 
     lines = []
     f = scope.forecast
@@ -163,7 +163,7 @@ def _rows(name: str, scope: ScopeStatus, now: datetime | None) -> list[_Row]:
             continue
         resets = None
         if limit.resets_at is not None and now is not None:
-            from budget_state._budgets import when
+            from budget_state.budgets._budgets import when
 
             verb = "resets" if limit.window is not None and limit.window.kind == "calendar" else "frees"
             resets = f"{verb} {when(limit.resets_at, now, None)}"
@@ -182,14 +182,14 @@ def _bar_width(width: int, rows: list[_Row], widths: tuple[int, int, int]) -> in
 
 def _plan_lines(snap: Snapshot, commands: Mapping[str, ScopeStatus], now: datetime | None) -> list[str]:
     """The plan's windows (Claude Code's own percentages) and each command's estimated share."""
-    from ._plan import NO_PLAN
+    from .budgets._plan import NO_PLAN
 
     plan = snap.plan
     if plan is None:
         if snap.quota_guard is None:
             return []
         return ["", f"Plan windows: {NO_PLAN} (an API-key login, or Claude Code before 2.1.251) — nothing is held back"]
-    from ._budgets import when
+    from .budgets._budgets import when
 
     at = now or snap.taken_at
     lines = ["", "Plan windows (Claude Code's own figures):"]

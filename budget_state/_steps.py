@@ -15,20 +15,20 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from ._api import Context
-    from ._budgets import Decision
-    from ._ledger import State
     from ._model import Budget, ScopeStatus
-    from ._runs import OpenRun
+    from .budgets._budgets import Decision
+    from .ledger._ledger import State
+    from .ledger._runs import OpenRun
     from .orchestrator._scope import Charge
 
-from . import _records as records
+from .ledger import _records as records
 
 
 def _config_on_error(env: Mapping[str, str]) -> str:
     """``on_error`` from the environment or the file alone: the rest of the settings may be what failed."""
     try:
-        from ._config import on_error_alone
         from ._paths import find_project
+        from .budgets._config import on_error_alone
 
         return on_error_alone(find_project(env), env)
     except Exception:  # noqa: BLE001 (nothing here may break the session; the default is open)
@@ -84,8 +84,8 @@ def _wiring_notes(ctx: Context) -> list[str]:
 
 def _command_budget(ctx: Context, command: str | None) -> tuple[str | None, Path | None, Budget | None]:
     """``(command, its file, its frontmatter Budget)``; command is None unless it is a custom or budgeted one."""
-    from ._commands import BudgetCache, find_command_file, read_budget
     from ._paths import cache_path, claude_home
+    from .budgets._commands import BudgetCache, find_command_file, read_budget
 
     if command is None:
         return None, None, None
@@ -114,7 +114,7 @@ def settle(
 ) -> list[str]:
     """``_runs.settle`` as every hook does it: the project's prices, its resolver of command prompts
     whose own hook failed, and an orchestration's scope charged too (also for ``_observe``)."""
-    from . import _runs
+    from .ledger import _runs
 
     return _runs.settle(
         state,
@@ -139,7 +139,7 @@ def session_peak(state: State, session: str, /) -> tuple[int, int] | None:
 
 def config_news(state: State, stamp: str, /) -> bool:
     """Whether budget.toml (``stamp``: its mtime) changed since its warnings were last said; notes it as said."""
-    from ._runs import notice_is_new
+    from .ledger._runs import notice_is_new
 
     return notice_is_new(state, "config_warned", stamp)
 
@@ -155,7 +155,7 @@ def _orchestration_charger(state: State, session: str, now: datetime) -> Charge 
 
 
 def _pricer(ctx: Context) -> Callable[[str, Mapping[str, object]], int | None]:
-    from ._config import pricer
+    from .budgets._config import pricer
 
     return pricer(ctx.config)
 
@@ -164,8 +164,8 @@ def _resolver(ctx: Context) -> Callable[[str], dict[str, object] | None]:
     """For settle: what run to open for a command prompt whose own hook failed (fail open)."""
 
     def resolve(name: str) -> dict[str, object] | None:
-        from ._commands import command_from_prompt
         from ._paths import display
+        from .budgets._commands import command_from_prompt
 
         command, path, budget = _command_budget(ctx, command_from_prompt(name))
         if command is None:

@@ -6,7 +6,7 @@
 // hooks' own. In kill mode it refuses the next request of a run whose last response put a scope
 // over, and denies that run's tool calls and subagents; it answers /budget without a model call;
 // it draws a live band above the prompt. The hooks of a session the mod counts stand down for
-// counting (the handshake, see budget_state/_mod.py); without the mod they count everything.
+// counting (the handshake, see budget_state/mod/_mod.py); without the mod they count everything.
 //
 // Typed against the declarations Claude Code writes beside a loaded mod
 // (plugin/.claude-plugin/types, checked by `tsc` in scripts/lint.sh).
@@ -64,7 +64,7 @@ const FIND =
     `if [ -f "$1" ]; then exec sh "$1" Mod; fi; echo '{"protocol":${PROTOCOL},"absent":true}'; exit 0`,
   ) + 'exec "$@" --mod'
 
-// The session's Python child (see budget_state/_mod.py, serve): requests go through its FIFO in
+// The session's Python child (see budget_state/mod/_mod.py, serve): requests go through its FIFO in
 // the user's 0700 state folder, answers come back on its stdout, matched by id. Without it (it
 // could not start, or it ended), one `$.process.run` per request.
 let fifo: string | null = null

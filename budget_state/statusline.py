@@ -120,7 +120,7 @@ def status_line(
 ) -> str:
     """The line for one statusLine input: finds the project, reads the ledger, renders."""
     from ._api import Context
-    from ._ledger import utcnow
+    from .ledger._ledger import utcnow
 
     workspace = payload.get("workspace")
     project_dir = _str(workspace.get("project_dir")) if isinstance(workspace, dict) else None
@@ -139,19 +139,19 @@ def status_line(
         width = 0
     share = None
     if plan is not None and command is not None:
-        from ._plan import quota_use
+        from .budgets._plan import quota_use
 
         share = quota_use(state, command.name, plan, now).five_hour
     # "no plan data" only where someone asked for the plan's limits: every API-key user would see it.
     wanted = plan is not None or ctx.config.quota_guard is not None
-    from ._plan import plan_part
+    from .budgets._plan import plan_part
 
     extra = problem or (plan_part(plan, now, share=share, zone=ctx.config.zone()) if wanted else None)
     return render_line(command, overall, now=now, color=color, width=width, plan=extra)
 
 
 def _marked(state: Any, plan: Any) -> bool:
-    from ._plan import marked
+    from .budgets._plan import marked
 
     return marked(state, plan)
 
@@ -160,9 +160,9 @@ def _observe(ctx: Any, payload: Mapping[str, Any], now: datetime, state: Any) ->
     """Record the plan's windows Claude Code passed (or that it passed none); the plan to show,
     and what to show instead when its state could not be kept (never fails the line)."""
     from ._errors import BudgetError
-    from ._mod import active
-    from ._observe import observe_in
-    from ._plan import PlanStateError
+    from .budgets._plan import PlanStateError
+    from .mod._mod import active
+    from .mod._observe import observe_in
 
     session = _str(payload.get("session_id"))
     try:
@@ -180,7 +180,7 @@ def _observe(ctx: Any, payload: Mapping[str, Any], now: datetime, state: Any) ->
     except PlanStateError:
         return None, "plan: ? (claude-budget doctor)"
     except BudgetError:  # the ledger busy or broken: the charge waits for the next refresh; the line stays
-        from ._plan import read_plan
+        from .budgets._plan import read_plan
 
         return read_plan(ctx.env), None
     return plan, None
@@ -190,9 +190,9 @@ def session_statuses(
     ctx: Any, state: Any, session: str | None, prompt: str | None, /, *, now: datetime | None = None
 ) -> tuple[ScopeStatus | None, ScopeStatus]:
     """The session's command (running, else its last) and overall, as the hook judges them."""
-    from . import _runs
-    from ._ledger import utcnow
     from ._steps import _statuses  # the statuses the hook decides on: the same limits, the same way
+    from .ledger import _runs
+    from .ledger._ledger import utcnow
 
     running = _runs.OpenRun()
     if session is not None:
@@ -218,7 +218,7 @@ def _forecast(ctx: Any, state: Any, scope: ScopeStatus, now: datetime, /) -> Sco
 def _last_run(ctx: Any, state: Any, session: str) -> Any:
     """The session's last command run: its ``last`` prompt, else the latest run that names it
     (a run recorded through the API, or a session the ledger has forgotten)."""
-    from . import _runs
+    from .ledger import _runs
 
     found = _runs.last_run(state, session)
     if found.command is not None and found.budget is None and found.prompt is None:
@@ -228,9 +228,9 @@ def _last_run(ctx: Any, state: Any, session: str) -> Any:
 
 def _budget_now(ctx: Any, command: str) -> Any:
     """A command's frontmatter budgets as its file says now, read without writing the cache."""
-    from ._commands import BudgetCache, find_command_file, read_budget
     from ._paths import cache_path, claude_home, display
-    from ._runs import OpenRun
+    from .budgets._commands import BudgetCache, find_command_file, read_budget
+    from .ledger._runs import OpenRun
 
     path = find_command_file(command, project=ctx.project, home=claude_home(ctx.env))
     if path is None:
@@ -286,7 +286,7 @@ def render_line(
     """
     from ._model import dollars
     from ._render import _COLORS, _safe
-    from ._units import humanize
+    from .budgets._units import humanize
 
     subject = command or overall
     own = tightest(subject)
@@ -350,7 +350,7 @@ def _key(lim: LimitStatus) -> str:
 
 def _amount(lim: LimitStatus, n: int) -> str:
     from ._model import dollars
-    from ._units import humanize
+    from .budgets._units import humanize
 
     return dollars(n) if lim.metric == "usd" else humanize(n)
 

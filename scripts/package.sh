@@ -31,7 +31,7 @@ for line in ("License-Expression: MIT", f"Version: {version}", "Classifier: Typi
     assert line in meta, f"METADATA lacks {line!r}"
 assert "License :: OSI Approved" not in meta  # PEP 639: the expression, not a classifier
 entry = zipfile.ZipFile(wheel).read(f"claude_budget-{version}.dist-info/entry_points.txt").decode()
-assert "claude-budget = budget_state._cli:main" in entry and "claude-budget-hook = budget_state.hook:main" in entry
+assert "claude-budget = budget_state.cli._cli:main" in entry and "claude-budget-hook = budget_state.hook:main" in entry
 members = tarfile.open(sdist).getnames()
 for n in ("LICENSE", "README.md", "pyproject.toml", "budget_state/pricing/prices.toml"):
     assert f"claude_budget-{version}/{n}" in members, f"sdist lacks {n}"

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 import psycopg
 
 from budget_state._accounting import transcript_time
-from budget_state._ledger import Ledger
+from budget_state.ledger._ledger import Ledger
 
 _ids = itertools.count(1)
 

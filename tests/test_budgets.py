@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from budget_state._budgets import check_running, check_start, crossed, refusal, threshold_message
+from budget_state.budgets._budgets import check_running, check_start, crossed, refusal, threshold_message
 from budget_state._model import ScopeStatus
 
 
@@ -101,7 +101,7 @@ def test_threshold_messages() -> None:
 
 def test_one_decision_for_every_source_of_limits() -> None:
     """Local, orchestration and team limits are all Standings, and decide() alone rules on them."""
-    from budget_state._budgets import Standing, decide
+    from budget_state.budgets._budgets import Standing, decide
 
     def standing(source: Any, scope: str, used: int, limit: int) -> Standing:
         return Standing(

@@ -13,7 +13,7 @@ import pytest
 from budget_state import hook
 from budget_state._accounting import read_new, transcript_time
 from budget_state._api import snapshot
-from budget_state._ledger import Ledger
+from budget_state.ledger._ledger import Ledger
 
 DATA = Path(__file__).parent / "data"
 HOOKS = sorted((DATA / "hooks").glob("*.json"))

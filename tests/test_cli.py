@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional
 import pytest
 
 import budget_state
-from budget_state._cli import main, terminal_width, use_color
+from budget_state.cli._cli import main, terminal_width, use_color
 from budget_state._errors import ConfigError, LockTimeout
 from budget_state._model import ScopeStatus, Snapshot, Usage
 from budget_state._wiring import hook_command

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from budget_state._commands import (
+from budget_state.budgets._commands import (
     Budget,
     BudgetCache,
     CommandInfo,
@@ -194,7 +194,7 @@ def test_names_are_not_unicode_normalised(tmp_path: Path, on_disk: str, typed: s
 
 def test_a_folding_filesystem_does_not_make_another_name_a_command(tmp_path: Path, monkeypatch) -> None:
     """On a case-insensitive or normalising filesystem (macOS) stat finds Deploy.md for /deploy: Claude Code does not."""
-    import budget_state._commands as commands
+    import budget_state.budgets._commands as commands
 
     path = write(tmp_path / "p/.claude/commands/ns/Deploy.md", "x")
 
@@ -561,7 +561,7 @@ def test_hot_path_imports_nothing_heavy(tmp_path: Path) -> None:
     code = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from budget_state._commands import command_from_prompt, find_command_file, read_budget\n"
+        "from budget_state.budgets._commands import command_from_prompt, find_command_file, read_budget\n"
         f"p = Path({str(tmp_path)!r})\n"
         "f = find_command_file(command_from_prompt('/x go'), project=p, home=p / 'h')\n"
         "assert read_budget(f, project=p)[:2] == (None, None)\n"

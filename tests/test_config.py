@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from budget_state._config import Config, load_config, normalize_mode
+from budget_state.budgets._config import Config, load_config, normalize_mode
 from budget_state._errors import ConfigError
 
 FILE = ".claude/budget.toml"
@@ -332,7 +332,7 @@ def test_env_errors(tmp_path: Path, name: str, value: str, message: str) -> None
 def test_no_toml_parser_without_a_file(tmp_path: Path) -> None:
     code = (
         "import sys\n"
-        "from budget_state._config import load_config\n"
+        "from budget_state.budgets._config import load_config\n"
         f"load_config(__import__('pathlib').Path({str(tmp_path)!r}), {{}})\n"
         "print(sorted(m for m in ('tomllib', 'tomli', 'yaml', 'json') if m in sys.modules))\n"
     )
@@ -376,7 +376,7 @@ def test_no_toml_parser_without_a_file(tmp_path: Path) -> None:
 def test_on_error_alone_reads_only_that_key(
     tmp_path: Path, text: str | bytes | None, env: dict[str, str], expected: str
 ) -> None:
-    from budget_state._config import on_error_alone
+    from budget_state.budgets._config import on_error_alone
 
     if text is not None:
         write_config(tmp_path, text)

@@ -10,7 +10,7 @@ from typing import Any, Dict, List
 
 import pytest
 
-from budget_state._cli import main
+from budget_state.cli._cli import main
 
 ROOT = Path(__file__).parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -11,9 +11,9 @@ from typing import Any, Dict
 import pytest
 
 from budget_state import __version__, _hooklog
-from budget_state._cli import main
+from budget_state.cli._cli import main
 from budget_state._install import install
-from budget_state._lock import LedgerLock
+from budget_state.ledger._lock import LedgerLock
 from budget_state._wiring import NOT_INSTALLED
 
 

@@ -358,9 +358,9 @@ def test_import_is_cheap() -> None:
 
 def test_with_the_ledgers_buckets_and_limits() -> None:
     """The way status wires it: limits from _limits.evaluate, series from the ledger's minute buckets."""
-    from budget_state._limits import LimitSpec, evaluate
-    from budget_state._windows import charge as charge_minute
-    from budget_state._windows import minute_of, parse_window, scope_buckets
+    from budget_state.budgets._limits import LimitSpec, evaluate
+    from budget_state.ledger._windows import charge as charge_minute
+    from budget_state.ledger._windows import minute_of, parse_window, scope_buckets
 
     now = datetime(2026, 12, 2, 10, 30, 30, tzinfo=timezone.utc)
     state: dict[str, object] = {"overall": {"input": 60_000, "usd_micros": 120_000}}

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from budget_state._windows import parse_window
+from budget_state.ledger._windows import parse_window
 from budget_state.forecast import Planned, exhaustion, plan_exhaustion
 
 NOW = 10_000  # epoch minute

@@ -14,7 +14,7 @@ import pytest
 
 from budget_state import hook
 from budget_state._accounting import transcript_time
-from budget_state._ledger import Ledger
+from budget_state.ledger._ledger import Ledger
 
 
 class Project:

@@ -557,7 +557,7 @@ def test_write_failure_is_an_error_and_leaves_no_temp_file(tmp_path: Path, monke
 
 
 def test_config_template_uncommented_is_accepted_by_the_config_loader(tmp_path: Path) -> None:
-    from budget_state import _config
+    from budget_state.budgets import _config
 
     uncommented = "\n".join(
         line[2:]
@@ -626,7 +626,7 @@ def test_install_writes_the_mod_where_claude_code_loads_it(tmp_path: Path) -> No
 
 
 def test_uninstall_user_takes_the_mod_out_and_a_project_uninstall_keeps_it(tmp_path: Path) -> None:
-    from budget_state._uninstall import uninstall
+    from budget_state.cli._uninstall import uninstall
 
     home = tmp_path / "home"
     project = tmp_path / "proj"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from budget_state import _cli
+from budget_state.cli import _cli
 from budget_state._install import install_statusline
 from budget_state._wiring import statusline_command
 

@@ -12,7 +12,7 @@ import filelock
 import pytest
 
 from budget_state._errors import LedgerCorrupt, LedgerError, LockTimeout
-from budget_state._ledger import (
+from budget_state.ledger._ledger import (
     COLD_MARKER,
     HOT_RUNS,
     HOT_RUNS_MAX,
@@ -24,7 +24,7 @@ from budget_state._ledger import (
     new_state,
     recent_runs,
 )
-from budget_state._lock import LedgerLock
+from budget_state.ledger._lock import LedgerLock
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 
@@ -172,14 +172,14 @@ def test_open_and_just_finished_runs_stay() -> None:
 def test_runs_go_to_the_run_log_and_buckets_to_a_file_per_scope(tmp_path: Path) -> None:
     import tomllib
 
-    from budget_state._runlog import read_runs
+    from budget_state.ledger._runlog import read_runs
 
     path = tmp_path / "l.toml"
     ledger = Ledger(path)
     now = datetime.now(timezone.utc)
     with ledger.transaction() as state:
         state["runs"] = [_finished(i) for i in range(HOT_RUNS_MAX + 1)]
-        from budget_state._windows import charge
+        from budget_state.ledger._windows import charge
 
         charge(state, ["overall", "/a"], now, {"input": 5, "usd_micros": 7})
     logged = list(read_runs(path))
@@ -202,7 +202,7 @@ def test_runs_go_to_the_run_log_and_buckets_to_a_file_per_scope(tmp_path: Path) 
 def test_a_schema_1_ledger_is_migrated_on_first_write_keeping_every_total(tmp_path: Path) -> None:
     import tomli_w
 
-    from budget_state._runlog import read_runs
+    from budget_state.ledger._runlog import read_runs
 
     path = tmp_path / "l.toml"
     now = datetime.now(timezone.utc).replace(microsecond=0)
@@ -225,7 +225,7 @@ def test_a_schema_1_ledger_is_migrated_on_first_write_keeping_every_total(tmp_pa
     assert got["overall"] == hot["overall"] and got["commands"]["/a"]["input"] == 30
     assert [r["prompt"] for r in read_runs(path)] == ["p0", "p1"]
     assert recent_runs(got["commands"]["/a"]) == [[1, 2, 0, 0, 0]] * 2
-    from budget_state._windows import Buckets, minute_of
+    from budget_state.ledger._windows import Buckets, minute_of
 
     quarters = Buckets.parse(got["quarters"]["/a"])
     assert quarters.total(0)[0].input == 1 + 1 + 1 + 20  # three runs and a day's sum, by when they happened
@@ -247,7 +247,7 @@ def test_a_schema_1_ledger_with_a_corrupt_history_part_keeps_its_totals(tmp_path
 
 
 def test_compact_drops_stale_sessions_and_old_buckets() -> None:
-    from budget_state._windows import MINUTES_KEPT, charge
+    from budget_state.ledger._windows import MINUTES_KEPT, charge
 
     state = new_state(NOW)
     charge(state, ["overall"], NOW - timedelta(minutes=MINUTES_KEPT + 5), {"input": 1})
@@ -380,7 +380,7 @@ def test_a_new_ledger_is_created_0644_under_the_umask(tmp_path: Path) -> None:
 
 
 def test_bucket_files_round_trip_for_any_scope_name(tmp_path: Path) -> None:
-    from budget_state._windows import charge
+    from budget_state.ledger._windows import charge
 
     path = tmp_path / "l.toml"
     names = ["overall", "/review-pr", '/we"ird\\name', "/rév-iew", "/👩\u200d💻dev", "/del\x7f", "/.", "/" + "x" * 300]

@@ -11,7 +11,7 @@ from typing import Any, Dict, List
 import pytest
 from test_hook import Project
 
-from budget_state import _ledger
+from budget_state.ledger import _ledger
 from budget_state._accounting import read_new, transcript_time
 
 

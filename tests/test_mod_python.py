@@ -10,9 +10,9 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from budget_state import _mod
-from budget_state._ledger import new_state
-from budget_state._runs import open_run, record_request, settle
+from budget_state.mod import _mod
+from budget_state.ledger._ledger import new_state
+from budget_state.ledger._runs import open_run, record_request, settle
 
 NOW = datetime(2026, 12, 7, 3, 0, tzinfo=timezone.utc)
 USAGE = {
@@ -169,7 +169,7 @@ def test_of_two_copies_claiming_together_exactly_one_wins(tmp_path: Path) -> Non
     """The plugin's mod and the one in ~/.claude/skills start their Python at the same moment."""
     env = {**os.environ, **env_for(tmp_path)}
     code = (
-        "import os, sys; from budget_state import _mod; "
+        "import os, sys; from budget_state.mod import _mod; "
         "print(_mod.claim(sys.argv[1], os.environ, int(sys.argv[2]), sys.argv[3]))"
     )
     for n in range(5):
@@ -210,7 +210,7 @@ def test_a_measure_records_the_plans_windows_and_the_band_shows_them(tmp_path: P
     (``claude-budget plan``), and the band shows them as the status line does."""
     import time
 
-    from budget_state._plan import read_plan
+    from budget_state.budgets._plan import read_plan
 
     project = tmp_path / "proj"
     (project / ".claude").mkdir(parents=True)

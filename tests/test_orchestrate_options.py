@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from budget_state._cli import build_parser, main
+from budget_state.cli._cli import build_parser, main
 from budget_state.orchestrator._options import Instance, UsageError, build
 
 

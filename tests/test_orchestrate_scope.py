@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from budget_state._budgets import decide
-from budget_state._ledger import new_state
+from budget_state.budgets._budgets import decide
+from budget_state.ledger._ledger import new_state
 from budget_state._model import CATEGORIES, Usage
 from budget_state._steps import ORCHESTRATION_ENV
 from budget_state.orchestrator import _scope
@@ -95,7 +95,7 @@ def test_the_hourly_budget_is_a_rolling_window_of_minutes() -> None:
 
 
 def test_persistent_budgets_count_the_ledgers_own_totals() -> None:
-    from budget_state._windows import charge
+    from budget_state.ledger._windows import charge
 
     state = fleet({"tokens": 1000, "hourly_tokens": 600}, persistent=True)
     state["overall"].update(input=1500)  # spent by anyone: an interactive session, an earlier fleet
@@ -119,7 +119,7 @@ def test_the_preflight_estimate_refuses_a_start_that_would_not_fit() -> None:
 
 
 def test_old_finished_orchestrations_are_pruned_with_their_buckets() -> None:
-    from budget_state._windows import charge
+    from budget_state.ledger._windows import charge
 
     state = new_state(NOW)
     for i in range(_scope.KEEP + 5):
@@ -135,8 +135,8 @@ def test_persistent_budgets_reset_on_restart_starts_those_scopes_over(tmp_path: 
     import io
 
     from budget_state._api import Context
-    from budget_state._runs import record
-    from budget_state._windows import charge
+    from budget_state.ledger._runs import record
+    from budget_state.ledger._windows import charge
     from budget_state.orchestrator._options import Instance, Options
     from budget_state.orchestrator._run import Orchestration
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from budget_state._observe import observe_plan
-from budget_state._plan import (
+from budget_state.mod._observe import observe_plan
+from budget_state.budgets._plan import (
     NO_PLAN,
     Plan,
     PlanStateError,
@@ -280,7 +280,7 @@ def test_quota_budget_per_window() -> None:
 
 
 def test_frontmatter_quota_budgets(tmp_path: Path) -> None:
-    from budget_state._commands import parse_frontmatter
+    from budget_state.budgets._commands import parse_frontmatter
 
     got = parse_frontmatter(b'---\nquotaBudget: "10%"\nquotaBudget7d: 2.5\n---\nbody\n', where="x.md")
     assert (got.quota_5h, got.quota_7d, got.error) == (10.0, 2.5, None)
@@ -289,7 +289,7 @@ def test_frontmatter_quota_budgets(tmp_path: Path) -> None:
 
 
 def test_quota_guard_in_budget_toml_and_the_environment(tmp_path: Path) -> None:
-    from budget_state._config import load_config
+    from budget_state.budgets._config import load_config
     from budget_state._errors import ConfigError
 
     (tmp_path / ".claude").mkdir()
@@ -344,7 +344,7 @@ def test_status_json_plan_and_quota() -> None:
 
 
 def test_the_status_line_part() -> None:
-    from budget_state._plan import plan_part
+    from budget_state.budgets._plan import plan_part
 
     assert plan_part(None, NOW) == "no plan data"
     text = plan_part(plan_at(42, 13), NOW, share=6.25, zone=timezone.utc)
@@ -353,7 +353,7 @@ def test_the_status_line_part() -> None:
 
 
 def test_doctor_names_an_untrusted_state_and_its_fix(tmp_path: Path) -> None:
-    from budget_state._doctor import _plan
+    from budget_state.cli._doctor import _plan
 
     env = env_of(tmp_path)
     assert _plan(env).detail.startswith("no plan data")
@@ -367,7 +367,7 @@ def test_doctor_names_an_untrusted_state_and_its_fix(tmp_path: Path) -> None:
 
 
 def test_kill_mode_stops_a_run_past_its_quota_budget_not_at_it() -> None:
-    from budget_state._plan import quota_running
+    from budget_state.budgets._plan import quota_running
 
     args: dict[str, Any] = {"command": "/big", "quota_5h": 10.0, "quota_7d": None, "now": NOW, "zone": timezone.utc}
     message = quota_running(plan_at(50), use=QuotaUse(five_hour=10.5), **args)
@@ -378,7 +378,7 @@ def test_kill_mode_stops_a_run_past_its_quota_budget_not_at_it() -> None:
 
 
 def test_a_run_keeps_its_quota_budgets(tmp_path: Path) -> None:
-    from budget_state import _runs
+    from budget_state.ledger import _runs
     from budget_state._model import Budget
 
     state: dict[str, Any] = {"overall": {}, "commands": {}, "runs": []}
@@ -392,7 +392,7 @@ def test_the_plan_command_observes_stdin_and_shows_the_windows(
 ) -> None:
     import io
 
-    from budget_state._cli import main
+    from budget_state.cli._cli import main
 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
@@ -446,7 +446,8 @@ def test_the_status_line_survives_a_busy_ledger_and_charges_later(
 ) -> None:
     import io
 
-    from budget_state import _plan, statusline
+    from budget_state.budgets import _plan
+    from budget_state import statusline
     from budget_state._errors import LockTimeout
 
     project = tmp_path / "proj"

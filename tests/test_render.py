@@ -4,10 +4,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from budget_state._budgets import when
+from budget_state.budgets._budgets import when
 from budget_state._model import Forecast, LimitStatus, PerRun, ScopeStatus, Snapshot
 from budget_state._render import render_status
-from budget_state._windows import parse_window
+from budget_state.ledger._windows import parse_window
 
 S = ScopeStatus
 LEDGER = ".claude/budget-ledger.toml"

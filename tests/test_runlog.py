@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from budget_state._paths import lock_path
-from budget_state._runlog import ROTATE_BYTES, append_runs, read_runs, runlog_path, to_record
+from budget_state.ledger._runlog import ROTATE_BYTES, append_runs, read_runs, runlog_path, to_record
 
 T0 = datetime(2026, 12, 2, 10, 0, tzinfo=timezone.utc)
 
@@ -224,9 +224,9 @@ WRITER = """
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from budget_state._lock import LedgerLock
+from budget_state.ledger._lock import LedgerLock
 from budget_state._paths import lock_path
-from budget_state._runlog import append_runs
+from budget_state.ledger._runlog import append_runs
 ledger, who, batches, size, limit = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 now = datetime.now(timezone.utc)
 for b in range(batches):

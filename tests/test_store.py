@@ -13,12 +13,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from budget_state import _store
+from budget_state.ledger import _store
 from budget_state._errors import LedgerError
-from budget_state._ledger import BUCKETS_MARKER, MIGRATIONS, SCHEMA_VERSION, Ledger, add_usage
+from budget_state.ledger._ledger import BUCKETS_MARKER, MIGRATIONS, SCHEMA_VERSION, Ledger, add_usage
 from budget_state._model import Usage
-from budget_state._runs import close_run, open_run, record
-from budget_state._windows import charge
+from budget_state.ledger._runs import close_run, open_run, record
+from budget_state.ledger._windows import charge
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 
@@ -166,7 +166,7 @@ def test_sessions_idle_too_long_are_forgotten_when_a_session_starts_without_read
 
 
 def test_an_api_run_goes_to_the_run_log_and_the_command_keeps_its_totals(tmp_path: Path) -> None:
-    from budget_state._runlog import read_runs
+    from budget_state.ledger._runlog import read_runs
 
     path = tmp_path / "budget-ledger.toml"
     for i in range(60):

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from budget_state._cli import main
-from budget_state._ledger import Ledger
-from budget_state._runlog import append_runs, runlog_path
-from budget_state._suggest import (
+from budget_state.cli._cli import main
+from budget_state.ledger._ledger import Ledger
+from budget_state.ledger._runlog import append_runs, runlog_path
+from budget_state.cli._suggest import (
     HEADROOM,
     dollars_text,
     gather,
@@ -21,8 +21,8 @@ from budget_state._suggest import (
     to_toml,
     tokens_text,
 )
-from budget_state._units import parse_tokens
-from budget_state._windows import charge
+from budget_state.budgets._units import parse_tokens
+from budget_state.ledger._windows import charge
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -138,7 +138,7 @@ def test_the_snippet_is_toml_with_the_keys_the_config_takes() -> None:
 
 
 def test_the_snippet_is_what_the_config_loader_takes(tmp_path: Path) -> None:
-    from budget_state._config import load_config
+    from budget_state.budgets._config import load_config
 
     days = [300_000, 500_000, 400_000, 700_000, 600_000]
     s = suggest(
@@ -222,7 +222,7 @@ def test_gather_reads_the_ledger_and_the_log(tmp_path: Path) -> None:
     path = tmp_path / "l.toml"
     now = datetime.now(UTC)
     _history(path, now)
-    from budget_state._runlog import read_runs
+    from budget_state.ledger._runlog import read_runs
 
     quarters, runs = gather(Ledger(path).read(), read_runs(path), counted=("input", "output"))
     assert set(quarters) == {"overall", "/review-pr"}

@@ -16,7 +16,7 @@ from typing import Any, Dict, List
 
 import pytest
 
-from budget_state._config import load_config
+from budget_state.budgets._config import load_config
 from budget_state._errors import ConfigError
 from budget_state._model import Window
 from budget_state.team import local
@@ -377,7 +377,7 @@ def test_a_database_that_never_answers_costs_a_hook_half_a_second_then_the_polic
         allowed = m.turn(100, stop=False)
         # The wait itself, without the process start and imports a loaded machine makes noisy:
         from budget_state._api import Context
-        from budget_state._ledger import utcnow
+        from budget_state.ledger._ledger import utcnow
         from budget_state.team import hook as team_hook
 
         ctx = Context.load(m.root, env=m.env)
@@ -550,7 +550,7 @@ def test_team_set_refuses_bad_values_with_the_fix(url: str, tmp_path: Path, args
 
 
 def test_doctor_checks_the_team_database(url: str, tmp_path: Path) -> None:
-    from budget_state._doctor import _team
+    from budget_state.cli._doctor import _team
 
     team = new_team()
     project = tmp_path / "p"

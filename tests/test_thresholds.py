@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import budget_state
-from budget_state._budgets import check_running, check_start, crossed
-from budget_state._cli import main
+from budget_state.budgets._budgets import check_running, check_start, crossed
+from budget_state.cli._cli import main
 from budget_state._model import ScopeStatus, Snapshot
 from budget_state._render import render_status
 

@@ -8,9 +8,9 @@ from typing import Dict
 
 import pytest
 
-from budget_state._cli import main
+from budget_state.cli._cli import main
 from budget_state._install import CONFIG_TEMPLATE, install
-from budget_state._uninstall import uninstall
+from budget_state.cli._uninstall import uninstall
 
 PY = "/opt/venv/bin/python"
 

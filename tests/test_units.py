@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from budget_state._units import TokenValueError, describe_value, humanize, parse_tokens
+from budget_state.budgets._units import TokenValueError, describe_value, humanize, parse_tokens
 
 VALID = [
     (50000, 50000, "int"),

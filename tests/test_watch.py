@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import budget_state
-from budget_state import _cli, _watch
+from budget_state.cli import _cli, _watch
 from budget_state._api import Context
 
 STAMP = re.compile(r"^--- \d\d:\d\d:\d\d ---$", re.MULTILINE)

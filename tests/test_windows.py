@@ -8,12 +8,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from budget_state._budgets import check_running, check_start, preflight, refusal, threshold_message
-from budget_state._config import load_config
+from budget_state.budgets._budgets import check_running, check_start, preflight, refusal, threshold_message
+from budget_state.budgets._config import load_config
 from budget_state._errors import ConfigError
-from budget_state._limits import LimitSpec, evaluate, merge, per_run
+from budget_state.budgets._limits import LimitSpec, evaluate, merge, per_run
 from budget_state._model import LimitStatus, PerRun, ScopeStatus, Window
-from budget_state._windows import (
+from budget_state.ledger._windows import (
     Buckets,
     WindowError,
     _add_last,

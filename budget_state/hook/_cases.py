@@ -17,8 +17,8 @@ def handle(event: Event, env: Mapping[str, str], /) -> Reply | None:
     decides nothing and leaves threshold crossings for the next hook that answers to announce.
     """
     from .._api import Context
-    from .._ledger import utcnow
-    from .._mod import active
+    from ..ledger._ledger import utcnow
+    from ..mod._mod import active
     from ._turn import Call
 
     ctx = Context.load(env=env, cwd=event.cwd, own_process=True)

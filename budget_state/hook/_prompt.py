@@ -10,9 +10,9 @@ from ._turn import Call, begin_turn, refuse_or_say, shared_budgets, thresholds, 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .._budgets import Decision
-    from .._ledger import State
     from .._model import Budget, ScopeStatus
+    from ..budgets._budgets import Decision
+    from ..ledger._ledger import State
     from ._event import Event, Reply
 
 # `/budget` as the plugin names it (plugin commands are `/<plugin>:<command>`; 2.1.197 knows the
@@ -25,7 +25,7 @@ def prompt(call: Call, /) -> Reply | None:
     """A prompt: ``/budget`` is answered, a turn Claude Code started continues its run, and any
     other prompt may start (a command's run, under its budgets and the shared ones) or is refused."""
     from .._api import STATUS_COMMAND
-    from .._commands import command_from_prompt
+    from ..budgets._commands import command_from_prompt
 
     if _started_by_claude(call.event):
         return followup(call)
@@ -42,8 +42,8 @@ def _started_by_claude(event: Event, /) -> bool:
 
 def start(call: Call, command: str | None, /) -> Reply | None:
     """A prompt the user typed: ``command`` (None: a plain prompt) may start, or is refused."""
-    from .. import _runs
     from .._steps import _command_budget
+    from ..ledger import _runs
 
     found = _command_budget(call.ctx, command)
     command, _, budget = found
@@ -77,8 +77,8 @@ def _may_start(
 
     ``found``: the command (None: a plain prompt), its file and its frontmatter budgets."""
     from .._api import command_status, overall_status
-    from .._budgets import check_start
     from .._steps import _orchestration_limit
+    from ..budgets._budgets import check_start
 
     ctx, now = call.ctx, call.now
     command, path, budget = found
@@ -89,11 +89,11 @@ def _may_start(
     decision = check_start(mode, cmd_status, overall, now=now, zone=call.zone)
     notes: list[str] = []
     if decision.allowed and cmd_status is not None and ctx.config.preflight != "off":
-        from .._budgets import preflight
+        from ..budgets._budgets import preflight
 
         decision = preflight(mode, ctx.config.preflight, cmd_status, overall)
     if decision.allowed and command is not None:
-        from .._plan import plan_decision
+        from ..budgets._plan import plan_decision
 
         decision, more = plan_decision(ctx, state, command, budget, now)
         notes += more
@@ -111,10 +111,10 @@ def followup(call: Call, /) -> Reply | None:
     is that command's spending, under that command's budget — and in block mode it is refused
     when the command's budget is spent, like a new start would be.
     """
-    from .. import _runs
     from .._accounting import notification
-    from .._budgets import check_start
     from .._steps import _orchestration_limit, _statuses
+    from ..budgets._budgets import check_start
+    from ..ledger import _runs
 
     ctx, e, now = call.ctx, call.event, call.now
     tool, agent = notification(e.prompt)

@@ -38,7 +38,7 @@ def main(
     out = sys.stdout if stdout is None else stdout
     source = sys.stdin.buffer if stdin is None else stdin
     if args[:1] == ["--mod"]:  # a request of the Claude Code mod (see _mod): not a hook event
-        from .._mod import main as mod_main
+        from ..mod._mod import main as mod_main
 
         return mod_main(source, out, env)
     if args[:1] == ["--version"]:  # for `claude-budget doctor`: which claude-budget a hook line runs

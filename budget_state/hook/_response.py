@@ -12,10 +12,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from .._budgets import Decision
-    from .._ledger import State
     from .._model import ScopeStatus
-    from .._runs import OpenRun
+    from ..budgets._budgets import Decision
+    from ..ledger._ledger import State
+    from ..ledger._runs import OpenRun
     from ._event import Reply
 
     #: what ends with the event, inside its transaction: a turn (Stop), the session (SessionEnd)
@@ -77,8 +77,8 @@ def _respond(
     ``probe``: kill mode's PreToolUse before its response is in the transcript; raises
     :class:`_WaitFirst` (writing nothing) when that response could change the decision.
     """
-    from .. import _runs
     from .._steps import _statuses, settle
+    from ..ledger import _runs
 
     ctx, e, now = call.ctx, call.event, call.now
     notes: list[str] = []
@@ -136,8 +136,8 @@ def _judge(
 ) -> Decision:
     """Kill mode: may the running turn go on — by this project's limits (``statuses``: its
     command's, overall's), the orchestration's and the plan's windows?"""
-    from .._budgets import check_running
     from .._steps import _orchestrated, _orchestration_limit
+    from ..budgets._budgets import check_running
 
     ctx, session, now = call.ctx, call.event.session, call.now
     status, overall = statuses
@@ -152,7 +152,7 @@ def _judge(
 
 
 def _close_turn(call: Call, state: State, /) -> None:
-    from .. import _runs
+    from ..ledger import _runs
 
     e = call.event
     # A Stop that runs in the background may arrive after the next turn's prompt hook: the run
@@ -162,7 +162,7 @@ def _close_turn(call: Call, state: State, /) -> None:
 
 
 def _end_session(call: Call, state: State, /) -> None:
-    from .. import _runs
+    from ..ledger import _runs
 
     _runs.end_session(state, session=call.event.session, now=call.now)
 
@@ -188,8 +188,8 @@ def _could_go_over(call: Call, state: State, status: ScopeStatus | None, overall
     mode stops the turn one request later, at the next tool call: "at most one request after the
     crossing" holds either way.
     """
-    from .._budgets import could_go_over
     from .._steps import ORCHESTRATION_ENV, session_peak
+    from ..budgets._budgets import could_go_over
 
     peak = session_peak(state, call.event.session)
     if peak is None:
@@ -214,8 +214,8 @@ def _plan_running(call: Call, state: State, running: OpenRun, /) -> Decision | N
     budget = running.budget
     if running.command is None or budget is None or (budget.quota_5h is None and budget.quota_7d is None):
         return None
-    from .._budgets import Decision
-    from .._plan import quota_running, quota_use, read_plan
+    from ..budgets._budgets import Decision
+    from ..budgets._plan import quota_running, quota_use, read_plan
 
     plan = read_plan(call.ctx.env)
     message = quota_running(

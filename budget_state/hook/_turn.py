@@ -9,9 +9,9 @@ if TYPE_CHECKING:
     from datetime import datetime, tzinfo
 
     from .._api import Context
-    from .._budgets import Decision
-    from .._ledger import State
     from .._model import ScopeStatus
+    from ..budgets._budgets import Decision
+    from ..ledger._ledger import State
     from ._event import Event, Reply
 
 
@@ -34,9 +34,9 @@ def begin_turn(call: Call, state: State, /, *, typed: bool = True) -> list[str]:
 
     ``typed``: the user's prompt, not a turn Claude Code started itself.
     """
-    from .. import _runs
     from .._accounting import transcript_time
     from .._steps import settle
+    from ..ledger import _runs
 
     e = call.event
     if e.prompt_id is not None:
@@ -58,8 +58,8 @@ def begin_turn(call: Call, state: State, /, *, typed: bool = True) -> list[str]:
 
 def thresholds(call: Call, state: State, command: ScopeStatus | None, overall: ScopeStatus, /) -> list[str]:
     """Announce each 70/90/100 % crossing of each limit once, for the running command and overall."""
-    from .._budgets import crossed, threshold_message
-    from .._runs import set_warned, warned
+    from ..budgets._budgets import crossed, threshold_message
+    from ..ledger._runs import set_warned, warned
 
     notes = []
     for s in (command, overall):

@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._commands import is_command_name
-from .._units import TokenValueError, parse_percent
+from ..budgets._commands import is_command_name
+from ..budgets._units import TokenValueError, parse_percent
 from ._instance import Instance
 from ._values import UsageError, command, dashboard, mode, parameter_type, period, seconds, tokens, usd, whole
 

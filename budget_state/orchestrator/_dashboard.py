@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, TextIO
 
-from .._ledger import utcnow
 from .._terminal import terminal_width, use_color
+from ..ledger._ledger import utcnow
 from ._report import build, render
 
 if TYPE_CHECKING:

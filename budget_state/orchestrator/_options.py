@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .._units import TokenValueError, parse_percent
+from ..budgets._units import TokenValueError, parse_percent
 from ._configfile import from_file
 from ._instance import Instance
 from ._values import UsageError, command, dashboard, mode, pair, parameter_type, period, seconds, tokens, usd, whole

@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._api import Context, build_snapshot, overall_status
-from .._budgets import decide
-from .._ledger import utcnow
 from .._model import dollars
 from .._render import _safe
-from .._units import humanize
+from ..budgets._budgets import decide
+from ..budgets._units import humanize
+from ..ledger._ledger import utcnow
 from . import _scope
 from ._run import dollar_cap, hooks_installed
 from ._schedule import Slot, estimate, may_start, order, preflight, project_statuses

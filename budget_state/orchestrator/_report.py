@@ -11,12 +11,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .. import _records as records
 from .._model import Usage, dollars
 from .._render import _COLORS, _EXCEEDED_COLOR, _ljust, _paint, _safe, _width
-from .._units import humanize
-from .._windows import parse_window
+from ..budgets._units import humanize
 from ..forecast import Planned, plan_exhaustion
+from ..ledger import _records as records
+from ..ledger._windows import parse_window
 from . import _scope
 from ._results import STATES, Result
 from ._schedule import estimate

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from .._model import CATEGORIES, Usage, dollars
 from .._render import _ljust, _safe, _width
-from .._units import humanize
+from ..budgets._units import humanize
 
 JSON_VERSION = 1
 STATES = ("queued", "waiting", "running", "done", "skipped", "stopped", "failed")

@@ -20,18 +20,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
-from .. import _records as records
 from .._api import Context
-from .._budgets import when
-from .._config import pricer
 from .._errors import BudgetError
 from .._install import HOOK_EVENTS, HOOK_TIMEOUT
-from .._ledger import utcnow
 from .._model import Usage, count_value
 from .._paths import claude_home
-from .._plan import read_plan
-from .._runs import end_session, reset, settle
 from .._wiring import PYTHON_ENV, hook_command, is_ours
+from ..budgets._budgets import when
+from ..budgets._config import pricer
+from ..budgets._plan import read_plan
+from ..ledger import _records as records
+from ..ledger._ledger import utcnow
+from ..ledger._runs import end_session, reset, settle
 from . import _scope
 from ._dashboard import Reporter, isatty
 from ._options import Instance, Options

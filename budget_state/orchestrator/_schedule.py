@@ -14,12 +14,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .. import _records as records
 from .._api import command_status, overall_status
-from .._budgets import Decision, check_running, check_start, decide
-from .._commands import BudgetCache, find_command_file, read_budget
 from .._model import Usage, count_value
 from .._paths import cache_path, claude_home
+from ..budgets._budgets import Decision, check_running, check_start, decide
+from ..budgets._commands import BudgetCache, find_command_file, read_budget
+from ..ledger import _records as records
 from . import _scope
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ Layout (inside the ledger, above the history line)::
     [orchestrations."<id>".limits]     tokens, usd_micros, hourly_tokens, hourly_usd_micros
     [orchestrations."<id>".commands."/c"]   what its instances of /c spent
     [orchestrations."<id>".instances."<session>"]  command, limit, usd_limit, exempt, requests + what it spent
-    [minutes]."@<id>", [quarters]."@<id>"   its time buckets, as every scope's (budget_state._windows)
+    [minutes]."@<id>", [quarters]."@<id>"   its time buckets, as every scope's (budget_state.ledger._windows)
 
 On the hook path: imports nothing beyond what the hook has already loaded.
 """
@@ -24,11 +24,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .. import _records as records
-from .._budgets import Decision, Standing, decide
-from .._ledger import State, add_usage, subtable
 from .._model import CATEGORIES, Usage, count_value, dollars
-from .._runs import forget_buckets, join_orchestration
+from ..budgets._budgets import Decision, Standing, decide
+from ..ledger import _records as records
+from ..ledger._ledger import State, add_usage, subtable
+from ..ledger._runs import forget_buckets, join_orchestration
 
 if TYPE_CHECKING:
     from .._model import Mode
@@ -65,7 +65,7 @@ class Limit(NamedTuple):
         return max(0, self.used * 100 // self.limit) if self.limit > 0 else 0
 
     def amount(self, value: int | None = None) -> str:
-        from .._units import humanize
+        from ..budgets._units import humanize
 
         n = self.used if value is None else value
         return dollars(n) if self.metric == "usd" else f"{humanize(n)} tokens"
@@ -176,7 +176,7 @@ def charger(state: State, session: str, now: datetime, /) -> Charge | None:
     t = table(state, oid) if oid is not None else None
     if t is None:
         return None
-    from .._windows import charge as charge_buckets
+    from ..ledger._windows import charge as charge_buckets
 
     def charge(usage: Mapping[str, int], model: str | None, command: str | None, correction: bool = False) -> None:
         counts = dict(usage)
@@ -200,7 +200,7 @@ def bucket_scope(oid: str, /) -> str:
 def _buckets(state: Mapping[str, Any], oid: str) -> Any:
     """The minute buckets the "hourly" budgets count: the orchestration's, or with
     ``--persistent-budgets`` the ledger's overall ones (everyone's spending)."""
-    from .._windows import scope_buckets
+    from ..ledger._windows import scope_buckets
 
     t = table(dict(state), oid) or {}
     return scope_buckets(state, "overall" if t.get("persistent") else bucket_scope(oid))
@@ -309,7 +309,7 @@ def check(
 
 
 def standings(found: Iterable[Limit], /, *, estimate: Callable[[Limit], int] | None = None) -> Iterator[Standing]:
-    """The orchestration's limits as :func:`budget_state._budgets.decide` reads them. With
+    """The orchestration's limits as :func:`budget_state.budgets._budgets.decide` reads them. With
     ``estimate`` (what a start would add to a limit: a typical run), each limit is followed by
     whether that start would overspend it."""
     for lim in found:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._commands import command_from_prompt, is_command_name
-from .._config import MODES
 from .._errors import ConfigError
-from .._units import TokenValueError, describe_value, parse_tokens
+from ..budgets._commands import command_from_prompt, is_command_name
+from ..budgets._config import MODES
+from ..budgets._units import TokenValueError, describe_value, parse_tokens
 
 DASHBOARD_MODES = ("live", "report", "off")
 PARAMETER_TYPES = ("tokens", "cost", "mixed")

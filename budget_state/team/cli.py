@@ -1,6 +1,6 @@
 """``claude-budget team init | set | status | sweep | sync``: declare team budgets and look at them.
 
-Registered by ``budget_state._cli`` (:func:`add_parser`); errors are :class:`BudgetError`, so the
+Registered by ``budget_state.cli._cli`` (:func:`add_parser`); errors are :class:`BudgetError`, so the
 one handler there maps them to ``Error: …`` and exit 1.
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from budget_state import _records as records
 from budget_state._errors import BudgetError, ConfigError
+from budget_state.ledger import _records as records
 
 JSON_VERSION = 1
 
@@ -96,7 +96,7 @@ def _session(ctx: Any) -> Iterator[Any]:
         with db.session(str(ctx.config.team_url)) as conn:
             yield conn
     except psycopg.Error as e:
-        from budget_state._teamconfig import redact
+        from budget_state.budgets._teamconfig import redact
 
         first = redact((str(e).strip().splitlines() or [type(e).__name__])[0], ctx.config.team_url)
         raise BudgetError(f"the team database refused: {first} — check the role's permissions (docs/team.md)") from None
@@ -114,7 +114,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def _amount(args: argparse.Namespace) -> tuple[str, int]:
     if args.tokens is not None:
-        from budget_state._units import TokenValueError, parse_tokens
+        from budget_state.budgets._units import TokenValueError, parse_tokens
 
         try:
             return "tokens", parse_tokens(args.tokens, what="--tokens")
@@ -132,7 +132,7 @@ def _amount(args: argparse.Namespace) -> tuple[str, int]:
 
 def cmd_set(args: argparse.Namespace) -> int:
     from budget_state._model import CATEGORIES, slash_name
-    from budget_state._teamconfig import team_name
+    from budget_state.budgets._teamconfig import team_name
     from budget_state.team import db
     from budget_state.team.windows import label, parse_window
 
@@ -183,7 +183,7 @@ def cmd_set(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from budget_state._teamconfig import team_name
+    from budget_state.budgets._teamconfig import team_name
     from budget_state.team import db
     from budget_state.team.view import machine_json
 
@@ -246,7 +246,7 @@ def _print_status(
     team: str, rows: list[dict[str, Any]], machine: dict[str, Any], error: str | None, swept: int
 ) -> None:
     from budget_state._model import dollars
-    from budget_state._units import humanize
+    from budget_state.budgets._units import humanize
 
     print(f'Team "{team}"' + (f" — database unreachable: {error}" if error else ""))
     if not rows and error is None:
@@ -270,7 +270,7 @@ def _print_status(
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from budget_state._teamconfig import team_name
+    from budget_state.budgets._teamconfig import team_name
     from budget_state.team import db
 
     ctx = _ctx(args)
@@ -281,7 +281,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from budget_state._ledger import utcnow
+    from budget_state.ledger._ledger import utcnow
     from budget_state.team import hook
 
     ctx = _ctx(args)

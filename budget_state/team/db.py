@@ -53,7 +53,7 @@ def connect(url: str, *, statement_ms: int) -> psycopg.Connection[Row]:
             row_factory=dict_row,
         )
     except psycopg.Error as e:
-        from budget_state._teamconfig import redact
+        from budget_state.budgets._teamconfig import redact
 
         raise Unreachable(f"cannot connect to the team database ({redact(_short(e), url)})") from None
 

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from budget_state._model import count_value
-from budget_state._teamconfig import redact, team_name
+from budget_state.budgets._teamconfig import redact, team_name
 from budget_state.team import local
 
 if TYPE_CHECKING:
     from budget_state._api import Context
-    from budget_state._budgets import Decision, Standing
-    from budget_state._ledger import State
+    from budget_state.budgets._budgets import Decision, Standing
+    from budget_state.ledger._ledger import State
 
 TIMEOUT_S = 0.5  # the longest a hook waits on the database (CLAUDE_BUDGET_TEAM_TIMEOUT overrides)
 STATEMENT_MS = 400
@@ -117,7 +117,7 @@ def _describe(e: BaseException) -> str:
 
 
 def _open_sessions(state: State) -> bool:
-    from budget_state import _records
+    from budget_state.ledger import _records
 
     return _records.any_open_session(state)
 
@@ -164,21 +164,21 @@ def may_start(ctx: Context, state: State, command: str | None, now: datetime) ->
 
 
 def _decide(ctx: Context, t: local.Team, scopes: Iterable[str], *, running: bool) -> Decision | None:
-    from budget_state._budgets import decide
+    from budget_state.budgets._budgets import decide
 
     decision = decide(standings(ctx, t, scopes), ctx.config.mode, "running" if running else "start")
     return None if decision.allowed else decision
 
 
 def standings(ctx: Context, t: local.Team, scopes: Iterable[str]) -> Iterator[Standing]:
-    """The team's leases for ``scopes`` as :func:`budget_state._budgets.decide` reads them.
+    """The team's leases for ``scopes`` as :func:`budget_state.budgets._budgets.decide` reads them.
 
     A lease is spent once used up; a running turn is over once it spent past its lease and no more
     could be leased (the settle makes the lease absorb what was spent past it). While the database
     is unreachable, ``on_team_unreachable`` says: block refuses on a used-up lease (or on none
     held at all); use-lease-then-warn goes on, with a warning (see :func:`warnings`).
     """
-    from budget_state._budgets import Standing
+    from budget_state.budgets._budgets import Standing
 
     down = bool(t.get("unreachable"))
     block = ctx.config.on_team_unreachable == "block"
@@ -241,7 +241,7 @@ def _label(b: Mapping[str, Any]) -> str:
 
 def _amount(metric: object, n: int) -> str:
     from budget_state._model import dollars
-    from budget_state._units import humanize
+    from budget_state.budgets._units import humanize
 
     return dollars(n) if metric == "usd" else f"{humanize(n)} tokens"
 
@@ -278,8 +278,8 @@ def status_lines(ctx: Context, state: State) -> list[str]:
 
 def api_may_start(ctx: Context, command: str | None) -> Decision:
     """``budget_state.may_start`` with a team: the local answer was yes; now the team's leases."""
-    from budget_state._budgets import ALLOW
-    from budget_state._ledger import utcnow
+    from budget_state.budgets._budgets import ALLOW
+    from budget_state.ledger._ledger import utcnow
 
     with ctx.ledger.transaction() as state:
         _, decision = may_start(ctx, state, command, utcnow())
@@ -296,7 +296,7 @@ def status_json(ctx: Context, state: State) -> dict[str, Any]:
 
 
 def _team_table(state: State) -> dict[str, Any] | None:
-    from budget_state import _records
+    from budget_state.ledger import _records
 
     found: dict[str, Any] | None = _records.feature_table(state, "team")
     return found

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from budget_state import _records as records
-from budget_state._ledger import State
 from budget_state._model import CATEGORIES, count_value
+from budget_state.ledger import _records as records
+from budget_state.ledger._ledger import State
 
 CHUNK_MINUTES = 2.0  # a top-up asks for about this long of use at the recent burn rate
 RATE_TAU_MIN = 10.0  # the burn rate's memory (EWMA time constant, minutes)

@@ -85,6 +85,6 @@ def lines(t: Mapping[str, Any] | None, team: str, *, on_unreachable: str) -> lis
 
 def _fmt(metric: object) -> Any:
     from budget_state._model import dollars
-    from budget_state._units import humanize
+    from budget_state.budgets._units import humanize
 
     return dollars if metric == "usd" else humanize

@@ -10,13 +10,13 @@ from budget_state._model import Window
 
 
 def parse_window(text: str, /) -> Window | None:
-    """What local budgets accept (``budget_state._windows.parse_window``), or ``total``/``none`` for a
+    """What local budgets accept (``budget_state.ledger._windows.parse_window``), or ``total``/``none`` for a
     cumulative budget (None).
 
     :raises ValueError: saying what is accepted.
     """
-    from budget_state._windows import WindowError
-    from budget_state._windows import parse_window as local_window
+    from budget_state.ledger._windows import WindowError
+    from budget_state.ledger._windows import parse_window as local_window
 
     word = text.strip().lower()
     if word in ("", "total", "none", "cumulative"):

@@ -112,7 +112,7 @@ def total(usage: Mapping[str, int], /) -> int:
 
 def number_in(text: str, n: int, /) -> bool:
     """Whether ``n`` is written in ``text``: plain, with thousands separators, or short (``12.3K``)."""
-    from budget_state._units import humanize  # the product's own short form, as /budget prints it
+    from budget_state.budgets._units import humanize  # the product's own short form, as /budget prints it
 
     return any(form in text for form in (str(n), f"{n:,}", f"{n:_}", humanize(n)))
 
@@ -298,7 +298,7 @@ class Project:
 
     def state(self) -> dict[str, Any]:
         """The ledger's state as the product reads it (the ledger file and its parts beside it)."""
-        from budget_state._ledger import Ledger
+        from budget_state.ledger._ledger import Ledger
 
         return Ledger(self.ledger).read()
 

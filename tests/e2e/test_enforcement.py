@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from e2e_harness import MODS, add, total
 
-from budget_state._units import humanize
+from budget_state.budgets._units import humanize
 
 BLOCKED = "UserPromptSubmit operation blocked by hook:\n"
 

@@ -36,7 +36,7 @@ from e2e_harness import (
     usage_of,
 )
 
-from budget_state._units import humanize
+from budget_state.budgets._units import humanize
 
 REVIEW = "Review PR $ARGUMENTS. SCRIPT: bash, agent, bash, text"
 BIG = 1_000_000

@@ -202,7 +202,7 @@ def test_the_band_and_budget_in_the_interactive_tui(project, fake_api, interacti
     p.write_command("review-pr", "Review PR $ARGUMENTS. SCRIPT: bash, text", token_budget=1_000_000)
     tui = interactive(p)
 
-    from budget_state._units import humanize
+    from budget_state.budgets._units import humanize
 
     tui.submit("/review-pr 1")
 

@@ -312,7 +312,7 @@ def test_a_command_budget_given_here_replaces_the_frontmatter_one(project, fake_
 
 def seed_plan(p: Any, used: float, resets_at: int) -> None:
     """The account's windows as an interactive session of this user last saw them."""
-    from budget_state._observe import observe_plan
+    from budget_state.mod._observe import observe_plan
 
     limits = {
         "five_hour": {"used_percentage": used, "resets_at": resets_at},

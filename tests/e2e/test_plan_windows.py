@@ -14,7 +14,7 @@ from typing import Any
 
 from e2e_harness import after, flat, pane_idle
 
-from budget_state._observe import observe_plan
+from budget_state.mod._observe import observe_plan
 
 GUARD_CONFIG = 'mode = "block"\nquota_guard = 90\n'
 BIG = "Do the big job $ARGUMENTS. SCRIPT: bash, text"

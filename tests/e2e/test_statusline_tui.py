@@ -22,7 +22,7 @@ import pytest
 from e2e_harness import clean_env, pane_idle, tmux_bin
 
 import budget_state
-from budget_state._units import humanize
+from budget_state.budgets._units import humanize
 
 HOURLY = 60_000  # the overall budget's rolling-hour token limit
 

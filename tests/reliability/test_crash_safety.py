@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import budget_state
-from budget_state._ledger import Ledger
+from budget_state.ledger._ledger import Ledger
 
 WORKERS = 3
 TRIALS = 210  # kills of record_usage writers at random moments
@@ -178,7 +178,7 @@ def test_kill9_writers_at_random_moments_lose_nothing(proj: Any, kit: Any) -> No
     assert inputs == {**{f"/w{k}": committed[k] for k in range(WORKERS)}, "/after": 1}
     assert state["overall"]["input"] == sum(inputs.values())
     assert state["overall"]["output"] == 2 * sum(inputs.values())
-    from budget_state._runlog import read_runs
+    from budget_state.ledger._runlog import read_runs
 
     # A writer killed between the run log's append and the ledger's write leaves a run in both:
     # one per prompt, the ledger's copy winning.

@@ -18,7 +18,7 @@ import pytest
 
 import budget_state
 from budget_state._errors import LedgerCorrupt, LedgerError
-from budget_state._ledger import Ledger
+from budget_state.ledger._ledger import Ledger
 from budget_state._render import render_status
 
 NOT_ENFORCED = " (budgets not enforced for this step)"

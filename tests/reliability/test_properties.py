@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 
 from budget_state import hook
 from budget_state._accounting import read_new
-from budget_state._commands import BudgetCache, command_from_prompt, is_command_name, parse_frontmatter, read_budget
-from budget_state._ledger import Ledger, utcnow
-from budget_state._runs import open_run, settle
+from budget_state.budgets._commands import BudgetCache, command_from_prompt, is_command_name, parse_frontmatter, read_budget
+from budget_state.ledger._ledger import Ledger, utcnow
+from budget_state.ledger._runs import open_run, settle
 
 if sys.version_info >= (3, 11):
     import tomllib

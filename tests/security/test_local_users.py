@@ -238,7 +238,7 @@ def test_a_planted_mod_handshake_does_not_make_the_hooks_stand_down(world: World
     project = world.project()
     sleeper = world.victim.spawn(["sleep", "60"], cwd=world.victim.home)
     try:
-        from budget_state._mod import _process_start
+        from budget_state.mod._mod import _process_start
 
         shared = world.base / "shared-state"
         handshake = shared / "claude-budget" / "mod" / "sess-sec.json"

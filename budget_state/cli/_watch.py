@@ -17,12 +17,12 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, TextIO
 
-from ._api import build_snapshot
-from ._errors import BudgetError
-from ._render import render_status
+from .._api import build_snapshot
+from .._errors import BudgetError
+from .._render import render_status
 
 if TYPE_CHECKING:
-    from ._api import Context
+    from .._api import Context
 
 REFRESH = 15.0  # seconds: rebuilt at least this often anyway (the clock moves windows and forecasts)
 

@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
-    from ._api import Context
+    from .._api import Context
+    from .._model import Budget
+    from ..ledger._records import RunRecord
     from ._budgets import Decision
-    from ._model import Budget
-    from ._records import RunRecord
 
 WINDOWS = ("five_hour", "seven_day")
 LABELS = {"five_hour": "5-hour", "seven_day": "7-day"}
@@ -168,7 +168,7 @@ class PlanStateError(Exception):
 
 def plan_path(env: Mapping[str, str]) -> Path | None:
     """The account state file: one per Claude Code config folder, in the user's state folder."""
-    from ._paths import claude_home
+    from .._paths import claude_home
 
     explicit = env.get("CLAUDE_BUDGET_PLAN_STATE")
     if explicit:
@@ -290,7 +290,7 @@ def api_key_login(env: Mapping[str, str]) -> bool:
 
 def _write(path: Path, data: Mapping[str, Any]) -> None:
     """Under the state file's lock (:func:`record_plan`), in one step (:func:`write_atomic`)."""
-    from ._atomic import write_atomic
+    from .._atomic import write_atomic
 
     folder = path.parent
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -338,8 +338,8 @@ def record_plan(
     The file is only rewritten when something changed (a statusline runs after every response).
     :raises PlanStateError: the folder or file is not this user's alone, or cannot be written.
     """
-    from ._lock import LedgerLock
-    from ._paths import lock_path
+    from .._paths import lock_path
+    from ..ledger._lock import LedgerLock
 
     path = plan_path(env)
     if path is None:
@@ -385,8 +385,8 @@ def attribute(state: dict[str, Any], plan: Plan, *, counted: tuple[str, ...], no
     moved by its whole new use. With no tokens counted here since the mark, the movement was spent
     elsewhere (another project, another machine): it goes to overall's ``unattributed`` only.
     """
-    from . import _records as records
-    from ._runs import plan_table
+    from ..ledger import _records as records
+    from ..ledger._runs import plan_table
 
     quota = records.made_table(state, "quota")
     moves: dict[str, float] = {}
@@ -440,7 +440,7 @@ def _add_window(table: dict[str, Any], name: str, plan: Plan, move: float) -> No
 
 
 def _charge_run(state: dict[str, Any], run: RunRecord, name: str, plan: Plan, share: float) -> None:
-    from ._runs import add_run_share, plan_table
+    from ..ledger._runs import add_run_share, plan_table
 
     key = "quota_5h" if name == "five_hour" else "quota_7d"
     total = add_run_share(state, run.prompt, key, share)
@@ -480,7 +480,7 @@ def _nearest_rank(values: list[float], q: float) -> float:
 
 def quota_use(state: Mapping[str, Any], name: str, plan: Plan | None, now: datetime) -> QuotaUse:
     """What ``name`` ("overall" or a command) has taken of the windows now current."""
-    from ._records import plan_data
+    from ..ledger._records import plan_data
 
     charged = plan_data(state, name, "quota")
     used = {}
@@ -497,7 +497,7 @@ def quota_use(state: Mapping[str, Any], name: str, plan: Plan | None, now: datet
 
 def marked(state: Mapping[str, Any], plan: Plan) -> bool:
     """Whether the project's mark (in ``state``, read without the lock) already holds these windows."""
-    from ._records import feature_table
+    from ..ledger._records import feature_table
 
     quota = feature_table(state, "quota")
     if quota is None:

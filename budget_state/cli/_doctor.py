@@ -18,16 +18,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
-from ._api import Context, snapshot
-from ._errors import BudgetError, LockTimeout
-from ._hooklog import default_ledger, tail
-from ._install import MOD_FOLDER, mod_files, read_settings
-from ._ledger import Ledger, utcnow
-from ._lock import LedgerLock
-from ._paths import claude_home, find_project, ledger_path, lock_path
-from ._plan import NO_PLAN, plan_path, plan_problem, read_plan
-from ._version import __version__
-from ._wiring import (
+from .._api import Context, snapshot
+from .._errors import BudgetError, LockTimeout
+from .._hooklog import default_ledger, tail
+from .._install import MOD_FOLDER, mod_files, read_settings
+from .._paths import claude_home, find_project, ledger_path, lock_path
+from .._version import __version__
+from .._wiring import (
     NOT_INSTALLED,
     PLUGIN_ID,
     PYTHON_ENV,
@@ -38,6 +35,9 @@ from ._wiring import (
     settings_files,
     wiring,
 )
+from ..budgets._plan import NO_PLAN, plan_path, plan_problem, read_plan
+from ..ledger._ledger import Ledger, utcnow
+from ..ledger._lock import LedgerLock
 
 JSON_VERSION: Final = 1
 OLDEST_SUPPORTED: Final = (2, 1, 197)
@@ -118,9 +118,9 @@ def _team(project: Path, env: Mapping[str, str]) -> Check | None:
     if not ctx.config.team_url:
         return None
     try:
-        from ._teamconfig import team_name
-        from .team import db
-        from .team.hook import status_lines
+        from ..budgets._teamconfig import team_name
+        from ..team import db
+        from ..team.hook import status_lines
     except ImportError:
         return Check(
             "team",
@@ -134,7 +134,7 @@ def _team(project: Path, env: Mapping[str, str]) -> Check | None:
             db.require_schema(conn)
             declared = len(db.budgets(conn, name))
     except BudgetError as e:
-        from ._teamconfig import redact
+        from ..budgets._teamconfig import redact
 
         text = redact(str(e), ctx.config.team_url)
         return Check("team", "problem", f"team {name!r}: {text}", "claude-budget team init (tables), or fix team_url")

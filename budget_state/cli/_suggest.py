@@ -26,10 +26,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from . import _records as records
-from ._model import Usage, count_value
-from ._windows import QUARTERS, scope_buckets
-from .forecast import quantile
+from .._model import Usage, count_value
+from ..forecast import quantile
+from ..ledger import _records as records
+from ..ledger._windows import QUARTERS, scope_buckets
 
 if TYPE_CHECKING:
     from datetime import tzinfo

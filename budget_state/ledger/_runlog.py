@@ -29,8 +29,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
-from ._errors import LedgerError
-from ._model import CATEGORIES, count_value
+from .._errors import LedgerError
+from .._model import CATEGORIES, count_value
 
 VERSION: Final = 1
 #: Past this size the log is rotated to ``.1`` before the next append (4 MiB: ~10,000 runs).

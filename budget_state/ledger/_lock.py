@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from ._errors import LedgerError, LockTimeout
+from .._errors import LedgerError, LockTimeout
 
 try:
     import fcntl

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import _plan
+from ..budgets import _plan
 
 
 def observe_plan(
@@ -38,16 +38,16 @@ def observe_plan(
     window are in the ledger when the movement is charged. ``source``: "statusline" or "mod".
 
     Returns the account's windows now (None: no plan data). Never raises for bad input; raises
-    :class:`budget_state._plan.PlanStateError` when the state file cannot be trusted or written, and the ledger's
-    errors (``LedgerError``) when the project's ledger cannot be.
+    :class:`budget_state.budgets._plan.PlanStateError` when the state file cannot be trusted or
+    written, and the ledger's errors (``LedgerError``) when the project's ledger cannot be.
     """
-    from ._ledger import utcnow
+    from ..ledger._ledger import utcnow
 
     env = os.environ if env is None else env
     now = now or utcnow()
     if project is None:
         return _plan.record_plan(rate_limits, env=env, now=now, source=source)[1]
-    from ._api import Context
+    from .._api import Context
 
     ctx = Context.load(env=env, cwd=os.fspath(project))
     return observe_in(ctx, rate_limits, session_id=session_id, transcript_path=transcript_path, now=now, source=source)
@@ -84,6 +84,6 @@ def observe_in(
 
 def _settle_session(ctx: Any, state: dict[str, Any], session: str, transcript: Path, now: datetime) -> None:
     """Count what the session's transcript gained (as its next hook would), before charging."""
-    from ._steps import settle
+    from .._steps import settle
 
     settle(ctx, state, session=session, transcript=transcript, now=now)

@@ -41,8 +41,8 @@ from typing import IO, TYPE_CHECKING
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from ._api import Context
-    from ._model import ScopeStatus
+    from .._api import Context
+    from .._model import ScopeStatus
 
 PROTOCOL = 1
 _SESSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
@@ -163,8 +163,8 @@ def _wired(ctx: Context, env: Mapping[str, str], mod: str) -> bool:
     """Whether claude-budget counts this project: its hooks are wired (project, --user, the enabled
     plugin), or the mod is the plugin's own (loaded for this session with --plugin-dir or the like).
     The mod that install puts in ~/.claude/skills loads in every project: elsewhere it stays out."""
-    from ._paths import claude_home
-    from ._wiring import wiring
+    from .._paths import claude_home
+    from .._wiring import wiring
 
     if (Path(mod) / "hooks" / "claude-budget.sh").is_file():
         return True
@@ -190,10 +190,10 @@ def note_rate_limits(ctx: Context, session: str, rate_limits: Mapping[str, objec
     session's requests are in the ledger already (the mod counted each), so no transcript is read.
     A state file that cannot be trusted or written costs the observation, never the answer.
     """
-    from ._errors import BudgetError
-    from ._ledger import utcnow
+    from .._errors import BudgetError
+    from ..budgets._plan import PlanStateError
+    from ..ledger._ledger import utcnow
     from ._observe import observe_in
-    from ._plan import PlanStateError
 
     try:
         observe_in(ctx, rate_limits, session_id=session, transcript_path=None, now=utcnow(), source="mod")
@@ -295,7 +295,7 @@ def _answer(raw: bytes, env: Mapping[str, str], *, server: int | None = None) ->
             import traceback
 
             traceback.print_exc()
-        from ._errors import BudgetError
+        from .._errors import BudgetError
 
         text = str(e) if isinstance(e, BudgetError) else f"internal error {type(e).__name__}: {e}"
         answer = {"error": f"claude-budget: {text}", "on_error": _on_error(env, request)}
@@ -315,7 +315,7 @@ def main(stdin: IO[bytes], stdout: IO[str], env: Mapping[str, str]) -> int:
 
 
 def _on_error(env: Mapping[str, str], request: Mapping[str, object]) -> str:
-    from ._steps import _config_on_error
+    from .._steps import _config_on_error
 
     return _config_on_error({**env, **_project_env(request)})
 
@@ -334,8 +334,8 @@ def _str(request: Mapping[str, object], key: str) -> str | None:
 
 def handle(request: Mapping[str, object], env: Mapping[str, str], *, server: int | None = None) -> dict[str, object]:
     """``server``: the pid of the serving process (:func:`serve`), None for one request a process."""
-    from ._api import Context
-    from ._ledger import utcnow
+    from .._api import Context
+    from ..ledger._ledger import utcnow
 
     op = request.get("op")
     session = _str(request, "session")
@@ -368,9 +368,9 @@ def handle(request: Mapping[str, object], env: Mapping[str, str], *, server: int
 
 
 def _step(ctx: Context, request: Mapping[str, object], session: str, now: datetime) -> dict[str, object]:
-    from . import _runs
-    from ._budgets import check_running
-    from ._steps import _orchestrated, _orchestration_charger, _orchestration_limit, _pricer, _statuses
+    from .._steps import _orchestrated, _orchestration_charger, _orchestration_limit, _pricer, _statuses
+    from ..budgets._budgets import check_running
+    from ..ledger import _runs
 
     usage = request.get("usage")
     model = _str(request, "model")
@@ -398,7 +398,7 @@ def _step(ctx: Context, request: Mapping[str, object], session: str, now: dateti
         decision = check_running(ctx.config.mode, cmd_status, overall, now=now, zone=zone)
         decision = _orchestrated(ctx, state, session, decision, cmd_status, now, running=True)
         if ctx.config.team_url:  # charge the team's leases; kill mode: may the run go on?
-            from .team.hook import after_settle
+            from ..team.hook import after_settle
 
             more, team_stop = after_settle(
                 ctx, state, "PreToolUse", cmd_status and cmd_status.name, now, background=False
@@ -416,8 +416,8 @@ def _step(ctx: Context, request: Mapping[str, object], session: str, now: dateti
 
 
 def _band(ctx: Context, session: str, prompt: str | None, now: datetime) -> dict[str, object]:
-    from . import _runs
-    from ._steps import _statuses
+    from .._steps import _statuses
+    from ..ledger import _runs
 
     state = ctx.ledger.read()
     cmd_status, overall = _statuses(ctx, state, _runs.run_for(state, session, prompt), now)
@@ -426,7 +426,7 @@ def _band(ctx: Context, session: str, prompt: str | None, now: datetime) -> dict
 
 def _band_of(ctx: Context, command: ScopeStatus | None, overall: ScopeStatus, now: datetime) -> dict[str, object]:
     """The live band's line: the running command and used/limit, the tightest limit and its reset, dollars."""
-    from ._budgets import clock, limit_line, usage_line
+    from ..budgets._budgets import clock, limit_line, usage_line
 
     parts = [f"{command.name} {usage_line(command)}" if command is not None else f"overall {usage_line(overall)}"]
     tight = None
@@ -448,7 +448,7 @@ def _band_of(ctx: Context, command: ScopeStatus | None, overall: ScopeStatus, no
 def _plan_band(ctx: Context, command: ScopeStatus | None, now: datetime) -> list[str]:
     """The plan's windows and the command's share of the 5-hour one, as the status line shows them;
     nothing for an API-key login or before any window was seen (the band stays short)."""
-    from ._plan import PlanStateError, api_key_login, plan_part, quota_use, read_plan
+    from ..budgets._plan import PlanStateError, api_key_login, plan_part, quota_use, read_plan
 
     try:
         plan = None if api_key_login(ctx.env) else read_plan(ctx.env)
@@ -461,9 +461,9 @@ def _plan_band(ctx: Context, command: ScopeStatus | None, now: datetime) -> list
 
 
 def _status_text(ctx: Context, args: str, now: datetime) -> str:
-    from ._api import _normalize, build_snapshot
-    from ._render import render_status
-    from ._steps import _wiring_notes
+    from .._api import _normalize, build_snapshot
+    from .._render import render_status
+    from .._steps import _wiring_notes
 
     state = ctx.ledger.read()
     snap = build_snapshot(ctx, state, warnings=tuple(_wiring_notes(ctx)))
@@ -471,7 +471,7 @@ def _status_text(ctx: Context, args: str, now: datetime) -> str:
     only = _normalize(words[0]) if words else None
     text = render_status(snap, width=80, color=False, only=only, now=now)
     if ctx.config.team_url:
-        from .team.hook import status_lines
+        from ..team.hook import status_lines
 
         text = text.rstrip("\n") + "\n\n" + "\n".join(status_lines(ctx, state))
     return text

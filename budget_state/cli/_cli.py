@@ -19,8 +19,8 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any, Final, Literal, NoReturn
 
-from ._errors import BudgetError, ConfigError
-from ._terminal import terminal_width, use_color
+from .._errors import BudgetError, ConfigError
+from .._terminal import terminal_width, use_color
 
 PROG: Final = "claude-budget"
 DEBUG_ENV: Final = "CLAUDE_BUDGET_DEBUG"
@@ -36,14 +36,14 @@ class Exit(IntEnum):
 
 def version() -> str:
     """The package's version (``budget_state.__version__``, the only place it is written)."""
-    from ._version import __version__
+    from .._version import __version__
 
     return __version__
 
 
 def command_name(raw: str, /) -> str:
     """``review-pr`` or ``/review-pr`` -> ``/review-pr``, as the ledger and config name it."""
-    from ._model import slash_name
+    from .._model import slash_name
 
     name = slash_name(raw.strip())
     if name == "/" or any(c.isspace() for c in name):
@@ -55,7 +55,7 @@ def command_name(raw: str, /) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from . import _api
+    from .. import _api
 
     snap = _api.snapshot(project=_project(args))
     only: str | None = args.command
@@ -65,7 +65,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             snap = snap._replace(commands={k: v for k, v in snap.commands.items() if k == only})
         print(json.dumps({**snap.to_json(), **({"team": team} if team is not None else {})}, indent=2))
         return Exit.OK
-    from ._render import render_status
+    from .._render import render_status
 
     env = os.environ
     text = render_status(
@@ -82,10 +82,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
+    from .._api import Context
+    from ..ledger._ledger import utcnow
+    from ..ledger._runlog import read_runs
     from . import _suggest
-    from ._api import Context
-    from ._ledger import utcnow
-    from ._runlog import read_runs
 
     ctx = Context.load(_project(args))
     state = ctx.ledger.read()
@@ -103,14 +103,14 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
 def _team_view(args: argparse.Namespace, *, json_: bool) -> Any:
     """The team part of status (what this machine holds, as last heard), or None without a team."""
-    from ._config import load_config
-    from ._paths import find_project
+    from .._paths import find_project
+    from ..budgets._config import load_config
 
     project = _project(args)
     if not load_config(project or find_project(os.environ), os.environ).team_url:
         return None
-    from ._api import Context
-    from .team.hook import status_json, status_lines
+    from .._api import Context
+    from ..team.hook import status_json, status_lines
 
     ctx = Context.load(project)
 
@@ -119,13 +119,13 @@ def _team_view(args: argparse.Namespace, *, json_: bool) -> Any:
 
 
 def _now() -> Any:
-    from ._ledger import utcnow
+    from ..ledger._ledger import utcnow
 
     return utcnow()
 
 
 def cmd_reset(args: argparse.Namespace) -> int:
-    from . import _api
+    from .. import _api
 
     command: str | None = None if args.all else args.command
     names = _api.reset(command, project=_project(args))
@@ -137,7 +137,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
-    from ._install import install
+    from .._install import install
 
     python = sys.executable
     if not python:
@@ -149,8 +149,8 @@ def cmd_install(args: argparse.Namespace) -> int:
     for line in lines:
         print(line)
     if args.statusline:
-        from ._install import install_statusline
-        from ._paths import claude_home
+        from .._install import install_statusline
+        from .._paths import claude_home
 
         home = claude_home(os.environ)
         scope: Literal["project", "user"] = "user" if args.user else "project"
@@ -165,16 +165,16 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 
 def cmd_statusline(args: argparse.Namespace) -> int:
-    from .statusline import main as statusline
+    from ..statusline import main as statusline
 
     return statusline(["--color", args.color])
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """``plan``: the account's windows; ``plan observe``: record what Claude Code passed (stdin JSON)."""
-    from ._ledger import utcnow
-    from ._observe import observe_plan
-    from ._plan import NO_PLAN, PlanStateError, plan_path, plan_problem, read_plan
+    from ..budgets._plan import NO_PLAN, PlanStateError, plan_path, plan_problem, read_plan
+    from ..ledger._ledger import utcnow
+    from ..mod._observe import observe_plan
 
     now = utcnow()
     try:
@@ -219,8 +219,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
+    from .._api import Context
     from . import _watch
-    from ._api import Context
 
     ctx = Context.load(_project(args))
     env = os.environ
@@ -274,7 +274,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def _scope_target(args: argparse.Namespace) -> tuple[Path, str]:
     """(the folder to change, how to say where) for install/uninstall's DIR and --user."""
     if args.user:
-        from ._paths import claude_home
+        from .._paths import claude_home
 
         if args.dir is not None:
             raise ConfigError("give either DIR or --user, not both (--user wires every project on this machine)")
@@ -294,7 +294,7 @@ def _compile_package() -> None:
     import compileall
 
     try:
-        compileall.compile_dir(str(Path(__file__).parent), quiet=2)
+        compileall.compile_dir(str(Path(__file__).parents[1]), quiet=2)
     except OSError:
         pass
 
@@ -304,7 +304,7 @@ PATH_JSON_VERSION = 1
 
 
 def cmd_path(args: argparse.Namespace) -> int:
-    from . import _paths
+    from .. import _paths
 
     env = os.environ
     project = _project(args) or _paths.find_project(env)
@@ -313,8 +313,8 @@ def cmd_path(args: argparse.Namespace) -> int:
     configured = None if env.get("CLAUDE_BUDGET_STATE") else _configured_ledger(config)
     ledger = _paths.ledger_path(project, env, configured)
     if args.json_:
-        from ._ledger import parts_folder
-        from ._runlog import runlog_path
+        from ..ledger._ledger import parts_folder
+        from ..ledger._runlog import runlog_path
 
         paths = {
             "project": project,
@@ -344,7 +344,7 @@ def _project(args: argparse.Namespace) -> Path | None:
 
 def _configured_ledger(config: Path) -> str | None:
     """The ``ledger`` key of ``.claude/budget.toml``, if the file sets one."""
-    from ._toml import loads
+    from .._toml import loads
 
     try:
         data: Mapping[str, Any] = loads(config.read_bytes().decode("utf-8", "replace"))
@@ -503,11 +503,11 @@ def build_parser() -> argparse.ArgumentParser:
     project_option(p)
     p.set_defaults(func=cmd_path)
 
-    from .orchestrator._command import add_parser as add_orchestrate
+    from ..orchestrator._command import add_parser as add_orchestrate
 
     add_orchestrate(sub)
 
-    from .team.cli import add_parser as add_team  # no database client is imported until a team command runs
+    from ..team.cli import add_parser as add_team  # no database client is imported until a team command runs
 
     add_team(sub, project_option)
     return parser

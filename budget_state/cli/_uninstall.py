@@ -15,9 +15,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ._errors import ConfigError
-from ._hooklog import LOG_NAME
-from ._install import (
+from .._errors import ConfigError
+from .._hooklog import LOG_NAME
+from .._install import (
     CONFIG_TEMPLATE,
     GITIGNORE_HEADER,
     GITIGNORE_LINES,
@@ -31,11 +31,11 @@ from ._install import (
     read_settings,
     write_plan,
 )
-from ._ledger import parts_folder
-from ._paths import CACHE_NAME, CONFIG_NAME, ledger_path, lock_path
-from ._runlog import runlog_path
-from ._toml import loads
-from ._wiring import PYTHON_ENV
+from .._paths import CACHE_NAME, CONFIG_NAME, ledger_path, lock_path
+from .._toml import loads
+from .._wiring import PYTHON_ENV
+from ..ledger._ledger import parts_folder
+from ..ledger._runlog import runlog_path
 
 _Plan = list[tuple[Path, str]]
 

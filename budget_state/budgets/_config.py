@@ -11,10 +11,10 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from budget_state._errors import ConfigError
-from budget_state._limits import LimitSpec
 from budget_state._model import CATEGORIES, slash_name
 from budget_state._paths import config_path, display
 from budget_state._toml import loads
+from budget_state.budgets._limits import LimitSpec
 
 if TYPE_CHECKING:
     from datetime import tzinfo
@@ -104,7 +104,7 @@ class Config(NamedTuple):
 
 
 def _describe(value: object) -> str:
-    from budget_state._units import describe_value  # lazy: only error messages need it
+    from budget_state.budgets._units import describe_value  # lazy: only error messages need it
 
     return describe_value(value)
 
@@ -153,7 +153,7 @@ def _lock_timeout(value: object, where: str, path: Path | None) -> float:
 
 
 def _tokens(key: str, value: object, where: str, path: Path | None, fix: str) -> int:
-    from budget_state._units import TokenValueError, parse_tokens
+    from budget_state.budgets._units import TokenValueError, parse_tokens
 
     try:
         return parse_tokens(value, what=key)
@@ -173,7 +173,7 @@ def _count(value: object, where: str, path: Path) -> tuple[str, ...]:
 
 
 def _commands(value: object, where: str, path: Path, warnings: list[str], lazy: LazyLimits) -> dict[str, int]:
-    from budget_state._commands import is_command_name  # lazy: most configs have no [commands]
+    from budget_state.budgets._commands import is_command_name  # lazy: most configs have no [commands]
 
     if not isinstance(value, dict):
         raise ConfigError(
@@ -254,7 +254,7 @@ class LazyLimits(Mapping[str, "tuple[LimitSpec, ...]"]):
 
     def longest_rolling(self) -> int:
         """The longest rolling window among these, reading only the keys (values unchecked)."""
-        from budget_state._windows import WindowError, parse_window
+        from budget_state.ledger._windows import WindowError, parse_window
 
         longest = 0
         for table in self.raw.values():
@@ -271,7 +271,7 @@ class LazyLimits(Mapping[str, "tuple[LimitSpec, ...]"]):
 
 
 def _usd(key: str, value: object, where: str | None, path: Path | None) -> int:
-    from budget_state._units import TokenValueError, parse_usd
+    from budget_state.budgets._units import TokenValueError, parse_usd
 
     try:
         return parse_usd(value, what=key)
@@ -282,7 +282,7 @@ def _usd(key: str, value: object, where: str | None, path: Path | None) -> int:
 
 
 def _window(key: str, value: object, where: str, path: Path | None) -> Any:
-    from budget_state._windows import WindowError, parse_window
+    from budget_state.ledger._windows import WindowError, parse_window
 
     try:
         return parse_window(value)
@@ -475,7 +475,7 @@ def _team_keys(data: Mapping[str, object], where: str, path: Path | None, config
     """``team_url``, ``team`` and ``on_team_unreachable`` (from the file, or the environment with path None)."""
     if not any(k in data for k in TEAM_KEYS):
         return config
-    from budget_state._teamconfig import (
+    from budget_state.budgets._teamconfig import (
         team_setting,
     )  # lazy (urllib.parse, ipaddress: ~2 ms): only a team's config has these keys
 
@@ -484,7 +484,7 @@ def _team_keys(data: Mapping[str, object], where: str, path: Path | None, config
 
 def _quota_guard(value: object, where: str, path: Path | None) -> float:
     """``quota_guard = 90`` (or ``"90%"``): a percent of the plan's 5-hour window."""
-    from budget_state._units import TokenValueError, parse_percent
+    from budget_state.budgets._units import TokenValueError, parse_percent
 
     try:
         return parse_percent(value, what="quota_guard")

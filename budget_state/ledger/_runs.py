@@ -12,12 +12,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._accounting import Entry, Pricer, agent_prompt, baseline, entry_of, fresh, read_new, subagent_files
+from .._accounting import Entry, Pricer, agent_prompt, baseline, entry_of, fresh, read_new, subagent_files
+from .._model import CATEGORIES, MAX_COUNT, Usage, count_value
 from ._ledger import State, add_usage, subtable
-from ._model import CATEGORIES, MAX_COUNT, Usage, count_value
 
 if TYPE_CHECKING:
-    from ._model import Budget
+    from .._model import Budget
 
 
 def _session(state: State, sid: str, now: datetime) -> dict[str, Any]:
@@ -504,7 +504,7 @@ def last_run(state: State, session: str, /) -> OpenRun:
 
 
 def _budget_of(run: dict[str, Any]) -> Budget | None:
-    from ._model import Budget
+    from .._model import Budget
 
     front = run.get("budget")
     if isinstance(front, dict):

@@ -21,7 +21,7 @@ _URL_FIX = 'write e.g. team_url = "postgresql://claude_budget@db.example.com:543
 
 def _text(key: str, value: object, where: str, path: Path | None, fix: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        from budget_state._units import describe_value
+        from budget_state.budgets._units import describe_value
 
         raise ConfigError(f"{key} {describe_value(value)} in {where} is not a text value — {fix}", path=path)
     return value.strip()
@@ -88,7 +88,7 @@ def team_setting(data: Mapping[str, object], where: str, path: Path | None) -> d
         value = data["on_team_unreachable"]
         text = value.strip().lower() if isinstance(value, str) else None
         if text not in UNREACHABLE_CHOICES:
-            from budget_state._units import describe_value
+            from budget_state.budgets._units import describe_value
 
             raise ConfigError(
                 f"on_team_unreachable {describe_value(value)} in {where} is not a choice — use "

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from ._model import CATEGORIES, MAX_COUNT, Usage, Window, count_value
+from .._model import CATEGORIES, MAX_COUNT, Usage, Window, count_value
 
 if TYPE_CHECKING:
     from datetime import tzinfo

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
         @property
         def limit(self) -> int: ...
 
-    from ._model import LimitStatus, Mode, ScopeStatus
+    from .._model import LimitStatus, Mode, ScopeStatus
 
 
 class Decision(NamedTuple):
@@ -84,7 +84,7 @@ def _human(n: int) -> str:
 
 
 def _amount(metric: str, n: int) -> str:
-    from ._model import dollars
+    from .._model import dollars
 
     return dollars(n) if metric == "usd" else _human(n)
 
@@ -202,7 +202,7 @@ def _limits(s: ScopeStatus) -> tuple[LimitStatus, ...]:
     if s.limits:
         return s.limits
     if s.limit is not None and s.limit > 0:  # a status built by hand, with its token limit only
-        from ._model import LimitStatus
+        from .._model import LimitStatus
 
         return (LimitStatus("tokens", s.used, s.limit, None, None, s.source),)
     return ()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from budget_state._model import Budget
 from budget_state._paths import display
-from budget_state._units import TokenValueError, parse_tokens
+from budget_state.budgets._units import TokenValueError, parse_tokens
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -193,7 +193,7 @@ def parse_frontmatter(head: bytes, /, *, where: str) -> Budget:
         return Budget()  # "tokenBudget" only appeared in a comment
     if not isinstance(data, dict):
         return Budget(error=f"frontmatter of {where} is not a set of key: value lines — {_FIX}")
-    from budget_state._units import parse_percent, parse_usd
+    from budget_state.budgets._units import parse_percent, parse_usd
 
     amounts: list[Any] = []
     parsers = (
@@ -217,8 +217,8 @@ def parse_frontmatter(head: bytes, /, *, where: str) -> Budget:
     window = None
     found = _lookup(data, _WINDOW_KEYS)
     if found is not None and (tokens is not None or usd is not None):
-        from budget_state._units import describe_value
-        from budget_state._windows import WindowError, parse_window
+        from budget_state.budgets._units import describe_value
+        from budget_state.ledger._windows import WindowError, parse_window
 
         key, value = found
         try:
@@ -291,7 +291,7 @@ class BudgetCache:
             return
         import json
 
-        from ._atomic import write_atomic
+        from .._atomic import write_atomic
 
         data = json.dumps({"version": CACHE_VERSION, "entries": self._entries}, separators=(",", ":")).encode("utf-8")
         try:

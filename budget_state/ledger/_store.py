@@ -27,8 +27,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from ._atomic import write_atomic
-from ._errors import LedgerError
+from .._atomic import write_atomic
+from .._errors import LedgerError
 
 KINDS: Final = ("commands", "sessions", "minutes", "quarters")
 _TABLES: Final = frozenset(("commands", "sessions"))  # TOML documents; the others one line of text
@@ -197,7 +197,7 @@ class Parts(dict):  # type: ignore[type-arg]  # values: a table (dict) or a buck
             if "\n" in line or "'" in line:
                 raise ValueError("not one line of buckets")
             return line
-        from ._toml import loads
+        from .._toml import loads
 
         return loads(text)
 

@@ -33,13 +33,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from .._errors import LedgerCorrupt, LedgerError
+from .._model import _RUN_FIELDS, MAX_COUNT, RECENT_RUNS, count_value, recent_runs, run_totals
+from .._paths import lock_path
+from .._toml import loads
 from . import _store
-from ._errors import LedgerCorrupt, LedgerError
 from ._lock import LedgerLock
-from ._model import _RUN_FIELDS, MAX_COUNT, RECENT_RUNS, count_value, recent_runs, run_totals
-from ._paths import lock_path
 from ._store import own_file, private_folder
-from ._toml import loads
 
 __all__ = ["Ledger", "LedgerCorrupt", "LedgerError", "own_file", "private_folder"]
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from ._model import _RUN_FIELDS, Usage, count_value, recent_runs
+from .._model import _RUN_FIELDS, Usage, count_value, recent_runs
 
 
 def _time(value: object) -> datetime | None:

@@ -11,9 +11,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from . import _records as records
-from ._model import CATEGORIES, LimitStatus, PerRun, Window, count_value
-from ._model import per_run as quantiles
+from .._model import CATEGORIES, LimitStatus, PerRun, Window, count_value
+from .._model import per_run as quantiles
+from ..ledger import _records as records
 
 if TYPE_CHECKING:
     from datetime import tzinfo
@@ -54,7 +54,7 @@ def evaluate(
     zone: tzinfo | None = None,
 ) -> tuple[LimitStatus, ...]:
     """Where each limit of ``scope`` stands at ``now``."""
-    from ._windows import MINUTES, QUARTERS, frees_at, minute_of, next_boundary, scope_buckets, start_minute
+    from ..ledger._windows import MINUTES, QUARTERS, frees_at, minute_of, next_boundary, scope_buckets, start_minute
 
     specs = tuple(specs)
     totals = records.scope(state, scope)

@@ -1,0 +1,1 @@
+"""Budgets: the limits a scope has (config, frontmatter, the plan's windows) and where each stands."""
