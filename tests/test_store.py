@@ -3,6 +3,7 @@ beside it, one commit across them (the journal), and the migration from the one-
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from datetime import datetime, timedelta, timezone
@@ -41,8 +42,8 @@ def test_the_ledger_file_holds_no_command_session_or_bucket_and_the_parts_hold_o
     assert not {"commands", "sessions", "minutes", "quarters"} & set(doc)
     parts = tmp_path / "budget-ledger.d"
     assert sorted(os.listdir(parts)) == ["commands", "minutes", "quarters", "sessions"]
-    assert tomllib.loads((parts / "commands" / "%2Freview-pr.toml").read_text())["input"] == 5
-    assert tomllib.loads((parts / "sessions" / "s-1.toml").read_text())["files"] == {}
+    assert json.loads((parts / "commands" / "%2Freview-pr.json").read_text())["input"] == 5  # plain JSON
+    assert json.loads((parts / "sessions" / "s-1.json").read_text())["files"] == {}
     assert sorted(os.listdir(parts / "minutes")) == ["%2Freview-pr", "overall"]
     assert stat.S_IMODE((parts / "sessions").stat().st_mode) & 0o077 == 0  # private folders
     assert not (parts / _store.JOURNAL).exists()  # applied, then removed
@@ -110,11 +111,11 @@ def test_an_event_reads_and_writes_only_the_files_it_changes(tmp_path: Path, mon
         _spend(state, "/cmd-007", 3)
         close_run(state, session="s7", now=now)
     assert sorted(str(p.relative_to(tmp_path)) for p in read if p.name != _store.JOURNAL) == sorted(
-        ["budget-ledger.toml", "budget-ledger.d/commands/%2Fcmd-007.toml", "budget-ledger.d/sessions/s7.toml"]
+        ["budget-ledger.toml", "budget-ledger.d/commands/%2Fcmd-007.json", "budget-ledger.d/sessions/s7.json"]
         + [f"budget-ledger.d/{t}/{s}" for t in ("minutes", "quarters") for s in ("overall", "%2Fcmd-007")]
     )
     assert sorted(written) == sorted(
-        ["ledger", "commands/%2Fcmd-007.toml", "sessions/s7.toml"]
+        ["ledger", "commands/%2Fcmd-007.json", "sessions/s7.json"]
         + [f"{t}/{s}" for t in ("minutes", "quarters") for s in ("overall", "%2Fcmd-007")]
     )
 
@@ -157,12 +158,12 @@ def test_sessions_idle_too_long_are_forgotten_when_a_session_starts_without_read
             state["sessions"][sid] = {"seen": now, "files": {}}
     folder = tmp_path / "budget-ledger.d" / "sessions"
     eight_days = (now - timedelta(days=8)).timestamp()
-    os.utime(folder / "old.toml", (eight_days, eight_days))
-    (folder / "old.toml").write_text("not = [toml")  # never read: its time says it all
-    os.utime(folder / "old.toml", (eight_days, eight_days))
+    os.utime(folder / "old.json", (eight_days, eight_days))
+    (folder / "old.json").write_text("{not json")  # never read: its time says it all
+    os.utime(folder / "old.json", (eight_days, eight_days))
     with Ledger(path).transaction() as state:
         state["sessions"]["new"] = {"seen": now, "files": {}}
-    assert sorted(os.listdir(folder)) == ["new.toml", "recent.toml"]
+    assert sorted(os.listdir(folder)) == ["new.json", "recent.json"]
 
 
 def test_an_api_run_goes_to_the_run_log_and_the_command_keeps_its_totals(tmp_path: Path) -> None:
@@ -190,10 +191,10 @@ def test_a_part_file_that_is_not_the_users_own_private_file_is_never_read(tmp_pa
     path = tmp_path / "budget-ledger.toml"
     with Ledger(path).transaction() as state:
         _spend(state, "/a", 1)
-    part = tmp_path / "budget-ledger.d" / "commands" / "%2Fa.toml"
+    part = tmp_path / "budget-ledger.d" / "commands" / "%2Fa.json"
     if plant == "symlink":
-        elsewhere = tmp_path / "elsewhere.toml"
-        elsewhere.write_text("input = 999999\n")
+        elsewhere = tmp_path / "elsewhere.json"
+        elsewhere.write_text('{"input": 999999}\n')
         part.unlink()
         part.symlink_to(elsewhere)
     else:

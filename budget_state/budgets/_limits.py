@@ -93,8 +93,8 @@ def evaluate(
 
 def per_run(state: Mapping[str, Any], command: str, /, *, counted: tuple[str, ...] = CATEGORIES) -> PerRun | None:
     """p50/p90 of a command's recent finished runs (those that left the ledger, and those still in it)."""
-    rows = [list(r) for r in records.scope(state, command).recent]
-    rows += [r.totals() for r in records.runs(state) if r.command == command and r.ended is not None]
+    rows = records.recent(state, command)
+    rows += [r.totals() for r in records.runs(state, command=command) if r.ended is not None]
     if not rows:
         return None
     return quantiles((sum(r[i] for i, c in enumerate(CATEGORIES) if c in counted), count_value(r[4])) for r in rows)

@@ -89,15 +89,14 @@ def burn_rate(series: Sequence[tuple[int, int]], now: int, /, *, half_life: floa
         after ``now`` are ignored, repeated minutes add up.
     :param half_life: force one memory (minutes; ``math.inf`` for the plain mean) instead of choosing.
     """
-    by_age = [0] * MAX_MEMORY  # usage by age in minutes (0: the minute ``now``)
+    by_age: dict[int, int] = {}  # usage by age in minutes (0: the minute ``now``), only where some
     for minute, value in series:
         if now - MAX_MEMORY < minute <= now and value > 0:
-            by_age[now - minute] += value
-    active = [a for a, v in enumerate(by_age) if v]
-    if not active:
+            by_age[now - minute] = by_age.get(now - minute, 0) + value
+    if not by_age:
         return Rate()
-    span = active[-1] + 1
-    ages = by_age[:span]
+    span = max(by_age) + 1
+    ages = _Ages(by_age, span)
     bins = {width: _bins(ages, width) for width in BINS}
     candidates: list[tuple[float, float, float, float, float, float]] = []
     chosen = None
@@ -111,10 +110,18 @@ def burn_rate(series: Sequence[tuple[int, int]], now: int, /, *, half_life: floa
         chosen = candidate
     assert chosen is not None
     mu, _, h, n_eff, dispersion, df = chosen
-    return Rate(mu, h, n_eff, dispersion, span, len(active), df, _drift(ages, dispersion))
+    return Rate(mu, h, n_eff, dispersion, span, len(by_age), df, _drift(ages, dispersion))
 
 
-def _drift(ages: list[int], dispersion: float) -> float:
+class _Ages(NamedTuple):
+    """Usage by age in minutes over ``span`` minutes, kept sparse: most minutes have none, and the
+    estimates below cost what the minutes with usage cost, not the whole day."""
+
+    used: dict[int, int]  # age -> usage, only ages with some
+    span: int
+
+
+def _drift(ages: _Ages, dispersion: float) -> float:
     """How fast the rate itself wanders: variance per minute of its log (a random walk).
 
     Random walk plus noise (the local-level model): the difference of two successive
@@ -135,9 +142,14 @@ def _drift(ages: list[int], dispersion: float) -> float:
     return max(0.0, excess / (mu * mu * DRIFT_BIN))
 
 
-def _bins(ages: list[int], width: int) -> list[float]:
+def _bins(ages: _Ages, width: int) -> list[float]:
     """Per-minute means of whole ``width``-minute bins, newest first (an incomplete oldest bin is dropped)."""
-    return [sum(ages[j : j + width]) / width for j in range(0, len(ages) - width + 1, width)]
+    sums = [0] * (ages.span // width)
+    for age, value in ages.used.items():
+        j = age // width
+        if j < len(sums):
+            sums[j] += value
+    return [total / width for total in sums]
 
 
 def _weights(n: int, step: float, h: float) -> tuple[float, float]:
@@ -167,18 +179,15 @@ def _dispersion(bins: list[float], width: int, mu: float, h: float) -> tuple[flo
 
 
 def _estimate(
-    ages: list[int], bins: dict[int, list[float]], h: float
+    ages: _Ages, bins: dict[int, list[float]], h: float
 ) -> tuple[float, float, float, float, float, float]:
     """(mean per minute, its variance, half-life, n_eff, dispersion, its degrees of freedom) for one half-life."""
-    sw, sw2 = _weights(len(ages), 1.0, h)
+    sw, sw2 = _weights(ages.span, 1.0, h)
     if math.isinf(h):
-        mu = sum(ages) / sw
+        mu = sum(ages.used.values()) / sw
     else:
         q = 2.0 ** (-1 / h)
-        acc = 0.0
-        for v in reversed(ages):  # Horner: sum of v * q**age
-            acc = acc * q + v
-        mu = acc / sw
+        mu = sum(v * q**age for age, v in ages.used.items()) / sw  # weight q**age: 1 for this minute
     n_eff = sw * sw / sw2
     # The long-run variance is what a sum over many minutes feels: bursts correlated over longer
     # than one bin width show only in wider bins. A wider view replaces the narrower one when it

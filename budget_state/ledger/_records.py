@@ -35,8 +35,6 @@ class ScopeTotals(NamedTuple):
     runs: int = 0
     last_run: datetime | None = None
     since: datetime | None = None
-    #: its last finished runs' ``[input, output, cache_creation, cache_read, usd_micros]``, oldest first
-    recent: tuple[tuple[int, ...], ...] = ()
 
     def amount(self, metric: str, counted: tuple[str, ...]) -> int:
         """Micro-dollars (``usd``) or the counted tokens."""
@@ -111,8 +109,14 @@ def scope(state: Mapping[str, Any], name: str, /) -> ScopeTotals:
         count_value(table.get("runs")),
         _time(table.get("last_run")),
         _time(table.get("since")),
-        tuple(tuple(r) for r in recent_runs(table)) if name != "overall" else (),
     )
+
+
+def recent(state: Mapping[str, Any], command: str, /) -> list[list[int]]:
+    """A command's last finished runs that left the ledger file (``recent``), oldest first, as
+    ``[input, output, cache_creation, cache_read, usd_micros]``."""
+    table = _table(state, command)
+    return recent_runs(table) if table is not None and command != "overall" else []
 
 
 def command_names(state: Mapping[str, Any], /) -> list[str]:
@@ -155,12 +159,17 @@ def _run(r: Mapping[str, Any]) -> RunRecord:
     )
 
 
-def runs(state: Mapping[str, Any], /) -> list[RunRecord]:
-    """The runs the ledger file holds, oldest first (the run log has the others: _runlog)."""
+def runs(state: Mapping[str, Any], /, *, command: str | None = None) -> list[RunRecord]:
+    """The runs the ledger file holds, oldest first (the run log has the others: _runlog); with
+    ``command``, only that command's."""
     found = state.get("runs")
     if not isinstance(found, list):
         return []
-    return [_run(r) for r in found if isinstance(r, dict) and isinstance(r.get("prompt"), str)]
+    return [
+        _run(r)
+        for r in found
+        if isinstance(r, dict) and isinstance(r.get("prompt"), str) and (command is None or r.get("command") == command)
+    ]
 
 
 def run_fields() -> tuple[str, ...]:

@@ -226,9 +226,9 @@ def test_a_repeated_prompt_event_keeps_its_run_open_and_counts_once(world: World
     state = tomllib.loads((claude / "budget-ledger.toml").read_text())
     runs = [r for r in state["runs"] if r["prompt"] == "p1"]
     assert len(runs) == 1 and "ended" not in runs[0], runs
-    session = tomllib.loads((claude / "budget-ledger.d" / "sessions" / "sess-sec.toml").read_text())
+    session = json.loads((claude / "budget-ledger.d" / "sessions" / "sess-sec.json").read_text())
     assert session["run"] == "p1"
-    command = tomllib.loads((claude / "budget-ledger.d" / "commands" / "%2Freview-pr.toml").read_text())
+    command = json.loads((claude / "budget-ledger.d" / "commands" / "%2Freview-pr.json").read_text())
     assert command["runs"] == 1 and command["input"] == 40
 
 
