@@ -110,7 +110,7 @@ def test_an_event_reads_and_writes_only_the_files_it_changes(tmp_path: Path, mon
         open_run(state, session="s7", prompt="p1", command="/cmd-007", now=now)
         _spend(state, "/cmd-007", 3)
         close_run(state, session="s7", now=now)
-    assert sorted(str(p.relative_to(tmp_path)) for p in read if p.name != _store.JOURNAL) == sorted(
+    assert sorted(str(Path(p).relative_to(tmp_path)) for p in read if Path(p).name != _store.JOURNAL) == sorted(
         ["budget-ledger.toml", "budget-ledger.d/commands/%2Fcmd-007.json", "budget-ledger.d/sessions/s7.json"]
         + [f"budget-ledger.d/{t}/{s}" for t in ("minutes", "quarters") for s in ("overall", "%2Fcmd-007")]
     )

@@ -170,17 +170,21 @@ def _dispersion(bins: list[float], width: int, mu: float, h: float) -> tuple[flo
     if mu <= 0 or len(bins) < 2:
         return 0.0, 0.0
     pairs = len(bins) - 1
-    bw = [1.0 if math.isinf(h) else 2.0 ** (-(width * (j + 1)) / h) for j in range(pairs)]
-    total = sum(bw)
-    total2 = sum(w * w for w in bw)
-    var_bin = sum(w * (bins[j] - bins[j + 1]) ** 2 for j, w in enumerate(bw)) / (2 * total)
+    # pair j weighs r**(j+1): geometric sums in closed form, and only the pairs next to a bin with
+    # usage differ from 0 (most of a day's bins have none)
+    r = 1.0 if math.isinf(h) else 2.0 ** (-width / h)
+    if r == 1.0:
+        total = total2 = float(pairs)
+    else:
+        total = r * (1 - r**pairs) / (1 - r)
+        total2 = r * r * (1 - r ** (2 * pairs)) / (1 - r * r)
+    near = {k for j, b in enumerate(bins) if b for k in (j - 1, j) if 0 <= k < pairs}
+    var_bin = sum(r ** (j + 1) * (bins[j] - bins[j + 1]) ** 2 for j in near) / (2 * total)
     # Successive differences overlap, so they carry about 2/3 of a degree of freedom each.
     return var_bin * width / (mu * mu), (total * total / total2) * 2 / 3
 
 
-def _estimate(
-    ages: _Ages, bins: dict[int, list[float]], h: float
-) -> tuple[float, float, float, float, float, float]:
+def _estimate(ages: _Ages, bins: dict[int, list[float]], h: float) -> tuple[float, float, float, float, float, float]:
     """(mean per minute, its variance, half-life, n_eff, dispersion, its degrees of freedom) for one half-life."""
     sw, sw2 = _weights(ages.span, 1.0, h)
     if math.isinf(h):

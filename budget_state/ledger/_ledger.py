@@ -434,9 +434,9 @@ def remember_run(state: State, run: dict[str, Any], /) -> None:
     if not isinstance(table, dict):
         return
     kept = recent_runs(table)
-    # One string, not an array of arrays: every hook parses the ledger's hot part, and TOML
-    # parsers take ~50x longer over 200 commands' nested arrays than over as many strings.
-    table["recent"] = " ".join(",".join(map(str, r)) for r in [*kept[-(RECENT_RUNS - 1) :], run_totals(run)])
+    # An array of arrays in the command's JSON part (schema 2 kept one string in the TOML ledger,
+    # which recent_runs still reads).
+    table["recent"] = [*kept[-(RECENT_RUNS - 1) :], run_totals(run)]
 
 
 def _migrate(state: State, old: State, now: datetime) -> list[dict[str, Any]]:

@@ -105,25 +105,27 @@ def _times(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
-def read_private(path: Path, /, *, what: str) -> bytes | None:
+def read_private(path: Path | str, /, *, what: str | None = None) -> bytes | None:
     """``path``'s bytes, opened without following a link and checked to be the user's own regular
-    file that no one else can write; None when it does not exist."""
+    file that no one else can write; None when it does not exist. ``what`` names it in an error
+    (default: "the ledger part <path>")."""
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except FileNotFoundError:
         return None
     except OSError as e:
-        raise LedgerError(f"cannot read {what}: {e.strerror}", path=path) from None
+        raise LedgerError(f"cannot read {what or f'the ledger part {path}'}: {e.strerror}", path=Path(path)) from None
     try:
         chunks = []
         while chunk := os.read(fd, 1 << 20):
             chunks.append(chunk)
         st = os.fstat(fd)
     except OSError as e:
-        raise LedgerError(f"cannot read {what}: {e.strerror}", path=path) from None
+        raise LedgerError(f"cannot read {what or f'the ledger part {path}'}: {e.strerror}", path=Path(path)) from None
     finally:
         os.close(fd)
-    own_file(st, what=what, path=path)
+    if not _owned(st):
+        own_file(st, what=what or f"the ledger part {path}", path=Path(path))  # raises, saying why
     return b"".join(chunks)
 
 
@@ -145,6 +147,8 @@ class Parts(dict):  # type: ignore[type-arg]  # values: a table (dict) or a buck
         self.kind = kind
         self._overlay = overlay or {}  # journal entries not applied yet: relpath -> bytes (None: removed)
         self._names: dict[str, str] | None = None  # key -> file name, from a listing (made when needed)
+        self._files: set[str] = set()  # the listing's file names
+        self._dir = str(self.folder)
         self._gone: set[str] = set()
         self._was: dict[str, str] = {}  # repr of each entry as read: what is compared at the write
         self.bad: list[PartError] = []  # entries whose file could not be read as one (left out)
@@ -176,6 +180,7 @@ class Parts(dict):  # type: ignore[type-arg]  # values: a table (dict) or a buck
                     for key in [k for k, n in names.items() if n == name]:
                         del names[key]
             self._names = names
+            self._files = set(names.values())
         return self._names
 
     def _key_inside(self, name: str) -> str | None:
@@ -192,10 +197,13 @@ class Parts(dict):  # type: ignore[type-arg]  # values: a table (dict) or a buck
         return key if isinstance(key, str) else None
 
     def _bytes(self, name: str) -> bytes | None:
-        rel = f"{self.kind}/{name}"
-        if rel in self._overlay:
-            return self._overlay[rel]
-        return read_private(self.folder / name, what=f"the ledger part {self.folder / name}")
+        if self._overlay:
+            rel = f"{self.kind}/{name}"
+            if rel in self._overlay:
+                return self._overlay[rel]
+        if self._names is not None and name not in self._files:
+            return None  # listed already: no file of that name (no open to find out)
+        return read_private(os.path.join(self._dir, name))
 
     def _load(self, key: str) -> Any:
         """The entry's value from its file; KeyError when it has none."""
@@ -536,6 +544,10 @@ def private_folder(folder: Path, *, what: str) -> None:
             " — claude-budget keeps its state only where no one else can change it: chmod go-w the folder, or "
             "move the ledger (ledger in .claude/budget.toml, or CLAUDE_BUDGET_STATE)"
         )
+
+
+def _owned(st: os.stat_result) -> bool:
+    return _mine(st.st_uid) and not st.st_mode & stat.S_IWOTH and stat.S_ISREG(st.st_mode)
 
 
 def own_file(st: os.stat_result, *, what: str, path: Path) -> None:
