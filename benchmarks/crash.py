@@ -5,9 +5,12 @@ Real hook processes (``python -I -m budget_state.hook``, the events and ``--back
 sessions at once, and are SIGKILLed at random moments. A *trial* is one turn of one session: its
 prompt record and ``UserPromptSubmit``, one or two tool calls (``PreToolUse``, in the background), at
 times a subagent (``SubagentStop``, in the background), the closing ``Stop`` — with one or two of
-those hooks killed. Kill moments are drawn half over the whole run of a hook and half over the
-moments it holds the ledger lock (both measured first, on hooks that are not killed, and rescaled
-as the machine's load changes), so that many kills land inside the transaction.
+those hooks killed. Every other round an API writer (``record_usage`` in a loop, as an orchestrator
+records runs) writes too, and is killed most times. Kill moments: 40 % over the whole run of a
+process, 30 % from the moment it is seen holding the ledger lock, 30 % from the moment, holding it,
+it begins to change a file beside the ledger — each within as long as that phase lasted on
+processes that were not killed (measured first, and rescaled as the machine's load changes), so
+that many kills land inside the transaction and inside its writes.
 
 After each round every file in the ledger's folder is listed and parsed (no names are assumed: the
 state may span more files than the ledger and its run log), and the product reads the state. Then
@@ -61,6 +64,21 @@ FIELDS = {
 COMMANDS = ("alpha", "beta", "gamma")
 SESSIONS = 6
 SEED_COMMAND = "/seed"
+API_COMMAND = "/api"  # what the API writers record (see API_WRITER)
+API_EVENT = "record_usage"  # how the report names an API writer
+API_CALLS = 8  # record_usage calls per API writer
+API_USAGE = {"input": 1, "output": 20, "cache_creation": 0, "cache_read": 300}
+# A writer through the public API, as an orchestrator is one: record_usage in a loop, one "." on
+# stdout per call that returned (the call in flight when it is killed may or may not have landed).
+API_WRITER = """
+import os, sys
+import budget_state
+for _ in range(int(sys.argv[2])):
+    budget_state.record_usage(
+        {"input": 1, "output": 20, "cache_creation": 0, "cache_read": 300}, command="/api", project=sys.argv[1]
+    )
+    os.write(1, b".")
+"""
 SEEDED_RUNS = 45  # API runs (they may leave the ledger at once): a few more finished runs and a batch moves
 ROUND_SECONDS = 300  # the clock moves this much a round, so finished runs age out of the ledger
 OFFSET_ENV = "CLAUDE_BUDGET_TIME_OFFSET"
@@ -120,6 +138,11 @@ def temp_files(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*.tmp") if "commands" not in p.relative_to(folder).parts]
 
 
+def appended(before: Mapping[str, tuple[int, int, int]], now: Mapping[str, tuple[int, int, int]]) -> bool:
+    """Whether a file grew in place (same inode, more bytes) between two signatures."""
+    return any(path in before and st[0] == before[path][0] and st[1] > before[path][1] for path, st in now.items())
+
+
 def signature(folder: Path) -> dict[str, tuple[int, int, int]]:
     """Every file of the folder (its command files aside) by name: inode, size, modification time —
     a change means a writer has begun writing (a temp file, an append, a rename)."""
@@ -168,21 +191,33 @@ class Phases:
 @dataclass(frozen=True)
 class Kill:
     """When to SIGKILL a hook: ``after`` seconds from a moment of its run — its start (``aim="any"``),
-    the moment it is first seen holding the ledger lock (``"lock"``), or the moment, with the lock
-    held, a file beside the ledger first changes (``"write"``); watched every millisecond."""
+    the moment it is first seen holding the ledger lock (``"lock"``), the moment, with the lock held,
+    a file beside the ledger first changes (``"write"``), or one grows in place — an append, as to the
+    run log (``"append"``, which most transactions never make: then it is not killed); watched every
+    millisecond."""
 
     after: float
     aim: str = "any"
+    skip: int = 0  # with an aim: let this many transactions go by first (an API writer makes several)
 
 
 class Hook:
     """``python -I -m budget_state.hook`` with a payload; optionally SIGKILLed (by a thread of its own,
     so the caller goes on as Claude Code does with a background hook)."""
 
-    def __init__(self, project: Project, event: str, stdin: bytes, env: Mapping[str, str], kill: Kill | None):
+    def __init__(
+        self,
+        project: Project,
+        event: str,
+        stdin: bytes,
+        env: Mapping[str, str],
+        kill: Kill | None,
+        argv: list[str] | None = None,
+    ):
         self.event = event
         self.folder = project.ledger.parent
-        argv = [PYTHON, "-I", "-m", "budget_state.hook"] + (["--background"] if event in BACKGROUND else [])
+        if argv is None:
+            argv = [PYTHON, "-I", "-m", "budget_state.hook"] + (["--background"] if event in BACKGROUND else [])
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
             argv,
@@ -211,17 +246,40 @@ class Hook:
     def _holds(self) -> bool:
         return self.proc.pid in (lock_holders(self.folder) or ())
 
+    def _running(self) -> bool:
+        return self.proc.poll() is None
+
+    def _wait_for_lock(self) -> None:
+        while self._running() and not self._holds():
+            time.sleep(0.001)
+
+    def _watch(
+        self, change: Callable[[dict[str, tuple[int, int, int]], dict[str, tuple[int, int, int]]], bool]
+    ) -> bool:
+        """While it holds the lock: whether ``change(before, now)`` comes true of the folder's signature."""
+        before = signature(self.folder)
+        while self._running() and self._holds():
+            if change(before, signature(self.folder)):
+                return True
+            time.sleep(0.001)
+        return False
+
     def _kill(self, kill: Kill) -> None:
         wrote = False
         if kill.aim in ("lock", "write"):
-            while self.proc.poll() is None and not self._holds():
-                time.sleep(0.001)
-            before = signature(self.folder)
-            while kill.aim == "write" and self.proc.poll() is None and self._holds():
-                if signature(self.folder) != before:
-                    wrote = True
-                    break
-                time.sleep(0.001)
+            for _ in range(kill.skip):
+                self._wait_for_lock()
+                while self._running() and self._holds():
+                    time.sleep(0.001)
+            self._wait_for_lock()
+            if kill.aim == "write":
+                wrote = self._watch(lambda before, now: before != now)
+        elif kill.aim == "append":  # every transaction, until one appends
+            while self._running() and not wrote:
+                self._wait_for_lock()
+                wrote = self._watch(appended)
+            if not wrote:
+                return  # it made no append while holding the lock: not killed
         time.sleep(kill.after)
         if self.proc.poll() is not None:
             return  # it finished first
@@ -343,14 +401,16 @@ class CrashJob:
 
     # -- expected totals --------------------------------------------------------------------------
 
-    def expect(self, command: str | None, prompt: str, usage: Counter[str]) -> None:
+    def expect(self, command: str | None, prompt: str | None, usage: Counter[str]) -> None:
+        """A turn (or API call) that wrote ``usage``; ``prompt`` None: a run whose prompt id is not known here."""
         with self.lock:
             self.overall.update(usage)
             if command is None:
                 return
             self.commands.setdefault(command, Counter(dict.fromkeys(CATEGORIES, 0))).update(usage)
             self.runs[command] += 1
-            self.turns[prompt] = (command, usage)
+            if prompt is not None:
+                self.turns[prompt] = (command, usage)
 
     def seed_runs(self) -> None:
         """Runs recorded through the API, before any hook: they leave the ledger early (see compact)."""
@@ -359,7 +419,7 @@ class CrashJob:
         for i in range(SEEDED_RUNS):
             usage = Counter({"input": 10 + i, "output": 200, "cache_creation": 0, "cache_read": 3000})
             budget_state.record_usage(dict(usage), command=SEED_COMMAND, project=self.project.root, env=self.env)
-            self.expect(SEED_COMMAND, f"api-{i}", usage)
+            self.expect(SEED_COMMAND, None, usage)
 
     # -- kill moments ------------------------------------------------------------------------------
 
@@ -384,11 +444,15 @@ class CrashJob:
 
     # -- hooks -------------------------------------------------------------------------------------
 
-    def spawn(self, s: Session, event: str, kill: Kill | None = None, **fields: Any) -> Hook:
+    def spawn(self, s: Session | None, event: str, kill: Kill | None = None, **fields: Any) -> Hook:
+        """A hook of session ``s``'s current turn — or, with ``event`` API_EVENT, an API writer."""
         with self.lock:
             self.report.hooks += 1
             if kill is not None:
                 self.report.aims[kill.aim] += 1
+        if s is None:
+            argv = [PYTHON, "-I", "-c", API_WRITER, str(self.project.root), str(API_CALLS)]
+            return Hook(self.project, event, b"", self.env, kill, argv)
         return Hook(self.project, event, s.payload(event, **fields), self.env, kill)
 
     def done(self, hook: Hook, *, chosen: bool) -> None:
@@ -414,25 +478,35 @@ class CrashJob:
             if base and hook.event not in BACKGROUND:  # a background hook is reaped late: no duration
                 self.recent.append(hook.duration / statistics.median(x.whole for x in base))
 
-    def measured(self, s: Session, event: str, **fields: Any) -> Hook:
-        """A hook run to its end while watching when it holds the lock and when, holding it, it begins
-        to change files (calibration: not killed)."""
+    def measured(self, s: Session | None, event: str, **fields: Any) -> Hook:
+        """A hook (or API writer) run to its end while watching when it holds the lock and when, holding
+        it, it begins to change files (calibration: not killed). Per transaction: [start, first change, end]."""
         hook = self.spawn(s, event, **fields)
-        first = last = wrote = None
-        before: dict[str, tuple[int, int, int]] | None = None
+        spans: list[list[float | None]] = []
+        before: dict[str, tuple[int, int, int]] = {}
+        holding = False
         while hook.proc.poll() is None:
+            now = time.monotonic() - hook.started
             if hook.proc.pid in (lock_holders(self.folder) or ()):
-                now = time.monotonic() - hook.started
-                first = now if first is None else first
-                last = now
-                before = signature(self.folder) if before is None else before
-                if wrote is None and signature(self.folder) != before:
-                    wrote = now
+                if not holding:
+                    spans.append([now, None, now])
+                    before = signature(self.folder)
+                holding = True
+                spans[-1][2] = now
+                if spans[-1][1] is None and signature(self.folder) != before:
+                    spans[-1][1] = now
+            else:
+                holding = False
             time.sleep(0.0005)
         self.done(hook, chosen=False)
-        held = None if first is None or last is None else last - first
-        writing = None if wrote is None or last is None else last - wrote
-        self.calibration.setdefault(event, []).append(Phases(hook.duration, held, writing))
+        held = [e - b for b, _, e in spans if b is not None and e is not None]
+        writing = [e - w for _, w, e in spans if w is not None and e is not None]
+        phases = Phases(
+            hook.duration,
+            statistics.median(held) if held else None,
+            statistics.median(writing) if writing else None,
+        )
+        self.calibration.setdefault(event, []).append(phases)
         return hook
 
     # -- one turn ----------------------------------------------------------------------------------
@@ -450,6 +524,9 @@ class CrashJob:
         running: list[tuple[Hook, bool]] = []
         for step, event in enumerate(plan):
             fields: dict[str, Any] = {"prompt": text} if event == "UserPromptSubmit" else {}
+            # Responses are dated when they arrive: after the hooks before them started (a prompt hook
+            # takes a response dated before it for history copied into the session, and skips it).
+            s.lines.catch_up()
             if event == "PreToolUse":
                 usage.update(usage_in(s.activity(rng.randint(1, 4))))
             elif event == "SubagentStop":
@@ -469,6 +546,24 @@ class CrashJob:
         for hook, chosen in running:
             self.done(hook, chosen=chosen)
         self.expect(f"/{command}" if command else None, prompt, usage)
+
+    def api_done(self, hook: Hook, when: str) -> None:
+        """What an API writer recorded: each call it reported, and the one in flight if it landed
+        (asked of the product: within [reported, reported + 1] when killed, else exactly reported)."""
+        if hook.ended is None:
+            self.done(hook, chosen=False)
+        said = hook.out.count(b".")
+        try:
+            snap = self.snapshot()
+            have = (snap.commands[API_COMMAND].runs if API_COMMAND in snap.commands else 0) - self.runs[API_COMMAND]
+        except Exception:  # noqa: BLE001 (check_files has said so)
+            have = said
+        top = said + (1 if hook.killed else 0)
+        if not said <= have <= top:
+            where = self.report.lost if have < said else self.report.double
+            _problem(where, f"{when}: an API writer recorded {said} calls (+1 in flight: {hook.killed}), {have} landed")
+        for _ in range(min(max(have, said), top)):
+            self.expect(API_COMMAND, None, Counter(API_USAGE))
 
     # -- checks ------------------------------------------------------------------------------------
 
@@ -614,12 +709,16 @@ class CrashJob:
         self.log_lines = runs.lines
         if runs.read_twice:
             _problem(r.double, f"{when}: the run log's reader gives these prompts twice: {runs.read_twice[:5]}")
-        seeds = [run for run in kept.values() if run.get("command") == SEED_COMMAND]
-        if len(seeds) != SEEDED_RUNS:
-            _problem(r.lost if len(seeds) < SEEDED_RUNS else r.double, f"{when}: {len(seeds)} API runs kept")
+        for name in (SEED_COMMAND, API_COMMAND):  # API runs: prompt ids made by record_usage
+            mine = [run for run in kept.values() if run.get("command") == name]
+            if len(mine) != self.runs[name]:
+                where = r.lost if len(mine) < self.runs[name] else r.double
+                _problem(where, f"{when}: {len(mine)} runs of {name} kept, {self.runs[name]} recorded")
+            total: Counter[str] = Counter(dict.fromkeys(CATEGORIES, 0))
+            for run in mine:
+                total.update(tokens(run))
+            self.compare(when, f"the runs of {name}", tokens(total), tokens(self.commands.get(name, {})))
         for prompt, (command, usage) in self.turns.items():
-            if prompt.startswith("api-"):
-                continue
             run = kept.get(prompt)
             if run is None:
                 _problem(
@@ -629,7 +728,11 @@ class CrashJob:
                 _problem(r.double, f"{when}: prompt {prompt} of {command} is kept as a run of {run.get('command')}")
             else:
                 self.compare(when, f"the run {prompt} of {command}", tokens(run), tokens(usage))
-        extra = {p for p, run in kept.items() if p not in self.turns and run.get("command") != SEED_COMMAND}
+        extra = {
+            p
+            for p, run in kept.items()
+            if p not in self.turns and run.get("command") not in (SEED_COMMAND, API_COMMAND)
+        }
         if extra:
             _problem(r.double, f"{when}: runs no turn made: {sorted(extra)[:5]}")
         r.runs_checked = len(kept)
@@ -654,6 +757,7 @@ class CrashJob:
             for k in range(3):  # calibration: whole hooks, watched, none killed (and the oracle without kills)
                 self.turn(self.sessions[k], random.Random(self.seed + k), kills=0, calibrate=True)
                 self.settle(self.sessions[k : k + 1], "calibration")
+                self.api_done(self.measured(None, API_EVENT), "calibration")
             r = self.report
             r.calibrated = {e: Phases.median(v) for e, v in self.calibration.items()}
             rounds = 0
@@ -668,12 +772,24 @@ class CrashJob:
                     threading.Thread(target=self.turn, args=(s, random.Random(x)), kwargs={"kills": k})
                     for s, x, k in zip(chosen, seeds, kills)
                 ]
+                api = None
+                if self.rng.random() < 0.5:  # an API writer too, killed most times
+                    kill = self.kill_moment(API_EVENT, self.rng) if self.rng.random() < 0.8 else None
+                    if kill is not None and self.rng.random() < 0.5:  # at the run log's append, if it makes one
+                        kill = Kill(self.rng.uniform(0.0, 0.003), "append", skip=self.rng.randrange(API_CALLS))
+                    elif kill is not None and kill.aim != "any":
+                        kill = Kill(kill.after, kill.aim, skip=self.rng.randrange(API_CALLS))
+                    api = self.spawn(None, API_EVENT, kill)
                 for t in threads:
                     t.start()
                 for t in threads:
                     t.join()
                 r.trials += n
+                if api is not None:
+                    self.done(api, chosen=api.kill is not None)
                 self.check_files(f"round {rounds}, after the kills")
+                if api is not None:
+                    self.api_done(api, f"round {rounds}")
                 self.check_not_over(f"round {rounds}, after the kills")
                 self.settle(chosen, f"round {rounds}", status=rounds % self.status_every == 0)
                 if progress is not None and rounds % 20 == 0:
@@ -777,7 +893,7 @@ def section(r: Report, *, command: str, facts: list[tuple[str, str]], load: tupl
         if r.in_transaction is None
         else f"{r.in_transaction} ({r.in_transaction / max(r.kills, 1):.0%})"
     )
-    files = ", ".join(f"`{k}`" for k in sorted(r.files))
+    files = ", ".join(f"`{k}`" + (" (not parsed: unknown format)" if k in r.unparsed else "") for k in sorted(r.files))
     cut = ", ".join(f"`{k}` {n}" for k, n in sorted(r.cut_lines.items()) if n) or "none"
     calib = "; ".join(f"{e} {phases}" for e, phases in sorted(r.calibrated.items()))
     aims = r.aims
@@ -787,13 +903,13 @@ def section(r: Report, *, command: str, facts: list[tuple[str, str]], load: tupl
         ("hook processes started", f"{r.hooks:,}"),
         ("SIGKILLs that landed", f"{r.kills:,} ({kinds})"),
         (
-            "kills chosen: at any moment / once it held the lock / once it had begun writing",
-            f"{aims['any']:,} / {aims['lock']:,} / {aims['write']:,}",
+            "kills chosen: at any moment / once it held the lock / once it had begun writing / at an append",
+            f"{aims['any']:,} / {aims['lock']:,} / {aims['write']:,} / {aims['append']:,}",
         ),
         ("SIGKILLs that landed while the victim held the ledger lock (mid-transaction)", inside),
         ("… of those, after it had begun changing files beside the ledger (mid-write)", f"{r.writing:,}"),
         ("… of those, leaving the temp file of its write behind", f"{r.temp_left:,}"),
-        ("chosen hooks that finished before their kill", f"{r.finished_first:,}"),
+        ("chosen, but finished before the kill (or made no append)", f"{r.finished_first:,}"),
         ("run-log batches appended (runs leaving the ledger)", f"{r.runlog_batches:,}"),
         ("run-log lines repeating a run (killed between the log and the ledger)", f"{r.runlog_repeats:,}"),
         ("lines cut by a kill in append-only logs (skipped by readers)", cut),
@@ -817,18 +933,22 @@ def section(r: Report, *, command: str, facts: list[tuple[str, str]], load: tupl
         "(`python -I -m budget_state.hook`, `--background` where `claude-budget install` puts it), 2–4 sessions' "
         "turns at once. Each turn writes its prompt record and responses to its transcript the way Claude Code "
         "does and runs `UserPromptSubmit`, 1–2 `PreToolUse`, sometimes `SubagentStop`, and `Stop`; 1–2 of those "
-        "hooks get a SIGKILL: 40 % at a moment drawn over the hook's whole run, 30 % a moment after it is seen "
-        "(in `/proc/locks`, every millisecond) taking the ledger lock, 30 % a moment after a file beside the "
-        "ledger changes while it holds the lock — within as long as each phase lasted on hooks that were not "
-        f"killed (medians: {calib}), rescaled to the load as it goes. After the kills "
-        f"every file in the ledger's folder is listed and parsed ({len(r.files)} kinds seen: {files}) and the "
-        "product's totals must not exceed the transcripts'; then each session settles once with a `Stop` that is "
-        "not killed, and the product's read interfaces must give the transcripts' usage exactly: overall and per "
-        "command, the runs per command, and every run one by one (ledger or run log, one per prompt). The clock "
-        f"moves {ROUND_SECONDS // 60} minutes a round (`CLAUDE_BUDGET_TIME_OFFSET`) so that finished runs leave "
-        "the ledger for the run log while writers are killed."
+        "hooks get a SIGKILL. Every other round an API writer (`record_usage` in a loop, as an orchestrator "
+        f"records runs: {API_CALLS} calls) writes too, and is killed 4 times in 5; the call in flight when it dies "
+        "may land or not, anything else must be exact; half of its kills wait for an append (the run log's, "
+        "when its runs leave the ledger) and land within 3 ms of it. Other kill moments: 40 % drawn over the "
+        "process's whole run, "
+        "30 % a moment after it is seen (in `/proc/locks`, every millisecond) taking the ledger lock, 30 % a "
+        "moment after a file beside the ledger changes while it holds the lock — each within as long as that "
+        f"phase lasted on processes that were not killed (medians: {calib}), rescaled to the load as it goes. "
+        f"After the kills every file in the ledger's folder is listed and parsed ({len(r.files)} kinds seen: "
+        f"{files}) and the product's totals must not exceed the transcripts'; then each session settles once "
+        "with a `Stop` that is not killed, and the product's read interfaces must give the transcripts' usage "
+        "exactly: overall and per command, the runs per command, and every run one by one (ledger or run log, "
+        f"one per prompt). The clock moves {ROUND_SECONDS // 60} minutes a round (`CLAUDE_BUDGET_TIME_OFFSET`) so "
+        "that finished runs leave the ledger for the run log while writers are killed."
     )
-    title = "## Crash safety: SIGKILLed hooks (issue 19)"
+    title = "## Crash safety: SIGKILLed writers (issue 19)"
     return "\n\n".join([f"{MARK_START}\n{title}", produced, method, table + details]) + f"\n{MARK_END}\n"
 
 
