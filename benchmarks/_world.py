@@ -159,8 +159,8 @@ class Session:
 
         A slash command (``/name args``) is written as Claude Code writes one — the command's tags,
         then a meta record with the expanded body — so a reader can tell the command from the
-        transcript alone. Lines written from here on are dated from now on (not before the prompt
-        hook ran). Returns the prompt id.
+        transcript alone. The records are dated now (the lines' clock catches up first; see
+        ``Lines.catch_up`` for later lines). Returns the prompt id.
         """
         self.new_prompt()
         self.lines.catch_up()

@@ -900,7 +900,7 @@ def section(r: Report, *, command: str, facts: list[tuple[str, str]], load: tupl
     rows = [
         ("trials (turns with 1–2 of their hooks chosen for a SIGKILL)", f"{r.trials:,}"),
         ("rounds (2–4 sessions' turns at once on one ledger)", f"{r.rounds:,}"),
-        ("hook processes started", f"{r.hooks:,}"),
+        ("processes started (hooks and API writers)", f"{r.hooks:,}"),
         ("SIGKILLs that landed", f"{r.kills:,} ({kinds})"),
         (
             "kills chosen: at any moment / once it held the lock / once it had begun writing / at an append",
