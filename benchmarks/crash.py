@@ -6,11 +6,13 @@ sessions at once, and are SIGKILLed at random moments. A *trial* is one turn of 
 prompt record and ``UserPromptSubmit``, one or two tool calls (``PreToolUse``, in the background), at
 times a subagent (``SubagentStop``, in the background), the closing ``Stop`` — with one or two of
 those hooks killed. Every other round an API writer (``record_usage`` in a loop, as an orchestrator
-records runs) writes too, and is killed most times. Kill moments: 40 % over the whole run of a
-process, 30 % from the moment it is seen holding the ledger lock, 30 % from the moment, holding it,
+records runs) writes too, and is killed most times. Kill moments: 35 % over the whole run of a
+process, 20 % from the moment it is seen holding the ledger lock, 25 % from the moment, holding it,
 it begins to change a file beside the ledger — each within as long as that phase lasted on
-processes that were not killed (measured first, and rescaled as the machine's load changes), so
-that many kills land inside the transaction and inside its writes.
+processes that were not killed (measured first, and rescaled as the machine's load changes) — and
+20 % within 3 ms of its first write that lands (a file other than a temp file changes: when the
+state spans several files, between two of them), so that many kills land inside the transaction
+and inside its writes.
 
 After each round every file in the ledger's folder is listed and parsed (no names are assumed: the
 state may span more files than the ledger and its run log), and the product reads the state. Then
@@ -138,6 +140,13 @@ def temp_files(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*.tmp") if "commands" not in p.relative_to(folder).parts]
 
 
+def committed(before: Mapping[str, tuple[int, int, int]], now: Mapping[str, tuple[int, int, int]]) -> bool:
+    """Whether a file other than a temp file appeared or changed between two signatures: a write landed
+    (a rename over the ledger, an append, another state file) — in a state of several files, a kill
+    just after it is one between two of them."""
+    return any(not path.endswith(".tmp") and before.get(path) != st for path, st in now.items())
+
+
 def appended(before: Mapping[str, tuple[int, int, int]], now: Mapping[str, tuple[int, int, int]]) -> bool:
     """Whether a file grew in place (same inode, more bytes) between two signatures."""
     return any(path in before and st[0] == before[path][0] and st[1] > before[path][1] for path, st in now.items())
@@ -192,9 +201,10 @@ class Phases:
 class Kill:
     """When to SIGKILL a hook: ``after`` seconds from a moment of its run — its start (``aim="any"``),
     the moment it is first seen holding the ledger lock (``"lock"``), the moment, with the lock held,
-    a file beside the ledger first changes (``"write"``), or one grows in place — an append, as to the
-    run log (``"append"``, which most transactions never make: then it is not killed); watched every
-    millisecond."""
+    a file beside the ledger first changes (``"write"``), a file other than a temp file first changes
+    (``"commit"``: a write has landed, others of the same transaction may not have), or one grows in
+    place — an append, as to the run log (``"append"``, which most transactions never make). Watched
+    every millisecond; a process that never shows the moment is not killed."""
 
     after: float
     aim: str = "any"
@@ -266,7 +276,7 @@ class Hook:
 
     def _kill(self, kill: Kill) -> None:
         wrote = False
-        if kill.aim in ("lock", "write"):
+        if kill.aim in ("lock", "write", "commit"):
             for _ in range(kill.skip):
                 self._wait_for_lock()
                 while self._running() and self._holds():
@@ -274,6 +284,10 @@ class Hook:
             self._wait_for_lock()
             if kill.aim == "write":
                 wrote = self._watch(lambda before, now: before != now)
+            elif kill.aim == "commit":
+                wrote = self._watch(committed)
+                if not wrote:
+                    return  # its transaction wrote nothing (nothing new to count): not killed
         elif kill.aim == "append":  # every transaction, until one appends
             while self._running() and not wrote:
                 self._wait_for_lock()
@@ -424,11 +438,12 @@ class CrashJob:
     # -- kill moments ------------------------------------------------------------------------------
 
     def kill_moment(self, event: str, rng: random.Random) -> Kill:
-        """40 % over the hook's whole run; 30 % inside its transaction (from the moment it holds the
-        lock, within as long as it held it at calibration); 30 % at its writes (from the moment a file
+        """35 % over the hook's whole run; 20 % inside its transaction (from the moment it holds the
+        lock, within as long as it held it at calibration); 25 % at its writes (from the moment a file
         beside the ledger changes while it holds the lock, within as long as that lasted at
-        calibration). All rescaled by how much slower than at calibration the hooks that were not
-        killed ran lately. An aimed kill may still come after the release, or never find its moment."""
+        calibration); 20 % within 3 ms of its first landed write (see Kill). Rescaled by how much
+        slower than at calibration the hooks that were not killed ran lately. An aimed kill may still
+        come after the release, or never find its moment."""
         samples = self.calibration.get(event) or self.calibration["Stop"]
         scale = statistics.median(self.recent[-40:]) if self.recent else 1.0
         whole = statistics.median(s.whole for s in samples)
@@ -436,10 +451,12 @@ class CrashJob:
         writing = [s.writing for s in samples if s.writing is not None]
         pick = rng.random()
         if lock_holders(self.folder) is not None:
-            if held and pick < 0.3:
+            if held and pick < 0.2:
                 return Kill(rng.uniform(0.0, statistics.median(held) + 0.002) * scale, aim="lock")
-            if writing and pick < 0.6:
+            if writing and pick < 0.45:
                 return Kill(rng.uniform(0.0, statistics.median(writing) + 0.002) * scale, aim="write")
+            if pick < 0.65:
+                return Kill(rng.uniform(0.0, 0.003), aim="commit")
         return Kill(rng.uniform(0.0, 1.2 * whole) * scale)
 
     # -- hooks -------------------------------------------------------------------------------------
@@ -903,13 +920,13 @@ def section(r: Report, *, command: str, facts: list[tuple[str, str]], load: tupl
         ("processes started (hooks and API writers)", f"{r.hooks:,}"),
         ("SIGKILLs that landed", f"{r.kills:,} ({kinds})"),
         (
-            "kills chosen: at any moment / once it held the lock / once it had begun writing / at an append",
-            f"{aims['any']:,} / {aims['lock']:,} / {aims['write']:,} / {aims['append']:,}",
+            "kills chosen: at any moment / holding the lock / writing / after a landed write / after an append",
+            f"{aims['any']:,} / {aims['lock']:,} / {aims['write']:,} / {aims['commit']:,} / {aims['append']:,}",
         ),
         ("SIGKILLs that landed while the victim held the ledger lock (mid-transaction)", inside),
         ("… of those, after it had begun changing files beside the ledger (mid-write)", f"{r.writing:,}"),
         ("… of those, leaving the temp file of its write behind", f"{r.temp_left:,}"),
-        ("chosen, but finished before the kill (or made no append)", f"{r.finished_first:,}"),
+        ("chosen, but finished before the kill (or never showed the moment aimed at)", f"{r.finished_first:,}"),
         ("run-log batches appended (runs leaving the ledger)", f"{r.runlog_batches:,}"),
         ("run-log lines repeating a run (killed between the log and the ledger)", f"{r.runlog_repeats:,}"),
         ("lines cut by a kill in append-only logs (skipped by readers)", cut),
@@ -936,11 +953,12 @@ def section(r: Report, *, command: str, facts: list[tuple[str, str]], load: tupl
         "hooks get a SIGKILL. Every other round an API writer (`record_usage` in a loop, as an orchestrator "
         f"records runs: {API_CALLS} calls) writes too, and is killed 4 times in 5; the call in flight when it dies "
         "may land or not, anything else must be exact; half of its kills wait for an append (the run log's, "
-        "when its runs leave the ledger) and land within 3 ms of it. Other kill moments: 40 % drawn over the "
-        "process's whole run, "
-        "30 % a moment after it is seen (in `/proc/locks`, every millisecond) taking the ledger lock, 30 % a "
-        "moment after a file beside the ledger changes while it holds the lock — each within as long as that "
-        f"phase lasted on processes that were not killed (medians: {calib}), rescaled to the load as it goes. "
+        "when its runs leave the ledger) and land within 3 ms of it. Other kill moments: 35 % drawn over the "
+        "process's whole run, 20 % a moment after it is seen (in `/proc/locks`, every millisecond) taking the "
+        "ledger lock, 25 % a moment after a file beside the ledger changes while it holds the lock — each "
+        f"within as long as that phase lasted on processes that were not killed (medians: {calib}), rescaled "
+        "to the load as it goes — and 20 % within 3 ms of its first write that lands (a file other than a temp "
+        "file changes: with the state in several files, a kill between two of them). "
         f"After the kills every file in the ledger's folder is listed and parsed ({len(r.files)} kinds seen: "
         f"{files}) and the product's totals must not exceed the transcripts'; then each session settles once "
         "with a `Stop` that is not killed, and the product's read interfaces must give the transcripts' usage "
