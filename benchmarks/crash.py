@@ -986,7 +986,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=20261207)
     ap.add_argument("--out", type=Path, help="write the section into this Markdown file (e.g. BENCHMARKS.md)")
     ap.add_argument("--tmp", default=None, help="where to make the temporary folder (default: the system's)")
+    ap.add_argument(
+        "--python",
+        default=None,
+        help="run the hooks, API writers and status with this interpreter (e.g. another checkout's venv); "
+        "this process's own reads stay this checkout's",
+    )
     args = ap.parse_args(argv)
+    if args.python:
+        global PYTHON
+        PYTHON = args.python
     for key in [k for k in os.environ if k.startswith(("CLAUDE_", "ANTHROPIC_"))]:
         del os.environ[key]  # nothing of the caller's Claude setup may leak into the job
     import compileall
