@@ -138,18 +138,47 @@ class Session:
         with open(self.subagent if subagent else self.transcript, "ab") as f:
             f.write(data)
 
-    def activity(self, assistant_lines: int, *, subagent: bool = False, final: bool = False) -> None:
+    def activity(self, assistant_lines: int, *, subagent: bool = False, final: bool = False) -> bytes:
         """Append what one stretch of a turn writes: ``assistant_lines`` assistant lines and tool results.
 
         ``final``: the last line is the turn's closing text, which the Stop payload then quotes as
         ``last_assistant_message`` (the Stop hook waits for it to be in the transcript).
+        Returns the bytes appended.
         """
         text = None
         if final:
             self._finals += 1
             text = f"Done: the flaky test now passes ({self._finals} files changed, 12 tests green)."
             self.last_message = text
-        self.append(self.lines.turn(self.prompt_id, assistant_lines, sidechain=subagent, final=text), subagent=subagent)
+        data = self.lines.turn(self.prompt_id, assistant_lines, sidechain=subagent, final=text)
+        self.append(data, subagent=subagent)
+        return data
+
+    def prompt(self, text: str) -> str:
+        """Start a turn as Claude Code does: a new prompt id, and its user record in the transcript.
+
+        A slash command (``/name args``) is written as Claude Code writes one — the command's tags,
+        then a meta record with the expanded body — so a reader can tell the command from the
+        transcript alone. The records are dated now (the lines' clock catches up first; see
+        ``Lines.catch_up`` for later lines). Returns the prompt id.
+        """
+        self.new_prompt()
+        self.lines.catch_up()
+        name, _, args = text.partition(" ")
+        if text.startswith("/"):
+            tags = f"<command-message>{name[1:]}</command-message>\n<command-name>{name}</command-name>\n"
+            self.append(self.lines.user(self.prompt_id, tags + f"<command-args>{args}</command-args>"))
+            body = f"Do the {name[1:]} task for {args}. Read the code, run the tests, report."
+            self.append(self.lines.user(self.prompt_id, body, meta=True))
+        else:
+            self.append(self.lines.user(self.prompt_id, text))
+        return self.prompt_id
+
+    def agent(self, agent_id: str) -> None:
+        """A new subagent of the current turn: its own transcript, opened with its task (a user record
+        carrying the turn's prompt id, as Claude Code writes it); ``activity(subagent=True)`` goes there."""
+        self.subagent = self.transcript.with_suffix("") / "subagents" / f"agent-{agent_id}.jsonl"
+        self.append(self.lines.user(self.prompt_id, "Look into the failing test.", sidechain=True), subagent=True)
 
     def payload(self, event: str, **fields: Any) -> bytes:
         data: dict[str, Any] = {
@@ -186,7 +215,9 @@ class Session:
             )
             if event == "SubagentStop":
                 data.update(
-                    agent_id="a9346b1cf7bb05ff9", agent_type="general-purpose", agent_transcript_path=str(self.subagent)
+                    agent_id=self.subagent.stem.removeprefix("agent-"),
+                    agent_type="general-purpose",
+                    agent_transcript_path=str(self.subagent),
                 )
         data.update(fields)
         return json.dumps(data, indent=2).encode()
@@ -209,6 +240,19 @@ class Lines:
         rec = {"parentUuid": self.parent, "isSidechain": sidechain, "type": kind, "uuid": me}
         self.parent = me
         return rec
+
+    def catch_up(self) -> None:
+        """Date the next lines from now on at the earliest (the clock only moves forward)."""
+        self.clock = max(self.clock, datetime.now(timezone.utc))
+
+    def user(self, prompt: str, content: str, *, meta: bool = False, sidechain: bool = False) -> bytes:
+        """A user record of ``prompt`` (a typed prompt, or with ``meta`` the expanded body of a command)."""
+        rec = self._common("user", sidechain)
+        rec["promptId"] = prompt
+        rec["message"] = {"role": "user", "content": content}
+        if meta:
+            rec["isMeta"] = True
+        return self._tail(rec)
 
     def _tail(self, rec: dict[str, Any]) -> bytes:
         rec.update(

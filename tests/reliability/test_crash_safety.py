@@ -1,14 +1,19 @@
 """kill -9 at any moment: the ledger always parses, keeps every update whose writer returned, and
 gains at most the one that was in flight. Writers are real processes (``record_usage`` in a loop,
 or ``python -m budget_state.hook``) that report each finished update on a pipe before the next one.
+
+The same job at scale (1,000 trials, several sessions' hooks at once, every file beside the ledger)
+is ``benchmarks/crash.py``; a sample of it runs here.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import random
 import signal
 import subprocess
+import sys
 import time
 import traceback
 import warnings
@@ -21,6 +26,7 @@ from budget_state.ledger._ledger import Ledger
 WORKERS = 3
 TRIALS = 210  # kills of record_usage writers at random moments
 HOOK_TRIALS = 40  # kills of hook processes at random moments
+SAMPLE_TRIALS = 36  # turns of benchmarks/crash.py, with 1-2 of their hooks killed each
 SEED = 20261125
 
 # Stops a single record_usage at one point of the write (patched at the syscall level, so the test
@@ -58,6 +64,58 @@ elif stage == "renamed":
 budget_state.record_usage({"input": 1}, command="/staged", project=project)
 os.write(1, b"done")
 """
+
+# Loops record_usage (one "." on stdout per call done) until a call's transaction appends runs to the
+# run log, and stops that call at its ledger's os.replace: just before it ("logged": the runs are in
+# the log and still in the ledger) or just after it ("renamed"). Says "S" and waits to be killed.
+STAGED_MOVER = """
+import fcntl, os, sys
+import budget_state
+from budget_state._runlog import runlog_path
+project, ledger, stage = sys.argv[1], sys.argv[2], sys.argv[3]
+log = runlog_path(__import__("pathlib").Path(ledger))
+
+def size():
+    try:
+        return os.stat(log).st_size
+    except FileNotFoundError:
+        return 0
+
+locked_at = [0]
+real_flock, real_replace = fcntl.flock, os.replace
+
+def flock(fd, op):
+    real_flock(fd, op)
+    if op & fcntl.LOCK_EX:
+        locked_at[0] = size()
+
+def replace(src, dst):
+    if stage == "renamed":
+        real_replace(src, dst)
+    if size() != locked_at[0]:  # this transaction moved runs to the log
+        os.write(1, b"S")
+        os.read(0, 1)  # the test never writes: we wait here for SIGKILL
+        raise SystemExit("not killed")
+    if stage != "renamed":
+        real_replace(src, dst)
+
+fcntl.flock, os.replace = flock, replace
+for _ in range(400):
+    budget_state.record_usage({"input": 1, "output": 2}, command="/api", project=project)
+    os.write(1, b".")
+os.write(1, b"never moved")
+"""
+
+
+def _crash_job() -> Any:
+    """benchmarks/crash.py, the crash-safety job (it finds its own helpers beside it)."""
+    if "crash" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("crash", Path(__file__).parents[2] / "benchmarks" / "crash.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["crash"] = module  # before running it: its dataclasses look themselves up there
+        spec.loader.exec_module(module)
+    return sys.modules["crash"]
 
 
 def _spawn(kit: Any, code: str, *args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -253,3 +311,47 @@ def test_kill9_hooks_at_random_moments_never_count_twice(proj: Any, kit: Any) ->
     assert kit.tokens_of(state["overall"]) == expected
     assert kit.tokens_of(state["commands"]["/alpha"]) == expected
     assert state["commands"]["/alpha"]["runs"] == 1
+
+
+def test_sigkilled_hooks_of_sessions_at_once_lose_nothing_and_count_nothing_twice(tmp_path: Path) -> None:
+    """A sample of benchmarks/crash.py: 2-4 sessions' turns at once, 1-2 hooks of each turn killed at a
+    random moment, in its transaction or at its writes; every file beside the ledger parses after the
+    kills; once each session settles, the API, ``status --json`` and the runs (ledger and run log)
+    hold exactly the transcripts' usage."""
+    crash = _crash_job()
+    report = crash.run(crash.Sandbox(str(tmp_path)), trials=SAMPLE_TRIALS, seed=SEED, status_every=4)
+    found = {"torn": report.torn, "lost": report.lost, "counted twice": report.double}
+    assert not any(found.values()), found
+    assert not report.hook_problems, report.hook_problems
+    assert report.kills >= SAMPLE_TRIALS // 2, report
+    assert report.in_transaction is None or report.in_transaction > 0, report  # None: no /proc/locks here
+    assert report.checks_status >= 2 and report.runs_checked > crash.SEEDED_RUNS, report
+    assert report.runlog_batches >= 1, "no run left the ledger for the run log: that file went untested"
+
+
+def test_kill9_between_the_run_log_and_the_ledger(proj: Any, kit: Any) -> None:
+    """A transaction that moves finished runs to the run log writes the log first, then the ledger: killed
+    between the two, the runs are in both and read once; killed after, in the log only. Never lost."""
+    crash = _crash_job()
+    env = {**proj.env, "CLAUDE_BUDGET_LOCK_TIMEOUT": "10"}
+    done = 0
+    for stage, lands in (("logged", False), ("renamed", True)):
+        proc = _spawn(kit, STAGED_MOVER, str(proj.root), str(proj.ledger_path), stage, env=env)
+        said = b""
+        while not said.endswith((b"S", b"moved")):
+            said += kit.read_exactly(proc.stdout, 1)
+        # The log is written before the ledger is replaced: the other order loses the runs to a kill between.
+        assert said.endswith(b"S"), "no call appended runs to the run log before it replaced the ledger"
+        done += said.count(b".") + lands
+        _kill(proc, kit)
+        for _ in range(2):  # as the kill left it, then after one more write (which logs the runs again)
+            runs = crash.runs_kept(proj.ledger_path)
+            mine = [r for r in runs.kept.values() if r.get("command") == "/api"]
+            assert not runs.read_twice, runs.read_twice
+            assert len(mine) == done and sum(r["input"] for r in mine) == done, (stage, len(mine), done)
+            snap = budget_state.snapshot(proj.root, env=env)
+            assert (snap.commands["/api"].runs, snap.commands["/api"].usage.input) == (done, done), stage
+            assert snap.overall.usage.output == 2 * done, stage
+            budget_state.record_usage({"input": 1, "output": 2}, command="/api", project=proj.root, env=env)
+            done += 1
+    assert crash.runs_kept(proj.ledger_path).repeated_lines > 0, "the 'logged' kill left no run in both files"
