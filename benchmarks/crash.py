@@ -611,6 +611,8 @@ class CrashJob:
                     self._cut_lines(kind, data)
                 elif name.endswith(".log"):
                     data.decode("utf-8")
+                elif len(rel.parts) >= 3 and rel.parts[-2] in ("minutes", "quarters"):
+                    _bucket_line(data)  # a scope's time buckets: one line of <minute>:<5 counts>
                 else:
                     r.unparsed.add(kind)
             except ValueError as e:  # TOMLDecodeError, JSONDecodeError, UnicodeDecodeError
@@ -852,19 +854,33 @@ class Runs:
     lines: int  # lines in the run log (rotated part included)
 
 
+def _bucket_line(data: bytes) -> None:
+    """:raises ValueError: ``data`` is not one whole line of ``<minute>:<i>,<o>,<cc>,<cr>,<usd>`` buckets."""
+    text = data.decode("utf-8")
+    if text.startswith("# "):  # a cut name's whole key
+        text = text.split("\n", 1)[1]
+    if not text.endswith("\n") or "\n" in text[:-1]:
+        raise ValueError("not one whole line")
+    for item in text.split():
+        minute, sep, counts = item.partition(":")
+        values = counts.split(",")
+        if not sep or len(values) != 5 or not all(v.isdigit() for v in [minute, *values]):
+            raise ValueError(f"not a bucket: {item!r}")
+
+
 def runs_kept(ledger: Path) -> Runs:
     """Every run the product keeps, one per prompt: the run log's (through its reader), then the
     ledger's own, which win (a run is in both when its writer was killed between the two files).
 
-    The one place this job reads the ledger's layout (its ``runs``): port it with the ledger.
+    Read through the product's typed records (``_records.runs``), as every reader outside the ledger.
     """
-    from budget_state._ledger import Ledger
-    from budget_state._runlog import read_runs, runlog_path
+    from budget_state.ledger import _records as records
+    from budget_state.ledger._ledger import Ledger
+    from budget_state.ledger._runlog import read_runs, runlog_path
 
     read = Counter(str(run["prompt"]) for run in read_runs(ledger))
     kept = {str(run["prompt"]): run for run in read_runs(ledger)}
-    state = Ledger(ledger).read()
-    kept.update({str(run["prompt"]): run for run in state.get("runs", []) if isinstance(run, dict)})
+    kept.update({run.prompt: run.as_log() for run in records.runs(Ledger(ledger).read())})
     logged: Counter[str] = Counter()
     lines = 0
     log = runlog_path(ledger)

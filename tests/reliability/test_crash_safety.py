@@ -71,7 +71,7 @@ os.write(1, b"done")
 STAGED_MOVER = """
 import fcntl, os, sys
 import budget_state
-from budget_state._runlog import runlog_path
+from budget_state.ledger._runlog import runlog_path
 project, ledger, stage = sys.argv[1], sys.argv[2], sys.argv[3]
 log = runlog_path(__import__("pathlib").Path(ledger))
 
