@@ -108,20 +108,31 @@ def active(session: str, env: Mapping[str, str]) -> bool:
         return False
     finally:
         os.close(dfd)
-    return isinstance(data, dict) and data.get("session") == session and _running(data.get("pid"), data.get("started"))
+    if not isinstance(data, dict) or data.get("session") != session:
+        return False
+    if not _running(data.get("pid"), data.get("started")):
+        return False
+    # Served by a Python child: the mod counts while that child runs (Claude Code stops it when the
+    # mod's worker is unloaded), or once the mod said the session ended (the child is stopped
+    # before SessionEnd's hooks, which must still stand down). A child gone without that: the
+    # mod disappeared midway, and the hooks count from here on.
+    child = data.get("child")
+    return child is None or data.get("ended") is True or _running(child, data.get("child_started"))
 
 
-def claim(session: str, env: Mapping[str, str], pid: object, mod: str) -> bool:
+def claim(session: str, env: Mapping[str, str], pid: object, mod: str, child: int | None = None) -> bool:
     """Write the handshake for ``session`` (the mod counts it from now on); False if it cannot, or
     if another copy of the mod (the plugin's and the one in ~/.claude/skills both load) has it.
 
     Written whole to a temporary file, then linked into place (``link`` fails where the name
     exists): of two copies starting together exactly one wins, and no reader sees half a file.
+    ``child``: the pid of the Python child serving the mod (:func:`serve`), named too so the hooks
+    take over should it end before the session does (:func:`active`); its start time with it.
     """
     path = _handshake(session, env)
     if path is None or not isinstance(pid, int) or isinstance(pid, bool):
         return False
-    body = json.dumps({"session": session, "pid": pid, "started": _process_start(pid), "mod": mod})
+    body = json.dumps(_handshake_body(session, pid, mod, child))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -140,8 +151,14 @@ def claim(session: str, env: Mapping[str, str], pid: object, mod: str) -> bool:
                 except (OSError, ValueError):
                     return False  # not ours to judge
                 if isinstance(held, dict) and active(session, env):
-                    # ours already (a second hello), or another copy of the mod counts this session
-                    return held.get("mod") == mod and held.get("pid") == pid
+                    # ours already (a second hello, or the mod re-pointing it: its child ended), or
+                    # another copy of the mod counts this session
+                    if held.get("mod") != mod or held.get("pid") != pid:
+                        return False
+                    if held.get("child") == child:
+                        return True
+                    os.replace(tmp, path)  # ours: now naming this child (or none)
+                    return True
                 path.unlink()  # a stale one: its claude process ended (a resumed session starts anew)
         return False
     except OSError:
@@ -151,6 +168,31 @@ def claim(session: str, env: Mapping[str, str], pid: object, mod: str) -> bool:
             tmp.unlink()
         except OSError:
             pass
+
+
+def _handshake_body(session: str, pid: int, mod: str, child: int | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"session": session, "pid": pid, "started": _process_start(pid), "mod": mod}
+    if child is not None:
+        body.update(child=child, child_started=_process_start(child))
+    return body
+
+
+def mark_ended(session: str, env: Mapping[str, str]) -> None:
+    """The mod counted the session to its end: its hooks still stand down once the child is stopped."""
+    path = _handshake(session, env)
+    if path is None or not active(session, env):
+        return
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        data["ended"] = True
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.end")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(data))
+        os.replace(tmp, path)
+    except (OSError, ValueError, TypeError):
+        pass
 
 
 def _wired(ctx: Any, env: Mapping[str, str], mod: str) -> bool:
@@ -228,6 +270,7 @@ def serve(session: str, stdout: IO[str], env: Mapping[str, str]) -> int:
     _prune(folder)
     fifo = folder / f"{session}.{os.getpid()}.fifo"
     os.mkfifo(fifo, 0o600)
+    served = _Served()
     try:
         stdout.write(json.dumps({"protocol": PROTOCOL, "ready": True, "fifo": str(fifo)}) + "\n")
         stdout.flush()
@@ -235,6 +278,7 @@ def serve(session: str, stdout: IO[str], env: Mapping[str, str]) -> int:
             with open(fifo, "rb") as requests:  # waits for the mod's next write
                 for line in requests:
                     answer = _answer(line, env, server=os.getpid())
+                    served.saw(line, answer)
                     stdout.write(json.dumps(answer) + "\n")
                     stdout.flush()
     except (BrokenPipeError, KeyboardInterrupt):
@@ -244,6 +288,51 @@ def serve(session: str, stdout: IO[str], env: Mapping[str, str]) -> int:
             fifo.unlink()
         except OSError:
             pass
+        if served.claimed and not served.ended:
+            _hand_over(session, env, served)
+
+
+class _Served:
+    """What the child saw of its session: whether its mod counts it, to its end, and where."""
+
+    def __init__(self) -> None:
+        self.claimed = False
+        self.ended = False
+        self.cwd: str | None = None
+        self.transcript: str | None = None
+
+    def saw(self, line: bytes, answer: Mapping[str, Any]) -> None:
+        try:
+            request = json.loads(line)
+        except ValueError:
+            return
+        op = request.get("op") if isinstance(request, dict) else None
+        if op == "hello" and answer.get("claimed") is True:
+            self.claimed = True
+            self.cwd, self.transcript = _str(request, "cwd"), _str(request, "transcript")
+        elif op in ("end", "handover"):
+            self.ended = True
+
+
+def _hand_over(session: str, env: Mapping[str, str], served: _Served) -> None:
+    """The child is stopped before its mod said the session ended: the mod's worker is gone (Claude
+    Code unloads a wedged one and stops its child). The hooks count from here on (the handshake
+    names this child, so :func:`active` says so already); first their transcript cursors are moved
+    past what is written now, which the mod counted, so they do not count it again. A request the
+    mod had not yet recorded is then not counted by either; overall gets it from Claude Code's own
+    totals at the session's end (the cost-state reconciliation)."""
+    from ._api import Context
+    from ._ledger import utcnow
+    from ._steps import settle
+
+    transcript = Path(served.transcript) if served.transcript else None
+    try:
+        ctx = Context.load(env=env, cwd=served.cwd, own_process=True)
+        with ctx.ledger.transaction() as state:
+            settle(ctx, state, session=session, transcript=transcript, now=utcnow(), mod_counts=True)
+    except Exception:  # noqa: BLE001 (stopping: the hooks count from their own cursors then)
+        pass
+    release(session, env)
 
 
 def _prune(folder: Path) -> None:
@@ -335,9 +424,12 @@ def handle(request: Mapping[str, Any], env: Mapping[str, str], *, server: int | 
     session = _str(request, "session")
     if session is None or not _SESSION.fullmatch(session):
         raise ValueError("the request names no session")
-    if op in ("end", "handover"):
+    if op == "handover":
         release(session, env)
         return {"released": True}
+    if op == "end":
+        mark_ended(session, env)
+        return {"ended": True}
     ctx = Context.load(env=env, cwd=_str(request, "cwd"), own_process=True)
     now = utcnow()
     if op == "hello":
@@ -348,8 +440,21 @@ def handle(request: Mapping[str, Any], env: Mapping[str, str], *, server: int | 
             _prune(state_dir(env) or Path(os.devnull))
         # The handshake names the claude process, not this child: Claude Code stops the child as
         # the session ends, before its SessionEnd hooks, which must still stand down.
-        claimed = claim(session, env, request.get("pid"), mod)
-        return {"claimed": claimed, "on_error": ctx.config.on_error, "band": _band(ctx, session, None, now)}
+        pid = request.get("pid")
+        claimed = claim(session, env, pid, mod, child=server)
+        answer: dict[str, Any] = {
+            "claimed": claimed,
+            "on_error": ctx.config.on_error,
+            "band": _band(ctx, session, None, now),
+        }
+        if claimed and server is not None and isinstance(pid, int):
+            # What the mod writes in its place should this child end first (it counts on, one
+            # process a request): the same handshake, naming no child.
+            answer["solo"] = {
+                "path": str(_handshake(session, env)),
+                "text": json.dumps(_handshake_body(session, pid, mod, None)),
+            }
+        return answer
     if op == "step":
         return _step(ctx, request, session, now)
     if op == "status":
@@ -369,9 +474,10 @@ def _step(ctx: Any, request: Mapping[str, Any], session: str, now: Any) -> dict[
     usage = request.get("usage")
     model = _str(request, "model")
     prompt = _str(request, "prompt")
+    seq = _seq(request)
     with ctx.ledger.transaction() as state:
         run = prompt
-        if isinstance(usage, dict):
+        if isinstance(usage, dict) and _first_time(state, session, seq):
             run = _runs.record_request(
                 state,
                 session=session,
@@ -383,6 +489,7 @@ def _step(ctx: Any, request: Mapping[str, Any], session: str, now: Any) -> dict[
                 also=_orchestration_charger,
                 now=now,
             )
+            _applied(state, session, seq)
         cmd_status, overall = _statuses(ctx, state, _runs.run_for(state, session, run), now)
         cmd_status = _orchestration_limit(ctx, state, session, cmd_status)
         zone = ctx.config.zone()
@@ -407,6 +514,40 @@ def _step(ctx: Any, request: Mapping[str, Any], session: str, now: Any) -> dict[
         "notes": notes,
         "band": _band_of(ctx, cmd_status, overall, now),
     }
+
+
+def _seq(request: Mapping[str, Any]) -> tuple[str, int] | None:
+    """A record's place in its mod's order: ``[instance, n]``, n counting up from 1 in one mod."""
+    seq = request.get("seq")
+    if isinstance(seq, list) and len(seq) == 2 and isinstance(seq[0], str) and isinstance(seq[1], int):
+        return seq[0], seq[1]
+    return None
+
+
+# The mod sends a record again when the child that had it ended before answering (it may or may
+# not have charged it): the session remembers the last record of its mod that was charged. The
+# one place this module reads or writes the ledger's session table.
+_SEQ_KEY = "mod_seq"
+
+
+def _first_time(state: Any, session: str, seq: tuple[str, int] | None) -> bool:
+    if seq is None:
+        return True
+    s = state.get("sessions", {}).get(session)
+    last = s.get(_SEQ_KEY) if isinstance(s, dict) else None
+    return not (
+        isinstance(last, list)
+        and len(last) == 2
+        and last[0] == seq[0]
+        and isinstance(last[1], int)
+        and seq[1] <= last[1]
+    )
+
+
+def _applied(state: Any, session: str, seq: tuple[str, int] | None) -> None:
+    s = state.get("sessions", {}).get(session)
+    if seq is not None and isinstance(s, dict):
+        s[_SEQ_KEY] = [seq[0], seq[1]]
 
 
 def _band(ctx: Any, session: str, prompt: str | None, now: Any) -> dict[str, Any]:

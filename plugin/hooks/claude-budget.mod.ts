@@ -10,7 +10,7 @@
 //
 // Typed against the declarations Claude Code writes beside a loaded mod
 // (plugin/.claude-plugin/types, checked by `tsc` in scripts/lint.sh).
-import type { EngineInterface, Register, TurnStepResult, TurnUsage } from 'claude-code'
+import type { EngineInterface, ModelUsage, Register, TurnStepResult, TurnUsage } from 'claude-code'
 
 const PROTOCOL = 1
 const NAME = 'claude-budget'
@@ -28,6 +28,7 @@ type Answer = {
   notes?: string[]
   band?: Band
   text?: string
+  solo?: { path: string; text: string }
 }
 
 // One session per Claude Code process (a mod's worker lives in it).
@@ -51,6 +52,13 @@ let bandOn = true
 // and the move must be charged once that request is in the ledger, not before.
 let inFlight = 0
 let deferredMeasure: Measure | null = null
+// Each record's place in this mod's order, so one sent again (its child ended before answering)
+// is charged once; and what was recorded per subagent, to reconcile with Claude Code's own count.
+const instance = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`
+let seq = 0
+const recorded = new Map<string, Map<string, number[]>>() // agentId -> model -> four counts
+let solo: { path: string; text: string } | null = null // the handshake naming no child (see startServer)
+let ending = false // session.end: the child is being stopped, not lost
 
 // The shell line that finds claude-budget's Python exactly as the installed hook lines find it
 // (CLAUDE_BUDGET_PYTHON, the project's .venv, PATH; always isolated: python -I), else this plugin's
@@ -70,6 +78,12 @@ const FIND =
 let fifo: string | null = null
 let nextId = 0
 const waiting = new Map<number, { resolve: (a: Answer) => void; reject: (e: Error) => void }>()
+
+class ChildEnded extends Error {
+  constructor() {
+    super("claude-budget's Python child ended")
+  }
+}
 
 function serverLine(line: string): Answer | null {
   try {
@@ -115,11 +129,15 @@ async function startServer($: EngineInterface): Promise<boolean> {
     } catch {
       // it could not start, or the stream broke: as if it ended
     }
-    // Ended (Claude Code stops it as the session ends; or it died): later requests, if any, go
-    // one process each; one in flight is a request that could not be counted (on_error decides).
+    // Ended (Claude Code stops it as the session ends; or it died): later requests go one process
+    // each, and those it had not answered are sent again that way (each record carries its place
+    // in order: one the child had charged is not charged twice). The handshake named the child:
+    // the mod counts on, so it names none now (else the hooks would count too).
+    const lost = fifo !== null && !ending && counting && solo !== null
     fifo = null
     started(false)
-    for (const w of waiting.values()) w.reject(new Error("claude-budget's Python child ended"))
+    if (lost && solo) await $.fs.write(solo.path, solo.text).catch(() => undefined)
+    for (const w of waiting.values()) w.reject(new ChildEnded())
     waiting.clear()
   })()
   return Promise.race([ready, $.clock.sleep(15000).then(() => false)])
@@ -141,7 +159,12 @@ async function ask($: EngineInterface, request: Record<string, unknown>): Promis
       fifo = null
       return ask($, request) // one process for it, as without the child
     }
-    answer = await answered
+    try {
+      answer = await answered
+    } catch (error) {
+      if (error instanceof ChildEnded) return ask($, request) // fifo is null now: one process
+      throw error
+    }
   } else {
     const ran = await $.process.run(['sh', '-c', FIND, 'sh', `${root}/hooks/claude-budget.sh`], {
       env,
@@ -226,10 +249,12 @@ async function begin($: EngineInterface, cwd: string): Promise<void> {
   const pid = Number(hookEnv.CLAUDE_PID)
   // One Python child for the session (measured fastest: BENCHMARKS.md), unless CLAUDE_BUDGET_MOD_CHILD=off
   if ((await $.env.get('CLAUDE_BUDGET_MOD_CHILD')) !== 'off') await startServer($)
-  const answer = await ask($, { op: 'hello', cwd, pid: Number.isFinite(pid) ? pid : null, mod: root })
+  const { transcriptPath } = await $.session.info()
+  const answer = await ask($, { op: 'hello', cwd, pid: Number.isFinite(pid) ? pid : null, mod: root, transcript: transcriptPath })
   if (answer.absent) return // claude-budget is not installed for this project: nothing to count
   onError = answer.on_error === 'closed' ? 'closed' : 'open'
   counting = answer.claimed === true
+  solo = answer.solo ?? null
   if (counting && bandOn) $.ui.invalidate('ui.render')
 }
 
@@ -241,6 +266,32 @@ function stopFor(key: string): string | null {
   if (stopAll) return stopAll
   const run = runOf.get(key)
   return run ? stops.get(run) ?? null : null
+}
+
+function counts(u: ModelUsage): number[] {
+  return [u.input_tokens, u.output_tokens, u.cache_creation_input_tokens, u.cache_read_input_tokens]
+}
+
+// After a subagent's step: Claude Code's own count of the agent's requests (`/cost`'s, which holds
+// what no turn.step reports: a stream cut mid-way and retried, the agent's compactions) against
+// what was recorded for it; the difference is charged to the agent's run, by model, as one more
+// request. (The main loop has no such count before the session's end: see docs/mod.md.)
+async function reconcileAgent($: EngineInterface, agentId: string, prompt: string | undefined, own: readonly TurnUsage[]): Promise<void> {
+  const models = recorded.get(agentId) ?? new Map<string, number[]>()
+  recorded.set(agentId, models)
+  for (const u of own) {
+    const had = models.get(u.model) ?? [0, 0, 0, 0]
+    const more = counts(u).map((n, i) => n - (had[i] ?? 0))
+    if (more.every((n) => n <= 0)) continue
+    const extra: TurnUsage = {
+      model: u.model,
+      input_tokens: Math.max(0, more[0] ?? 0),
+      output_tokens: Math.max(0, more[1] ?? 0),
+      cache_creation_input_tokens: Math.max(0, more[2] ?? 0),
+      cache_read_input_tokens: Math.max(0, more[3] ?? 0),
+    }
+    await record($, `a:${agentId}`, agentId, prompt, extra)
+  }
 }
 
 function plainUsage(usage: TurnUsage): Record<string, unknown> {
@@ -279,12 +330,19 @@ async function record(
   }
   const answer = await ask($, {
     op: 'step',
+    seq: [instance, ++seq],
     cwd: env.CLAUDE_PROJECT_DIR,
     prompt: prompt ?? null,
     agent: agentId ?? null,
     model: usage.model,
     usage: plainUsage(usage),
   })
+  if (agentId) {
+    const models = recorded.get(agentId) ?? new Map<string, number[]>()
+    recorded.set(agentId, models)
+    const had = models.get(usage.model) ?? [0, 0, 0, 0]
+    models.set(usage.model, counts(usage).map((n, i) => n + (had[i] ?? 0)))
+  }
   if (answer.run) runOf.set(key, answer.run)
   if (answer.stop) {
     if (answer.scope === 'overall') stopAll = answer.stop
@@ -355,8 +413,14 @@ export const register: Register = (on) => {
       inFlight--
     }
     const usage = result.usage
+    // a subagent's own count as Claude Code keeps it, as this step left it
+    const own = e.agentId && counting ? (await $.agent.list()).find((a) => a.id === e.agentId)?.usage ?? [] : []
     if (usage && counting) {
       pending = pending.then(() => record($, key, e.agentId, info.promptId, usage)).catch((error: unknown) => recordFailed($, error))
+    }
+    if (e.agentId && own.length && counting) {
+      const agentId = e.agentId
+      pending = pending.then(() => reconcileAgent($, agentId, info.promptId, own)).catch((error: unknown) => recordFailed($, error))
     }
     const due = deferredMeasure
     if (due !== null && inFlight === 0) {
@@ -438,8 +502,13 @@ export const register: Register = (on) => {
 
   on('session.end', async ($, e, next) => {
     await pending.catch(() => undefined)
-    // The handshake names this claude process: it lapses when the process ends, and the next
-    // session's start prunes it (Claude Code has already stopped the Python child by now).
+    // The mod counted the session to its end: the handshake says so, so the SessionEnd hooks stand
+    // down once Claude Code has stopped the Python child. It lapses with this claude process, and
+    // the next session's start prunes it.
+    if (counting) {
+      ending = true
+      await ask($, { op: 'end' }).catch(() => undefined)
+    }
     counting = false
     return next(e)
   }).catch(async ($, e, next) => next(e))
