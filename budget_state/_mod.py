@@ -25,7 +25,9 @@ Requests (``op``):
 - ``status``: ``/budget [name]`` rendered as text (display only).
 - ``measure``: ``session.measure``'s figures (``cost``, ``rate_limits`` in the statusline's shape);
   hands the rate limits to :func:`note_rate_limits`.
-- ``handover`` / ``end``: remove the handshake; the hooks count from here on.
+- ``handover``: the mod stops counting midway (a failure, on_error open): the records it could not
+  make, the hooks' cursors moved past what it counted, the handshake removed (:func:`hand_over`).
+- ``end``: the mod counted the session to its end (the handshake says so: :func:`mark_ended`).
 """
 
 from __future__ import annotations
@@ -289,7 +291,9 @@ def serve(session: str, stdout: IO[str], env: Mapping[str, str]) -> int:
         except OSError:
             pass
         if served.claimed and not served.ended:
-            _hand_over(session, env, served)
+            # Stopped before its mod said the session ended: the mod's worker is gone (Claude Code
+            # unloads a wedged one and stops its child). The hooks count from here on.
+            hand_over(session, env, served.cwd, served.transcript, [])
 
 
 class _Served:
@@ -314,23 +318,33 @@ class _Served:
             self.ended = True
 
 
-def _hand_over(session: str, env: Mapping[str, str], served: _Served) -> None:
-    """The child is stopped before its mod said the session ended: the mod's worker is gone (Claude
-    Code unloads a wedged one and stops its child). The hooks count from here on (the handshake
-    names this child, so :func:`active` says so already); first their transcript cursors are moved
-    past what is written now, which the mod counted, so they do not count it again. A request the
-    mod had not yet recorded is then not counted by either; overall gets it from Claude Code's own
-    totals at the session's end (the cost-state reconciliation)."""
+def hand_over(
+    session: str, env: Mapping[str, str], cwd: str | None, transcript: str | None, records: list[Any]
+) -> None:
+    """The mod stops counting ``session`` midway; the hooks count from here on. In one transaction:
+    the requests the mod saw but could not record (``records``, ``step`` requests; one already
+    charged is not charged again), then the hooks' transcript cursors moved past what is written
+    now — all of which the mod counted — so they do not count it again; then the handshake goes.
+
+    A request the mod had not even queued is then counted by neither; overall still gets it from
+    Claude Code's own totals at the session's end (the cost-state reconciliation). Should the
+    ledger not take it (its lock held too long), the handshake goes all the same: the hooks then
+    count from their own cursors.
+    """
     from ._api import Context
     from ._ledger import utcnow
     from ._steps import settle
 
-    transcript = Path(served.transcript) if served.transcript else None
     try:
-        ctx = Context.load(env=env, cwd=served.cwd, own_process=True)
+        ctx = Context.load(env=env, cwd=cwd, own_process=True)
+        now = utcnow()
         with ctx.ledger.transaction() as state:
-            settle(ctx, state, session=session, transcript=transcript, now=utcnow(), mod_counts=True)
-    except Exception:  # noqa: BLE001 (stopping: the hooks count from their own cursors then)
+            for record in records:
+                if isinstance(record, dict):
+                    _record(ctx, state, record, session, now)
+            path = Path(transcript) if transcript else None
+            settle(ctx, state, session=session, transcript=path, now=now, mod_counts=True)
+    except Exception:  # noqa: BLE001 (handing over: the hooks count from their own cursors then)
         pass
     release(session, env)
 
@@ -425,7 +439,14 @@ def handle(request: Mapping[str, Any], env: Mapping[str, str], *, server: int | 
     if session is None or not _SESSION.fullmatch(session):
         raise ValueError("the request names no session")
     if op == "handover":
-        release(session, env)
+        records = request.get("records")
+        hand_over(
+            session,
+            env,
+            _str(request, "cwd"),
+            _str(request, "transcript"),
+            records if isinstance(records, list) else [],
+        )
         return {"released": True}
     if op == "end":
         mark_ended(session, env)
@@ -469,27 +490,10 @@ def handle(request: Mapping[str, Any], env: Mapping[str, str], *, server: int | 
 def _step(ctx: Any, request: Mapping[str, Any], session: str, now: Any) -> dict[str, Any]:
     from . import _runs
     from ._budgets import check_running
-    from ._steps import _orchestrated, _orchestration_charger, _orchestration_limit, _pricer, _statuses
+    from ._steps import _orchestrated, _orchestration_limit, _statuses
 
-    usage = request.get("usage")
-    model = _str(request, "model")
-    prompt = _str(request, "prompt")
-    seq = _seq(request)
     with ctx.ledger.transaction() as state:
-        run = prompt
-        if isinstance(usage, dict) and _first_time(state, session, seq):
-            run = _runs.record_request(
-                state,
-                session=session,
-                prompt=prompt,
-                agent=_str(request, "agent"),
-                usage=usage,
-                model=model,
-                price=_pricer(ctx),
-                also=_orchestration_charger,
-                now=now,
-            )
-            _applied(state, session, seq)
+        run = _record(ctx, state, request, session, now)
         cmd_status, overall = _statuses(ctx, state, _runs.run_for(state, session, run), now)
         cmd_status = _orchestration_limit(ctx, state, session, cmd_status)
         zone = ctx.config.zone()
@@ -514,6 +518,31 @@ def _step(ctx: Any, request: Mapping[str, Any], session: str, now: Any) -> dict[
         "notes": notes,
         "band": _band_of(ctx, cmd_status, overall, now),
     }
+
+
+def _record(ctx: Any, state: Any, request: Mapping[str, Any], session: str, now: Any) -> str | None:
+    """Charge one request the mod saw (unless its record was charged already); the run it went to."""
+    from . import _runs
+    from ._steps import _orchestration_charger, _pricer
+
+    usage = request.get("usage")
+    prompt = _str(request, "prompt")
+    seq = _seq(request)
+    if not isinstance(usage, dict) or not _first_time(state, session, seq):
+        return prompt
+    run = _runs.record_request(
+        state,
+        session=session,
+        prompt=prompt,
+        agent=_str(request, "agent"),
+        usage=usage,
+        model=_str(request, "model"),
+        price=_pricer(ctx),
+        also=_orchestration_charger,
+        now=now,
+    )
+    _applied(state, session, seq)
+    return run
 
 
 def _seq(request: Mapping[str, Any]) -> tuple[str, int] | None:

@@ -10,7 +10,7 @@
 //
 // Typed against the declarations Claude Code writes beside a loaded mod
 // (plugin/.claude-plugin/types, checked by `tsc` in scripts/lint.sh).
-import type { EngineInterface, ModelUsage, Register, TurnStepResult, TurnUsage } from 'claude-code'
+import type { EngineInterface, HookFailure, ModelUsage, Register, TurnStepResult, TurnUsage } from 'claude-code'
 
 const PROTOCOL = 1
 const NAME = 'claude-budget'
@@ -59,6 +59,8 @@ let seq = 0
 const recorded = new Map<string, Map<string, number[]>>() // agentId -> model -> four counts
 let solo: { path: string; text: string } | null = null // the handshake naming no child (see startServer)
 let ending = false // session.end: the child is being stopped, not lost
+let transcript = '' // the session's transcript (a handover moves the hooks' cursors over it)
+const unrecorded: Record<string, unknown>[] = [] // records that failed: a handover makes them
 
 // The shell line that finds claude-budget's Python exactly as the installed hook lines find it
 // (CLAUDE_BUDGET_PYTHON, the project's .venv, PATH; always isolated: python -I), else this plugin's
@@ -189,6 +191,11 @@ async function ask($: EngineInterface, request: Record<string, unknown>): Promis
   return answer
 }
 
+// What a registration's catch was handed: what was thrown, or the own-time budget it overran.
+function failure(f: HookFailure): string {
+  return f.message ?? (f.kind === 'timeout' ? `it ran past its ${f.budget} ms` : 'it threw')
+}
+
 // One line, said once, in the session's transcript (where the user reads it).
 function say($: EngineInterface, text: string): void {
   if (told) return
@@ -200,14 +207,17 @@ function say($: EngineInterface, text: string): void {
   }
 }
 
-// Give counting back to the hooks (a handler failed, or the API is not the one we know).
-async function handOver($: EngineInterface, why: string): Promise<void> {
+// Give counting back to the hooks (a handler failed, or the API is not the one we know): the
+// records not yet made first (\`inChain\`: called from the records' own chain, which is then
+// where this one stands), then Python makes those that failed and moves the hooks past the rest.
+async function handOver($: EngineInterface, why: string, inChain = false): Promise<void> {
   const was = counting
   counting = false
   say($, `claude-budget: ${why}; the hooks count this session from here on`)
+  if (!inChain) await pending.catch(() => undefined)
   if (was && session) {
     try {
-      await ask($, { op: 'handover' })
+      await ask($, { op: 'handover', cwd: env.CLAUDE_PROJECT_DIR, transcript, records: unrecorded })
     } catch {
       // the handshake names this claude process: it lapses when the session ends
     }
@@ -250,6 +260,7 @@ async function begin($: EngineInterface, cwd: string): Promise<void> {
   // One Python child for the session (measured fastest: BENCHMARKS.md), unless CLAUDE_BUDGET_MOD_CHILD=off
   if ((await $.env.get('CLAUDE_BUDGET_MOD_CHILD')) !== 'off') await startServer($)
   const { transcriptPath } = await $.session.info()
+  transcript = transcriptPath
   const answer = await ask($, { op: 'hello', cwd, pid: Number.isFinite(pid) ? pid : null, mod: root, transcript: transcriptPath })
   if (answer.absent) return // claude-budget is not installed for this project: nothing to count
   onError = answer.on_error === 'closed' ? 'closed' : 'open'
@@ -325,10 +336,10 @@ async function record(
   usage: TurnUsage,
 ): Promise<void> {
   if (typeof usage.input_tokens !== 'number' || typeof usage.output_tokens !== 'number') {
-    await handOver($, 'turn.step gave usage of a shape this mod does not know')
+    await handOver($, 'turn.step gave usage of a shape this mod does not know', true)
     return
   }
-  const answer = await ask($, {
+  const request = {
     op: 'step',
     seq: [instance, ++seq],
     cwd: env.CLAUDE_PROJECT_DIR,
@@ -336,7 +347,14 @@ async function record(
     agent: agentId ?? null,
     model: usage.model,
     usage: plainUsage(usage),
-  })
+  }
+  let answer: Answer
+  try {
+    answer = await ask($, request)
+  } catch (error) {
+    unrecorded.push(request)
+    throw error
+  }
   if (agentId) {
     const models = recorded.get(agentId) ?? new Map<string, number[]>()
     recorded.set(agentId, models)
@@ -358,7 +376,7 @@ async function recordFailed($: EngineInterface, error: unknown): Promise<void> {
     broken = `claude-budget could not check the budgets, and on_error is closed: ${String(error)}`
     say($, broken)
   } else {
-    await handOver($, `a model request could not be counted (${String(error)}), on_error is open`)
+    await handOver($, `a model request could not be counted (${String(error)}), on_error is open`, true)
   }
 }
 
@@ -433,20 +451,20 @@ export const register: Register = (on) => {
       // The request went out and was answered, and counting it failed. on_error closed: no
       // request goes out unchecked from here on; open: the hooks count from here on.
       if (onError === 'closed') {
-        broken = `claude-budget could not check the budgets, and on_error is closed: ${String(next.error)}`
+        broken = `claude-budget could not check the budgets, and on_error is closed: ${failure(next.error)}`
         say($, broken)
       } else {
-        await handOver($, `a model request could not be counted (${String(next.error)}), on_error is open`)
+        await handOver($, `a model request could not be counted (${failure(next.error)}), on_error is open`)
       }
       return yield* next(e)
     }
     if (onError === 'closed') {
-      const reason = `claude-budget could not check the budgets, and on_error is closed: ${String(next.error)}`
+      const reason = `claude-budget could not check the budgets, and on_error is closed: ${failure(next.error)}`
       say($, reason)
       yield { kind: 'text', index: 0, text: `${STOPPED} ${reason}` }
       return refused(e, reason)
     }
-    await handOver($, `the mod failed (${String(next.error)}), on_error is open`)
+    await handOver($, `the mod failed (${failure(next.error)}), on_error is open`)
     return yield* next(e)
   })
 
@@ -475,7 +493,7 @@ export const register: Register = (on) => {
     const answer = await ask($, { op: 'status', cwd: env.CLAUDE_PROJECT_DIR, args: e.args })
     if (answer.absent) return next(e)
     return { text: answer.text ?? '', isTextDisplayOnly: true }
-  }).catch(async ($, e, next) => (next.called ? next(e) : { text: `claude-budget: /budget failed: ${String(next.error)}`, isTextDisplayOnly: true }))
+  }).catch(async ($, e, next) => (next.called ? next(e) : { text: `claude-budget: /budget failed: ${failure(next.error)}`, isTextDisplayOnly: true }))
 
   on('session.measure', async ($, e, next) => {
     if (counting) {

@@ -113,8 +113,8 @@ def test_kill_refuses_the_request_after_the_crossing_one_in_the_main_loop(projec
 
 @pytest.mark.parametrize(
     ("agent", "limit"),
-    [("longagent", 30_000), ("longfgagent", 30_000)],
-    ids=["background", "foreground"],
+    [("longagent", 30_000), ("longfgagent", 30_000), ("longfork", 30_000)],
+    ids=["background", "foreground", "fork"],
 )
 def test_kill_refuses_the_request_after_the_crossing_one_in_a_subagent(project, fake_api, claude, agent, limit):
     """The budget is crossed by a response inside the subagent's tool loop: no request goes out after
@@ -374,3 +374,63 @@ def test_a_stream_cut_and_retried_is_charged_as_claude_code_charges_it(project, 
         cut_usage = usage_of(cut)
         assert command == {k: v - cut_usage[k] for k, v in fake_api.totals().items()}  # the known gap
     assert mod_records(p) >= 3
+
+
+def transcript_of(p: Project, session: str) -> str:
+    return "".join(f.read_text() for f in (p.home / ".claude" / "projects").glob(f"*/{session}.jsonl"))
+
+
+@pytest.mark.parametrize("on_error", ["open", "closed"])
+def test_a_mod_hook_that_throws_respects_on_error_and_says_so_once(project, fake_api, claude, tmp_path, on_error):
+    """The mod's turn.step handler throws from the second request on (a copy of the mod with a
+    throw put in): its registration's catch answers. closed: that request and every later one is
+    refused; open: counting goes to the hooks, the turn goes on, the ledger stays exact. Either
+    way one line says so, once."""
+    if not claude.at_least(*MODS):
+        pytest.skip("the mod needs Claude Code 2.1.286+")
+    throw = "    if (e.index >= 1 && !e.agentId) throw new Error('thrown on purpose')\n"
+    plugin = modified_plugin(tmp_path, TURN_STEP, TURN_STEP + throw)
+    p = project()
+    shutil.rmtree(p.home / ".claude" / "skills" / "claude-budget")  # only the throwing copy loads
+    p.write_config(f'on_error = "{on_error}"\n')
+    p.write_command("review-pr", "Review PR $ARGUMENTS. SCRIPT: bash, bash, text")
+
+    r = p.run_claude("/review-pr 2", args=["--plugin-dir", str(plugin)], output="stream-json")
+
+    said = [e for e in r.events if e.get("subtype") == "ui_log" and "thrown on purpose" in e.get("text", "")]
+    status = p.status()
+    if on_error == "closed":
+        assert r.requests == 1, r.describe()
+        assert r.text.startswith("claude-budget stopped this run:") and "on_error is closed" in r.text, r.describe()
+    else:
+        assert r.requests == 3 and r.result["subtype"] == "success", r.describe()
+        assert mod_records(p) == 1  # the mod counted the first request, the hooks the rest
+    assert status["overall"]["tokens"] == fake_api.totals() == r.usage
+    assert status["commands"]["/review-pr"]["tokens"] == r.usage
+    assert len(said) == 1, said
+
+
+def test_a_mod_api_of_another_shape_leaves_counting_to_the_hooks_with_one_line(project, fake_api, claude, tmp_path):
+    """The mod API is early access: a call this Claude Code lacks (here a copy of the mod that asks
+    for one, as a mod written for another release would) throws a TypeError at the session's
+    start. The mod says so in one line and stays out; the hooks count everything, exactly."""
+    if not claude.at_least(*MODS):
+        pytest.skip("the mod needs Claude Code 2.1.286+")
+    plugin = modified_plugin(
+        tmp_path,
+        "session = await $.session.id()",
+        "session = await ($.session as unknown as { idOfAnotherRelease: () => Promise<string> }).idOfAnotherRelease()",
+    )
+    p = project()
+    shutil.rmtree(p.home / ".claude" / "skills" / "claude-budget")
+    p.write_command("review-pr", "Review PR $ARGUMENTS. SCRIPT: bash, agent, text")
+
+    r = p.run_claude("/review-pr 6", args=["--plugin-dir", str(plugin)], output="stream-json")
+
+    assert r.result["subtype"] == "success", r.describe()
+    said = [e.get("text", "") for e in r.events if e.get("subtype") == "ui_log"]
+    assert len(said) == 1 and "mod API is not the one the mod knows" in said[0], said
+    status = p.status()
+    assert status["overall"]["tokens"] == fake_api.totals() == r.usage
+    assert status["commands"]["/review-pr"]["tokens"] == r.usage
+    assert mod_records(p) == 0 and not mod_counted(p) and handshakes(p) == []
