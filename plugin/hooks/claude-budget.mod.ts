@@ -269,6 +269,21 @@ async function begin($: EngineInterface, cwd: string): Promise<void> {
   if (counting && bandOn) $.ui.invalidate('ui.render')
 }
 
+// The prompt a turn runs for, asked once a turn (each ask is a hop out of the worker).
+const promptOf = new Map<string, string | undefined>() // turnId -> prompt id
+async function promptFor($: EngineInterface, turnId: string): Promise<string | undefined> {
+  if (promptOf.has(turnId)) return promptOf.get(turnId)
+  const { promptId } = await $.session.info()
+  promptOf.set(turnId, promptId)
+  return promptId
+}
+
+// Whether a tool call or a spawn can be refused at all: only kill mode's stops and a closed
+// on_error refuse one; otherwise the handler passes it on at once (no hop out of the worker).
+function mayRefuse(): boolean {
+  return mode === 'kill' || onError === 'closed' || broken !== null || stopAll !== null
+}
+
 function runKey(agentId: string | undefined, prompt: string | undefined): string {
   return agentId ? `a:${agentId}` : `p:${prompt ?? ''}`
 }
@@ -415,8 +430,8 @@ export const register: Register = (on) => {
   on('turn.step', async function* ($, e, next) {
     if (ready) await ready
     if (!counting) return yield* next(e)
-    const info = await $.session.info()
-    const key = runKey(e.agentId, info.promptId)
+    const prompt = await promptFor($, e.turnId)
+    const key = runKey(e.agentId, prompt)
     await settled()
     const reason = broken ?? stopFor(key)
     if (reason) {
@@ -434,11 +449,11 @@ export const register: Register = (on) => {
     // a subagent's own count as Claude Code keeps it, as this step left it
     const own = e.agentId && counting ? (await $.agent.list()).find((a) => a.id === e.agentId)?.usage ?? [] : []
     if (usage && counting) {
-      pending = pending.then(() => record($, key, e.agentId, info.promptId, usage)).catch((error: unknown) => recordFailed($, error))
+      pending = pending.then(() => record($, key, e.agentId, prompt, usage)).catch((error: unknown) => recordFailed($, error))
     }
     if (e.agentId && own.length && counting) {
       const agentId = e.agentId
-      pending = pending.then(() => reconcileAgent($, agentId, info.promptId, own)).catch((error: unknown) => recordFailed($, error))
+      pending = pending.then(() => reconcileAgent($, agentId, prompt, own)).catch((error: unknown) => recordFailed($, error))
     }
     const due = deferredMeasure
     if (due !== null && inFlight === 0) {
@@ -470,7 +485,7 @@ export const register: Register = (on) => {
 
   on('agent.spawn', async ($, e, next) => {
     if (ready) await ready
-    if (!counting) return next(e)
+    if (!counting || !mayRefuse()) return next(e)
     await settled()
     const info = await $.session.info()
     const reason = broken ?? stopFor(runKey(undefined, info.promptId))
@@ -479,7 +494,7 @@ export const register: Register = (on) => {
 
   on('tool.call', async ($, e, next) => {
     if (ready) await ready
-    if (!counting) return next(e)
+    if (!counting || !mayRefuse()) return next(e)
     await settled()
     const info = await $.session.info()
     const reason = broken ?? stopFor(runKey(e.agentId, info.promptId))
@@ -502,7 +517,9 @@ export const register: Register = (on) => {
         limits[w.kind] = { used_percentage: w.percentUsed, resets_at: w.resetsAt ? Math.floor(Date.parse(w.resetsAt) / 1000) : null }
       }
       const m: Measure = { limits: e.rateLimits.length ? limits : null, cost: e.cost?.usd ?? null }
-      if (inFlight > 0) {
+      if (m.limits === null) {
+        // no plan windows (an API key): nothing for Python to record; the band moves with each step
+      } else if (inFlight > 0) {
         deferredMeasure = m // charged after the request in flight is counted (see turn.step)
       } else {
         // The requests that moved the window are in the ledger before the move is charged to them.
@@ -514,6 +531,7 @@ export const register: Register = (on) => {
   }).catch(async ($, e, next) => next(e))
 
   on('turn.complete', async ($, e, next) => {
+    promptOf.delete(e.turnId)
     await pending // the turn's requests are all in the ledger before the next prompt (or -p's exit)
     return next(e)
   }).catch(async ($, e, next) => next(e))
@@ -523,7 +541,9 @@ export const register: Register = (on) => {
     // The mod counted the session to its end: the handshake says so, so the SessionEnd hooks stand
     // down once Claude Code has stopped the Python child. It lapses with this claude process, and
     // the next session's start prunes it.
-    if (counting) {
+    // Through the child only: Claude Code has usually stopped it by now, and then the mod wrote
+    // the handshake anew without it (startServer) — a process just to say so would cost ~100 ms.
+    if (counting && fifo !== null) {
       ending = true
       await ask($, { op: 'end' }).catch(() => undefined)
     }
