@@ -308,7 +308,7 @@ class _Handler(BaseHTTPRequestHandler):
         if cut:  # what the API charges for a stream dropped after message_start: its input, 1 output token
             sent_usage["output_tokens"] = 1
         api.record(Sent(msg_id, req_id, model, sent_usage, step, subagent, cut))
-        self._stream(body, msg_id, req_id, model, step, sent_usage, n, tools, cut=cut)
+        self._stream(body, msg_id, req_id, model, step, sent_usage, n, tools, cut)  # positional: see e2e_harness
 
     def _stream(
         self,
@@ -320,7 +320,6 @@ class _Handler(BaseHTTPRequestHandler):
         usage: dict[str, Any],
         n: int,
         tools: set[str],
-        *,
         cut: bool = False,
     ) -> None:
         events: list[tuple[str, dict[str, Any]]] = []
