@@ -264,3 +264,37 @@ def test_a_record_sent_again_is_charged_once(tmp_path: Path) -> None:
 
     state = Context.load(env=env, cwd=str(project)).ledger.read()
     assert state["overall"]["input"] == 30
+
+
+def test_a_handover_makes_the_failed_records_and_moves_the_hooks_past_what_the_mod_counted(tmp_path: Path) -> None:
+    """What the transcript holds when the mod stops counting was counted by the mod: the hooks must
+    not count it again; the records the mod could not make are made in the handover."""
+    from budget_state._api import Context
+    from budget_state._steps import settle as hook_settle
+
+    project = tmp_path / "proj"
+    (project / ".claude").mkdir(parents=True)
+    env = {**env_for(tmp_path), "CLAUDE_PROJECT_DIR": str(project)}
+    transcript = tmp_path / "t.jsonl"
+    line = {
+        "type": "assistant",
+        "requestId": "r1",
+        "promptId": "p1",
+        "timestamp": "2026-12-07T03:00:01Z",
+        "message": {"id": "m1", "model": "m", "usage": USAGE, "content": []},
+    }
+    transcript.write_text(json.dumps({"type": "user", "promptId": "p1", "message": {"content": "hi"}}) + "\n")
+    ctx = Context.load(env=env, cwd=str(project))
+    with ctx.ledger.transaction() as state:  # the prompt hook saw the session start
+        hook_settle(ctx, state, session="s1", transcript=transcript, prompt_id="p1", now=NOW, mod_counts=True)
+    with open(transcript, "a") as f:  # the mod counted this response as it was made
+        f.write(json.dumps(line) + "\n")
+    assert _mod.claim("s1", env, os.getpid(), "/mods/a")
+    failed = {"op": "step", "session": "s1", "model": "m", "usage": {**USAGE, "input_tokens": 1}, "seq": ["i", 2]}
+
+    _mod.hand_over("s1", env, str(project), str(transcript), [failed])
+
+    assert not _mod.active("s1", env)  # the hooks count from here on
+    with ctx.ledger.transaction() as state:  # the next hook: nothing new to count
+        hook_settle(ctx, state, session="s1", transcript=transcript, now=NOW)
+    assert ctx.ledger.read()["overall"]["input"] == 1  # the failed record only, once
