@@ -238,30 +238,35 @@ async function start($: EngineInterface, cwd: string): Promise<void> {
 
 async function begin($: EngineInterface, cwd: string): Promise<void> {
   root = $.plugin.root
-  session = await $.session.id()
-  const hookEnv = await $.process.hookEnv()
-  // CLAUDE_BUDGET_MOD=off: the mod stays out (no worker call, no Python child); the hooks count.
-  if ((await $.env.get('CLAUDE_BUDGET_MOD')) === 'off') return
+  // Each $ call is a hop out of the worker: asked together, the Python child starts sooner.
+  // (Claude Code's load check wants each $.env.get's name written out: no loop over names.)
+  const [sid, hookEnv, info, band, child, ...passed] = await Promise.all([
+    $.session.id(),
+    $.process.hookEnv(),
+    $.session.info(),
+    $.env.get('CLAUDE_BUDGET_BAND'),
+    $.env.get('CLAUDE_BUDGET_MOD_CHILD'),
+    // The settings' env (CLAUDE_BUDGET_PYTHON in settings.local.json, where install put it) and
+    // the user's budget variables, which $.process.run does not pass on by itself.
+    $.env.get('CLAUDE_BUDGET_PYTHON').then((v) => ['CLAUDE_BUDGET_PYTHON', v] as const),
+    $.env.get('CLAUDE_BUDGET_STATE').then((v) => ['CLAUDE_BUDGET_STATE', v] as const),
+    $.env.get('CLAUDE_BUDGET_MODE').then((v) => ['CLAUDE_BUDGET_MODE', v] as const),
+    $.env.get('CLAUDE_BUDGET_ON_ERROR').then((v) => ['CLAUDE_BUDGET_ON_ERROR', v] as const),
+    $.env.get('CLAUDE_BUDGET_DEBUG').then((v) => ['CLAUDE_BUDGET_DEBUG', v] as const),
+    $.env.get('CLAUDE_BUDGET_MOD').then((v) => ['CLAUDE_BUDGET_MOD', v] as const),
+  ])
+  session = sid
   env = { ...hookEnv }
-  // The settings' env (CLAUDE_BUDGET_PYTHON in settings.local.json, where install put it) and the
-  // user's budget variables, which $.process.run does not pass on by itself.
-  const known: [string, string | undefined][] = [
-    ['CLAUDE_BUDGET_PYTHON', await $.env.get('CLAUDE_BUDGET_PYTHON')],
-    ['CLAUDE_BUDGET_STATE', await $.env.get('CLAUDE_BUDGET_STATE')],
-    ['CLAUDE_BUDGET_MODE', await $.env.get('CLAUDE_BUDGET_MODE')],
-    ['CLAUDE_BUDGET_ON_ERROR', await $.env.get('CLAUDE_BUDGET_ON_ERROR')],
-    ['CLAUDE_BUDGET_DEBUG', await $.env.get('CLAUDE_BUDGET_DEBUG')],
-    ['CLAUDE_BUDGET_MOD', await $.env.get('CLAUDE_BUDGET_MOD')],
-  ]
-  for (const [name, value] of known) if (value !== undefined) env[name] = value
+  for (const [name, value] of passed) if (value !== undefined) env[name] = value
+  // CLAUDE_BUDGET_MOD=off: the mod stays out (no Python child); the hooks count.
+  if (env.CLAUDE_BUDGET_MOD === 'off') return
   if (!env.CLAUDE_PROJECT_DIR) env.CLAUDE_PROJECT_DIR = cwd
-  bandOn = (await $.env.get('CLAUDE_BUDGET_BAND')) !== 'off'
+  bandOn = band !== 'off'
+  transcript = info.transcriptPath
   const pid = Number(hookEnv.CLAUDE_PID)
   // One Python child for the session (measured fastest: BENCHMARKS.md), unless CLAUDE_BUDGET_MOD_CHILD=off
-  if ((await $.env.get('CLAUDE_BUDGET_MOD_CHILD')) !== 'off') await startServer($)
-  const { transcriptPath } = await $.session.info()
-  transcript = transcriptPath
-  const answer = await ask($, { op: 'hello', cwd, pid: Number.isFinite(pid) ? pid : null, mod: root, transcript: transcriptPath })
+  if (child !== 'off') await startServer($)
+  const answer = await ask($, { op: 'hello', cwd, pid: Number.isFinite(pid) ? pid : null, mod: root, transcript })
   if (answer.absent) return // claude-budget is not installed for this project: nothing to count
   onError = answer.on_error === 'closed' ? 'closed' : 'open'
   counting = answer.claimed === true

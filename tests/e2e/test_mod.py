@@ -420,8 +420,8 @@ def test_a_mod_api_of_another_shape_leaves_counting_to_the_hooks_with_one_line(p
         pytest.skip("the mod needs Claude Code 2.1.286+")
     plugin = modified_plugin(
         tmp_path,
-        "session = await $.session.id()",
-        "session = await ($.session as unknown as { idOfAnotherRelease: () => Promise<string> }).idOfAnotherRelease()",
+        "    $.session.id(),\n",
+        "    ($.session as unknown as { idOfAnotherRelease: () => Promise<string> }).idOfAnotherRelease(),\n",
     )
     p = project()
     shutil.rmtree(p.home / ".claude" / "skills" / "claude-budget")
