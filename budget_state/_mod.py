@@ -3,18 +3,22 @@
 Claude Code 2.1.286 and later load the mod in-process. It sees every model request (``turn.step``,
 main loop and subagents) and sends each one here, so the counting, the prices, the windows and the
 scopes stay those of the hooks (:func:`._runs.record_request` charges a request exactly as a
-transcript's response is charged). One request per process: the mod runs
-``<python> -m budget_state.hook --mod`` with the request as JSON on stdin and reads one JSON answer
-on stdout. No port, no socket: stdin and stdout are the child's private pipes.
+transcript's response is charged). The mod starts one Python child per session (:func:`serve`:
+requests through a FIFO in the user's 0700 state folder, answers on the child's stdout), else one
+``<python> -m budget_state.hook --mod`` per request (request on stdin, answer on stdout). No port,
+no socket.
 
 The handshake. While the mod counts a session, the hooks of that session must not count the same
-requests again (and must count everything when there is no mod). The mod's first request for a
-session writes ``<state>/claude-budget/mod/<session_id>.json`` — ``<state>`` the user's own
-``$XDG_STATE_HOME`` (else ``~/.local/state``), the folder created 0700 — naming the ``claude``
-process (pid and start time). A hook of that session counts nothing while that file is there,
-is the user's, in a folder only the user can write, and names a ``claude`` process still running
-(:func:`active`); another user or a cloned repository cannot make such a file. The mod removes
-it when the session ends or when it hands counting back (a handler that failed: ``handover``).
+requests again (and must count everything when there is no mod). The mod's hello writes
+``<state>/claude-budget/mod/<session_id>.json`` — ``<state>`` the user's own ``$XDG_STATE_HOME``
+(else ``~/.local/state``), the folder created 0700 — naming the ``claude`` process and the serving
+child (pid and start time of each). A hook of that session counts nothing while that file is there,
+is the user's, in a folder only the user can write, and names a ``claude`` process and a child still
+running, or says the session ended (:func:`active`); another user or a cloned repository cannot make
+such a file. When the mod stops counting midway — a handler that failed (``handover``), its worker
+unloaded (Claude Code then stops the child) — :func:`hand_over` moves the hooks past what the mod
+counted and removes the handshake; when only the child dies, the mod rewrites the handshake without
+it and counts on, one process a request.
 
 Requests (``op``):
 
