@@ -14,7 +14,8 @@ Variants, interleaved round-robin in a fresh random order per round (2 warm-up r
 
 Each run is a 5-request budgeted command (``SCRIPT: bash, bash, bash, bash, text``) against the local
 fake API. Also reported: the mod's own Python round trip per request, as Claude Code's debug log
-times each ``$.process.run``. Run: ``.venv/bin/python benchmarks/mod.py [ROUNDS]``; prints Markdown.
+times each ``$.process.run``. Run: ``.venv/bin/python benchmarks/mod.py [ROUNDS [VARIANTS]]`` (VARIANTS
+comma-separated, e.g. ``bare,hooks,mod``; default all); prints Markdown.
 """
 
 from __future__ import annotations
@@ -97,10 +98,14 @@ def debug_log(proj: Path, home: Path, url: str) -> str:
 
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    every = ("bare", "hooks", "mod", "mod-run", "hooks-kill", "mod-kill", "mod-run-kill")
+    # an optional second argument: the variants to run, comma-separated (default: all)
+    names = tuple(sys.argv[2].split(",")) if len(sys.argv) > 2 else every
+    if "bare" not in names or not set(names) <= set(every):
+        raise SystemExit(f"variants: a comma-separated choice of {', '.join(every)}, bare among them")
     api = FakeAPI().start()
     root = Path(tempfile.mkdtemp(prefix="cb-modbench-"))
     try:
-        names = ("bare", "hooks", "mod", "mod-run", "hooks-kill", "mod-kill", "mod-run-kill")
         variants = {v: make(root, v) for v in names}
         times: dict[str, list[float]] = {v: [] for v in variants}
         for r in range(rounds + 2):
@@ -111,14 +116,9 @@ def main() -> None:
                 if r >= 2:
                     times[v].append(ms)
         # from Claude Code's debug log: the mod's turn.step times (child) and its process round trips (mod-run)
-        log = debug_log(*variants["mod"], api.url)
-        trips = [
-            int(m)
-            for m in re.findall(
-                r"\$\.process\.run \(claude-budget-mod\): sh exited 0 in (\d+)ms",
-                debug_log(*variants["mod-run"], api.url),
-            )
-        ]
+        log = debug_log(*variants["mod"], api.url) if "mod" in variants else ""
+        run_log = debug_log(*variants["mod-run"], api.url) if "mod-run" in variants else ""
+        trips = [int(m) for m in re.findall(r"\$\.process\.run \(claude-budget-mod\): sh exited 0 in (\d+)ms", run_log)]
         steps = [
             float(m) for m in re.findall(r"claude-budget-mod@skills-dir turn\.step stream settled in ([\d.]+)ms", log)
         ]

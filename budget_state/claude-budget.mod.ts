@@ -10,7 +10,7 @@
 //
 // Typed against the declarations Claude Code writes beside a loaded mod
 // (plugin/.claude-plugin/types, checked by `tsc` in scripts/lint.sh).
-import type { EngineInterface, Register, TurnStepResult, TurnUsage } from 'claude-code'
+import type { EngineInterface, HookFailure, ModelUsage, Register, TurnStepResult, TurnUsage } from 'claude-code'
 
 const PROTOCOL = 1
 const NAME = 'claude-budget'
@@ -28,6 +28,7 @@ type Answer = {
   notes?: string[]
   band?: Band
   text?: string
+  solo?: { path: string; text: string }
 }
 
 // One session per Claude Code process (a mod's worker lives in it).
@@ -51,6 +52,15 @@ let bandOn = true
 // and the move must be charged once that request is in the ledger, not before.
 let inFlight = 0
 let deferredMeasure: Measure | null = null
+// Each record's place in this mod's order, so one sent again (its child ended before answering)
+// is charged once; and what was recorded per subagent, to reconcile with Claude Code's own count.
+const instance = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`
+let seq = 0
+const recorded = new Map<string, Map<string, number[]>>() // agentId -> model -> four counts
+let solo: { path: string; text: string } | null = null // the handshake naming no child (see startServer)
+let ending = false // session.end: the child is being stopped, not lost
+let transcript = '' // the session's transcript (a handover moves the hooks' cursors over it)
+const unrecorded: Record<string, unknown>[] = [] // records that failed: a handover makes them
 
 // The shell line that finds claude-budget's Python exactly as the installed hook lines find it
 // (CLAUDE_BUDGET_PYTHON, the project's .venv, PATH; always isolated: python -I), else this plugin's
@@ -70,6 +80,12 @@ const FIND =
 let fifo: string | null = null
 let nextId = 0
 const waiting = new Map<number, { resolve: (a: Answer) => void; reject: (e: Error) => void }>()
+
+class ChildEnded extends Error {
+  constructor() {
+    super("claude-budget's Python child ended")
+  }
+}
 
 function serverLine(line: string): Answer | null {
   try {
@@ -115,11 +131,15 @@ async function startServer($: EngineInterface): Promise<boolean> {
     } catch {
       // it could not start, or the stream broke: as if it ended
     }
-    // Ended (Claude Code stops it as the session ends; or it died): later requests, if any, go
-    // one process each; one in flight is a request that could not be counted (on_error decides).
+    // Ended (Claude Code stops it as the session ends; or it died): later requests go one process
+    // each, and those it had not answered are sent again that way (each record carries its place
+    // in order: one the child had charged is not charged twice). The handshake named the child:
+    // the mod counts on, so it names none now (else the hooks would count too).
+    const lost = fifo !== null && !ending && counting && solo !== null
     fifo = null
     started(false)
-    for (const w of waiting.values()) w.reject(new Error("claude-budget's Python child ended"))
+    if (lost && solo) await $.fs.write(solo.path, solo.text).catch(() => undefined)
+    for (const w of waiting.values()) w.reject(new ChildEnded())
     waiting.clear()
   })()
   return Promise.race([ready, $.clock.sleep(15000).then(() => false)])
@@ -141,7 +161,12 @@ async function ask($: EngineInterface, request: Record<string, unknown>): Promis
       fifo = null
       return ask($, request) // one process for it, as without the child
     }
-    answer = await answered
+    try {
+      answer = await answered
+    } catch (error) {
+      if (error instanceof ChildEnded) return ask($, request) // fifo is null now: one process
+      throw error
+    }
   } else {
     const ran = await $.process.run(['sh', '-c', FIND, 'sh', `${root}/hooks/claude-budget.sh`], {
       env,
@@ -166,6 +191,11 @@ async function ask($: EngineInterface, request: Record<string, unknown>): Promis
   return answer
 }
 
+// What a registration's catch was handed: what was thrown, or the own-time budget it overran.
+function failure(f: HookFailure): string {
+  return f.message ?? (f.kind === 'timeout' ? `it ran past its ${f.budget} ms` : 'it threw')
+}
+
 // One line, said once, in the session's transcript (where the user reads it).
 function say($: EngineInterface, text: string): void {
   if (told) return
@@ -177,14 +207,17 @@ function say($: EngineInterface, text: string): void {
   }
 }
 
-// Give counting back to the hooks (a handler failed, or the API is not the one we know).
-async function handOver($: EngineInterface, why: string): Promise<void> {
+// Give counting back to the hooks (a handler failed, or the API is not the one we know): the
+// records not yet made first (\`inChain\`: called from the records' own chain, which is then
+// where this one stands), then Python makes those that failed and moves the hooks past the rest.
+async function handOver($: EngineInterface, why: string, inChain = false): Promise<void> {
   const was = counting
   counting = false
   say($, `claude-budget: ${why}; the hooks count this session from here on`)
+  if (!inChain) await pending.catch(() => undefined)
   if (was && session) {
     try {
-      await ask($, { op: 'handover' })
+      await ask($, { op: 'handover', cwd: env.CLAUDE_PROJECT_DIR, transcript, records: unrecorded })
     } catch {
       // the handshake names this claude process: it lapses when the session ends
     }
@@ -205,32 +238,55 @@ async function start($: EngineInterface, cwd: string): Promise<void> {
 
 async function begin($: EngineInterface, cwd: string): Promise<void> {
   root = $.plugin.root
-  session = await $.session.id()
-  const hookEnv = await $.process.hookEnv()
-  // CLAUDE_BUDGET_MOD=off: the mod stays out (no worker call, no Python child); the hooks count.
-  if ((await $.env.get('CLAUDE_BUDGET_MOD')) === 'off') return
+  // Each $ call is a hop out of the worker: asked together, the Python child starts sooner.
+  // (Claude Code's load check wants each $.env.get's name written out: no loop over names.)
+  const [sid, hookEnv, info, band, child, ...passed] = await Promise.all([
+    $.session.id(),
+    $.process.hookEnv(),
+    $.session.info(),
+    $.env.get('CLAUDE_BUDGET_BAND'),
+    $.env.get('CLAUDE_BUDGET_MOD_CHILD'),
+    // The settings' env (CLAUDE_BUDGET_PYTHON in settings.local.json, where install put it) and
+    // the user's budget variables, which $.process.run does not pass on by itself.
+    $.env.get('CLAUDE_BUDGET_PYTHON').then((v) => ['CLAUDE_BUDGET_PYTHON', v] as const),
+    $.env.get('CLAUDE_BUDGET_STATE').then((v) => ['CLAUDE_BUDGET_STATE', v] as const),
+    $.env.get('CLAUDE_BUDGET_MODE').then((v) => ['CLAUDE_BUDGET_MODE', v] as const),
+    $.env.get('CLAUDE_BUDGET_ON_ERROR').then((v) => ['CLAUDE_BUDGET_ON_ERROR', v] as const),
+    $.env.get('CLAUDE_BUDGET_DEBUG').then((v) => ['CLAUDE_BUDGET_DEBUG', v] as const),
+    $.env.get('CLAUDE_BUDGET_MOD').then((v) => ['CLAUDE_BUDGET_MOD', v] as const),
+  ])
+  session = sid
   env = { ...hookEnv }
-  // The settings' env (CLAUDE_BUDGET_PYTHON in settings.local.json, where install put it) and the
-  // user's budget variables, which $.process.run does not pass on by itself.
-  const known: [string, string | undefined][] = [
-    ['CLAUDE_BUDGET_PYTHON', await $.env.get('CLAUDE_BUDGET_PYTHON')],
-    ['CLAUDE_BUDGET_STATE', await $.env.get('CLAUDE_BUDGET_STATE')],
-    ['CLAUDE_BUDGET_MODE', await $.env.get('CLAUDE_BUDGET_MODE')],
-    ['CLAUDE_BUDGET_ON_ERROR', await $.env.get('CLAUDE_BUDGET_ON_ERROR')],
-    ['CLAUDE_BUDGET_DEBUG', await $.env.get('CLAUDE_BUDGET_DEBUG')],
-    ['CLAUDE_BUDGET_MOD', await $.env.get('CLAUDE_BUDGET_MOD')],
-  ]
-  for (const [name, value] of known) if (value !== undefined) env[name] = value
+  for (const [name, value] of passed) if (value !== undefined) env[name] = value
+  // CLAUDE_BUDGET_MOD=off: the mod stays out (no Python child); the hooks count.
+  if (env.CLAUDE_BUDGET_MOD === 'off') return
   if (!env.CLAUDE_PROJECT_DIR) env.CLAUDE_PROJECT_DIR = cwd
-  bandOn = (await $.env.get('CLAUDE_BUDGET_BAND')) !== 'off'
+  bandOn = band !== 'off'
+  transcript = info.transcriptPath
   const pid = Number(hookEnv.CLAUDE_PID)
   // One Python child for the session (measured fastest: BENCHMARKS.md), unless CLAUDE_BUDGET_MOD_CHILD=off
-  if ((await $.env.get('CLAUDE_BUDGET_MOD_CHILD')) !== 'off') await startServer($)
-  const answer = await ask($, { op: 'hello', cwd, pid: Number.isFinite(pid) ? pid : null, mod: root })
+  if (child !== 'off') await startServer($)
+  const answer = await ask($, { op: 'hello', cwd, pid: Number.isFinite(pid) ? pid : null, mod: root, transcript })
   if (answer.absent) return // claude-budget is not installed for this project: nothing to count
   onError = answer.on_error === 'closed' ? 'closed' : 'open'
   counting = answer.claimed === true
+  solo = answer.solo ?? null
   if (counting && bandOn) $.ui.invalidate('ui.render')
+}
+
+// The prompt a turn runs for, asked once a turn (each ask is a hop out of the worker).
+const promptOf = new Map<string, string | undefined>() // turnId -> prompt id
+async function promptFor($: EngineInterface, turnId: string): Promise<string | undefined> {
+  if (promptOf.has(turnId)) return promptOf.get(turnId)
+  const { promptId } = await $.session.info()
+  promptOf.set(turnId, promptId)
+  return promptId
+}
+
+// Whether a tool call or a spawn can be refused at all: only kill mode's stops and a closed
+// on_error refuse one; otherwise the handler passes it on at once (no hop out of the worker).
+function mayRefuse(): boolean {
+  return mode === 'kill' || onError === 'closed' || broken !== null || stopAll !== null
 }
 
 function runKey(agentId: string | undefined, prompt: string | undefined): string {
@@ -241,6 +297,32 @@ function stopFor(key: string): string | null {
   if (stopAll) return stopAll
   const run = runOf.get(key)
   return run ? stops.get(run) ?? null : null
+}
+
+function counts(u: ModelUsage): number[] {
+  return [u.input_tokens, u.output_tokens, u.cache_creation_input_tokens, u.cache_read_input_tokens]
+}
+
+// After a subagent's step: Claude Code's own count of the agent's requests (`/cost`'s, which holds
+// what no turn.step reports: a stream cut mid-way and retried, the agent's compactions) against
+// what was recorded for it; the difference is charged to the agent's run, by model, as one more
+// request. (The main loop has no such count before the session's end: see docs/mod.md.)
+async function reconcileAgent($: EngineInterface, agentId: string, prompt: string | undefined, own: readonly TurnUsage[]): Promise<void> {
+  const models = recorded.get(agentId) ?? new Map<string, number[]>()
+  recorded.set(agentId, models)
+  for (const u of own) {
+    const had = models.get(u.model) ?? [0, 0, 0, 0]
+    const more = counts(u).map((n, i) => n - (had[i] ?? 0))
+    if (more.every((n) => n <= 0)) continue
+    const extra: TurnUsage = {
+      model: u.model,
+      input_tokens: Math.max(0, more[0] ?? 0),
+      output_tokens: Math.max(0, more[1] ?? 0),
+      cache_creation_input_tokens: Math.max(0, more[2] ?? 0),
+      cache_read_input_tokens: Math.max(0, more[3] ?? 0),
+    }
+    await record($, `a:${agentId}`, agentId, prompt, extra)
+  }
 }
 
 function plainUsage(usage: TurnUsage): Record<string, unknown> {
@@ -274,17 +356,31 @@ async function record(
   usage: TurnUsage,
 ): Promise<void> {
   if (typeof usage.input_tokens !== 'number' || typeof usage.output_tokens !== 'number') {
-    await handOver($, 'turn.step gave usage of a shape this mod does not know')
+    await handOver($, 'turn.step gave usage of a shape this mod does not know', true)
     return
   }
-  const answer = await ask($, {
+  const request = {
     op: 'step',
+    seq: [instance, ++seq],
     cwd: env.CLAUDE_PROJECT_DIR,
     prompt: prompt ?? null,
     agent: agentId ?? null,
     model: usage.model,
     usage: plainUsage(usage),
-  })
+  }
+  let answer: Answer
+  try {
+    answer = await ask($, request)
+  } catch (error) {
+    unrecorded.push(request)
+    throw error
+  }
+  if (agentId) {
+    const models = recorded.get(agentId) ?? new Map<string, number[]>()
+    recorded.set(agentId, models)
+    const had = models.get(usage.model) ?? [0, 0, 0, 0]
+    models.set(usage.model, counts(usage).map((n, i) => n + (had[i] ?? 0)))
+  }
   if (answer.run) runOf.set(key, answer.run)
   if (answer.stop) {
     if (answer.scope === 'overall') stopAll = answer.stop
@@ -300,7 +396,7 @@ async function recordFailed($: EngineInterface, error: unknown): Promise<void> {
     broken = `claude-budget could not check the budgets, and on_error is closed: ${String(error)}`
     say($, broken)
   } else {
-    await handOver($, `a model request could not be counted (${String(error)}), on_error is open`)
+    await handOver($, `a model request could not be counted (${String(error)}), on_error is open`, true)
   }
 }
 
@@ -339,8 +435,8 @@ export const register: Register = (on) => {
   on('turn.step', async function* ($, e, next) {
     if (ready) await ready
     if (!counting) return yield* next(e)
-    const info = await $.session.info()
-    const key = runKey(e.agentId, info.promptId)
+    const prompt = await promptFor($, e.turnId)
+    const key = runKey(e.agentId, prompt)
     await settled()
     const reason = broken ?? stopFor(key)
     if (reason) {
@@ -355,8 +451,14 @@ export const register: Register = (on) => {
       inFlight--
     }
     const usage = result.usage
+    // a subagent's own count as Claude Code keeps it, as this step left it
+    const own = e.agentId && counting ? (await $.agent.list()).find((a) => a.id === e.agentId)?.usage ?? [] : []
     if (usage && counting) {
-      pending = pending.then(() => record($, key, e.agentId, info.promptId, usage)).catch((error: unknown) => recordFailed($, error))
+      pending = pending.then(() => record($, key, e.agentId, prompt, usage)).catch((error: unknown) => recordFailed($, error))
+    }
+    if (e.agentId && own.length && counting) {
+      const agentId = e.agentId
+      pending = pending.then(() => reconcileAgent($, agentId, prompt, own)).catch((error: unknown) => recordFailed($, error))
     }
     const due = deferredMeasure
     if (due !== null && inFlight === 0) {
@@ -369,26 +471,26 @@ export const register: Register = (on) => {
       // The request went out and was answered, and counting it failed. on_error closed: no
       // request goes out unchecked from here on; open: the hooks count from here on.
       if (onError === 'closed') {
-        broken = `claude-budget could not check the budgets, and on_error is closed: ${String(next.error)}`
+        broken = `claude-budget could not check the budgets, and on_error is closed: ${failure(next.error)}`
         say($, broken)
       } else {
-        await handOver($, `a model request could not be counted (${String(next.error)}), on_error is open`)
+        await handOver($, `a model request could not be counted (${failure(next.error)}), on_error is open`)
       }
       return yield* next(e)
     }
     if (onError === 'closed') {
-      const reason = `claude-budget could not check the budgets, and on_error is closed: ${String(next.error)}`
+      const reason = `claude-budget could not check the budgets, and on_error is closed: ${failure(next.error)}`
       say($, reason)
       yield { kind: 'text', index: 0, text: `${STOPPED} ${reason}` }
       return refused(e, reason)
     }
-    await handOver($, `the mod failed (${String(next.error)}), on_error is open`)
+    await handOver($, `the mod failed (${failure(next.error)}), on_error is open`)
     return yield* next(e)
   })
 
   on('agent.spawn', async ($, e, next) => {
     if (ready) await ready
-    if (!counting) return next(e)
+    if (!counting || !mayRefuse()) return next(e)
     await settled()
     const info = await $.session.info()
     const reason = broken ?? stopFor(runKey(undefined, info.promptId))
@@ -397,7 +499,7 @@ export const register: Register = (on) => {
 
   on('tool.call', async ($, e, next) => {
     if (ready) await ready
-    if (!counting) return next(e)
+    if (!counting || !mayRefuse()) return next(e)
     await settled()
     const info = await $.session.info()
     const reason = broken ?? stopFor(runKey(e.agentId, info.promptId))
@@ -411,7 +513,7 @@ export const register: Register = (on) => {
     const answer = await ask($, { op: 'status', cwd: env.CLAUDE_PROJECT_DIR, args: e.args })
     if (answer.absent) return next(e)
     return { text: answer.text ?? '', isTextDisplayOnly: true }
-  }).catch(async ($, e, next) => (next.called ? next(e) : { text: `claude-budget: /budget failed: ${String(next.error)}`, isTextDisplayOnly: true }))
+  }).catch(async ($, e, next) => (next.called ? next(e) : { text: `claude-budget: /budget failed: ${failure(next.error)}`, isTextDisplayOnly: true }))
 
   on('session.measure', async ($, e, next) => {
     if (counting) {
@@ -420,7 +522,9 @@ export const register: Register = (on) => {
         limits[w.kind] = { used_percentage: w.percentUsed, resets_at: w.resetsAt ? Math.floor(Date.parse(w.resetsAt) / 1000) : null }
       }
       const m: Measure = { limits: e.rateLimits.length ? limits : null, cost: e.cost?.usd ?? null }
-      if (inFlight > 0) {
+      if (m.limits === null) {
+        // no plan windows (an API key): nothing for Python to record; the band moves with each step
+      } else if (inFlight > 0) {
         deferredMeasure = m // charged after the request in flight is counted (see turn.step)
       } else {
         // The requests that moved the window are in the ledger before the move is charged to them.
@@ -432,14 +536,22 @@ export const register: Register = (on) => {
   }).catch(async ($, e, next) => next(e))
 
   on('turn.complete', async ($, e, next) => {
+    promptOf.delete(e.turnId)
     await pending // the turn's requests are all in the ledger before the next prompt (or -p's exit)
     return next(e)
   }).catch(async ($, e, next) => next(e))
 
   on('session.end', async ($, e, next) => {
     await pending.catch(() => undefined)
-    // The handshake names this claude process: it lapses when the process ends, and the next
-    // session's start prunes it (Claude Code has already stopped the Python child by now).
+    // The mod counted the session to its end: the handshake says so, so the SessionEnd hooks stand
+    // down once Claude Code has stopped the Python child. It lapses with this claude process, and
+    // the next session's start prunes it.
+    // Through the child only: Claude Code has usually stopped it by now, and then the mod wrote
+    // the handshake anew without it (startServer) — a process just to say so would cost ~100 ms.
+    if (counting && fifo !== null) {
+      ending = true
+      await ask($, { op: 'end' }).catch(() => undefined)
+    }
     counting = false
     return next(e)
   }).catch(async ($, e, next) => next(e))

@@ -9,10 +9,15 @@ The n-th reply after that text plays the n-th step (a step past the end plays ``
 ``SCRIPT: bash`` (a subagent that runs one command), ``text`` ends the turn. Variants of ``agent``:
 ``fgagent`` asks for a foreground subagent (``run_in_background: false``, Claude Code >= 2.1.198 runs
 subagents in the background by default), ``fork`` for a fork subagent (``subagent_type: "fork"``,
-2.1.232+), ``longagent`` for a subagent that runs six commands (``longfgagent`` in the foreground); ``bgbash`` is a Bash call with
+2.1.232+), ``longagent`` for a subagent that runs six commands (``longfgagent`` in the foreground,
+``longfork`` a fork), ``cutagent`` a foreground subagent whose second request is ``cutbash``; ``bgbash`` is a Bash call with
 ``run_in_background: true``; ``slowbash`` one that takes a minute. ``fail`` answers
 HTTP 500 (``api_error``) and ``reject`` HTTP 400 (``invalid_request_error``), with no usage and
 ``x-should-retry: false`` so the CLI gives up at once and ends the turn with ``StopFailure``.
+``cut`` sends the response's ``message_start`` (with its usage) and then drops the connection, as a
+network cut mid-stream does; the CLI retries the same request, which this time plays ``text``
+(``cutbash``: ``bash``). The cut attempt is kept in ``sent`` with what its ``message_start`` said
+(the input counts, 1 output token): that is what the API charged for it.
 
 Every reply carries made-up but deterministic usage (with ``FakeAPI(stable_usage=True)`` the
 same step of the same script gets the same usage in every session), and the server keeps a
@@ -34,8 +39,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import socket
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
@@ -43,12 +50,15 @@ from typing import Any, Callable
 MODEL = "claude-sonnet-4-5-20250929"
 _SCRIPT = re.compile(r"SCRIPT:\s*([a-z ,]+)")
 _ERRORS = {"fail": (500, "api_error"), "reject": (400, "invalid_request_error")}
+_CUTS = {"cut": "text", "cutbash": "bash"}  # cut once after message_start, then the retry plays this
 _AGENTS = {
     "agent": ("general-purpose", "bash, text", None),
     "fgagent": ("general-purpose", "bash, text", False),
     "fork": ("fork", "bash, text", None),
     "longagent": ("general-purpose", "bash, bash, bash, bash, bash, bash, text", None),
     "longfgagent": ("general-purpose", "bash, bash, bash, bash, bash, bash, text", False),
+    "cutagent": ("general-purpose", "bash, cutbash, text", False),
+    "longfork": ("fork", "bash, bash, bash, bash, bash, bash, text", None),
 }
 
 
@@ -62,6 +72,7 @@ class Sent:
     usage: dict[str, Any]  # the four counts, and whatever else ``FakeAPI.usage`` added
     step: str
     subagent: bool
+    cut: bool = False  # the stream was dropped after message_start (see ``cut``)
 
 
 @dataclass
@@ -81,6 +92,7 @@ class FakeAPI:
     headers: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _counter: int = 0
+    _cut: set[str] = field(default_factory=set)  # requests already cut once (their retry plays on)
 
     def start(self) -> FakeAPI:
         api = self
@@ -273,6 +285,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data)
             return
+        cut = False
+        if step in _CUTS:
+            key = hashlib.sha256(json.dumps(body.get("messages"), sort_keys=True).encode()).hexdigest()
+            with api._lock:
+                cut = key not in api._cut
+                api._cut.add(key)
+            step = "text" if cut else _CUTS[step]
         tools = {t.get("name") for t in body.get("tools") or [] if isinstance(t, dict)}
         if step in _AGENTS and not ({"Agent", "Task"} & tools):
             step = "text"
@@ -286,8 +305,10 @@ class _Handler(BaseHTTPRequestHandler):
         if api.usage is not None:
             sent_usage = dict(api.usage(n, dict(usage)))
         model = api.model or str(body.get("model") or MODEL)
-        api.record(Sent(msg_id, req_id, model, sent_usage, step, subagent))
-        self._stream(body, msg_id, req_id, model, step, sent_usage, n, tools)
+        if cut:  # what the API charges for a stream dropped after message_start: its input, 1 output token
+            sent_usage["output_tokens"] = 1
+        api.record(Sent(msg_id, req_id, model, sent_usage, step, subagent, cut))
+        self._stream(body, msg_id, req_id, model, step, sent_usage, n, tools, cut)  # positional: see e2e_harness
 
     def _stream(
         self,
@@ -299,6 +320,7 @@ class _Handler(BaseHTTPRequestHandler):
         usage: dict[str, Any],
         n: int,
         tools: set[str],
+        cut: bool = False,
     ) -> None:
         events: list[tuple[str, dict[str, Any]]] = []
         start_usage = dict(usage, output_tokens=1)
@@ -411,6 +433,10 @@ class _Handler(BaseHTTPRequestHandler):
         )
         events.append(("message_stop", {"type": "message_stop"}))
         payload = "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events).encode()
+        if cut:  # the whole length announced, message_start sent, then the connection dropped
+            first = events[0]
+            part = f"event: {first[0]}\ndata: {json.dumps(first[1])}\n\n".encode()
+            self.close_connection = True
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("cache-control", "no-cache")
@@ -421,6 +447,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("content-length", str(len(payload)))
         self.end_headers()
+        if cut:
+            self.wfile.write(part)
+            self.wfile.flush()
+            time.sleep(0.05)
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         self.wfile.write(payload)
         self.wfile.flush()
 

@@ -225,3 +225,76 @@ def test_a_measure_records_the_plans_windows_and_the_band_shows_them(tmp_path: P
     plan = read_plan(env)
     assert plan is not None and plan.five_hour is not None and plan.five_hour.used_percentage == 42.0
     assert "5h 42% resets" in json.loads(out.getvalue())["band"]["text"], out.getvalue()
+
+
+def test_a_handshake_naming_a_child_lapses_with_it_unless_the_session_ended(tmp_path: Path) -> None:
+    """The mod's worker can be unloaded midway (Claude Code then stops its Python child): the hooks
+    take over. At the session's end the child is stopped too, after the mod said so: they do not."""
+    env = env_for(tmp_path)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert _mod.claim("s1", env, os.getpid(), "/mods/a", child=child.pid)
+        assert _mod.claim("s2", env, os.getpid(), "/mods/a", child=child.pid)
+        assert _mod.active("s1", env) and _mod.active("s2", env)
+        _mod.mark_ended("s2", env)
+    finally:
+        child.kill()
+        child.wait()
+    assert not _mod.active("s1", env)  # gone midway: the hooks count
+    assert _mod.active("s2", env)  # ended first: SessionEnd's hooks still stand down
+    # the mod counts on without its child (one process a request): it re-points the handshake
+    assert _mod.claim("s1", env, os.getpid(), "/mods/a") and _mod.active("s1", env)
+
+
+def test_a_record_sent_again_is_charged_once(tmp_path: Path) -> None:
+    """The child ended before answering: the mod sends the record again, one process for it."""
+    project = tmp_path / "proj"
+    (project / ".claude").mkdir(parents=True)
+    env = {**env_for(tmp_path), "CLAUDE_PROJECT_DIR": str(project)}
+
+    def step(seq: list[object]) -> None:
+        request = {"op": "step", "session": "s1", "cwd": str(project), "model": "m", "usage": USAGE, "seq": seq}
+        out = io.StringIO()
+        _mod.main(io.BytesIO(json.dumps(request).encode()), out, env)
+        assert "error" not in json.loads(out.getvalue()), out.getvalue()
+
+    for seq in (["a", 1], ["a", 2], ["a", 2], ["a", 1], ["b", 1]):  # "b": the next claude process (resumed)
+        step(seq)
+    from budget_state._api import Context
+
+    state = Context.load(env=env, cwd=str(project)).ledger.read()
+    assert state["overall"]["input"] == 30
+
+
+def test_a_handover_makes_the_failed_records_and_moves_the_hooks_past_what_the_mod_counted(tmp_path: Path) -> None:
+    """What the transcript holds when the mod stops counting was counted by the mod: the hooks must
+    not count it again; the records the mod could not make are made in the handover."""
+    from budget_state._api import Context
+    from budget_state._steps import settle as hook_settle
+
+    project = tmp_path / "proj"
+    (project / ".claude").mkdir(parents=True)
+    env = {**env_for(tmp_path), "CLAUDE_PROJECT_DIR": str(project)}
+    transcript = tmp_path / "t.jsonl"
+    line = {
+        "type": "assistant",
+        "requestId": "r1",
+        "promptId": "p1",
+        "timestamp": "2026-12-07T03:00:01Z",
+        "message": {"id": "m1", "model": "m", "usage": USAGE, "content": []},
+    }
+    transcript.write_text(json.dumps({"type": "user", "promptId": "p1", "message": {"content": "hi"}}) + "\n")
+    ctx = Context.load(env=env, cwd=str(project))
+    with ctx.ledger.transaction() as state:  # the prompt hook saw the session start
+        hook_settle(ctx, state, session="s1", transcript=transcript, prompt_id="p1", now=NOW, mod_counts=True)
+    with open(transcript, "a") as f:  # the mod counted this response as it was made
+        f.write(json.dumps(line) + "\n")
+    assert _mod.claim("s1", env, os.getpid(), "/mods/a")
+    failed = {"op": "step", "session": "s1", "model": "m", "usage": {**USAGE, "input_tokens": 1}, "seq": ["i", 2]}
+
+    _mod.hand_over("s1", env, str(project), str(transcript), [failed])
+
+    assert not _mod.active("s1", env)  # the hooks count from here on
+    with ctx.ledger.transaction() as state:  # the next hook: nothing new to count
+        hook_settle(ctx, state, session="s1", transcript=transcript, now=NOW)
+    assert ctx.ledger.read()["overall"]["input"] == 1  # the failed record only, once

@@ -706,3 +706,18 @@ def add_run_share(state: State, prompt: str, key: str, share: float, /) -> float
     total = round((float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0) + share, 4)
     run[key] = total
     return total
+
+
+def mod_seq(state: State, session: str, /) -> tuple[str, int] | None:
+    """The last record of the session's mod that was charged: ``(mod instance, n)`` (see mod._mod)."""
+    s = state.get("sessions", {}).get(session)
+    last = s.get("mod_seq") if isinstance(s, dict) else None
+    if isinstance(last, list) and len(last) == 2 and isinstance(last[0], str) and isinstance(last[1], int):
+        return last[0], last[1]
+    return None
+
+
+def set_mod_seq(state: State, session: str, seq: tuple[str, int], /) -> None:
+    s = state.get("sessions", {}).get(session)
+    if isinstance(s, dict):
+        s["mod_seq"] = [seq[0], seq[1]]

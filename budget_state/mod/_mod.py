@@ -3,18 +3,22 @@
 Claude Code 2.1.286 and later load the mod in-process. It sees every model request (``turn.step``,
 main loop and subagents) and sends each one here, so the counting, the prices, the windows and the
 scopes stay those of the hooks (:func:`._runs.record_request` charges a request exactly as a
-transcript's response is charged). One request per process: the mod runs
-``<python> -m budget_state.hook --mod`` with the request as JSON on stdin and reads one JSON answer
-on stdout. No port, no socket: stdin and stdout are the child's private pipes.
+transcript's response is charged). The mod starts one Python child per session (:func:`serve`:
+requests through a FIFO in the user's 0700 state folder, answers on the child's stdout), else one
+``<python> -m budget_state.hook --mod`` per request (request on stdin, answer on stdout). No port,
+no socket.
 
 The handshake. While the mod counts a session, the hooks of that session must not count the same
-requests again (and must count everything when there is no mod). The mod's first request for a
-session writes ``<state>/claude-budget/mod/<session_id>.json`` — ``<state>`` the user's own
-``$XDG_STATE_HOME`` (else ``~/.local/state``), the folder created 0700 — naming the ``claude``
-process (pid and start time). A hook of that session counts nothing while that file is there,
-is the user's, in a folder only the user can write, and names a ``claude`` process still running
-(:func:`active`); another user or a cloned repository cannot make such a file. The mod removes
-it when the session ends or when it hands counting back (a handler that failed: ``handover``).
+requests again (and must count everything when there is no mod). The mod's hello writes
+``<state>/claude-budget/mod/<session_id>.json`` — ``<state>`` the user's own ``$XDG_STATE_HOME``
+(else ``~/.local/state``), the folder created 0700 — naming the ``claude`` process and the serving
+child (pid and start time of each). A hook of that session counts nothing while that file is there,
+is the user's, in a folder only the user can write, and names a ``claude`` process and a child still
+running, or says the session ended (:func:`active`); another user or a cloned repository cannot make
+such a file. When the mod stops counting midway — a handler that failed (``handover``), its worker
+unloaded (Claude Code then stops the child) — :func:`hand_over` moves the hooks past what the mod
+counted and removes the handshake; when only the child dies, the mod rewrites the handshake without
+it and counts on, one process a request.
 
 Requests (``op``):
 
@@ -25,7 +29,9 @@ Requests (``op``):
 - ``status``: ``/budget [name]`` rendered as text (display only).
 - ``measure``: ``session.measure``'s figures (``cost``, ``rate_limits`` in the statusline's shape);
   hands the rate limits to :func:`note_rate_limits`.
-- ``handover`` / ``end``: remove the handshake; the hooks count from here on.
+- ``handover``: the mod stops counting midway (a failure, on_error open): the records it could not
+  make, the hooks' cursors moved past what it counted, the handshake removed (:func:`hand_over`).
+- ``end``: the mod counted the session to its end (the handshake says so: :func:`mark_ended`).
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ if TYPE_CHECKING:
 
     from .._api import Context
     from .._model import ScopeStatus
+    from ..ledger._ledger import State
 
 PROTOCOL = 1
 _SESSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
@@ -114,20 +121,31 @@ def active(session: str, env: Mapping[str, str]) -> bool:
         return False
     finally:
         os.close(dfd)
-    return isinstance(data, dict) and data.get("session") == session and _running(data.get("pid"), data.get("started"))
+    if not isinstance(data, dict) or data.get("session") != session:
+        return False
+    if not _running(data.get("pid"), data.get("started")):
+        return False
+    # Served by a Python child: the mod counts while that child runs (Claude Code stops it when the
+    # mod's worker is unloaded), or once the mod said the session ended (the child is stopped
+    # before SessionEnd's hooks, which must still stand down). A child gone without that: the
+    # mod disappeared midway, and the hooks count from here on.
+    child = data.get("child")
+    return child is None or data.get("ended") is True or _running(child, data.get("child_started"))
 
 
-def claim(session: str, env: Mapping[str, str], pid: object, mod: str) -> bool:
+def claim(session: str, env: Mapping[str, str], pid: object, mod: str, child: int | None = None) -> bool:
     """Write the handshake for ``session`` (the mod counts it from now on); False if it cannot, or
     if another copy of the mod (the plugin's and the one in ~/.claude/skills both load) has it.
 
     Written whole to a temporary file, then linked into place (``link`` fails where the name
     exists): of two copies starting together exactly one wins, and no reader sees half a file.
+    ``child``: the pid of the Python child serving the mod (:func:`serve`), named too so the hooks
+    take over should it end before the session does (:func:`active`); its start time with it.
     """
     path = _handshake(session, env)
     if path is None or not isinstance(pid, int) or isinstance(pid, bool):
         return False
-    body = json.dumps({"session": session, "pid": pid, "started": _process_start(pid), "mod": mod})
+    body = json.dumps(_handshake_body(session, pid, mod, child))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -146,8 +164,14 @@ def claim(session: str, env: Mapping[str, str], pid: object, mod: str) -> bool:
                 except (OSError, ValueError):
                     return False  # not ours to judge
                 if isinstance(held, dict) and active(session, env):
-                    # ours already (a second hello), or another copy of the mod counts this session
-                    return held.get("mod") == mod and held.get("pid") == pid
+                    # ours already (a second hello, or the mod re-pointing it: its child ended), or
+                    # another copy of the mod counts this session
+                    if held.get("mod") != mod or held.get("pid") != pid:
+                        return False
+                    if held.get("child") == child:
+                        return True
+                    os.replace(tmp, path)  # ours: now naming this child (or none)
+                    return True
                 path.unlink()  # a stale one: its claude process ended (a resumed session starts anew)
         return False
     except OSError:
@@ -157,6 +181,31 @@ def claim(session: str, env: Mapping[str, str], pid: object, mod: str) -> bool:
             tmp.unlink()
         except OSError:
             pass
+
+
+def _handshake_body(session: str, pid: int, mod: str, child: int | None) -> dict[str, object]:
+    body: dict[str, object] = {"session": session, "pid": pid, "started": _process_start(pid), "mod": mod}
+    if child is not None:
+        body.update(child=child, child_started=_process_start(child))
+    return body
+
+
+def mark_ended(session: str, env: Mapping[str, str]) -> None:
+    """The mod counted the session to its end: its hooks still stand down once the child is stopped."""
+    path = _handshake(session, env)
+    if path is None or not active(session, env):
+        return
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        data["ended"] = True
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.end")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(data))
+        os.replace(tmp, path)
+    except (OSError, ValueError, TypeError):
+        pass
 
 
 def _wired(ctx: Context, env: Mapping[str, str], mod: str) -> bool:
@@ -234,6 +283,7 @@ def serve(session: str, stdout: IO[str], env: Mapping[str, str]) -> int:
     _prune(folder)
     fifo = folder / f"{session}.{os.getpid()}.fifo"
     os.mkfifo(fifo, 0o600)
+    served = _Served()
     try:
         stdout.write(json.dumps({"protocol": PROTOCOL, "ready": True, "fifo": str(fifo)}) + "\n")
         stdout.flush()
@@ -241,6 +291,7 @@ def serve(session: str, stdout: IO[str], env: Mapping[str, str]) -> int:
             with open(fifo, "rb") as requests:  # waits for the mod's next write
                 for line in requests:
                     answer = _answer(line, env, server=os.getpid())
+                    served.saw(line, answer)
                     stdout.write(json.dumps(answer) + "\n")
                     stdout.flush()
     except (BrokenPipeError, KeyboardInterrupt):
@@ -250,6 +301,63 @@ def serve(session: str, stdout: IO[str], env: Mapping[str, str]) -> int:
             fifo.unlink()
         except OSError:
             pass
+        if served.claimed and not served.ended:
+            # Stopped before its mod said the session ended: the mod's worker is gone (Claude Code
+            # unloads a wedged one and stops its child). The hooks count from here on.
+            hand_over(session, env, served.cwd, served.transcript, [])
+
+
+class _Served:
+    """What the child saw of its session: whether its mod counts it, to its end, and where."""
+
+    def __init__(self) -> None:
+        self.claimed = False
+        self.ended = False
+        self.cwd: str | None = None
+        self.transcript: str | None = None
+
+    def saw(self, line: bytes, answer: Mapping[str, object]) -> None:
+        try:
+            request = json.loads(line)
+        except ValueError:
+            return
+        op = request.get("op") if isinstance(request, dict) else None
+        if op == "hello" and answer.get("claimed") is True:
+            self.claimed = True
+            self.cwd, self.transcript = _str(request, "cwd"), _str(request, "transcript")
+        elif op in ("end", "handover"):
+            self.ended = True
+
+
+def hand_over(
+    session: str, env: Mapping[str, str], cwd: str | None, transcript: str | None, records: list[dict[str, object]]
+) -> None:
+    """The mod stops counting ``session`` midway; the hooks count from here on. In one transaction:
+    the requests the mod saw but could not record (``records``, ``step`` requests; one already
+    charged is not charged again), then the hooks' transcript cursors moved past what is written
+    now — all of which the mod counted — so they do not count it again; then the handshake goes.
+
+    A request the mod had not even queued is then counted by neither; overall still gets it from
+    Claude Code's own totals at the session's end (the cost-state reconciliation). Should the
+    ledger not take it (its lock held too long), the handshake goes all the same: the hooks then
+    count from their own cursors.
+    """
+    from .._api import Context
+    from .._steps import settle
+    from ..ledger._ledger import utcnow
+
+    try:
+        ctx = Context.load(env=env, cwd=cwd, own_process=True)
+        now = utcnow()
+        with ctx.ledger.transaction() as state:
+            for record in records:
+                if isinstance(record, dict):
+                    _record(ctx, state, record, session, now)
+            path = Path(transcript) if transcript else None
+            settle(ctx, state, session=session, transcript=path, now=now, mod_counts=True)
+    except Exception:  # noqa: BLE001 (handing over: the hooks count from their own cursors then)
+        pass
+    release(session, env)
 
 
 def _prune(folder: Path) -> None:
@@ -341,9 +449,19 @@ def handle(request: Mapping[str, object], env: Mapping[str, str], *, server: int
     session = _str(request, "session")
     if session is None or not _SESSION.fullmatch(session):
         raise ValueError("the request names no session")
-    if op in ("end", "handover"):
-        release(session, env)
+    if op == "handover":
+        records = request.get("records")
+        hand_over(
+            session,
+            env,
+            _str(request, "cwd"),
+            _str(request, "transcript"),
+            records if isinstance(records, list) else [],
+        )
         return {"released": True}
+    if op == "end":
+        mark_ended(session, env)
+        return {"ended": True}
     ctx = Context.load(env=env, cwd=_str(request, "cwd"), own_process=True)
     now = utcnow()
     if op == "hello":
@@ -354,8 +472,21 @@ def handle(request: Mapping[str, object], env: Mapping[str, str], *, server: int
             _prune(state_dir(env) or Path(os.devnull))
         # The handshake names the claude process, not this child: Claude Code stops the child as
         # the session ends, before its SessionEnd hooks, which must still stand down.
-        claimed = claim(session, env, request.get("pid"), mod)
-        return {"claimed": claimed, "on_error": ctx.config.on_error, "band": _band(ctx, session, None, now)}
+        pid = request.get("pid")
+        claimed = claim(session, env, pid, mod, child=server)
+        answer: dict[str, object] = {
+            "claimed": claimed,
+            "on_error": ctx.config.on_error,
+            "band": _band(ctx, session, None, now),
+        }
+        if claimed and server is not None and isinstance(pid, int):
+            # What the mod writes in its place should this child end first (it counts on, one
+            # process a request): the same handshake, naming no child.
+            answer["solo"] = {
+                "path": str(_handshake(session, env)),
+                "text": json.dumps(_handshake_body(session, pid, mod, None)),
+            }
+        return answer
     if op == "step":
         return _step(ctx, request, session, now)
     if op == "status":
@@ -368,27 +499,12 @@ def handle(request: Mapping[str, object], env: Mapping[str, str], *, server: int
 
 
 def _step(ctx: Context, request: Mapping[str, object], session: str, now: datetime) -> dict[str, object]:
-    from .._steps import _orchestrated, _orchestration_charger, _orchestration_limit, _pricer, _statuses
+    from .._steps import _orchestrated, _orchestration_limit, _statuses
     from ..budgets._budgets import check_running
     from ..ledger import _runs
 
-    usage = request.get("usage")
-    model = _str(request, "model")
-    prompt = _str(request, "prompt")
     with ctx.ledger.transaction() as state:
-        run = prompt
-        if isinstance(usage, dict):
-            run = _runs.record_request(
-                state,
-                session=session,
-                prompt=prompt,
-                agent=_str(request, "agent"),
-                usage=usage,
-                model=model,
-                price=_pricer(ctx),
-                also=_orchestration_charger,
-                now=now,
-            )
+        run = _record(ctx, state, request, session, now)
         cmd_status, overall = _statuses(ctx, state, _runs.run_for(state, session, run), now)
         cmd_status = _orchestration_limit(ctx, state, session, cmd_status)
         zone = ctx.config.zone()
@@ -413,6 +529,57 @@ def _step(ctx: Context, request: Mapping[str, object], session: str, now: dateti
         "notes": notes,
         "band": _band_of(ctx, cmd_status, overall, now),
     }
+
+
+def _record(ctx: Context, state: State, request: Mapping[str, object], session: str, now: datetime) -> str | None:
+    """Charge one request the mod saw (unless its record was charged already); the run it went to."""
+    from .._steps import _orchestration_charger, _pricer
+    from ..ledger import _runs
+
+    usage = request.get("usage")
+    prompt = _str(request, "prompt")
+    seq = _seq(request)
+    if not isinstance(usage, dict) or not _first_time(state, session, seq):
+        return prompt
+    run = _runs.record_request(
+        state,
+        session=session,
+        prompt=prompt,
+        agent=_str(request, "agent"),
+        usage=usage,
+        model=_str(request, "model"),
+        price=_pricer(ctx),
+        also=_orchestration_charger,
+        now=now,
+    )
+    _applied(state, session, seq)
+    return run
+
+
+def _seq(request: Mapping[str, object]) -> tuple[str, int] | None:
+    """A record's place in its mod's order: ``[instance, n]``, n counting up from 1 in one mod."""
+    seq = request.get("seq")
+    if isinstance(seq, list) and len(seq) == 2 and isinstance(seq[0], str) and isinstance(seq[1], int):
+        return seq[0], seq[1]
+    return None
+
+
+def _first_time(state: State, session: str, seq: tuple[str, int] | None) -> bool:
+    """The mod sends a record again when the child that had it ended before answering (it may or
+    may not have charged it): the session remembers the last record of its mod that was charged."""
+    from ..ledger import _runs
+
+    if seq is None:
+        return True
+    last = _runs.mod_seq(state, session)
+    return not (last is not None and last[0] == seq[0] and seq[1] <= last[1])
+
+
+def _applied(state: State, session: str, seq: tuple[str, int] | None) -> None:
+    from ..ledger import _runs
+
+    if seq is not None:
+        _runs.set_mod_seq(state, session, seq)
 
 
 def _band(ctx: Context, session: str, prompt: str | None, now: datetime) -> dict[str, object]:
