@@ -183,3 +183,42 @@ def test_cost_state_charges_overall_with_what_no_transcript_shows(proj: Project)
     state = proj.ledger()
     assert state["overall"]["input"] == 130
     assert state["overall"]["models"]["claude-sonnet-4-5"]["input"] == 130
+
+
+def test_cost_state_extra_of_a_session_that_was_one_command_run_is_that_commands(proj: Project) -> None:
+    """``claude -p "/review-pr …"``: a request Claude Code charged that no transcript shows (a stream
+    cut and retried, compaction) belonged to the one run the session was — its command gets it too,
+    once, whatever the number of settles."""
+    proj.command("review-pr", 50000)
+    proj.run("UserPromptSubmit", prompt="/review-pr 1", prompt_id="p1")
+    now = transcript_time(datetime.now(timezone.utc))
+    _lines(proj.transcript, _user("p1", "<command-name>/review-pr</command-name>", now), _response(1, 100, now))
+    cost = {"inputTokens": 130, "outputTokens": 0, "cacheReadInputTokens": 0, "cacheCreationInputTokens": 0}
+    _lines(proj.transcript, {"type": "cost-state", "modelUsage": {"claude-sonnet-4-5": cost}, "totalCostUSD": 0.1})
+    proj.run("Stop", prompt_id="p1")
+    proj.run("SessionEnd", prompt_id="p1")
+    proj.run("SessionEnd", prompt_id="p1")  # settling again adds nothing
+
+    state = proj.ledger()
+    assert state["overall"]["input"] == 130
+    assert state["commands"]["/review-pr"]["input"] == 130
+
+
+def test_cost_state_extra_of_a_session_of_several_runs_stays_overalls(proj: Project) -> None:
+    """Two runs in one session: nothing says which one the extra request was, so only overall has it."""
+    proj.command("review-pr", 50000)
+    proj.command("deploy", 50000)
+    proj.run("UserPromptSubmit", prompt="/review-pr 1", prompt_id="p1")
+    now = transcript_time(datetime.now(timezone.utc))
+    _lines(proj.transcript, _user("p1", "<command-name>/review-pr</command-name>", now), _response(1, 100, now))
+    proj.run("Stop", prompt_id="p1")
+    proj.run("UserPromptSubmit", prompt="/deploy", prompt_id="p2")
+    _lines(proj.transcript, _user("p2", "<command-name>/deploy</command-name>", now), _response(2, 10, now))
+    cost = {"inputTokens": 150, "outputTokens": 0, "cacheReadInputTokens": 0, "cacheCreationInputTokens": 0}
+    _lines(proj.transcript, {"type": "cost-state", "modelUsage": {"claude-sonnet-4-5": cost}, "totalCostUSD": 0.1})
+    proj.run("Stop", prompt_id="p2")
+    proj.run("SessionEnd", prompt_id="p2")
+
+    state = proj.ledger()
+    assert state["overall"]["input"] == 150
+    assert {n: t.get("input") for n, t in state["commands"].items()} == {"/review-pr": 100, "/deploy": 10}

@@ -218,7 +218,7 @@ def test_a_retried_settle_or_top_up_counts_once(url: str) -> None:
 def test_the_sweeper_returns_expired_leases_and_their_late_spend_still_counts(url: str) -> None:
     team = new_team()
     bid = _budget_id(url, team, limit=1000)
-    dead, alive = str(uuid.uuid4()), str(uuid.uuid4())
+    dead = str(uuid.uuid4())
     _sync(url, team, [{"budget": bid, "lease": dead, "used": 0, "seq": 1, "want": 600}], holder="dead", ttl=0)
     _sync(url, team, [{"budget": bid, "lease": dead, "used": 100}], holder="dead", ttl=0)
     [row] = counters(url, team)

@@ -114,7 +114,6 @@ def settle(
         paths.extend(subagent_files(transcript))
     paths.extend(p for p in extra if p not in paths)
     problems: list[str] = []
-    overall = subtable(state, "overall")
     by_time = _ByTime()
     cost = None
     orchestration = also(state, session, now) if also is not None else None
@@ -159,7 +158,7 @@ def settle(
     if cost is not None and transcript is not None:
         main = files.get(str(transcript))
         if isinstance(main, dict) and not main.get("inherited"):
-            by_time.add("overall", _reconcile(s, overall, cost, orchestration))
+            by_time.add("overall", _reconcile(state, session, s, cost, orchestration, by_time))
     by_time.charge(state, now)
     return problems
 
@@ -321,14 +320,25 @@ def _add_counted(counted: dict[str, Any], usage: dict[str, int], model: str | No
 
 
 def _reconcile(
-    s: dict[str, Any], overall: dict[str, Any], cost: dict[str, dict[str, int]], orchestration: Any = None
+    state: State,
+    session: str,
+    s: dict[str, Any],
+    cost: dict[str, dict[str, int]],
+    orchestration: Any,
+    by_time: _ByTime,
 ) -> dict[str, int]:
-    """Charge overall with what Claude Code says the session spent beyond its transcripts.
+    """Charge overall with what Claude Code says the session spent beyond its transcripts — and the
+    session's command too, when the session was that one command's run and nothing else.
 
     ``cost-state`` (2.1.3xx) is cumulative over the whole session and includes requests that never
-    reach a transcript (compaction's summary, session titles). Only for a session followed from its
-    start: a resumed or forked one inherits totals that are not this ledger's to count. The extra
-    is kept per session and corrected, never added twice.
+    reach a transcript (compaction's summary, session titles, a stream cut and retried). Only for a
+    session followed from its start: a resumed or forked one inherits totals that are not this
+    ledger's to count. The extra is kept per session and corrected, never added twice.
+
+    Claude Code charges such a request to the invocation it belongs to; a session whose every
+    counted response went to one command run (``claude -p "/review-pr …"``, an orchestrator's
+    instance) is that run, so the extra is the run's and its command's as well. In a session of
+    several runs or plain prompts nothing says which one it was: it stays overall's only.
 
     Compared in total, not model by model: Claude Code keys its totals by the model it asked for,
     the transcript records the model that answered (``claude-sonnet-4-5`` vs its dated id). The
@@ -337,6 +347,7 @@ def _reconcile(
     """
     if not cost:
         return {}
+    overall = subtable(state, "overall")
     counted = subtable(s, "counted")
     unpriced = set(_strings(overall.get("unpriced")))
     have = [sum(col) for col in zip(*(_five(v) for v in counted.values()))] if counted else [0] * 5
@@ -350,10 +361,32 @@ def _reconcile(
         return {}
     model = max(cost, key=lambda m: sum(cost[m].get(c, 0) for c in CATEGORIES))
     add_usage(overall, delta, model, correction=True)
+    run = _sole_run(state, session, s, have, before)
+    if run is not None:
+        command = str(run["command"])
+        add_usage(run, delta, model, correction=True)
+        add_usage(subtable(subtable(state, "commands"), command), delta, model, correction=True)
+        by_time.add(command, delta)
+        s["unlogged_run"] = run["prompt"]
     if orchestration is not None:
-        orchestration(delta, model, None, True)
+        orchestration(delta, model, str(run["command"]) if run is not None else None, True)
     s["unlogged"] = want
     return delta
+
+
+def _sole_run(
+    state: State, session: str, s: dict[str, Any], have: list[int], before: list[int]
+) -> dict[str, Any] | None:
+    """The session's one command run, if every token its transcripts gave went to it (with what an
+    earlier reconciliation added to it); else None."""
+    mine = [r for r in state.get("runs", []) if isinstance(r, dict) and r.get("session") == session]
+    if len(mine) != 1 or not isinstance(mine[0].get("command"), str):
+        return None
+    run = mine[0]
+    added = before if s.get("unlogged_run") == run.get("prompt") else [0] * 5
+    if all(count_value(run.get(c)) == h + a for c, h, a in zip(CATEGORIES, have, added)):
+        return run
+    return None
 
 
 def open_run(
