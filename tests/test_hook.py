@@ -11,68 +11,11 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
 import pytest
+from kit import Project
 
 from budget_state import hook
 from budget_state._accounting import transcript_time
 from budget_state.ledger._ledger import Ledger
-
-
-class Project:
-    def __init__(self, root: Path) -> None:
-        self.root = root / "proj"
-        self.home = root / "home"
-        (self.root / ".claude" / "commands").mkdir(parents=True)
-        (self.home / ".claude").mkdir(parents=True)
-        self.transcript = self.home / ".claude" / "projects" / "p" / "sess-1.jsonl"
-        self.transcript.parent.mkdir(parents=True)
-        self.env: Dict[str, str] = {"CLAUDE_PROJECT_DIR": str(self.root), "HOME": str(self.home)}
-        self._n = 0
-
-    def command(self, name: str, budget: Any = None) -> None:
-        front = f"tokenBudget: {budget}\n" if budget is not None else ""
-        (self.root / ".claude" / "commands" / f"{name}.md").write_text(f"---\n{front}---\nDo {name}.\n")
-
-    def config(self, text: str) -> None:
-        (self.root / ".claude" / "budget.toml").write_text(text)
-
-    def spend(self, prompt_id: str, tokens: int, *, path: Optional[Path] = None) -> None:
-        """Append a user record and one API response (written as two lines, as Claude Code does)."""
-        self._n += 1
-        target = path or self.transcript
-        target.parent.mkdir(parents=True, exist_ok=True)
-        usage = {
-            "input_tokens": tokens,
-            "output_tokens": 0,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-        }
-        line = {
-            "type": "assistant",
-            "requestId": f"req{self._n}",
-            "timestamp": transcript_time(),  # as Claude Code writes it: when the response arrived
-            "message": {"id": f"msg{self._n}", "model": "claude-sonnet-4-5", "usage": usage},
-        }
-        with open(target, "a") as f:
-            f.write(json.dumps({"type": "user", "promptId": prompt_id, "message": {"content": "x"}}) + "\n")
-            f.write(json.dumps(line) + "\n" + json.dumps(line) + "\n")
-
-    def payload(self, event: str, **fields: Any) -> bytes:
-        """The event as Claude Code sends it, for this project's session."""
-        data = {"session_id": "sess-1", "transcript_path": str(self.transcript), "cwd": str(self.root)}
-        return json.dumps({**data, "hook_event_name": event, **fields}).encode()
-
-    def run(
-        self, event: str, raw: Optional[bytes] = None, *, args: Sequence[str] = (), **fields: Any
-    ) -> Optional[Dict[str, Any]]:
-        out = io.StringIO()
-        data = raw if raw is not None else self.payload(event, **fields)
-        # always 0: the reply is what it prints
-        hook.main(list(args), stdin=io.BytesIO(data), stdout=out, env=self.env)
-        text = out.getvalue()
-        return json.loads(text) if text else None
-
-    def ledger(self) -> Dict[str, Any]:
-        return Ledger(self.root / ".claude" / "budget-ledger.toml").read()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import pytest
-from test_hook import Project
+from kit import Project
 
 from budget_state import _accounting
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
-from test_hook import Project
+import kit
+from kit import Project
 
 from budget_state.ledger import _ledger
 from budget_state._accounting import read_new, transcript_time
@@ -21,24 +22,15 @@ def proj(tmp_path: Path) -> Project:
 
 
 def _lines(path: Path, *records: Dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        for rec in records:
-            f.write(json.dumps(rec) + "\n")
+    kit.append_lines(path, *records)
 
 
 def _user(pid: str, content: Any, ts: str, **extra: Any) -> Dict[str, Any]:
-    return {"type": "user", "promptId": pid, "timestamp": ts, "message": {"role": "user", "content": content}, **extra}
+    return kit.user_record(pid, content, timestamp=ts, **extra)
 
 
 def _response(n: int, tokens: int, ts: str, content: List[Dict[str, Any]] | None = None) -> Dict[str, Any]:
-    usage = {"input_tokens": tokens, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
-    return {
-        "type": "assistant",
-        "requestId": f"req{n}",
-        "timestamp": ts,
-        "message": {"id": f"msg{n}", "model": "claude-sonnet-4-5", "usage": usage, "content": content or []},
-    }
+    return kit.response_record({"input": tokens}, n=n, timestamp=ts, content=content or [])
 
 
 def test_a_resumed_session_keeps_its_run_when_another_session_compacts_the_ledger(

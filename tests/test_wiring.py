@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
-from test_hook import Project
+from kit import Project
 
 from budget_state._install import install
 from budget_state._wiring import NOT_INSTALLED, PYTHON_ENV, hook_command
@@ -140,7 +140,7 @@ def test_the_background_command_hands_the_event_to_the_hook(proj: Project) -> No
     proj.spend("p1", 42)
 
     env = {**proj.env, PYTHON_ENV: sys.executable}  # as .claude/settings.local.json sets it
-    done = run_line(command, proj.root, proj.payload("PreToolUse", prompt_id="p1", tool_name="Bash"), env)
+    done = run_line(command, proj.root, json.dumps(proj.payload("PreToolUse", prompt_id="p1", tool_name="Bash")).encode(), env)
 
     assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
     deadline = time.monotonic() + 30  # a bound on waiting for the detached hook, not a timing check

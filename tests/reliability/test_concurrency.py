@@ -11,6 +11,8 @@ import threading
 import time
 from typing import Any
 
+import kit
+
 SESSIONS = 4
 PROMPTS = 4
 API_RECORDS = 30
@@ -43,7 +45,7 @@ def _api_expected(kit: Any) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
     return per, runs
 
 
-def test_hooks_and_api_hammering_one_ledger_count_exactly(proj: Any, kit: Any, hold_lock: Any) -> None:
+def test_hooks_and_api_hammering_one_ledger_count_exactly(proj: Any, hold_lock: Any) -> None:
     proj.command("alpha", "1B")
     proj.command("beta", "1B")
     env = {**proj.env, "CLAUDE_BUDGET_LOCK_TIMEOUT": "30"}
@@ -59,7 +61,7 @@ def test_hooks_and_api_hammering_one_ledger_count_exactly(proj: Any, kit: Any, h
     def session(i: int) -> None:
         rng = random.Random(i)
         sid = f"sess-{i}"
-        t = proj.transcript(sid)
+        t = proj.writer(sid)
         t.user("before-install")
         t.response({"input": 10**6, "output": 10**6}, repeats=3)  # history: never counted
 

@@ -20,6 +20,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import kit
+
 import budget_state
 from budget_state.ledger._ledger import Ledger
 
@@ -192,7 +194,7 @@ def _kill_writer(pid: int, r: int) -> bytes:
     return data
 
 
-def test_kill9_writers_at_random_moments_lose_nothing(proj: Any, kit: Any) -> None:
+def test_kill9_writers_at_random_moments_lose_nothing(proj: Any) -> None:
     env = {**proj.env, "CLAUDE_BUDGET_LOCK_TIMEOUT": "60"}
     rng = random.Random(SEED)
     committed = [0] * WORKERS  # what the ledger held for /w<k> after its writer's last kill
@@ -256,7 +258,7 @@ def _staged(proj: Any, kit: Any, stage: str, env: dict[str, str]) -> None:
         _kill(proc, kit)
 
 
-def test_kill9_at_each_stage_of_a_write(proj: Any, kit: Any) -> None:
+def test_kill9_at_each_stage_of_a_write(proj: Any) -> None:
     env = {**proj.env, "CLAUDE_BUDGET_LOCK_TIMEOUT": "10"}
     budget_state.record_usage({"input": 1}, command="/staged", project=proj.root, env=env)
     expected = 1
@@ -274,7 +276,7 @@ def test_kill9_at_each_stage_of_a_write(proj: Any, kit: Any) -> None:
     assert (reply.rc, reply.out, reply.err) == (0, "", "")
 
 
-def test_stale_temp_files_of_killed_writers_do_not_accumulate(proj: Any, kit: Any) -> None:
+def test_stale_temp_files_of_killed_writers_do_not_accumulate(proj: Any) -> None:
     env = {**proj.env, "CLAUDE_BUDGET_LOCK_TIMEOUT": "10"}
     for _ in range(5):
         _staged(proj, kit, "synced", env)  # killed with its temp file written and fsynced
@@ -284,10 +286,10 @@ def test_stale_temp_files_of_killed_writers_do_not_accumulate(proj: Any, kit: An
     assert len(left) <= 1, f"temp files of killed writers pile up beside the ledger: {left}"
 
 
-def test_kill9_hooks_at_random_moments_never_count_twice(proj: Any, kit: Any) -> None:
+def test_kill9_hooks_at_random_moments_never_count_twice(proj: Any) -> None:
     rng = random.Random(SEED)
     proj.command("alpha", "1B")
-    t = proj.transcript("s1")
+    t = proj.writer("s1")
     assert proj.hook("UserPromptSubmit", prompt="/alpha 1", prompt_id="p1").out == ""
     t.user("p1")
     expected = {c: 0 for c in kit.CATEGORIES}
@@ -329,7 +331,7 @@ def test_sigkilled_hooks_of_sessions_at_once_lose_nothing_and_count_nothing_twic
     assert report.runlog_batches >= 1, "no run left the ledger for the run log: that file went untested"
 
 
-def test_kill9_between_the_run_log_and_the_ledger(proj: Any, kit: Any) -> None:
+def test_kill9_between_the_run_log_and_the_ledger(proj: Any) -> None:
     """A transaction that moves finished runs to the run log writes the log first, then the ledger: killed
     between the two, the runs are in both and read once; killed after, in the log only. Never lost."""
     crash = _crash_job()

@@ -34,7 +34,7 @@ def _start(proj: Any, session: str = "s1", prompt: str = "/alpha go", **kw: Any)
     proj.command("alpha", "1M")
     reply = proj.hook("UserPromptSubmit", session, prompt=prompt, prompt_id="p1", **kw)
     assert (reply.out, reply.err) == ("", ""), reply
-    t = proj.transcript(session)
+    t = proj.writer(session)
     t.user("p1")
     return t
 
@@ -140,7 +140,7 @@ def test_ledger_with_wrong_types_neither_crashes_nor_loses_usage(proj: Any, text
     render_status(snap, width=80, color=False)
 
     proj.command("alpha", "1M")
-    t = proj.transcript("s1")
+    t = proj.writer("s1")
     replies = [proj.hook("UserPromptSubmit", prompt="/alpha go", prompt_id="p1")]
     t.user("p1")
     spent = t.response({"input": 10})
@@ -199,10 +199,10 @@ HOSTILE_PROMPTS = {
 def test_hostile_command_names_are_plain_prompts(proj: Any, prompt: str) -> None:
     proj.command("alpha", 1)  # any run of /alpha would be over budget at once
     proj.env["CLAUDE_BUDGET_MODE"] = "block"
-    raw = json.dumps(proj.payload("UserPromptSubmit", "s1", {"prompt": prompt, "prompt_id": "p1"})).encode()
+    raw = json.dumps(proj.payload("UserPromptSubmit", session="s1", prompt=prompt, prompt_id="p1")).encode()
     reply = proj.hook_proc("UserPromptSubmit", raw=raw)
     assert (reply.rc, reply.out, reply.err) == (0, "", ""), reply
-    t = proj.transcript("s1")
+    t = proj.writer("s1")
     t.user("p1")
     spent = t.response({"input": 3, "output": 4})
     assert proj.hook("Stop", prompt_id="p1").out == ""
@@ -276,7 +276,7 @@ def _measured_hook(proj: Any, tmp_path: Path, event: str, *, limit: float = LIMI
     :param limit: seconds before the hook is killed (then ``rc`` is None).
     """
     payload = tmp_path / f"{event}.json"
-    payload.write_text(json.dumps(proj.payload(event, "s1", fields)))
+    payload.write_text(json.dumps(proj.payload(event, session="s1", **fields)))
     measure = [sys.executable, "-c", MEASURE, str(payload), str(limit), str(CAP_MB)]
     proc = subprocess.run(
         [*measure, sys.executable, "-m", "budget_state.hook"],
@@ -466,7 +466,7 @@ def test_read_only_ledger_folder_fails_open_and_loses_nothing(proj: Any) -> None
     folder = proj.ledger_path.parent
     before = proj.ledger_path.read_bytes()
     how, wrap = _read_only_runner(folder)
-    payload = json.dumps(proj.payload("SubagentStop", "s1", {"prompt_id": "p1"})).encode()
+    payload = json.dumps(proj.payload("SubagentStop", session="s1", prompt_id="p1")).encode()
     if how == "chmod":
         folder.chmod(0o555)
     try:

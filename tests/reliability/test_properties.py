@@ -16,6 +16,8 @@ from contextlib import redirect_stderr
 from pathlib import Path
 from typing import Any
 
+import kit
+
 import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -378,7 +380,7 @@ def _run(proj: Any, raw: bytes) -> tuple[str, str]:
 
 
 def _hook_paths(proj: Any) -> dict[str, str]:
-    t = proj.transcript("s1")
+    t = proj.writer("s1")
     t.user("p1")
     t.response({"input": 5, "output": 6})
     folder = proj.home / "adir.jsonl"
@@ -394,7 +396,7 @@ def _hook_paths(proj: Any) -> dict[str, str]:
     }
 
 
-def test_hook_replies_to_input_of_any_shape(proj: Any, kit: Any, monkeypatch: Any) -> None:
+def test_hook_replies_to_input_of_any_shape(proj: Any, monkeypatch: Any) -> None:
     """Any stdin: nothing or one JSON object Claude Code understands, nothing on stderr.
 
     (That the process exits 0 is checked where it runs as one: test_hostile_inputs' hook_proc.)
@@ -420,7 +422,7 @@ def test_hook_replies_to_input_of_any_shape(proj: Any, kit: Any, monkeypatch: An
     check()
 
 
-def test_hook_input_with_wrong_types_is_never_an_internal_error(proj: Any, kit: Any, monkeypatch: Any) -> None:
+def test_hook_input_with_wrong_types_is_never_an_internal_error(proj: Any, monkeypatch: Any) -> None:
     """Keys Claude Code sends, holding values of the wrong type: a clear line or nothing, never "internal error"."""
     proj.command("alpha", 100)
     monkeypatch.chdir(proj.home)
