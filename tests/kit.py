@@ -418,8 +418,3 @@ class LockHolder:
             if stream is not None and not stream.closed:
                 stream.close()
 
-
-def tokens_of(table: Any) -> dict[str, int]:
-    """The four categories of a raw ledger table (absent ones as 0)."""
-    table = table if isinstance(table, dict) else {}
-    return {c: table.get(c, 0) for c in CATEGORIES}

@@ -13,6 +13,8 @@ from typing import Any
 
 import kit
 
+from budget_state.ledger import _records
+
 SESSIONS = 4
 PROMPTS = 4
 API_RECORDS = 30
@@ -152,10 +154,9 @@ def test_hooks_and_api_hammering_one_ledger_count_exactly(proj: Any, hold_lock: 
     for scope in ("overall", "/alpha", "/beta"):
         want = dict(expected[scope])
         kit.add(want, api_usage[scope])
-        table = state["overall"] if scope == "overall" else state["commands"][scope]
-        assert kit.tokens_of(table) == want, scope
+        assert kit.tokens(state, scope) == want, scope
     for command in ("/alpha", "/beta"):
-        assert state["commands"][command]["runs"] == runs[command] + api_runs[command], command
+        assert kit.totals(state, command)["runs"] == runs[command] + api_runs[command], command
     assert state["overall"]["models"]["claude-api"]["input"] == api_usage["overall"]["input"]
-    hook_runs = [r for r in state["runs"] if r.get("source") != "api"]
-    assert len(hook_runs) == sum(runs.values()) and all("ended" in r for r in hook_runs)
+    hook_runs = [r for r in _records.runs(state) if r.source != "api"]
+    assert len(hook_runs) == sum(runs.values()) and all(r.ended is not None for r in hook_runs)

@@ -116,8 +116,8 @@ def test_what_a_timed_out_hook_missed_is_counted_later(proj: Any, hold_lock: Any
     _timed_out(proj, hold_lock, "SubagentStop", prompt_id="p1")
     assert proj.hook("Stop", prompt_id="p1").out == ""
     state = proj.ledger()
-    assert kit.tokens_of(state["overall"]) == spent
-    assert kit.tokens_of(state["commands"]["/alpha"]) == spent
+    assert kit.tokens(state, "overall") == spent
+    assert kit.tokens(state, "/alpha") == spent
 
 
 def test_a_sessions_first_prompt_whose_hook_timed_out_is_still_counted(proj: Any, hold_lock: Any) -> None:
@@ -128,7 +128,7 @@ def test_a_sessions_first_prompt_whose_hook_timed_out_is_still_counted(proj: Any
     spent = t.response({"input": 70, "output": 8})
     assert proj.hook("SubagentStop", "s2", prompt_id="q1").out == ""
     assert proj.hook("Stop", "s2", prompt_id="q1").out == ""
-    assert kit.tokens_of(proj.ledger()["overall"]) == spent
+    assert proj.tokens("overall") == spent
 
 
 def test_a_command_whose_prompt_hook_timed_out_is_still_charged_to_it(proj: Any, hold_lock: Any) -> None:
@@ -144,6 +144,6 @@ def test_a_command_whose_prompt_hook_timed_out_is_still_charged_to_it(proj: Any,
     assert proj.hook("SubagentStop", prompt_id="p2").out == ""
     assert proj.hook("Stop", prompt_id="p2").out == ""
     state = proj.ledger()
-    assert kit.tokens_of(state["overall"]) == spent
-    assert kit.tokens_of(state["commands"]["/alpha"]) == spent
-    assert state["commands"]["/alpha"]["runs"] == 2
+    assert kit.tokens(state, "overall") == spent
+    assert kit.tokens(state, "/alpha") == spent
+    assert kit.totals(state, "/alpha")["runs"] == 2

@@ -235,10 +235,10 @@ def test_settle_through_the_ledger_equals_the_reference(data: Any) -> None:
             with ledger.transaction() as state:
                 assert settle(state, session="s1", transcript=path, prompt_id="p0", now=utcnow()) == []
         state = ledger.read()  # its parts are read when used: inside the folder's lifetime
-        assert {c: state["overall"].get(c, 0) for c in CATEGORIES} == m.total
+        assert kit.tokens(state, "overall") == m.total
         for n, pid in enumerate(PROMPTS):
             want = m.by_prompt.get(pid, dict.fromkeys(CATEGORIES, 0))
-            assert {c: state["commands"][f"/c{n}"].get(c, 0) for c in CATEGORIES} == want, pid
+            assert kit.tokens(state, f"/c{n}") == want, pid
 
 
 # --- frontmatter -----------------------------------------------------------------------------------
