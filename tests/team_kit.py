@@ -93,6 +93,12 @@ class Machine:
     def ledger(self) -> Dict[str, Any]:
         return Ledger(self.root / ".claude" / "budget-ledger.toml").read()
 
+    def team_table(self) -> Dict[str, Any]:
+        """The team's own table in this machine's ledger (the team feature owns its inside)."""
+        table = _records.feature_table(self.ledger(), "team")
+        assert table is not None, f"no team table in {self.root}"
+        return table
+
     def local_total(self) -> int:
         return _records.scope(self.ledger(), "overall").usage.total()
 

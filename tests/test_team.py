@@ -295,7 +295,7 @@ def _per_machine(url: str, machines: List[Machine]) -> List[Any]:
     out = []
     with psycopg.connect(url, autocommit=True) as conn:
         for m in machines:
-            t = m.ledger()["team"]
+            t = m.team_table()
             held = conn.execute("SELECT coalesce(sum(spent), 0) FROM claude_budget_lease WHERE holder LIKE %s",
                                 (f"%/{t['holder'][:8]}",)).fetchone()
             out.append((m.local_total(), {k: (b.get("used"), b.get("settled"), b.get("seen"))
@@ -348,7 +348,7 @@ def test_eight_machines_hammering_one_budget_stay_within_the_bound_and_add_up(ur
     for m in machines:
         _flush(m)
     [row] = counters(url, team)
-    outages = [int(m.ledger()["team"].get("outages", 0)) for m in machines]
+    outages = [int(m.team_table().get("outages", 0)) for m in machines]
     locals_ = [m.local_total() for m in machines]
     assert locals_ == spent
     assert row["spent"] == sum(spent) == row["lease_spent"]  # nothing lost, nothing counted twice

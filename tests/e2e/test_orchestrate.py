@@ -124,7 +124,7 @@ def test_warn_mode_runs_everything_at_most_max_concurrent_at_once(project, fake_
     assert [i["state"] for i in results["instances"]] == ["done"] * 6, output
     assert 2 <= overlap(results["instances"]) <= 3
     sent = fake_api.totals()
-    assert tokens(p.state()["overall"]) == sent == tokens(scope(p, results["orchestration"]))
+    assert kit.tokens(p.state(), "overall") == sent == tokens(scope(p, results["orchestration"]))
     assert results["totals"]["tokens"] == {**sent, "total": total(sent)}
 
 
@@ -183,7 +183,7 @@ def test_kill_mode_stops_an_instance_that_makes_no_more_tool_calls(project, fake
     assert time.monotonic() - started < 30, output
     assert fake_api.requests == 1
     sent = fake_api.totals()
-    assert tokens(p.state()["overall"]) == sent == tokens(scope(p, results["orchestration"]))
+    assert kit.tokens(p.state(), "overall") == sent == tokens(scope(p, results["orchestration"]))
 
 
 def test_ctrl_c_stops_everything_and_loses_nothing(project, fake_api, tmp_path):
@@ -209,7 +209,7 @@ def test_ctrl_c_stops_everything_and_loses_nothing(project, fake_api, tmp_path):
     assert [i["state"] for i in results["instances"]] == ["stopped", "stopped", "skipped"], output
     assert fake_api.requests == 2
     sent = fake_api.totals()
-    assert tokens(p.state()["overall"]) == sent == tokens(scope(p, results["orchestration"]))
+    assert kit.tokens(p.state(), "overall") == sent == tokens(scope(p, results["orchestration"]))
     assert results["totals"]["tokens"] == {**sent, "total": total(sent)}
     time.sleep(0.5)
     marks = [i["session_id"] for i in results["instances"]] + [str(p.root)]
