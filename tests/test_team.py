@@ -447,7 +447,7 @@ def test_faults_restart_killed_connections_outage_and_a_dead_machine_leave_the_t
     assert not errors, errors
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("UPDATE claude_budget_lease SET expires_at = now() - interval '1 second' "
-                     "WHERE holder LIKE %s AND state = 'active'", (f"%/{dead.ledger()['team']['holder'][:8]}",))
+                     "WHERE holder LIKE %s AND state = 'active'", (f"%/{dead.team_table()['holder'][:8]}",))
     assert "returned 1 expired lease" in machines[0].cli("team", "status").stdout
     [row] = counters(url, team)
     assert row["leased"] == row["held"]
