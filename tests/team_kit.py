@@ -11,9 +11,10 @@ import uuid
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+import kit
 import psycopg
 
-from budget_state._accounting import transcript_time
+from budget_state.ledger import _records
 from budget_state.ledger._ledger import Ledger
 
 _ids = itertools.count(1)
@@ -55,18 +56,10 @@ class Machine:
         self.notes: List[str] = []
 
     def spend(self, prompt_id: str, tokens: int) -> None:
-        n = next(_ids)
-        usage = {"input_tokens": tokens, "output_tokens": 0, "cache_creation_input_tokens": 0,
-                 "cache_read_input_tokens": 0}
-        line = {"type": "assistant", "requestId": f"req{n}", "timestamp": transcript_time(),
-                "message": {"id": f"msg{n}", "model": "claude-sonnet-4-5", "usage": usage}}
-        with open(self.transcript, "a") as f:
-            f.write(json.dumps({"type": "user", "promptId": prompt_id, "message": {"content": "x"}}) + "\n")
-            f.write(json.dumps(line) + "\n")
+        kit.Transcript(self.transcript).spend(prompt_id, tokens, repeats=1)
 
     def hook(self, event: str, *, background: bool = False, **fields: Any) -> Optional[Dict[str, Any]]:
-        payload = {"session_id": self.session, "transcript_path": str(self.transcript), "cwd": str(self.root),
-                   "hook_event_name": event, **fields}
+        payload = kit.payload(event, session=self.session, transcript=self.transcript, cwd=self.root, **fields)
         proc = subprocess.run(
             [sys.executable, "-m", "budget_state.hook", *(["--background"] if background else [])],
             input=json.dumps(payload).encode(), env=self.env, capture_output=True, timeout=60,
@@ -100,9 +93,14 @@ class Machine:
     def ledger(self) -> Dict[str, Any]:
         return Ledger(self.root / ".claude" / "budget-ledger.toml").read()
 
+    def team_table(self) -> Dict[str, Any]:
+        """The team's own table in this machine's ledger (the team feature owns its inside)."""
+        table = _records.feature_table(self.ledger(), "team")
+        assert table is not None, f"no team table in {self.root}"
+        return table
+
     def local_total(self) -> int:
-        o = self.ledger().get("overall", {})
-        return sum(int(o.get(k, 0)) for k in ("input", "output", "cache_creation", "cache_read"))
+        return _records.scope(self.ledger(), "overall").usage.total()
 
 
 def counters(url: str, team: str) -> List[Dict[str, Any]]:

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
+from kit import tokens
 
 from budget_state import hook
 from budget_state._accounting import read_new, transcript_time
 from budget_state._api import snapshot
+from budget_state.ledger import _records
 from budget_state.ledger._ledger import Ledger
 
 DATA = Path(__file__).parent / "data"
@@ -172,9 +174,10 @@ def test_every_captured_payload_counts_its_real_transcript(path: Path, tmp_path:
     lines = _retimed([line.rstrip("\n") for line in lines])  # answered after the prompt's hook
     if payload["hook_event_name"] == "UserPromptSubmit":
         state = Ledger(proj / ".claude" / "budget-ledger.toml").read()
-        run = state["sessions"][payload["session_id"]].get("run")
-        assert run == (payload["prompt_id"] if stem == "review_pr" else None)  # only a command is a run
-        assert all(state["overall"].get(k, 0) == 0 for k in TOKENS)  # nothing answered yet
+        session = _records.session(state, payload["session_id"])
+        assert session is not None
+        assert session.run == (payload["prompt_id"] if stem == "review_pr" else None)  # only a command is a run
+        assert tokens(state, "overall") == dict.fromkeys(TOKENS, 0)  # nothing answered yet
         return
     transcript.write_text("".join(lines))
     if stem == "review_pr":

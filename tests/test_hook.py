@@ -3,76 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Callable, Dict
 
 import pytest
+from kit import Project, totals
 
-from budget_state import hook
-from budget_state._accounting import transcript_time
-from budget_state.ledger._ledger import Ledger
-
-
-class Project:
-    def __init__(self, root: Path) -> None:
-        self.root = root / "proj"
-        self.home = root / "home"
-        (self.root / ".claude" / "commands").mkdir(parents=True)
-        (self.home / ".claude").mkdir(parents=True)
-        self.transcript = self.home / ".claude" / "projects" / "p" / "sess-1.jsonl"
-        self.transcript.parent.mkdir(parents=True)
-        self.env: Dict[str, str] = {"CLAUDE_PROJECT_DIR": str(self.root), "HOME": str(self.home)}
-        self._n = 0
-
-    def command(self, name: str, budget: Any = None) -> None:
-        front = f"tokenBudget: {budget}\n" if budget is not None else ""
-        (self.root / ".claude" / "commands" / f"{name}.md").write_text(f"---\n{front}---\nDo {name}.\n")
-
-    def config(self, text: str) -> None:
-        (self.root / ".claude" / "budget.toml").write_text(text)
-
-    def spend(self, prompt_id: str, tokens: int, *, path: Optional[Path] = None) -> None:
-        """Append a user record and one API response (written as two lines, as Claude Code does)."""
-        self._n += 1
-        target = path or self.transcript
-        target.parent.mkdir(parents=True, exist_ok=True)
-        usage = {
-            "input_tokens": tokens,
-            "output_tokens": 0,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-        }
-        line = {
-            "type": "assistant",
-            "requestId": f"req{self._n}",
-            "timestamp": transcript_time(),  # as Claude Code writes it: when the response arrived
-            "message": {"id": f"msg{self._n}", "model": "claude-sonnet-4-5", "usage": usage},
-        }
-        with open(target, "a") as f:
-            f.write(json.dumps({"type": "user", "promptId": prompt_id, "message": {"content": "x"}}) + "\n")
-            f.write(json.dumps(line) + "\n" + json.dumps(line) + "\n")
-
-    def payload(self, event: str, **fields: Any) -> bytes:
-        """The event as Claude Code sends it, for this project's session."""
-        data = {"session_id": "sess-1", "transcript_path": str(self.transcript), "cwd": str(self.root)}
-        return json.dumps({**data, "hook_event_name": event, **fields}).encode()
-
-    def run(
-        self, event: str, raw: Optional[bytes] = None, *, args: Sequence[str] = (), **fields: Any
-    ) -> Optional[Dict[str, Any]]:
-        out = io.StringIO()
-        data = raw if raw is not None else self.payload(event, **fields)
-        # always 0: the reply is what it prints
-        hook.main(list(args), stdin=io.BytesIO(data), stdout=out, env=self.env)
-        text = out.getvalue()
-        return json.loads(text) if text else None
-
-    def ledger(self) -> Dict[str, Any]:
-        return Ledger(self.root / ".claude" / "budget-ledger.toml").read()
+from budget_state.ledger import _records
 
 
 @pytest.fixture
@@ -85,8 +25,8 @@ def test_plain_prompt_is_silent_and_counts_overall_only(proj: Project) -> None:
     proj.spend("p1", 100)
     assert proj.run("Stop", prompt_id="p1") is None
     state = proj.ledger()
-    assert state["overall"]["input"] == 100
-    assert state["commands"] == {}
+    assert totals(state, "overall")["input"] == 100
+    assert _records.command_names(state) == []
 
 
 def test_command_run_is_counted_once_per_response(proj: Project) -> None:
@@ -98,10 +38,11 @@ def test_command_run_is_counted_once_per_response(proj: Project) -> None:
     assert proj.run("Stop", prompt_id="p1") is None
     assert proj.run("SessionEnd", prompt_id="p1") is None
     state = proj.ledger()
-    assert state["commands"]["/review-pr"]["input"] == 150
-    assert state["commands"]["/review-pr"]["runs"] == 1
-    assert state["overall"]["input"] == 150
-    assert state["runs"][0]["command"] == "/review-pr" and "ended" in state["runs"][0]
+    assert totals(state, "/review-pr")["input"] == 150
+    assert totals(state, "/review-pr")["runs"] == 1
+    assert totals(state, "overall")["input"] == 150
+    run = _records.runs(state)[0]
+    assert run.command == "/review-pr" and run.ended is not None
 
 
 def test_subagent_usage_counts_toward_the_command(proj: Project) -> None:
@@ -112,7 +53,7 @@ def test_subagent_usage_counts_toward_the_command(proj: Project) -> None:
     proj.run("SubagentStop", prompt_id="p1", agent_transcript_path=str(sub))
     proj.spend("p1", 30)
     proj.run("Stop", prompt_id="p1")
-    assert proj.ledger()["commands"]["/review-pr"]["input"] == 100
+    assert proj.totals("/review-pr")["input"] == 100
 
 
 def test_late_lines_after_stop_still_reach_the_run(proj: Project) -> None:
@@ -121,7 +62,7 @@ def test_late_lines_after_stop_still_reach_the_run(proj: Project) -> None:
     proj.run("Stop", prompt_id="p1")
     proj.spend("p1", 40)  # written after Stop fired
     proj.run("SessionEnd")
-    assert proj.ledger()["commands"]["/review-pr"]["input"] == 40
+    assert proj.totals("/review-pr")["input"] == 40
 
 
 def test_block_mode_refuses_a_spent_command(proj: Project) -> None:
@@ -136,7 +77,7 @@ def test_block_mode_refuses_a_spent_command(proj: Project) -> None:
         "reason": "Token budget spent: /review-pr has used 150 of 100 tokens (150%). To go on, raise tokenBudget in "
         ".claude/commands/review-pr.md, or start over with: claude-budget reset /review-pr.",
     }
-    assert proj.ledger()["commands"]["/review-pr"]["runs"] == 1
+    assert proj.totals("/review-pr")["runs"] == 1
     assert proj.run("UserPromptSubmit", prompt="hello", prompt_id="p3") is None  # other prompts go on
 
 
@@ -239,7 +180,7 @@ def test_first_sight_of_a_session_counts_nothing_from_before(proj: Project) -> N
     proj.run("UserPromptSubmit", prompt="hi", prompt_id="p1")
     proj.spend("p1", 10)
     proj.run("Stop", prompt_id="p1")
-    assert proj.ledger()["overall"]["input"] == 10
+    assert proj.totals("overall")["input"] == 10
 
 
 @pytest.mark.parametrize(
@@ -294,7 +235,7 @@ def test_bad_frontmatter_warns_and_does_not_block(proj: Project) -> None:
         "systemMessage": 'claude-budget: tokenBudget "fifty" in .claude/commands/review-pr.md is not a number — write e.g. '
         "tokenBudget: 50000 (no budget enforced for /review-pr until then)"
     }
-    assert proj.ledger()["commands"]["/review-pr"]["runs"] == 1
+    assert proj.totals("/review-pr")["runs"] == 1
 
 
 @pytest.mark.parametrize(
@@ -304,7 +245,7 @@ def test_bad_frontmatter_warns_and_does_not_block(proj: Project) -> None:
 )
 def test_hostile_prompts_are_plain_prompts(proj: Project, prompt: str) -> None:
     assert proj.run("UserPromptSubmit", prompt=prompt, prompt_id="p1") is None
-    assert proj.ledger()["commands"] == {}
+    assert _records.command_names(proj.ledger()) == []
 
 
 CLOSED = "claude-budget could not check the budgets, and on_error is closed: "
@@ -368,7 +309,7 @@ def test_stop_waits_for_the_final_response(proj: Project, monkeypatch: pytest.Mo
     with _written_during_the_first_pause(monkeypatch, late_write) as pauses:
         assert proj.run("Stop", prompt_id="p1", last_assistant_message='All "done" ✓') is None
     assert len(pauses) == 1  # it waited, and stopped waiting once the response was there
-    assert proj.ledger()["commands"]["/review-pr"]["input"] == 30
+    assert proj.totals("/review-pr")["input"] == 30
 
 
 def test_a_limit_beyond_tomls_integers_is_refused_and_never_written(proj: Project) -> None:
@@ -392,7 +333,7 @@ def test_a_non_ascii_command_is_budgeted_listed_and_refused(proj: Project) -> No
     assert proj.run("Stop", prompt_id="p1") == {
         "systemMessage": "claude-budget: /rév-iew has spent its token budget: 10K of 10K tokens (100%)."
     }
-    assert proj.ledger()["commands"]["/rév-iew"]["input"] == 10000
+    assert proj.totals("/rév-iew")["input"] == 10000
 
     reply = proj.run("UserPromptSubmit", prompt="/rév-iew 43", prompt_id="p2")
     assert reply == {

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import pytest
-from test_hook import Project
+from kit import Project
 
 from budget_state import _accounting
 
@@ -61,7 +61,7 @@ def test_far_from_the_limit_it_answers_at_once(kill: Any) -> None:
 
     assert pre_tool(proj) is None
     assert writer.timeouts == [0]  # one look, no wait
-    assert proj.ledger()["commands"]["/deploy"]["input"] == 1_000  # the late one is counted later
+    assert proj.totals("/deploy")["input"] == 1_000  # the late one is counted later
 
 
 def test_near_the_limit_it_waits_and_stops_at_the_crossing(kill: Any) -> None:
@@ -73,7 +73,7 @@ def test_near_the_limit_it_waits_and_stops_at_the_crossing(kill: Any) -> None:
 
     assert writer.timeouts == [0, 0.25]
     assert reply is not None and reply["continue"] is False and "/deploy" in reply["stopReason"]
-    assert proj.ledger()["commands"]["/deploy"]["input"] == 10_500  # judged with the late response
+    assert proj.totals("/deploy")["input"] == 10_500  # judged with the late response
 
 
 def test_before_the_first_response_it_waits(kill: Any) -> None:

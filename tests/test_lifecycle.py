@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
-from test_hook import Project
+import kit
+from kit import Project, totals
 
 from budget_state.ledger import _ledger
 from budget_state._accounting import read_new, transcript_time
@@ -21,24 +22,15 @@ def proj(tmp_path: Path) -> Project:
 
 
 def _lines(path: Path, *records: Dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        for rec in records:
-            f.write(json.dumps(rec) + "\n")
+    kit.append_lines(path, *records)
 
 
 def _user(pid: str, content: Any, ts: str, **extra: Any) -> Dict[str, Any]:
-    return {"type": "user", "promptId": pid, "timestamp": ts, "message": {"role": "user", "content": content}, **extra}
+    return kit.user_record(pid, content, timestamp=ts, **extra)
 
 
 def _response(n: int, tokens: int, ts: str, content: List[Dict[str, Any]] | None = None) -> Dict[str, Any]:
-    usage = {"input_tokens": tokens, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
-    return {
-        "type": "assistant",
-        "requestId": f"req{n}",
-        "timestamp": ts,
-        "message": {"id": f"msg{n}", "model": "claude-sonnet-4-5", "usage": usage, "content": content or []},
-    }
+    return kit.response_record({"input": tokens}, n=n, timestamp=ts, content=content or [])
 
 
 def test_a_resumed_session_keeps_its_run_when_another_session_compacts_the_ledger(
@@ -68,7 +60,7 @@ def test_a_resumed_session_keeps_its_run_when_another_session_compacts_the_ledge
     reply = proj.run("PreToolUse", prompt_id="p2", tool_name="Bash")
 
     assert reply is not None and reply.get("continue") is False, reply
-    assert proj.ledger()["commands"]["/review-pr"]["input"] == 170
+    assert proj.totals("/review-pr")["input"] == 170
 
 
 def test_a_rewritten_transcript_does_not_bring_old_command_prompts_back(tmp_path: Path) -> None:
@@ -114,9 +106,9 @@ def test_a_followup_turn_continues_the_run_that_started_the_background_work(proj
     proj.run("SessionEnd", prompt_id="p2")
 
     state = proj.ledger()
-    assert state["commands"]["/beta"]["input"] == 150
-    assert state["commands"]["/beta"]["runs"] == 1
-    assert state["overall"]["input"] == 150
+    assert totals(state, "/beta")["input"] == 150
+    assert totals(state, "/beta")["runs"] == 1
+    assert totals(state, "overall")["input"] == 150
 
 
 def test_block_mode_refuses_a_followup_turn_of_a_spent_command(proj: Project) -> None:
@@ -150,7 +142,7 @@ def test_a_fork_subagents_copy_of_the_parent_is_not_counted(proj: Project) -> No
     _lines(sub, _response(1, 100, now, fork), _user("p1", result, now), _response(2, 30, now))
     proj.run("Stop", prompt_id="p1")
 
-    assert proj.ledger()["commands"]["/split"]["input"] == 130
+    assert proj.totals("/split")["input"] == 130
 
 
 def test_a_forked_sessions_copied_history_is_not_counted(proj: Project) -> None:
@@ -166,8 +158,8 @@ def test_a_forked_sessions_copied_history_is_not_counted(proj: Project) -> None:
     proj.run("Stop", prompt_id="p9")
 
     state = proj.ledger()
-    assert state["commands"]["/review-pr"]["input"] == 25
-    assert state["overall"]["input"] == 25
+    assert totals(state, "/review-pr")["input"] == 25
+    assert totals(state, "overall")["input"] == 25
 
 
 def test_cost_state_charges_overall_with_what_no_transcript_shows(proj: Project) -> None:
@@ -181,7 +173,7 @@ def test_cost_state_charges_overall_with_what_no_transcript_shows(proj: Project)
     proj.run("SessionEnd", prompt_id="p1")  # settling again adds nothing
 
     state = proj.ledger()
-    assert state["overall"]["input"] == 130
+    assert totals(state, "overall")["input"] == 130
     assert state["overall"]["models"]["claude-sonnet-4-5"]["input"] == 130
 
 

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from budget_state.budgets._budgets import decide
+from budget_state.ledger import _records
 from budget_state.ledger._ledger import new_state
 from budget_state._model import CATEGORIES, Usage
 from budget_state._steps import ORCHESTRATION_ENV
@@ -48,7 +49,8 @@ def test_charges_land_in_the_orchestration_its_command_and_its_instance() -> Non
     state = fleet({"tokens": 10_000})
     spend(state, "s1", 3000, command="/a", usd=1500)
     spend(state, "s2", 500, command=None)
-    t = state["orchestrations"][OID]
+    t = _records.feature_table(state, "orchestrations", OID)
+    assert t is not None
     assert (t["input"], t["usd_micros"], t["models"]["m"]["input"]) == (3500, 1500, 3500)
     assert t["commands"]["/a"]["input"] == 3000
     assert (t["instances"]["s1"]["input"], t["instances"]["s2"]["input"]) == (3000, 500)
@@ -126,9 +128,11 @@ def test_old_finished_orchestrations_are_pruned_with_their_buckets() -> None:
         _scope.register(state, f"o{i}", mode="warn", persistent=False, period=60, limits={}, now=NOW)
         charge(state, [f"@o{i}"], NOW, {"input": 1})
         _scope.finish(state, f"o{i}", now=NOW)
-    assert len(state["orchestrations"]) == _scope.KEEP
-    assert f"o{_scope.KEEP + 4}" in state["orchestrations"] and "o0" not in state["orchestrations"]
-    assert "@o0" not in state["minutes"] and "@o0" not in state["quarters"] and f"@o{_scope.KEEP + 4}" in state["minutes"]
+    orchestrations = _records.feature_table(state, "orchestrations") or {}
+    assert len(orchestrations) == _scope.KEEP
+    assert f"o{_scope.KEEP + 4}" in orchestrations and "o0" not in orchestrations
+    minutes, quarters = _records.bucket_scopes(state, "minutes"), _records.bucket_scopes(state, "quarters")
+    assert "@o0" not in minutes and "@o0" not in quarters and f"@o{_scope.KEEP + 4}" in minutes
 
 
 def test_persistent_budgets_reset_on_restart_starts_those_scopes_over(tmp_path: Any) -> None:
@@ -153,10 +157,11 @@ def test_persistent_budgets_reset_on_restart_starts_those_scopes_over(tmp_path: 
     orch.register()
 
     state = ctx.ledger.read()
-    assert Usage.from_mapping(state["overall"]) == Usage() and Usage.from_mapping(state["commands"]["/a"]) == Usage()
-    assert state["commands"]["/other"]["input"] == 500  # not the fleet's: left alone
-    assert "overall" not in state.get("minutes", {}) and "/a" not in state.get("minutes", {})
-    table = state["orchestrations"][orch.id]
+    assert _records.scope(state, "overall").usage == Usage() and _records.scope(state, "/a").usage == Usage()
+    assert _records.scope(state, "/other").usage.input == 500  # not the fleet's: left alone
+    assert "overall" not in _records.bucket_scopes(state, "minutes") and "/a" not in _records.bucket_scopes(state, "minutes")
+    table = _records.feature_table(state, "orchestrations", orch.id)
+    assert table is not None
     assert (table["persistent"], table["limits"], list(table["instances"])) == (True, {"tokens": 5000}, [orch.slots[0].session])
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from budget_state.ledger import _records
 from budget_state.mod._observe import observe_plan
 from budget_state.budgets._plan import (
     NO_PLAN,
@@ -197,8 +198,8 @@ def test_a_move_is_charged_to_the_runs_by_their_share_of_tokens() -> None:
     assert moves == {"five_hour": 10.0, "seven_day": 2.0}
     assert (a["quota_5h"], b["quota_5h"]) == (6.0, 2.0)  # 3000/5000 and 1000/5000 of 10 points
     assert (a["quota_7d"], b["quota_7d"]) == (1.2, 0.4)
-    assert state["commands"]["/a"]["quota"]["five_hour"] == [T + 3600, 6.0]
-    assert state["overall"]["quota"]["five_hour"] == [T + 3600, 10.0]
+    assert _records.plan_data(state, "/a", "quota")["five_hour"] == [T + 3600, 6.0]
+    assert _records.plan_data(state, "overall", "quota")["five_hour"] == [T + 3600, 10.0]
     use = quota_use(state, "/a", plan_at(50), NOW)
     assert (use.five_hour, use.runs, use.p50, use.p90) == (6.0, 1, 6.0, 6.0)
 
@@ -208,7 +209,7 @@ def test_a_move_with_no_tokens_here_was_spent_elsewhere() -> None:
     attribute(state, plan_at(40), counted=COUNTED, now=NOW)
     attribute(state, plan_at(45), counted=COUNTED, now=NOW)
     assert "quota_5h" not in state["runs"][0]
-    assert state["overall"]["quota_unattributed"]["five_hour"] == 5.0
+    assert _records.plan_data(state, "overall", "quota_unattributed")["five_hour"] == 5.0
 
 
 def test_after_a_reset_the_move_is_the_new_windows_use_and_old_shares_stop_counting() -> None:

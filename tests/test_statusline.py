@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_hook import Project
+from kit import Project
 
 import budget_state
 from budget_state import statusline

@@ -295,7 +295,7 @@ def _per_machine(url: str, machines: List[Machine]) -> List[Any]:
     out = []
     with psycopg.connect(url, autocommit=True) as conn:
         for m in machines:
-            t = m.ledger()["team"]
+            t = m.team_table()
             held = conn.execute("SELECT coalesce(sum(spent), 0) FROM claude_budget_lease WHERE holder LIKE %s",
                                 (f"%/{t['holder'][:8]}",)).fetchone()
             out.append((m.local_total(), {k: (b.get("used"), b.get("settled"), b.get("seen"))
@@ -348,7 +348,7 @@ def test_eight_machines_hammering_one_budget_stay_within_the_bound_and_add_up(ur
     for m in machines:
         _flush(m)
     [row] = counters(url, team)
-    outages = [int(m.ledger()["team"].get("outages", 0)) for m in machines]
+    outages = [int(m.team_table().get("outages", 0)) for m in machines]
     locals_ = [m.local_total() for m in machines]
     assert locals_ == spent
     assert row["spent"] == sum(spent) == row["lease_spent"]  # nothing lost, nothing counted twice
@@ -447,7 +447,7 @@ def test_faults_restart_killed_connections_outage_and_a_dead_machine_leave_the_t
     assert not errors, errors
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("UPDATE claude_budget_lease SET expires_at = now() - interval '1 second' "
-                     "WHERE holder LIKE %s AND state = 'active'", (f"%/{dead.ledger()['team']['holder'][:8]}",))
+                     "WHERE holder LIKE %s AND state = 'active'", (f"%/{dead.team_table()['holder'][:8]}",))
     assert "returned 1 expired lease" in machines[0].cli("team", "status").stdout
     [row] = counters(url, team)
     assert row["leased"] == row["held"]

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
-from test_hook import Project
+from kit import Project, open_run
 
 from budget_state._install import install
 from budget_state._wiring import NOT_INSTALLED, PYTHON_ENV, hook_command
+from budget_state.ledger import _records
 
 PY = "/opt/venv/bin/python"
 
@@ -109,7 +110,7 @@ def test_a_hook_in_the_background_decides_nothing_and_leaves_the_crossing_to_the
     proj.spend("p1", 150)
 
     assert proj.run("PreToolUse", args=["--background"], prompt_id="p1", tool_name="Bash") is None
-    assert proj.ledger()["commands"]["/deploy"]["input"] == 150  # counted all the same
+    assert proj.totals("/deploy")["input"] == 150  # counted all the same
 
     reply = proj.run("PreToolUse", prompt_id="p1", tool_name="Bash")
     assert reply is not None and reply["continue"] is False
@@ -125,10 +126,11 @@ def test_a_late_stop_in_the_background_leaves_the_next_turn_running(proj: Projec
     assert proj.run("Stop", args=["--background"], prompt_id="p1") is None  # p1's Stop, after p2 began
 
     state = proj.ledger()
-    assert state["sessions"]["sess-1"]["run"] == "p2"
-    assert ["ended" in r for r in state["runs"]] == [True, False]
+    assert open_run(state, "sess-1") == "p2"
+    assert [r.ended is not None for r in _records.runs(state)] == [True, False]
     assert proj.run("Stop", args=["--background"], prompt_id="p2") is None
-    assert "run" not in proj.ledger()["sessions"]["sess-1"]
+    session = _records.session(proj.ledger(), "sess-1")
+    assert session is not None and session.run is None
 
 
 def test_the_background_command_hands_the_event_to_the_hook(proj: Project) -> None:
@@ -140,13 +142,13 @@ def test_the_background_command_hands_the_event_to_the_hook(proj: Project) -> No
     proj.spend("p1", 42)
 
     env = {**proj.env, PYTHON_ENV: sys.executable}  # as .claude/settings.local.json sets it
-    done = run_line(command, proj.root, proj.payload("PreToolUse", prompt_id="p1", tool_name="Bash"), env)
+    done = run_line(command, proj.root, json.dumps(proj.payload("PreToolUse", prompt_id="p1", tool_name="Bash")).encode(), env)
 
     assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
     deadline = time.monotonic() + 30  # a bound on waiting for the detached hook, not a timing check
     counted: List[int] = []
     while time.monotonic() < deadline:
-        counted = [proj.ledger().get("commands", {}).get("/deploy", {}).get("input", 0)]
+        counted = [proj.tokens("/deploy")["input"]]
         if counted == [42]:
             break
         time.sleep(0.05)

@@ -37,6 +37,7 @@ from e2e_harness import (
 )
 
 from budget_state.budgets._units import humanize
+from budget_state.ledger import _records
 
 REVIEW = "Review PR $ARGUMENTS. SCRIPT: bash, agent, bash, text"
 BIG = 1_000_000
@@ -119,7 +120,8 @@ def test_interactive_session_is_counted_exactly_and_ends_with_session_end(projec
     assert len(turns) == n + 1, sent  # n for /review-pr, 1 for the plain prompt, none for /budget
 
     ledger = p.state()
-    assert ledger["sessions"][session].get("ended") is True, ledger["sessions"]  # only SessionEnd sets it
+    record = _records.session(ledger, session)
+    assert record is not None and record.ended is True, record  # only SessionEnd sets it
     status = p.status()
     cmd = status["commands"]["/review-pr"]
     assert (cmd["tokens"], cmd["used"], cmd["runs"]) == (review_usage, total(review_usage), 1), cmd

@@ -16,7 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import kit
 from e2e_harness import TOOLS, total
+
+from budget_state.ledger import _records
 
 GARDEN = "Tend the garden $ARGUMENTS. SCRIPT: text"
 SLOW = "Take your time $ARGUMENTS. SCRIPT: slowbash, text"  # one request, then a Bash call of a minute
@@ -50,11 +53,13 @@ def orchestrate(p: Any, *args: str, out: Path) -> tuple[int, dict[str, Any], str
 
 def scope(p: Any, oid: str) -> dict[str, Any]:
     """The orchestration's table in the ledger."""
-    table: dict[str, Any] = p.state()["orchestrations"][oid]
+    table = _records.feature_table(p.state(), "orchestrations", oid)
+    assert table is not None, oid
     return table
 
 
 def tokens(table: dict[str, Any]) -> dict[str, int]:
+    """The four token counts of the orchestration's own table (the orchestrator owns its inside)."""
     return {k: int(table.get(k, 0)) for k in ("input", "output", "cache_creation", "cache_read")}
 
 
@@ -97,8 +102,8 @@ def test_block_mode_runs_by_priority_and_skips_what_does_not_fit(project, fake_a
     assert overlap(results["instances"]) <= 2
     sent = fake_api.totals()
     ledger = p.state()
-    assert tokens(ledger["overall"]) == sent
-    assert tokens(ledger["commands"]["/alpha"]) == sent and ledger["commands"]["/alpha"]["runs"] == 3
+    assert kit.tokens(ledger, "overall") == sent
+    assert kit.tokens(ledger, "/alpha") == sent and kit.totals(ledger, "/alpha")["runs"] == 3
     assert tokens(scope(p, results["orchestration"])) == sent
     assert results["totals"]["tokens"]["total"] == total(sent) <= one * 7 // 2
     for name, inst in by.items():
@@ -119,7 +124,7 @@ def test_warn_mode_runs_everything_at_most_max_concurrent_at_once(project, fake_
     assert [i["state"] for i in results["instances"]] == ["done"] * 6, output
     assert 2 <= overlap(results["instances"]) <= 3
     sent = fake_api.totals()
-    assert tokens(p.state()["overall"]) == sent == tokens(scope(p, results["orchestration"]))
+    assert kit.tokens(p.state(), "overall") == sent == tokens(scope(p, results["orchestration"]))
     assert results["totals"]["tokens"] == {**sent, "total": total(sent)}
 
 
@@ -150,7 +155,7 @@ def test_kill_mode_stops_a_running_instance_at_the_crossing(project, fake_api, t
     assert n <= fake_api.requests <= n + 1 < 9, output
     sent = fake_api.totals()
     ledger = p.state()
-    assert tokens(ledger["overall"]) == tokens(ledger["commands"]["/long"]) == sent
+    assert kit.tokens(ledger, "overall") == kit.tokens(ledger, "/long") == sent
     assert tokens(scope(p, results["orchestration"])) == sent
     assert {k: long_run["tokens"][k] for k in sent} == sent
 
@@ -178,7 +183,7 @@ def test_kill_mode_stops_an_instance_that_makes_no_more_tool_calls(project, fake
     assert time.monotonic() - started < 30, output
     assert fake_api.requests == 1
     sent = fake_api.totals()
-    assert tokens(p.state()["overall"]) == sent == tokens(scope(p, results["orchestration"]))
+    assert kit.tokens(p.state(), "overall") == sent == tokens(scope(p, results["orchestration"]))
 
 
 def test_ctrl_c_stops_everything_and_loses_nothing(project, fake_api, tmp_path):
@@ -204,7 +209,7 @@ def test_ctrl_c_stops_everything_and_loses_nothing(project, fake_api, tmp_path):
     assert [i["state"] for i in results["instances"]] == ["stopped", "stopped", "skipped"], output
     assert fake_api.requests == 2
     sent = fake_api.totals()
-    assert tokens(p.state()["overall"]) == sent == tokens(scope(p, results["orchestration"]))
+    assert kit.tokens(p.state(), "overall") == sent == tokens(scope(p, results["orchestration"]))
     assert results["totals"]["tokens"] == {**sent, "total": total(sent)}
     time.sleep(0.5)
     marks = [i["session_id"] for i in results["instances"]] + [str(p.root)]
@@ -262,7 +267,7 @@ def test_a_dollar_budget_with_the_hooks_in_a_temporary_settings_layer(project, f
     assert "overall dollar budget" in results["instances"][1]["reason"], output
     assert fake_api.requests == 2
     ledger = p.state()
-    assert tokens(ledger["overall"]) == fake_api.totals()
+    assert kit.tokens(ledger, "overall") == fake_api.totals()
     table = scope(p, results["orchestration"])
     assert table["usd_micros"] == round(results["totals"]["usd"] * 1_000_000) == round(one_run * 1_000_000)
 
@@ -304,7 +309,7 @@ def test_a_command_budget_given_here_replaces_the_frontmatter_one(project, fake_
     assert "/capped's token budget in this orchestration" in results["instances"][2]["reason"], output
     assert fake_api.requests == 2
     ledger = p.state()
-    assert tokens(ledger["commands"]["/capped"]) == fake_api.totals() and ledger["commands"]["/capped"]["runs"] == 2
+    assert kit.tokens(ledger, "/capped") == fake_api.totals() and kit.totals(ledger, "/capped")["runs"] == 2
 
 
 # --- --quota-guard: the plan's 5-hour window (a subscription's limit) ------------------------------

@@ -17,6 +17,8 @@ from typing import Any
 from e2e_harness import TOOLS
 from test_orchestrate import GARDEN, LONG, ONE, orchestrate
 
+from budget_state.ledger import _records
+
 SEED_CONFIG = {  # seeds/003, "5.2 Configuration File Format", verbatim
     "budget_config": {
         "overall_token_budget": 10000,
@@ -147,7 +149,8 @@ def test_seed_cli_example_with_visuals_and_the_seed_config_file(project, fake_ap
     (inst,) = json.loads(out.read_text())["instances"]
     assert inst["state"] == "done" and inst["requests"] == fake_api.requests == 1
     assert inst["started_at"] and inst["ended_at"] and inst["session_id"]
-    table = p.state()["orchestrations"][json.loads(out.read_text())["orchestration"]]
+    table = _records.feature_table(p.state(), "orchestrations", json.loads(out.read_text())["orchestration"])
+    assert table is not None
     assert table["limits"] == {"tokens": 10000, "usd_micros": 5_000_000, "hourly_tokens": 1000,
                                "hourly_usd_micros": 1_000_000}  # fmt: skip
 

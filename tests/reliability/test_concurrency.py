@@ -11,6 +11,10 @@ import threading
 import time
 from typing import Any
 
+import kit
+
+from budget_state.ledger import _records
+
 SESSIONS = 4
 PROMPTS = 4
 API_RECORDS = 30
@@ -43,7 +47,7 @@ def _api_expected(kit: Any) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
     return per, runs
 
 
-def test_hooks_and_api_hammering_one_ledger_count_exactly(proj: Any, kit: Any, hold_lock: Any) -> None:
+def test_hooks_and_api_hammering_one_ledger_count_exactly(proj: Any, hold_lock: Any) -> None:
     proj.command("alpha", "1B")
     proj.command("beta", "1B")
     env = {**proj.env, "CLAUDE_BUDGET_LOCK_TIMEOUT": "30"}
@@ -59,7 +63,7 @@ def test_hooks_and_api_hammering_one_ledger_count_exactly(proj: Any, kit: Any, h
     def session(i: int) -> None:
         rng = random.Random(i)
         sid = f"sess-{i}"
-        t = proj.transcript(sid)
+        t = proj.writer(sid)
         t.user("before-install")
         t.response({"input": 10**6, "output": 10**6}, repeats=3)  # history: never counted
 
@@ -150,10 +154,9 @@ def test_hooks_and_api_hammering_one_ledger_count_exactly(proj: Any, kit: Any, h
     for scope in ("overall", "/alpha", "/beta"):
         want = dict(expected[scope])
         kit.add(want, api_usage[scope])
-        table = state["overall"] if scope == "overall" else state["commands"][scope]
-        assert kit.tokens_of(table) == want, scope
+        assert kit.tokens(state, scope) == want, scope
     for command in ("/alpha", "/beta"):
-        assert state["commands"][command]["runs"] == runs[command] + api_runs[command], command
+        assert kit.totals(state, command)["runs"] == runs[command] + api_runs[command], command
     assert state["overall"]["models"]["claude-api"]["input"] == api_usage["overall"]["input"]
-    hook_runs = [r for r in state["runs"] if r.get("source") != "api"]
-    assert len(hook_runs) == sum(runs.values()) and all("ended" in r for r in hook_runs)
+    hook_runs = [r for r in _records.runs(state) if r.source != "api"]
+    assert len(hook_runs) == sum(runs.values()) and all(r.ended is not None for r in hook_runs)

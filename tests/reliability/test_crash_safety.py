@@ -20,7 +20,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import kit
+
 import budget_state
+from budget_state.ledger import _records
 from budget_state.ledger._ledger import Ledger
 
 WORKERS = 3
@@ -192,7 +195,7 @@ def _kill_writer(pid: int, r: int) -> bytes:
     return data
 
 
-def test_kill9_writers_at_random_moments_lose_nothing(proj: Any, kit: Any) -> None:
+def test_kill9_writers_at_random_moments_lose_nothing(proj: Any) -> None:
     env = {**proj.env, "CLAUDE_BUDGET_LOCK_TIMEOUT": "60"}
     rng = random.Random(SEED)
     committed = [0] * WORKERS  # what the ledger held for /w<k> after its writer's last kill
@@ -209,7 +212,7 @@ def test_kill9_writers_at_random_moments_lose_nothing(proj: Any, kit: Any) -> No
             alive.discard(k)
 
             state = Ledger(proj.ledger_path).read(history=True)  # always parses, with other writers still going
-            table = state["commands"].get(f"/w{k}", {})
+            table = kit.totals(state, f"/w{k}")
             got = table.get("input", 0)
             assert committed[k] + reported <= got <= committed[k] + reported + 1, (
                 f"trial {trial}: /w{k} had {committed[k]}, its writer reported {reported} more, the ledger holds {got}"
@@ -232,19 +235,19 @@ def test_kill9_writers_at_random_moments_lose_nothing(proj: Any, kit: Any) -> No
     budget_state.record_usage({"input": 1, "output": 2}, command="/after", project=proj.root, env=env)
     state = Ledger(proj.ledger_path).read(history=True)
     names = [f"/w{k}" for k in range(WORKERS)] + ["/after"]
-    inputs = {n: state["commands"][n]["input"] for n in names}
+    inputs = {n: kit.totals(state, n)["input"] for n in names}
     assert inputs == {**{f"/w{k}": committed[k] for k in range(WORKERS)}, "/after": 1}
-    assert state["overall"]["input"] == sum(inputs.values())
-    assert state["overall"]["output"] == 2 * sum(inputs.values())
+    assert kit.totals(state, "overall")["input"] == sum(inputs.values())
+    assert kit.totals(state, "overall")["output"] == 2 * sum(inputs.values())
     from budget_state.ledger._runlog import read_runs
 
     # A writer killed between the run log's append and the ledger's write leaves a run in both:
     # one per prompt, the ledger's copy winning.
     every = {r["prompt"]: r for r in read_runs(proj.ledger_path)}
-    every.update({r["prompt"]: r for r in state.get("runs", [])})
+    every.update({r.prompt: r.as_log() for r in _records.runs(state)})
     for name in names:  # runs in the ledger + runs in the log == the command's run count
         kept = [r for r in every.values() if r.get("command") == name]
-        assert len(kept) == state["commands"][name]["runs"] == inputs[name]
+        assert len(kept) == kit.totals(state, name)["runs"] == inputs[name]
         assert sum(r["input"] for r in kept) == inputs[name]
 
 
@@ -256,38 +259,38 @@ def _staged(proj: Any, kit: Any, stage: str, env: dict[str, str]) -> None:
         _kill(proc, kit)
 
 
-def test_kill9_at_each_stage_of_a_write(proj: Any, kit: Any) -> None:
+def test_kill9_at_each_stage_of_a_write(proj: Any) -> None:
     env = {**proj.env, "CLAUDE_BUDGET_LOCK_TIMEOUT": "10"}
     budget_state.record_usage({"input": 1}, command="/staged", project=proj.root, env=env)
     expected = 1
     for stage, lands in (("locked", False), ("written", False), ("synced", False), ("renamed", True)):
         _staged(proj, kit, stage, env)
         expected += lands
-        assert Ledger(proj.ledger_path).read()["commands"]["/staged"]["input"] == expected, stage
+        assert kit.tokens(Ledger(proj.ledger_path).read(), "/staged")["input"] == expected, stage
         # The dead writer's lock went with it: the next writer gets in at once.
         start = time.monotonic()
         budget_state.record_usage({"input": 1}, command="/staged", project=proj.root, env=env)
         assert time.monotonic() - start < 5, f"after a writer was killed {stage}, the lock was still held"
         expected += 1
-        assert Ledger(proj.ledger_path).read()["commands"]["/staged"]["input"] == expected, stage
+        assert kit.tokens(Ledger(proj.ledger_path).read(), "/staged")["input"] == expected, stage
     reply = proj.hook_proc("Stop", prompt_id="p1")
     assert (reply.rc, reply.out, reply.err) == (0, "", "")
 
 
-def test_stale_temp_files_of_killed_writers_do_not_accumulate(proj: Any, kit: Any) -> None:
+def test_stale_temp_files_of_killed_writers_do_not_accumulate(proj: Any) -> None:
     env = {**proj.env, "CLAUDE_BUDGET_LOCK_TIMEOUT": "10"}
     for _ in range(5):
         _staged(proj, kit, "synced", env)  # killed with its temp file written and fsynced
     budget_state.record_usage({"input": 7}, command="/ok", project=proj.root, env=env)
-    assert Ledger(proj.ledger_path).read()["commands"]["/ok"]["input"] == 7  # nothing broke
+    assert kit.tokens(Ledger(proj.ledger_path).read(), "/ok")["input"] == 7  # nothing broke
     left = _leftovers(proj.ledger_path.parent)
     assert len(left) <= 1, f"temp files of killed writers pile up beside the ledger: {left}"
 
 
-def test_kill9_hooks_at_random_moments_never_count_twice(proj: Any, kit: Any) -> None:
+def test_kill9_hooks_at_random_moments_never_count_twice(proj: Any) -> None:
     rng = random.Random(SEED)
     proj.command("alpha", "1B")
-    t = proj.transcript("s1")
+    t = proj.writer("s1")
     assert proj.hook("UserPromptSubmit", prompt="/alpha 1", prompt_id="p1").out == ""
     t.user("p1")
     expected = {c: 0 for c in kit.CATEGORIES}
@@ -298,19 +301,19 @@ def test_kill9_hooks_at_random_moments_never_count_twice(proj: Any, kit: Any) ->
         time.sleep(rng.uniform(0, 0.12))
         _kill(proc, kit, may_finish=True)
         state = proj.ledger()  # parses
-        got = kit.tokens_of(state["overall"])
+        got = kit.tokens(state, "overall")
         assert all(got[c] <= expected[c] for c in kit.CATEGORIES), (
             f"trial {trial}: counted {got}, the transcript holds {expected}"
         )
-        assert kit.tokens_of(state["commands"]["/alpha"]) == got
+        assert kit.tokens(state, "/alpha") == got
         if trial % 5 == 4:  # a hook that finishes catches up exactly
             assert proj.hook("SubagentStop", prompt_id="p1").out == ""
-            assert kit.tokens_of(proj.ledger()["overall"]) == expected, f"trial {trial}"
+            assert proj.tokens("overall") == expected, f"trial {trial}"
     assert proj.hook("Stop", prompt_id="p1").out == ""
     state = proj.ledger()
-    assert kit.tokens_of(state["overall"]) == expected
-    assert kit.tokens_of(state["commands"]["/alpha"]) == expected
-    assert state["commands"]["/alpha"]["runs"] == 1
+    assert kit.tokens(state, "overall") == expected
+    assert kit.tokens(state, "/alpha") == expected
+    assert kit.totals(state, "/alpha")["runs"] == 1
 
 
 def test_sigkilled_hooks_of_sessions_at_once_lose_nothing_and_count_nothing_twice(tmp_path: Path) -> None:
@@ -329,7 +332,7 @@ def test_sigkilled_hooks_of_sessions_at_once_lose_nothing_and_count_nothing_twic
     assert report.runlog_batches >= 1, "no run left the ledger for the run log: that file went untested"
 
 
-def test_kill9_between_the_run_log_and_the_ledger(proj: Any, kit: Any) -> None:
+def test_kill9_between_the_run_log_and_the_ledger(proj: Any) -> None:
     """A transaction that moves finished runs to the run log writes the log first, then the ledger: killed
     between the two, the runs are in both and read once; killed after, in the log only. Never lost."""
     crash = _crash_job()

@@ -16,8 +16,11 @@ from typing import Any
 
 import pytest
 
+import kit
+
 import budget_state
 from budget_state._errors import LedgerCorrupt, LedgerError
+from budget_state.ledger import _records
 from budget_state.ledger._ledger import Ledger
 from budget_state._render import render_status
 
@@ -34,7 +37,7 @@ def _start(proj: Any, session: str = "s1", prompt: str = "/alpha go", **kw: Any)
     proj.command("alpha", "1M")
     reply = proj.hook("UserPromptSubmit", session, prompt=prompt, prompt_id="p1", **kw)
     assert (reply.out, reply.err) == ("", ""), reply
-    t = proj.transcript(session)
+    t = proj.writer(session)
     t.user("p1")
     return t
 
@@ -96,8 +99,8 @@ def test_lock_symlink_fails_open_and_loses_nothing(proj: Any, tmp_path: Path, da
     proj.lock_path.unlink()  # the user removes it, as told
     assert proj.hook("SessionEnd").out == ""
     state = proj.ledger()
-    assert {c: state["overall"][c] for c in spent} == spent
-    assert {c: state["commands"]["/alpha"][c] for c in spent} == spent
+    assert kit.tokens(state, "overall") == spent
+    assert kit.tokens(state, "/alpha") == spent
 
 
 # --- a ledger edited into nonsense -------------------------------------------------------------------
@@ -140,7 +143,7 @@ def test_ledger_with_wrong_types_neither_crashes_nor_loses_usage(proj: Any, text
     render_status(snap, width=80, color=False)
 
     proj.command("alpha", "1M")
-    t = proj.transcript("s1")
+    t = proj.writer("s1")
     replies = [proj.hook("UserPromptSubmit", prompt="/alpha go", prompt_id="p1")]
     t.user("p1")
     spent = t.response({"input": 10})
@@ -199,16 +202,16 @@ HOSTILE_PROMPTS = {
 def test_hostile_command_names_are_plain_prompts(proj: Any, prompt: str) -> None:
     proj.command("alpha", 1)  # any run of /alpha would be over budget at once
     proj.env["CLAUDE_BUDGET_MODE"] = "block"
-    raw = json.dumps(proj.payload("UserPromptSubmit", "s1", {"prompt": prompt, "prompt_id": "p1"})).encode()
+    raw = json.dumps(proj.payload("UserPromptSubmit", session="s1", prompt=prompt, prompt_id="p1")).encode()
     reply = proj.hook_proc("UserPromptSubmit", raw=raw)
     assert (reply.rc, reply.out, reply.err) == (0, "", ""), reply
-    t = proj.transcript("s1")
+    t = proj.writer("s1")
     t.user("p1")
     spent = t.response({"input": 3, "output": 4})
     assert proj.hook("Stop", prompt_id="p1").out == ""
     state = proj.ledger()
-    assert {c: state["overall"][c] for c in spent} == spent
-    assert state["commands"] == {}
+    assert kit.tokens(state, "overall") == spent
+    assert _records.command_names(state) == []
     assert set(os.listdir(proj.root / ".claude")) <= {
         "budget-cache.json",
         "budget-ledger.toml",
@@ -276,7 +279,7 @@ def _measured_hook(proj: Any, tmp_path: Path, event: str, *, limit: float = LIMI
     :param limit: seconds before the hook is killed (then ``rc`` is None).
     """
     payload = tmp_path / f"{event}.json"
-    payload.write_text(json.dumps(proj.payload(event, "s1", fields)))
+    payload.write_text(json.dumps(proj.payload(event, session="s1", **fields)))
     measure = [sys.executable, "-c", MEASURE, str(payload), str(limit), str(CAP_MB)]
     proc = subprocess.run(
         [*measure, sys.executable, "-m", "budget_state.hook"],
@@ -319,8 +322,8 @@ def _huge_line(proj: Any, tmp_path: Path, t: Any, written_in_two: bool) -> None:
     assert run["out"] == "" or json.loads(run["out"])["systemMessage"].startswith("claude-budget: "), run
     assert run["maxrss_kb"] < MAX_RSS_MB * 1024, f"peak RSS {run['maxrss_kb'] // 1024} MB"
     state = proj.ledger()
-    assert {c: state["overall"][c] for c in spent} == spent
-    assert {c: state["commands"]["/alpha"][c] for c in spent} == spent
+    assert kit.tokens(state, "overall") == spent
+    assert kit.tokens(state, "/alpha") == spent
 
 
 def test_absurd_usage_numbers_in_a_transcript_do_not_break_later_hooks(proj: Any) -> None:
@@ -390,7 +393,7 @@ def test_a_transcript_that_is_a_folder_is_reported_and_harmless(proj: Any, key: 
     assert "\n" not in message
     assert proj.hook("Stop", prompt_id="p1").out == ""
     state = proj.ledger()
-    assert {c: state["overall"][c] for c in spent} == spent
+    assert kit.tokens(state, "overall") == spent
 
 
 # --- a ledger folder that cannot be written (also as root) ---------------------------------------------
@@ -438,8 +441,8 @@ def test_ledger_folder_swapped_for_a_file_loses_nothing(proj: Any, tmp_path: Pat
     (tmp_path / "state-away").rename(state_dir)
     assert proj.hook("Stop", prompt_id="p1").out == ""
     state = Ledger(state_dir / "budget-ledger.toml").read()
-    assert {c: state["overall"][c] for c in spent} == spent
-    assert {c: state["commands"]["/alpha"][c] for c in spent} == spent
+    assert kit.tokens(state, "overall") == spent
+    assert kit.tokens(state, "/alpha") == spent
 
 
 def _read_only_runner(folder: Path) -> tuple[str, list[str]]:
@@ -466,7 +469,7 @@ def test_read_only_ledger_folder_fails_open_and_loses_nothing(proj: Any) -> None
     folder = proj.ledger_path.parent
     before = proj.ledger_path.read_bytes()
     how, wrap = _read_only_runner(folder)
-    payload = json.dumps(proj.payload("SubagentStop", "s1", {"prompt_id": "p1"})).encode()
+    payload = json.dumps(proj.payload("SubagentStop", session="s1", prompt_id="p1")).encode()
     if how == "chmod":
         folder.chmod(0o555)
     try:
@@ -487,8 +490,8 @@ def test_read_only_ledger_folder_fails_open_and_loses_nothing(proj: Any) -> None
     assert proj.ledger_path.read_bytes() == before
     assert proj.hook("Stop", prompt_id="p1").out == ""  # writable again: the missed step is counted now
     state = proj.ledger()
-    assert {c: state["overall"][c] for c in spent} == spent
-    assert {c: state["commands"]["/alpha"][c] for c in spent} == spent
+    assert kit.tokens(state, "overall") == spent
+    assert kit.tokens(state, "/alpha") == spent
 
 
 # --- stdin that no Claude Code would send ---------------------------------------------------------------

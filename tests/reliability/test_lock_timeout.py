@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import pytest
+import kit
 
 LIMIT = 10.0  # seconds: a third of Claude Code's 30 s UserPromptSubmit timeout
 EVENTS: dict[str, dict[str, Any]] = {
@@ -61,12 +62,12 @@ def _all_events_against_a_held_lock(proj: Any, env: dict[str, str], hold_lock: A
 def _session(proj: Any) -> Any:
     proj.command("alpha", "1M")
     assert proj.hook("UserPromptSubmit", prompt="/alpha first", prompt_id="p1").out == ""
-    t = proj.transcript("s1")
+    t = proj.writer("s1")
     t.user("p1")
     return t
 
 
-def test_hook_gives_up_in_time_and_fails_open(proj: Any, kit: Any, hold_lock: Any) -> None:
+def test_hook_gives_up_in_time_and_fails_open(proj: Any, hold_lock: Any) -> None:
     _session(proj)
     env = {**proj.env, "CLAUDE_BUDGET_LOCK_TIMEOUT": "1"}
     results = _all_events_against_a_held_lock(proj, env, hold_lock)
@@ -76,7 +77,7 @@ def test_hook_gives_up_in_time_and_fails_open(proj: Any, kit: Any, hold_lock: An
 
 
 @pytest.mark.parametrize("how", ["env", "env-uppercase", "config"])
-def test_hook_gives_up_in_time_and_fails_closed(proj: Any, kit: Any, hold_lock: Any, how: str) -> None:
+def test_hook_gives_up_in_time_and_fails_closed(proj: Any, hold_lock: Any, how: str) -> None:
     _session(proj)
     env = {**proj.env, "CLAUDE_BUDGET_LOCK_TIMEOUT": "1"}
     if how == "config":
@@ -89,7 +90,7 @@ def test_hook_gives_up_in_time_and_fails_closed(proj: Any, kit: Any, hold_lock: 
         assert 1.0 <= elapsed < LIMIT, (event, elapsed)
 
 
-def test_default_lock_timeout_is_well_inside_claude_codes_limit(proj: Any, kit: Any, hold_lock: Any) -> None:
+def test_default_lock_timeout_is_well_inside_claude_codes_limit(proj: Any, hold_lock: Any) -> None:
     _session(proj)
     holder = hold_lock(proj.lock_path, proj.env)
     reply = proj.hook_proc("UserPromptSubmit", prompt="hi", prompt_id="p2")
@@ -109,28 +110,28 @@ def _timed_out(proj: Any, hold_lock: Any, event: str, session: str = "s1", **fie
         holder.release()
 
 
-def test_what_a_timed_out_hook_missed_is_counted_later(proj: Any, kit: Any, hold_lock: Any) -> None:
+def test_what_a_timed_out_hook_missed_is_counted_later(proj: Any, hold_lock: Any) -> None:
     t = _session(proj)
     spent = t.response({"input": 100, "output": 30, "cache_read": 5})
     _timed_out(proj, hold_lock, "SubagentStop", prompt_id="p1")
     assert proj.hook("Stop", prompt_id="p1").out == ""
     state = proj.ledger()
-    assert kit.tokens_of(state["overall"]) == spent
-    assert kit.tokens_of(state["commands"]["/alpha"]) == spent
+    assert kit.tokens(state, "overall") == spent
+    assert kit.tokens(state, "/alpha") == spent
 
 
-def test_a_sessions_first_prompt_whose_hook_timed_out_is_still_counted(proj: Any, kit: Any, hold_lock: Any) -> None:
+def test_a_sessions_first_prompt_whose_hook_timed_out_is_still_counted(proj: Any, hold_lock: Any) -> None:
     """The first hook of a session failed: the next one must not take the whole turn as old history."""
-    t = proj.transcript("s2")
+    t = proj.writer("s2")
     _timed_out(proj, hold_lock, "UserPromptSubmit", "s2", prompt="hello", prompt_id="q1")
     t.user("q1")
     spent = t.response({"input": 70, "output": 8})
     assert proj.hook("SubagentStop", "s2", prompt_id="q1").out == ""
     assert proj.hook("Stop", "s2", prompt_id="q1").out == ""
-    assert kit.tokens_of(proj.ledger()["overall"]) == spent
+    assert proj.tokens("overall") == spent
 
 
-def test_a_command_whose_prompt_hook_timed_out_is_still_charged_to_it(proj: Any, kit: Any, hold_lock: Any) -> None:
+def test_a_command_whose_prompt_hook_timed_out_is_still_charged_to_it(proj: Any, hold_lock: Any) -> None:
     """The prompt went on (fail open); its run must still count toward /alpha, not only overall."""
     t = _session(proj)
     assert proj.hook("Stop", prompt_id="p1").out == ""
@@ -143,6 +144,6 @@ def test_a_command_whose_prompt_hook_timed_out_is_still_charged_to_it(proj: Any,
     assert proj.hook("SubagentStop", prompt_id="p2").out == ""
     assert proj.hook("Stop", prompt_id="p2").out == ""
     state = proj.ledger()
-    assert kit.tokens_of(state["overall"]) == spent
-    assert kit.tokens_of(state["commands"]["/alpha"]) == spent
-    assert state["commands"]["/alpha"]["runs"] == 2
+    assert kit.tokens(state, "overall") == spent
+    assert kit.tokens(state, "/alpha") == spent
+    assert kit.totals(state, "/alpha")["runs"] == 2

@@ -16,6 +16,8 @@ from contextlib import redirect_stderr
 from pathlib import Path
 from typing import Any
 
+import kit
+
 import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -233,10 +235,10 @@ def test_settle_through_the_ledger_equals_the_reference(data: Any) -> None:
             with ledger.transaction() as state:
                 assert settle(state, session="s1", transcript=path, prompt_id="p0", now=utcnow()) == []
         state = ledger.read()  # its parts are read when used: inside the folder's lifetime
-        assert {c: state["overall"].get(c, 0) for c in CATEGORIES} == m.total
+        assert kit.tokens(state, "overall") == m.total
         for n, pid in enumerate(PROMPTS):
             want = m.by_prompt.get(pid, dict.fromkeys(CATEGORIES, 0))
-            assert {c: state["commands"][f"/c{n}"].get(c, 0) for c in CATEGORIES} == want, pid
+            assert kit.tokens(state, f"/c{n}") == want, pid
 
 
 # --- frontmatter -----------------------------------------------------------------------------------
@@ -378,7 +380,7 @@ def _run(proj: Any, raw: bytes) -> tuple[str, str]:
 
 
 def _hook_paths(proj: Any) -> dict[str, str]:
-    t = proj.transcript("s1")
+    t = proj.writer("s1")
     t.user("p1")
     t.response({"input": 5, "output": 6})
     folder = proj.home / "adir.jsonl"
@@ -394,7 +396,7 @@ def _hook_paths(proj: Any) -> dict[str, str]:
     }
 
 
-def test_hook_replies_to_input_of_any_shape(proj: Any, kit: Any, monkeypatch: Any) -> None:
+def test_hook_replies_to_input_of_any_shape(proj: Any, monkeypatch: Any) -> None:
     """Any stdin: nothing or one JSON object Claude Code understands, nothing on stderr.
 
     (That the process exits 0 is checked where it runs as one: test_hostile_inputs' hook_proc.)
@@ -420,7 +422,7 @@ def test_hook_replies_to_input_of_any_shape(proj: Any, kit: Any, monkeypatch: An
     check()
 
 
-def test_hook_input_with_wrong_types_is_never_an_internal_error(proj: Any, kit: Any, monkeypatch: Any) -> None:
+def test_hook_input_with_wrong_types_is_never_an_internal_error(proj: Any, monkeypatch: Any) -> None:
     """Keys Claude Code sends, holding values of the wrong type: a clear line or nothing, never "internal error"."""
     proj.command("alpha", 100)
     monkeypatch.chdir(proj.home)

@@ -17,7 +17,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON, REPO, World, listening_sockets, payload, spend
+from two_users import PYTHON, REPO, World, listening_sockets, payload, spend
 
 from budget_state._wiring import hook_command
 
