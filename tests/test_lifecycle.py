@@ -214,3 +214,23 @@ def test_cost_state_extra_of_a_session_of_several_runs_stays_overalls(proj: Proj
     state = proj.ledger()
     assert state["overall"]["input"] == 150
     assert {n: t.get("input") for n, t in state["commands"].items()} == {"/review-pr": 100, "/deploy": 10}
+
+
+def test_cost_state_extra_of_a_later_invocation_is_not_the_earlier_runs(proj: Project) -> None:
+    """``--resume`` then ``/compact``: the compaction is in the session's next totals, but the
+    session's one run belonged to the invocation before; only overall gets it."""
+    proj.command("review-pr", 50000)
+    proj.run("UserPromptSubmit", prompt="/review-pr 1", prompt_id="p1")
+    now = transcript_time(datetime.now(timezone.utc))
+    _lines(proj.transcript, _user("p1", "<command-name>/review-pr</command-name>", now), _response(1, 100, now))
+    cost = {"inputTokens": 100, "outputTokens": 0, "cacheReadInputTokens": 0, "cacheCreationInputTokens": 0}
+    _lines(proj.transcript, {"type": "cost-state", "modelUsage": {"claude-sonnet-4-5": cost}, "totalCostUSD": 0.1})
+    proj.run("Stop", prompt_id="p1")
+    proj.run("SessionEnd", prompt_id="p1")
+    later = {**cost, "inputTokens": 160}  # the resumed invocation's /compact, cumulative
+    _lines(proj.transcript, {"type": "cost-state", "modelUsage": {"claude-sonnet-4-5": later}, "totalCostUSD": 0.2})
+    proj.run("SessionEnd", prompt_id="p1")
+
+    state = proj.ledger()
+    assert state["overall"]["input"] == 160
+    assert state["commands"]["/review-pr"]["input"] == 100

@@ -335,10 +335,11 @@ def _reconcile(
     session followed from its start: a resumed or forked one inherits totals that are not this
     ledger's to count. The extra is kept per session and corrected, never added twice.
 
-    Claude Code charges such a request to the invocation it belongs to; a session whose every
+    Claude Code charges such a request to the invocation it belongs to; an invocation whose every
     counted response went to one command run (``claude -p "/review-pr …"``, an orchestrator's
     instance) is that run, so the extra is the run's and its command's as well. In a session of
-    several runs or plain prompts nothing says which one it was: it stays overall's only.
+    several runs or plain prompts nothing says which one it was, nor in a later invocation of the
+    session (``--resume`` then ``/compact``: its run was an earlier invocation's): overall's only.
 
     Compared in total, not model by model: Claude Code keys its totals by the model it asked for,
     the transcript records the model that answered (``claude-sonnet-4-5`` vs its dated id). The
@@ -347,6 +348,11 @@ def _reconcile(
     """
     if not cost:
         return {}
+    # the runs there were when an earlier invocation's totals were reconciled: theirs, not this one's
+    seen = s.get("reconciled_runs")
+    earlier = set(_strings(seen)) if isinstance(seen, list) else set()
+    mine = [r.get("prompt") for r in state.get("runs", []) if isinstance(r, dict) and r.get("session") == session]
+    s["reconciled_runs"] = [p for p in mine if isinstance(p, str)][-MAX_LINKS:]
     overall = subtable(state, "overall")
     counted = subtable(s, "counted")
     unpriced = set(_strings(overall.get("unpriced")))
@@ -362,6 +368,8 @@ def _reconcile(
     model = max(cost, key=lambda m: sum(cost[m].get(c, 0) for c in CATEGORIES))
     add_usage(overall, delta, model, correction=True)
     run = _sole_run(state, session, s, have, before)
+    if run is not None and s.get("unlogged_run") != run.get("prompt") and run.get("prompt") in earlier:
+        run = None  # the run was an earlier invocation's: this extra came after it
     if run is not None:
         command = str(run["command"])
         add_usage(run, delta, model, correction=True)
