@@ -162,16 +162,18 @@ PHASES = [
     ("  regular expressions compiled", "re/_compiler.py", "compile"),
     (
         "hook main(): all after `import budget_state.hook` (with the lazy imports it makes)",
-        "budget_state/hook.py",
+        "budget_state/hook/_protocol.py",
         "main",
     ),
     ("  load budget.toml (Context.load -> load_config)", "budget_state/budgets/_config.py", "load_config"),
     ("  take the ledger lock", "budget_state/ledger/_lock.py", "acquire"),
-    ("  parse TOML (ledger + budget.toml; tomllib.loads)", "tomllib/_parser.py", "loads"),
+    ("  parse TOML (ledger file + budget.toml; tomllib.loads)", "tomllib/_parser.py", "loads"),
+    ("  read the ledger's parts (a command's, a session's, buckets)", "budget_state/ledger/_store.py", "_load"),
     ("  read the transcripts (settle)", "budget_state/ledger/_runs.py", "settle"),
     ("  compact the ledger", "budget_state/ledger/_ledger.py", "compact"),
-    ("  serialise the ledger (tomli_w.dumps)", "tomli_w/_writer.py", "dumps"),
-    ("  os.fsync of the new ledger", "~", "<built-in method posix.fsync>"),
+    ("  serialise the ledger file (tomli_w.dumps)", "tomli_w/_writer.py", "dumps"),
+    ("  write what changed (the journal, each file)", "budget_state/ledger/_store.py", "commit"),
+    ("  os.fsync of what was written", "~", "<built-in method posix.fsync>"),
     ("  frontmatter cache / command files", "budget_state/budgets/_commands.py", "read_budget"),
 ]
 

@@ -21,12 +21,20 @@ _NO_FOLDER_FSYNC = frozenset(
 
 
 def write_atomic(
-    path: Path, data: bytes, /, *, durable: bool = True, locked: bool = False, new_mode: int = 0o666
+    path: Path,
+    data: bytes,
+    /,
+    *,
+    durable: bool = True,
+    locked: bool = False,
+    new_mode: int = 0o666,
+    sync_folder: bool = True,
 ) -> None:
     """Replace ``path`` with ``data``. ``durable=False`` skips the two fsyncs (a cache that can be
     rebuilt). ``locked``: the caller holds the file's lock, so one temp name serves every writer
     and a killed writer leaves one stale file that the next write replaces, not one per pid.
     ``new_mode``: a new file's permissions (the umask applies); a replaced file keeps its own.
+    ``sync_folder=False``: the caller fsyncs the folder itself (once for several files: :func:`sync_folder`).
     :raises OSError: nothing was replaced (the temp file is gone too)."""
     mode = _mode_of(path)
     tmp = path.with_name(f".{path.name}.tmp" if locked else f".{path.name}.{os.getpid()}.tmp")
@@ -53,8 +61,13 @@ def write_atomic(
         except OSError:
             pass
         raise
-    if durable:
+    if durable and sync_folder:
         _fsync_folder(path.parent)
+
+
+def sync_folder(folder: Path, /) -> None:
+    """Make the renames into ``folder`` durable (after :func:`write_atomic` with ``sync_folder=False``)."""
+    _fsync_folder(folder)
 
 
 def _mode_of(path: Path) -> int | None:

@@ -23,6 +23,7 @@ wheel, sdist, version = sys.argv[1:]
 names = zipfile.ZipFile(wheel).namelist()
 meta = zipfile.ZipFile(wheel).read(f"claude_budget-{version}.dist-info/METADATA").decode()
 need = ["budget_state/py.typed", "budget_state/pricing/prices.toml", "budget_state/hook/__main__.py", "budget_state/claude-budget.mod.ts",
+        "budget_state/ledger/_ledger.py", "budget_state/budgets/_budgets.py", "budget_state/mod/_mod.py", "budget_state/cli/_cli.py",
         f"claude_budget-{version}.dist-info/licenses/LICENSE"]
 missing = [n for n in need if n not in names]
 assert not missing, f"wheel lacks {missing}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -25,7 +25,11 @@ def _session(state: State, sid: str, now: datetime) -> dict[str, Any]:
     s = subtable(sessions, sid)
     if not isinstance(s.get("files"), dict):
         s["files"] = {}
-    s["seen"] = now
+    seen = s.get("seen")
+    # to the minute: a session's file is rewritten only when something in it changed, not for every
+    # event of a burst (its idle time counts in days, an ended one's in minutes)
+    if not isinstance(seen, datetime) or now - seen >= SEEN_EVERY:
+        s["seen"] = now
     return s
 
 
@@ -34,6 +38,7 @@ def _runs_by_prompt(state: State) -> dict[str, dict[str, Any]]:
 
 
 MAX_LINKS = 64  # tool calls and follow-up turns remembered per session (background work in flight)
+SEEN_EVERY = timedelta(minutes=1)  # how stale a session's "seen" may get before an event refreshes it
 
 
 def _remember(table: dict[str, Any], key: str, value: str) -> None:

@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from .._atomic import write_atomic
+from .._atomic import sync_folder, write_atomic
 from .._errors import LedgerError
 
 KINDS: Final = ("commands", "sessions", "minutes", "quarters")
@@ -491,8 +491,15 @@ def _make_folders(folder: Path, kinds: Iterable[str]) -> None:
         (folder / kind).mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
+# A scope's time buckets are what its windows sum, never its totals: their files are replaced
+# atomically (a killed writer leaves the old or the new), but not fsynced one by one — a machine
+# that loses power may lose the last seconds of a window's usage, never a total or a read cursor.
+_CACHED: Final = frozenset(("minutes", "quarters"))
+
+
 def _apply(ledger: Path, folder: Path, changes: list[tuple[str, bytes | None]]) -> None:
     _make_folders(folder, {rel.partition("/")[0] for rel, data in changes if rel != "ledger" and data is not None})
+    synced: set[Path] = set()
     for rel, data in changes:
         path = ledger if rel == "ledger" else folder / rel
         if data is None:
@@ -500,8 +507,13 @@ def _apply(ledger: Path, folder: Path, changes: list[tuple[str, bytes | None]]) 
                 os.unlink(path)
             except FileNotFoundError:
                 pass
-        else:
-            write_atomic(path, data, locked=True)
+            continue
+        durable = rel.partition("/")[0] not in _CACHED
+        write_atomic(path, data, locked=True, durable=durable, sync_folder=False)
+        if durable:
+            synced.add(path.parent)
+    for parent in synced:  # each folder once, after its files (the renames in it made durable)
+        sync_folder(parent)
 
 
 # --- whose files these are ------------------------------------------------------------------------
