@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from e2e_harness import BACKGROUND_SUBAGENTS, COST_STATE, add, total, usage_of
+from e2e_harness import BACKGROUND_SUBAGENTS, COST_STATE, add, total
 
 REVIEW = "Review PR $ARGUMENTS. SCRIPT: bash, agent, bash, text"
 BIG = 10_000_000
@@ -175,7 +175,8 @@ def test_a_stream_cut_and_retried_in_the_main_loop_is_charged_to_the_command_fro
     """Hooks only (the mod off): the API drops a response after its message_start and Claude Code
     retries it. The retry is in the transcript; the cut attempt only in Claude Code's own totals.
     From 2.1.332 (``cost-state``) the invocation — this one command's run — gets it, command and
-    overall, to the token; on 2.1.197 it is the known gap docs/counting.md states, pinned here."""
+    overall, to the token; on 2.1.197 Claude Code itself leaves the cut requests out of its totals
+    and its transcript: the ledger equals what it reports, the known gap docs/counting.md states."""
     p = project()
     p.write_command("review-pr", "Review PR $ARGUMENTS. SCRIPT: bash, cutbash, text")
 
@@ -189,6 +190,7 @@ def test_a_stream_cut_and_retried_in_the_main_loop_is_charged_to_the_command_fro
         assert r.usage == fake_api.totals()  # Claude Code charges the cut attempt
         assert status["overall"]["tokens"] == status["commands"]["/review-pr"]["tokens"] == fake_api.totals()
     else:
-        cut_usage = usage_of(cut)
-        without_cut = {k: v - cut_usage[k] for k, v in fake_api.totals().items()}
-        assert status["overall"]["tokens"] == status["commands"]["/review-pr"]["tokens"] == without_cut
+        # 2.1.197: the cut requests reach neither the transcript nor Claude Code's own modelUsage;
+        # the ledger holds what Claude Code itself reports, the known gap docs/counting.md states
+        assert status["overall"]["tokens"] == status["commands"]["/review-pr"]["tokens"] == r.usage
+        assert all(r.usage[k] <= v for k, v in fake_api.totals().items())
