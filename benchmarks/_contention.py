@@ -93,16 +93,21 @@ def run_level(python: str, project: Path, env: dict[str, str], procs: int, updat
 
 
 def ledger_totals(path: Path) -> dict[str, int]:
-    """What the ledger holds, read with tomllib directly (not through the product)."""
+    """What the ledger holds, read directly (not through the product): overall from the ledger file
+    (tomllib), each command from its part file beside it (``<stem>.d/commands/*.json``)."""
+    import json
     import tomllib
 
     with open(path, "rb") as f:
         state = tomllib.load(f)
     overall = state.get("overall", {})
+    parts = path.with_name(path.stem + ".d") / "commands"
+    commands = [json.loads(p.read_bytes()) for p in parts.glob("*.json")] if parts.is_dir() else []
+    commands += list(state.get("commands", {}).values())  # a ledger of schema 2 or before
     return {
         "tokens": sum(int(overall.get(k, 0)) for k in USAGE),
-        "runs": sum(int(c.get("runs", 0)) for c in state.get("commands", {}).values()),
-        "command_tokens": sum(int(c.get(k, 0)) for c in state.get("commands", {}).values() for k in USAGE),
+        "runs": sum(int(c.get("runs", 0)) for c in commands),
+        "command_tokens": sum(int(c.get(k, 0)) for c in commands for k in USAGE),
     }
 
 

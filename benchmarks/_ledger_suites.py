@@ -44,7 +44,7 @@ def contention(box: Sandbox, cfg: Config) -> Section:
         f"per N; {_contention.COMMANDS} commands). Per update: the time the call took, and the part of it spent "
         "waiting for the "
         "ledger lock (`LedgerLock.acquire` wrapped in the worker). Lost tokens: what the workers' successful calls "
-        "added minus what the ledger holds afterwards (read with tomllib).",
+        "added minus what the ledger holds afterwards (read directly: tomllib for the ledger file, json for its parts).",
         [
             "processes",
             "updates",
