@@ -385,7 +385,7 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--version"]) == 0
 
-    assert capsys.readouterr() == ("claude-budget 0.5.0\n", "")
+    assert capsys.readouterr() == ("claude-budget 0.6.0\n", "")
 
 
 @pytest.mark.parametrize(
@@ -420,7 +420,7 @@ def test_internal_error_is_reported_without_a_traceback(api: FakeApi, capsys: py
     assert capsys.readouterr() == (
         "",
         "Error: internal error: RuntimeError('boom')\n"
-        "This is a bug in claude-budget 0.5.0; please report it with the output of "
+        "This is a bug in claude-budget 0.6.0; please report it with the output of "
         "`CLAUDE_BUDGET_DEBUG=1 claude-budget status --json /x`.\n",
     )
 
