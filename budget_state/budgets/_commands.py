@@ -228,23 +228,6 @@ def parse_frontmatter(head: bytes, /, *, where: str) -> Budget:
     return Budget(tokens, None, usd, window, quota_5h, quota_7d)
 
 
-def _own_bytes(path: Path) -> bytes:
-    """The cache's bytes, read only from the user's own regular file that no one else can write (not
-    through a link): budgets another user planted would let a command run past its real limit.
-    :raises OSError: anything else (the cache then starts empty)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
-    try:
-        st = os.fstat(fd)
-        if st.st_uid not in (os.geteuid(), 0) or st.st_mode & _stat.S_IWOTH or not _stat.S_ISREG(st.st_mode):
-            raise PermissionError(f"{path} is not the user's own private file")
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
 class BudgetCache:
     """Parsed budgets keyed by absolute path, mtime and size, so a prompt re-reads no unchanged file.
 
@@ -262,12 +245,17 @@ class BudgetCache:
     def load(cls, path: Path) -> BudgetCache:
         import json
 
+        from .._errors import LedgerError
+        from .._private import read_private
+
         try:
-            data = json.loads(_own_bytes(path))
+            # only the user's own private file: budgets another user planted would let a command
+            # run past its real limit
+            data = json.loads(read_private(path, what=f"the budget cache {path}") or b"{}")
             entries = data["entries"] if data["version"] == CACHE_VERSION else {}
             good = {k: v for k, v in entries.items() if isinstance(k, str) and _valid_entry(v)}
-        except (OSError, ValueError, LookupError, TypeError, AttributeError, RecursionError):
-            good = {}  # missing, corrupt, or from another version: start empty
+        except (OSError, LedgerError, ValueError, LookupError, TypeError, AttributeError, RecursionError):
+            good = {}  # missing, not the user's own, corrupt, or from another version: start empty
         return cls(path, good)
 
     def lookup(self, file: Path) -> Result | None:

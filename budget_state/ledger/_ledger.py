@@ -36,12 +36,12 @@ from typing import Any
 from .._errors import LedgerCorrupt, LedgerError
 from .._model import _RUN_FIELDS, MAX_COUNT, RECENT_RUNS, count_value, recent_runs, run_totals
 from .._paths import lock_path
+from .._private import private_folder
 from .._toml import loads
 from . import _store
 from ._lock import LedgerLock
-from ._store import own_file, private_folder
 
-__all__ = ["Ledger", "LedgerCorrupt", "LedgerError", "own_file", "private_folder"]
+__all__ = ["Ledger", "LedgerCorrupt", "LedgerError"]
 
 SCHEMA_VERSION = 3
 HOT_RUNS = 20  # finished runs kept in the ledger file, besides open and just-finished ones
