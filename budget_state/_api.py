@@ -18,7 +18,7 @@ from .budgets._config import Config, load_config
 from .budgets._limits import LimitSpec, merge
 from .ledger import _records as records
 from .ledger._ledger import Ledger, State, utcnow
-from .ledger._runs import record, scope_usage, scope_usd, unpriced_models
+from .ledger._runs import record, unpriced_models
 from .ledger._runs import reset as _reset
 
 if TYPE_CHECKING:
@@ -134,7 +134,8 @@ def _status(
     from .budgets._limits import evaluate, per_run
 
     now = now or utcnow()
-    usage, runs, last = scope_usage(state, name)
+    totals = records.scope(state, name)
+    usage, last = totals.usage, totals.last_run
     limits = evaluate(specs, state, name, now, counted=ctx.config.counted, zone=ctx.config.zone())
     tokens = next((s for s in specs if s.key == "tokens"), None)
     return ScopeStatus(
@@ -142,12 +143,12 @@ def _status(
         usage.total(ctx.config.counted),
         tokens.amount if tokens else None,
         usage,
-        runs=runs,
+        runs=totals.runs,
         source=(tokens.source if tokens else None) if name == "overall" else _source(specs),
         file=file,
         error=error,
         last_run=last.isoformat() if last is not None else None,
-        usd_micros=scope_usd(state, name),
+        usd_micros=totals.usd_micros,
         limits=limits,
         per_run=per_run(state, name, counted=ctx.config.counted) if name != "overall" else None,
     )

@@ -356,8 +356,8 @@ def _reconcile(
     # the runs there were when an earlier invocation's totals were reconciled: theirs, not this one's
     seen = s.get("reconciled_runs")
     earlier = set(_strings(seen)) if isinstance(seen, list) else set()
-    mine = [r.get("prompt") for r in state.get("runs", []) if isinstance(r, dict) and r.get("session") == session]
-    s["reconciled_runs"] = [p for p in mine if isinstance(p, str)][-MAX_LINKS:]
+    mine = [r for r in state.get("runs", []) if isinstance(r, dict) and r.get("session") == session]
+    s["reconciled_runs"] = [p for r in mine if isinstance(p := r.get("prompt"), str)][-MAX_LINKS:]
     overall = subtable(state, "overall")
     counted = subtable(s, "counted")
     unpriced = set(_strings(overall.get("unpriced")))
@@ -372,7 +372,7 @@ def _reconcile(
         return {}
     model = max(cost, key=lambda m: sum(cost[m].get(c, 0) for c in CATEGORIES))
     add_usage(overall, delta, model, correction=True)
-    run = _sole_run(state, session, s, have, before)
+    run = _sole_run(mine, s, have, before)
     if run is not None and s.get("unlogged_run") != run.get("prompt") and run.get("prompt") in earlier:
         run = None  # the run was an earlier invocation's: this extra came after it
     if run is not None:
@@ -388,11 +388,10 @@ def _reconcile(
 
 
 def _sole_run(
-    state: State, session: str, s: dict[str, Any], have: list[int], before: list[int]
+    mine: list[dict[str, Any]], s: dict[str, Any], have: list[int], before: list[int]
 ) -> dict[str, Any] | None:
-    """The session's one command run, if every token its transcripts gave went to it (with what an
-    earlier reconciliation added to it); else None."""
-    mine = [r for r in state.get("runs", []) if isinstance(r, dict) and r.get("session") == session]
+    """The session's one command run (of ``mine``, its runs), if every token its transcripts gave
+    went to it (with what an earlier reconciliation added to it); else None."""
     if len(mine) != 1 or not isinstance(mine[0].get("command"), str):
         return None
     run = mine[0]
@@ -599,21 +598,6 @@ def cause_of(
         if isinstance(c, str) and c in runs:
             return c
     return None
-
-
-def scope_usage(state: State, name: str, /) -> tuple[Usage, int, datetime | None]:
-    """Usage since the last reset, number of runs, and the last run's start of a scope."""
-    table = state.get("overall") if name == "overall" else state.get("commands", {}).get(name)
-    if not isinstance(table, dict):
-        return Usage(), 0, None
-    last = table.get("last_run")
-    return Usage.from_mapping(table), count_value(table.get("runs")), last if isinstance(last, datetime) else None
-
-
-def scope_usd(state: State, name: str, /) -> int:
-    """Micro-dollars a scope has spent since its last reset."""
-    table = state.get("overall") if name == "overall" else state.get("commands", {}).get(name)
-    return count_value(table.get("usd_micros")) if isinstance(table, dict) else 0
 
 
 def unpriced_models(state: State, /) -> tuple[str, ...]:
