@@ -154,8 +154,8 @@ def _counts(path: os.PathLike) -> str:
 
     state = Ledger(Path(path)).read()
     return (
-        f"{len(state['commands'])} commands, {len(state['runs'])} whole runs, {len(state['sessions'])} sessions "
-        f"and the time buckets of {len(state.get('minutes', {}))} scopes"
+        f"{len(state.commands)} commands, {len(state.runs)} whole runs, {len(state.sessions)} sessions "
+        f"and the time buckets of {len(state.minutes)} scopes"
     )
 
 

@@ -34,6 +34,7 @@ from _harness import HOOK, Variant, floor_variant, interleave, machine  # noqa: 
 from pg_cluster import Cluster  # noqa: E402
 from team_kit import Machine, counters, new_team  # noqa: E402
 
+from budget_state.ledger import _records  # noqa: E402
 from budget_state.ledger._ledger import Ledger  # noqa: E402
 from budget_state.team import db  # noqa: E402
 
@@ -81,7 +82,7 @@ def latency(url: str, tmp: Path, runs: int, warmup: int) -> tuple[list[list[str]
     def dry() -> bytes:
         payload = renew.prompt()
         with renew.ledger().transaction() as state:  # untimed: the lease is used up, so the hook must renew
-            for b in state.get("team", {}).get("budgets", {}).values():
+            for b in (_records.feature_table(state, "team") or {}).get("budgets", {}).values():
                 b["granted"] = b.get("used", 0)
         return payload
 
@@ -105,7 +106,7 @@ def latency(url: str, tmp: Path, runs: int, warmup: int) -> tuple[list[list[str]
             f"{med - base_ms:+.1f} ms")
         rows.append([v.name, f"{med:.1f}", f"{_p90(t.ns):.1f}", f"{med / floor:.2f}×", added, str(dict(t.replies))])
     state = renew.ledger().read()
-    assert state["team"]["budgets"], "the renewing project never reached the database"
+    assert (_records.feature_table(state, "team") or {}).get("budgets"), "the renewing project never reached the database"
     return rows, {"floor": floor, "base": base_ms}
 
 
@@ -148,7 +149,7 @@ def _api_worker(args: tuple[str, str, str, float, int, str]) -> tuple[int, int]:
             continue
         record_usage({"input": 1000}, project=m.root, env=m.env)
         n += 1
-    return n, int(m.ledger().get("team", {}).get("outages", 0))
+    return n, int((_records.feature_table(m.ledger(), "team") or {}).get("outages", 0))
 
 
 def api_admissions(

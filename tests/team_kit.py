@@ -16,6 +16,7 @@ import psycopg
 
 from budget_state.ledger import _records
 from budget_state.ledger._ledger import Ledger
+from budget_state.ledger._state import LedgerState
 
 _ids = itertools.count(1)
 
@@ -90,7 +91,7 @@ class Machine:
         return subprocess.run([sys.executable, "-m", "budget_state", *args, "--project", str(self.root)],
                               env=self.env, capture_output=True, text=True, timeout=60)
 
-    def ledger(self) -> Dict[str, Any]:
+    def ledger(self) -> LedgerState:
         return Ledger(self.root / ".claude" / "budget-ledger.toml").read()
 
     def team_table(self) -> Dict[str, Any]:

@@ -359,11 +359,13 @@ def test_import_is_cheap() -> None:
 def test_with_the_ledgers_buckets_and_limits() -> None:
     """The way status wires it: limits from _limits.evaluate, series from the ledger's minute buckets."""
     from budget_state.budgets._limits import LimitSpec, evaluate
+    from budget_state.ledger._ledger import new_state
     from budget_state.ledger._windows import charge as charge_minute
     from budget_state.ledger._windows import minute_of, parse_window, scope_buckets
 
     now = datetime(2026, 12, 2, 10, 30, 30, tzinfo=timezone.utc)
-    state: dict[str, object] = {"overall": {"input": 60_000, "usd_micros": 120_000}}
+    state = new_state(now)
+    state.overall.add({"input": 60_000, "usd_micros": 120_000})
     for back in range(60):
         charge_minute(state, ["overall"], now - timedelta(minutes=back), {"input": 1000, "usd_micros": 2000})
     specs = [

@@ -210,7 +210,7 @@ def test_corrupt_ledger_is_moved_aside_and_reported(proj: Project) -> None:
     assert reply["systemMessage"].startswith(f"claude-budget: the ledger {ledger} was corrupt (")
     aside = list(ledger.parent.glob("budget-ledger.corrupt-*.toml"))
     assert len(aside) == 1 and aside[0].read_text() == "schema_version = 3\nthis is [not toml\n"
-    assert proj.ledger()["schema_version"] == 3
+    assert proj.ledger().version == 3
 
 
 @pytest.mark.parametrize("foreign", ["export PATH=$HOME/bin:$PATH\n", "[tool.poetry]\nname = 'x'\n", "\x00\xff"])
@@ -321,7 +321,7 @@ def test_a_limit_beyond_tomls_integers_is_refused_and_never_written(proj: Projec
     }
     text = (proj.root / ".claude" / "budget-ledger.toml").read_text()
     assert "999999999999000000000" not in text
-    assert proj.ledger()["sessions"]["sess-1"].get("limit") is None
+    assert proj.ledger().sessions["sess-1"].dump().get("limit") is None
 
 
 def test_a_non_ascii_command_is_budgeted_listed_and_refused(proj: Project) -> None:

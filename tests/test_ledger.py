@@ -9,22 +9,24 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import filelock
+import kit
 import pytest
 
 from budget_state._errors import LedgerCorrupt, LedgerError, LockTimeout
+from budget_state._model import RECENT_RUNS
+from budget_state.ledger import _records
 from budget_state.ledger._ledger import (
     COLD_MARKER,
     HOT_RUNS,
     HOT_RUNS_MAX,
     MAX_SESSIONS,
-    RECENT_RUNS,
     Ledger,
-    add_usage,
     compact,
     new_state,
-    recent_runs,
 )
 from budget_state.ledger._lock import LedgerLock
+from budget_state.ledger._runs import open_run
+from budget_state.ledger._state import Run, Session
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 
@@ -32,18 +34,19 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 def test_round_trip(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "l.toml")
     with ledger.transaction() as state:
-        add_usage(state["overall"], {"input": 1, "output": 2, "cache_creation": 3, "cache_read": 4}, "claude-x")
-        state["commands"]["/review-pr"] = {"runs": 1, "input": 5, "since": NOW}
+        state.overall.add({"input": 1, "output": 2, "cache_creation": 3, "cache_read": 4}, "claude-x")
+        review = state.command("/review-pr")
+        review.runs, review.input, review.since = 1, 5, NOW
     got = ledger.read()
-    assert got["schema_version"] == 3
-    assert got["overall"]["input"] == 1
-    assert got["overall"]["models"] == {"claude-x": {"input": 1, "output": 2, "cache_creation": 3, "cache_read": 4}}
-    assert got["commands"]["/review-pr"] == {"runs": 1, "input": 5, "since": NOW}
+    assert got.version == 3
+    assert kit.tokens(got, "overall")["input"] == 1
+    assert got.overall.models == {"claude-x": {"input": 1, "output": 2, "cache_creation": 3, "cache_read": 4}}
+    assert got.commands["/review-pr"].dump() == {"runs": 1, "input": 5, "since": NOW}
 
 
 def test_missing_ledger_reads_empty(tmp_path: Path) -> None:
     state = Ledger(tmp_path / "none.toml").read()
-    assert state["commands"] == {} and state["runs"] == []
+    assert _records.command_names(state) == [] and _records.runs(state) == []
 
 
 def test_corrupt_ledger_is_moved_aside_never_overwritten(tmp_path: Path) -> None:
@@ -53,13 +56,13 @@ def test_corrupt_ledger_is_moved_aside_never_overwritten(tmp_path: Path) -> None
     with pytest.raises(LedgerCorrupt, match="is not valid TOML"):
         ledger.read()
     with ledger.transaction() as state:
-        assert state["commands"] == {}
+        assert _records.command_names(state) == []
     assert ledger.recovered is not None
     moved = ledger.recovered.moved_to
     assert moved is not None and moved.read_text() == "schema_version = 1\n[overall\ninput = 5\n"
     assert moved.name.startswith("budget-ledger.corrupt-")
     assert "moved to" in str(ledger.recovered)
-    assert ledger.read()["schema_version"] == 3
+    assert ledger.read().version == 3
 
 
 @pytest.mark.parametrize(
@@ -96,7 +99,7 @@ def test_symlinked_lock_is_refused(tmp_path: Path) -> None:
     target = tmp_path / "elsewhere"
     target.write_text("precious\n")
     (tmp_path / "l.toml.lock").symlink_to(target)
-    with pytest.raises(LedgerError, match="lock .* is a symbolic link"), Ledger(tmp_path / "l.toml").transaction():
+    with pytest.raises(LedgerError, match=r"lock .* is a symbolic link"), Ledger(tmp_path / "l.toml").transaction():
         pass
     assert target.read_text() == "precious\n"
 
@@ -104,9 +107,9 @@ def test_symlinked_lock_is_refused(tmp_path: Path) -> None:
 def test_unusable_folder_is_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder\n")
-    with pytest.raises(LedgerError, match="cannot create the ledger folder"):
-        with Ledger(blocker / "sub" / "l.toml").transaction():
-            pass
+    ledger = Ledger(blocker / "sub" / "l.toml")
+    with pytest.raises(LedgerError, match="cannot create the ledger folder"), ledger.transaction():
+        pass
     assert blocker.read_text() == "not a folder\n"
 
 
@@ -138,35 +141,35 @@ def test_we_exclude_a_filelock_user(tmp_path: Path) -> None:
     assert lock.exists()  # never deleted: every waiter locks the same inode
 
 
-def _finished(i: int, *, ended: datetime = NOW - timedelta(days=1)) -> dict:
-    run = {"prompt": f"p{i}", "command": "/a", "started": ended, "ended": ended}
-    add_usage(run, {"input": 1, "output": 2}, "m")
+def _finished(i: int, *, ended: datetime = NOW - timedelta(days=1)) -> Run:
+    run = Run(f"p{i}", "/a")
+    run.started = run.ended = ended
+    run.add({"input": 1, "output": 2}, "m")
     return run
 
 
 def test_finished_runs_leave_in_batches_and_commands_keep_their_totals() -> None:
     state = new_state(NOW)
-    state["commands"]["/a"] = {"runs": HOT_RUNS_MAX + 1}
-    state["runs"] = [_finished(i) for i in range(HOT_RUNS_MAX)]
+    state.command("/a").runs = HOT_RUNS_MAX + 1
+    state.runs = [_finished(i) for i in range(HOT_RUNS_MAX)]
     assert compact(state, NOW) == []  # not yet a batch
-    assert len(state["runs"]) == HOT_RUNS_MAX
-    state["runs"].append(_finished(HOT_RUNS_MAX))
+    assert len(_records.runs(state)) == HOT_RUNS_MAX
+    state.runs.append(_finished(HOT_RUNS_MAX))
     moved = compact(state, NOW)
-    assert [r["prompt"] for r in state["runs"]] == [
+    assert [r.prompt for r in _records.runs(state)] == [
         f"p{i}" for i in range(HOT_RUNS_MAX + 1 - HOT_RUNS, HOT_RUNS_MAX + 1)
     ]
-    assert [r["prompt"] for r in moved] == [f"p{i}" for i in range(HOT_RUNS_MAX + 1 - HOT_RUNS)]
-    assert recent_runs(state["commands"]["/a"]) == [[1, 2, 0, 0, 0]] * RECENT_RUNS  # the last ones only
+    assert [r.prompt for r in moved] == [f"p{i}" for i in range(HOT_RUNS_MAX + 1 - HOT_RUNS)]
+    assert _records.recent(state, "/a") == [[1, 2, 0, 0, 0]] * RECENT_RUNS  # the last ones only
 
 
 def test_open_and_just_finished_runs_stay() -> None:
     state = new_state(NOW)
-    state["runs"] = [_finished(i) for i in range(HOT_RUNS_MAX + 5)]
-    state["runs"].append({"prompt": "open", "command": "/a", "started": NOW})
-    state["runs"].append(_finished(999, ended=NOW - timedelta(minutes=1)))
-    state["sessions"] = {"s": {"seen": NOW, "run": "open"}}
+    state.runs = [_finished(i) for i in range(HOT_RUNS_MAX + 5)]
+    open_run(state, session="s", prompt="open", command="/a", now=NOW)  # the session "s", seen now, runs it
+    state.runs.append(_finished(999, ended=NOW - timedelta(minutes=1)))
     compact(state, NOW)
-    assert [r["prompt"] for r in state["runs"]][-2:] == ["open", "p999"]
+    assert [r.prompt for r in _records.runs(state)][-2:] == ["open", "p999"]
 
 
 def test_runs_go_to_the_run_log_and_buckets_to_a_file_per_scope(tmp_path: Path) -> None:
@@ -178,7 +181,7 @@ def test_runs_go_to_the_run_log_and_buckets_to_a_file_per_scope(tmp_path: Path) 
     ledger = Ledger(path)
     now = datetime.now(timezone.utc)
     with ledger.transaction() as state:
-        state["runs"] = [_finished(i) for i in range(HOT_RUNS_MAX + 1)]
+        state.runs = [_finished(i) for i in range(HOT_RUNS_MAX + 1)]
         from budget_state.ledger._windows import charge
 
         charge(state, ["overall", "/a"], now, {"input": 5, "usd_micros": 7})
@@ -196,7 +199,7 @@ def test_runs_go_to_the_run_log_and_buckets_to_a_file_per_scope(tmp_path: Path) 
     parts = tmp_path / "l.d"
     assert (parts / "minutes" / "overall").read_text() == f"{minute}:5,0,0,0,7\n"  # one plain line a scope
     assert (parts / "minutes" / "%2Fa").read_text() == f"{minute}:5,0,0,0,7\n"
-    assert dict(ledger.read()["minutes"].items()) == {"overall": f"{minute}:5,0,0,0,7", "/a": f"{minute}:5,0,0,0,7"}
+    assert dict(ledger.read().minutes.items()) == {"overall": f"{minute}:5,0,0,0,7", "/a": f"{minute}:5,0,0,0,7"}
 
 
 def test_a_schema_1_ledger_is_migrated_on_first_write_keeping_every_total(tmp_path: Path) -> None:
@@ -210,26 +213,29 @@ def test_a_schema_1_ledger_is_migrated_on_first_write_keeping_every_total(tmp_pa
         "schema_version": 1,
         "overall": {"input": 100, "output": 50, "usd_micros": 900},
         "commands": {"/a": {"runs": 3, "input": 30, "output": 6}},
-        "runs": [_finished(2, ended=now - timedelta(minutes=30))],
+        "runs": [_finished(2, ended=now - timedelta(minutes=30)).dump()],  # the file's form of a run
     }
     cold = {
-        "history": [_finished(0, ended=now - timedelta(hours=2)), _finished(1, ended=now - timedelta(days=3))],
+        "history": [
+            _finished(0, ended=now - timedelta(hours=2)).dump(),
+            _finished(1, ended=now - timedelta(days=3)).dump(),
+        ],
         "rollup": {"/a": {(now - timedelta(days=2)).strftime("%Y-%m-%d"): {"runs": 1, "input": 20, "output": 2}}},
     }
     path.write_text(tomli_w.dumps(hot) + COLD_MARKER + tomli_w.dumps(cold))
-    assert Ledger(path).read()["overall"]["input"] == 100  # read as it is, before any write
+    assert kit.tokens(Ledger(path).read(), "overall")["input"] == 100  # read as it is, before any write
     with Ledger(path).transaction():
         pass
     got = Ledger(path).read()
-    assert got["schema_version"] == 3
-    assert got["overall"] == hot["overall"] and got["commands"]["/a"]["input"] == 30
+    assert got.version == 3
+    assert got.overall.dump() == hot["overall"] and kit.tokens(got, "/a")["input"] == 30
     assert [r["prompt"] for r in read_runs(path)] == ["p0", "p1"]
-    assert recent_runs(got["commands"]["/a"]) == [[1, 2, 0, 0, 0]] * 2
-    from budget_state.ledger._windows import Buckets, minute_of
+    assert _records.recent(got, "/a") == [[1, 2, 0, 0, 0]] * 2
+    from budget_state.ledger._windows import minute_of, scope_buckets
 
-    quarters = Buckets.parse(got["quarters"]["/a"])
+    quarters = scope_buckets(got, "/a", table="quarters")
     assert quarters.total(0)[0].input == 1 + 1 + 1 + 20  # three runs and a day's sum, by when they happened
-    minutes = Buckets.parse(got["minutes"]["/a"])
+    minutes = scope_buckets(got, "/a")
     assert minutes.total(minute_of(now) - 24 * 60)[0].input == 2  # the last day: p0 and p2
     assert COLD_MARKER not in path.read_text()
 
@@ -243,7 +249,7 @@ def test_a_schema_1_ledger_with_a_corrupt_history_part_keeps_its_totals(tmp_path
     assert ledger.recovered is not None and "history part" in str(ledger.recovered)
     assert ledger.recovered.moved_to is not None
     assert ledger.recovered.moved_to.read_text() == "[[history]\nbroken = \n"
-    assert Ledger(path).read()["overall"]["input"] == 7
+    assert kit.tokens(Ledger(path).read(), "overall")["input"] == 7
 
 
 def test_compact_drops_stale_sessions_and_old_buckets() -> None:
@@ -252,23 +258,21 @@ def test_compact_drops_stale_sessions_and_old_buckets() -> None:
     state = new_state(NOW)
     charge(state, ["overall"], NOW - timedelta(minutes=MINUTES_KEPT + 5), {"input": 1})
     charge(state, ["overall"], NOW, {"input": 2})
-    state["sessions"] = {
-        "old": {"seen": NOW - timedelta(days=8)},
-        "ended": {"seen": NOW - timedelta(hours=1), "ended": True},
-        "live": {"seen": NOW - timedelta(hours=1)},
-    }
+    ended = Session(seen=NOW - timedelta(hours=1))
+    ended.ended = True
+    state.sessions = {"old": Session(seen=NOW - timedelta(days=8)), "ended": ended, "live": Session(seen=ended.seen)}
     compact(state, NOW)
-    assert state["minutes"]["overall"] == f"{int(NOW.timestamp() // 60)}:2,0,0,0,0"
-    assert state["quarters"]["overall"].count(":") == 2  # quarter hours are kept for a month
-    assert set(state["sessions"]) == {"live"}
+    assert state.minutes["overall"] == f"{int(NOW.timestamp() // 60)}:2,0,0,0,0"
+    assert state.quarters["overall"].count(":") == 2  # quarter hours are kept for a month
+    assert set(state.sessions) == {"live"}
 
 
 def test_compact_caps_sessions() -> None:
     state = new_state(NOW)
-    state["sessions"] = {f"s{i}": {"seen": NOW - timedelta(seconds=i)} for i in range(MAX_SESSIONS + 5)}
+    state.sessions = {f"s{i}": Session(seen=NOW - timedelta(seconds=i)) for i in range(MAX_SESSIONS + 5)}
     compact(state, NOW)
-    assert len(state["sessions"]) == MAX_SESSIONS
-    assert "s0" in state["sessions"] and f"s{MAX_SESSIONS + 4}" not in state["sessions"]
+    assert len(state.sessions) == MAX_SESSIONS
+    assert "s0" in state.sessions and f"s{MAX_SESSIONS + 4}" not in state.sessions
 
 
 def _hold_until_told(path: str, ready, release, releasing) -> None:
@@ -339,7 +343,7 @@ def test_the_folder_is_fsynced_after_the_rename(tmp_path: Path, monkeypatch: pyt
     path = tmp_path / "l.toml"
     calls = _Syscalls(monkeypatch)
     with Ledger(path).transaction() as state:
-        state["overall"]["input"] = 1
+        state.overall.input = 1
     assert calls.events == [
         ("fsync", tmp_path / ".l.toml.tmp"),
         ("replace", path),
@@ -354,8 +358,8 @@ def test_a_filesystem_that_refuses_to_fsync_a_folder_is_not_an_error(
     path = tmp_path / "l.toml"
     _Syscalls(monkeypatch, folder_fsync_error=code)
     with Ledger(path).transaction() as state:
-        state["overall"]["input"] = 7
-    assert Ledger(path).read()["overall"]["input"] == 7
+        state.overall.input = 7
+    assert kit.tokens(Ledger(path).read(), "overall")["input"] == 7
 
 
 @pytest.mark.parametrize("mode", [0o600, 0o664, 0o640], ids=["private", "group-writable", "group-readable"])
@@ -365,7 +369,7 @@ def test_a_write_keeps_the_ledgers_mode(tmp_path: Path, mode: int) -> None:
         pass
     path.chmod(mode)
     with Ledger(path).transaction() as state:
-        state["overall"]["input"] = 1
+        state.overall.input = 1
     assert stat.S_IMODE(path.stat().st_mode) == mode
 
 
@@ -390,27 +394,27 @@ def test_bucket_files_round_trip_for_any_scope_name(tmp_path: Path) -> None:
     files = sorted(p.name for p in (tmp_path / "l.d" / "minutes").iterdir())
     assert len(files) == len(names) and all(len(f) <= 120 and not f.startswith(".") for f in files)
     got = Ledger(path).read()
-    assert set(got["minutes"]) == set(names)
-    assert all(got["minutes"][n] == f"{int(now.timestamp() // 60)}:3,0,0,0,1" for n in names)
+    assert set(got.minutes) == set(names)
+    assert all(got.minutes[n] == f"{int(now.timestamp() // 60)}:3,0,0,0,1" for n in names)
     # a hand edit that broke one scope's file: that scope's buckets start again, the others are kept
     (tmp_path / "l.d" / "minutes" / "%2Freview-pr").write_text("not\na bucket line\n")
     ledger = Ledger(path)
     with ledger.transaction() as state:
-        assert "/review-pr" not in state["minutes"] and "/rév-iew" in state["minutes"]
+        assert "/review-pr" not in state.minutes and "/rév-iew" in state.minutes
         charge(state, ["/review-pr"], now, {"input": 1})
     assert ledger.recovered is not None and "%2Freview-pr" in str(ledger.recovered)
-    assert Ledger(path).read()["minutes"]["/review-pr"] == f"{int(now.timestamp() // 60)}:1,0,0,0,0"
+    assert Ledger(path).read().minutes["/review-pr"] == f"{int(now.timestamp() // 60)}:1,0,0,0,0"
 
 
 def test_a_transaction_that_changes_nothing_does_not_write(tmp_path: Path) -> None:
     path = tmp_path / "budget-ledger.toml"
     ledger = Ledger(path)
     with ledger.transaction() as state:
-        state.setdefault("overall", {})["input"] = 5
+        state.overall.input = 5
     before = path.stat()
     with ledger.transaction() as state:
-        assert state["overall"]["input"] == 5
+        assert kit.tokens(state, "overall")["input"] == 5
     assert path.stat().st_ino == before.st_ino and path.stat().st_mtime_ns == before.st_mtime_ns
     with ledger.transaction() as state:
-        state["overall"]["input"] = 7
-    assert Ledger(path).read()["overall"]["input"] == 7
+        state.overall.input = 7
+    assert kit.tokens(Ledger(path).read(), "overall")["input"] == 7

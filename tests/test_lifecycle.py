@@ -8,12 +8,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, List
 
-import pytest
 import kit
+import pytest
 from kit import Project, totals
 
-from budget_state.ledger import _ledger
 from budget_state._accounting import read_new, transcript_time
+from budget_state.ledger import _ledger, _records
 
 
 @pytest.fixture
@@ -174,7 +174,7 @@ def test_cost_state_charges_overall_with_what_no_transcript_shows(proj: Project)
 
     state = proj.ledger()
     assert totals(state, "overall")["input"] == 130
-    assert state["overall"]["models"]["claude-sonnet-4-5"]["input"] == 130
+    assert state.overall.models["claude-sonnet-4-5"]["input"] == 130
 
 
 def test_cost_state_extra_of_a_session_that_was_one_command_run_is_that_commands(proj: Project) -> None:
@@ -192,8 +192,8 @@ def test_cost_state_extra_of_a_session_that_was_one_command_run_is_that_commands
     proj.run("SessionEnd", prompt_id="p1")  # settling again adds nothing
 
     state = proj.ledger()
-    assert state["overall"]["input"] == 130
-    assert state["commands"]["/review-pr"]["input"] == 130
+    assert totals(state, "overall")["input"] == 130
+    assert totals(state, "/review-pr")["input"] == 130
 
 
 def test_cost_state_extra_of_a_session_of_several_runs_stays_overalls(proj: Project) -> None:
@@ -212,8 +212,8 @@ def test_cost_state_extra_of_a_session_of_several_runs_stays_overalls(proj: Proj
     proj.run("SessionEnd", prompt_id="p2")
 
     state = proj.ledger()
-    assert state["overall"]["input"] == 150
-    assert {n: t.get("input") for n, t in state["commands"].items()} == {"/review-pr": 100, "/deploy": 10}
+    assert totals(state, "overall")["input"] == 150
+    assert {n: totals(state, n)["input"] for n in _records.command_names(state)} == {"/review-pr": 100, "/deploy": 10}
 
 
 def test_cost_state_extra_of_a_later_invocation_is_not_the_earlier_runs(proj: Project) -> None:
@@ -232,5 +232,5 @@ def test_cost_state_extra_of_a_later_invocation_is_not_the_earlier_runs(proj: Pr
     proj.run("SessionEnd", prompt_id="p1")
 
     state = proj.ledger()
-    assert state["overall"]["input"] == 160
-    assert state["commands"]["/review-pr"]["input"] == 100
+    assert totals(state, "overall")["input"] == 160
+    assert totals(state, "/review-pr")["input"] == 100

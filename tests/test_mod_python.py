@@ -12,9 +12,9 @@ from pathlib import Path
 
 from kit import tokens, totals
 
-from budget_state.mod import _mod
 from budget_state.ledger._ledger import new_state
 from budget_state.ledger._runs import open_run, record_request, settle
+from budget_state.mod import _mod
 
 NOW = datetime(2026, 12, 7, 3, 0, tzinfo=timezone.utc)
 USAGE = {
@@ -82,7 +82,7 @@ def test_requests_are_charged_to_the_run_and_a_subagent_keeps_its_spawning_run()
     assert tokens(state, "/other")["input"] == 0
     assert totals(state, "overall")["input"] == 30
     # what the hooks reconcile against Claude Code's own totals counts the mod's requests too
-    assert state["sessions"]["s"]["counted"]["m"][:4] == [30, 60, 90, 120]
+    assert state.sessions["s"].counted["m"][:4] == [30, 60, 90, 120]
 
 
 def test_a_session_the_mod_counts_is_read_but_not_charged_by_the_hooks(tmp_path: Path) -> None:
@@ -111,7 +111,7 @@ def test_a_session_the_mod_counts_is_read_but_not_charged_by_the_hooks(tmp_path:
     assert totals(counted, "overall")["input"] == 10
     assert totals(skipped, "overall")["input"] == 0
     # the cursor moved on all the same: the hooks never count these lines later
-    assert skipped["sessions"]["s"]["files"] == counted["sessions"]["s"]["files"]
+    assert skipped.sessions["s"].files == counted.sessions["s"].files
 
 
 def test_a_request_the_mod_cannot_read_gets_one_error_line() -> None:
@@ -264,7 +264,7 @@ def test_a_record_sent_again_is_charged_once(tmp_path: Path) -> None:
     from budget_state._api import Context
 
     state = Context.load(env=env, cwd=str(project)).ledger.read()
-    assert state["overall"]["input"] == 30
+    assert state.overall.input == 30
 
 
 def test_a_handover_makes_the_failed_records_and_moves_the_hooks_past_what_the_mod_counted(tmp_path: Path) -> None:
@@ -298,4 +298,4 @@ def test_a_handover_makes_the_failed_records_and_moves_the_hooks_past_what_the_m
     assert not _mod.active("s1", env)  # the hooks count from here on
     with ctx.ledger.transaction() as state:  # the next hook: nothing new to count
         hook_settle(ctx, state, session="s1", transcript=transcript, now=NOW)
-    assert ctx.ledger.read()["overall"]["input"] == 1  # the failed record only, once
+    assert ctx.ledger.read().overall.input == 1  # the failed record only, once

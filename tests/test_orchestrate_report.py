@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from budget_state.ledger import _records
+from budget_state.ledger._ledger import new_state
+from budget_state.ledger._runs import join_orchestration
+from budget_state.ledger._state import LedgerState
 from budget_state.orchestrator._report import Row, View, duration, render
 from budget_state.orchestrator._scope import Limit
 
@@ -39,9 +43,31 @@ FLEET = View(
     next_reset=30,
     rate=20.0,
     rows=(
-        Row("/gitcommitgardener", 1, "done", 300, 1_000_000, Limit("/gitcommitgardener", "tokens", 300, 1000, "--command-budget")),
-        Row("/refreshgardener", 2, "stopped", 500, 2_000_000, Limit("/refreshgardener", "tokens", 500, 500, "--command-budget"), REASON),
-        Row("/gcploggardener", 1, "running", 450, 1_500_000, Limit("/gcploggardener", "tokens", 450, 500, "--command-budget")),
+        Row(
+            "/gitcommitgardener",
+            1,
+            "done",
+            300,
+            1_000_000,
+            Limit("/gitcommitgardener", "tokens", 300, 1000, "--command-budget"),
+        ),
+        Row(
+            "/refreshgardener",
+            2,
+            "stopped",
+            500,
+            2_000_000,
+            Limit("/refreshgardener", "tokens", 500, 500, "--command-budget"),
+            REASON,
+        ),
+        Row(
+            "/gcploggardener",
+            1,
+            "running",
+            450,
+            1_500_000,
+            Limit("/gcploggardener", "tokens", 450, 500, "--command-budget"),
+        ),
         Row("/testgardener", 3, "skipped", 0, 0, None, REASON),
         Row("/docsgardener", 3, "queued", 0, 0, None),
     ),
@@ -78,32 +104,33 @@ def test_plain_lines_never_carry_colour() -> None:
 
 
 @pytest.mark.parametrize(
-    ("seconds", "text"), [(0, "0s"), (59, "59s"), (60, "1m"), (3599, "59m"), (3600, "1h"), (8100, "2h 15m"), (200_000, "2d 7h")]
+    ("seconds", "text"),
+    [(0, "0s"), (59, "59s"), (60, "1m"), (3599, "59m"), (3600, "1h"), (8100, "2h 15m"), (200_000, "2d 7h")],
 )
 def test_duration(seconds: float, text: str) -> None:
     assert duration(seconds) == text
 
 
-def _fleet_state(limit: int) -> tuple[dict, list, datetime]:
+def _fleet_state(limit: int) -> tuple[LedgerState, list, datetime]:
     """A ledger with an orchestration: /a 1 done (20k over 20 min), /a 2 running (10k in 10 min), /a 3 queued."""
     from datetime import timedelta
 
+    from budget_state._model import Usage
     from budget_state.orchestrator import _scope
     from budget_state.orchestrator._results import Result
-    from budget_state._model import Usage
 
     start = datetime(2026, 12, 3, 14, 0, 30, tzinfo=timezone.utc)
-    state: dict = {}
+    state = new_state(start)
     _scope.register(state, "o", mode="kill", persistent=False, period=60, limits={"tokens": limit}, now=start)
     for session in ("s1", "s2", "s3"):
         _scope.add_instance(state, "o", session, command="/a", limit=None, usd_limit=None, exempt=False)
-        state.setdefault("sessions", {})[session] = {"orchestration": "o"}
+        join_orchestration(state, session, "o")
     for minute in range(30):
         session = "s1" if minute < 20 else "s2"
         charge = _scope.charger(state, session, start + timedelta(minutes=minute))
         assert charge is not None
         charge({"output": 1000}, "m", "/a")
-    state["orchestrations"]["o"]["instances"]["s1"]["finished"] = True
+    _records.made_table(state, "orchestrations", "o")["instances"]["s1"]["finished"] = True
     results = [
         Result("/a", "1", 1, "s1", "done", 0, Usage(output=20_000), started=0.0, seconds=1200.0),
         Result("/a", "2", 1, "s2", "running", started=1200.0),
@@ -124,7 +151,9 @@ def test_the_forecast_knows_the_plan() -> None:
     text = render(view, width=100)
     assert "Est. exhaustion: 20m (P10–P90" in text, text
     assert "mode kill-running" in text
-    assert "With the plan (1 running, 1 queued, each a typical run) the overall token budget is spent in about 20m" in text
+    assert (
+        "With the plan (1 running, 1 queued, each a typical run) the overall token budget is spent in about 20m" in text
+    )
 
     state, results, now = _fleet_state(100_000)  # the plan needs 30k more: it ends with 40k left
     view = build(state, "o", results, now=now, elapsed=1800.0, counted=CATEGORIES, mode="kill", slots=1)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from budget_state._model import CATEGORIES, Usage
+from budget_state._steps import ORCHESTRATION_ENV
 from budget_state.budgets._budgets import decide
 from budget_state.ledger import _records
 from budget_state.ledger._ledger import new_state
-from budget_state._model import CATEGORIES, Usage
-from budget_state._steps import ORCHESTRATION_ENV
+from budget_state.ledger._runs import join_orchestration
+from budget_state.ledger._state import LedgerState
 from budget_state.orchestrator import _scope
 from budget_state.orchestrator._schedule import estimate
 
@@ -27,7 +29,9 @@ def fleet(limits: dict[str, int], *, persistent: bool = False, mode: str = "bloc
     return state
 
 
-def spend(state: dict[str, Any], session: str, tokens: int, *, command: str | None, at: datetime = NOW, usd: int = 0) -> None:
+def spend(
+    state: LedgerState, session: str, tokens: int, *, command: str | None, at: datetime = NOW, usd: int = 0
+) -> None:
     charge = _scope.charger(state, session, at)
     assert charge is not None
     charge({"input": tokens, "output": 0, "cache_creation": 0, "cache_read": 0, "usd_micros": usd}, "m", command)
@@ -54,7 +58,7 @@ def test_charges_land_in_the_orchestration_its_command_and_its_instance() -> Non
     assert (t["input"], t["usd_micros"], t["models"]["m"]["input"]) == (3500, 1500, 3500)
     assert t["commands"]["/a"]["input"] == 3000
     assert (t["instances"]["s1"]["input"], t["instances"]["s2"]["input"]) == (3000, 500)
-    assert state["minutes"]["@o1"] == f"{int(NOW.timestamp()) // 60}:3500,0,0,0,1500"  # the ledger's buckets
+    assert state.minutes["@o1"] == f"{int(NOW.timestamp()) // 60}:3500,0,0,0,1500"  # the ledger's buckets
 
 
 def test_block_refuses_a_spent_budget_and_kill_stops_one_that_is_over() -> None:
@@ -100,7 +104,7 @@ def test_persistent_budgets_count_the_ledgers_own_totals() -> None:
     from budget_state.ledger._windows import charge
 
     state = fleet({"tokens": 1000, "hourly_tokens": 600}, persistent=True)
-    state["overall"].update(input=1500)  # spent by anyone: an interactive session, an earlier fleet
+    state.overall.input = 1500  # spent by anyone: an interactive session, an earlier fleet
     charge(state, ["overall"], NOW - timedelta(minutes=5), {"input": 700})
     charge(state, ["overall"], NOW - timedelta(minutes=61), {"input": 800})
     overall, hourly = _scope.limits(state, OID, command=None, session=None, counted=CATEGORIES, now=NOW)
@@ -111,7 +115,7 @@ def test_persistent_budgets_count_the_ledgers_own_totals() -> None:
 def test_the_preflight_estimate_refuses_a_start_that_would_not_fit() -> None:
     state = fleet({"tokens": 10_000})
     spend(state, "s1", 6000, command="/a")
-    state["orchestrations"][OID]["instances"]["s1"]["finished"] = True
+    _records.made_table(state, "orchestrations", OID)["instances"]["s1"]["finished"] = True
     assert estimate(state, OID, "/a", CATEGORIES) == {"tokens": 6000, "usd": 0}
     assert estimate(state, OID, "/new", CATEGORIES) == {"tokens": 6000, "usd": 0}  # the fleet's typical run
     found = _scope.limits(state, OID, command="/b", session="s2", counted=CATEGORIES, now=NOW)
@@ -159,10 +163,16 @@ def test_persistent_budgets_reset_on_restart_starts_those_scopes_over(tmp_path: 
     state = ctx.ledger.read()
     assert _records.scope(state, "overall").usage == Usage() and _records.scope(state, "/a").usage == Usage()
     assert _records.scope(state, "/other").usage.input == 500  # not the fleet's: left alone
-    assert "overall" not in _records.bucket_scopes(state, "minutes") and "/a" not in _records.bucket_scopes(state, "minutes")
+    assert "overall" not in _records.bucket_scopes(state, "minutes") and "/a" not in _records.bucket_scopes(
+        state, "minutes"
+    )
     table = _records.feature_table(state, "orchestrations", orch.id)
     assert table is not None
-    assert (table["persistent"], table["limits"], list(table["instances"])) == (True, {"tokens": 5000}, [orch.slots[0].session])
+    assert (table["persistent"], table["limits"], list(table["instances"])) == (
+        True,
+        {"tokens": 5000},
+        [orch.slots[0].session],
+    )
 
 
 def test_the_max_budget_usd_is_what_is_left_of_the_tightest_dollar_budget(tmp_path: Any) -> None:
@@ -181,10 +191,10 @@ def test_the_max_budget_usd_is_what_is_left_of_the_tightest_dollar_budget(tmp_pa
     now = datetime(2026, 12, 3, 14, 0, tzinfo=timezone.utc)
 
     def cap(limits: dict[str, int | None], usd_limit: int | None) -> Any:
-        state: dict[str, Any] = {}
+        state = new_state(now)
         _scope.register(state, "o", mode="kill", persistent=False, period=60, limits=limits, now=now)
         _scope.add_instance(state, "o", "s", command="/a", limit=None, usd_limit=usd_limit, exempt=False)
-        state["sessions"] = {"s": {"orchestration": "o"}}
+        join_orchestration(state, "s", "o")
         charge = _scope.charger(state, "s", now)
         assert charge is not None
         charge({"output": 10, "usd_micros": 250_000}, "m", "/a")

@@ -13,8 +13,6 @@ from typing import Any
 
 import pytest
 
-from budget_state.ledger import _records
-from budget_state.mod._observe import observe_plan
 from budget_state.budgets._plan import (
     NO_PLAN,
     Plan,
@@ -30,6 +28,10 @@ from budget_state.budgets._plan import (
     read_plan,
     record_plan,
 )
+from budget_state.ledger import _records, _runs
+from budget_state.ledger._ledger import new_state
+from budget_state.ledger._state import LedgerState, Run
+from budget_state.mod._observe import observe_plan
 
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=timezone.utc)
 T = int(NOW.timestamp())
@@ -175,12 +177,20 @@ def test_runs_out_at_from_the_burn_rate_of_this_window() -> None:
 # --- attribution -----------------------------------------------------------------------------------
 
 
-def ledger_with(runs: list[dict[str, Any]], overall: int) -> dict[str, Any]:
-    return {
-        "overall": {"input": overall},
-        "commands": {r["command"]: {} for r in runs},
-        "runs": runs,
-    }
+def ledger_with(runs: list[Run], overall: int) -> LedgerState:
+    state = new_state(NOW)
+    state.overall.add({"input": overall})
+    for r in runs:
+        state.command(str(r.command))
+    state.runs = list(runs)
+    return state
+
+
+def run_of(prompt: str, command: str, tokens: int) -> Run:
+    """A run of ``command`` that has counted ``tokens`` input tokens so far."""
+    run = Run(prompt, command)
+    run.input = tokens
+    return run
 
 
 def plan_at(five: float, seven: float = 10, *, five_reset: int = T + 3600) -> Plan:
@@ -188,16 +198,15 @@ def plan_at(five: float, seven: float = 10, *, five_reset: int = T + 3600) -> Pl
 
 
 def test_a_move_is_charged_to_the_runs_by_their_share_of_tokens() -> None:
-    a = {"prompt": "p1", "command": "/a", "input": 1000}
-    b = {"prompt": "p2", "command": "/b", "input": 0}
+    a, b = run_of("p1", "/a", 1000), run_of("p2", "/b", 0)
     state = ledger_with([a, b], overall=1000)
     assert attribute(state, plan_at(40, 10), counted=COUNTED, now=NOW) == {}  # the first mark: nothing to charge
-    a["input"], b["input"] = 4000, 1000  # /a spent 3000, /b 1000, plain prompts 1000
-    state["overall"]["input"] = 6000
+    a.input, b.input = 4000, 1000  # /a spent 3000, /b 1000, plain prompts 1000
+    state.overall.input = 6000
     moves = attribute(state, plan_at(50, 12), counted=COUNTED, now=NOW)
     assert moves == {"five_hour": 10.0, "seven_day": 2.0}
-    assert (a["quota_5h"], b["quota_5h"]) == (6.0, 2.0)  # 3000/5000 and 1000/5000 of 10 points
-    assert (a["quota_7d"], b["quota_7d"]) == (1.2, 0.4)
+    assert (a.shares["quota_5h"], b.shares["quota_5h"]) == (6.0, 2.0)  # 3000/5000 and 1000/5000 of 10 points
+    assert (a.shares["quota_7d"], b.shares["quota_7d"]) == (1.2, 0.4)
     assert _records.plan_data(state, "/a", "quota")["five_hour"] == [T + 3600, 6.0]
     assert _records.plan_data(state, "overall", "quota")["five_hour"] == [T + 3600, 10.0]
     use = quota_use(state, "/a", plan_at(50), NOW)
@@ -205,30 +214,31 @@ def test_a_move_is_charged_to_the_runs_by_their_share_of_tokens() -> None:
 
 
 def test_a_move_with_no_tokens_here_was_spent_elsewhere() -> None:
-    state = ledger_with([{"prompt": "p1", "command": "/a", "input": 10}], overall=10)
+    state = ledger_with([run_of("p1", "/a", 10)], overall=10)
     attribute(state, plan_at(40), counted=COUNTED, now=NOW)
     attribute(state, plan_at(45), counted=COUNTED, now=NOW)
-    assert "quota_5h" not in state["runs"][0]
+    assert "quota_5h" not in state.runs[0].shares
     assert _records.plan_data(state, "overall", "quota_unattributed")["five_hour"] == 5.0
 
 
 def test_after_a_reset_the_move_is_the_new_windows_use_and_old_shares_stop_counting() -> None:
-    run = {"prompt": "p1", "command": "/a", "input": 0}
+    run = run_of("p1", "/a", 0)
     state = ledger_with([run], overall=0)
     attribute(state, plan_at(90), counted=COUNTED, now=NOW)
-    run["input"] = state["overall"]["input"] = 100
+    run.input = state.overall.input = 100
     attribute(state, plan_at(95), counted=COUNTED, now=NOW)
     assert quota_use(state, "/a", plan_at(95), NOW).five_hour == 5.0
     new_window = plan_at(3, five_reset=T + 5 * 3600)
     assert quota_use(state, "/a", new_window, NOW).five_hour == 0.0  # charged to the old window
-    run["input"] = state["overall"]["input"] = 200
+    run.input = state.overall.input = 200
     attribute(state, new_window, counted=COUNTED, now=NOW)
     assert quota_use(state, "/a", new_window, NOW).five_hour == 3.0
-    assert run["quota_5h"] == 8.0  # the run's whole share, both windows
+    assert run.shares["quota_5h"] == 8.0  # the run's whole share, both windows
 
 
 def test_p50_and_p90_per_run_over_the_last_runs() -> None:
-    state: dict[str, Any] = {"commands": {"/a": {"quota_runs": {f"p{i}": float(i) for i in range(1, 11)}}}}
+    state = new_state(NOW)
+    _runs.plan_table(state, "/a", "quota_runs").update({f"p{i}": float(i) for i in range(1, 11)})
     use = quota_use(state, "/a", None, NOW)
     assert (use.runs, use.p50, use.p90) == (10, 5.0, 9.0)
 
@@ -236,7 +246,10 @@ def test_p50_and_p90_per_run_over_the_last_runs() -> None:
 # --- decisions -------------------------------------------------------------------------------------
 
 
-def decide(mode: str, plan: Plan | None, use: QuotaUse = QuotaUse(), **kw: Any) -> tuple[bool, str | None]:
+NO_USE = QuotaUse()
+
+
+def decide(mode: str, plan: Plan | None, use: QuotaUse = NO_USE, **kw: Any) -> tuple[bool, str | None]:
     args: dict[str, Any] = {"guard": 90.0, "quota_5h": None, "quota_7d": None}
     args.update(kw)
     return quota_start(mode, plan, command="/big", use=use, now=NOW, zone=timezone.utc, **args)
@@ -290,8 +303,8 @@ def test_frontmatter_quota_budgets(tmp_path: Path) -> None:
 
 
 def test_quota_guard_in_budget_toml_and_the_environment(tmp_path: Path) -> None:
-    from budget_state.budgets._config import load_config
     from budget_state._errors import ConfigError
+    from budget_state.budgets._config import load_config
 
     (tmp_path / ".claude").mkdir()
     (tmp_path / ".claude" / "budget.toml").write_text("quota_guard = 90\n")
@@ -358,7 +371,9 @@ def test_doctor_names_an_untrusted_state_and_its_fix(tmp_path: Path) -> None:
 
     env = env_of(tmp_path)
     assert _plan(env).detail.startswith("no plan data")
-    observe_plan(limits(42), env=env, now=datetime.now(timezone.utc))
+    now = datetime.now(timezone.utc)  # doctor reads the windows at the real time: they reset after it
+    soon = int(now.timestamp())
+    observe_plan(limits(42, five_reset=soon + 3600, seven_reset=soon + 86400), env=env, now=now)
     assert _plan(env).status == "ok" and "5-hour 42% (current)" in _plan(env).detail
     path = plan_path(env)
     assert path is not None
@@ -379,12 +394,11 @@ def test_kill_mode_stops_a_run_past_its_quota_budget_not_at_it() -> None:
 
 
 def test_a_run_keeps_its_quota_budgets(tmp_path: Path) -> None:
-    from budget_state.ledger import _runs
     from budget_state._model import Budget
 
-    state: dict[str, Any] = {"overall": {}, "commands": {}, "runs": []}
+    state = new_state(NOW)
     _runs.open_run(state, session="s", prompt="p", command="/big", budget=Budget(None, None, None, None, 10.0), now=NOW)
-    assert state["runs"][0]["budget"] == {"quota_5h": 10.0}
+    assert state.runs[0].budget == {"quota_5h": 10.0}
     assert _runs.run_for(state, "s", "p").budget == Budget(None, None, None, None, 10.0, None)
 
 
@@ -447,9 +461,9 @@ def test_the_status_line_survives_a_busy_ledger_and_charges_later(
 ) -> None:
     import io
 
-    from budget_state.budgets import _plan
     from budget_state import statusline
     from budget_state._errors import LockTimeout
+    from budget_state.budgets import _plan
 
     project = tmp_path / "proj"
     (project / ".claude").mkdir(parents=True)

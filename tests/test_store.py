@@ -10,23 +10,25 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import kit
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from budget_state.ledger import _store
 from budget_state._errors import LedgerError
-from budget_state.ledger._ledger import BUCKETS_MARKER, MIGRATIONS, SCHEMA_VERSION, Ledger, add_usage
 from budget_state._model import Usage
+from budget_state.ledger import _records, _store
+from budget_state.ledger._ledger import BUCKETS_MARKER, MIGRATIONS, SCHEMA_VERSION, Ledger
 from budget_state.ledger._runs import close_run, open_run, record
+from budget_state.ledger._state import LedgerState, Session
 from budget_state.ledger._windows import charge
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 
 
-def _spend(state: dict[str, Any], command: str, n: int) -> None:
-    add_usage(state["overall"], {"input": n}, "m")
-    add_usage(state["commands"].setdefault(command, {}), {"input": n}, "m")
+def _spend(state: LedgerState, command: str, n: int) -> None:
+    state.overall.add({"input": n}, "m")
+    state.command(command).add({"input": n}, "m")
     charge(state, ["overall", command], datetime.now(timezone.utc), {"input": n})
 
 
@@ -36,7 +38,7 @@ def test_the_ledger_file_holds_no_command_session_or_bucket_and_the_parts_hold_o
     path = tmp_path / "budget-ledger.toml"
     with Ledger(path).transaction() as state:
         _spend(state, "/review-pr", 5)
-        state["sessions"]["s-1"] = {"seen": datetime.now(timezone.utc).replace(microsecond=0), "files": {}}
+        state.sessions["s-1"] = Session(seen=datetime.now(timezone.utc).replace(microsecond=0))
     doc = tomllib.loads(path.read_text())
     assert doc["schema_version"] == SCHEMA_VERSION == 3
     assert not {"commands", "sessions", "minutes", "quarters"} & set(doc)
@@ -68,12 +70,12 @@ def test_a_writer_killed_after_its_commit_is_finished_by_the_next_and_read_throu
     journal = tmp_path / "budget-ledger.d" / _store.JOURNAL
     assert journal.exists()
     seen = Ledger(path).read()  # a reader without the lock: the committed state, through the journal
-    assert seen["overall"]["input"] == 11 and seen["commands"]["/a"]["input"] == 11
+    assert kit.tokens(seen, "overall")["input"] == 11 and kit.tokens(seen, "/a")["input"] == 11
     with Ledger(path).transaction() as state:  # the next writer applies it first
-        assert state["overall"]["input"] == 11 and state["commands"]["/a"]["input"] == 11
+        assert kit.tokens(state, "overall")["input"] == 11 and kit.tokens(state, "/a")["input"] == 11
     assert not journal.exists()
     got = Ledger(path).read()
-    assert got["commands"]["/a"]["input"] == 11 and got["minutes"]["/a"].endswith(":11,0,0,0,0")
+    assert kit.tokens(got, "/a")["input"] == 11 and got.minutes["/a"].endswith(":11,0,0,0,0")
 
 
 def test_a_writer_killed_before_its_commit_changed_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -97,7 +99,7 @@ def test_an_event_reads_and_writes_only_the_files_it_changes(tmp_path: Path, mon
     with Ledger(path).transaction() as state:
         for i in range(200):
             _spend(state, f"/cmd-{i:03d}", 1)
-            state["sessions"][f"s{i}"] = {"seen": datetime.now(timezone.utc), "files": {}}
+            state.sessions[f"s{i}"] = Session(seen=datetime.now(timezone.utc))
     read: list[Path] = []
     written: list[str] = []
     real_read, real_commit = _store.read_private, _store.commit
@@ -138,15 +140,19 @@ def test_a_schema_2_ledger_is_split_on_its_first_write_keeping_every_total(tmp_p
         + f"[minutes]\n\"overall\" = '{minute}:100,0,0,0,9'\n\"/a\" = '{minute}:30,0,0,0,0'\n"
     )
     before = Ledger(path).read()  # read as it is, before any write
-    assert before["commands"]["/a"]["input"] == 30 and before["minutes"]["/a"] == f"{minute}:30,0,0,0,0"
+    assert kit.tokens(before, "/a")["input"] == 30 and before.minutes["/a"] == f"{minute}:30,0,0,0,0"
     with Ledger(path).transaction():
         pass
     got = Ledger(path).read()
-    assert got["schema_version"] == 3 and BUCKETS_MARKER not in path.read_text()
-    assert got["overall"] == one_file["overall"]
-    assert dict(got["commands"].items()) == {"/a": one_file["commands"]["/a"]}  # type: ignore[index]
-    assert got["sessions"]["s1"]["files"] == {"/t": {"offset": 4}}
-    assert got["minutes"]["overall"] == f"{minute}:100,0,0,0,9" and got["minutes"]["/a"] == f"{minute}:30,0,0,0,0"
+    assert got.version == 3 and BUCKETS_MARKER not in path.read_text()
+    assert got.overall.dump() == one_file["overall"]
+    # /a whole (schema 2's one-string "recent" is read as its list of runs), /b (not a table) dropped
+    assert {k: v.dump() for k, v in got.commands.items()} == {
+        "/a": {"runs": 3, "input": 30, "recent": [[1, 2, 0, 0, 0]]}
+    }
+    assert _records.recent(got, "/a") == [[1, 2, 0, 0, 0]]
+    assert got.sessions["s1"].files == {"/t": {"offset": 4}}
+    assert got.minutes["overall"] == f"{minute}:100,0,0,0,9" and got.minutes["/a"] == f"{minute}:30,0,0,0,0"
     assert [m[0] for m in MIGRATIONS] == [1, 2]  # named, forward-only, in order
 
 
@@ -155,14 +161,14 @@ def test_sessions_idle_too_long_are_forgotten_when_a_session_starts_without_read
     now = datetime.now(timezone.utc)
     with Ledger(path).transaction() as state:
         for sid in ("old", "recent"):
-            state["sessions"][sid] = {"seen": now, "files": {}}
+            state.sessions[sid] = Session(seen=now)
     folder = tmp_path / "budget-ledger.d" / "sessions"
     eight_days = (now - timedelta(days=8)).timestamp()
     os.utime(folder / "old.json", (eight_days, eight_days))
     (folder / "old.json").write_text("{not json")  # never read: its time says it all
     os.utime(folder / "old.json", (eight_days, eight_days))
     with Ledger(path).transaction() as state:
-        state["sessions"]["new"] = {"seen": now, "files": {}}
+        state.sessions["new"] = Session(seen=now)
     assert sorted(os.listdir(folder)) == ["new.json", "recent.json"]
 
 
@@ -182,8 +188,8 @@ def test_an_api_run_goes_to_the_run_log_and_the_command_keeps_its_totals(tmp_pat
                 now=datetime.now(timezone.utc),
             )
     got = Ledger(path).read()
-    assert got["commands"]["/a"]["runs"] == 60 and got["commands"]["/a"]["output"] == 120
-    assert len(got["runs"]) + len(list(read_runs(path))) == 60
+    assert kit.totals(got, "/a")["runs"] == 60 and kit.totals(got, "/a")["output"] == 120
+    assert len(_records.runs(got)) + len(list(read_runs(path))) == 60
 
 
 @pytest.mark.parametrize("plant", ["symlink", "world-writable"])
@@ -199,10 +205,10 @@ def test_a_part_file_that_is_not_the_users_own_private_file_is_never_read(tmp_pa
         part.symlink_to(elsewhere)
     else:
         part.chmod(0o666)
-    with pytest.raises(LedgerError, match="budget-ledger.d/commands"):
-        Ledger(path).read()["commands"]["/a"]
+    with pytest.raises(LedgerError, match=r"budget-ledger\.d/commands"):
+        _records.scope(Ledger(path).read(), "/a")
     with pytest.raises(LedgerError), Ledger(path).transaction() as state:
-        state["commands"]["/a"]
+        _records.scope(state, "/a")
 
 
 def test_a_parts_folder_others_can_write_is_refused(tmp_path: Path) -> None:

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from budget_state.budgets._units import parse_tokens
 from budget_state.cli._cli import main
-from budget_state.ledger._ledger import Ledger
-from budget_state.ledger._runlog import append_runs, runlog_path
 from budget_state.cli._suggest import (
     HEADROOM,
     dollars_text,
@@ -21,7 +20,9 @@ from budget_state.cli._suggest import (
     to_toml,
     tokens_text,
 )
-from budget_state.budgets._units import parse_tokens
+from budget_state.ledger._ledger import Ledger
+from budget_state.ledger._runlog import append_runs, runlog_path
+from budget_state.ledger._state import Run
 from budget_state.ledger._windows import charge
 
 if sys.version_info >= (3, 11):
@@ -213,9 +214,13 @@ def _history(path: Path, now: datetime) -> None:
         for i in range(1, 11)
     ]
     append_runs(path, logged)
+    hot = Run("p1", "/review-pr", "s")  # the ledger's newer copy of p1
+    hot.started, hot.ended = now - timedelta(days=1), now - timedelta(minutes=1)
+    hot.add({"input": 99_999, "usd_micros": 5000})
+    still_open = Run("open", "/review-pr")
+    still_open.started = now
     with ledger.transaction() as state:
-        hot = dict(logged[0], input=99_999, ended=now - timedelta(minutes=1))  # the ledger's newer copy of p1
-        state["runs"] = [hot, {"prompt": "open", "command": "/review-pr", "started": now}]
+        state.runs = [hot, still_open]
 
 
 def test_gather_reads_the_ledger_and_the_log(tmp_path: Path) -> None:

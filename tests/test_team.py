@@ -12,20 +12,22 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any
 
 import pytest
 
-from budget_state.budgets._config import load_config
 from budget_state._errors import ConfigError
 from budget_state._model import Window
+from budget_state.budgets._config import load_config
+from budget_state.ledger import _runs
+from budget_state.ledger._ledger import new_state
 from budget_state.team import local
 from budget_state.team.windows import parse_window
 
 # --- settings and pure arithmetic ------------------------------------------------------------
 
 
-def _cfg(tmp_path: Path, text: str, env: Dict[str, str] | None = None) -> Any:
+def _cfg(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> Any:
     (tmp_path / ".claude").mkdir(exist_ok=True)
     (tmp_path / ".claude" / "budget.toml").write_text(text)
     return load_config(tmp_path, env or {})
@@ -59,7 +61,7 @@ def test_team_keys_come_from_the_file_and_the_environment(tmp_path: Path) -> Non
         ),
         (
             'team_url = "mysql://db/b"\n',
-            'team_url in .claude/budget.toml is not a postgresql:// URL — write e.g. team_url = '
+            "team_url in .claude/budget.toml is not a postgresql:// URL — write e.g. team_url = "
             '"postgresql://claude_budget@db.example.com:5432/budgets"',
         ),
         (
@@ -84,7 +86,7 @@ def test_windows_read_as_local_ones() -> None:
         parse_window("fortnight")
 
 
-def _budget(**kw: Any) -> Dict[str, Any]:
+def _budget(**kw: Any) -> dict[str, Any]:
     b = {"scope": "overall", "metric": "tokens", "limit": 10_000, "granted": 0, "used": 0, "settled": 0, "seen": 0}
     b.update(kw)
     return b
@@ -92,21 +94,23 @@ def _budget(**kw: Any) -> Dict[str, Any]:
 
 def test_charge_takes_what_the_scope_gained_and_a_local_reset_refunds_nothing() -> None:
     now = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    state: Dict[str, Any] = {"overall": {"input": 700, "output": 300, "usd_micros": 5}}
+    state = new_state(now)
+    state.overall.add({"input": 700, "output": 300, "usd_micros": 5})
     t = local.table(state, "k")
     t["budgets"] = {"1": _budget(seen=400), "2": _budget(metric="usd", seen=0), "3": _budget(counted=["output"])}
     local.charge(t, state, now)
     assert [t["budgets"][k]["used"] for k in "123"] == [600, 5, 300]
-    state["overall"] = {"input": 10}  # claude-budget reset
+    _runs.reset(state, "overall", now=now)  # claude-budget reset
+    state.overall.add({"input": 10})
     local.charge(t, state, now)
     assert t["budgets"]["1"]["used"] == 600 and t["budgets"]["1"]["seen"] == 10
-    state["overall"] = {"input": 30}
+    state.overall.add({"input": 20})  # overall is at 30
     local.charge(t, state, now)
     assert t["budgets"]["1"]["used"] == 620
 
 
 def test_a_top_up_keeps_its_number_until_answered_and_is_sized_from_the_burn_rate() -> None:
-    t = local.table({}, "k")
+    t = local.table(new_state(datetime(2026, 1, 1, tzinfo=timezone.utc)), "k")
     t["budgets"] = {"1": _budget(lease="L", granted=100, used=100)}
     first = local.requests(t, release=False)
     again = local.requests(t, release=False)  # the answer was lost: the same request, never a second grant
@@ -135,8 +139,9 @@ def test_importing_the_hook_without_a_team_loads_no_database_client(tmp_path: Pa
 # --- against a real PostgreSQL ----------------------------------------------------------------
 
 psycopg = pytest.importorskip("psycopg")
-from budget_state.team import db  # noqa: E402
 from team_kit import Machine, counters, new_team, server_url  # noqa: E402
+
+from budget_state.team import db  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -149,11 +154,19 @@ def url(pg_server: object) -> str:
 
 def _budget_id(url: str, team: str, scope: str = "overall", *, limit: int, window: tuple = ("total", 0, "")) -> int:
     with db.session(url) as conn:
-        return db.set_budget(conn, team=team, scope=scope, metric="tokens", window=window, tz="UTC", limit=limit,
-                             counted="input,output,cache_creation,cache_read")
+        return db.set_budget(
+            conn,
+            team=team,
+            scope=scope,
+            metric="tokens",
+            window=window,
+            tz="UTC",
+            limit=limit,
+            counted="input,output,cache_creation,cache_read",
+        )
 
 
-def _sync(url: str, team: str, items: List[Dict[str, Any]], holder: str = "h", ttl: int = 600) -> Dict[str, Any]:
+def _sync(url: str, team: str, items: list[dict[str, Any]], holder: str = "h", ttl: int = 600) -> dict[str, Any]:
     with db.session(url) as conn:
         return db.sync(conn, team=team, holder=holder, items=items, ttl=ttl)
 
@@ -173,7 +186,7 @@ def test_400_concurrent_grants_of_10_against_1000_admit_exactly_100(url: str) ->
     """The measurement of the reference (§3.2), through our grant: one conditional UPDATE each."""
     team = new_team()
     bid = _budget_id(url, team, limit=1000)
-    granted: List[int] = []
+    granted: list[int] = []
     lock = threading.Lock()
 
     def client(n: int) -> None:
@@ -254,16 +267,23 @@ def test_calendar_windows_are_counted_per_period_in_their_time_zone_and_rolling_
         conn.execute("UPDATE claude_budget_budget SET tz = 'Pacific/Kiritimati' WHERE id = %s", (day,))
     roll = _budget_id(url, team, limit=1000, window=("rolling", 60, ""))
     a, b = str(uuid.uuid4()), str(uuid.uuid4())
-    got = _sync(url, team, [{"budget": day, "lease": a, "used": 0, "seq": 1, "want": 400},
-                            {"budget": roll, "lease": b, "used": 0, "seq": 1, "want": 400}])
+    got = _sync(
+        url,
+        team,
+        [
+            {"budget": day, "lease": a, "used": 0, "seq": 1, "want": 400},
+            {"budget": roll, "lease": b, "used": 0, "seq": 1, "want": 400},
+        ],
+    )
     rows = {r["id"]: r for r in got["budgets"]}
     start, end = rows[day]["period"], rows[day]["period_end"]
     assert end - start == timedelta(days=1)
     assert start.astimezone(timezone(timedelta(hours=14))).hour == 0  # midnight in UTC+14
     _sync(url, team, [{"budget": roll, "lease": b, "used": 250}])
     with db.session(url) as conn:
-        conn.execute("UPDATE claude_budget_bucket SET minute = minute - interval '61 minutes' WHERE budget_id = %s",
-                     (roll,))
+        conn.execute(
+            "UPDATE claude_budget_bucket SET minute = minute - interval '61 minutes' WHERE budget_id = %s", (roll,)
+        )
         [status] = [s for s in db.status(conn, team) if s["id"] == roll]
     assert (status["used"], status["leased"]) == (0, 150)  # the minute left the window; the lease still holds
     got = _sync(url, team, [{"budget": roll, "lease": b, "used": 250, "seq": 2, "want": 900}])
@@ -290,16 +310,25 @@ def test_the_machines_role_needs_only_the_documented_grants(url: str, pg_server:
             conn.execute("CREATE TABLE claude_budget_x (a int)")
 
 
-def _per_machine(url: str, machines: List[Machine]) -> List[Any]:
+def _per_machine(url: str, machines: list[Machine]) -> list[Any]:
     """For a failure message: each machine's local total, what its ledger charged, what the database has."""
     out = []
     with psycopg.connect(url, autocommit=True) as conn:
         for m in machines:
             t = m.team_table()
-            held = conn.execute("SELECT coalesce(sum(spent), 0) FROM claude_budget_lease WHERE holder LIKE %s",
-                                (f"%/{t['holder'][:8]}",)).fetchone()
-            out.append((m.local_total(), {k: (b.get("used"), b.get("settled"), b.get("seen"))
-                                          for k, b in t["budgets"].items()}, t.get("closing"), held, t.get("outages")))
+            held = conn.execute(
+                "SELECT coalesce(sum(spent), 0) FROM claude_budget_lease WHERE holder LIKE %s",
+                (f"%/{t['holder'][:8]}",),
+            ).fetchone()
+            out.append(
+                (
+                    m.local_total(),
+                    {k: (b.get("used"), b.get("settled"), b.get("seen")) for k, b in t["budgets"].items()},
+                    t.get("closing"),
+                    held,
+                    t.get("outages"),
+                )
+            )
     return out
 
 
@@ -355,8 +384,10 @@ def test_eight_machines_hammering_one_budget_stay_within_the_bound_and_add_up(ur
     assert limit <= row["spent"] <= limit + 8 * turn  # the bound: one turn per holder past its lease
     assert row["leased"] == row["held"]
     assert all("Team budget spent" in r or "on_team_unreachable is block" in r for m in machines for r in m.refused)
-    print(f"\nteam overshoot: {row['spent'] - limit} tokens over {limit} with 8 machines (bound {8 * turn}); "
-          f"outages seen: {outages}")
+    print(
+        f"\nteam overshoot: {row['spent'] - limit} tokens over {limit} with 8 machines (bound {8 * turn}); "
+        f"outages seen: {outages}"
+    )
 
 
 def _blackhole() -> tuple[socket.socket, str]:
@@ -381,7 +412,7 @@ def test_a_database_that_never_answers_costs_a_hook_half_a_second_then_the_polic
         from budget_state.team import hook as team_hook
 
         ctx = Context.load(m.root, env=m.env)
-        state: Dict[str, Any] = {"overall": {}, "commands": {}}
+        state = new_state(utcnow())
         started = time.monotonic()
         notes = team_hook.sync(ctx, state, utcnow())
         first = time.monotonic() - started
@@ -411,7 +442,7 @@ def test_faults_restart_killed_connections_outage_and_a_dead_machine_leave_the_t
     # small chunks (1/50 of the limit is 4 turns): machines go to the database every few turns
     assert machines[0].cli("team", "set", "overall", "--tokens", "100K").returncode == 0
     done = threading.Event()
-    errors: List[BaseException] = []
+    errors: list[BaseException] = []
 
     def run(m: Machine) -> None:
         try:
@@ -423,8 +454,10 @@ def test_faults_restart_killed_connections_outage_and_a_dead_machine_leave_the_t
     def killer() -> None:
         with psycopg.connect(url, autocommit=True) as conn:
             for _ in range(30):
-                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                             "WHERE application_name = 'claude-budget' AND pid <> pg_backend_pid()")
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = 'claude-budget' AND pid <> pg_backend_pid()"
+                )
                 time.sleep(0.05)
 
     threads = [threading.Thread(target=run, args=(m,)) for m in machines]
@@ -446,8 +479,11 @@ def test_faults_restart_killed_connections_outage_and_a_dead_machine_leave_the_t
         th.join()
     assert not errors, errors
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("UPDATE claude_budget_lease SET expires_at = now() - interval '1 second' "
-                     "WHERE holder LIKE %s AND state = 'active'", (f"%/{dead.team_table()['holder'][:8]}",))
+        conn.execute(
+            "UPDATE claude_budget_lease SET expires_at = now() - interval '1 second' "
+            "WHERE holder LIKE %s AND state = 'active'",
+            (f"%/{dead.team_table()['holder'][:8]}",),
+        )
     assert "returned 1 expired lease" in machines[0].cli("team", "status").stdout
     [row] = counters(url, team)
     assert row["leased"] == row["held"]
@@ -504,9 +540,10 @@ def test_the_documented_example_of_team_status_json_has_the_keys_it_prints(url: 
     section = doc[doc.index("## `team status --json`") :]
     example = json.loads(re.search(r"```json\n(.*?)```", section, re.DOTALL).group(1))  # type: ignore[union-attr]
 
-    def keys(d: Dict[str, Any]) -> List[Any]:
-        return sorted((k, keys(v) if isinstance(v, dict) else type(v).__name__ if v is not None else None)
-                      for k, v in d.items())
+    def keys(d: dict[str, Any]) -> list[Any]:
+        return sorted(
+            (k, keys(v) if isinstance(v, dict) else type(v).__name__ if v is not None else None) for k, v in d.items()
+        )
 
     assert keys(example["budgets"][0]) == keys(real["budgets"][0])
     assert keys(example["machine"]["budgets"][0]) == keys(real["machine"]["budgets"][0])
@@ -536,10 +573,15 @@ def test_kill_mode_stops_a_running_turn_once_the_team_has_nothing_left_to_lease(
     [
         (("--tokens", "fifty"), 'Error: --tokens "fifty" is not a number — write e.g. --tokens 2M'),
         (("--usd", "-3"), 'Error: --usd "-3" is not an amount of dollars above 0 — write e.g. --usd 300'),
-        (("--usd", "3", "--per", "fortnight"), 'Error: --per "fortnight" is not a window — use a span like "1h", '
-         '"90m", "5h", "24h", or day, week, month, or total for a budget that never resets'),
-        (("--usd", "3", "--per", "day", "--tz", "Mars/Olympus"),
-         'Error: --tz "Mars/Olympus" is not a time zone the database knows — use e.g. Europe/Paris'),
+        (
+            ("--usd", "3", "--per", "fortnight"),
+            'Error: --per "fortnight" is not a window — use a span like "1h", '
+            '"90m", "5h", "24h", or day, week, month, or total for a budget that never resets',
+        ),
+        (
+            ("--usd", "3", "--per", "day", "--tz", "Mars/Olympus"),
+            'Error: --tz "Mars/Olympus" is not a time zone the database knows — use e.g. Europe/Paris',
+        ),
     ],
     ids=["tokens", "usd", "window", "tz"],
 )

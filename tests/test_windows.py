@@ -8,11 +8,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from budget_state._errors import ConfigError
+from budget_state._model import LimitStatus, PerRun, ScopeStatus, Window
 from budget_state.budgets._budgets import check_running, check_start, preflight, refusal, threshold_message
 from budget_state.budgets._config import load_config
-from budget_state._errors import ConfigError
 from budget_state.budgets._limits import LimitSpec, evaluate, merge, per_run
-from budget_state._model import LimitStatus, PerRun, ScopeStatus, Window
+from budget_state.ledger._ledger import new_state
+from budget_state.ledger._state import FieldError, Run, Scope
 from budget_state.ledger._windows import (
     Buckets,
     WindowError,
@@ -23,6 +25,7 @@ from budget_state.ledger._windows import (
     next_boundary,
     parse_window,
     period_start,
+    scope_buckets,
     start_minute,
     trim_buckets,
 )
@@ -85,7 +88,7 @@ def test_usage_is_added_to_the_last_bucket_without_reparsing() -> None:
 
 
 def test_a_rolling_window_is_exact_to_the_minute() -> None:
-    state: dict = {}
+    state = new_state(NOW)
     first = NOW - timedelta(minutes=59)
     charge(state, ["overall"], first, {"input": 100})  # 59 minutes ago: still inside the last hour
     charge(state, ["overall"], NOW - timedelta(minutes=60), {"input": 1000})  # 60 minutes ago: outside
@@ -128,24 +131,25 @@ def test_calendar_windows_in_a_zone_with_dst() -> None:
 
 
 def test_a_calendar_day_counts_from_its_boundary() -> None:
-    state: dict = {}
+    state = new_state(NOW)
     utc = timezone.utc
     charge(state, ["/x"], datetime(2026, 12, 1, 23, 59, tzinfo=utc), {"input": 7})
     charge(state, ["/x"], datetime(2026, 12, 2, 0, 0, 30, tzinfo=utc), {"input": 5})
-    (day,) = evaluate([LimitSpec("tokens", 10, DAY)], {**state, "commands": {"/x": {}}}, "/x", NOW, zone=utc)
+    state.command("/x")
+    (day,) = evaluate([LimitSpec("tokens", 10, DAY)], state, "/x", NOW, zone=utc)
     assert (day.used, day.resets_at) == (5, datetime(2026, 12, 3, tzinfo=utc))
 
 
 def test_trim_keeps_what_windows_need() -> None:
-    state: dict = {}
+    state = new_state(NOW)
     charge(state, ["a"], NOW - timedelta(days=2), {"input": 1})
     charge(state, ["a"], NOW, {"input": 2})
     trim_buckets(state, NOW)
-    assert Buckets.parse(state["minutes"]["a"]).total(0)[0].input == 2
-    assert Buckets.parse(state["quarters"]["a"]).total(0)[0].input == 3
+    assert scope_buckets(state, "a").total(0)[0].input == 2
+    assert scope_buckets(state, "a", table="quarters").total(0)[0].input == 3
     trim_buckets(state, NOW, minutes_kept=3 * 1440)  # a 3-day rolling window keeps more (nothing to restore)
     trim_buckets(state, NOW + timedelta(days=40))
-    assert "a" not in state["minutes"] and "a" not in state["quarters"]
+    assert "a" not in state.minutes and "a" not in state.quarters
 
 
 def test_config_keys(tmp_path: Path) -> None:
@@ -250,18 +254,26 @@ def test_preflight_refuses_a_run_that_would_not_fit() -> None:
 
 
 def test_per_run_figures_come_from_recent_and_finished_runs() -> None:
-    state = {
-        "commands": {"/r": {"recent": [[10, 0, 0, 0, 1], [20, 0, 0, 0, 2], "junk"]}},
-        "runs": [
-            {"prompt": "p1", "command": "/r", "input": 30, "usd_micros": 3, "ended": NOW},
-            {"prompt": "p2", "command": "/r", "input": 999},  # still running: not a finished run
-        ],
-    }
+    state = new_state(NOW)
+    state.command("/r").recent = [[10, 0, 0, 0, 1], [20, 0, 0, 0, 2]]
+    finished, running = Run("p1", "/r"), Run("p2", "/r")
+    finished.add({"input": 30, "usd_micros": 3})
+    finished.ended = NOW
+    running.add({"input": 999})  # still running: not a finished run
+    state.runs = [finished, running]
     assert per_run(state, "/r") == PerRun(3, 20, 30, 2, 3)
     assert per_run(state, "/other") is None
-    # as this version writes it: one string (a broken item is left out)
-    state["commands"]["/r"]["recent"] = "10,0,0,0,1 20,0,0,0,2 x,1 1,2"
-    assert per_run(state, "/r") == PerRun(3, 20, 30, 2, 3)
+    # as schema 2 wrote it: one string, read as the same runs
+    problems: list[FieldError] = []
+    state.commands["/r"] = Scope.load({"recent": "10,0,0,0,1 20,0,0,0,2"}, "commands./r", problems)
+    assert problems == [] and per_run(state, "/r") == PerRun(3, 20, 30, 2, 3)
+    # a broken item (a hand edit's): the field reads as empty and is named (the ledger then drops it
+    # at its next write, keeping the file as it was beside it); the finished run still counts
+    for broken in ("10,0,0,0,1 20,0,0,0,2 x,1 1,2", [[10, 0, 0, 0, 1], [20, 0, 0, 0, 2], "junk"]):
+        problems = []
+        state.commands["/r"] = Scope.load({"recent": broken}, "commands./r", problems)
+        assert [p.where for p in problems] == ["commands./r.recent"]
+        assert per_run(state, "/r") == PerRun(1, 30, 30, 3, 3)
 
 
 def test_a_commands_limits_are_checked_when_first_asked_for(tmp_path: Path) -> None:
@@ -272,7 +284,7 @@ def test_a_commands_limits_are_checked_when_first_asked_for(tmp_path: Path) -> N
     config = load_config(tmp_path, {})  # a hook of /good never pays for (nor trips on) /bad
     assert config.command_limits["/good"] == (LimitSpec("usd", 1_000_000, None, "config", ANY_WHERE),)
     assert config.budgeted("/bad") and config.longest_rolling() == 7 * 1440
-    with pytest.raises(ConfigError, match='usd "lots" in .claude/budget.toml is not an amount of dollars'):
+    with pytest.raises(ConfigError, match=r'usd "lots" in \.claude/budget\.toml is not an amount of dollars'):
         config.command_limits["/bad"]
 
 

@@ -7,7 +7,7 @@ but for the ``state`` it reads: ``now`` and the time zone are passed in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -17,6 +17,8 @@ from ..ledger import _records as records
 
 if TYPE_CHECKING:
     from datetime import tzinfo
+
+    from ..ledger._state import LedgerState
 
 
 class LimitSpec(NamedTuple):
@@ -45,7 +47,7 @@ def merge(*layers: Iterable[LimitSpec]) -> tuple[LimitSpec, ...]:
 
 def evaluate(
     specs: Iterable[LimitSpec],
-    state: Mapping[str, Any],
+    state: LedgerState,
     scope: str,
     now: datetime,
     /,
@@ -91,7 +93,7 @@ def evaluate(
     return tuple(out)
 
 
-def per_run(state: Mapping[str, Any], command: str, /, *, counted: tuple[str, ...] = CATEGORIES) -> PerRun | None:
+def per_run(state: LedgerState, command: str, /, *, counted: tuple[str, ...] = CATEGORIES) -> PerRun | None:
     """p50/p90 of a command's recent finished runs (those that left the ledger, and those still in it)."""
     rows = records.recent(state, command)
     rows += [r.totals() for r in records.runs(state, command=command) if r.ended is not None]

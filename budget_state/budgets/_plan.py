@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .._api import Context
     from .._model import Budget
     from ..ledger._records import RunRecord
+    from ..ledger._state import LedgerState
     from ._budgets import Decision
 
 WINDOWS = ("five_hour", "seven_day")
@@ -376,7 +377,7 @@ def _mark(value: object) -> tuple[int, float] | None:
     return None
 
 
-def attribute(state: dict[str, Any], plan: Plan, *, counted: tuple[str, ...], now: datetime) -> dict[str, float]:
+def attribute(state: LedgerState, plan: Plan, *, counted: tuple[str, ...], now: datetime) -> dict[str, float]:
     """Charge each window's movement since this project's last mark to the runs that spent tokens
     since then, by their share of those tokens; the whole movement to overall. The moves, per window.
 
@@ -439,7 +440,7 @@ def _add_window(table: dict[str, Any], name: str, plan: Plan, move: float) -> No
     table[name] = [at, round(before + move, 4)]
 
 
-def _charge_run(state: dict[str, Any], run: RunRecord, name: str, plan: Plan, share: float) -> None:
+def _charge_run(state: LedgerState, run: RunRecord, name: str, plan: Plan, share: float) -> None:
     from ..ledger._runs import add_run_share, plan_table
 
     key = "quota_5h" if name == "five_hour" else "quota_7d"
@@ -478,7 +479,7 @@ def _nearest_rank(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
-def quota_use(state: Mapping[str, Any], name: str, plan: Plan | None, now: datetime) -> QuotaUse:
+def quota_use(state: LedgerState, name: str, plan: Plan | None, now: datetime) -> QuotaUse:
     """What ``name`` ("overall" or a command) has taken of the windows now current."""
     from ..ledger._records import plan_data
 
@@ -495,7 +496,7 @@ def quota_use(state: Mapping[str, Any], name: str, plan: Plan | None, now: datet
     return QuotaUse(used.get("five_hour", 0.0), used.get("seven_day", 0.0), len(shares), p50, p90)
 
 
-def marked(state: Mapping[str, Any], plan: Plan) -> bool:
+def marked(state: LedgerState, plan: Plan) -> bool:
     """Whether the project's mark (in ``state``, read without the lock) already holds these windows."""
     from ..ledger._records import feature_table
 
@@ -610,7 +611,7 @@ def quota_running(
 
 
 def plan_decision(
-    ctx: Context, state: Mapping[str, Any], command: str, budget: Budget | None, now: datetime
+    ctx: Context, state: LedgerState, command: str, budget: Budget | None, now: datetime
 ) -> tuple[Decision, list[str]]:
     """The plan's 5-hour and 7-day windows (a subscription's limits, as Claude Code last reported
     them): quota_guard and the command's quotaBudget, as the UserPromptSubmit hook and

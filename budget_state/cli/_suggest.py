@@ -34,6 +34,8 @@ from ..ledger._windows import QUARTERS, scope_buckets
 if TYPE_CHECKING:
     from datetime import tzinfo
 
+    from ..ledger._state import LedgerState
+
 VERSION = 1
 HEADROOM = 0.25  # above the p90 seen
 MIN_SAMPLES = 5  # active hours (or days) before a window is proposed
@@ -256,7 +258,7 @@ def suggest(
 
 
 def gather(
-    state: Mapping[str, Any], logged: Iterable[Mapping[str, Any]], /, *, counted: tuple[str, ...]
+    state: LedgerState, logged: Iterable[Mapping[str, Any]], /, *, counted: tuple[str, ...]
 ) -> tuple[dict[str, tuple[list[tuple[int, int]], list[tuple[int, int]]]], dict[str, list[tuple[int, int]]]]:
     """What :func:`suggest` reads, from a ledger state and the run log's records.
 

@@ -27,19 +27,20 @@ never a part, never a response counted twice. The ledger keeps its mode (a priva
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from .._errors import LedgerCorrupt, LedgerError
-from .._model import _RUN_FIELDS, MAX_COUNT, RECENT_RUNS, count_value, recent_runs, run_totals
+from .._model import _RUN_FIELDS, RECENT_RUNS, count_value, recent_runs, run_totals
 from .._paths import lock_path
 from .._private import private_folder
 from .._toml import loads
 from . import _store
 from ._lock import LedgerLock
+from ._state import COUNTS, FieldError, LedgerState, Run, add_count
 
 __all__ = ["Ledger", "LedgerCorrupt", "LedgerError"]
 
@@ -53,7 +54,8 @@ MAX_SESSIONS = 100
 SESSION_IDLE = timedelta(days=7)
 ENDED_SESSION_KEEP = timedelta(minutes=10)
 
-State = dict[str, Any]
+State = LedgerState
+Document = dict[str, Any]  # a ledger file as parsed, before it is typed (what a migration step changes)
 _BUCKET_TABLES = ("minutes", "quarters")
 # Schema 2 kept the bucket tables below this line of the one file (a table header, then one
 # ``"<scope>" = '<buckets>'`` line per scope): read for migration, never written.
@@ -68,7 +70,7 @@ def parts_folder(path: Path, /) -> Path:
 
 
 def new_state(now: datetime) -> State:
-    return {"schema_version": SCHEMA_VERSION, "created": now, "overall": {"since": now}, "commands": {}, "runs": []}
+    return LedgerState(now, version=SCHEMA_VERSION)
 
 
 TIME_OFFSET_ENV = "CLAUDE_BUDGET_TIME_OFFSET"
@@ -115,14 +117,20 @@ class Ledger:
             return self._with_parts(new_state(utcnow()), journal)
         self._refuse_foreign(raw)
         try:
-            state = self._check(_parse(raw.decode("utf-8").partition(COLD_MARKER)[0]))
+            hot, _, cold = raw.decode("utf-8").partition(COLD_MARKER)
+            doc = self._check(_parse(hot))
+            if doc["schema_version"] >= SCHEMA_VERSION:
+                return self._with_parts(LedgerState.load(doc, []), journal)  # a bad field reads as empty
+            # an older ledger, read as it is (``status`` never writes): brought forward in memory
+            state, _ = self._upgrade(doc, cold, keep_corrupt=False)
+            return state
         except (ValueError, UnicodeDecodeError) as e:
+            what = "has a field of the wrong kind" if isinstance(e, FieldError) else "is not valid TOML"
             raise LedgerCorrupt(
-                f"the ledger {self.path} is not valid TOML ({e}) — the next hook moves it aside and starts a "
-                "new one; or run: claude-budget reset --all",
+                f"the ledger {self.path} {what} ({str(e)[:200]}) — the next hook moves it aside and starts a new "
+                "one; or run: claude-budget reset --all",
                 path=self.path,
             ) from None
-        return self._with_parts(state, journal) if state["schema_version"] >= 3 else state
 
     def _journal(self) -> dict[str, bytes | None] | None:
         if not os.path.isdir(self.parts):
@@ -131,8 +139,10 @@ class Ledger:
         return _store.read_journal(self.parts)
 
     def _with_parts(self, state: State, overlay: dict[str, bytes | None] | None) -> State:
-        for kind in _store.KINDS:
-            state[kind] = _store.Parts(self.parts, kind, overlay)
+        state.commands = _store.Parts(self.parts, "commands", overlay)
+        state.sessions = _store.Parts(self.parts, "sessions", overlay)
+        state.minutes = _store.Parts(self.parts, "minutes", overlay)
+        state.quarters = _store.Parts(self.parts, "quarters", overlay)
         return state
 
     @contextmanager
@@ -151,31 +161,25 @@ class Ledger:
                 private_folder(self.parts, what=f"the parts of the ledger {self.path}")
                 _store.replay(self.path)  # what a writer killed after its commit did not apply
             raw = self._read_bytes()
-            state, old, main_before = self._read_locked(raw)
+            state, moved, main_before = self._read_locked(raw)
             yield state
-            self._commit(state, old, main_before)
+            self._commit(state, moved, main_before)
 
-    def _commit(self, state: State, old: State | None, main_before: str | None) -> None:
+    def _commit(self, state: State, moved: list[dict[str, Any]], main_before: str | None) -> None:
         now = utcnow()
-        moved = []
-        if old is not None:
-            for version, _, step in MIGRATIONS:
-                if old["from_version"] <= version:
-                    moved += step(state, old, now)
-        moved += compact(state, now, minutes_kept=self.minutes_kept)
+        moved = [*moved, *(r.as_log() for r in compact(state, now, minutes_kept=self.minutes_kept))]
         changes: list[tuple[str, bytes | None]] = []
         for kind in _store.KINDS:
-            table = state.get(kind)
+            table = state.buckets(kind) if kind in ("minutes", "quarters") else getattr(state, kind)
             if isinstance(table, _store.Parts):
                 changes += table.changes()
                 self._note_bad(table)
-            else:  # a ledger of one file being split, or a table a reset replaced whole
-                changes += _store.all_entries(kind, table if isinstance(table, dict) else {}, self.parts)
-        main = {k: v for k, v in state.items() if k not in _store.KINDS}
-        main["schema_version"] = SCHEMA_VERSION
+            else:  # a ledger of one file being split, or a table a test gave whole
+                changes += _store.all_entries(kind, dict(table), self.parts)
+        state.version = SCHEMA_VERSION
         import tomli_w
 
-        text = tomli_w.dumps(main)
+        text = tomli_w.dumps(state.dump())
         if text != main_before:
             changes.insert(0, ("ledger", text.encode("utf-8")))
         if moved:
@@ -193,8 +197,29 @@ class Ledger:
                 path=self.path,
             ) from None
 
+    def _note_fields(self, problems: list[FieldError], path: Path, raw: bytes) -> None:
+        """Fields of the wrong kind (a hand edit's) were read as empty, and so go at this write: the
+        file as it was is kept beside it, and the user told which fields and where the copy is."""
+        if not problems:
+            return
+        kept = self._corrupt_name(path)
+        try:
+            with open(kept, "xb", opener=lambda p, f: os.open(p, f, 0o600)) as f:
+                f.write(raw)
+        except OSError as e:
+            raise LedgerError(f"cannot keep a copy of {path} in {kept}: {e.strerror}", path=path) from None
+        more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
+        self.recovered = LedgerCorrupt(
+            f"{path} had a field of the wrong kind ({problems[0]}{more}): read as empty, so it is gone from "
+            f"the ledger; the file as it was is kept in {kept}",
+            path=path,
+            moved_to=kept,
+        )
+
     def _note_bad(self, parts: _store.Parts) -> None:
         """A part file that could not be read was left out (its entry starts again): kept aside, told once."""
+        for name, (problems, raw) in parts.problems.items():
+            self._note_fields(problems, parts.folder / name, raw)
         for bad in parts.bad:
             try:
                 moved = self._corrupt_name(bad.path)
@@ -227,42 +252,66 @@ class Ledger:
                 path=self.path,
             )
 
-    def _read_locked(self, raw: bytes | None) -> tuple[State, State | None, str | None]:
-        """The state to change, what an older ledger needs migrated (None: nothing), and the ledger
+    def _read_locked(self, raw: bytes | None) -> tuple[State, list[dict[str, Any]], str | None]:
+        """The state to change, the runs a migration moved out (for the run log), and the ledger
         file's text as this version would write it (None: it must be written)."""
         if raw is None:
-            return self._with_parts(new_state(utcnow()), None), None, None
+            return self._with_parts(new_state(utcnow()), None), [], None
         self._refuse_foreign(raw)
         try:
             text = raw.decode("utf-8")
             hot, _, cold = text.partition(COLD_MARKER)
-            state = self._check(_parse(hot))
-        except (ValueError, UnicodeDecodeError) as e:
-            moved = self._move_aside()
+            doc = self._check(_parse(hot))
+            if doc["schema_version"] >= SCHEMA_VERSION:
+                problems: list[FieldError] = []
+                state = LedgerState.load(doc, problems)
+                self._note_fields(problems, self.path, raw)
+                return self._with_parts(state, None), [], text if not problems else None
+            state, moved = self._upgrade(doc, cold, keep_corrupt=True, raw=raw)
+            return state, moved, None  # its tables are whole here: the commit writes every part
+        except (ValueError, UnicodeDecodeError) as e:  # FieldError too: a field of the wrong kind
+            moved_to = self._move_aside()
             self.recovered = LedgerCorrupt(
-                f"the ledger {self.path} was corrupt ({str(e)[:200]}); it was moved to {moved} and a new one started",
+                f"the ledger {self.path} was corrupt ({str(e)[:200]}); it was moved to {moved_to} and a new one "
+                "started",
                 path=self.path,
-                moved_to=moved,
+                moved_to=moved_to,
             )
-            return self._with_parts(new_state(utcnow()), None), None, None
-        version = state["schema_version"]
-        if version >= SCHEMA_VERSION:
-            return self._with_parts(state, None), None, text
-        old = self._schema1_history(cold, state) if version == 1 else {}
-        old["from_version"] = version
-        return state, old, None  # its tables are whole here: the commit writes every part
+            return self._with_parts(new_state(utcnow()), None), [], None
 
-    def _schema1_history(self, cold: str, state: State) -> State:
+    def _upgrade(
+        self, doc: Document, cold: str, *, keep_corrupt: bool, raw: bytes = b""
+    ) -> tuple[State, list[dict[str, Any]]]:
+        """An older ledger's document brought to this schema by the steps of :data:`MIGRATIONS`, then
+        typed whole (its parts are in it); and the runs the steps moved out, for the run log."""
+        version = doc["schema_version"]
+        old = self._schema1_history(cold, doc, keep_corrupt=keep_corrupt) if version == 1 else {}
+        moved: list[dict[str, Any]] = []
+        now = utcnow()
+        for step_from, _, step in MIGRATIONS:
+            if version <= step_from:
+                moved += step(doc, old, now)
+        doc["schema_version"] = SCHEMA_VERSION
+        problems: list[FieldError] = []
+        state = LedgerState.load(doc, problems, whole=True)
+        if keep_corrupt:
+            self._note_fields(problems, self.path, raw)
+        return state, moved
+
+    def _schema1_history(self, cold: str, doc: Document, *, keep_corrupt: bool) -> Document:
         """A schema-1 ledger's runs and day sums (below the marker, or in the one document), for migration.
 
-        A corrupt history part is kept aside and left out: the totals above it are whole.
+        A corrupt history part is kept aside (``keep_corrupt``: a writer's) and left out: the totals
+        above it are whole.
         """
-        old: State = {k: state.pop(k) for k in ("history", "rollup") if k in state}
+        old: Document = {k: doc.pop(k) for k in ("history", "rollup") if k in doc}
         if not cold.strip():
             return old
         try:
             parsed = loads(cold)
         except ValueError as e:
+            if not keep_corrupt:
+                return old
             kept = self._keep_corrupt(cold)
             self.recovered = LedgerCorrupt(
                 f"the history part of the ledger {self.path} was corrupt ({str(e)[:200]}); it was saved to "
@@ -276,8 +325,9 @@ class Ledger:
                 old[key] = parsed[key]
         return old
 
-    def _check(self, state: State) -> State:
-        """The ledger file's document as a state: its version known, its tables tables (or ValueError)."""
+    def _check(self, state: Document) -> Document:
+        """The ledger file's document: its version known, its tables tables (or ValueError); the
+        fields inside are checked as it is typed (_state)."""
         version = state.get("schema_version")
         if not isinstance(version, int) or isinstance(version, bool):
             raise ValueError("schema_version is missing or not a number")
@@ -301,9 +351,6 @@ class Ledger:
                 raise ValueError(f"{key} is a {type(state[key]).__name__}, expected a {kind.__name__}")
         if version >= 3 and any(k in state for k in _store.KINDS):
             raise ValueError(f"schema {version} keeps {', '.join(_store.KINDS)} in their own files, not in the ledger")
-        state.setdefault("overall", {})
-        state.setdefault("commands", {})
-        state.setdefault("runs", [])
         return state
 
     def _corrupt_name(self, path: Path | None = None) -> Path:
@@ -345,13 +392,6 @@ class Ledger:
             )
 
 
-def _add(table: dict[str, Any], usage: dict[str, int], correction: bool) -> None:
-    for k, v in usage.items():
-        # A correction may take back (a negative delta); a count only adds what is a real count.
-        delta = v if correction and isinstance(v, int) and -MAX_COUNT <= v <= MAX_COUNT else count_value(v)
-        table[k] = max(0, min(count_value(table.get(k, 0)) + delta, MAX_COUNT))
-
-
 def subtable(parent: dict[str, Any], key: str, /) -> dict[str, Any]:
     """``parent[key]`` as a table, replacing whatever a hand edit left there that is not one."""
     value = parent.get(key)
@@ -360,17 +400,16 @@ def subtable(parent: dict[str, Any], key: str, /) -> dict[str, Any]:
     return value
 
 
-def add_usage(table: dict[str, Any], usage: dict[str, int], model: str | None, *, correction: bool = False) -> None:
-    """Add token counts (by category) to a ledger table and to its per-model breakdown.
+def add_usage(table: dict[str, Any], usage: Mapping[str, int], model: str | None, *, correction: bool = False) -> None:
+    """:meth:`._state.Tally.add` for a feature's own table of counters (an orchestration's): the same
+    arithmetic (``correction``: the counts may be negative; no total goes below 0)."""
+    for target in (table, subtable(subtable(table, "models"), model)) if model else (table,):
+        for k in COUNTS:
+            if k in usage:
+                target[k] = add_count(count_value(target.get(k, 0)), usage[k], correction)
 
-    ``correction``: the counts may be negative (an earlier estimate taken back); no total goes below 0.
-    """
-    _add(table, usage, correction)
-    if model:
-        _add(subtable(subtable(table, "models"), model), usage, correction)
 
-
-def compact(state: State, now: datetime, *, minutes_kept: Callable[[], int] | None = None) -> list[dict[str, Any]]:
+def compact(state: State, now: datetime, *, minutes_kept: Callable[[], int] | None = None) -> list[Run]:
     """Keep the state bounded: finished runs leave in batches (returned, for the run log), buckets
     no window needs any more are dropped from the scopes this change touched, and sessions idle too
     long are forgotten. Each command keeps its last runs' totals (``recent``).
@@ -380,66 +419,62 @@ def compact(state: State, now: datetime, *, minutes_kept: Callable[[], int] | No
     """
     from ._windows import MINUTES_KEPT, trim_buckets
 
-    runs: list[dict[str, Any]] = [r for r in state.get("runs", []) if isinstance(r, dict)]
-    sessions = state.get("sessions")
-    looked_at = sessions.loaded() if isinstance(sessions, _store.Parts) else list(sessions or ())
-    open_prompts = {s.get("run") for k in looked_at if isinstance(s := sessions.get(k), dict)} if sessions else set()
+    runs = state.runs
+    sessions = state.sessions
+    looked_at = sessions.loaded() if isinstance(sessions, _store.Parts) else list(sessions)
+    open_prompts = {s.run for k in looked_at if (s := sessions.get(k)) is not None}
 
-    def movable(r: dict[str, Any]) -> bool:
-        ended = r.get("ended")
-        if r.get("prompt") in open_prompts or not isinstance(ended, datetime):
+    def movable(r: Run) -> bool:
+        if r.prompt in open_prompts or r.ended is None:
             return False
         # Runs recorded through the API get no late usage; a hook's may, for a few minutes.
-        return r.get("source") == "api" or now - ended > RECENT
+        return r.source == "api" or now - r.ended > RECENT
 
     candidates = [r for r in runs if movable(r)]
     if len(candidates) <= HOT_RUNS_MAX:
-        finished = [r for r in runs if r.get("prompt") not in open_prompts and isinstance(r.get("ended"), datetime)]
+        finished = [r for r in runs if r.prompt not in open_prompts and r.ended is not None]
         if len(finished) > 2 * HOT_RUNS_MAX:  # a burst of short runs: bound the hot part anyway
             candidates = finished
-    moved: list[dict[str, Any]] = []
+    moved: list[Run] = []
     if len(candidates) > HOT_RUNS_MAX:
         moving = {id(r) for r in candidates[: len(candidates) - HOT_RUNS]}
         moved = [r for r in runs if id(r) in moving]
-        runs = [r for r in runs if id(r) not in moving]
+        state.runs = [r for r in runs if id(r) not in moving]
         for r in moved:
             remember_run(state, r)
-    state["runs"] = runs
     trim_buckets(state, now, minutes_kept=lambda: max(MINUTES_KEPT, minutes_kept() if minutes_kept else 0))
-    if isinstance(sessions, dict):
-        for sid in looked_at:
-            s = sessions.get(sid)
-            seen = s.get("seen") if isinstance(s, dict) else None
-            if (
-                not isinstance(seen, datetime)
-                or now - seen > SESSION_IDLE
-                or (isinstance(s, dict) and s.get("ended") and now - seen > ENDED_SESSION_KEEP)
-            ):
-                sessions.pop(sid, None)
-        if isinstance(sessions, _store.Parts):
-            if sessions.new_keys():  # a session starts: forget those idle too long, and the oldest beyond the cap
-                sessions.expire(idle=SESSION_IDLE.total_seconds(), keep=MAX_SESSIONS, now=now.timestamp())
-        elif len(sessions) > MAX_SESSIONS:
-            for sid in sorted(sessions, key=lambda k: sessions[k]["seen"])[: len(sessions) - MAX_SESSIONS]:
-                del sessions[sid]
+    for sid in looked_at:
+        s = sessions.get(sid)
+        if s is None:
+            continue
+        if s.seen is None or now - s.seen > SESSION_IDLE or (s.ended and now - s.seen > ENDED_SESSION_KEEP):
+            sessions.pop(sid, None)
+    if isinstance(sessions, _store.Parts):
+        if sessions.new_keys():  # a session starts: forget those idle too long, and the oldest beyond the cap
+            sessions.expire(idle=SESSION_IDLE.total_seconds(), keep=MAX_SESSIONS, now=now.timestamp())
+    elif len(sessions) > MAX_SESSIONS:
+        by_age = sorted(sessions, key=lambda k: sessions[k].seen or now)
+        for sid in by_age[: len(sessions) - MAX_SESSIONS]:
+            del sessions[sid]
     return moved
 
 
-def remember_run(state: State, run: dict[str, Any], /) -> None:
+def remember_run(state: State, run: Run, /) -> None:
     """Keep a finished run's totals in its command's ``recent`` (the last :data:`RECENT_RUNS`)."""
-    command = run.get("command")
-    if not isinstance(command, str):
-        return
-    table = state.get("commands", {}).get(command)
-    if not isinstance(table, dict):
-        return
-    kept = recent_runs(table)
-    # An array of arrays in the command's JSON part (schema 2 kept one string in the TOML ledger,
-    # which recent_runs still reads).
-    table["recent"] = [*kept[-(RECENT_RUNS - 1) :], run_totals(run)]
+    scope = state.commands.get(run.command) if run.command is not None else None
+    if scope is not None:
+        scope.remember(run)
 
 
-def _migrate(state: State, old: State, now: datetime) -> list[dict[str, Any]]:
+def _remember_raw(doc: Document, run: dict[str, Any]) -> None:
+    """:func:`remember_run` on a document being migrated."""
+    commands, command = doc.get("commands"), run.get("command")
+    table = commands.get(command) if isinstance(commands, dict) and isinstance(command, str) else None
+    if isinstance(table, dict):
+        table["recent"] = [*recent_runs(table)[-(RECENT_RUNS - 1) :], run_totals(run)]
+
+
+def _migrate(state: Document, old: Document, now: datetime) -> list[dict[str, Any]]:
     """Schema 1 -> 2: history runs go to the run log; runs and day sums recent enough for a window
     seed the buckets, in the quarter hour (and minute) each ended — or each day began — in.
 
@@ -449,7 +484,7 @@ def _migrate(state: State, old: State, now: datetime) -> list[dict[str, Any]]:
 
     history = [r for r in old.get("history", []) if isinstance(r, dict)] if isinstance(old.get("history"), list) else []
     for r in history:
-        remember_run(state, r)
+        _remember_raw(state, r)
     placed: list[tuple[str, int, dict[str, int]]] = []
     for r in [*history, *(r for r in state.get("runs", []) if isinstance(r, dict))]:
         when = r.get("ended") or r.get("started")
@@ -485,28 +520,33 @@ def _migrate(state: State, old: State, now: datetime) -> list[dict[str, Any]]:
     return history
 
 
-def _split(state: State, old: State, now: datetime) -> list[dict[str, Any]]:
+def _split(state: Document, old: Document, now: datetime) -> list[dict[str, Any]]:
     """Schema 2 -> 3: commands, sessions and the bucket tables leave the ledger file for a file each
     (the commit writes a table given whole as its files). What is not a table, or a bucket line,
     was a hand edit's and is dropped here; every total stays."""
     for kind in _store.KINDS:
         table = state.get(kind)
-        if not isinstance(table, dict) or isinstance(table, _store.Parts):
+        if not isinstance(table, dict):
+            state.pop(kind, None)
             continue
         want = dict if kind in ("commands", "sessions") else str
         state[kind] = {str(k): v for k, v in table.items() if isinstance(v, want)}
+    runs = state.get("runs")
+    state["runs"] = (
+        [r for r in runs if isinstance(r, dict) and isinstance(r.get("prompt"), str)] if isinstance(runs, list) else []
+    )
     return []
 
 
 #: The forward-only steps that bring an older ledger to :data:`SCHEMA_VERSION`, in order: a ledger of
 #: schema N runs every step from N on, at its first write (``claude-budget status`` never writes).
-MIGRATIONS: tuple[tuple[int, str, Callable[[State, State, datetime], list[dict[str, Any]]]], ...] = (
+MIGRATIONS: tuple[tuple[int, str, Callable[[Document, Document, datetime], list[dict[str, Any]]]], ...] = (
     (1, "1 -> 2: runs below the history marker go to the run log; recent ones seed the time buckets", _migrate),
     (2, "2 -> 3: commands, sessions and time buckets move to their own files beside the ledger", _split),
 )
 
 
-def _parse(text: str) -> State:
+def _parse(text: str) -> Document:
     """The ledger's text as a state: TOML above :data:`BUCKETS_MARKER`, bucket lines below it."""
     hot, marker, buckets = text.partition(BUCKETS_MARKER)
     state = loads(hot)

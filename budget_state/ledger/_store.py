@@ -30,6 +30,7 @@ from typing import Any, Final
 from .._atomic import sync_folder, write_atomic
 from .._errors import LedgerError
 from .._private import read_private as read_private  # every read of a state file goes through this name
+from ._state import FieldError, Scope, Session, bucket_line
 
 KINDS: Final = ("commands", "sessions", "minutes", "quarters")
 _TABLES: Final = frozenset(("commands", "sessions"))  # JSON objects; the others one line of text
@@ -80,28 +81,14 @@ def _suffix(kind: str) -> str:
 
 
 # A part is JSON, not TOML: a status of 200 commands reads 200 of them, and the C JSON parser
-# takes ~10 us for what tomllib (pure Python) takes ~170 us. Times are ISO 8601 strings, read
-# back as times under these keys only (a transcript cursor's own time strings stay strings).
-_TIME_KEYS: Final = frozenset(("last_run", "since", "seen", "started", "ended", "created"))
+# takes ~10 us for what tomllib (pure Python) takes ~170 us. Times are ISO 8601 strings; each
+# entry is read into its typed value (_state) once, which validates it.
 
 
 def _as_time(value: object) -> object:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON")
-
-
-def _times(obj: dict[str, Any]) -> dict[str, Any]:
-    for key in _TIME_KEYS & obj.keys():
-        value = obj[key]
-        if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] == "T":
-            try:
-                when = datetime.fromisoformat(value)
-            except ValueError:
-                continue
-            if when.tzinfo is not None:
-                obj[key] = when
-    return obj
 
 
 class PartError(ValueError):
@@ -125,8 +112,10 @@ class Parts(dict):  # type: ignore[type-arg]  # values: a table (dict) or a buck
         self._files: set[str] = set()  # the listing's file names
         self._dir = str(self.folder)
         self._gone: set[str] = set()
-        self._was: dict[str, str] = {}  # repr of each entry as read: what is compared at the write
+        self._was: dict[str, bytes] = {}  # each entry's file as read: what is compared at the write
         self.bad: list[PartError] = []  # entries whose file could not be read as one (left out)
+        #: entry file -> its fields of the wrong kind (left out), and the file as it was
+        self.problems: dict[str, tuple[list[FieldError], bytes]] = {}
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -189,28 +178,30 @@ class Parts(dict):  # type: ignore[type-arg]  # values: a table (dict) or a buck
         if data is None:
             raise KeyError(key)
         try:
-            value = self._parse(data)
-        except (ValueError, UnicodeDecodeError) as e:
+            value = self._parse(data, name)
+        except (ValueError, UnicodeDecodeError) as e:  # FieldError too: a field of the wrong kind
             self.bad.append(PartError(self.folder / name, str(e)[:200]))
             raise KeyError(key) from None
         dict.__setitem__(self, key, value)
-        self._was[key] = repr(value)
+        self._was[key] = data
         return value
 
-    def _parse(self, data: bytes) -> Any:
+    def _parse(self, data: bytes, name: str) -> Any:
         text = data.decode("utf-8")
         if text.startswith("# "):
             text = text.split("\n", 1)[1] if "\n" in text else ""
+        where = f"{self.kind}/{name}"
         if self.kind not in _TABLES:
-            line = text.strip()
-            if "\n" in line or "'" in line:
-                raise ValueError("not one line of buckets")
-            return line
+            return bucket_line(text.strip(), where)
         import json
 
-        value = json.loads(text, object_hook=_times)
-        if not isinstance(value, dict):
-            raise ValueError("not a JSON object")
+        loaded = json.loads(text)
+        problems: list[FieldError] = []
+        value = (
+            Scope.load(loaded, where, problems) if self.kind == "commands" else Session.load(loaded, where, problems)
+        )
+        if problems:
+            self.problems[name] = (problems, data)
         return value
 
     # --- the dict, over every entry (read when asked for) -------------------------------------
@@ -329,11 +320,9 @@ class Parts(dict):  # type: ignore[type-arg]  # values: a table (dict) or a buck
     def changes(self) -> Iterator[tuple[str, bytes | None]]:
         """``(relpath, bytes)`` of each entry changed since it was read, ``(relpath, None)`` for each removed."""
         for key in dict.keys(self):
-            value = dict.__getitem__(self, key)
-            if self._was.get(key) != repr(value):
-                data = encode_part(self.kind, key, value)
-                if data is not None:
-                    yield f"{self.kind}/{encode(key)}{_suffix(self.kind)}", data
+            data = encode_part(self.kind, key, dict.__getitem__(self, key))
+            if data is not None and data != self._was.get(key):
+                yield f"{self.kind}/{encode(key)}{_suffix(self.kind)}", data
         for key in self._gone:
             yield f"{self.kind}/{encode(key)}{_suffix(self.kind)}", None
 
@@ -367,11 +356,11 @@ def encode_part(kind: str, key: str, value: Any, /) -> bytes | None:
 
         head = "# " + json.dumps(key, ensure_ascii=True) + "\n"
     if kind in _TABLES:
-        if not isinstance(value, dict):
+        if not isinstance(value, (Scope, Session)):
             return None
         import json
 
-        return (head + json.dumps(value, ensure_ascii=False, default=_as_time) + "\n").encode("utf-8")
+        return (head + json.dumps(value.dump(), ensure_ascii=False, default=_as_time) + "\n").encode("utf-8")
     if not isinstance(value, str) or "\n" in value or "'" in value:
         return None
     return (head + value + "\n").encode("utf-8")

@@ -29,6 +29,8 @@ from .._model import CATEGORIES, MAX_COUNT, Usage, Window, count_value
 if TYPE_CHECKING:
     from datetime import tzinfo
 
+    from ._state import LedgerState
+
 MINUTES_KEPT = 24 * 60  # minute buckets kept at least this long (longer if a rolling window needs it)
 MAX_ROLLING = 31 * 24 * 60  # the longest rolling window allowed: a month of minute buckets
 QUARTERS_KEPT = 36 * 24 * 4  # quarter hours kept: a calendar month in any zone, and some
@@ -233,24 +235,19 @@ MINUTES = "minutes"
 QUARTERS = "quarters"
 
 
-def scope_buckets(
-    state: Mapping[str, Any], scope: str, /, *, table: str = MINUTES, since: int | None = None
-) -> Buckets:
+def scope_buckets(state: LedgerState, scope: str, /, *, table: str = MINUTES, since: int | None = None) -> Buckets:
     """A scope's buckets as the ledger holds them (parsed on each call: callers keep the result);
     with ``since``, only those from that minute on (for reading, never to write back)."""
-    tables = state.get(table)
-    return Buckets.parse(tables.get(scope) if isinstance(tables, dict) else None, since)
+    return Buckets.parse(state.buckets(table).get(scope), since)
 
 
-def charge(state: dict[str, Any], scopes: list[str], now: datetime, usage: Mapping[str, Any], /) -> None:
+def charge(state: LedgerState, scopes: list[str], now: datetime, usage: Mapping[str, Any], /) -> None:
     """Add usage (tokens by category, ``usd_micros``) to the current minute and quarter of each scope."""
     if not any(isinstance(v, int) and v for v in usage.values()):
         return
     minute = minute_of(now)
     for table, key in ((MINUTES, minute), (QUARTERS, quarter_of(minute))):
-        tables = state.get(table)
-        if not isinstance(tables, dict):
-            tables = state[table] = {}
+        tables = state.buckets(table)
         for scope in scopes:
             tables[scope] = _add_last(tables.get(scope), key, usage)
 
@@ -273,7 +270,7 @@ def _add_last(text: object, minute: int, usage: Mapping[str, Any]) -> str:
     return b.format()
 
 
-def trim_buckets(state: dict[str, Any], now: datetime, *, minutes_kept: int | Callable[[], int] = MINUTES_KEPT) -> None:
+def trim_buckets(state: LedgerState, now: datetime, *, minutes_kept: int | Callable[[], int] = MINUTES_KEPT) -> None:
     """Drop what no window can need any more; a scope left without buckets loses its entry.
     Of a table kept a file per scope (``_store.Parts``), only the scopes read in this change.
 
@@ -281,17 +278,13 @@ def trim_buckets(state: dict[str, Any], now: datetime, *, minutes_kept: int | Ca
     """
     minute = minute_of(now)
     for table in (MINUTES, QUARTERS):
-        tables = state.get(table)
-        if not isinstance(tables, dict):
-            state.pop(table, None)
-            continue
+        tables = state.buckets(table)
         keep = QUARTERS_KEPT * 15 if table == QUARTERS else MINUTES_KEPT
         # a table kept a file per scope says which scopes this change read: only those can have grown
         loaded = getattr(tables, "loaded", None)
         for scope in loaded() if callable(loaded) else list(tables):
-            text = tables[scope]
-            if not isinstance(text, str):
-                del tables[scope]
+            text = tables.get(scope)
+            if text is None:
                 continue
             first = text.split(":", 1)[0]
             if first.isdigit() and int(first) >= minute - keep:

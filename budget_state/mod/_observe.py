@@ -12,9 +12,12 @@ import os
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..budgets import _plan
+
+if TYPE_CHECKING:
+    from ..ledger._state import LedgerState
 
 
 def observe_plan(
@@ -62,7 +65,7 @@ def observe_in(
     transcript_path: str | os.PathLike[str] | None,
     now: datetime,
     source: str,
-    state: Mapping[str, Any] | None = None,
+    state: LedgerState | None = None,
     attribute: bool = True,
 ) -> _plan.Plan | None:
     """:func:`observe_plan` for a loaded ``Context`` (the statusline has one already, and ``state``:
@@ -74,15 +77,16 @@ def observe_in(
     if _plan.marked(state if state is not None else ctx.ledger.read(), after):
         return after  # the common refresh: nothing moved since this project's last mark
     with ctx.ledger.transaction() as locked:
-        known = locked.get("sessions", {}).get(session_id) if session_id else None
-        if isinstance(known, dict) and transcript_path:
+        from ..ledger._records import session
+
+        if session_id and transcript_path and session(locked, session_id) is not None:
             # A session its hooks already follow: count its last response, which moved the window.
             _settle_session(ctx, locked, str(session_id), Path(os.fspath(transcript_path)), now)
         _plan.attribute(locked, after, counted=ctx.config.counted, now=now)
     return after
 
 
-def _settle_session(ctx: Any, state: dict[str, Any], session: str, transcript: Path, now: datetime) -> None:
+def _settle_session(ctx: Any, state: LedgerState, session: str, transcript: Path, now: datetime) -> None:
     """Count what the session's transcript gained (as its next hook would), before charging."""
     from .._steps import settle
 

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -23,6 +23,7 @@ from ._schedule import estimate
 
 if TYPE_CHECKING:
     from ..forecast import Exhaustion
+    from ..ledger._state import LedgerState
 
 BIG_BAR, SMALL_BAR = 20, 10
 _NOTE = "\x1b[33m"
@@ -59,7 +60,7 @@ class View(NamedTuple):
 
 
 def build(
-    state: Mapping[str, Any],
+    state: LedgerState,
     oid: str,
     results: Sequence[Result],
     /,
@@ -71,7 +72,7 @@ def build(
     slots: int | None = None,
 ) -> View:
     """The report's facts. ``slots``: instances at once (the plan-aware forecast starts queued ones in them)."""
-    st = dict(state)
+    st = state
     t = _scope.table(st, oid) or {}
     persistent = bool(t.get("persistent"))
     period = int(t.get("period") or 60)
@@ -126,7 +127,7 @@ class FleetPlan(NamedTuple):
 
 
 def fleet_plan(
-    state: Mapping[str, Any],
+    state: LedgerState,
     oid: str,
     results: Sequence[Result],
     /,
@@ -138,7 +139,7 @@ def fleet_plan(
     """Running instances (what each has yet to spend of a typical run) and queued ones (a typical run
     each), with what the fleet ran so far; None before any instance has started."""
 
-    st = dict(state)
+    st = state
     t = _scope.table(st, oid) or {}
     entries = t.get("instances") or {}
     typical: dict[str, int] = {}
@@ -170,7 +171,7 @@ def fleet_plan(
 
 def _planned(
     fleet: FleetPlan,
-    state: Mapping[str, Any],
+    state: LedgerState,
     oid: str,
     lim: _scope.Limit | None,
     /,

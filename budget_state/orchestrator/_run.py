@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .._api import Context
 from .._errors import BudgetError
@@ -38,6 +38,9 @@ from ._options import Instance, Options
 from ._process import Interrupt, Process
 from ._results import MAX_BUDGET, Result, exit_code, outcome, parse_output, reported, summary, to_json
 from ._schedule import Slot, may_start, must_stop, order, project_statuses
+
+if TYPE_CHECKING:
+    from ..ledger._state import LedgerState
 
 TICK = 0.02  # seconds between two looks at the processes (a slot is given out again this soon)
 PLAN_EVERY = 1.0  # seconds between two reads of the plan's windows while --quota-guard holds the queue
@@ -312,7 +315,7 @@ class Orchestration:
             queue.clear()
         return True
 
-    def _inflight(self, state: Mapping[str, Any]) -> list[tuple[str, str]]:
+    def _inflight(self, state: LedgerState) -> list[tuple[str, str]]:
         """(command, session) of the running instances: their typical spend is reserved before a start."""
         return [(self.slots[i].instance.command, self.slots[i].session) for i in self.running]
 
@@ -410,7 +413,7 @@ def usd_arg(micros: int, /) -> str:
     return f"{micros / 1_000_000:.6f}".rstrip("0").rstrip(".") or "0"
 
 
-def dollar_cap(ctx: Any, state: dict[str, Any], oid: str, slot: Slot, /, *, now: datetime) -> tuple[int, str] | None:
+def dollar_cap(ctx: Any, state: LedgerState, oid: str, slot: Slot, /, *, now: datetime) -> tuple[int, str] | None:
     """What is left of the tightest dollar budget the instance draws on — its command's (here, or the
     frontmatter's / budget.toml's), the orchestration's (overall, per period), the project's overall —
     and that budget's name; None when no dollar budget applies."""

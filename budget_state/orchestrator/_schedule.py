@@ -10,7 +10,7 @@ budget left and stops it at the crossing: a run goes as far as its budgets allow
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -24,6 +24,7 @@ from . import _scope
 
 if TYPE_CHECKING:
     from .._api import Context
+    from ..ledger._state import LedgerState
     from ._options import Instance
 
 
@@ -47,7 +48,7 @@ def _median(values: list[int]) -> int:
     return values[(len(values) - 1) // 2]
 
 
-def estimate(state: Mapping[str, Any], oid: str, command: str, counted: tuple[str, ...], /) -> dict[str, int]:
+def estimate(state: LedgerState, oid: str, command: str, counted: tuple[str, ...], /) -> dict[str, int]:
     """A typical run of ``command``: the median (lower) of its finished runs, tokens and micro-dollars.
 
     This orchestration's finished instances of it first; else the command's recent runs in the
@@ -55,7 +56,7 @@ def estimate(state: Mapping[str, Any], oid: str, command: str, counted: tuple[st
     instance that just ended is in the ledger's runs (its SessionEnd closed its run) before the
     orchestrator marks it finished. Nothing known: no estimate (0), and only a spent budget refuses.
     """
-    t = _scope.table(dict(state), oid) or {}
+    t = _scope.table(state, oid) or {}
     entries = t.get("instances") or {}
     finished = [e for e in entries.values() if isinstance(e, dict) and e.get("finished")]
     ended = [r.as_log() for r in records.runs(state) if r.ended is not None]
@@ -74,7 +75,7 @@ def estimate(state: Mapping[str, Any], oid: str, command: str, counted: tuple[st
 
 def may_start(
     ctx: Context,
-    state: dict[str, Any],
+    state: LedgerState,
     oid: str,
     slot: Slot,
     /,
@@ -101,7 +102,7 @@ def may_start(
 
 
 def preflight(
-    state: dict[str, Any], oid: str, command: str, inflight: Sequence[tuple[str, str]], counted: tuple[str, ...], /
+    state: LedgerState, oid: str, command: str, inflight: Sequence[tuple[str, str]], counted: tuple[str, ...], /
 ) -> Any:
     """What starting ``command`` would add to a limit: a typical run of it, plus what each running
     instance drawing on that limit has yet to spend of its own typical run."""
@@ -126,7 +127,7 @@ def preflight(
     return guess
 
 
-def must_stop(ctx: Context, state: dict[str, Any], oid: str, slot: Slot, /, *, now: datetime) -> Decision:
+def must_stop(ctx: Context, state: LedgerState, oid: str, slot: Slot, /, *, now: datetime) -> Decision:
     """Kill mode: is a budget that the running instance draws on over?"""
 
     cmd, overall = project_statuses(ctx, state, slot, now=now)
@@ -139,7 +140,7 @@ def must_stop(ctx: Context, state: dict[str, Any], oid: str, slot: Slot, /, *, n
 
 
 def project_statuses(
-    ctx: Context, state: dict[str, Any], slot: Slot, /, *, now: datetime | None = None
+    ctx: Context, state: LedgerState, slot: Slot, /, *, now: datetime | None = None
 ) -> tuple[Any, Any]:
     """The command's and the overall budgets as the project sets them (frontmatter, budget.toml),
     the command's left out when the orchestrator sets its limit instead (or exempts it)."""

@@ -197,23 +197,23 @@ def bucket_scope(oid: str, /) -> str:
     return f"@{oid}"
 
 
-def _buckets(state: Mapping[str, Any], oid: str) -> Any:
+def _buckets(state: State, oid: str) -> Any:
     """The minute buckets the "hourly" budgets count: the orchestration's, or with
     ``--persistent-budgets`` the ledger's overall ones (everyone's spending)."""
     from ..ledger._windows import scope_buckets
 
-    t = table(dict(state), oid) or {}
+    t = table(state, oid) or {}
     return scope_buckets(state, "overall" if t.get("persistent") else bucket_scope(oid))
 
 
-def window_usage(state: Mapping[str, Any], oid: str, /, *, now: datetime, minutes: int) -> tuple[Usage, int]:
+def window_usage(state: State, oid: str, /, *, now: datetime, minutes: int) -> tuple[Usage, int]:
     """Tokens and micro-dollars of the last ``minutes`` (rolling, per minute)."""
     since = int(now.timestamp()) // 60 - minutes + 1
     usage, usd = _buckets(state, oid).total(since)
     return Usage(*usage), usd
 
 
-def next_reset(state: Mapping[str, Any], oid: str, /, *, now: datetime, minutes: int) -> int | None:
+def next_reset(state: State, oid: str, /, *, now: datetime, minutes: int) -> int | None:
     """Minutes until the oldest spending in the window leaves it (None when the window is empty)."""
     current = int(now.timestamp()) // 60
     keys = [m for m in _buckets(state, oid).rows if m >= current - minutes + 1]

@@ -62,6 +62,16 @@ def scope_amount(state: State, scope: str, metric: str, counted: Iterable[str]) 
     return records.scope(state, scope).amount(metric, tuple(c for c in CATEGORIES if c in counted))
 
 
+def _base_amount(base: Mapping[str, Any], scope: str, metric: str, counted: Iterable[str]) -> int:
+    """:func:`scope_amount` as of when the team was configured (the totals :func:`_totals` kept)."""
+    commands = base.get("commands")
+    found = base.get("overall") if scope == "overall" else commands.get(scope) if isinstance(commands, dict) else None
+    if not isinstance(found, dict):
+        return 0
+    names = ["usd_micros"] if metric == "usd" else [c for c in CATEGORIES if c in counted]
+    return sum(count_value(found.get(n)) for n in names)
+
+
 def _counted(b: Mapping[str, Any]) -> list[str]:
     value = b.get("counted")
     return [c for c in value if c in CATEGORIES] if isinstance(value, list) else list(CATEGORIES)
@@ -193,8 +203,11 @@ def apply(t: Team, answer: Mapping[str, Any], *, state: State, now: datetime, tt
             b = {"lease": _new_id(), "granted": 0, "used": 0, "settled": 0, "seq": 0}
             # ... unless it spent it since the team was configured, while the database was out of reach
             base = t.get("base")
-            since = base if isinstance(base, dict) and not t.get("synced") else state
-            b["seen"] = scope_amount(since, str(row["scope"]), str(row["metric"]), str(row["counted"]).split(","))
+            scope, metric, counted = str(row["scope"]), str(row["metric"]), str(row["counted"]).split(",")
+            if isinstance(base, dict) and not t.get("synced"):
+                b["seen"] = _base_amount(base, scope, metric, counted)
+            else:
+                b["seen"] = scope_amount(state, scope, metric, counted)
             again = True
         b.update(
             scope=str(row["scope"]),

@@ -17,9 +17,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from budget_state.ledger._state import LedgerState
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "tests") not in sys.path:
@@ -296,7 +299,7 @@ class Project:
     def ledger_bytes(self) -> bytes:
         return self.ledger.read_bytes() if self.ledger.exists() else b""
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> LedgerState:
         """The ledger's state as the product reads it (the ledger file and its parts beside it)."""
         from budget_state.ledger._ledger import Ledger
 

@@ -31,8 +31,8 @@ def run(p: Project, prompt: str, args_extra: tuple[str, ...] | list[str] = (), *
 def mod_counted(p: Project) -> bool:
     """Whether a mod counted in this project's ledger (it remembers each subagent's run, hooks never do)
     — or, for a session without subagents, whether the hooks stood down (no response charged by them)."""
-    sessions = p.state().get("sessions", {})
-    return any("mod_agents" in s for s in sessions.values())
+    sessions = p.state().sessions
+    return any(s.mod_agents for s in sessions.values())
 
 
 def crossing(sent: list[Any], limit: int) -> int:
@@ -258,7 +258,7 @@ def mod_records(p: Project) -> int:
     from budget_state.ledger import _runs
 
     state = p.state()
-    return max((seq[1] for sid in state["sessions"] if (seq := _runs.mod_seq(state, sid))), default=0)
+    return max((seq[1] for sid in state.sessions if (seq := _runs.mod_seq(state, sid))), default=0)
 
 
 def handshakes(p: Project) -> list[dict[str, Any]]:

@@ -289,7 +289,7 @@ def test_an_hourly_budget_holds_back_what_does_not_fit_this_period(project, fake
     assert "token budget per 90 min" in second["reason"], output
     assert fake_api.requests == 1
     ledger = p.state()
-    buckets = ledger["minutes"]["@" + results["orchestration"]]
+    buckets = ledger.minutes["@" + results["orchestration"]]
     assert sum(int(row.split(":")[1].split(",")[0]) for row in buckets.split()) == ONE["input_tokens"]
 
 

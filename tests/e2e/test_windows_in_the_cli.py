@@ -50,7 +50,7 @@ def test_a_rolling_window_refuses_and_frees_at_the_right_minute(project, fake_ap
     window = p.status()["commands"]["/review-pr"]["windows"][0]
     frees = _iso(window["resets_at"])
     # The minute buckets say when: the last minute that holds this run's usage, plus the span.
-    minutes = re.findall(r"(\d+):", " ".join(p.state()["minutes"].values()))
+    minutes = re.findall(r"(\d+):", " ".join(p.state().minutes.values()))
     assert frees == datetime.fromtimestamp((max(map(int, minutes)) + 60) * 60, timezone.utc) or frees == (
         datetime.fromtimestamp((min(map(int, minutes)) + 60) * 60, timezone.utc)
     )

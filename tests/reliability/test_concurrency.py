@@ -157,6 +157,6 @@ def test_hooks_and_api_hammering_one_ledger_count_exactly(proj: Any, hold_lock: 
         assert kit.tokens(state, scope) == want, scope
     for command in ("/alpha", "/beta"):
         assert kit.totals(state, command)["runs"] == runs[command] + api_runs[command], command
-    assert state["overall"]["models"]["claude-api"]["input"] == api_usage["overall"]["input"]
+    assert state.overall.models["claude-api"]["input"] == api_usage["overall"]["input"]
     hook_runs = [r for r in _records.runs(state) if r.source != "api"]
     assert len(hook_runs) == sum(runs.values()) and all(r.ended is not None for r in hook_runs)
