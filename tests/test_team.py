@@ -86,10 +86,10 @@ def test_windows_read_as_local_ones() -> None:
         parse_window("fortnight")
 
 
-def _budget(**kw: Any) -> dict[str, Any]:
+def _budget(**kw: Any) -> local.Lease:
     b = {"scope": "overall", "metric": "tokens", "limit": 10_000, "granted": 0, "used": 0, "settled": 0, "seen": 0}
     b.update(kw)
-    return b
+    return local.Lease.load(b)
 
 
 def test_charge_takes_what_the_scope_gained_and_a_local_reset_refunds_nothing() -> None:
@@ -97,28 +97,41 @@ def test_charge_takes_what_the_scope_gained_and_a_local_reset_refunds_nothing() 
     state = new_state(now)
     state.overall.add({"input": 700, "output": 300, "usd_micros": 5})
     t = local.table(state, "k")
-    t["budgets"] = {"1": _budget(seen=400), "2": _budget(metric="usd", seen=0), "3": _budget(counted=["output"])}
+    t.budgets = {"1": _budget(seen=400), "2": _budget(metric="usd", seen=0), "3": _budget(counted=["output"])}
     local.charge(t, state, now)
-    assert [t["budgets"][k]["used"] for k in "123"] == [600, 5, 300]
+    assert [t.budgets[k].used for k in "123"] == [600, 5, 300]
     _runs.reset(state, "overall", now=now)  # claude-budget reset
     state.overall.add({"input": 10})
     local.charge(t, state, now)
-    assert t["budgets"]["1"]["used"] == 600 and t["budgets"]["1"]["seen"] == 10
+    assert t.budgets["1"].used == 600 and t.budgets["1"].seen == 10
     state.overall.add({"input": 20})  # overall is at 30
     local.charge(t, state, now)
-    assert t["budgets"]["1"]["used"] == 620
+    assert t.budgets["1"].used == 620
 
 
 def test_a_top_up_keeps_its_number_until_answered_and_is_sized_from_the_burn_rate() -> None:
     t = local.table(new_state(datetime(2026, 1, 1, tzinfo=timezone.utc)), "k")
-    t["budgets"] = {"1": _budget(lease="L", granted=100, used=100)}
+    t.budgets = {"1": _budget(lease="L", granted=100, used=100)}
     first = local.requests(t, release=False)
     again = local.requests(t, release=False)  # the answer was lost: the same request, never a second grant
     assert first == again == [{"budget": 1, "lease": "L", "used": 100, "seq": 1, "want": 200}]
     b = _budget(rate=10_000.0)
-    assert local.chunk(b) == 2_000  # 2 minutes at the rate, capped at a fifth of the limit
-    assert local.chunk(_budget(rate=300.0)) == 600
-    assert local.chunk(_budget()) == 200  # at least a fiftieth
+    assert b.chunk() == 2_000  # 2 minutes at the rate, capped at a fifth of the limit
+    assert _budget(rate=300.0).chunk() == 600
+    assert _budget().chunk() == 200  # at least a fiftieth
+
+
+def test_a_team_table_reads_back_what_it_wrote_and_a_hand_edit_reads_as_empty() -> None:
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t = local.Team("team@db", "holder-1")
+    t.budgets = {"1": _budget(lease="L", granted=100, used=40, window=["rolling", 60, "m"], valid_until=now)}
+    t.closing = {"old": (1, 7)}
+    t.synced = now
+    again = local.Team.load(t.dump())
+    assert again is not None and again.dump() == t.dump()
+    broken = local.Team.load({"key": "k", "budgets": {"1": {"used": "lots", "lease": "L"}, "2": 3}, "outages": -1})
+    assert broken is not None and list(broken.budgets) == ["1"]
+    assert (broken.budgets["1"].used, broken.budgets["1"].lease, broken.outages) == (0, "L", 0)
 
 
 def test_importing_the_hook_without_a_team_loads_no_database_client(tmp_path: Path) -> None:

@@ -12,11 +12,12 @@ NamedTuples, not dataclasses: the hook imports this on every event (see _model).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from .._model import _RUN_FIELDS, Usage
+from ._state import FeatureValue
 
 if TYPE_CHECKING:
     from ._state import LedgerState, Run, Session
@@ -161,6 +162,8 @@ def feature_table(state: LedgerState, kind: str, key: str | None = None, /) -> d
     if kind not in _FEATURE_TABLES:
         raise ValueError(f"{kind} is not a feature's table")
     top = state.tables.get(kind)
+    if isinstance(top, FeatureValue):
+        top = top.dump()  # a copy, for reading: the feature changes its value, not this
     found = top if key is None else top.get(key) if isinstance(top, dict) else None
     return found if isinstance(found, dict) else None
 
@@ -186,3 +189,25 @@ def made_table(
 
 
 _FEATURE_TABLES = frozenset(("orchestrations", "team", "quota"))
+
+T = TypeVar("T", bound=FeatureValue)
+
+
+def feature_value(
+    state: LedgerState, kind: str, load: Callable[[Mapping[str, Any] | None], T | None], /, *, replace: T | None = None
+) -> T | None:
+    """A feature's own table as the feature's typed value (``load`` reads it: once per state, which
+    then keeps the value and writes it back with its ``dump``); None when there is none.
+    ``replace``: that value, now the one kept."""
+    if kind not in _FEATURE_TABLES:
+        raise ValueError(f"{kind} is not a feature's table")
+    if replace is not None:
+        state.tables[kind] = replace
+        return replace
+    found = state.tables.get(kind)
+    if found is None or isinstance(found, dict):
+        value = load(found)
+        if value is not None:
+            state.tables[kind] = value
+        return value
+    return found  # type: ignore[no-any-return]  # the value this state was given by the same feature

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol, runtime_checkable
 
 from .._model import _RUN_FIELDS, MAX_COUNT, RECENT_RUNS, Usage
 
@@ -595,6 +595,14 @@ def _counted(value: object, where: str) -> list[int]:
     return _row(value, where)
 
 
+@runtime_checkable
+class FeatureValue(Protocol):
+    """A feature's own table as the feature's typed value (``_records.feature_value``): the state
+    keeps it and writes back what its ``dump`` gives."""
+
+    def dump(self) -> dict[str, Any]: ...
+
+
 _PARTS: Final = ("commands", "sessions", "minutes", "quarters")
 
 
@@ -689,7 +697,9 @@ class LedgerState:
         out["overall"] = self.overall.dump()
         out["runs"] = [r.dump() for r in self.runs]
         for key, value in self.tables.items():
-            if value is not None:
+            if isinstance(value, FeatureValue):
+                out[key] = value.dump()
+            elif value is not None:
                 out[key] = value
         return out
 

@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from budget_state._errors import BudgetError, ConfigError
-from budget_state.ledger import _records as records
 
 JSON_VERSION = 1
 
@@ -197,9 +196,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             rows = db.status(conn, team)
     except BudgetError as e:
         error, swept = str(e), 0
+    from budget_state.team import local
+
     state = ctx.ledger.read()
-    t = records.feature_table(state, "team")
-    machine = machine_json(t, team)
+    machine = machine_json(local.held(state), team)
     if args.json_:
         out = {
             "version": JSON_VERSION,
@@ -292,7 +292,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
         local.charge(t, state, now)
         notes = hook.sync(ctx, state, now, release=args.release, wait=10.0)
-        error = t.get("error") if t.get("unreachable") else None
+        error = t.error if t.unreachable is not None else None
     for n in notes:
         print(n, file=sys.stderr)
     if error:

@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from budget_state._model import count_value
 from budget_state.budgets._teamconfig import redact, team_name
 from budget_state.team import local
 
@@ -40,10 +39,10 @@ def key(config: Any) -> str:
     return f"{team_name(config)}@{parts.hostname or 'local'}:{parts.port or 5432}{parts.path or '/'}"
 
 
-def holder(t: Mapping[str, Any]) -> str:
+def holder(t: local.Team) -> str:
     import socket
 
-    return f"{socket.gethostname()}/{str(t.get('holder', ''))[:8]}"
+    return f"{socket.gethostname()}/{t.holder[:8]}"
 
 
 def timeout(env: Mapping[str, str]) -> float:
@@ -68,7 +67,7 @@ def sync(ctx: Context, state: State, now: datetime, *, release: bool = False, wa
     t = team_table(ctx, state)
     if not local.may_try(t, now) and wait is None:
         return []
-    was_down = bool(t.get("unreachable"))
+    was_down = t.unreachable is not None
     try:
         from budget_state.team import db  # noqa: F401 (psycopg, imported before the clock starts: the bound is the network's)
     except ImportError as e:
@@ -135,9 +134,8 @@ def after_settle(
     kill = event == "PreToolUse" and not background and ctx.config.mode == "kill"
     scopes = _scopes(command)
     due = local.needs_sync(t, now, None)
-    over = kill and any(local.left(b) < 0 for b in t["budgets"].values() if local.applies(b, scopes))
-    synced = t.get("synced")
-    stale = not isinstance(synced, datetime) or (now - synced).total_seconds() > _FOREGROUND_STALE_S
+    over = kill and any(b.left() < 0 for b in t.budgets.values() if b.applies(scopes))
+    stale = t.synced is None or (now - t.synced).total_seconds() > _FOREGROUND_STALE_S
     if over or (due and (background or stale)):
         notes += sync(ctx, state, now)
     if not kill:
@@ -180,39 +178,38 @@ def standings(ctx: Context, t: local.Team, scopes: Iterable[str]) -> Iterator[St
     """
     from budget_state.budgets._budgets import Standing
 
-    down = bool(t.get("unreachable"))
+    down = t.unreachable is not None
     block = ctx.config.on_team_unreachable == "block"
-    if not t.get("synced"):
+    if t.synced is None:
         if down and block:
             why = _unreachable_reason(t, ctx)
             yield Standing("team", "team", "tokens", 0, 0, True, True, why, why)
         return
     scopes = tuple(scopes)
-    for b in t["budgets"].values():
-        if not local.applies(b, scopes) or (down and not block):
+    for b in t.budgets.values():
+        if not b.applies(scopes) or (down and not block):
             continue
-        left, metric = local.left(b), str(b.get("metric"))
-        used, limit = count_value(b.get("team_used")), count_value(b.get("limit"))
-        spent, over = left <= 0, left < 0 or (left <= 0 and bool(b.get("full")))
+        left, metric, used, limit = b.left(), b.metric, b.team_used, b.limit
+        spent, over = left <= 0, left < 0 or (left <= 0 and b.full)
         if down:
             why = _unreachable_reason(t, ctx)
             yield Standing("team", "team", metric, used, limit, spent, over, why, why)
         else:
             name = team_name(ctx.config)
             start, stop = refusal(b, name, running=False), refusal(b, name, running=True)
-            yield Standing("team", f"team:{b.get('scope')}", metric, used, limit, spent, over, start, stop)
+            yield Standing("team", f"team:{b.scope}", metric, used, limit, spent, over, start, stop)
 
 
 def warnings(ctx: Context, state: State, command: str | None) -> list[str]:
     """What a prompt that goes on past a used-up lease is told: in warn mode once per lease, that the
     team budget is spent; during an outage under use-lease-then-warn, every time."""
-    t = _team_table(state)
+    t = local.held(state)
     if t is None:
         return []
-    dry = [b for b in t.get("budgets", {}).values() if local.applies(b, _scopes(command)) and local.left(b) <= 0]
+    dry = [b for b in t.budgets.values() if b.applies(_scopes(command)) and b.left() <= 0]
     if not dry:
         return []
-    if t.get("unreachable"):
+    if t.unreachable is not None:
         if ctx.config.on_team_unreachable != "use-lease-then-warn":
             return []
         return [
@@ -222,21 +219,20 @@ def warnings(ctx: Context, state: State, command: str | None) -> list[str]:
         ]
     notes = []
     for b in dry:
-        if ctx.config.mode == "warn" and b.get("told") != b.get("lease"):
-            b["told"] = b.get("lease")
+        if ctx.config.mode == "warn" and b.told != b.lease:
+            b.told = b.lease
             notes.append(
                 "claude-budget: " + refusal(b, team_name(ctx.config), running=False) + " (warn mode: going on)"
             )
     return notes
 
 
-def _label(b: Mapping[str, Any]) -> str:
+def _label(b: local.Lease) -> str:
     from budget_state.team.windows import from_row, label
 
-    w = b.get("window")
-    window = from_row(str(w[0]), int(w[1]), str(w[2])) if isinstance(w, list) and len(w) == 3 else None
-    scope = "the overall team budget" if b.get("scope") == "overall" else f"the team budget of {b.get('scope')}"
-    return f"{scope} ({b.get('metric')}/{label(window)})"
+    window = from_row(*b.window) if b.window is not None else None
+    scope = "the overall team budget" if b.scope == "overall" else f"the team budget of {b.scope}"
+    return f"{scope} ({b.metric}/{label(window)})"
 
 
 def _amount(metric: object, n: int) -> str:
@@ -246,22 +242,22 @@ def _amount(metric: object, n: int) -> str:
     return dollars(n) if metric == "usd" else f"{humanize(n)} tokens"
 
 
-def refusal(b: Mapping[str, Any], team: str, *, running: bool) -> str:
-    used, limit = count_value(b.get("team_used")), count_value(b.get("limit"))
-    others = max(0, count_value(b.get("team_leased")) - max(0, local.left(b)))
-    held = f"; {_amount(b.get('metric'), others)} of it is leased to machines still running" if others else ""
+def refusal(b: local.Lease, team: str, *, running: bool) -> str:
+    used, limit = b.team_used, b.limit
+    others = max(0, b.team_leased - max(0, b.left()))
+    held = f"; {_amount(b.metric, others)} of it is leased to machines still running" if others else ""
     head = "Team budget exceeded" if running else "Team budget spent"
     tail = "; claude-budget (kill mode) stopped this turn" if running else ""
     return (
-        f'{head}: {_label(b)} of team "{team}" has used {_amount(b.get("metric"), used)} of '
-        f"{_amount(b.get('metric'), limit)}{held}{tail}. To go on, raise it with: claude-budget team set "
-        f"{b.get('scope')} --{b.get('metric')} <more>"
+        f'{head}: {_label(b)} of team "{team}" has used {_amount(b.metric, used)} of '
+        f"{_amount(b.metric, limit)}{held}{tail}. To go on, raise it with: claude-budget team set "
+        f"{b.scope} --{b.metric} <more>"
     )
 
 
-def _unreachable_reason(t: Mapping[str, Any], ctx: Context) -> str:
+def _unreachable_reason(t: local.Team, ctx: Context) -> str:
     return (
-        f"claude-budget could not reach the team database ({t.get('error') or 'no answer'}), and this machine holds "
+        f"claude-budget could not reach the team database ({t.error or 'no answer'}), and this machine holds "
         "no team lease for it; on_team_unreachable is block. Check team_url, or set "
         'on_team_unreachable = "use-lease-then-warn"'
     )
@@ -271,8 +267,8 @@ def status_lines(ctx: Context, state: State) -> list[str]:
     """The team lines of ``/budget`` and ``claude-budget status``."""
     from budget_state.team.view import lines
 
-    t = _team_table(state)
-    mine = t if t is not None and t.get("key") == key(ctx.config) else None
+    t = local.held(state)
+    mine = t if t is not None and t.key == key(ctx.config) else None
     return lines(mine, team_name(ctx.config), on_unreachable=str(ctx.config.on_team_unreachable))
 
 
@@ -290,13 +286,6 @@ def status_json(ctx: Context, state: State) -> dict[str, Any]:
     """The ``team`` key of ``claude-budget status --json``."""
     from budget_state.team.view import machine_json
 
-    t = _team_table(state)
-    mine = t if t is not None and t.get("key") == key(ctx.config) else None
+    t = local.held(state)
+    mine = t if t is not None and t.key == key(ctx.config) else None
     return machine_json(mine, team_name(ctx.config))
-
-
-def _team_table(state: State) -> dict[str, Any] | None:
-    from budget_state.ledger import _records
-
-    found: dict[str, Any] | None = _records.feature_table(state, "team")
-    return found

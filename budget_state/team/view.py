@@ -3,11 +3,9 @@ last heard from the database. Pure (no network: ``claude-budget team status`` as
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from budget_state._model import count_value
 from budget_state.team import local
 
 
@@ -15,49 +13,48 @@ def _iso(v: object) -> str | None:
     return v.isoformat() if isinstance(v, datetime) else None
 
 
-def machine_json(t: Mapping[str, Any] | None, team: str) -> dict[str, Any]:
+def machine_json(t: local.Team | None, team: str) -> dict[str, Any]:
     """The ``team`` key of ``status --json`` (version 1 of its shape, docs/team.md)."""
-    t = t or {}
+    t = t or local.Team("", "")
     budgets = []
-    for bid, b in sorted(t.get("budgets", {}).items(), key=lambda kv: int(kv[0])):
-        w = b.get("window") if isinstance(b.get("window"), list) else ["total", 0, ""]
+    for bid, b in sorted(t.budgets.items(), key=lambda kv: int(kv[0])):
         budgets.append(
             {
                 "id": int(bid),
-                "scope": b.get("scope"),
-                "metric": b.get("metric"),
-                "window": _window_label(w),
-                "limit": count_value(b.get("limit")),
-                "team_used": count_value(b.get("team_used")),
-                "team_leased": count_value(b.get("team_leased")),
+                "scope": b.scope,
+                "metric": b.metric,
+                "window": _window_label(b.window or ("total", 0, "")),
+                "limit": b.limit,
+                "team_used": b.team_used,
+                "team_leased": b.team_leased,
                 "lease": {
-                    "id": b.get("lease"),
-                    "granted": count_value(b.get("granted")),
-                    "used": count_value(b.get("used")),
-                    "settled": count_value(b.get("settled")),
-                    "left": local.left(b),
-                    "valid_until": _iso(b.get("valid_until")),
+                    "id": b.lease,
+                    "granted": b.granted,
+                    "used": b.used,
+                    "settled": b.settled,
+                    "left": b.left(),
+                    "valid_until": _iso(b.valid_until),
                 },
             }
         )
     return {
         "team": team,
-        "synced": _iso(t.get("synced")),
-        "unreachable_since": _iso(t.get("unreachable")),
-        "error": t.get("error"),
+        "synced": _iso(t.synced),
+        "unreachable_since": _iso(t.unreachable),
+        "error": t.error,
         "budgets": budgets,
-        "closing": len(t.get("closing", {})),
-        "outages": count_value(t.get("outages")),
+        "closing": len(t.closing),
+        "outages": t.outages,
     }
 
 
-def _window_label(w: list[Any]) -> str:
+def _window_label(w: tuple[str, int, str]) -> str:
     from budget_state.team.windows import from_row, label
 
     return label(from_row(str(w[0]), int(w[1]), str(w[2])))
 
 
-def lines(t: Mapping[str, Any] | None, team: str, *, on_unreachable: str) -> list[str]:
+def lines(t: local.Team | None, team: str, *, on_unreachable: str) -> list[str]:
     """A few plain lines for the status text."""
     data = machine_json(t, team)
     out = [f'Team "{team}"']
