@@ -267,13 +267,17 @@ def test_per_run_figures_come_from_recent_and_finished_runs() -> None:
     problems: list[FieldError] = []
     state.commands["/r"] = Scope.load({"recent": "10,0,0,0,1 20,0,0,0,2"}, "commands./r", problems)
     assert problems == [] and per_run(state, "/r") == PerRun(3, 20, 30, 2, 3)
-    # a broken item (a hand edit's): the field reads as empty and is named (the ledger then drops it
-    # at its next write, keeping the file as it was beside it); the finished run still counts
-    for broken in ("10,0,0,0,1 20,0,0,0,2 x,1 1,2", [[10, 0, 0, 0, 1], [20, 0, 0, 0, 2], "junk"]):
+    # a broken item (a hand edit's): left out and named (the ledger then drops it at its next write,
+    # keeping the file as it was beside it); the other rows and the finished run still count
+    cases: list[tuple[object, list[int]]] = [
+        ("10,0,0,0,1 20,0,0,0,2 x,1,0,0,0 1,2", [2, 3]),
+        ([[10, 0, 0, 0, 1], [20, 0, 0, 0, 2], "junk"], [2]),
+    ]
+    for broken, bad in cases:
         problems = []
         state.commands["/r"] = Scope.load({"recent": broken}, "commands./r", problems)
-        assert [p.where for p in problems] == ["commands./r.recent"]
-        assert per_run(state, "/r") == PerRun(1, 30, 30, 3, 3)
+        assert [p.where for p in problems] == [f"commands./r.recent[{n}]" for n in bad]
+        assert per_run(state, "/r") == PerRun(3, 20, 30, 2, 3)
 
 
 def test_a_commands_limits_are_checked_when_first_asked_for(tmp_path: Path) -> None:

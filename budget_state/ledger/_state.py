@@ -237,7 +237,7 @@ class Scope(Tally):
                 elif key == "warned_limits":
                     s.warned_limits = {str(k): _count(v, f"{at}.{k}") for k, v in _table(value, at).items()}
                 elif key == "recent":
-                    s.recent = _recent(value, at)
+                    s.recent = _recent(value, at, problems)
                 elif key == "unpriced":
                     s.unpriced = _texts(value, at)
                 elif key == "unpriced_told":
@@ -293,22 +293,24 @@ class Scope(Tally):
 _PLAN_KEYS: Final = frozenset(("quota", "quota_runs", "quota_unattributed"))
 
 
-def _recent(value: object, where: str) -> list[list[int]]:
+def _recent(value: object, where: str, problems: list[FieldError]) -> list[list[int]]:
+    """A command's last runs' totals. A row a hand edit broke is left out and named; the others stay."""
     if isinstance(value, str):  # schema 2 kept "i,o,cc,cr,usd i,o,…" in the TOML ledger
-        rows = []
-        for item in value.split():
-            try:
-                rows.append(_row([int(v) for v in item.split(",")], where))
-            except ValueError:
-                raise FieldError(where, "runs' totals", value) from None
-        return rows
-    if type(value) is list:
-        if all(type(r) is list and len(r) == len(COUNTS) for r in value):
-            flat = [v for r in value for v in r]
-            if set(map(type, flat)) <= {int} and (not flat or (min(flat) >= 0 and max(flat) <= MAX_COUNT)):
-                return value  # the common case, checked at C speed (a status reads 200 of these)
-        return [_row(r, where) for r in value]
-    raise FieldError(where, "a list of runs' totals", value)
+        value = [item.split(",") for item in value.split()]
+        value = [[int(v) if v.isdigit() else v for v in row] for row in value]
+    if type(value) is not list:
+        raise FieldError(where, "a list of runs' totals", value)
+    if all(type(r) is list and len(r) == len(COUNTS) for r in value):
+        flat = [v for r in value for v in r]
+        if set(map(type, flat)) <= {int} and (not flat or (min(flat) >= 0 and max(flat) <= MAX_COUNT)):
+            return value  # the common case, checked at C speed (a status reads 200 of these)
+    rows = []
+    for n, r in enumerate(value):
+        try:
+            rows.append(_row(r, f"{where}[{n}]"))
+        except FieldError as e:
+            problems.append(e)
+    return rows
 
 
 #: a run's frontmatter budgets, as it started with them
