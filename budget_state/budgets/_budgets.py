@@ -17,15 +17,6 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
     from datetime import datetime, tzinfo
-    from typing import Protocol
-
-    class _Measured(Protocol):
-        @property
-        def metric(self) -> str: ...
-        @property
-        def used(self) -> int: ...
-        @property
-        def limit(self) -> int: ...
 
     from .._model import LimitStatus, Mode, ScopeStatus
 
@@ -289,10 +280,10 @@ def could_go_over(
     *,
     tokens: int,
     micros: int,
-    more: Iterable[_Measured] = (),
+    more: Iterable[LimitStatus] = (),
 ) -> bool:
     """Whether ``tokens`` (or ``micros`` micro-dollars) more would put any limit of the run over:
-    the scopes' limits and ``more`` (an orchestration's, which have the same metric/used/limit)."""
+    the scopes' limits and ``more`` (an orchestration's)."""
     scoped = [limit for s in (command, overall) if s is not None for limit in _limits(s)]
     return any(lim.used + (micros if lim.metric == "usd" else tokens) > lim.limit for lim in (*scoped, *more))
 
