@@ -125,6 +125,8 @@ class LimitStatus(NamedTuple):
 
     ``used`` and ``limit`` are tokens (the counted categories) or micro-dollars, by ``metric``.
     The 70/90/100 % thresholds work as on :class:`ScopeStatus`, in integers.
+    This project's limits are held by their :class:`ScopeStatus`; an orchestration's stand alone
+    (``orchestrator._scope.limits``) and say whose they are (``scope``) and what sets them (``flag``).
     """
 
     metric: str  # "tokens" | "usd"
@@ -137,6 +139,10 @@ class LimitStatus(NamedTuple):
     source: str | None = None  # env, config, frontmatter, orchestrator
     #: windowed limits: (tokens, micro-dollars) spent in the window, whichever the metric
     spent_in_window: tuple[int, int] | None = None
+    #: an orchestration's: "overall", "hourly" (its rolling ``window``) or the command drawing on it
+    scope: str | None = None
+    #: an orchestration's: the option that sets it, named in its messages ("--overall-token-budget")
+    flag: str | None = None
 
     @property
     def key(self) -> str:

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from budget_state._model import LimitStatus, Window
 from budget_state.ledger import _records
 from budget_state.ledger._ledger import new_state
 from budget_state.ledger._runs import join_orchestration
 from budget_state.ledger._state import LedgerState
 from budget_state.orchestrator._report import Row, View, duration, render
-from budget_state.orchestrator._scope import Limit
 
 GOLDEN = Path(__file__).parent / "data" / "orchestrate"
 NOW = datetime(2026, 12, 3, 14, 30, 15, tzinfo=timezone.utc)
@@ -25,6 +25,13 @@ REASON = (
     "Orchestration budget spent: the orchestration's overall token budget has used 8.0K tokens of 10K tokens (80%). "
     "To go on, raise --overall-token-budget."
 )
+
+
+def limit(scope: str, metric: str, used: int, amount: int, flag: str, minutes: int | None = None) -> LimitStatus:
+    """An orchestration's limit, as _scope.limits gives it."""
+    window = Window("rolling", minutes) if minutes is not None else None
+    return LimitStatus(metric, used, amount, window, source="orchestrator", scope=scope, flag=flag)
+
 
 FLEET = View(
     now=NOW,
@@ -34,10 +41,10 @@ FLEET = View(
     used=8000,
     usd_micros=6_500_000,
     overall=(
-        Limit("overall", "tokens", 8000, 10_000, "--overall-token-budget"),
-        Limit("overall", "usd", 6_500_000, 20_000_000, "--overall-cost-budget"),
+        limit("overall", "tokens", 8000, 10_000, "--overall-token-budget"),
+        limit("overall", "usd", 6_500_000, 20_000_000, "--overall-cost-budget"),
     ),
-    hourly=(Limit("hourly", "tokens", 600, 1000, "--hourly-token-budget", 60),),
+    hourly=(limit("hourly", "tokens", 600, 1000, "--hourly-token-budget", 60),),
     period=60,
     window_used=600,
     next_reset=30,
@@ -49,7 +56,7 @@ FLEET = View(
             "done",
             300,
             1_000_000,
-            Limit("/gitcommitgardener", "tokens", 300, 1000, "--command-budget"),
+            limit("/gitcommitgardener", "tokens", 300, 1000, "--command-budget"),
         ),
         Row(
             "/refreshgardener",
@@ -57,7 +64,7 @@ FLEET = View(
             "stopped",
             500,
             2_000_000,
-            Limit("/refreshgardener", "tokens", 500, 500, "--command-budget"),
+            limit("/refreshgardener", "tokens", 500, 500, "--command-budget"),
             REASON,
         ),
         Row(
@@ -66,7 +73,7 @@ FLEET = View(
             "running",
             450,
             1_500_000,
-            Limit("/gcploggardener", "tokens", 450, 500, "--command-budget"),
+            limit("/gcploggardener", "tokens", 450, 500, "--command-budget"),
         ),
         Row("/testgardener", 3, "skipped", 0, 0, None, REASON),
         Row("/docsgardener", 3, "queued", 0, 0, None),

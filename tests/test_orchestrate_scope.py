@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from budget_state._model import CATEGORIES, Usage
+from budget_state._model import CATEGORIES, Usage, Window
 from budget_state._steps import ORCHESTRATION_ENV
 from budget_state.budgets._budgets import decide
 from budget_state.ledger import _records
@@ -93,11 +93,39 @@ def test_the_hourly_budget_is_a_rolling_window_of_minutes() -> None:
     spend(state, "s2", 900, command=None, at=NOW - timedelta(minutes=59))
     spend(state, "s2", 200, command=None, at=NOW)
     (hourly,) = _scope.limits(state, OID, command=None, session=None, counted=CATEGORIES, now=NOW)
-    assert (hourly.scope, hourly.used, hourly.limit, hourly.window) == ("hourly", 1100, 1000, 60)
+    assert (hourly.scope, hourly.used, hourly.limit, hourly.window) == ("hourly", 1100, 1000, Window("rolling", 60))
     assert _scope.next_reset(state, OID, now=NOW, minutes=60) == 1
     later = NOW + timedelta(minutes=1)
     (hourly,) = _scope.limits(state, OID, command=None, session=None, counted=CATEGORIES, now=later)
     assert hourly.used == 200
+
+
+def test_an_orchestrations_limits_are_the_shared_limit_status_and_say_the_same() -> None:
+    from budget_state._model import LimitStatus
+
+    state = fleet({"tokens": 1000, "hourly_usd_micros": 2_000_000})
+    spend(state, "s2", 1000, command=None)
+    overall, hourly = _scope.limits(state, OID, command=None, session=None, counted=CATEGORIES, now=NOW)
+    assert overall == LimitStatus(
+        "tokens", 1000, 1000, None, source="orchestrator", scope="overall", flag="--overall-token-budget"
+    )
+    assert (overall.spent, overall.over, overall.left, overall.whole_percent) == (True, False, 0, 100)
+    assert (hourly.scope, hourly.metric, hourly.window, hourly.flag) == (
+        "hourly",
+        "usd",
+        Window("rolling", 60),
+        "--hourly-cost-budget",
+    )
+    assert (
+        _scope.describe(overall)
+        == "the orchestration's overall token budget has used 1.0K tokens of 1.0K tokens (100%)"
+    )
+    assert _scope.describe(hourly) == "the orchestration's dollar budget per 60 min has used $0.0000 of $2.00 (0%)"
+    verdict = decide(_scope.standings([overall, hourly]), "block", "start")
+    assert verdict.reason == (
+        "Orchestration budget spent: the orchestration's overall token budget has used 1.0K tokens of 1.0K tokens "
+        "(100%). To go on, raise --overall-token-budget."
+    )
 
 
 def test_persistent_budgets_count_the_ledgers_own_totals() -> None:

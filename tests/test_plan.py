@@ -23,10 +23,10 @@ from budget_state.budgets._plan import (
     parse_rate_limits,
     plan_path,
     plan_problem,
-    quota_start,
     quota_use,
     read_plan,
     record_plan,
+    standings,
 )
 from budget_state.ledger import _records, _runs
 from budget_state.ledger._ledger import new_state
@@ -249,10 +249,16 @@ def test_p50_and_p90_per_run_over_the_last_runs() -> None:
 NO_USE = QuotaUse()
 
 
-def decide(mode: str, plan: Plan | None, use: QuotaUse = NO_USE, **kw: Any) -> tuple[bool, str | None]:
+def decide(mode: Any, plan: Plan | None, use: QuotaUse = NO_USE, **kw: Any) -> tuple[bool, str | None]:
+    """A start, as plan_decision decides it: ``(allowed, the refusal or warn mode's note)``."""
+    from budget_state.budgets._budgets import decide as the_decision
+    from budget_state.budgets._budgets import warn_note
+
     args: dict[str, Any] = {"guard": 90.0, "quota_5h": None, "quota_7d": None}
     args.update(kw)
-    return quota_start(mode, plan, command="/big", use=use, now=NOW, zone=timezone.utc, **args)
+    found = list(standings(plan, command="/big", use=use, now=NOW, zone=timezone.utc, **args))
+    verdict = the_decision(found, mode, "start")
+    return verdict.allowed, verdict.reason if not verdict.allowed else warn_note(found, mode)
 
 
 def test_the_guard_refuses_at_or_above_it_naming_the_window_its_use_and_reset() -> None:
@@ -383,14 +389,30 @@ def test_doctor_names_an_untrusted_state_and_its_fix(tmp_path: Path) -> None:
 
 
 def test_kill_mode_stops_a_run_past_its_quota_budget_not_at_it() -> None:
-    from budget_state.budgets._plan import quota_running
+    from budget_state.budgets._budgets import decide as the_decision
 
     args: dict[str, Any] = {"command": "/big", "quota_5h": 10.0, "quota_7d": None, "now": NOW, "zone": timezone.utc}
-    message = quota_running(plan_at(50), use=QuotaUse(five_hour=10.5), **args)
-    assert message is not None and "(kill mode) stopped this turn" in message and "quotaBudget is 10%" in message
-    assert quota_running(plan_at(50), use=QuotaUse(five_hour=10.0), **args) is None
-    assert quota_running(None, use=QuotaUse(five_hour=50.0), **args) is None
-    assert quota_running(plan_at(50, five_reset=T - 1), use=QuotaUse(five_hour=50.0), **args) is None
+
+    def quota_running(
+        plan: Plan | None, *, use: QuotaUse, mode: Any = "kill", guard: float | None = None
+    ) -> str | None:
+        verdict = the_decision(standings(plan, use=use, guard=guard, **args), mode, "running")
+        assert verdict.allowed == (verdict.reason is None)
+        return verdict.reason
+
+    message = quota_running(plan_at(50), use=QuotaUse(five_hour=10.5))
+    assert message == (
+        "claude-budget (kill mode) stopped this turn: /big has taken about 10.5% of the plan's 5-hour window and "
+        "its quotaBudget is 10%; it resets at 11:00 (in 1h 0m). To go on, wait for the reset, or raise quotaBudget "
+        "in its command file."
+    )
+    assert quota_running(plan_at(50), use=QuotaUse(five_hour=10.0)) is None
+    assert quota_running(None, use=QuotaUse(five_hour=50.0)) is None
+    assert quota_running(plan_at(50, five_reset=T - 1), use=QuotaUse(five_hour=50.0)) is None
+    # block and warn mode never stop a running turn; quota_guard and the fit only hold back a start
+    assert quota_running(plan_at(50), use=QuotaUse(five_hour=10.5), mode="block") is None
+    assert quota_running(plan_at(50), use=QuotaUse(five_hour=10.5), mode="warn") is None
+    assert quota_running(plan_at(99), use=QuotaUse(five_hour=1.0, runs=5, p90=30.0), guard=90.0) is None
 
 
 def test_a_run_keeps_its_quota_budgets(tmp_path: Path) -> None:
@@ -479,3 +501,76 @@ def test_the_status_line_survives_a_busy_ledger_and_charges_later(
     out = io.StringIO()
     assert statusline.main([], stdin=io.BytesIO(json.dumps(payload).encode()), stdout=out, env=env) == 0
     assert "5h 42%" in out.getvalue(), out.getvalue()
+
+
+# --- one way to decide: the plan's limits are Standings, and decide() rules on them ----------------
+
+GUARD_NOTE = (
+    "the plan's 5-hour window is at 95%; it resets at 11:00 (in 1h 0m) — at or above quota_guard (90%). "
+    "To go on, wait for the reset, or raise quota_guard in .claude/budget.toml (or CLAUDE_BUDGET_QUOTA_GUARD)"
+)
+
+
+def ctx_of(tmp_path: Path, mode: str, guard: float | None = 90.0) -> Any:
+    from types import SimpleNamespace
+
+    from budget_state.budgets._config import Config
+
+    return SimpleNamespace(config=Config(mode=mode, quota_guard=guard, timezone="UTC"), env=env_of(tmp_path))  # type: ignore[arg-type]  # a Mode
+
+
+def test_the_plans_limits_are_standings_in_hundredths_of_a_percent() -> None:
+    use = QuotaUse(five_hour=10.5, seven_day=1.0, runs=3, p50=5.0, p90=12.5)
+    found = list(standings(plan_at(95), command="/big", use=use, guard=90.0, quota_5h=10.0, quota_7d=2.0, now=NOW))
+    assert [(s.source, s.scope, s.metric, s.used, s.limit, s.spent, s.over) for s in found] == [
+        ("plan", "/big", "percent", 9500, 9000, True, False),  # quota_guard: refuses a start, stops nothing
+        ("plan", "/big", "percent", 10750, 10000, True, False),  # the p90 fit: 95% + 12.5% > 100%
+        ("plan", "/big", "percent", 1050, 1000, True, True),  # quotaBudget, past it
+        ("plan", "/big", "percent", 100, 200, False, False),  # quotaBudget7d
+    ]
+    assert list(standings(None, command="/big", use=use, guard=90.0, quota_5h=10.0, quota_7d=2.0, now=NOW)) == []
+
+
+@pytest.mark.parametrize(
+    ("mode", "allowed", "reason", "notes"),
+    [
+        ("warn", True, None, [f"claude-budget: {GUARD_NOTE}."]),
+        ("block", False, f"claude-budget: /big not started: {GUARD_NOTE}.", []),
+        ("kill", False, f"claude-budget: /big not started: {GUARD_NOTE}.", []),
+    ],
+    ids=["warn-says-it", "block-refuses", "kill-refuses"],
+)
+def test_plan_decision_goes_through_decide(tmp_path: Path, mode: str, allowed: bool, reason: Any, notes: Any) -> None:
+    from budget_state.budgets._plan import plan_decision
+
+    record_plan(limits(95), env=env_of(tmp_path), now=NOW)
+    decision, said = plan_decision(ctx_of(tmp_path, mode), new_state(NOW), "/big", None, NOW)
+    assert (decision.allowed, decision.reason, said) == (allowed, reason, notes)
+    assert decision.scope == (None if allowed else "/big")
+    below, said = plan_decision(ctx_of(tmp_path, mode, guard=96.0), new_state(NOW), "/big", None, NOW)
+    assert below.allowed and below.reason is None and said == []
+
+
+def test_plan_running_stops_only_in_kill_mode_and_only_past_the_quota_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from budget_state._model import Budget
+    from budget_state.budgets import _plan
+
+    record_plan(limits(50), env=env_of(tmp_path), now=NOW)
+    budget = Budget(quota_5h=10.0)
+
+    def charged(pct: float) -> LedgerState:
+        state = new_state(NOW)
+        _runs.plan_table(state, "/big", "quota")["five_hour"] = [T + 3600, pct]
+        return state
+
+    over = _plan.plan_running(ctx_of(tmp_path, "kill"), charged(10.5), "/big", budget, NOW, zone=timezone.utc)
+    assert not over.allowed and over.scope == "/big"
+    assert over.reason is not None and over.reason.startswith("claude-budget (kill mode) stopped this turn: /big")
+    at_it = _plan.plan_running(ctx_of(tmp_path, "kill"), charged(10.0), "/big", budget, NOW, zone=timezone.utc)
+    assert at_it.allowed
+    # outside kill mode decide() does not ask: the account's file is not even read
+    monkeypatch.setattr(_plan, "read_plan", lambda env: pytest.fail("read in block mode"))
+    for mode in ("block", "warn"):
+        assert _plan.plan_running(ctx_of(tmp_path, mode), charged(50.0), "/big", budget, NOW).allowed

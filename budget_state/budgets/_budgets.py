@@ -1,9 +1,10 @@
 """Budget decisions and messages. Pure: statuses in, decisions and messages out; no I/O.
 
 One way to decide: every source of limits — this project's (:func:`local`, :func:`preflight`),
-an orchestration's (``orchestrator._scope.standings``) and a team's leases
-(``team.hook.standings``) — gives its limits as :class:`Standing` values, and :func:`decide`
-alone says, by mode and event, whether a start or a running turn may go on.
+the plan's windows (``_plan.standings``), an orchestration's (``orchestrator._scope.standings``)
+and a team's leases (``team.hook.standings``) — gives its limits as :class:`Standing` values, and
+:func:`decide` alone says, by mode and event, whether a start or a running turn may go on
+(:func:`warn_note` only says what warn mode tells the user of a start it lets through).
 
 What "spent" (used >= limit) and "over" (used > limit) mean, and the 70/90/100 % thresholds, are
 defined once, on :class:`~budget_state._model.ScopeStatus`; this module only decides with them.
@@ -16,15 +17,6 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
     from datetime import datetime, tzinfo
-    from typing import Protocol
-
-    class _Measured(Protocol):
-        @property
-        def metric(self) -> str: ...
-        @property
-        def used(self) -> int: ...
-        @property
-        def limit(self) -> int: ...
 
     from .._model import LimitStatus, Mode, ScopeStatus
 
@@ -39,7 +31,7 @@ class Decision(NamedTuple):
 
 ALLOW = Decision(True)
 
-Source = Literal["local", "orchestration", "team"]
+Source = Literal["local", "plan", "orchestration", "team"]
 #: what is asked: may a prompt start, or may a running turn go on (a tool call, the mod's request)?
 Event = Literal["start", "running"]
 
@@ -49,7 +41,10 @@ class Standing(NamedTuple):
 
     ``spent``: a start is refused; ``over``: a running turn is stopped (kill mode). ``refusal`` and
     ``stop`` are what the user is told in each case; ``scope`` names it in the :class:`Decision`.
-    ``metric``/``used``/``limit``: tokens or micro-dollars, as the source counts them.
+    ``metric``/``used``/``limit``: tokens or micro-dollars, as the source counts them (the plan's
+    windows: ``percent``, in hundredths of a percent).
+    ``note``: what warn mode says of a start it lets through past this limit (:func:`warn_note`);
+    None where the once-only threshold notices say it instead (this project's limits).
     """
 
     source: Source
@@ -61,6 +56,7 @@ class Standing(NamedTuple):
     over: bool
     refusal: str
     stop: str
+    note: str | None = None
 
 
 def decide(statuses: Iterable[Standing], mode: Mode, event: Event, /) -> Decision:
@@ -75,6 +71,17 @@ def decide(statuses: Iterable[Standing], mode: Mode, event: Event, /) -> Decisio
         if s.over if event == "running" else s.spent:
             return Decision(False, s.stop if event == "running" else s.refusal, s.scope)
     return ALLOW
+
+
+def warn_note(statuses: Iterable[Standing], mode: Mode, /) -> str | None:
+    """What warn mode tells the user of a start it lets through: the note of the limit that block
+    mode would have refused it on (the first spent one); None in other modes, or with none spent.
+
+    Not a second decision: :func:`decide` has already allowed the start; this only words it.
+    """
+    if mode != "warn":
+        return None
+    return next((s.note for s in statuses if s.spent), None)
 
 
 def _human(n: int) -> str:
@@ -273,10 +280,10 @@ def could_go_over(
     *,
     tokens: int,
     micros: int,
-    more: Iterable[_Measured] = (),
+    more: Iterable[LimitStatus] = (),
 ) -> bool:
     """Whether ``tokens`` (or ``micros`` micro-dollars) more would put any limit of the run over:
-    the scopes' limits and ``more`` (an orchestration's, which have the same metric/used/limit)."""
+    the scopes' limits and ``more`` (an orchestration's)."""
     scoped = [limit for s in (command, overall) if s is not None for limit in _limits(s)]
     return any(lim.used + (micros if lim.metric == "usd" else tokens) > lim.limit for lim in (*scoped, *more))
 

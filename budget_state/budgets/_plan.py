@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from .._model import Budget
     from ..ledger._records import RunRecord
     from ..ledger._state import LedgerState
-    from ._budgets import Decision
+    from ._budgets import Decision, Standing
 
 WINDOWS = ("five_hour", "seven_day")
 LABELS = {"five_hour": "5-hour", "seven_day": "7-day"}
@@ -526,8 +526,11 @@ def _resets_phrase(w: PlanWindow, now: datetime, zone: Any) -> str:
     return f"it resets at {when(w.resets_at, now, zone)}"
 
 
-def quota_start(
-    mode: str,
+def _hundredths(percent: float) -> int:
+    return round(percent * 100)
+
+
+def standings(
     plan: Plan | None,
     /,
     *,
@@ -538,93 +541,84 @@ def quota_start(
     quota_7d: float | None,
     now: datetime,
     zone: Any = None,
-) -> tuple[bool, str | None]:
-    """May ``command`` start, as far as the plan's windows go? ``(allowed, message)``.
+) -> Iterator[Standing]:
+    """The plan's windows as :func:`~._budgets.decide` reads them, for ``command``: quota_guard,
+    the p90 fit, then its quotaBudget and quotaBudget7d.
 
-    Block and kill mode refuse (the message is the reason); warn mode lets it start and the
-    message is a note. No plan data (an API-key login, a Claude Code that does not report the
-    windows) decides nothing. A stale window (past its reset) counts as 0 % used.
+    No plan data (an API-key login, a Claude Code that does not report the windows) gives none, and
+    a stale window (past its reset) none of its own: it counts as 0 % used. quota_guard and the fit
+    only refuse a start; a quotaBudget also stops a running command in kill mode once it has taken
+    *more* than it (at exactly it, the turn goes on).
     With ``quota_guard`` set, a command whose p90 share of the 5-hour window (over at least
     :data:`FIT_RUNS` runs) would not fit in what is left of it is refused too.
     """
     if plan is None:
-        return True, None
-    found: str | None = None
+        return
     five = plan.five_hour
     if five is not None and not five.stale(now) and guard is not None:
         used = five.used_now(now)
-        if used >= guard:
-            found = (
-                f"{_window_phrase(five, now, zone)} — at or above quota_guard ({_pct(guard)}). "
-                "To go on, wait for the reset, or raise quota_guard in .claude/budget.toml "
-                "(or CLAUDE_BUDGET_QUOTA_GUARD)"
-            )
-        elif use.p90 is not None and use.runs >= FIT_RUNS and used + use.p90 > 100:
-            found = (
+        yield _standing(
+            command,
+            used,
+            guard,
+            used >= guard,
+            f"{_window_phrase(five, now, zone)} — at or above quota_guard ({_pct(guard)}). "
+            "To go on, wait for the reset, or raise quota_guard in .claude/budget.toml "
+            "(or CLAUDE_BUDGET_QUOTA_GUARD)",
+        )
+        if use.p90 is not None and use.runs >= FIT_RUNS:
+            yield _standing(
+                command,
+                used + use.p90,
+                100.0,
+                used + use.p90 > 100,
                 f"a run of {command} takes about {_pct(use.p90)} of the 5-hour window (p90 of its last "
                 f"{use.runs} runs), more than the {_pct(100 - used)} left: {_window_phrase(five, now, zone)}. "
-                "To go on, wait for the reset, or set CLAUDE_BUDGET_QUOTA_GUARD=off"
+                "To go on, wait for the reset, or set CLAUDE_BUDGET_QUOTA_GUARD=off",
             )
     for limit, window, taken, key in (
         (quota_5h, plan.five_hour, use.five_hour, "quotaBudget"),
         (quota_7d, plan.seven_day, use.seven_day, "quotaBudget7d"),
     ):
-        if found is None and limit is not None and window is not None and not window.stale(now) and taken >= limit:
-            found = (
-                f"{command} has taken about {_pct(taken)} of the plan's {window.label} window and its {key} "
-                f"is {_pct(limit)}; {_resets_phrase(window, now, zone)}. "
-                f"To go on, wait for the reset, or raise {key} in its command file"
-            )
-    if found is None:
-        return True, None
-    if mode in ("block", "kill"):
-        return False, f"claude-budget: {command} not started: {found}."
-    return True, f"claude-budget: {found}."
+        if limit is None or window is None or window.stale(now):
+            continue
+        taken_phrase = (
+            f"{command} has taken about {_pct(taken)} of the plan's {window.label} window and its {key} "
+            f"is {_pct(limit)}; {_resets_phrase(window, now, zone)}. "
+            f"To go on, wait for the reset, or raise {key} in its command file"
+        )
+        stop = f"claude-budget (kill mode) stopped this turn: {taken_phrase}."
+        yield _standing(command, taken, limit, taken >= limit, taken_phrase, over=taken > limit, stop=stop)
 
 
-def quota_running(
-    plan: Plan | None,
-    /,
-    *,
-    command: str,
-    use: QuotaUse,
-    quota_5h: float | None,
-    quota_7d: float | None,
-    now: datetime,
-    zone: Any = None,
-) -> str | None:
-    """Kill mode: the stop message when a running ``command`` has taken more than its quotaBudget
-    (or quotaBudget7d) of the current window; None while it has not (at exactly it, it goes on)."""
-    if plan is None:
-        return None
-    for limit, window, taken, key in (
-        (quota_5h, plan.five_hour, use.five_hour, "quotaBudget"),
-        (quota_7d, plan.seven_day, use.seven_day, "quotaBudget7d"),
-    ):
-        if limit is not None and window is not None and not window.stale(now) and taken > limit:
-            return (
-                f"claude-budget (kill mode) stopped this turn: {command} has taken about {_pct(taken)} of the "
-                f"plan's {window.label} window and its {key} is {_pct(limit)}; {_resets_phrase(window, now, zone)}. "
-                f"To go on, wait for the reset, or raise {key} in its command file."
-            )
-    return None
+def _standing(
+    command: str, used: float, limit: float, spent: bool, found: str, /, *, over: bool = False, stop: str | None = None
+) -> Standing:
+    """One of the plan's limits: a refused start says ``found`` after "not started"; warn mode says it alone."""
+    from ._budgets import Standing
+
+    refusal = f"claude-budget: {command} not started: {found}."
+    return Standing(
+        "plan",
+        command,
+        "percent",
+        _hundredths(used),
+        _hundredths(limit),
+        spent,
+        over,
+        refusal,
+        refusal if stop is None else stop,
+        f"claude-budget: {found}.",
+    )
 
 
-def plan_decision(
-    ctx: Context, state: LedgerState, command: str, budget: Budget | None, now: datetime
-) -> tuple[Decision, list[str]]:
-    """The plan's 5-hour and 7-day windows (a subscription's limits, as Claude Code last reported
-    them): quota_guard and the command's quotaBudget, as the UserPromptSubmit hook and
-    ``budget_state.may_start`` decide; ``(decision, notes)``. No plan data decides nothing."""
-    from ._budgets import ALLOW, Decision
-
-    if ctx.config.quota_guard is None and (budget is None or (budget.quota_5h is None and budget.quota_7d is None)):
-        return ALLOW, []
+def _read_standings(
+    ctx: Context, state: LedgerState, command: str, budget: Budget | None, now: datetime, zone: Any
+) -> Iterator[Standing]:
+    """:func:`standings` for ``command`` with the account's windows, read only when
+    :func:`~._budgets.decide` asks (a running turn outside kill mode never does)."""
     plan = read_plan(ctx.env)
-    if plan is None:
-        return ALLOW, []
-    allowed, message = quota_start(
-        ctx.config.mode,
+    yield from standings(
         plan,
         command=command,
         use=quota_use(state, command, plan, now),
@@ -632,11 +626,41 @@ def plan_decision(
         quota_5h=budget.quota_5h if budget is not None else None,
         quota_7d=budget.quota_7d if budget is not None else None,
         now=now,
-        zone=ctx.config.zone(),
+        zone=zone,
     )
-    if not allowed:
-        return Decision(False, message, command), []
-    return ALLOW, [message] if message else []
+
+
+def plan_decision(
+    ctx: Context, state: LedgerState, command: str, budget: Budget | None, now: datetime
+) -> tuple[Decision, list[str]]:
+    """May ``command`` start, by the plan's 5-hour and 7-day windows (a subscription's limits, as
+    Claude Code last reported them): quota_guard and the command's quotaBudget, as the
+    UserPromptSubmit hook and ``budget_state.may_start`` decide; ``(decision, notes)``.
+
+    Block and kill mode refuse; warn mode lets it start with a note. No plan data decides nothing.
+    """
+    from ._budgets import ALLOW, decide, warn_note
+
+    if ctx.config.quota_guard is None and (budget is None or (budget.quota_5h is None and budget.quota_7d is None)):
+        return ALLOW, []
+    found = list(_read_standings(ctx, state, command, budget, now, ctx.config.zone()))
+    mode = ctx.config.mode
+    decision = decide(found, mode, "start")
+    note = warn_note(found, mode) if decision.allowed else None
+    return decision, [note] if note else []
+
+
+def plan_running(
+    ctx: Context, state: LedgerState, command: str, budget: Budget, now: datetime, /, *, zone: Any = None
+) -> Decision:
+    """May the running ``command`` go on, by the plan's windows? Kill mode stops it once it has taken
+    more than its quotaBudget (or quotaBudget7d) of the current window, as the status line last
+    charged it."""
+    from ._budgets import ALLOW, decide
+
+    if budget.quota_5h is None and budget.quota_7d is None:
+        return ALLOW
+    return decide(_read_standings(ctx, state, command, budget, now, zone), ctx.config.mode, "running")
 
 
 def plan_part(plan: Any, now: datetime, /, *, share: float | None = None, zone: Any = None) -> str:

@@ -144,8 +144,8 @@ def _judge(
     status = _orchestration_limit(ctx, state, session, status)
     decision = check_running(ctx.config.mode, status, overall, now=now, zone=call.zone)
     decision = _orchestrated(ctx, state, session, decision, status, now, running=True)
-    if decision.allowed and ctx.config.mode == "kill":
-        decision = _plan_running(call, state, running) or decision
+    if decision.allowed:
+        decision = _plan_running(call, state, running)
     if probe is not None and decision.allowed and _could_go_over(call, state, status, overall):
         raise _WaitFirst
     return decision
@@ -208,26 +208,17 @@ def _could_go_over(call: Call, state: State, status: ScopeStatus | None, overall
     return could_go_over(status, overall, tokens=2 * tokens, micros=2 * micros, more=more)
 
 
-def _plan_running(call: Call, state: State, running: OpenRun, /) -> Decision | None:
-    """Kill mode: a Decision that stops the running command when it took more than its quotaBudget
-    of the plan's window (as the status line last charged it); None to go on."""
+def _plan_running(call: Call, state: State, running: OpenRun, /) -> Decision:
+    """May the running command go on by the plan's windows (kill mode stops it once it took more
+    than its quotaBudget of a window)? A turn outside a command's run has no quotaBudget."""
+    from ..budgets._budgets import ALLOW
+
     budget = running.budget
     if running.command is None or budget is None or (budget.quota_5h is None and budget.quota_7d is None):
-        return None
-    from ..budgets._budgets import Decision
-    from ..budgets._plan import quota_running, quota_use, read_plan
+        return ALLOW  # and the plan's module is not loaded, on every tool call
+    from ..budgets._plan import plan_running
 
-    plan = read_plan(call.ctx.env)
-    message = quota_running(
-        plan,
-        command=running.command,
-        use=quota_use(state, running.command, plan, call.now),
-        quota_5h=budget.quota_5h,
-        quota_7d=budget.quota_7d,
-        now=call.now,
-        zone=call.zone,
-    )
-    return None if message is None else Decision(False, message, running.command)
+    return plan_running(call.ctx, state, running.command, budget, call.now, zone=call.zone)
 
 
 def _wait_for_transcript(call: Call, /) -> None:

@@ -11,12 +11,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .._model import Usage, dollars
+from .._model import LimitStatus, Usage, dollars
 from .._render import _COLORS, _EXCEEDED_COLOR, _ljust, _paint, _safe, _width
 from ..budgets._units import humanize
 from ..forecast import Planned, plan_exhaustion
 from ..ledger import _records as records
-from ..ledger._windows import parse_window
 from . import _scope
 from ._results import STATES, Result
 from ._schedule import estimate
@@ -35,7 +34,7 @@ class Row(NamedTuple):
     state: str
     used: int  # tokens the instance spent
     usd_micros: int
-    limit: _scope.Limit | None  # its per-command budget in this orchestration, if any
+    limit: LimitStatus | None  # its per-command budget in this orchestration, if any
     reason: str | None = None
 
 
@@ -46,8 +45,8 @@ class View(NamedTuple):
     mode: str
     used: int  # tokens (the counted categories) the budgets see: the orchestration's, or the ledger's
     usd_micros: int
-    overall: tuple[_scope.Limit, ...]  # tokens and/or usd
-    hourly: tuple[_scope.Limit, ...]
+    overall: tuple[LimitStatus, ...]  # tokens and/or usd
+    hourly: tuple[LimitStatus, ...]
     period: int
     window_used: int
     next_reset: int | None  # minutes
@@ -173,7 +172,7 @@ def _planned(
     fleet: FleetPlan,
     state: LedgerState,
     oid: str,
-    lim: _scope.Limit | None,
+    lim: LimitStatus | None,
     /,
     *,
     now: datetime,
@@ -183,8 +182,6 @@ def _planned(
     """The plan-aware forecast of one token limit of the orchestration (overall, or per period)."""
     if lim is None or lim.spent:
         return None
-
-    window = parse_window(f"{lim.window}m") if lim.window else None
     series = _scope._buckets(state, oid).series(0, "tokens", counted)
     return plan_exhaustion(
         series,
@@ -196,7 +193,7 @@ def _planned(
         behind=fleet.behind,
         active=fleet.active,
         slots=slots,
-        window=window,
+        window=lim.window,
     )
 
 
@@ -215,25 +212,20 @@ def duration(seconds: float, /) -> str:
     return f"{d}d {h}h" if h else f"{d}d"
 
 
-def _level(lim: _scope.Limit) -> str:
-    pct = lim.used * 100 // lim.limit if lim.limit else 0
-    return "exceeded" if pct >= 100 else "critical" if pct >= 90 else "warning" if pct >= 70 else "ok"
-
-
-def _bar(lim: _scope.Limit | None, width: int, color: bool) -> str:
+def _bar(lim: LimitStatus | None, width: int, color: bool) -> str:
     if lim is None:
         return "[" + " " * width + "]"
     fill = max(0, min(width, lim.used * width // lim.limit)) if lim.limit else 0
-    return "[" + _paint("#" * fill, _COLORS.get(_level(lim)), color) + "-" * (width - fill) + "]"
+    return "[" + _paint("#" * fill, _COLORS.get(lim.level), color) + "-" * (width - fill) + "]"
 
 
-def _pct(lim: _scope.Limit, color: bool) -> str:
+def _pct(lim: LimitStatus, color: bool) -> str:
     text = f"{lim.whole_percent}%"
-    code = _EXCEEDED_COLOR if lim.spent else _COLORS.get(_level(lim))
+    code = _EXCEEDED_COLOR if lim.spent else _COLORS.get(lim.level)
     return " " * (4 - len(text)) + _paint(text, code, color)
 
 
-def _short(lim: _scope.Limit, value: int) -> str:
+def _short(lim: LimitStatus, value: int) -> str:
     return dollars(value) if lim.metric == "usd" else humanize(value)
 
 
@@ -243,15 +235,15 @@ def _counts(view: View) -> str:
     )
 
 
-def _tokens_limit(limits: Sequence[_scope.Limit]) -> _scope.Limit | None:
+def _tokens_limit(limits: Sequence[LimitStatus]) -> LimitStatus | None:
     return next((lim for lim in limits if lim.metric == "tokens"), None)
 
 
-def _usd_limit(limits: Sequence[_scope.Limit]) -> _scope.Limit | None:
+def _usd_limit(limits: Sequence[LimitStatus]) -> LimitStatus | None:
     return next((lim for lim in limits if lim.metric == "usd"), None)
 
 
-def _eta(view: View, lim: _scope.Limit | None) -> str | None:
+def _eta(view: View, lim: LimitStatus | None) -> str | None:
     """When the token budget ``lim`` is spent ("12m", with the plan "12m (P10–P90 9m–16m)"), None if it
     cannot be told. With a plan-aware forecast, its answer; else the current rate's."""
     if lim is None or lim.metric != "tokens" or lim.spent:
@@ -270,12 +262,12 @@ def _eta(view: View, lim: _scope.Limit | None) -> str | None:
     return duration(math.ceil(lim.left / view.rate) * 60)
 
 
-def _plan_note(view: View, lim: _scope.Limit | None) -> str | None:
+def _plan_note(view: View, lim: LimitStatus | None) -> str | None:
     """The plan ends before the budget does: say so (the rate alone would say when it runs out)."""
     planned = view.plan_hourly if lim is not None and lim.scope == "hourly" else view.plan_overall
     if lim is None or lim.spent or planned is None or planned.minutes is not None or planned.rate.per_min <= 0:
         return None
-    return f"With the instances running and queued, {lim.label} is not expected to run out"
+    return f"With the instances running and queued, {_scope.label(lim)} is not expected to run out"
 
 
 def _efficiency(view: View) -> str:
@@ -292,9 +284,9 @@ def forecasts(view: View) -> list[str]:
             out.append(f"{r.label} {r.state}: {' '.join(r.reason.split())}")
     for lim in (*view.overall, *view.hourly):
         if lim.spent:
-            out.append(f"{lim.label} is spent ({lim.whole_percent}%)")
-        elif lim.whole_percent >= 90:
-            out.append(f"{lim.label} is at {lim.whole_percent}%")
+            out.append(f"{_scope.label(lim)} is spent ({lim.whole_percent}%)")
+        elif lim.reached >= 90:
+            out.append(f"{_scope.label(lim)} is at {lim.whole_percent}%")
     rate = f"{humanize(round(view.rate))} tok/min"
     eta = _eta(view, _tokens_limit(view.overall))
     if eta and view.plan_overall is not None:

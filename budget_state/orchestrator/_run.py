@@ -422,7 +422,7 @@ def dollar_cap(ctx: Any, state: LedgerState, oid: str, slot: Slot, /, *, now: da
     limits = _scope.limits(
         state, oid, command=slot.instance.command, session=slot.session, counted=ctx.config.counted, now=now
     )
-    found += [(lim.left, lim.label) for lim in limits if lim.metric == "usd"]
+    found += [(lim.left, _scope.label(lim)) for lim in limits if lim.metric == "usd"]
     for status in project_statuses(ctx, state, slot, now=now):
         if status is None:
             continue

@@ -24,6 +24,7 @@ from . import _scope
 
 if TYPE_CHECKING:
     from .._api import Context
+    from .._model import LimitStatus
     from ..ledger._state import LedgerState
     from ._options import Instance
 
@@ -115,7 +116,7 @@ def preflight(
             typical[cmd] = estimate(state, oid, cmd, counted)
         return typical[cmd]
 
-    def guess(lim: _scope.Limit) -> int:
+    def guess(lim: LimitStatus) -> int:
         total = typical_of(command)[lim.metric]
         for cmd, session in inflight:
             if lim.scope in ("overall", "hourly") or lim.scope == cmd:

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-from .._model import CATEGORIES, Usage, count_value, dollars
+from .._model import CATEGORIES, LimitStatus, Usage, Window, count_value, dollars
 from ..budgets._budgets import Decision, Standing, decide
 from ..ledger import _records as records
 from ..ledger._ledger import State, add_usage, subtable
@@ -38,49 +38,34 @@ KEEP = 10  # orchestrations kept in the ledger; the oldest finished ones go firs
 _BUCKET = (*CATEGORIES, "usd_micros")
 
 
-class Limit(NamedTuple):
-    """One budget an instance draws on, and where it stands. ``used``/``limit``: tokens or micro-dollars."""
+def _limit(scope: str, metric: str, used: int, limit: int, flag: str, minutes: int | None = None) -> LimitStatus:
+    """One budget an instance draws on: ``used``/``limit`` in tokens or micro-dollars; ``minutes``
+    for the rolling ("hourly") budgets."""
+    window = Window("rolling", minutes) if minutes is not None else None
+    return LimitStatus(metric, used, limit, window, source="orchestrator", scope=scope, flag=flag)
 
-    scope: str  # "overall", "hourly" or a command name
-    metric: str  # "tokens" | "usd"
-    used: int
-    limit: int
-    flag: str  # what sets it, for the message: "--overall-token-budget"
-    window: int | None = None  # minutes, for the rolling ("hourly") budgets
 
-    @property
-    def spent(self) -> bool:
-        return self.used >= self.limit
+def amount(lim: LimitStatus, value: int | None = None, /) -> str:
+    """``$1.20`` or ``12k tokens``: the limit's use, or ``value`` in its metric."""
+    from ..budgets._units import humanize
 
-    @property
-    def over(self) -> bool:
-        return self.used > self.limit
+    n = lim.used if value is None else value
+    return dollars(n) if lim.metric == "usd" else f"{humanize(n)} tokens"
 
-    @property
-    def left(self) -> int:
-        return max(0, self.limit - self.used)
 
-    @property
-    def whole_percent(self) -> int:
-        return max(0, self.used * 100 // self.limit) if self.limit > 0 else 0
+def label(lim: LimitStatus, /) -> str:
+    """What the user calls it: ``the orchestration's overall token budget``."""
+    what = "dollar" if lim.metric == "usd" else "token"
+    if lim.scope == "overall":
+        return f"the orchestration's overall {what} budget"
+    if lim.scope == "hourly":
+        minutes = lim.window.minutes if lim.window is not None else None
+        return f"the orchestration's {what} budget per {minutes} min"
+    return f"{lim.scope}'s {what} budget in this orchestration"
 
-    def amount(self, value: int | None = None) -> str:
-        from ..budgets._units import humanize
 
-        n = self.used if value is None else value
-        return dollars(n) if self.metric == "usd" else f"{humanize(n)} tokens"
-
-    @property
-    def label(self) -> str:
-        what = "dollar" if self.metric == "usd" else "token"
-        if self.scope == "overall":
-            return f"the orchestration's overall {what} budget"
-        if self.scope == "hourly":
-            return f"the orchestration's {what} budget per {self.window} min"
-        return f"{self.scope}'s {what} budget in this orchestration"
-
-    def describe(self) -> str:
-        return f"{self.label} has used {self.amount()} of {self.amount(self.limit)} ({self.whole_percent}%)"
+def describe(lim: LimitStatus, /) -> str:
+    return f"{label(lim)} has used {amount(lim)} of {amount(lim, lim.limit)} ({lim.whole_percent}%)"
 
 
 def table(state: State, oid: str, /) -> dict[str, Any] | None:
@@ -229,7 +214,7 @@ def limits(
     session: str | None,
     counted: tuple[str, ...],
     now: datetime,
-) -> list[Limit]:
+) -> list[LimitStatus]:
     """Every orchestration budget that an instance of ``command`` (session ``session``) draws on."""
     t = table(state, oid)
     if t is None:
@@ -238,14 +223,14 @@ def limits(
     lim: Mapping[str, Any] = found if isinstance(found, dict) else {}
     persistent = bool(t.get("persistent"))
     overall = records.scope(state, "overall").counters() if persistent else t
-    out: list[Limit] = []
+    out: list[LimitStatus] = []
 
     def add(scope: str, metric: str, source: Mapping[str, Any] | None, key: str, flag: str) -> None:
         limit = count_value(lim.get(key))
         if not limit:
             return
         used = used_by(source or {}, metric, counted)
-        out.append(Limit(scope, metric, used, limit, flag))
+        out.append(_limit(scope, metric, used, limit, flag))
 
     add("overall", "tokens", overall, "tokens", "--overall-token-budget")
     add("overall", "usd", overall, "usd_micros", "--overall-cost-budget")
@@ -257,7 +242,7 @@ def limits(
             ("usd", "hourly_usd_micros", usd, "--hourly-cost-budget"),
         ):
             if count_value(lim.get(key)):
-                out.append(Limit("hourly", metric, used, count_value(lim.get(key)), flag, period))
+                out.append(_limit("hourly", metric, used, count_value(lim.get(key)), flag, period))
     entry = t.get("instances", {}).get(session) if session else None
     if command and isinstance(entry, dict) and not entry.get("exempt"):
         if persistent:
@@ -269,7 +254,7 @@ def limits(
         for metric, key, flag in per_command:
             limit = count_value(entry.get(key))
             if limit:
-                out.append(Limit(command, metric, used_by(source or {}, metric, counted), limit, flag))
+                out.append(_limit(command, metric, used_by(source or {}, metric, counted), limit, flag))
     return out
 
 
@@ -308,30 +293,31 @@ def check(
     return decide(standings(found), mode, "running" if running else "start")
 
 
-def standings(found: Iterable[Limit], /, *, estimate: Callable[[Limit], int] | None = None) -> Iterator[Standing]:
+def standings(
+    found: Iterable[LimitStatus], /, *, estimate: Callable[[LimitStatus], int] | None = None
+) -> Iterator[Standing]:
     """The orchestration's limits as :func:`budget_state.budgets._budgets.decide` reads them. With
     ``estimate`` (what a start would add to a limit: a typical run), each limit is followed by
     whether that start would overspend it."""
     for lim in found:
+        scope = lim.scope or "orchestration"  # every limit of limits() has one
         yield Standing(
             "orchestration",
-            lim.scope,
+            scope,
             lim.metric,
             lim.used,
             lim.limit,
             lim.spent,
             lim.over,
-            f"Orchestration budget spent: {lim.describe()}. To go on, raise {lim.flag}.",
-            f"Orchestration budget exceeded: {lim.describe()}; claude-budget (kill mode) stopped this turn. "
+            f"Orchestration budget spent: {describe(lim)}. To go on, raise {lim.flag}.",
+            f"Orchestration budget exceeded: {describe(lim)}; claude-budget (kill mode) stopped this turn. "
             f"To go on, raise {lim.flag}.",
         )
         guess = estimate(lim) if estimate is not None else 0
         if guess:
             would = (
-                f"Orchestration budget would be exceeded: {lim.describe()}, and this run with those still "
-                f"running would add about {lim.amount(guess)}. To go on, raise {lim.flag}."
+                f"Orchestration budget would be exceeded: {describe(lim)}, and this run with those still "
+                f"running would add about {amount(lim, guess)}. To go on, raise {lim.flag}."
             )
             over = lim.used + guess > lim.limit
-            yield Standing(
-                "orchestration", lim.scope, lim.metric, lim.used + guess, lim.limit, over, False, would, would
-            )
+            yield Standing("orchestration", scope, lim.metric, lim.used + guess, lim.limit, over, False, would, would)
