@@ -136,7 +136,7 @@ def _status(
     now = now or utcnow()
     totals = records.scope(state, name)
     usage, last = totals.usage, totals.last_run
-    limits = evaluate(specs, state, name, now, counted=ctx.config.counted, zone=ctx.config.zone())
+    limits = evaluate(specs, state, name, now, counted=ctx.config.counted, zone=ctx.config.zone(), totals=totals)
     tokens = next((s for s in specs if s.key == "tokens"), None)
     return ScopeStatus(
         name,

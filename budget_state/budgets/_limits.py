@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .._model import CATEGORIES, LimitStatus, PerRun, Window, count_value
+from .._model import CATEGORIES, RECENT_RUNS, LimitStatus, PerRun, Window
 from .._model import per_run as quantiles
 from ..ledger import _records as records
 
@@ -52,12 +52,14 @@ def evaluate(
     *,
     counted: tuple[str, ...] = CATEGORIES,
     zone: tzinfo | None = None,
+    totals: records.ScopeTotals | None = None,
 ) -> tuple[LimitStatus, ...]:
-    """Where each limit of ``scope`` stands at ``now``."""
+    """Where each limit of ``scope`` stands at ``now``; ``totals``: its counters, when the caller has them."""
     from ..ledger._windows import MINUTES, QUARTERS, frees_at, minute_of, next_boundary, scope_buckets, start_minute
 
     specs = tuple(specs)
-    totals = records.scope(state, scope)
+    if totals is None:
+        totals = records.scope(state, scope)
     parsed: dict[str, Any] = {}
     # each window's resolution and first minute, once; a resolution's buckets are parsed from the
     # earliest of its windows' starts (a rolling one's "frees at" looks only inside the window too)
@@ -97,4 +99,9 @@ def per_run(state: Mapping[str, Any], command: str, /, *, counted: tuple[str, ..
     rows += [r.totals() for r in records.runs(state, command=command) if r.ended is not None]
     if not rows:
         return None
-    return quantiles((sum(r[i] for i, c in enumerate(CATEGORIES) if c in counted), count_value(r[4])) for r in rows)
+    # only the last RECENT_RUNS count; their values are counts already (recent_runs, RunRecord.totals)
+    rows = rows[-RECENT_RUNS:]
+    if counted == CATEGORIES:
+        return quantiles((r[0] + r[1] + r[2] + r[3], r[4]) for r in rows)
+    which = [i for i, c in enumerate(CATEGORIES) if c in counted]
+    return quantiles((sum([r[i] for i in which]), r[4]) for r in rows)

@@ -125,7 +125,9 @@ class Parts(dict):  # type: ignore[type-arg]  # values: a table (dict) or a buck
         self._files: set[str] = set()  # the listing's file names
         self._dir = str(self.folder)
         self._gone: set[str] = set()
-        self._was: dict[str, str] = {}  # repr of each entry as read: what is compared at the write
+        # each entry's bytes as read: what the write compares with (kept as bytes, so that a reader
+        # of 200 entries, status, pays nothing for it; a writer compares the few it read)
+        self._was: dict[str, bytes] = {}
         self.bad: list[PartError] = []  # entries whose file could not be read as one (left out)
 
     # --- reading ------------------------------------------------------------------------------
@@ -194,7 +196,7 @@ class Parts(dict):  # type: ignore[type-arg]  # values: a table (dict) or a buck
             self.bad.append(PartError(self.folder / name, str(e)[:200]))
             raise KeyError(key) from None
         dict.__setitem__(self, key, value)
-        self._was[key] = repr(value)
+        self._was[key] = data
         return value
 
     def _parse(self, data: bytes) -> Any:
@@ -330,10 +332,12 @@ class Parts(dict):  # type: ignore[type-arg]  # values: a table (dict) or a buck
         """``(relpath, bytes)`` of each entry changed since it was read, ``(relpath, None)`` for each removed."""
         for key in dict.keys(self):
             value = dict.__getitem__(self, key)
-            if self._was.get(key) != repr(value):
-                data = encode_part(self.kind, key, value)
-                if data is not None:
-                    yield f"{self.kind}/{encode(key)}{_suffix(self.kind)}", data
+            data = encode_part(self.kind, key, value)
+            was = self._was.get(key)
+            if was is not None and (data == was or repr(self._parse(was)) == repr(value)):
+                continue  # as read (the same bytes, or the same value written another way)
+            if data is not None:
+                yield f"{self.kind}/{encode(key)}{_suffix(self.kind)}", data
         for key in self._gone:
             yield f"{self.kind}/{encode(key)}{_suffix(self.kind)}", None
 
