@@ -389,7 +389,9 @@ def run_totals(run: dict[str, Any], /) -> list[int]:
 def recent_runs(table: Mapping[str, Any], /) -> list[list[int]]:
     """A command's ``recent``: the totals of its last finished runs, oldest first, as
     ``[input, output, cache_creation, cache_read, usd_micros]`` (ledger: ``"i,o,cc,cr,usd i,o,…"``;
-    an array of such arrays in ledgers written before). What a hand edit broke is left out."""
+    an array of such arrays in ledgers written before). What a hand edit broke is left out.
+
+    A new list, whose rows may be the table's own: read them, never change them."""
     recent = table.get("recent")
     if isinstance(recent, str):
         rows = []
@@ -402,8 +404,8 @@ def recent_runs(table: Mapping[str, Any], /) -> list[list[int]]:
                 rows.append(row)
         return rows
     if isinstance(recent, list):
-        if _plain_rows(recent):  # what the ledger writes: copied as it is (a status reads 200 of these)
-            return [r[:] for r in recent]
+        if _plain_rows(recent):  # what the ledger writes, taken as it is (a status reads 200 of these)
+            return list(recent)
         return [[count_value(v) for v in r] for r in recent if isinstance(r, list) and len(r) == len(_RUN_FIELDS)]
     return []
 
@@ -435,6 +437,12 @@ def _ranked(ordered: Sequence[int], q: float, /) -> int:
 def per_run(values: Iterable[tuple[int, int]], /, *, recent: int = RECENT_RUNS) -> PerRun:
     """p50 and p90 of ``(tokens, micro-dollars)`` of finished runs, oldest first; the last ``recent`` count."""
     runs = list(values)[-recent:] if recent > 0 else list(values)
-    tokens = sorted([t for t, _ in runs])  # each sorted once for both of its quantiles
-    usd = sorted([u for _, u in runs])
-    return PerRun(len(runs), _ranked(tokens, 0.5), _ranked(tokens, 0.9), _ranked(usd, 0.5), _ranked(usd, 0.9))
+    return per_run_of([t for t, _ in runs], [u for _, u in runs])
+
+
+def per_run_of(tokens: list[int], usd: list[int], /) -> PerRun:
+    """:func:`per_run` of the runs that count, given as their tokens and their micro-dollars (sorted
+    here, in place: each once for both of its quantiles)."""
+    tokens.sort()
+    usd.sort()
+    return PerRun(len(tokens), _ranked(tokens, 0.5), _ranked(tokens, 0.9), _ranked(usd, 0.5), _ranked(usd, 0.9))

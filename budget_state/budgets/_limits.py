@@ -11,8 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .._model import CATEGORIES, RECENT_RUNS, LimitStatus, PerRun, Window
-from .._model import per_run as quantiles
+from .._model import CATEGORIES, RECENT_RUNS, LimitStatus, PerRun, Window, per_run_of
 from ..ledger import _records as records
 
 if TYPE_CHECKING:
@@ -93,15 +92,39 @@ def evaluate(
     return tuple(out)
 
 
-def per_run(state: Mapping[str, Any], command: str, /, *, counted: tuple[str, ...] = CATEGORIES) -> PerRun | None:
-    """p50/p90 of a command's recent finished runs (those that left the ledger, and those still in it)."""
+def finished_runs(state: Mapping[str, Any], /) -> dict[str, list[list[int]]]:
+    """Each command's finished runs that the ledger file still holds, as ``RunRecord.totals``, oldest
+    first: for :func:`per_run` of every command at once (one pass over the runs, not one per command)."""
+    out: dict[str, list[list[int]]] = {}
+    for r in records.runs(state):
+        if r.ended is not None and r.command is not None:
+            out.setdefault(r.command, []).append(r.totals())
+    return out
+
+
+def per_run(
+    state: Mapping[str, Any],
+    command: str,
+    /,
+    *,
+    counted: tuple[str, ...] = CATEGORIES,
+    finished: Mapping[str, list[list[int]]] | None = None,
+) -> PerRun | None:
+    """p50/p90 of a command's recent finished runs (those that left the ledger, and those still in it).
+
+    ``finished``: :func:`finished_runs` of ``state``, when the caller asks for many commands."""
     rows = records.recent(state, command)
-    rows += [r.totals() for r in records.runs(state, command=command) if r.ended is not None]
+    if finished is None:
+        rows += [r.totals() for r in records.runs(state, command=command) if r.ended is not None]
+    else:
+        rows += finished.get(command, ())
     if not rows:
         return None
     # only the last RECENT_RUNS count; their values are counts already (recent_runs, RunRecord.totals)
     rows = rows[-RECENT_RUNS:]
     if counted == CATEGORIES:
-        return quantiles((r[0] + r[1] + r[2] + r[3], r[4]) for r in rows)
-    which = [i for i, c in enumerate(CATEGORIES) if c in counted]
-    return quantiles((sum([r[i] for i in which]), r[4]) for r in rows)
+        tokens = [r[0] + r[1] + r[2] + r[3] for r in rows]
+    else:
+        which = [i for i, c in enumerate(CATEGORIES) if c in counted]
+        tokens = [sum([r[i] for i in which]) for r in rows]
+    return per_run_of(tokens, [r[4] for r in rows])

@@ -82,21 +82,21 @@ class Rate(NamedTuple):
         return math.sqrt(self.dispersion / self.n_eff)
 
 
-def burn_rate(series: Sequence[tuple[int, int]], now: int, /, *, half_life: float | None = None) -> Rate:
+def burn_rate(
+    series: Sequence[tuple[int, int]], now: int, /, *, half_life: float | None = None, drift: bool = True
+) -> Rate:
     """The recent-weighted rate of ``series`` at epoch minute ``now`` (that minute included).
 
     :param series: sparse ``(epoch minute, value)`` pairs; minutes not listed had no usage, minutes
         after ``now`` are ignored, repeated minutes add up.
     :param half_life: force one memory (minutes; ``math.inf`` for the plain mean) instead of choosing.
+    :param drift: False: leave ``drift`` at 0 — only a time to exhaustion needs it (see
+        :func:`with_drift`), and a status shows the rates of many scopes that cannot run out.
     """
-    by_age: dict[int, int] = {}  # usage by age in minutes (0: the minute ``now``), only where some
-    for minute, value in series:
-        if now - MAX_MEMORY < minute <= now and value > 0:
-            by_age[now - minute] = by_age.get(now - minute, 0) + value
-    if not by_age:
+    ages = _ages(series, now)
+    if ages is None:
         return Rate()
-    span = max(by_age) + 1
-    ages = _Ages(by_age, span)
+    by_age, span = ages
     bins = [_binned(ages, width) for width in sorted(BINS)]  # what every half-life's dispersion reads
     candidates: list[tuple[float, float, float, float, float, float]] = []
     chosen = None
@@ -110,7 +110,22 @@ def burn_rate(series: Sequence[tuple[int, int]], now: int, /, *, half_life: floa
         chosen = candidate
     assert chosen is not None
     mu, _, h, n_eff, dispersion, df = chosen
-    return Rate(mu, h, n_eff, dispersion, span, len(by_age), df, _drift(ages, dispersion))
+    return Rate(mu, h, n_eff, dispersion, span, len(by_age), df, _drift(ages, dispersion) if drift else 0.0)
+
+
+def with_drift(series: Sequence[tuple[int, int]], now: int, rate: Rate, /) -> Rate:
+    """``rate``, made by ``burn_rate(series, now, drift=False)``, with its drift: what ``burn_rate``
+    would have returned with it."""
+    ages = _ages(series, now)
+    return rate if ages is None else rate._replace(drift=_drift(ages, rate.dispersion))
+
+
+def _ages(series: Sequence[tuple[int, int]], now: int, /) -> _Ages | None:
+    by_age: dict[int, int] = {}  # usage by age in minutes (0: the minute ``now``), only where some
+    for minute, value in series:
+        if now - MAX_MEMORY < minute <= now and value > 0:
+            by_age[now - minute] = by_age.get(now - minute, 0) + value
+    return _Ages(by_age, max(by_age) + 1) if by_age else None
 
 
 class _Ages(NamedTuple):

@@ -104,6 +104,20 @@ def _times(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
+def _decoder() -> Any:
+    """What ``json.loads(text, object_hook=_times)`` makes on every call (a decoder and its scanner),
+    made once: a status parses 200 parts (json is imported only when a part is read)."""
+    global _DECODER
+    if _DECODER is None:
+        import json
+
+        _DECODER = json.JSONDecoder(object_hook=_times)
+    return _DECODER
+
+
+_DECODER: Any = None
+
+
 class PartError(ValueError):
     """A part file that is not what it should be (names the file)."""
 
@@ -208,9 +222,7 @@ class Parts(dict):  # type: ignore[type-arg]  # values: a table (dict) or a buck
             if "\n" in line or "'" in line:
                 raise ValueError("not one line of buckets")
             return line
-        import json
-
-        value = json.loads(text, object_hook=_times)
+        value = _decoder().decode(text)
         if not isinstance(value, dict):
             raise ValueError("not a JSON object")
         return value
