@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Union
 from ._model import CATEGORIES, MAX_COUNT, ScopeStatus, Snapshot, Usage, slash_name
 from ._paths import cache_path, claude_home, display, find_project, ledger_path
 from .budgets._config import Config, load_config
-from .budgets._limits import LimitSpec, merge
+from .budgets._limits import LimitSpec, finished_runs, merge
 from .ledger import _records as records
 from .ledger._ledger import Ledger, State, utcnow
 from .ledger._runs import record, unpriced_models
@@ -96,12 +96,22 @@ def overall_status(ctx: Context, state: State, /, *, now: datetime | None = None
 
 
 def command_status(
-    ctx: Context, state: State, name: str, /, *, path: Path | None, budget: Budget | None, now: datetime | None = None
+    ctx: Context,
+    state: State,
+    name: str,
+    /,
+    *,
+    path: Path | None,
+    budget: Budget | None,
+    now: datetime | None = None,
+    finished: Mapping[str, list[list[int]]] | None = None,
 ) -> ScopeStatus:
-    """A command's status, its limits worked out from the config and its frontmatter."""
+    """A command's status, its limits worked out from the config and its frontmatter.
+
+    ``finished``: ``_limits.finished_runs(state)``, from a caller that asks for every command."""
     file = display(path, ctx.project) if path is not None else None
     error = budget.error if budget is not None else None
-    return scope_status(ctx, state, name, budget=budget, file=file, error=error, now=now)
+    return scope_status(ctx, state, name, budget=budget, file=file, error=error, now=now, finished=finished)
 
 
 def scope_status(
@@ -114,10 +124,11 @@ def scope_status(
     file: str | None,
     error: str | None = None,
     now: datetime | None = None,
+    finished: Mapping[str, list[list[int]]] | None = None,
 ) -> ScopeStatus:
     """A command's status from the frontmatter budgets it started with (the hooks keep them with the run)."""
     specs = command_specs(ctx, name, budget, file)
-    return _status(ctx, state, name, specs, file=file, error=error, now=now)
+    return _status(ctx, state, name, specs, file=file, error=error, now=now, finished=finished)
 
 
 def _status(
@@ -130,13 +141,14 @@ def _status(
     file: str | None = None,
     error: str | None = None,
     now: datetime | None = None,
+    finished: Mapping[str, list[list[int]]] | None = None,
 ) -> ScopeStatus:
     from .budgets._limits import evaluate, per_run
 
     now = now or utcnow()
     totals = records.scope(state, name)
     usage, last = totals.usage, totals.last_run
-    limits = evaluate(specs, state, name, now, counted=ctx.config.counted, zone=ctx.config.zone())
+    limits = evaluate(specs, state, name, now, counted=ctx.config.counted, zone=ctx.config.zone(), totals=totals)
     tokens = next((s for s in specs if s.key == "tokens"), None)
     return ScopeStatus(
         name,
@@ -150,7 +162,7 @@ def _status(
         last_run=last.isoformat() if last is not None else None,
         usd_micros=totals.usd_micros,
         limits=limits,
-        per_run=per_run(state, name, counted=ctx.config.counted) if name != "overall" else None,
+        per_run=per_run(state, name, counted=ctx.config.counted, finished=finished) if name != "overall" else None,
     )
 
 
@@ -201,12 +213,12 @@ def build_snapshot(ctx: Context, state: State, /, *, warnings: tuple[str, ...] =
     names |= set(ctx.config.command_limits)
     names.discard(STATUS_COMMAND)  # /budget is answered by the hook and never spends anything
     now = utcnow()
+    finished = finished_runs(state)  # the ledger file's runs, by command, once for all of them
     commands: dict[str, ScopeStatus] = {}
     for name in names:
         info = found.get(name)
-        commands[name] = command_status(
-            ctx, state, name, path=info.path if info else None, budget=info.budget if info else None, now=now
-        )
+        path, budget = (info.path, info.budget) if info else (None, None)
+        commands[name] = command_status(ctx, state, name, path=path, budget=budget, now=now, finished=finished)
     overall = overall_status(ctx, state, now=now)
     from .budgets._plan import plan_problem, quota_use, read_plan
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
+from itertools import chain
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -394,7 +395,9 @@ def run_totals(run: dict[str, Any], /) -> list[int]:
 def recent_runs(table: Mapping[str, Any], /) -> list[list[int]]:
     """A command's ``recent``: the totals of its last finished runs, oldest first, as
     ``[input, output, cache_creation, cache_read, usd_micros]`` (ledger: ``"i,o,cc,cr,usd i,o,…"``;
-    an array of such arrays in ledgers written before). What a hand edit broke is left out."""
+    an array of such arrays in ledgers written before). What a hand edit broke is left out.
+
+    A new list, whose rows may be the table's own: read them, never change them."""
     recent = table.get("recent")
     if isinstance(recent, str):
         rows = []
@@ -407,15 +410,32 @@ def recent_runs(table: Mapping[str, Any], /) -> list[list[int]]:
                 rows.append(row)
         return rows
     if isinstance(recent, list):
+        if _plain_rows(recent):  # what the ledger writes, taken as it is (a status reads 200 of these)
+            return list(recent)
         return [[count_value(v) for v in r] for r in recent if isinstance(r, list) and len(r) == len(_RUN_FIELDS)]
     return []
 
 
+def _plain_rows(rows: list[Any], /) -> bool:
+    """Every row a list of len(_RUN_FIELDS) plain ints (no bool) from 0 to MAX_COUNT: rows that
+    count_value would leave as they are. Checked in a few passes of C rather than value by value."""
+    if not rows:
+        return True
+    if set(map(type, rows)) != {list} or set(map(len, rows)) != {len(_RUN_FIELDS)}:
+        return False
+    flat = list(chain.from_iterable(rows))
+    return set(map(type, flat)) == {int} and min(flat) >= 0 and max(flat) <= MAX_COUNT
+
+
 def quantile(values: Sequence[int], q: float, /) -> int:
     """Nearest-rank quantile of ``values`` (always one of them: no invented numbers), 0 when empty."""
-    if not values:
+    return _ranked(sorted(values), q)
+
+
+def _ranked(ordered: Sequence[int], q: float, /) -> int:
+    """:func:`quantile` of values already sorted."""
+    if not ordered:
         return 0
-    ordered = sorted(values)
     rank = max(1, -(-len(ordered) * round(q * 1000) // 1000))  # ceil(n * q), in integers
     return ordered[min(rank, len(ordered)) - 1]
 
@@ -423,6 +443,12 @@ def quantile(values: Sequence[int], q: float, /) -> int:
 def per_run(values: Iterable[tuple[int, int]], /, *, recent: int = RECENT_RUNS) -> PerRun:
     """p50 and p90 of ``(tokens, micro-dollars)`` of finished runs, oldest first; the last ``recent`` count."""
     runs = list(values)[-recent:] if recent > 0 else list(values)
-    tokens = [t for t, _ in runs]
-    usd = [u for _, u in runs]
-    return PerRun(len(runs), quantile(tokens, 0.5), quantile(tokens, 0.9), quantile(usd, 0.5), quantile(usd, 0.9))
+    return per_run_of([t for t, _ in runs], [u for _, u in runs])
+
+
+def per_run_of(tokens: list[int], usd: list[int], /) -> PerRun:
+    """:func:`per_run` of the runs that count, given as their tokens and their micro-dollars (sorted
+    here, in place: each once for both of its quantiles)."""
+    tokens.sort()
+    usd.sort()
+    return PerRun(len(tokens), _ranked(tokens, 0.5), _ranked(tokens, 0.9), _ranked(usd, 0.5), _ranked(usd, 0.9))

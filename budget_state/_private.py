@@ -29,10 +29,14 @@ def read_private(path: Path | str, /, *, what: str | None = None) -> bytes | Non
     except OSError as e:
         raise LedgerError(f"cannot read {what or f'the ledger part {path}'}: {e.strerror}", path=Path(path)) from None
     try:
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
         st = os.fstat(fd)
+        regular = stat.S_ISREG(st.st_mode)
+        # a regular file's size is known: one read of a byte more takes it all, and coming back short
+        # says it is at its end (a status reads 400 parts: no second read each to find that out)
+        chunks = [os.read(fd, st.st_size + 1)] if regular else []
+        if not regular or len(chunks[0]) > st.st_size:  # not a file, or it grew meanwhile: read on
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
     except OSError as e:
         raise LedgerError(f"cannot read {what or f'the ledger part {path}'}: {e.strerror}", path=Path(path)) from None
     finally:

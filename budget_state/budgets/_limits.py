@@ -7,12 +7,11 @@ but for the ``state`` it reads: ``now`` and the time zone are passed in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .._model import CATEGORIES, LimitStatus, PerRun, Window, count_value
-from .._model import per_run as quantiles
+from .._model import CATEGORIES, RECENT_RUNS, LimitStatus, PerRun, Window, per_run_of
 from ..ledger import _records as records
 
 if TYPE_CHECKING:
@@ -54,12 +53,14 @@ def evaluate(
     *,
     counted: tuple[str, ...] = CATEGORIES,
     zone: tzinfo | None = None,
+    totals: records.ScopeTotals | None = None,
 ) -> tuple[LimitStatus, ...]:
-    """Where each limit of ``scope`` stands at ``now``."""
+    """Where each limit of ``scope`` stands at ``now``; ``totals``: its counters, when the caller has them."""
     from ..ledger._windows import MINUTES, QUARTERS, frees_at, minute_of, next_boundary, scope_buckets, start_minute
 
     specs = tuple(specs)
-    totals = records.scope(state, scope)
+    if totals is None:
+        totals = records.scope(state, scope)
     parsed: dict[str, Any] = {}
     # each window's resolution and first minute, once; a resolution's buckets are parsed from the
     # earliest of its windows' starts (a rolling one's "frees at" looks only inside the window too)
@@ -93,10 +94,39 @@ def evaluate(
     return tuple(out)
 
 
-def per_run(state: LedgerState, command: str, /, *, counted: tuple[str, ...] = CATEGORIES) -> PerRun | None:
-    """p50/p90 of a command's recent finished runs (those that left the ledger, and those still in it)."""
+def finished_runs(state: LedgerState, /) -> dict[str, list[list[int]]]:
+    """Each command's finished runs that the ledger file still holds, as ``RunRecord.totals``, oldest
+    first: for :func:`per_run` of every command at once (one pass over the runs, not one per command)."""
+    out: dict[str, list[list[int]]] = {}
+    for r in records.runs(state):
+        if r.ended is not None and r.command is not None:
+            out.setdefault(r.command, []).append(r.totals())
+    return out
+
+
+def per_run(
+    state: LedgerState,
+    command: str,
+    /,
+    *,
+    counted: tuple[str, ...] = CATEGORIES,
+    finished: Mapping[str, list[list[int]]] | None = None,
+) -> PerRun | None:
+    """p50/p90 of a command's recent finished runs (those that left the ledger, and those still in it).
+
+    ``finished``: :func:`finished_runs` of ``state``, when the caller asks for many commands."""
     rows = records.recent(state, command)
-    rows += [r.totals() for r in records.runs(state, command=command) if r.ended is not None]
+    if finished is None:
+        rows += [r.totals() for r in records.runs(state, command=command) if r.ended is not None]
+    else:
+        rows += finished.get(command, ())
     if not rows:
         return None
-    return quantiles((sum(r[i] for i, c in enumerate(CATEGORIES) if c in counted), count_value(r[4])) for r in rows)
+    # only the last RECENT_RUNS count; their values are counts already (recent_runs, RunRecord.totals)
+    rows = rows[-RECENT_RUNS:]
+    if counted == CATEGORIES:
+        tokens = [r[0] + r[1] + r[2] + r[3] for r in rows]
+    else:
+        which = [i for i, c in enumerate(CATEGORIES) if c in counted]
+        tokens = [sum([r[i] for i in which]) for r in rows]
+    return per_run_of(tokens, [r[4] for r in rows])

@@ -82,22 +82,22 @@ class Rate(NamedTuple):
         return math.sqrt(self.dispersion / self.n_eff)
 
 
-def burn_rate(series: Sequence[tuple[int, int]], now: int, /, *, half_life: float | None = None) -> Rate:
+def burn_rate(
+    series: Sequence[tuple[int, int]], now: int, /, *, half_life: float | None = None, drift: bool = True
+) -> Rate:
     """The recent-weighted rate of ``series`` at epoch minute ``now`` (that minute included).
 
     :param series: sparse ``(epoch minute, value)`` pairs; minutes not listed had no usage, minutes
         after ``now`` are ignored, repeated minutes add up.
     :param half_life: force one memory (minutes; ``math.inf`` for the plain mean) instead of choosing.
+    :param drift: False: leave ``drift`` at 0 — only a time to exhaustion needs it (see
+        :func:`with_drift`), and a status shows the rates of many scopes that cannot run out.
     """
-    by_age: dict[int, int] = {}  # usage by age in minutes (0: the minute ``now``), only where some
-    for minute, value in series:
-        if now - MAX_MEMORY < minute <= now and value > 0:
-            by_age[now - minute] = by_age.get(now - minute, 0) + value
-    if not by_age:
+    ages = _ages(series, now)
+    if ages is None:
         return Rate()
-    span = max(by_age) + 1
-    ages = _Ages(by_age, span)
-    bins = {width: _bins(ages, width) for width in BINS}
+    by_age, span = ages
+    bins = [_binned(ages, width) for width in sorted(BINS)]  # what every half-life's dispersion reads
     candidates: list[tuple[float, float, float, float, float, float]] = []
     chosen = None
     for h in (half_life,) if half_life is not None else HALF_LIVES:
@@ -110,7 +110,22 @@ def burn_rate(series: Sequence[tuple[int, int]], now: int, /, *, half_life: floa
         chosen = candidate
     assert chosen is not None
     mu, _, h, n_eff, dispersion, df = chosen
-    return Rate(mu, h, n_eff, dispersion, span, len(by_age), df, _drift(ages, dispersion))
+    return Rate(mu, h, n_eff, dispersion, span, len(by_age), df, _drift(ages, dispersion) if drift else 0.0)
+
+
+def with_drift(series: Sequence[tuple[int, int]], now: int, rate: Rate, /) -> Rate:
+    """``rate``, made by ``burn_rate(series, now, drift=False)``, with its drift: what ``burn_rate``
+    would have returned with it."""
+    ages = _ages(series, now)
+    return rate if ages is None else rate._replace(drift=_drift(ages, rate.dispersion))
+
+
+def _ages(series: Sequence[tuple[int, int]], now: int, /) -> _Ages | None:
+    by_age: dict[int, int] = {}  # usage by age in minutes (0: the minute ``now``), only where some
+    for minute, value in series:
+        if now - MAX_MEMORY < minute <= now and value > 0:
+            by_age[now - minute] = by_age.get(now - minute, 0) + value
+    return _Ages(by_age, max(by_age) + 1) if by_age else None
 
 
 class _Ages(NamedTuple):
@@ -160,16 +175,46 @@ def _weights(n: int, step: float, h: float) -> tuple[float, float]:
     return (1 - q**n) / (1 - q), (1 - q ** (2 * n)) / (1 - q * q)
 
 
-def _dispersion(bins: list[float], width: int, mu: float, h: float) -> tuple[float, float]:
+class _Binned(NamedTuple):
+    """What the dispersion needs of the ``width``-minute bins (see :func:`_dispersion`), the same
+    for every half-life: so it is worked out once per series, not once per half-life tried."""
+
+    width: int
+    pairs: int  #: successive differences of whole bins (bins - 1)
+    #: ``(j + 1, (b_j - b_(j+1))**2)`` of the pairs next to a bin with usage (the others are 0), in
+    #: the order the weighted sum takes them
+    terms: list[tuple[int, float]]
+
+
+def _binned(ages: _Ages, width: int) -> _Binned:
+    count = ages.span // width
+    sums: dict[int, int] = {}  # bin -> usage, only bins with some (most of a day's have none)
+    for age, value in ages.used.items():
+        j = age // width
+        if j < count:
+            sums[j] = sums.get(j, 0) + value
+    pairs = count - 1
+
+    def mean(j: int) -> float:
+        return sums.get(j, 0) / width
+
+    # pair j weighs r**(j+1) (see _dispersion); the set is made as a dense list of bins would make
+    # it (bins with usage in order, each adding the pair before and the pair after it), so the sum
+    # takes its terms in the same order, to the last bit
+    near = {k for j in sorted(sums) for k in (j - 1, j) if 0 <= k < pairs}
+    return _Binned(width, pairs, [(j + 1, (mean(j) - mean(j + 1)) ** 2) for j in near])
+
+
+def _dispersion(binned: _Binned, mu: float, h: float) -> tuple[float, float]:
     """(measured dispersion, its degrees of freedom) from bin means weighted like the rate; (0, 0) without.
 
     From successive differences of the bins (the Allan variance): ``E[(b_j - b_(j+1))**2] / 2`` is
     a bin mean's variance, and a change of level or a trend leaves it alone (it would inflate the
     plain variance around the mean, and with it the tolerance that lets a stale long memory win).
     """
-    if mu <= 0 or len(bins) < 2:
+    pairs, width = binned.pairs, binned.width
+    if mu <= 0 or pairs < 1:
         return 0.0, 0.0
-    pairs = len(bins) - 1
     # pair j weighs r**(j+1): geometric sums in closed form, and only the pairs next to a bin with
     # usage differ from 0 (most of a day's bins have none)
     r = 1.0 if math.isinf(h) else 2.0 ** (-width / h)
@@ -178,13 +223,12 @@ def _dispersion(bins: list[float], width: int, mu: float, h: float) -> tuple[flo
     else:
         total = r * (1 - r**pairs) / (1 - r)
         total2 = r * r * (1 - r ** (2 * pairs)) / (1 - r * r)
-    near = {k for j, b in enumerate(bins) if b for k in (j - 1, j) if 0 <= k < pairs}
-    var_bin = sum(r ** (j + 1) * (bins[j] - bins[j + 1]) ** 2 for j in near) / (2 * total)
+    var_bin = sum(r**e * d for e, d in binned.terms) / (2 * total)
     # Successive differences overlap, so they carry about 2/3 of a degree of freedom each.
     return var_bin * width / (mu * mu), (total * total / total2) * 2 / 3
 
 
-def _estimate(ages: _Ages, bins: dict[int, list[float]], h: float) -> tuple[float, float, float, float, float, float]:
+def _estimate(ages: _Ages, bins: list[_Binned], h: float) -> tuple[float, float, float, float, float, float]:
     """(mean per minute, its variance, half-life, n_eff, dispersion, its degrees of freedom) for one half-life."""
     sw, sw2 = _weights(ages.span, 1.0, h)
     if math.isinf(h):
@@ -197,8 +241,8 @@ def _estimate(ages: _Ages, bins: dict[int, list[float]], h: float) -> tuple[floa
     # than one bin width show only in wider bins. A wider view replaces the narrower one when it
     # sees clearly more (beyond the chi-square noise of its own few bins), not by chance.
     measured, df = 0.0, 0.0
-    for k, width in enumerate(sorted(bins)):
-        d, f = _dispersion(bins[width], width, mu, h)
+    for k, binned in enumerate(bins):  # narrowest first
+        d, f = _dispersion(binned, mu, h)
         if k == 0 or (f > 0 and d > measured * (1 + WIDER * math.sqrt(2 / f))):
             measured, df = d, f
     # Shrunk toward the prior by the evidence: with few bins the prior weighs as much as PRIOR_BINS of them.

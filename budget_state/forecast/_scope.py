@@ -7,7 +7,7 @@ from datetime import datetime
 
 from .._model import Forecast, LimitStatus
 from ._exhaust import Exhaustion, as_minute, exhaustion
-from ._rate import burn_rate
+from ._rate import Rate, burn_rate, with_drift
 
 
 def forecast_scope(
@@ -26,20 +26,25 @@ def forecast_scope(
         ``(epoch minute, value)``, for at least the longest rolling span and the last hours.
     """
     minute, _ = as_minute(now)
-    rates = {"tokens": burn_rate(tokens, minute), "usd": burn_rate(usd, minute)}
+    series = {"tokens": tokens, "usd": usd}
+    # the rates without their drift, which only a limit that can still run out needs (added below)
+    rates = {metric: burn_rate(values, minute, drift=False) for metric, values in series.items()}
+    drifting: dict[str, Rate] = {}
     best: tuple[Exhaustion, LimitStatus] | None = None
     for limit in limits:
         if limit.limit <= 0 or limit.metric not in rates or limit.used >= limit.limit:
             continue  # a spent limit has run out already: its row says so, and when it resets
+        if limit.metric not in drifting:
+            drifting[limit.metric] = with_drift(series[limit.metric], minute, rates[limit.metric])
         calendar = limit.window is not None and limit.window.kind == "calendar"
         e = exhaustion(
-            tokens if limit.metric == "tokens" else usd,
+            series[limit.metric],
             used=limit.used,
             limit=limit.limit,
             now=now,
             window=limit.window,
             window_end=limit.resets_at if calendar else None,
-            rate=rates[limit.metric],
+            rate=drifting[limit.metric],
         )
         if e.minutes is not None and (best is None or e.minutes < (best[0].minutes or 0.0)):
             best = (e, limit)

@@ -95,9 +95,10 @@ def scope(state: LedgerState, name: str, /) -> ScopeTotals:
 
 def recent(state: LedgerState, command: str, /) -> list[list[int]]:
     """A command's last finished runs that left the ledger file (``recent``), oldest first, as
-    ``[input, output, cache_creation, cache_read, usd_micros]``."""
+    ``[input, output, cache_creation, cache_read, usd_micros]``: a new list of the ledger's own rows
+    (read them, never change them)."""
     found = state.scope(command) if command != "overall" else None
-    return [list(r) for r in found.recent] if found is not None else []
+    return list(found.recent) if found is not None else []
 
 
 def command_names(state: LedgerState, /) -> list[str]:

@@ -93,17 +93,22 @@ class Buckets:
         rows: dict[int, list[int]] = {}
         if not isinstance(text, str):
             return cls(rows)
+        width = len(_FIELDS)
         for item in text.split():
             minute, _, values = item.partition(":")
             try:
                 key = int(minute)
                 if since is not None and key < since:
                     continue
-                numbers = [int(v) for v in values.split(",")]
+                numbers = list(map(int, values.split(",")))
             except ValueError:
                 continue
-            if len(numbers) == len(_FIELDS) and all(0 <= n <= MAX_COUNT for n in numbers):
-                row = rows.setdefault(key, [0] * len(_FIELDS))
+            if len(numbers) != width or min(numbers) < 0 or max(numbers) > MAX_COUNT:
+                continue
+            row = rows.get(key)
+            if row is None:
+                rows[key] = numbers  # the usual case: each minute once (adding to zeros is this row)
+            else:
                 for i, n in enumerate(numbers):
                     row[i] = min(row[i] + n, MAX_COUNT)
         return cls(rows)
