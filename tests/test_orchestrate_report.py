@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from budget_state._model import LimitStatus, Window
-from budget_state.ledger import _records
 from budget_state.ledger._ledger import new_state
 from budget_state.ledger._runs import join_orchestration
 from budget_state.ledger._state import LedgerState
@@ -137,7 +136,7 @@ def _fleet_state(limit: int) -> tuple[LedgerState, list, datetime]:
         charge = _scope.charger(state, session, start + timedelta(minutes=minute))
         assert charge is not None
         charge({"output": 1000}, "m", "/a")
-    _records.made_table(state, "orchestrations", "o")["instances"]["s1"]["finished"] = True
+    _scope.table(state, "o").instances["s1"].finished = True  # type: ignore[union-attr]
     results = [
         Result("/a", "1", 1, "s1", "done", 0, Usage(output=20_000), started=0.0, seconds=1200.0),
         Result("/a", "2", 1, "s2", "running", started=1200.0),

@@ -143,7 +143,7 @@ def test_persistent_budgets_count_the_ledgers_own_totals() -> None:
 def test_the_preflight_estimate_refuses_a_start_that_would_not_fit() -> None:
     state = fleet({"tokens": 10_000})
     spend(state, "s1", 6000, command="/a")
-    _records.made_table(state, "orchestrations", OID)["instances"]["s1"]["finished"] = True
+    _scope.table(state, OID).instances["s1"].finished = True  # type: ignore[union-attr]
     assert estimate(state, OID, "/a", CATEGORIES) == {"tokens": 6000, "usd": 0}
     assert estimate(state, OID, "/new", CATEGORIES) == {"tokens": 6000, "usd": 0}  # the fleet's typical run
     found = _scope.limits(state, OID, command="/b", session="s2", counted=CATEGORIES, now=NOW)
@@ -232,3 +232,21 @@ def test_the_max_budget_usd_is_what_is_left_of_the_tightest_dollar_budget(tmp_pa
     assert cap({"usd_micros": 500_000}, 1_000_000) == (250_000, "the orchestration's overall dollar budget")
     assert cap({}, None) == (3_000_000, "the project's overall dollar budget")  # its ledger spent nothing
     assert usd_arg(750_000) == "0.75" and usd_arg(1) == "0.000001" and usd_arg(3_000_000) == "3"
+
+
+def test_an_orchestrations_table_reads_back_what_it_wrote_and_a_hand_edit_reads_as_empty() -> None:
+    state = new_state(NOW)
+    _scope.register(state, "o", mode="kill", persistent=False, period=30, limits={"tokens": 5000}, now=NOW)
+    _scope.add_instance(state, "o", "s1", command="/a", limit=100, usd_limit=None, exempt=False)
+    join_orchestration(state, "s1", "o")
+    charge = _scope.charger(state, "s1", NOW)
+    assert charge is not None
+    charge({"input": 10, "usd_micros": 3}, "m", "/a")
+    written = state.dump()["orchestrations"]
+    again = _scope.Orchestrations.load(written)
+    assert again is not None and again.dump() == written
+    o = again.by_id["o"]
+    assert (o.period, o.limits, o.instances["s1"].requests, o.commands["/a"].input) == (30, {"tokens": 5000}, 1, 10)
+    broken = _scope.Orchestrations.load({"o": {"period": "soon", "limits": {"tokens": "lots"}, "input": -4}, "x": 3})
+    assert broken is not None and list(broken.by_id) == ["o"]
+    assert (broken.by_id["o"].period, broken.by_id["o"].limits, broken.by_id["o"].input) == (60, {}, 0)

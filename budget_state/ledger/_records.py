@@ -177,6 +177,8 @@ def made_table(
         raise ValueError(f"{kind} is not a feature's table")
     tables = state.tables
     top = tables.get(kind)
+    if isinstance(top, FeatureValue):
+        raise TypeError(f"the {kind} table is its feature's typed value: change it through feature_value")
     if key is None:
         if replace is not None or not isinstance(top, dict):
             top = tables[kind] = replace if replace is not None else {}

@@ -17,9 +17,9 @@ Plain classes with ``__slots__``, not dataclasses: the hook imports this on ever
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from datetime import datetime
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, TypeVar, runtime_checkable
 
 from .._model import _RUN_FIELDS, MAX_COUNT, RECENT_RUNS, Usage
 
@@ -127,10 +127,45 @@ def add_count(current: int, value: object, correction: bool) -> int:
     return max(0, min(current + value, MAX_COUNT))
 
 
+def _read_fields(
+    field: Callable[[str, object, str, list[FieldError]], None],
+    table: Mapping[str, Any],
+    where: str,
+    problems: list[FieldError],
+) -> None:
+    """Read each field of ``table`` with ``field``; one of the wrong kind reads as empty and is named in
+    ``problems`` (the ledger then says which, and keeps the file as it was: _ledger._note_fields)."""
+    for key, value in table.items():
+        try:
+            field(key, value, where, problems)
+        except FieldError as e:
+            problems.append(e)
+
+
 def _put(out: dict[str, Any], key: str, value: object) -> None:
     """Set ``key`` unless the value is empty (TOML has no null; an empty field is an absent one)."""
     if value is not None and value != [] and value != {}:
         out[key] = value
+
+
+_R = TypeVar("_R", bound="_Read")
+
+
+class _Read:
+    """A table read field by field (:meth:`_field`) into a new value: the ``load`` of a class made with no arguments."""
+
+    __slots__ = ()
+
+    @classmethod
+    def load(cls: type[_R], table: object, where: str, problems: list[FieldError]) -> _R:
+        """Read a table written by ``dump``; a field of the wrong kind is left out, and named in ``problems``."""
+        t = _table(table, where)
+        value = cls()
+        _read_fields(value._field, t, where, problems)
+        return value
+
+    def _field(self, key: str, value: object, where: str, problems: list[FieldError]) -> None:
+        raise NotImplementedError
 
 
 # --- the classes -----------------------------------------------------------------------------------
@@ -167,6 +202,23 @@ class Tally:
     def counters(self) -> dict[str, int]:
         return dict(zip(COUNTS, self.totals()))
 
+    def amount(self, metric: str, counted: tuple[str, ...]) -> int:
+        """Micro-dollars (``usd``) or the counted tokens (as ``_records.ScopeTotals.amount``)."""
+        return self.usd_micros if metric == "usd" else self.usage().total(counted)
+
+    def read_counts(self, table: Mapping[str, Any]) -> None:
+        """The counts of a feature's own table (an orchestration's), leniently: what is not a count is 0."""
+        for k in COUNTS:
+            value = table.get(k)
+            setattr(self, k, value if type(value) is int and 0 <= value <= MAX_COUNT else 0)
+        models = table.get("models")
+        if isinstance(models, dict):
+            self.models = {
+                str(m): {k: v for k, v in c.items() if k in COUNTS and type(v) is int and 0 <= v <= MAX_COUNT}
+                for m, c in models.items()
+                if isinstance(c, dict)
+            }
+
     def _load_field(self, key: str, value: object, where: str) -> bool:
         """Read one of the tally's own fields; False when ``key`` is not one."""
         if key in COUNTS:
@@ -177,7 +229,7 @@ class Tally:
             return False
         return True
 
-    def _dump_counts(self, out: dict[str, Any]) -> None:
+    def dump_counts(self, out: dict[str, Any]) -> None:
         for k in COUNTS:
             v = getattr(self, k)
             if v:
@@ -186,7 +238,7 @@ class Tally:
             out["models"] = {m: dict(c) for m, c in self.models.items()}
 
 
-class Scope(Tally):
+class Scope(Tally, _Read):
     """``overall`` or one command: its counters since its last reset, its runs, and what it was told."""
 
     __slots__ = (
@@ -216,43 +268,35 @@ class Scope(Tally):
         self.plan: dict[str, dict[str, Any]] = {}
         self.extra: dict[str, Any] = {}
 
-    @classmethod
-    def load(cls, table: object, where: str, problems: list[FieldError]) -> Scope:
-        """Read a table written by :meth:`dump`; a field of the wrong kind is left out, and named in ``problems``."""
-        t = _table(table, where)
-        s = cls()
-        for key, value in t.items():
-            try:
-                if s._load_field(key, value, where):
-                    continue
-                at = f"{where}.{key}"
-                if key == "runs":
-                    s.runs = _count(value, at)
-                elif key == "last_run":
-                    s.last_run = _time(value, at)
-                elif key == "since":
-                    s.since = _time(value, at)
-                elif key == "warned":
-                    s.warned = _count(value, at)
-                elif key == "warned_limits":
-                    s.warned_limits = {str(k): _count(v, f"{at}.{k}") for k, v in _table(value, at).items()}
-                elif key == "recent":
-                    s.recent = _recent(value, at, problems)
-                elif key == "unpriced":
-                    s.unpriced = _texts(value, at)
-                elif key == "unpriced_told":
-                    s.unpriced_told = _texts(value, at)
-                elif key in _PLAN_KEYS:
-                    s.plan[key] = _table(value, at)
-                else:
-                    s.extra[key] = value
-            except FieldError as e:  # the field reads as empty; the ledger tells which it was
-                problems.append(e)
-        return s
+    def _field(self, key: str, value: object, where: str, problems: list[FieldError]) -> None:
+        """Read one field of the table (FieldError when it is of the wrong kind; ``problems``: a part of it)."""
+        if self._load_field(key, value, where):
+            return
+        at = f"{where}.{key}"
+        if key == "runs":
+            self.runs = _count(value, at)
+        elif key == "last_run":
+            self.last_run = _time(value, at)
+        elif key == "since":
+            self.since = _time(value, at)
+        elif key == "warned":
+            self.warned = _count(value, at)
+        elif key == "warned_limits":
+            self.warned_limits = {str(k): _count(v, f"{at}.{k}") for k, v in _table(value, at).items()}
+        elif key == "recent":
+            self.recent = _recent(value, at, problems)
+        elif key == "unpriced":
+            self.unpriced = _texts(value, at)
+        elif key == "unpriced_told":
+            self.unpriced_told = _texts(value, at)
+        elif key in _PLAN_KEYS:
+            self.plan[key] = _table(value, at)
+        else:
+            self.extra[key] = value
 
     def dump(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        self._dump_counts(out)
+        self.dump_counts(out)
         _put(out, "runs", self.runs or None)
         _put(out, "last_run", self.last_run)
         _put(out, "since", self.since)
@@ -354,36 +398,36 @@ class Run(Tally):
         """Read a table written by :meth:`dump`; a field of the wrong kind is left out, and named in ``problems``."""
         t = _table(table, where)
         r = cls(_text(t.get("prompt"), f"{where}.prompt"))  # a run without its prompt id is no run: raised
-        for key, value in t.items():
-            try:
-                if r._load_field(key, value, where):
-                    continue
-                at = f"{where}.{key}"
-                if key == "prompt":
-                    continue
-                if key == "command":
-                    r.command = _text(value, at)
-                elif key == "session":
-                    r.session = _text(value, at)
-                elif key == "started":
-                    r.started = _time(value, at)
-                elif key == "ended":
-                    r.ended = _time(value, at)
-                elif key == "source":
-                    r.source = _text(value, at)
-                elif key == "file":
-                    r.file = _text(value, at)
-                elif key == "limit":
-                    r.limit = _count(value, at)
-                elif key == "budget":
-                    r.budget = _front(value, at)
-                elif key in ("quota_5h", "quota_7d"):
-                    r.shares[key] = _share(value, at)
-                else:
-                    r.extra[key] = value
-            except FieldError as e:  # the field reads as empty; the ledger tells which it was
-                problems.append(e)
+        _read_fields(r._field, t, where, problems)
         return r
+
+    def _field(self, key: str, value: object, where: str, problems: list[FieldError]) -> None:
+        """Read one field of the table (FieldError when it is of the wrong kind; ``problems``: a part of it)."""
+        if self._load_field(key, value, where):
+            return
+        at = f"{where}.{key}"
+        if key == "prompt":
+            return
+        if key == "command":
+            self.command = _text(value, at)
+        elif key == "session":
+            self.session = _text(value, at)
+        elif key == "started":
+            self.started = _time(value, at)
+        elif key == "ended":
+            self.ended = _time(value, at)
+        elif key == "source":
+            self.source = _text(value, at)
+        elif key == "file":
+            self.file = _text(value, at)
+        elif key == "limit":
+            self.limit = _count(value, at)
+        elif key == "budget":
+            self.budget = _front(value, at)
+        elif key in ("quota_5h", "quota_7d"):
+            self.shares[key] = _share(value, at)
+        else:
+            self.extra[key] = value
 
     def dump(self) -> dict[str, Any]:
         out: dict[str, Any] = {"prompt": self.prompt}
@@ -392,7 +436,7 @@ class Run(Tally):
         _put(out, "started", self.started)
         _put(out, "ended", self.ended)
         _put(out, "source", self.source)
-        self._dump_counts(out)
+        self.dump_counts(out)
         _put(out, "budget", dict(self.budget))
         _put(out, "file", self.file)
         _put(out, "limit", self.limit)
@@ -449,7 +493,7 @@ def remember(table: dict[str, str], key: str, value: str) -> None:
         del table[next(iter(table))]
 
 
-class Session:
+class Session(_Read):
     """One Claude Code session: its read cursors, its open run, and the links from its tool calls,
     follow-up turns and subagents to the runs they belong to."""
 
@@ -493,56 +537,48 @@ class Session:
         self.orchestration: str | None = None
         self.extra: dict[str, Any] = {}
 
-    @classmethod
-    def load(cls, table: object, where: str, problems: list[FieldError]) -> Session:
-        """Read a table written by :meth:`dump`; a field of the wrong kind is left out, and named in ``problems``."""
-        t = _table(table, where)
-        s = cls()
-        for key, value in t.items():
-            try:
-                at = f"{where}.{key}"
-                if key == "files":
-                    s.files = {str(k): _table(v, f"{at}.{k}") for k, v in _table(value, at).items()}
-                elif key == "seen":
-                    s.seen = _time(value, at)
-                elif key == "ended":
-                    if not isinstance(value, bool):
-                        raise FieldError(at, "true or false", value)
-                    s.ended = value
-                elif key == "run":
-                    s.run = _text(value, at)
-                elif key == "last":
-                    s.last = _text(value, at)
-                elif key == "handled":
-                    s.handled = _texts(value, at)
-                elif key == "tools":
-                    s.tools = _links(value, at)
-                elif key == "alias":
-                    s.alias = _links(value, at)
-                elif key == "counted":
-                    s.counted = {str(m): _counted(v, f"{at}.{m}") for m, v in _table(value, at).items()}
-                elif key == "peak":
-                    a, b = _row(value, at, 2)
-                    s.peak = (a, b)
-                elif key == "unlogged":
-                    s.unlogged = _counted(value, at)
-                elif key == "unlogged_run":
-                    s.unlogged_run = _text(value, at)
-                elif key == "reconciled_runs":
-                    s.reconciled_runs = _texts(value, at)
-                elif key == "mod_agents":
-                    s.mod_agents = _links(value, at)
-                elif key == "mod_seq":
-                    if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)):
-                        raise FieldError(at, "[mod instance, number]", value)
-                    s.mod_seq = (value[0], _count(value[1], at))
-                elif key == "orchestration":
-                    s.orchestration = _text(value, at)
-                elif key not in _SESSION_LEGACY:
-                    s.extra[key] = value
-            except FieldError as e:  # the field reads as empty; the ledger tells which it was
-                problems.append(e)
-        return s
+    def _field(self, key: str, value: object, where: str, problems: list[FieldError]) -> None:
+        """Read one field of the table (FieldError when it is of the wrong kind; ``problems``: a part of it)."""
+        at = f"{where}.{key}"
+        if key == "files":
+            self.files = {str(k): _table(v, f"{at}.{k}") for k, v in _table(value, at).items()}
+        elif key == "seen":
+            self.seen = _time(value, at)
+        elif key == "ended":
+            if not isinstance(value, bool):
+                raise FieldError(at, "true or false", value)
+            self.ended = value
+        elif key == "run":
+            self.run = _text(value, at)
+        elif key == "last":
+            self.last = _text(value, at)
+        elif key == "handled":
+            self.handled = _texts(value, at)
+        elif key == "tools":
+            self.tools = _links(value, at)
+        elif key == "alias":
+            self.alias = _links(value, at)
+        elif key == "counted":
+            self.counted = {str(m): _counted(v, f"{at}.{m}") for m, v in _table(value, at).items()}
+        elif key == "peak":
+            a, b = _row(value, at, 2)
+            self.peak = (a, b)
+        elif key == "unlogged":
+            self.unlogged = _counted(value, at)
+        elif key == "unlogged_run":
+            self.unlogged_run = _text(value, at)
+        elif key == "reconciled_runs":
+            self.reconciled_runs = _texts(value, at)
+        elif key == "mod_agents":
+            self.mod_agents = _links(value, at)
+        elif key == "mod_seq":
+            if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)):
+                raise FieldError(at, "[mod instance, number]", value)
+            self.mod_seq = (value[0], _count(value[1], at))
+        elif key == "orchestration":
+            self.orchestration = _text(value, at)
+        elif key not in _SESSION_LEGACY:
+            self.extra[key] = value
 
     def dump(self) -> dict[str, Any]:
         out: dict[str, Any] = {"files": {k: dict(v) for k, v in self.files.items()}}

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .._model import LimitStatus, Usage, dollars
+from .._model import LimitStatus, dollars
 from .._render import _COLORS, _EXCEEDED_COLOR, _ljust, _paint, _safe, _width
 from ..budgets._units import humanize
 from ..forecast import Planned, plan_exhaustion
@@ -72,13 +72,13 @@ def build(
 ) -> View:
     """The report's facts. ``slots``: instances at once (the plan-aware forecast starts queued ones in them)."""
     st = state
-    t = _scope.table(st, oid) or {}
-    persistent = bool(t.get("persistent"))
-    period = int(t.get("period") or 60)
+    o = _scope.table(st, oid)
+    persistent = o is not None and o.persistent
+    period = o.period if o is not None else 60
     everything = _scope.limits(st, oid, command=None, session=None, counted=counted, now=now)
     overall = tuple(lim for lim in everything if lim.scope == "overall")
     hourly = tuple(lim for lim in everything if lim.scope == "hourly")
-    source = records.scope(st, "overall").counters() if persistent else t
+    source: _scope.Spent | None = records.scope(st, "overall") if persistent else o
     window, _ = _scope.window_usage(st, oid, now=now, minutes=period)
     minutes = max(1.0, min(float(period), elapsed / 60))
     rows = []
@@ -101,8 +101,8 @@ def build(
         elapsed=elapsed,
         orchestration=oid,
         mode=mode,
-        used=Usage.from_mapping(source).total(counted),
-        usd_micros=int(source.get("usd_micros") or 0),
+        used=source.amount("tokens", counted) if source is not None else 0,
+        usd_micros=source.amount("usd", counted) if source is not None else 0,
         overall=overall,
         hourly=hourly,
         period=period,
@@ -139,8 +139,8 @@ def fleet_plan(
     each), with what the fleet ran so far; None before any instance has started."""
 
     st = state
-    t = _scope.table(st, oid) or {}
-    entries = t.get("instances") or {}
+    o = _scope.table(st, oid)
+    entries = o.instances if o is not None else {}
     typical: dict[str, int] = {}
     now_min = now.timestamp() / 60
     plan: list[Any] = []
@@ -160,12 +160,12 @@ def fleet_plan(
         behind += ran
         active.append((start, start + ran))
         if r.state == "running":
-            entry = entries.get(r.session) if isinstance(entries, dict) else None
-            so_far = _scope.used_by(entry if isinstance(entry, dict) else {}, "tokens", counted)
+            entry = entries.get(r.session) if r.session is not None else None
+            so_far = entry.amount("tokens", counted) if entry is not None else 0
             plan.append(Planned(start - now_min, None if run is None else max(0, run - so_far)))
     if behind <= 0:
         return None
-    return FleetPlan(plan, Usage.from_mapping(t).total(counted), behind, active)
+    return FleetPlan(plan, o.amount("tokens", counted) if o is not None else 0, behind, active)
 
 
 def _planned(

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from .._api import Context
 from .._errors import BudgetError
 from .._install import HOOK_EVENTS, HOOK_TIMEOUT
-from .._model import Usage, count_value
+from .._model import Usage
 from .._paths import claude_home
 from .._wiring import PYTHON_ENV, hook_command, is_ours
 from ..budgets._budgets import when
@@ -390,12 +390,11 @@ class Orchestration:
                     now=now,
                 )
                 end_session(state, session=session, now=now)
-            t = _scope.table(state, self.id) or {}
-            entry = (t.get("instances") or {}).get(session)
-            if isinstance(entry, dict):
-                entry["finished"] = True
-                used = Usage.from_mapping(entry)
-                return used, count_value(entry.get("usd_micros")), known, count_value(entry.get("requests"))
+            o = _scope.table(state, self.id)
+            entry = o.instances.get(session) if o is not None else None
+            if entry is not None:
+                entry.finished = True
+                return entry.usage(), entry.usd_micros, known, entry.requests
         return Usage(), 0, known, 0
 
     def _close(self) -> None:

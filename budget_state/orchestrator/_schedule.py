@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._api import command_status, overall_status
-from .._model import Usage, count_value
 from .._paths import cache_path, claude_home
 from ..budgets._budgets import Decision, check_running, check_start, decide
 from ..budgets._commands import BudgetCache, find_command_file, read_budget
@@ -57,21 +56,19 @@ def estimate(state: LedgerState, oid: str, command: str, counted: tuple[str, ...
     instance that just ended is in the ledger's runs (its SessionEnd closed its run) before the
     orchestrator marks it finished. Nothing known: no estimate (0), and only a spent budget refuses.
     """
-    t = _scope.table(state, oid) or {}
-    entries = t.get("instances") or {}
-    finished = [e for e in entries.values() if isinstance(e, dict) and e.get("finished")]
-    ended = [r.as_log() for r in records.runs(state) if r.ended is not None]
-    mine = [e for e in finished if e.get("command") == command]
+    o = _scope.table(state, oid)
+    entries = o.instances if o is not None else {}
+    finished = [e for e in entries.values() if e.finished]
+    ended = [r for r in records.runs(state) if r.ended is not None]
+    # (tokens, micro-dollars) of each run that says what a typical one costs
+    mine = [(e.amount("tokens", counted), e.usd_micros) for e in finished if e.command == command]
     if not mine:
-        mine = [r for r in ended if r.get("command") == command]
+        mine = [(r.usage.total(counted), r.usd_micros) for r in ended if r.command == command]
     if not mine:
-        mine = finished + [
-            r for r in ended if r.get("session") in entries and not entries[r["session"]].get("finished")
-        ]
-    return {
-        "tokens": _median([Usage.from_mapping(e).total(counted) for e in mine]),
-        "usd": _median([count_value(e.get("usd_micros")) for e in mine]),
-    }
+        running = [r for r in ended if r.session in entries and not entries[r.session].finished]
+        mine = [(e.amount("tokens", counted), e.usd_micros) for e in finished]
+        mine += [(r.usage.total(counted), r.usd_micros) for r in running]
+    return {"tokens": _median([t for t, _ in mine]), "usd": _median([u for _, u in mine])}
 
 
 def may_start(
@@ -107,8 +104,8 @@ def preflight(
 ) -> Any:
     """What starting ``command`` would add to a limit: a typical run of it, plus what each running
     instance drawing on that limit has yet to spend of its own typical run."""
-    t = _scope.table(state, oid) or {}
-    entries = t.get("instances") or {}
+    o = _scope.table(state, oid)
+    entries = o.instances if o is not None else {}
     typical: dict[str, dict[str, int]] = {}
 
     def typical_of(cmd: str) -> dict[str, int]:
@@ -120,8 +117,8 @@ def preflight(
         total = typical_of(command)[lim.metric]
         for cmd, session in inflight:
             if lim.scope in ("overall", "hourly") or lim.scope == cmd:
-                entry = entries.get(session) if isinstance(entries, dict) else None
-                spent = _scope.used_by(entry if isinstance(entry, dict) else {}, lim.metric, counted)
+                entry = entries.get(session)
+                spent = entry.amount(lim.metric, counted) if entry is not None else 0
                 total += max(0, typical_of(cmd)[lim.metric] - spent)
         return total
 
