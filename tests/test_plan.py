@@ -5,6 +5,7 @@ tests/e2e/test_plan_windows.py."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import stat
 from datetime import datetime, timedelta, timezone
@@ -551,26 +552,59 @@ def test_plan_decision_goes_through_decide(tmp_path: Path, mode: str, allowed: b
     assert below.allowed and below.reason is None and said == []
 
 
-def test_plan_running_stops_only_in_kill_mode_and_only_past_the_quota_budget(
+def test_a_running_command_is_stopped_only_in_kill_mode_and_only_past_its_quota_budget(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """As the tool-call hook asks: decide() on read_standings, event "running"."""
     from budget_state._model import Budget
     from budget_state.budgets import _plan
+    from budget_state.budgets._budgets import decide as the_decision
 
     record_plan(limits(50), env=env_of(tmp_path), now=NOW)
     budget = Budget(quota_5h=10.0)
 
-    def charged(pct: float) -> LedgerState:
+    def running(mode: str, pct: float) -> Any:
         state = new_state(NOW)
         _runs.plan_table(state, "/big", "quota")["five_hour"] = [T + 3600, pct]
-        return state
+        found = _plan.read_standings(ctx_of(tmp_path, mode), state, "/big", budget, NOW, timezone.utc)
+        return the_decision(found, mode, "running")  # type: ignore[arg-type]  # a Mode
 
-    over = _plan.plan_running(ctx_of(tmp_path, "kill"), charged(10.5), "/big", budget, NOW, zone=timezone.utc)
+    over = running("kill", 10.5)
     assert not over.allowed and over.scope == "/big"
     assert over.reason is not None and over.reason.startswith("claude-budget (kill mode) stopped this turn: /big")
-    at_it = _plan.plan_running(ctx_of(tmp_path, "kill"), charged(10.0), "/big", budget, NOW, zone=timezone.utc)
-    assert at_it.allowed
+    assert running("kill", 10.0).allowed
     # outside kill mode decide() does not ask: the account's file is not even read
-    monkeypatch.setattr(_plan, "read_plan", lambda env: pytest.fail("read in block mode"))
+    monkeypatch.setattr(_plan, "read_plan", lambda env: pytest.fail("read outside kill mode"))
     for mode in ("block", "warn"):
-        assert _plan.plan_running(ctx_of(tmp_path, mode), charged(50.0), "/big", budget, NOW).allowed
+        assert running(mode, 50.0).allowed
+
+
+@pytest.mark.parametrize("mode", ["kill", "block", "warn"])
+def test_the_tool_call_hook_stops_a_command_past_its_quota_budget_in_kill_mode_only(tmp_path: Path, mode: str) -> None:
+    """The hook's path: PreToolUse asks decide() with the plan's Standings, event "running"."""
+    import time
+
+    from kit import Project
+
+    from budget_state.ledger._ledger import Ledger
+    from budget_state.ledger._runs import plan_table
+
+    proj = Project(tmp_path)
+    (proj.root / ".claude" / "commands" / "big.md").write_text('---\nquotaBudget: "10%"\n---\nDo big.\n')
+    proj.config(f'mode = "{mode}"\n')
+    resets = int(time.time()) + 3600  # the hook decides at the real time
+    record_plan(limits(50, five_reset=resets), env={"HOME": str(proj.home)}, now=datetime.now(timezone.utc))
+    assert proj.run("UserPromptSubmit", prompt="/big", prompt_id="p1") is None
+    with Ledger(proj.ledger_path).transaction() as state:  # what the status line charged to /big since
+        plan_table(state, "/big", "quota")["five_hour"] = [resets, 10.5]
+    reply = proj.run("PreToolUse", prompt_id="p1", tool_name="Bash")
+    if mode != "kill":
+        assert reply is None
+        return
+    assert reply is not None and reply["continue"] is False
+    assert re.fullmatch(
+        r"claude-budget \(kill mode\) stopped this turn: /big has taken about 10\.5% of the plan's 5-hour window "
+        r"and its quotaBudget is 10%; it resets at \d\d:\d\d \(in (59m|1h 0m)\)\. To go on, wait for the reset, "
+        r"or raise quotaBudget in its command file\.",
+        reply["stopReason"],
+    )

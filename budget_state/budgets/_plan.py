@@ -612,11 +612,12 @@ def _standing(
     )
 
 
-def _read_standings(
+def read_standings(
     ctx: Context, state: LedgerState, command: str, budget: Budget | None, now: datetime, zone: Any
 ) -> Iterator[Standing]:
-    """:func:`standings` for ``command`` with the account's windows, read only when
-    :func:`~._budgets.decide` asks (a running turn outside kill mode never does)."""
+    """:func:`standings` for ``command``, with the account's windows and the config's quota_guard:
+    what the prompt hook (:func:`plan_decision`) and kill mode's tool-call check decide on. The
+    file is read only when :func:`~._budgets.decide` asks (a running turn outside kill mode never does)."""
     plan = read_plan(ctx.env)
     yield from standings(
         plan,
@@ -643,24 +644,11 @@ def plan_decision(
 
     if ctx.config.quota_guard is None and (budget is None or (budget.quota_5h is None and budget.quota_7d is None)):
         return ALLOW, []
-    found = list(_read_standings(ctx, state, command, budget, now, ctx.config.zone()))
+    found = list(read_standings(ctx, state, command, budget, now, ctx.config.zone()))
     mode = ctx.config.mode
     decision = decide(found, mode, "start")
     note = warn_note(found, mode) if decision.allowed else None
     return decision, [note] if note else []
-
-
-def plan_running(
-    ctx: Context, state: LedgerState, command: str, budget: Budget, now: datetime, /, *, zone: Any = None
-) -> Decision:
-    """May the running ``command`` go on, by the plan's windows? Kill mode stops it once it has taken
-    more than its quotaBudget (or quotaBudget7d) of the current window, as the status line last
-    charged it."""
-    from ._budgets import ALLOW, decide
-
-    if budget.quota_5h is None and budget.quota_7d is None:
-        return ALLOW
-    return decide(_read_standings(ctx, state, command, budget, now, zone), ctx.config.mode, "running")
 
 
 def plan_part(plan: Any, now: datetime, /, *, share: float | None = None, zone: Any = None) -> str:

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 from ._turn import Call, join, said, thresholds, with_recovery
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     from .._model import ScopeStatus
-    from ..budgets._budgets import Decision
+    from ..budgets._budgets import Decision, Standing
     from ..ledger._ledger import State
     from ..ledger._runs import OpenRun
     from ._event import Reply
@@ -209,16 +209,20 @@ def _could_go_over(call: Call, state: State, status: ScopeStatus | None, overall
 
 
 def _plan_running(call: Call, state: State, running: OpenRun, /) -> Decision:
-    """May the running command go on by the plan's windows (kill mode stops it once it took more
-    than its quotaBudget of a window)? A turn outside a command's run has no quotaBudget."""
-    from ..budgets._budgets import ALLOW
+    """May the running command go on by the plan's windows? Kill mode stops it once it took more
+    than its quotaBudget of a window (as the status line last charged it); other modes never do."""
+    from ..budgets._budgets import ALLOW, decide
 
-    budget = running.budget
-    if running.command is None or budget is None or (budget.quota_5h is None and budget.quota_7d is None):
-        return ALLOW  # and the plan's module is not loaded, on every tool call
-    from ..budgets._plan import plan_running
+    command, budget = running.command, running.budget
+    if command is None or budget is None or (budget.quota_5h is None and budget.quota_7d is None):
+        return ALLOW
 
-    return plan_running(call.ctx, state, running.command, budget, call.now, zone=call.zone)
+    def found() -> Iterator[Standing]:  # the plan's module and file only when decide asks: kill mode
+        from ..budgets._plan import read_standings
+
+        yield from read_standings(call.ctx, state, command, budget, call.now, call.zone)
+
+    return decide(found(), call.ctx.config.mode, "running")
 
 
 def _wait_for_transcript(call: Call, /) -> None:
