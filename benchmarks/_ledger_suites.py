@@ -288,8 +288,10 @@ def growth(box: Sandbox, cfg: Config) -> Section:
 # --- 5. status ------------------------------------------------------------------------------------
 
 
-def status(box: Sandbox, cfg: Config) -> Section:
-    """`status` and `/budget` on a grown ledger against a fresh one with the same 200 command files."""
+def status(box: Sandbox, cfg: Config, *, before: str | None = None) -> Section:
+    """`status` and `/budget` on a grown ledger against a fresh one with the same 200 command files.
+
+    ``before``: a commit whose code runs the same eight calls too, interleaved (rows marked "(before)")."""
     rng = random.Random(5)
     names = [f"cmd-{i:03d}" for i in range(cfg.growth_commands)]
     commands = {n: f'"{rng.choice((50, 100, 200, 500))}k"' for n in names}
@@ -331,6 +333,15 @@ def status(box: Sandbox, cfg: Config) -> Section:
             Variant(f"/budget via the hook, cold, {label}", HOOK, env, cwd, cold(budget_payload)),
             Variant(f"/budget via the hook, warm, {label}", HOOK, env, cwd, warm(budget_payload)),
         ]
+    if before is not None:  # the same calls with that commit's code (its own venv: compare its rows with each other)
+        from _overhead import before_python
+
+        old = before_python(box.root / "status-before", before)
+        variants += [
+            Variant(f"{v.name} (before)", [old, *v.argv[1:]], v.env, v.cwd, v.prepare)
+            for v in variants[1:]
+            if v.argv[0] == PYTHON
+        ]
     results = interleave(variants, runs=cfg.runs, warmup=cfg.warmup)
     floor = Stats.of(results[FLOOR].ns)
     section = Section(
@@ -347,14 +358,18 @@ def status(box: Sandbox, cfg: Config) -> Section:
     for v in variants[1:]:
         t = results[v.name]
         row, s = stats_row(v.name, t, floor)
-        kind, _, label = v.name.rpartition(", ")
-        reply = reply_kinds(t) if v.argv is HOOK else f"{t.last_stdout.count(b'/cmd-')} command lines"
+        old_code = v.name.endswith(" (before)")
+        kind, _, label = v.name.removesuffix(" (before)").rpartition(", ")
+        kind += " (before)" if old_code else ""
+        reply = reply_kinds(t) if "hook" in v.name else f"{t.last_stdout.count(b'/cmd-')} command lines"
         if label == "fresh":
             fresh_median[kind] = s.median
             section.rows.append([*row, reply, "1.00×", "—", "—"])
             continue
         ratio = s.median / fresh_median[kind]
         section.rows.append([*row, reply, f"{ratio:.2f}×", "≤ 1.2× fresh", verdict(ratio <= 1.2)])
+        if old_code:
+            continue  # the commit's own rows, for comparison: the summary is about this code
         section.summary.append(
             (
                 f"{kind} on a grown ledger",
@@ -371,4 +386,9 @@ def status(box: Sandbox, cfg: Config) -> Section:
     section.notes.append(
         "Both print all 200 commands (fresh ones at 0): what grows is what the ledger holds, not what is shown."
     )
+    if before is not None:
+        section.notes.append(
+            f"Rows marked (before) run the code of commit {before} (a venv of the same Python that imports it, "
+            "without this venv's editable-install finder: compare them with each other, not with the rows above)."
+        )
     return section

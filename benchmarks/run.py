@@ -128,7 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this part (repeatable)")
     parser.add_argument("--tmp", default=None, help="where to make the temporary folder (default: the system's)")
     parser.add_argument(
-        "--before", default=None, metavar="COMMIT", help="also run this commit's hooks in the whole-run overhead table"
+        "--before",
+        default=None,
+        metavar="COMMIT",
+        help="also run this commit's code in the whole-run overhead table and the status table",
     )
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
@@ -185,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         part("windows", lambda: [_hook_suites.windows(box, cfg)])
         part("contention", lambda: [_ledger_suites.contention(box, cfg)])
         part("growth", lambda: [_ledger_suites.growth(box, cfg)])
-        part("status", lambda: [_ledger_suites.status(box, cfg)])
+        part("status", lambda: [_ledger_suites.status(box, cfg, before=args.before)])
         part("forecast", lambda: [_forecast.section(FORECAST_TRIALS[args.quick])])
         part("statusline", lambda: [_statusline_suite.statusline(box, cfg)])
     finally:
