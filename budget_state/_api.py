@@ -172,12 +172,16 @@ def with_forecast(ctx: Context, state: State, status: ScopeStatus, now: datetime
     Only for a scope that spent something in the last :data:`FORECAST_ACTIVE` minutes: an idle
     one's rate is about nothing, and a status of 200 commands would pay ~1 ms each to say so.
     """
-    from .forecast import forecast_scope
     from .ledger._windows import minute_of, scope_buckets
+
+    minute = minute_of(now)
+    spent_at = records.scope(state, status.name).spent_at
+    if spent_at is not None and minute_of(spent_at) <= minute - FORECAST_ACTIVE:
+        return status._replace(forecast=None)  # idle, as its counters say: its buckets need not be read
+    from .forecast import forecast_scope
 
     spans = [lim.window.minutes for lim in status.limits if lim.window is not None and lim.window.kind == "rolling"]
     # a day of history at least, and all of the longest rolling window (its spend leaves it as it ages)
-    minute = minute_of(now)
     buckets = scope_buckets(state, status.name, since=minute - max([1440, *spans]))
     if not any(minute - FORECAST_ACTIVE < m <= minute for m in buckets.rows):
         return status._replace(forecast=None)

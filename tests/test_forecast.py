@@ -7,6 +7,7 @@ import random
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -383,3 +384,45 @@ def test_with_the_ledgers_buckets_and_limits() -> None:
     # tokens: 40 min; the hour never fills (1,000/min * 60 < 80,000); $0.08 more at $0.002/min: 40 min
     assert f.limit_key in ("tokens", "usd/day")
     assert f.exhausts_at == now + timedelta(minutes=40)
+
+
+def test_a_scope_idle_for_an_hour_gets_no_forecast_without_its_buckets_being_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """status of 200 commands: an idle one's counters say when it last spent (``spent_at``, set with
+    every charge), so its bucket file is not opened; an active one's is, and it gets its forecast."""
+    from budget_state import _api
+    from budget_state._api import Context
+    from budget_state.ledger import _records
+    from budget_state.ledger._ledger import new_state
+    from budget_state.ledger._windows import charge as charge_minute
+
+    now = datetime(2026, 12, 2, 10, 30, 30, tzinfo=timezone.utc)
+    state = new_state(now)
+    for name, last in (("/idle", now - timedelta(minutes=61)), ("/busy", now - timedelta(minutes=1))):
+        state.command(name).add({"input": 30_000})
+        for back in range(30):
+            charge_minute(state, [name], last - timedelta(minutes=back), {"input": 1000})
+    assert _records.scope(state, "/idle").spent_at == now - timedelta(minutes=61)
+    (tmp_path / ".claude").mkdir()
+    ctx = Context.load(tmp_path, env={"HOME": str(tmp_path)})
+    read: list[str] = []
+    real = _api_scope_buckets()
+    monkeypatch.setattr(
+        "budget_state.ledger._windows.scope_buckets", lambda s, n, **kw: read.append(n) or real(s, n, **kw)
+    )
+    statuses = {
+        name: _api.with_forecast(
+            ctx, state, _api.scope_status(ctx, state, name, budget=None, file=None, now=now), now
+        )
+        for name in ("/idle", "/busy")
+    }
+    assert read == ["/busy"]
+    assert statuses["/idle"].forecast is None
+    assert statuses["/busy"].forecast is not None and statuses["/busy"].forecast.tokens_per_min > 0
+
+
+def _api_scope_buckets():  # type: ignore[no-untyped-def]
+    from budget_state.ledger._windows import scope_buckets
+
+    return scope_buckets

@@ -32,6 +32,7 @@ class ScopeTotals(NamedTuple):
     runs: int = 0
     last_run: datetime | None = None
     since: datetime | None = None
+    spent_at: datetime | None = None  # when it last spent (None: not known, a ledger before 0.6)
 
     def amount(self, metric: str, counted: tuple[str, ...]) -> int:
         """Micro-dollars (``usd``) or the counted tokens."""
@@ -90,7 +91,7 @@ def scope(state: LedgerState, name: str, /) -> ScopeTotals:
     found = state.scope(name)
     if found is None:
         return ScopeTotals(name)
-    return ScopeTotals(name, found.usage(), found.usd_micros, found.runs, found.last_run, found.since)
+    return ScopeTotals(name, found.usage(), found.usd_micros, found.runs, found.last_run, found.since, found.spent_at)
 
 
 def recent(state: LedgerState, command: str, /) -> list[list[int]]:

@@ -17,9 +17,10 @@ Plain classes with ``__slots__``, not dataclasses: the hook imports this on ever
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping
 from datetime import datetime
-from typing import Any, Final, Protocol, TypeVar, runtime_checkable
+from itertools import chain
+from typing import Any, ClassVar, Final, Protocol, TypeVar, runtime_checkable
 
 from .._model import _RUN_FIELDS, MAX_COUNT, RECENT_RUNS, Usage
 
@@ -128,16 +129,34 @@ def add_count(current: int, value: object, correction: bool) -> int:
 
 
 def _read_fields(
-    field: Callable[[str, object, str, list[FieldError]], None],
+    value: _Read,
     table: Mapping[str, Any],
     where: str,
     problems: list[FieldError],
 ) -> None:
-    """Read each field of ``table`` with ``field``; one of the wrong kind reads as empty and is named in
-    ``problems`` (the ledger then says which, and keeps the file as it was: _ledger._note_fields)."""
-    for key, value in table.items():
+    """Read each field of ``table`` into ``value``; one of the wrong kind reads as empty and is named in
+    ``problems`` (the ledger then says which, and keeps the file as it was: _ledger._note_fields).
+
+    A count or a time as the ledger writes it is taken here, in one check (a status reads 200
+    commands' parts); anything else goes through the class's ``_field``, which names what is wrong."""
+    plain = value._PLAIN
+    for key, item in table.items():
+        kind = plain.get(key)
+        if kind is int:
+            if type(item) is int and 0 <= item <= MAX_COUNT:
+                setattr(value, key, item)
+                continue
+        elif kind is datetime and type(item) is str:
+            try:
+                when = datetime.fromisoformat(item)
+            except ValueError:
+                pass
+            else:
+                if when.tzinfo is not None:
+                    setattr(value, key, when)
+                    continue
         try:
-            field(key, value, where, problems)
+            value._field(key, item, where, problems)
         except FieldError as e:
             problems.append(e)
 
@@ -155,13 +174,15 @@ class _Read:
     """A table read field by field (:meth:`_field`) into a new value: the ``load`` of a class made with no arguments."""
 
     __slots__ = ()
+    #: the fields that are a count (int) or a time (datetime), by name: the attribute of the same name
+    _PLAIN: ClassVar[Mapping[str, type]] = {}
 
     @classmethod
     def load(cls: type[_R], table: object, where: str, problems: list[FieldError]) -> _R:
         """Read a table written by ``dump``; a field of the wrong kind is left out, and named in ``problems``."""
         t = _table(table, where)
         value = cls()
-        _read_fields(value._field, t, where, problems)
+        _read_fields(value, t, where, problems)
         return value
 
     def _field(self, key: str, value: object, where: str, problems: list[FieldError]) -> None:
@@ -248,16 +269,25 @@ class Scope(Tally, _Read):
         "recent",
         "runs",
         "since",
+        "spent_at",
         "unpriced",
         "unpriced_told",
         "warned",
         "warned_limits",
     )
+    _PLAIN: ClassVar[Mapping[str, type]] = {
+        **dict.fromkeys((*COUNTS, "runs", "warned"), int),
+        "last_run": datetime,
+        "spent_at": datetime,
+        "since": datetime,
+    }
 
     def __init__(self, since: datetime | None = None) -> None:
         super().__init__()
         self.runs = 0
         self.last_run: datetime | None = None
+        #: when it last spent (its buckets' newest minute): a reader need not open them to know it is idle
+        self.spent_at: datetime | None = None
         self.since = since
         self.warned = 0  # the highest threshold of the token limit announced (70, 90, 100)
         self.warned_limits: dict[str, int] = {}  # the same for every other limit, by LimitStatus.key
@@ -275,8 +305,8 @@ class Scope(Tally, _Read):
         at = f"{where}.{key}"
         if key == "runs":
             self.runs = _count(value, at)
-        elif key == "last_run":
-            self.last_run = _time(value, at)
+        elif key in ("last_run", "spent_at"):
+            setattr(self, key, _time(value, at))
         elif key == "since":
             self.since = _time(value, at)
         elif key == "warned":
@@ -299,6 +329,7 @@ class Scope(Tally, _Read):
         self.dump_counts(out)
         _put(out, "runs", self.runs or None)
         _put(out, "last_run", self.last_run)
+        _put(out, "spent_at", self.spent_at)
         _put(out, "since", self.since)
         _put(out, "warned", self.warned or None)
         _put(out, "warned_limits", self.warned_limits)
@@ -344,10 +375,12 @@ def _recent(value: object, where: str, problems: list[FieldError]) -> list[list[
         value = [[int(v) if v.isdigit() else v for v in row] for row in value]
     if type(value) is not list:
         raise FieldError(where, "a list of runs' totals", value)
-    if all(type(r) is list and len(r) == len(COUNTS) for r in value):
-        flat = [v for r in value for v in r]
-        if set(map(type, flat)) <= {int} and (not flat or (min(flat) >= 0 and max(flat) <= MAX_COUNT)):
-            return value  # the common case, checked at C speed (a status reads 200 of these)
+    if not value:
+        return value
+    if set(map(type, value)) == {list} and set(map(len, value)) == {len(COUNTS)}:
+        flat = list(chain.from_iterable(value))
+        if set(map(type, flat)) == {int} and min(flat) >= 0 and max(flat) <= MAX_COUNT:
+            return value  # the common case, checked in a few passes of C (a status reads 200 of these)
     rows = []
     for n, r in enumerate(value):
         try:
@@ -361,7 +394,7 @@ def _recent(value: object, where: str, problems: list[FieldError]) -> list[list[
 _FRONT: Final = ("tokens", "usd_micros", "window", "quota_5h", "quota_7d")
 
 
-class Run(Tally):
+class Run(Tally, _Read):
     """One command run the ledger file holds: open, or finished in the last minutes."""
 
     __slots__ = (
@@ -377,6 +410,7 @@ class Run(Tally):
         "source",
         "started",
     )
+    _PLAIN: ClassVar[Mapping[str, type]] = {**dict.fromkeys(COUNTS, int), "started": datetime, "ended": datetime}
 
     def __init__(self, prompt: str, command: str | None = None, session: str | None = None) -> None:
         super().__init__()
@@ -398,7 +432,7 @@ class Run(Tally):
         """Read a table written by :meth:`dump`; a field of the wrong kind is left out, and named in ``problems``."""
         t = _table(table, where)
         r = cls(_text(t.get("prompt"), f"{where}.prompt"))  # a run without its prompt id is no run: raised
-        _read_fields(r._field, t, where, problems)
+        _read_fields(r, t, where, problems)
         return r
 
     def _field(self, key: str, value: object, where: str, problems: list[FieldError]) -> None:
@@ -516,6 +550,7 @@ class Session(_Read):
         "unlogged",
         "unlogged_run",
     )
+    _PLAIN: ClassVar[Mapping[str, type]] = {"seen": datetime}
 
     def __init__(self, seen: datetime | None = None) -> None:
         #: transcript path -> read cursor (the cursor's fields are _accounting's)

@@ -255,6 +255,10 @@ def charge(state: LedgerState, scopes: list[str], now: datetime, usage: Mapping[
         tables = state.buckets(table)
         for scope in scopes:
             tables[scope] = _add_last(tables.get(scope), key, usage)
+    for scope in scopes:  # a feature's scope ("@<orchestration>") keeps its own table
+        found = state.scope(scope) if not scope.startswith("@") else None
+        if found is not None and (found.spent_at is None or now > found.spent_at):
+            found.spent_at = now
 
 
 def _add_last(text: object, minute: int, usage: Mapping[str, Any]) -> str:
