@@ -130,3 +130,12 @@ def test_ending_and_counting_are_methods_of_the_values() -> None:
     scope.add({"input": 5})
     scope.add({"input": -9}, correction=True)
     assert scope.input == 0  # a correction never takes a total below 0
+
+
+def test_every_charge_says_when_its_scopes_last_spent_even_a_new_commands() -> None:
+    state = new_state(NOW)
+    _runs.record(state, Usage(input=5), command="/new", model="m", session=None, prompt="p1", now=NOW)
+    assert _records.scope(state, "/new").spent_at == NOW and _records.scope(state, "overall").spent_at == NOW
+    earlier = NOW - timedelta(hours=2)  # a late record of an older run: spent_at never moves back
+    _runs.record(state, Usage(input=5), command="/new", model="m", session=None, prompt="p0", now=earlier)
+    assert _records.scope(state, "/new").spent_at == NOW

@@ -545,20 +545,20 @@ def record(
     tokens = usage.as_dict()
     if usd_micros is not None:
         tokens["usd_micros"] = usd_micros
-    state.overall.add(tokens, model)
     from ._windows import charge
 
+    state.overall.add(tokens, model)
+    if command is not None:
+        run = Run(prompt, command, session)
+        run.started = run.ended = now
+        run.source = "api"
+        run.add(tokens, model)
+        state.runs.append(run)
+        scope = state.command(command)
+        scope.count_run(now)
+        scope.add(tokens, model)
+    # after the command's scope exists: the charge notes when it spent (Scope.spent_at)
     charge(state, ["overall"] if command is None else ["overall", command], now, tokens)
-    if command is None:
-        return
-    run = Run(prompt, command, session)
-    run.started = run.ended = now
-    run.source = "api"
-    run.add(tokens, model)
-    state.runs.append(run)
-    scope = state.command(command)
-    scope.count_run(now)
-    scope.add(tokens, model)
 
 
 def join_orchestration(state: State, session: str, oid: str, /) -> None:
