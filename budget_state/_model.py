@@ -39,6 +39,11 @@ def count_value(v: object, /) -> int:
     return v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_COUNT else 0
 
 
+def time_value(v: object, /) -> datetime | None:
+    """``v`` if it is a time (as TOML reads one), else None: :func:`count_value` for a feature's times."""
+    return v if isinstance(v, datetime) else None
+
+
 if TYPE_CHECKING:
     Mode = Literal["warn", "block", "kill"]
     Level = Literal["none", "ok", "warning", "critical", "exceeded"]

@@ -27,7 +27,7 @@ never a part, never a response counted twice. The ledger keeps its mode (a priva
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -40,7 +40,7 @@ from .._private import private_folder
 from .._toml import loads
 from . import _store
 from ._lock import LedgerLock
-from ._state import COUNTS, FieldError, LedgerState, Run, add_count
+from ._state import FieldError, LedgerState, Run
 
 __all__ = ["Ledger", "LedgerCorrupt", "LedgerError"]
 
@@ -398,15 +398,6 @@ def subtable(parent: dict[str, Any], key: str, /) -> dict[str, Any]:
     if not isinstance(value, dict):
         value = parent[key] = {}
     return value
-
-
-def add_usage(table: dict[str, Any], usage: Mapping[str, int], model: str | None, *, correction: bool = False) -> None:
-    """:meth:`._state.Tally.add` for a feature's own table of counters (an orchestration's): the same
-    arithmetic (``correction``: the counts may be negative; no total goes below 0)."""
-    for target in (table, subtable(subtable(table, "models"), model)) if model else (table,):
-        for k in COUNTS:
-            if k in usage:
-                target[k] = add_count(count_value(target.get(k, 0)), usage[k], correction)
 
 
 def compact(state: State, now: datetime, *, minutes_kept: Callable[[], int] | None = None) -> list[Run]:

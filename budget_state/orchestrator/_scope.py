@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .._model import CATEGORIES, LimitStatus, Usage, Window, count_value, dollars
+from .._model import CATEGORIES, LimitStatus, Usage, Window, count_value, dollars, time_value
 from ..budgets._budgets import Decision, Standing, decide
 from ..ledger import _records as records
 from ..ledger._ledger import State
@@ -37,10 +37,6 @@ if TYPE_CHECKING:
 ENV = "CLAUDE_BUDGET_ORCHESTRATION"
 KEEP = 10  # orchestrations kept in the ledger; the oldest finished ones go first
 _BUCKET = (*CATEGORIES, "usd_micros")
-
-
-def _when(value: object) -> datetime | None:
-    return value if isinstance(value, datetime) else None
 
 
 def _opt_count(value: object) -> int | None:
@@ -114,7 +110,7 @@ class Orchestration(Tally):
         """As the ledger keeps it; what a hand edit broke reads as its empty value."""
         o = cls()
         o.read_counts(table)
-        o.started, o.ended = _when(table.get("started")), _when(table.get("ended"))
+        o.started, o.ended = time_value(table.get("started")), time_value(table.get("ended"))
         mode, limits, commands, instances = (table.get(k) for k in ("mode", "limits", "commands", "instances"))
         o.mode = mode if isinstance(mode, str) else "block"
         o.persistent = table.get("persistent") is True

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from budget_state._model import CATEGORIES, count_value
+from budget_state._model import CATEGORIES, count_value, time_value
 from budget_state.ledger import _records as records
 from budget_state.ledger._ledger import State
 
@@ -29,10 +29,6 @@ RETRY_AFTER = timedelta(seconds=5)  # after a failed attempt, hooks do not wait 
 
 def _int(value: object) -> int:
     return count_value(value)
-
-
-def _when(value: object) -> datetime | None:
-    return value if isinstance(value, datetime) else None
 
 
 class Lease:
@@ -98,7 +94,7 @@ class Lease:
         rate = table.get("rate")
         b.rate = float(rate) if isinstance(rate, (int, float)) and not isinstance(rate, bool) else 0.0
         for key in ("rate_at", "period", "period_end", "valid_until"):
-            setattr(b, key, _when(table.get(key)))
+            setattr(b, key, time_value(table.get(key)))
         b.scope, b.metric = str(table.get("scope") or ""), str(table.get("metric") or "tokens")
         w = table.get("window")
         if isinstance(w, list) and len(w) == 3 and isinstance(w[1], int):
@@ -211,7 +207,7 @@ class Team:
             t.closing = {
                 str(k): (_int(v.get("budget")), _int(v.get("used"))) for k, v in closing.items() if isinstance(v, dict)
             }
-        t.synced, t.tried, t.unreachable = (_when(table.get(k)) for k in ("synced", "tried", "unreachable"))
+        t.synced, t.tried, t.unreachable = (time_value(table.get(k)) for k in ("synced", "tried", "unreachable"))
         t.error = error if isinstance(error, str) else None
         t.outages = _int(table.get("outages"))
         t.extra = {k: v for k, v in table.items() if k not in cls.__slots__}
