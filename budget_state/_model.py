@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from itertools import chain
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -395,41 +394,6 @@ _RUN_FIELDS = ("input", "output", "cache_creation", "cache_read", "usd_micros")
 def run_totals(run: dict[str, Any], /) -> list[int]:
     """A run's ``[input, output, cache_creation, cache_read, usd_micros]``."""
     return [count_value(run.get(k)) for k in _RUN_FIELDS]
-
-
-def recent_runs(table: Mapping[str, Any], /) -> list[list[int]]:
-    """A command's ``recent``: the totals of its last finished runs, oldest first, as
-    ``[input, output, cache_creation, cache_read, usd_micros]`` (ledger: ``"i,o,cc,cr,usd i,o,…"``;
-    an array of such arrays in ledgers written before). What a hand edit broke is left out.
-
-    A new list, whose rows may be the table's own: read them, never change them."""
-    recent = table.get("recent")
-    if isinstance(recent, str):
-        rows = []
-        for item in recent.split():
-            try:
-                row = [int(v) for v in item.split(",")]
-            except ValueError:
-                continue
-            if len(row) == len(_RUN_FIELDS) and all(v >= 0 for v in row):
-                rows.append(row)
-        return rows
-    if isinstance(recent, list):
-        if _plain_rows(recent):  # what the ledger writes, taken as it is (a status reads 200 of these)
-            return list(recent)
-        return [[count_value(v) for v in r] for r in recent if isinstance(r, list) and len(r) == len(_RUN_FIELDS)]
-    return []
-
-
-def _plain_rows(rows: list[Any], /) -> bool:
-    """Every row a list of len(_RUN_FIELDS) plain ints (no bool) from 0 to MAX_COUNT: rows that
-    count_value would leave as they are. Checked in a few passes of C rather than value by value."""
-    if not rows:
-        return True
-    if set(map(type, rows)) != {list} or set(map(len, rows)) != {len(_RUN_FIELDS)}:
-        return False
-    flat = list(chain.from_iterable(rows))
-    return set(map(type, flat)) == {int} and min(flat) >= 0 and max(flat) <= MAX_COUNT
 
 
 def quantile(values: Sequence[int], q: float, /) -> int:

@@ -122,7 +122,7 @@ def per_run(
         rows += finished.get(command, ())
     if not rows:
         return None
-    # only the last RECENT_RUNS count; their values are counts already (recent_runs, RunRecord.totals)
+    # only the last RECENT_RUNS count; their values are counts already (Scope.recent, RunRecord.totals)
     rows = rows[-RECENT_RUNS:]
     if counted == CATEGORIES:
         tokens = [r[0] + r[1] + r[2] + r[3] for r in rows]

@@ -34,13 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import LedgerCorrupt, LedgerError
-from .._model import _RUN_FIELDS, RECENT_RUNS, count_value, recent_runs, run_totals
+from .._model import _RUN_FIELDS, RECENT_RUNS, count_value, run_totals
 from .._paths import lock_path
 from .._private import private_folder
 from .._toml import loads
 from . import _store
 from ._lock import LedgerLock
-from ._state import FieldError, LedgerState, Run
+from ._state import FieldError, LedgerState, Run, recent_rows
 
 __all__ = ["Ledger", "LedgerCorrupt", "LedgerError"]
 
@@ -462,7 +462,11 @@ def _remember_raw(doc: Document, run: dict[str, Any]) -> None:
     commands, command = doc.get("commands"), run.get("command")
     table = commands.get(command) if isinstance(commands, dict) and isinstance(command, str) else None
     if isinstance(table, dict):
-        table["recent"] = [*recent_runs(table)[-(RECENT_RUNS - 1) :], run_totals(run)]
+        try:  # what a hand edit broke is left out, as the typed read leaves it out
+            kept = recent_rows(table.get("recent", []), "recent", [])
+        except FieldError:
+            kept = []
+        table["recent"] = [*kept[-(RECENT_RUNS - 1) :], run_totals(run)]
 
 
 def _migrate(state: Document, old: Document, now: datetime) -> list[dict[str, Any]]:

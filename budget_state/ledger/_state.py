@@ -314,7 +314,7 @@ class Scope(Tally, _Read):
         elif key == "warned_limits":
             self.warned_limits = {str(k): _count(v, f"{at}.{k}") for k, v in _table(value, at).items()}
         elif key == "recent":
-            self.recent = _recent(value, at, problems)
+            self.recent = recent_rows(value, at, problems)
         elif key == "unpriced":
             self.unpriced = _texts(value, at)
         elif key == "unpriced_told":
@@ -368,7 +368,7 @@ class Scope(Tally, _Read):
 _PLAN_KEYS: Final = frozenset(("quota", "quota_runs", "quota_unattributed"))
 
 
-def _recent(value: object, where: str, problems: list[FieldError]) -> list[list[int]]:
+def recent_rows(value: object, where: str, problems: list[FieldError]) -> list[list[int]]:
     """A command's last runs' totals. A row a hand edit broke is left out and named; the others stay."""
     if isinstance(value, str):  # schema 2 kept "i,o,cc,cr,usd i,o,…" in the TOML ledger
         value = [item.split(",") for item in value.split()]
