@@ -175,9 +175,14 @@ def with_forecast(ctx: Context, state: State, status: ScopeStatus, now: datetime
     from .ledger._windows import minute_of, scope_buckets
 
     minute = minute_of(now)
-    spent_at = records.scope(state, status.name).spent_at
+    totals = records.scope(state, status.name)
+    spent_at = totals.spent_at
+    if spent_at is None and not (totals.runs or totals.usd_micros or any(totals.usage)):
+        # never spent since its last reset (which forgets its buckets too): it has no buckets to read
+        return status if status.forecast is None else status._replace(forecast=None)
     if spent_at is not None and minute_of(spent_at) <= minute - FORECAST_ACTIVE:
-        return status._replace(forecast=None)  # idle, as its counters say: its buckets need not be read
+        # idle, as its counters say: its buckets need not be read
+        return status if status.forecast is None else status._replace(forecast=None)
     from .forecast import forecast_scope
 
     spans = [lim.window.minutes for lim in status.limits if lim.window is not None and lim.window.kind == "rolling"]

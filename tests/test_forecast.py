@@ -415,10 +415,10 @@ def test_a_scope_idle_for_an_hour_gets_no_forecast_without_its_buckets_being_rea
         name: _api.with_forecast(
             ctx, state, _api.scope_status(ctx, state, name, budget=None, file=None, now=now), now
         )
-        for name in ("/idle", "/busy")
+        for name in ("/idle", "/busy", "/never-run")
     }
-    assert read == ["/busy"]
-    assert statuses["/idle"].forecast is None
+    assert read == ["/busy"]  # nor is a command's that never spent (no counters: no buckets either)
+    assert statuses["/idle"].forecast is None and statuses["/never-run"].forecast is None
     assert statuses["/busy"].forecast is not None and statuses["/busy"].forecast.tokens_per_min > 0
 
 

@@ -241,3 +241,8 @@ def test_a_key_and_its_file_name_round_trip(key: str) -> None:
     assert "/" not in name and not name.startswith(".") and 0 < len(name) <= 120
     if "~" not in name:
         assert _store.decode(name) == key
+
+
+@pytest.mark.parametrize("name", ["%2", "%2G", "a%", "a b", "a.json", "%C3", "%FF", ".hidden", "", "x~1"])
+def test_a_file_name_encode_did_not_make_has_no_key(name: str) -> None:
+    assert _store.decode(name) is None  # a stray file in a parts folder is not an entry

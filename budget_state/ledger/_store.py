@@ -21,6 +21,7 @@ replaying twice is harmless) and that a reader without the lock reads through.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -58,22 +59,23 @@ def decode(name: str, /) -> str | None:
     """The key of a file name :func:`encode` made; None for a cut one (its key is inside) or a stray file."""
     if "~" in name or not name or name.startswith("."):
         return None
-    raw = bytearray()
-    i = 0
-    try:
-        while i < len(name):
-            c = name[i]
-            if c == "%":
-                raw.append(int(name[i + 1 : i + 3], 16))
-                i += 3
-            elif c in _SAFE:
-                raw += c.encode()
-                i += 1
-            else:
-                return None
-        return raw.decode("utf-8", "surrogatepass")
-    except ValueError:
+    head, *escaped = name.split("%")  # each "%XX" starts a piece: its two hex digits, then safe text
+    if not _SAFE.issuperset(head):
         return None
+    raw = bytearray(head.encode())
+    for piece in escaped:
+        hex_digits, rest = piece[:2], piece[2:]
+        if len(hex_digits) != 2 or not _HEX.issuperset(hex_digits) or not _SAFE.issuperset(rest):
+            return None
+        raw.append(int(hex_digits, 16))
+        raw += rest.encode()
+    try:
+        return raw.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        return None
+
+
+_HEX: Final = frozenset("0123456789abcdefABCDEF")
 
 
 def _suffix(kind: str) -> str:
@@ -148,8 +150,6 @@ class Parts(dict):  # type: ignore[type-arg]  # values: a table (dict) or a buck
         return self._names
 
     def _key_inside(self, name: str) -> str | None:
-        import json
-
         data = self._bytes(name)
         first = data.split(b"\n", 1)[0] if data else b""
         if not first.startswith(b"# "):
@@ -173,7 +173,12 @@ class Parts(dict):  # type: ignore[type-arg]  # values: a table (dict) or a buck
         """The entry's value from its file; KeyError when it has none."""
         if key in self._gone:
             raise KeyError(key)
-        name = encode(key) + _suffix(self.kind)
+        if self._names is not None:  # listed already: the file's name, or none (no open to find out)
+            name = self._names.get(key)
+            if name is None:
+                raise KeyError(key)
+        else:
+            name = encode(key) + _suffix(self.kind)
         data = self._bytes(name)
         if data is None:
             raise KeyError(key)
@@ -193,8 +198,6 @@ class Parts(dict):  # type: ignore[type-arg]  # values: a table (dict) or a buck
         where = f"{self.kind}/{name}"
         if self.kind not in _TABLES:
             return bucket_line(text.strip(), where)
-        import json
-
         loaded = json.loads(text)
         problems: list[FieldError] = []
         value = (
@@ -352,14 +355,10 @@ def encode_part(kind: str, key: str, value: Any, /) -> bytes | None:
     long = "~" in encode(key)
     head = ""
     if long:
-        import json
-
         head = "# " + json.dumps(key, ensure_ascii=True) + "\n"
     if kind in _TABLES:
         if not isinstance(value, (Scope, Session)):
             return None
-        import json
-
         return (head + json.dumps(value.dump(), ensure_ascii=False, default=_as_time) + "\n").encode("utf-8")
     if not isinstance(value, str) or "\n" in value or "'" in value:
         return None
@@ -390,8 +389,6 @@ def all_entries(kind: str, table: dict[str, Any], folder: Path, /) -> list[tuple
 
 def read_journal(folder: Path, /) -> dict[str, bytes | None] | None:
     """The changes a writer committed and may not have applied (None: no journal)."""
-    import json
-
     path = folder / JOURNAL
     data = read_private(path, what=f"the ledger journal {path}")
     if data is None:
@@ -429,8 +426,6 @@ def commit(ledger: Path, changes: list[tuple[str, bytes | None]], /) -> None:
     if len(changes) == 1:
         _apply(ledger, folder, changes)
         return
-    import json
-
     _make_folders(folder, {rel.partition("/")[0] for rel, _ in changes if rel != "ledger"})
     journal = {"entries": {rel: None if data is None else data.decode("utf-8") for rel, data in changes}}
     write_atomic(folder / JOURNAL, json.dumps(journal, ensure_ascii=False).encode("utf-8"), locked=True)
