@@ -29,9 +29,12 @@ import os
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._model import count_value
+
+if TYPE_CHECKING:  # a cursor is the ledger's (its state's model); this module only moves it on
+    from .ledger._state import Cursor
 
 CHUNK = 1 << 20
 MAX_LINE = 16 << 20  # a longer line is skipped (and reported): no real usage record is that big
@@ -78,22 +81,8 @@ class ReadResult:
         self.cost: dict[str, dict[str, int]] | None = None
 
 
-def _recent_load(cursor: dict[str, Any]) -> dict[str, list[int]]:
-    out: dict[str, list[int]] = {}
-    recent = cursor.get("recent")
-    if isinstance(recent, list):
-        for item in recent:
-            parts = str(item).split(" ")
-            if len(parts) in (5, 6):  # key, 4 counts, and (since prices) the response's price
-                try:
-                    out[parts[0]] = [int(p) for p in parts[1:]]
-                except ValueError:
-                    continue
-    return out
-
-
-def baseline(path: Path, /, prompt_id: str | None = None) -> dict[str, Any]:
-    """A cursor for a file seen for the first time: what is in it already is not ours to count.
+def baseline(path: Path, cursor: Cursor, /, prompt_id: str | None = None) -> Cursor:
+    """``cursor`` (a new one) set for a file seen for the first time: what is in it already is not ours to count.
 
     Counting starts at the user record of ``prompt_id`` if it is in the file's last few MiB (the turn
     under way: its prompt's hook may have failed, or the hooks were installed mid-turn), else at the
@@ -102,13 +91,13 @@ def baseline(path: Path, /, prompt_id: str | None = None) -> dict[str, Any]:
     try:
         st = os.stat(path)
         if not os.path.isfile(path):
-            return {"offset": 0}
+            return cursor
         with open(path, "rb") as f:
             start = max(0, st.st_size - 8 * CHUNK)
             f.seek(start)
             tail = f.read(st.st_size - start)
     except OSError:
-        return {"offset": 0}
+        return cursor
     end = tail.rfind(b"\n") + 1
     if prompt_id:
         found = [tail.find(f'"promptId":{sep}"{prompt_id}"'.encode()) for sep in ("", " ")]
@@ -117,9 +106,9 @@ def baseline(path: Path, /, prompt_id: str | None = None) -> dict[str, Any]:
             end = tail.rfind(b"\n", 0, at) + 1
     if end == 0 and start > 0:
         end = len(tail)  # no line break in the tail at all: a monster line; skip it
-    cursor: dict[str, Any] = {"offset": start + end, "inode": st.st_ino}
+    cursor.offset, cursor.inode = start + end, st.st_ino
     if start > 0 or b'"usage"' in tail[:end]:
-        cursor["inherited"] = True  # spend from before we followed it: Claude Code's totals include it
+        cursor.inherited = True  # spend from before we followed it: Claude Code's totals include it
     return cursor
 
 
@@ -129,7 +118,7 @@ def transcript_time(when: datetime | None = None, /) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
-def fresh(cursor: dict[str, Any], prompt_id: str | None, /, *, since: str) -> dict[str, Any]:
+def fresh(cursor: Cursor, prompt_id: str | None, /, *, since: str) -> Cursor:
     """``cursor`` for a session first seen at its prompt hook, which runs before the turn's first
     request: a response older than the hook (``since``, ISO 8601 UTC, as the transcript writes
     times) is not this turn's.
@@ -139,13 +128,13 @@ def fresh(cursor: dict[str, Any], prompt_id: str | None, /, *, since: str) -> di
     the new prompt's id, with their old times. A response that precedes every user record is still
     the turn's: interactive 2.1.197 writes a session's first response before its first prompt.
     """
-    cursor = dict(cursor, after=since)
+    cursor.after = since
     if prompt_id:
-        cursor["prompt"] = prompt_id
+        cursor.prompt = prompt_id
     return cursor
 
 
-def read_new(path: Path, cursor: dict[str, Any], /, price: Pricer | None = None) -> ReadResult:
+def read_new(path: Path, cursor: Cursor, /, price: Pricer | None = None) -> ReadResult:
     """Count the complete lines appended to ``path`` since ``cursor``; update ``cursor`` in place.
 
     ``price`` gives a response's micro-dollars from its model and raw usage (None: unknown model).
@@ -161,23 +150,22 @@ def read_new(path: Path, cursor: dict[str, Any], /, price: Pricer | None = None)
     if not os.path.isfile(path):
         result.problem = f"transcript {path} is not a regular file"
         return result
-    offset = count_value(cursor.get("offset"))
+    offset = cursor.offset
     since: str | None = None
-    inode = cursor.get("inode")
-    if (isinstance(inode, int) and inode != st.st_ino) or st.st_size < offset:
+    if (cursor.inode is not None and cursor.inode != st.st_ino) or st.st_size < offset:
         # Rewritten or replaced: read it all again, but only count what is newer than what we saw.
-        since = str(cursor.get("last_ts") or "") or None
+        since = cursor.last_ts or None
         offset = 0
-        cursor["recent"] = []
+        cursor.recent = {}
     if st.st_size == offset:
-        cursor["inode"] = st.st_ino
-        cursor["offset"] = offset
+        cursor.inode = st.st_ino
+        cursor.offset = offset
         return result
-    recent = _recent_load(cursor)
-    prompt = cursor.get("prompt") if isinstance(cursor.get("prompt"), str) else None
-    last_ts = str(cursor.get("last_ts") or "")
-    if offset == 0 and "replay" not in cursor and (replay := _fork_replay(path)):
-        cursor["replay"] = replay
+    recent = cursor.recent
+    prompt = cursor.prompt
+    last_ts = cursor.last_ts or ""
+    if offset == 0 and cursor.replay is None and (replay := _fork_replay(path)):
+        cursor.replay = replay
     skip = _Skip(cursor)
     try:
         f = open(path, "rb")  # noqa: SIM115 (closed by the `with f:` below; the open's own error is reported)
@@ -211,14 +199,14 @@ def read_new(path: Path, cursor: dict[str, Any], /, price: Pricer | None = None)
                 else:
                     prompt, last_ts = _take(line, prompt, last_ts, since, recent, result, skip, price)
                 consumed = f.tell() - len(chunk) + start
-    cursor["offset"] = consumed
-    cursor["inode"] = st.st_ino
+    cursor.offset = consumed
+    cursor.inode = st.st_ino
     if prompt is not None:
-        cursor["prompt"] = prompt
+        cursor.prompt = prompt
     if last_ts:
-        cursor["last_ts"] = last_ts
+        cursor.last_ts = last_ts
     skip.save(cursor)
-    cursor["recent"] = [f"{k} {' '.join(map(str, v))}" for k, v in list(recent.items())[-RECENT_KEYS:]]
+    cursor.recent = dict(list(recent.items())[-RECENT_KEYS:])
     return result
 
 
@@ -227,11 +215,10 @@ class _Skip:
 
     __slots__ = ("after", "inherited", "replay")
 
-    def __init__(self, cursor: dict[str, Any]) -> None:
-        replay, after = cursor.get("replay"), cursor.get("after")
-        self.replay = replay if isinstance(replay, str) and replay else None
-        self.after = after if isinstance(after, str) and after else None
-        self.inherited = bool(cursor.get("inherited"))
+    def __init__(self, cursor: Cursor) -> None:
+        self.replay = cursor.replay or None
+        self.after = cursor.after or None
+        self.inherited = cursor.inherited
 
     def user(self, content: object) -> None:
         if self.replay is not None and isinstance(content, list):
@@ -254,15 +241,10 @@ class _Skip:
         self.inherited = True
         return True
 
-    def save(self, cursor: dict[str, Any]) -> None:
-        for key in ("after", "replay"):
-            value = getattr(self, key)
-            if value is None:
-                cursor.pop(key, None)
-            else:
-                cursor[key] = value
+    def save(self, cursor: Cursor) -> None:
+        cursor.after, cursor.replay = self.after, self.replay
         if self.inherited:
-            cursor["inherited"] = True
+            cursor.inherited = True
 
 
 _SPAWNS = ("Agent", "Task")  # tool calls that start a subagent (Task before 2.1.x, Agent after)

@@ -16,6 +16,7 @@ from budget_state._accounting import read_new, transcript_time
 from budget_state._api import snapshot
 from budget_state.ledger import _records
 from budget_state.ledger._ledger import Ledger
+from budget_state.ledger._state import Cursor
 
 DATA = Path(__file__).parent / "data"
 HOOKS = sorted((DATA / "hooks").glob("*.json"))
@@ -41,12 +42,12 @@ def totals(entries) -> Dict[str, int]:
 )
 def test_reader_matches_what_claude_code_reported(name: str, key: str) -> None:
     expected = json.loads((TRANSCRIPTS / "review_pr_expected.json").read_text())
-    assert totals(read_new(TRANSCRIPTS / name, {}).entries) == expected[key]
+    assert totals(read_new(TRANSCRIPTS / name, Cursor()).entries) == expected[key]
 
 
 def test_reader_skips_the_synthetic_error_record() -> None:
     expected = json.loads((TRANSCRIPTS / "stop_failure_expected.json").read_text())
-    assert totals(read_new(TRANSCRIPTS / "stop_failure_main.jsonl", {}).entries) == expected["model_usage_totals"]
+    assert totals(read_new(TRANSCRIPTS / "stop_failure_main.jsonl", Cursor()).entries) == expected["model_usage_totals"]
 
 
 def _relocate(obj: Any, home: Path, proj: Path) -> Any:

@@ -14,6 +14,7 @@ from kit import Project, totals
 
 from budget_state._accounting import read_new, transcript_time
 from budget_state.ledger import _ledger, _records
+from budget_state.ledger._state import Cursor
 
 
 @pytest.fixture
@@ -70,7 +71,7 @@ def test_a_rewritten_transcript_does_not_bring_old_command_prompts_back(tmp_path
     t1, t2 = "2026-12-01T12:00:00.000Z", "2026-12-01T12:05:00.000Z"
     cmd = "<command-message>review-pr</command-message>\n<command-name>/review-pr</command-name>"
     _lines(path, _user("p1", cmd, t1), _response(1, 10, t1))
-    cursor: Dict[str, Any] = {"offset": 0}
+    cursor = Cursor()
     assert read_new(path, cursor).commands == {"p1": "/review-pr"}
 
     replaced = tmp_path / "t.new"

@@ -10,7 +10,7 @@ from pathlib import Path
 from budget_state._model import Usage
 from budget_state.ledger import _records, _runs
 from budget_state.ledger._ledger import Ledger, new_state
-from budget_state.ledger._state import FieldError, LedgerState, Run, Scope, Session
+from budget_state.ledger._state import Cursor, FieldError, LedgerState, Run, Scope, Session
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc)
 
@@ -33,12 +33,15 @@ def test_every_class_reads_back_what_it_wrote() -> None:
     run.set_budget({"tokens": 100, "window": "1h", "quota_5h": 2.5, "usd_micros": None})
     run.add_share("quota_5h", 1.25)
     session = Session(seen=NOW)
-    session.files["/t.jsonl"] = {"offset": 10, "inode": 3}
+    cursor = session.files["/t.jsonl"] = Cursor(10)
+    cursor.inode, cursor.prompt, cursor.last_ts = 3, "p1", "2026-12-07T12:00:00.000Z"
+    cursor.recent = {"msg_1|req_1": [1, 2, 3, 4], "msg_2|req_2": [1, 2, 3, 4, 5]}  # before dollars, and after
+    cursor.replay, cursor.after, cursor.inherited, cursor.skipped = "toolu_1", "2026-12-07T11:59:00Z", True, 2
     session.mark_handled("p1", typed=True)
     session.add_counted({"input": 5}, "m")
     session.note_peak({"input": 5, "usd_micros": 7})
     session.mod_seq = ("mod-1", 4)
-    for value, kind in ((_scope(), Scope), (run, Run), (session, Session)):
+    for value, kind in ((_scope(), Scope), (run, Run), (session, Session), (cursor, Cursor)):
         text = json.dumps(value.dump(), default=datetime.isoformat)  # as a part file holds it
         problems: list[FieldError] = []
         again = kind.load(json.loads(text), "x", problems)  # type: ignore[attr-defined]
@@ -139,3 +142,29 @@ def test_every_charge_says_when_its_scopes_last_spent_even_a_new_commands() -> N
     earlier = NOW - timedelta(hours=2)  # a late record of an older run: spent_at never moves back
     _runs.record(state, Usage(input=5), command="/new", model="m", session=None, prompt="p0", now=earlier)
     assert _records.scope(state, "/new").spent_at == NOW
+
+
+def test_a_cursor_keeps_what_it_can_and_never_loses_where_it_stands() -> None:
+    """A session file's read cursor, hand-edited: a broken response key is named and left out (that
+    one response could be counted again); a broken offset or inode cannot be left out — the file
+    would be read again from its start — so the session's cursors go whole, and its next hook starts
+    at each file's end, as for a session seen for the first time."""
+    good = {"offset": 40, "inode": 7, "recent": ["a|r 1 2 3 4 5", "b|r 1 x 3 4 5", "c|r 1 2"]}
+    problems: list[FieldError] = []
+    session = Session.load({"files": {"/t.jsonl": good}}, "sessions/s.json", problems)
+    cursor = session.files["/t.jsonl"]
+    assert (cursor.offset, cursor.inode, cursor.recent) == (40, 7, {"a|r": [1, 2, 3, 4, 5]})
+    assert [p.where for p in problems] == [
+        "sessions/s.json.files./t.jsonl.recent[1]",
+        "sessions/s.json.files./t.jsonl.recent[2]",
+    ]
+    for broken in ({"offset": "40"}, {"offset": 40, "inode": -1}, {"offset": 40, "inode": True}):
+        problems = []
+        session = Session.load({"files": {"/t.jsonl": good, "/u.jsonl": broken}}, "sessions/s.json", problems)
+        assert session.files == {}
+        assert [p.where for p in problems] in (
+            ["sessions/s.json.files./u.jsonl.offset"],
+            ["sessions/s.json.files./u.jsonl.inode"],
+        )
+    big = Cursor.load({"offset": 1, "inode": 2**64 - 1}, "c", problems := [])  # a file system's own number
+    assert big.inode == 2**64 - 1 and problems == []

@@ -151,7 +151,7 @@ def test_a_schema_2_ledger_is_split_on_its_first_write_keeping_every_total(tmp_p
         "/a": {"runs": 3, "input": 30, "recent": [[1, 2, 0, 0, 0]]}
     }
     assert _records.recent(got, "/a") == [[1, 2, 0, 0, 0]]
-    assert got.sessions["s1"].files == {"/t": {"offset": 4}}
+    assert {path: cursor.dump() for path, cursor in got.sessions["s1"].files.items()} == {"/t": {"offset": 4}}
     assert got.minutes["overall"] == f"{minute}:100,0,0,0,9" and got.minutes["/a"] == f"{minute}:30,0,0,0,0"
     assert [m[0] for m in MIGRATIONS] == [1, 2]  # named, forward-only, in order
 

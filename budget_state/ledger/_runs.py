@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._accounting import Entry, Pricer, agent_prompt, baseline, entry_of, fresh, read_new, subagent_files
-from .._model import CATEGORIES, Usage
-from ._state import COUNTS, MAX_LINKS, LedgerState, Run, Scope, Session, remember
+from .._model import CATEGORIES, MAX_COUNT, Usage
+from ._state import COUNTS, MAX_LINKS, Cursor, LedgerState, Run, Scope, Session, remember
 
 State = LedgerState
 
@@ -108,14 +108,14 @@ def settle(
         key = str(path)
         cursor = files.get(key)
         if cursor is None:
-            if not new:
-                cursor = {"offset": 0}  # a file that appeared during a session we follow: all of it is new
-            else:
-                cursor = baseline(path, prompt_id) if os.path.lexists(path) else {"offset": 0}
+            cursor = Cursor()  # a file that appeared during a session we follow: all of it is new
+            if new:
+                if os.path.lexists(path):
+                    baseline(path, cursor, prompt_id)
                 if started is not None:
-                    cursor = fresh(cursor, prompt_id, since=started)
+                    fresh(cursor, prompt_id, since=started)
                 elif prompt_id:
-                    cursor["prompt"] = prompt_id
+                    cursor.prompt = prompt_id
             files[key] = cursor
         if new and not os.path.isfile(path):
             continue  # nothing to say yet about a path that is not a transcript; the next hook will
@@ -130,7 +130,7 @@ def settle(
         if result.links:
             _link(state, s, session, result.links)
         if result.skipped:
-            cursor["skipped"] = int(cursor.get("skipped", 0)) + result.skipped
+            cursor.skipped = min(cursor.skipped + result.skipped, MAX_COUNT)
         if result.cost is not None and path == transcript:
             cost = result.cost
         if mod_counts:
@@ -139,7 +139,7 @@ def settle(
             _charge(state, s, entry, by_time, orchestration, counted=transcript is not None)
     if cost is not None and transcript is not None:
         main = files.get(str(transcript))
-        if main is not None and not main.get("inherited"):
+        if main is not None and not main.inherited:
             by_time.add("overall", _reconcile(state, session, s, cost, orchestration, by_time))
     by_time.charge(state, now)
     return problems

@@ -527,6 +527,86 @@ def remember(table: dict[str, str], key: str, value: str) -> None:
         del table[next(iter(table))]
 
 
+class Cursor(_Read):
+    """Where the reading of one transcript file stands: ``_accounting.read_new`` moves it on (the
+    rules it follows are that module's); a session keeps one per file it reads (``Session.files``)."""
+
+    __slots__ = ("after", "extra", "inherited", "inode", "last_ts", "offset", "prompt", "recent", "replay", "skipped")
+    _PLAIN: ClassVar[Mapping[str, type]] = {"offset": int, "skipped": int}
+
+    def __init__(self, offset: int = 0) -> None:
+        self.offset = offset  # bytes counted: up to the end of the last complete line read
+        self.inode: int | None = None  # the file's when last read: another one means it was replaced
+        self.prompt: str | None = None  # the prompt id of the last user record: what follows is its
+        self.last_ts: str | None = None  # the newest counted response's time, as the transcript writes it
+        #: the last responses' largest counts (four, and micro-dollars) by ``<message id>|<request id>``:
+        #: a repeated line adds only what grew (oldest first, the last RECENT_KEYS kept)
+        self.recent: dict[str, list[int]] = {}
+        self.replay: str | None = None  # a fork's copy of its parent, skipped up to this tool call's result
+        self.after: str | None = None  # a session first seen at its prompt: older responses are copied history
+        self.inherited = False  # the file held spend from before it was followed (Claude Code's totals include it)
+        self.skipped = 0  # lines that were not JSON or too long
+        self.extra: dict[str, Any] = {}
+
+    @classmethod
+    def load(cls, table: object, where: str, problems: list[FieldError]) -> Cursor:
+        """As ``_Read.load``, but where the reading stands (``offset``, ``inode``) is no field to leave
+        out: a cursor without it would count its file again from the start. That raises, and the
+        session's ``files`` go whole (its next hook starts at each file's end, as for a new session)."""
+        found: list[FieldError] = []
+        cursor = super().load(table, where, found)
+        for problem in found:
+            if problem.where in (f"{where}.offset", f"{where}.inode"):
+                raise problem
+        problems.extend(found)
+        return cursor
+
+    def _field(self, key: str, value: object, where: str, problems: list[FieldError]) -> None:
+        at = f"{where}.{key}"
+        if key in ("offset", "skipped"):
+            setattr(self, key, _count(value, at))
+        elif key == "inode":  # a file system's number: it may pass a count's 2**63 - 1
+            if type(value) is not int or value < 0:
+                raise FieldError(at, "a file's inode number", value)
+            self.inode = value
+        elif key in ("prompt", "last_ts", "replay", "after"):
+            setattr(self, key, _text(value, at))
+        elif key == "inherited":
+            if not isinstance(value, bool):
+                raise FieldError(at, "true or false", value)
+            self.inherited = value
+        elif key == "recent":
+            self.recent = _seen_responses(value, at, problems)
+        else:
+            self.extra[key] = value
+
+    def dump(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"offset": self.offset}
+        _put(out, "inode", self.inode)
+        _put(out, "prompt", self.prompt)
+        _put(out, "last_ts", self.last_ts)
+        _put(out, "replay", self.replay)
+        _put(out, "after", self.after)
+        _put(out, "inherited", True if self.inherited else None)
+        _put(out, "skipped", self.skipped or None)
+        _put(out, "recent", [f"{k} {' '.join(map(str, v))}" for k, v in self.recent.items()])
+        out.update(self.extra)
+        return out
+
+
+def _seen_responses(value: object, where: str, problems: list[FieldError]) -> dict[str, list[int]]:
+    """A cursor's ``recent``: ``"<key> <input> <output> <cache_creation> <cache_read> [<usd_micros>]"``
+    per response (no price before dollars were counted). A broken item is left out and named."""
+    out: dict[str, list[int]] = {}
+    for n, item in enumerate(_texts(value, where)):
+        key, *numbers = item.split(" ")
+        if len(numbers) in (4, 5) and all(x.isdigit() for x in numbers):
+            out[key] = [int(x) for x in numbers]
+        else:
+            problems.append(FieldError(f"{where}[{n}]", "a response's key and its four or five counts", item))
+    return out
+
+
 class Session(_Read):
     """One Claude Code session: its read cursors, its open run, and the links from its tool calls,
     follow-up turns and subagents to the runs they belong to."""
@@ -553,8 +633,7 @@ class Session(_Read):
     _PLAIN: ClassVar[Mapping[str, type]] = {"seen": datetime}
 
     def __init__(self, seen: datetime | None = None) -> None:
-        #: transcript path -> read cursor (the cursor's fields are _accounting's)
-        self.files: dict[str, dict[str, Any]] = {}
+        self.files: dict[str, Cursor] = {}  # transcript path -> where its reading stands
         self.seen = seen
         self.ended = False  # its SessionEnd came
         self.run: str | None = None  # the prompt id of its open run
@@ -575,8 +654,10 @@ class Session(_Read):
     def _field(self, key: str, value: object, where: str, problems: list[FieldError]) -> None:
         """Read one field of the table (FieldError when it is of the wrong kind; ``problems``: a part of it)."""
         at = f"{where}.{key}"
-        if key == "files":
-            self.files = {str(k): _table(v, f"{at}.{k}") for k, v in _table(value, at).items()}
+        if key == "files":  # whole or not at all (see Cursor.load)
+            found: list[FieldError] = []
+            self.files = {str(k): Cursor.load(v, f"{at}.{k}", found) for k, v in _table(value, at).items()}
+            problems.extend(found)
         elif key == "seen":
             self.seen = _time(value, at)
         elif key == "ended":
@@ -616,7 +697,7 @@ class Session(_Read):
             self.extra[key] = value
 
     def dump(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"files": {k: dict(v) for k, v in self.files.items()}}
+        out: dict[str, Any] = {"files": {k: v.dump() for k, v in self.files.items()}}
         _put(out, "seen", self.seen)
         _put(out, "ended", True if self.ended else None)
         _put(out, "run", self.run)

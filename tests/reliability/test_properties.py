@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import sys
 import tempfile
 from contextlib import redirect_stderr
 from pathlib import Path
@@ -18,7 +17,6 @@ from typing import Any
 
 import kit
 
-import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,11 +25,7 @@ from budget_state._accounting import read_new
 from budget_state.budgets._commands import BudgetCache, command_from_prompt, is_command_name, parse_frontmatter, read_budget
 from budget_state.ledger._ledger import Ledger, utcnow
 from budget_state.ledger._runs import open_run, settle
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover (Python < 3.11)
-    import tomli as tomllib
+from budget_state.ledger._state import Cursor, FieldError
 
 EXPLORE = bool(os.environ.get("RELIABILITY_EXPLORE"))
 
@@ -198,20 +192,22 @@ def test_read_new_counts_each_response_once_wherever_the_reads_fall(data: Any) -
     entries: list[Any] = []
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "s.jsonl"
-        cursor: dict[str, Any] = {}
+        cursor = Cursor()
         pos = 0
         for cut in _cuts(data, len(blob)):
             with open(path, "ab") as f:
                 f.write(blob[pos:cut])
             pos = cut
             entries += read_new(path, cursor).entries
-            if data.draw(st.booleans(), label="cursor through the ledger"):
-                cursor = tomllib.loads(tomli_w.dumps({"c": cursor}))["c"]
+            if data.draw(st.booleans(), label="cursor through the ledger"):  # its session's file, read back
+                problems: list[FieldError] = []
+                cursor = Cursor.load(json.loads(json.dumps(cursor.dump())), "c", problems)
+                assert problems == []
         assert read_new(path, cursor).entries == []  # nothing new: nothing counted
     total, by_prompt = _sum(entries)
     assert total == m.total
     assert by_prompt == {p: u for p, u in m.by_prompt.items() if any(u.values())}
-    assert cursor["offset"] == len(b"".join(m.lines))  # up to the last complete line, never into the tail
+    assert cursor.offset == len(b"".join(m.lines))  # up to the last complete line, never into the tail
 
 
 @examples(80)
