@@ -32,6 +32,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .._model import epoch_value, mark_value, percent_value
+
 if TYPE_CHECKING:
     from .._api import Context
     from .._model import Budget
@@ -123,23 +125,6 @@ def iso(at: datetime) -> str:
     return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _epoch(value: object) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    if not 0 < value < 1e11:  # epoch seconds; milliseconds or nonsense are refused
-        return None
-    return int(value)
-
-
-def _percent(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    number = float(value)
-    if not 0 <= number <= 1000:  # also refuses NaN; over 100 is possible (overage), kept as said
-        return None
-    return number
-
-
 def parse_rate_limits(rate_limits: object) -> dict[str, tuple[float, int]]:
     """``{"five_hour": (42.0, resets_at), …}`` from the statusLine's ``rate_limits`` (or a mod's
     ``rateLimits``, the same shape; camelCase ``usedPercentage``/``resetsAt`` accepted too).
@@ -153,8 +138,8 @@ def parse_rate_limits(rate_limits: object) -> dict[str, tuple[float, int]]:
             raw = rate_limits.get({"five_hour": "fiveHour", "seven_day": "sevenDay"}[name])
         if not isinstance(raw, Mapping):
             continue
-        pct = _percent(raw.get("used_percentage", raw.get("usedPercentage")))
-        at = _epoch(raw.get("resets_at", raw.get("resetsAt")))
+        pct = percent_value(raw.get("used_percentage", raw.get("usedPercentage")))
+        at = epoch_value(raw.get("resets_at", raw.get("resetsAt")))
         if pct is not None and at is not None:
             out[name] = (pct, at)
     return out
@@ -235,13 +220,17 @@ def _read_raw(path: Path) -> dict[str, Any] | None:
 def _window_from(name: str, raw: object) -> PlanWindow | None:
     if not isinstance(raw, dict):
         return None
-    pct, at, seen = _percent(raw.get("used_percentage")), _epoch(raw.get("resets_at")), _epoch(raw.get("seen_at"))
+    pct, at, seen = (
+        percent_value(raw.get("used_percentage")),
+        epoch_value(raw.get("resets_at")),
+        epoch_value(raw.get("seen_at")),
+    )
     if pct is None or at is None or seen is None:
         return None
     samples: list[tuple[int, float]] = []
     for item in raw.get("samples") or ():
         if isinstance(item, list) and len(item) == 2:
-            t, p = _epoch(item[0]), _percent(item[1])
+            t, p = epoch_value(item[0]), percent_value(item[1])
             if t is not None and p is not None:
                 samples.append((t, p))
     utc = timezone.utc
@@ -309,7 +298,7 @@ def _merge(old: Mapping[str, Any] | None, seen: dict[str, tuple[float, int]], no
             continue
         pct, at = seen[name]
         samples = []
-        if isinstance(before, dict) and _epoch(before.get("resets_at")) == at:
+        if isinstance(before, dict) and epoch_value(before.get("resets_at")) == at:
             samples = [s for s in before.get("samples") or () if isinstance(s, list) and len(s) == 2]
         if not samples or samples[-1][1] != pct:
             samples.append([now, pct])
@@ -369,14 +358,6 @@ def record_plan(
 # --- attribution: a window's movement charged to this project's command runs ------------------------
 
 
-def _mark(value: object) -> tuple[int, float] | None:
-    if isinstance(value, list) and len(value) == 2:
-        at, pct = _epoch(value[0]), _percent(value[1])
-        if at is not None and pct is not None:
-            return at, pct
-    return None
-
-
 def attribute(state: LedgerState, plan: Plan, *, counted: tuple[str, ...], now: datetime) -> dict[str, float]:
     """Charge each window's movement since this project's last mark to the runs that spent tokens
     since then, by their share of those tokens; the whole movement to overall. The moves, per window.
@@ -393,7 +374,7 @@ def attribute(state: LedgerState, plan: Plan, *, counted: tuple[str, ...], now: 
     moves: dict[str, float] = {}
     for w in plan.windows():
         at = int(w.resets_at.timestamp())
-        mark = _mark(quota.get(w.name))
+        mark = mark_value(quota.get(w.name))
         if mark is not None:
             move = w.used_percentage - mark[1] if mark[0] == at else w.used_percentage
             if move > 0:
@@ -435,7 +416,7 @@ def _add_window(table: dict[str, Any], name: str, plan: Plan, move: float) -> No
     """``table[name] = [resets_at, % charged in that window]``, started over when the window reset."""
     window = getattr(plan, name)
     at = int(window.resets_at.timestamp())
-    mark = _mark(table.get(name))
+    mark = mark_value(table.get(name))
     before = mark[1] if mark is not None and mark[0] == at else 0.0
     table[name] = [at, round(before + move, 4)]
 
@@ -486,7 +467,7 @@ def quota_use(state: LedgerState, name: str, plan: Plan | None, now: datetime) -
     charged = plan_data(state, name, "quota")
     used = {}
     for w in plan.windows() if plan is not None else ():
-        mark = _mark(charged.get(w.name))
+        mark = mark_value(charged.get(w.name))
         current = mark is not None and mark[0] == int(w.resets_at.timestamp()) and not w.stale(now)
         used[w.name] = mark[1] if current and mark is not None else 0.0
     runs = plan_data(state, name, "quota_runs")
@@ -503,7 +484,9 @@ def marked(state: LedgerState, plan: Plan) -> bool:
     quota = feature_table(state, "quota")
     if quota is None:
         return False
-    return all(_mark(quota.get(w.name)) == (int(w.resets_at.timestamp()), w.used_percentage) for w in plan.windows())
+    return all(
+        mark_value(quota.get(w.name)) == (int(w.resets_at.timestamp()), w.used_percentage) for w in plan.windows()
+    )
 
 
 # --- decisions: quota_guard, quotaBudget, the p90 fit ----------------------------------------------
