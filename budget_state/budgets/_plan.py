@@ -72,6 +72,15 @@ class PlanWindow(NamedTuple):
     def status(self, now: datetime) -> str:
         return "stale" if self.stale(now) else "current"
 
+    @property
+    def resets_epoch(self) -> int:
+        """Its reset in epoch seconds: which window a mark of the ledger is of."""
+        return int(self.resets_at.timestamp())
+
+    def mark(self) -> tuple[int, float]:
+        """``(resets_at, used %)``: the window as the ledger's marks keep it."""
+        return self.resets_epoch, self.used_percentage
+
     def used_now(self, now: datetime) -> float:
         """The use to decide on: 0 once the window has reset."""
         return 0.0 if self.stale(now) else self.used_percentage
@@ -368,26 +377,25 @@ def attribute(state: LedgerState, plan: Plan, *, counted: tuple[str, ...], now: 
     elsewhere (another project, another machine): it goes to overall's ``unattributed`` only.
     """
     from ..ledger import _records as records
-    from ..ledger._runs import plan_table
+    from ..ledger._runs import charge_plan, charge_unattributed
 
     quota = records.made_table(state, "quota")
-    moves: dict[str, float] = {}
+    moved = []
     for w in plan.windows():
-        at = int(w.resets_at.timestamp())
         mark = mark_value(quota.get(w.name))
         if mark is not None:
-            move = w.used_percentage - mark[1] if mark[0] == at else w.used_percentage
+            move = w.used_percentage - mark[1] if mark[0] == w.resets_epoch else w.used_percentage
             if move > 0:
-                moves[w.name] = move
-        if mark is None or mark != (at, w.used_percentage):
-            quota[w.name] = [at, w.used_percentage]
+                moved.append((w, move))
+        if mark is None or mark != w.mark():
+            quota[w.name] = list(w.mark())
     runs = records.runs(state)
     raw_then = quota.get("tokens")
     tokens_then: dict[str, Any] = raw_then if isinstance(raw_then, dict) else {}
     total_now = records.scope(state, "overall").usage.total(counted)
     total_then = quota.get("overall")
     spent_total = total_now - total_then if isinstance(total_then, int) and 0 <= total_then <= total_now else 0
-    if moves:
+    if moved:
         spent = {}
         for run in runs:
             then = tokens_then.get(run.prompt, 0)
@@ -395,45 +403,29 @@ def attribute(state: LedgerState, plan: Plan, *, counted: tuple[str, ...], now: 
             if delta > 0 and run.command is not None:
                 spent[run.prompt] = (run, delta)
         denominator = max(spent_total, sum(d for _, d in spent.values()))
-        charged = plan_table(state, "overall", "quota")
-        for name, move in moves.items():
-            _add_window(charged, name, plan, move)
+        for window, move in moved:
+            charge_plan(state, "overall", window.name, window.resets_epoch, move)
             if denominator <= 0:
-                unattributed = plan_table(state, "overall", "quota_unattributed")
-                unattributed[name] = round(float(unattributed.get(name, 0.0)) + move, 4)
+                charge_unattributed(state, window.name, move)
                 continue
             for run, delta in spent.values():
-                share = move * delta / denominator
-                _charge_run(state, run, name, plan, share)
+                _charge_run(state, run, window, move * delta / denominator)
     # The new mark: every run's tokens now (a run absent from it started after, from 0).
     quota["overall"] = total_now
     quota["tokens"] = {r.prompt: r.usage.total(counted) for r in runs}
     quota["seen_at"] = now
-    return moves
+    return {window.name: move for window, move in moved}
 
 
-def _add_window(table: dict[str, Any], name: str, plan: Plan, move: float) -> None:
-    """``table[name] = [resets_at, % charged in that window]``, started over when the window reset."""
-    window = getattr(plan, name)
-    at = int(window.resets_at.timestamp())
-    mark = mark_value(table.get(name))
-    before = mark[1] if mark is not None and mark[0] == at else 0.0
-    table[name] = [at, round(before + move, 4)]
+def _charge_run(state: LedgerState, run: RunRecord, window: PlanWindow, share: float) -> None:
+    from ..ledger._runs import add_run_share, charge_plan, note_run_quota
 
-
-def _charge_run(state: LedgerState, run: RunRecord, name: str, plan: Plan, share: float) -> None:
-    from ..ledger._runs import add_run_share, plan_table
-
-    key = "quota_5h" if name == "five_hour" else "quota_7d"
+    key = "quota_5h" if window.name == "five_hour" else "quota_7d"
     total = add_run_share(state, run.prompt, key, share)
     assert run.command is not None  # only runs of a command are charged (attribute)
-    _add_window(plan_table(state, run.command, "quota"), name, plan, share)
-    if name == "five_hour":
-        per_run = plan_table(state, run.command, "quota_runs")
-        per_run.pop(run.prompt, None)
-        per_run[run.prompt] = total
-        while len(per_run) > QUOTA_RUNS:
-            del per_run[next(iter(per_run))]
+    charge_plan(state, run.command, window.name, window.resets_epoch, share)
+    if window.name == "five_hour":
+        note_run_quota(state, run.command, run.prompt, total, keep=QUOTA_RUNS)
 
 
 class QuotaUse(NamedTuple):
@@ -462,16 +454,13 @@ def _nearest_rank(values: list[float], q: float) -> float:
 
 def quota_use(state: LedgerState, name: str, plan: Plan | None, now: datetime) -> QuotaUse:
     """What ``name`` ("overall" or a command) has taken of the windows now current."""
-    from ..ledger._records import plan_data
+    from ..ledger._records import plan_share
 
-    charged = plan_data(state, name, "quota")
+    share = plan_share(state, name)
     used = {}
     for w in plan.windows() if plan is not None else ():
-        mark = mark_value(charged.get(w.name))
-        current = mark is not None and mark[0] == int(w.resets_at.timestamp()) and not w.stale(now)
-        used[w.name] = mark[1] if current and mark is not None else 0.0
-    runs = plan_data(state, name, "quota_runs")
-    shares = [float(v) for v in runs.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        used[w.name] = 0.0 if w.stale(now) else share.charged_in(w.name, w.resets_epoch)
+    shares = list(share.runs.values())
     p50 = round(_nearest_rank(shares, 0.5), 2) if shares else None
     p90 = round(_nearest_rank(shares, 0.9), 2) if shares else None
     return QuotaUse(used.get("five_hour", 0.0), used.get("seven_day", 0.0), len(shares), p50, p90)

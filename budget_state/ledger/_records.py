@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from .._model import _RUN_FIELDS, Usage
-from ._state import FeatureValue
+from ._state import FeatureValue, charged_in
 
 if TYPE_CHECKING:
     from ._state import LedgerState, Run, Session
@@ -114,11 +114,26 @@ def scopes(state: LedgerState, /) -> Iterator[ScopeTotals]:
         yield scope(state, name)
 
 
-def plan_data(state: LedgerState, name: str, key: str, /) -> Mapping[str, Any]:
-    """What the plan's attribution keeps in a scope (``quota``: per window ``[resets_at, %]``;
-    ``quota_runs``: per run its share of the 5-hour window); empty when none."""
+class PlanShareRecord(NamedTuple):
+    """What the plan's attribution charged to a scope (``_state.PlanShare``, copied: read it, never change it)."""
+
+    #: per window: the reset of the window it was charged in (epoch seconds), the percent charged of it
+    charged: Mapping[str, tuple[int, float]]
+    runs: Mapping[str, float]  # a command's last runs (by prompt id): their shares of the 5-hour window, newest last
+    unattributed: Mapping[str, float]  # overall's: per window, the moves with no tokens counted here
+
+    def charged_in(self, window: str, resets_at: int) -> float:
+        """The percent charged of the window that resets at ``resets_at`` (0: none, or an earlier one's)."""
+        return charged_in(self.charged, window, resets_at)
+
+
+def plan_share(state: LedgerState, name: str, /) -> PlanShareRecord:
+    """What the plan's attribution charged to ``overall`` or a command; empty when nothing."""
     found = state.scope(name)
-    return found.plan.get(key, {}) if found is not None else {}
+    if found is None:
+        return PlanShareRecord({}, {}, {})
+    p = found.plan
+    return PlanShareRecord(dict(p.charged), dict(p.runs), dict(p.unattributed))
 
 
 def bucket_scopes(state: LedgerState, kind: str, /) -> list[str]:
