@@ -17,6 +17,7 @@ import pytest
 from budget_state.budgets._plan import (
     NO_PLAN,
     QUOTA_RUNS,
+    Marks,
     Plan,
     PlanStateError,
     PlanWindow,
@@ -244,6 +245,75 @@ def test_p50_and_p90_per_run_over_the_last_runs() -> None:
         _runs.note_run_quota(state, "/a", f"p{i}", float(i), keep=QUOTA_RUNS)
     use = quota_use(state, "/a", None, NOW)
     assert (use.runs, use.p50, use.p90) == (10, 5.0, 9.0)
+
+
+def test_the_marks_read_back_what_they_wrote_byte_for_byte(tmp_path: Path) -> None:
+    from budget_state.budgets._plan import marked
+    from budget_state.ledger._ledger import Ledger
+
+    path = tmp_path / "budget-ledger.toml"
+    with Ledger(path).transaction() as state:
+        state.overall.add({"input": 700})
+        state.runs.append(run_of("p1", "/a", 500))
+        state.command("/a")
+        attribute(state, plan_at(40.0, 10.0), counted=COUNTED, now=NOW)
+        written = state.dump()["quota"]
+    assert written == {
+        "five_hour": [T + 3600, 40.0],
+        "seven_day": [T + 86400, 10.0],
+        "overall": 700,
+        "tokens": {"p1": 500},
+        "seen_at": NOW,
+    }
+    text = path.read_text()
+    with Ledger(path).transaction() as state:
+        marks = _records.feature_value(state, "quota", Marks.load)
+        assert marks is not None and marks.dump() == written
+        assert (marks.windows, marks.overall, marks.tokens, marks.seen_at) == (
+            {"five_hour": (T + 3600, 40.0), "seven_day": (T + 86400, 10.0)},
+            700,
+            {"p1": 500},
+            NOW,
+        )
+        assert marked(state, plan_at(40.0, 10.0)) and not marked(state, plan_at(41.0, 10.0))
+    assert path.read_text() == text  # typed and written back: the same file
+    newer = {**written, "a_note_of_a_newer_version": "kept"}
+    again = Marks.load(newer)
+    assert again is not None and again.dump() == newer
+
+
+def test_a_hand_edited_mark_reads_as_empty_and_the_rest_is_kept() -> None:
+    table = {
+        "five_hour": ["soon", 40.0],
+        "seven_day": [T + 86400, 10.0],
+        "overall": "many",
+        "tokens": {"p1": -5, "p2": 7},
+        "seen_at": "yesterday",
+        "a_note_of_a_newer_version": 1,
+    }
+    broken = Marks.load(table)
+    assert broken is not None
+    assert (broken.windows, broken.overall, broken.tokens, broken.seen_at, broken.extra) == (
+        {"seven_day": (T + 86400, 10.0)},
+        None,
+        {"p2": 7},
+        None,
+        {"a_note_of_a_newer_version": 1},
+    )
+    # The next charge: the 5-hour window has no mark and starts one; the 7-day window moved 2 points,
+    # all /a's (its run's tokens count from 0, overall's since the mark are not known).
+    state = ledger_with([run_of("p1", "/a", 500)], overall=1000)
+    state.tables["quota"] = table
+    assert attribute(state, plan_at(45, 12), counted=COUNTED, now=NOW) == {"seven_day": 2.0}
+    assert _records.plan_share(state, "/a").charged == {"seven_day": (T + 86400, 2.0)}
+    assert state.dump()["quota"] == {
+        "five_hour": [T + 3600, 45],
+        "seven_day": [T + 86400, 12],
+        "overall": 1000,
+        "tokens": {"p1": 500},
+        "seen_at": NOW,
+        "a_note_of_a_newer_version": 1,
+    }
 
 
 # --- decisions -------------------------------------------------------------------------------------

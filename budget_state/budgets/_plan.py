@@ -32,7 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .._model import epoch_value, mark_value, percent_value
+from .._model import count_value, epoch_value, mark_value, percent_value, time_value
 
 if TYPE_CHECKING:
     from .._api import Context
@@ -367,42 +367,119 @@ def record_plan(
 # --- attribution: a window's movement charged to this project's command runs ------------------------
 
 
+class Marks:
+    """The project's ``[quota]`` table, typed (``_records.feature_value``): the mark :func:`attribute`
+    charges the next move from.
+
+    ``windows``: per window, ``(resets_at, used %)`` at the mark (``five_hour = [resets_at, %]``), in
+    the order first marked; ``overall``: overall's counted tokens then; ``tokens``: each run's (by
+    prompt id); ``seen_at``: when. What a hand edit broke reads as empty (a window's next move
+    starts a new mark, a run's tokens count from 0); keys it does not know are kept.
+    """
+
+    __slots__ = ("_order", "extra", "overall", "seen_at", "tokens", "windows")
+
+    def __init__(self) -> None:
+        self.windows: dict[str, tuple[int, float]] = {}
+        self.overall: int | None = None
+        self.tokens: dict[str, int] = {}
+        self.seen_at: datetime | None = None
+        self.extra: dict[str, Any] = {}
+        self._order: tuple[str, ...] = ()  # the keys as read: written back in that order, new ones after
+
+    @classmethod
+    def load(cls, table: Mapping[str, Any] | None) -> Marks | None:
+        """The table as the ledger keeps it (None: there is none)."""
+        if not isinstance(table, Mapping):
+            return None
+        m = cls()
+        m._order = tuple(table)
+        for key, value in table.items():
+            if key in WINDOWS:
+                mark = mark_value(value)
+                if mark is not None:
+                    m.windows[key] = mark
+            elif key == "overall":
+                m.overall = value if type(value) is int and count_value(value) == value else None
+            elif key == "tokens":
+                if isinstance(value, Mapping):
+                    m.tokens = {str(k): v for k, v in value.items() if type(v) is int and count_value(v) == v}
+            elif key == "seen_at":
+                m.seen_at = time_value(value)
+            else:
+                m.extra[key] = value
+        return m
+
+    def dump(self) -> dict[str, Any]:
+        out: dict[str, Any] = {name: list(mark) for name, mark in self.windows.items()}
+        if self.overall is not None:
+            out["overall"] = self.overall
+        out["tokens"] = dict(self.tokens)
+        if self.seen_at is not None:
+            out["seen_at"] = self.seen_at
+        out.update(self.extra)
+        if not self._order:
+            return out
+        kept = {key: out[key] for key in self._order if key in out}
+        kept.update(out)
+        return kept
+
+    def holds(self, plan: Plan) -> bool:
+        """Whether the mark is of these windows, at these percentages (nothing moved since)."""
+        return all(self.windows.get(w.name) == w.mark() for w in plan.windows())
+
+    def move(self, window: PlanWindow) -> float:
+        """How far ``window`` moved since its mark (its whole use if it reset since; 0 with no mark
+        of it), which it is now."""
+        mark = self.windows.get(window.name)
+        self.windows[window.name] = window.mark()
+        if mark is None:
+            return 0.0
+        return window.used_percentage - mark[1] if mark[0] == window.resets_epoch else window.used_percentage
+
+    def spent_since(self, overall: int) -> int:
+        """The counted tokens overall spent since the mark, from what it has now (0 when not known)."""
+        return overall - self.overall if self.overall is not None and self.overall <= overall else 0
+
+    def remark(self, overall: int, tokens: dict[str, int], now: datetime) -> None:
+        """The next mark's counts: overall's and every run's now (a run absent from it started after, from 0)."""
+        self.overall, self.tokens, self.seen_at = overall, tokens, now
+
+
+def _marks(state: LedgerState) -> Marks:
+    """The project's marks, made when there are none."""
+    from ..ledger._records import feature_value
+
+    found = feature_value(state, "quota", Marks.load)
+    if found is None:
+        found = Marks()
+        feature_value(state, "quota", Marks.load, replace=found)
+    return found
+
+
 def attribute(state: LedgerState, plan: Plan, *, counted: tuple[str, ...], now: datetime) -> dict[str, float]:
     """Charge each window's movement since this project's last mark to the runs that spent tokens
     since then, by their share of those tokens; the whole movement to overall. The moves, per window.
 
-    The project's ``[quota]`` table holds the mark: per window ``[resets_at, used %]`` at the last
-    charge, and the counted tokens of overall and of each run then. A window that reset in between
-    moved by its whole new use. With no tokens counted here since the mark, the movement was spent
-    elsewhere (another project, another machine): it goes to overall's ``unattributed`` only.
+    The project's ``[quota]`` table holds the mark (:class:`Marks`): per window ``[resets_at, used %]``
+    at the last charge, and the counted tokens of overall and of each run then. A window that reset
+    in between moved by its whole new use. With no tokens counted here since the mark, the movement
+    was spent elsewhere (another project, another machine): it goes to overall's ``unattributed`` only.
     """
     from ..ledger import _records as records
     from ..ledger._runs import charge_plan, charge_unattributed
 
-    quota = records.made_table(state, "quota")
-    moved = []
-    for w in plan.windows():
-        mark = mark_value(quota.get(w.name))
-        if mark is not None:
-            move = w.used_percentage - mark[1] if mark[0] == w.resets_epoch else w.used_percentage
-            if move > 0:
-                moved.append((w, move))
-        if mark is None or mark != w.mark():
-            quota[w.name] = list(w.mark())
+    marks = _marks(state)
+    moved = [(w, move) for w in plan.windows() if (move := marks.move(w)) > 0]  # every window marked
     runs = records.runs(state)
-    raw_then = quota.get("tokens")
-    tokens_then: dict[str, Any] = raw_then if isinstance(raw_then, dict) else {}
     total_now = records.scope(state, "overall").usage.total(counted)
-    total_then = quota.get("overall")
-    spent_total = total_now - total_then if isinstance(total_then, int) and 0 <= total_then <= total_now else 0
     if moved:
         spent = {}
         for run in runs:
-            then = tokens_then.get(run.prompt, 0)
-            delta = run.usage.total(counted) - (then if isinstance(then, int) else 0)
+            delta = run.usage.total(counted) - marks.tokens.get(run.prompt, 0)
             if delta > 0 and run.command is not None:
                 spent[run.prompt] = (run, delta)
-        denominator = max(spent_total, sum(d for _, d in spent.values()))
+        denominator = max(marks.spent_since(total_now), sum(d for _, d in spent.values()))
         for window, move in moved:
             charge_plan(state, "overall", window.name, window.resets_epoch, move)
             if denominator <= 0:
@@ -410,10 +487,7 @@ def attribute(state: LedgerState, plan: Plan, *, counted: tuple[str, ...], now: 
                 continue
             for run, delta in spent.values():
                 _charge_run(state, run, window, move * delta / denominator)
-    # The new mark: every run's tokens now (a run absent from it started after, from 0).
-    quota["overall"] = total_now
-    quota["tokens"] = {r.prompt: r.usage.total(counted) for r in runs}
-    quota["seen_at"] = now
+    marks.remark(total_now, {r.prompt: r.usage.total(counted) for r in runs}, now)
     return {window.name: move for window, move in moved}
 
 
@@ -468,14 +542,10 @@ def quota_use(state: LedgerState, name: str, plan: Plan | None, now: datetime) -
 
 def marked(state: LedgerState, plan: Plan) -> bool:
     """Whether the project's mark (in ``state``, read without the lock) already holds these windows."""
-    from ..ledger._records import feature_table
+    from ..ledger._records import feature_value
 
-    quota = feature_table(state, "quota")
-    if quota is None:
-        return False
-    return all(
-        mark_value(quota.get(w.name)) == (int(w.resets_at.timestamp()), w.used_percentage) for w in plan.windows()
-    )
+    marks = feature_value(state, "quota", Marks.load)
+    return marks is not None and marks.holds(plan)
 
 
 # --- decisions: quota_guard, quotaBudget, the p90 fit ----------------------------------------------

@@ -5,7 +5,7 @@ typed values (``_state``, validated when read: a field a hand edit broke is a ``
 that names it, never an ``isinstance`` deep inside a feature). Everything else reads the state
 through these functions, which return read-only records, and changes it through ``_runs``. A
 feature that keeps its own data in the ledger (an orchestration, the team's lease, the plan's
-marks) gets its table from :func:`feature_table` and owns what is inside it.
+marks) types its table itself, through :func:`feature_value`, and owns what is inside it.
 
 NamedTuples, not dataclasses: the hook imports this on every event (see _model).
 """
@@ -183,28 +183,6 @@ def feature_table(state: LedgerState, kind: str, key: str | None = None, /) -> d
         top = top.dump()  # a copy, for reading: the feature changes its value, not this
     found = top if key is None else top.get(key) if isinstance(top, dict) else None
     return found if isinstance(found, dict) else None
-
-
-def made_table(
-    state: LedgerState, kind: str, key: str | None = None, /, *, replace: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """:func:`feature_table`, made when there is none; ``replace``: that table, now the one kept."""
-    if kind not in _FEATURE_TABLES:
-        raise ValueError(f"{kind} is not a feature's table")
-    tables = state.tables
-    top = tables.get(kind)
-    if isinstance(top, FeatureValue):
-        raise TypeError(f"the {kind} table is its feature's typed value: change it through feature_value")
-    if key is None:
-        if replace is not None or not isinstance(top, dict):
-            top = tables[kind] = replace if replace is not None else {}
-        return top
-    if not isinstance(top, dict):
-        top = tables[kind] = {}
-    found = top.get(key)
-    if replace is not None or not isinstance(found, dict):
-        found = top[key] = replace if replace is not None else {}
-    return found
 
 
 _FEATURE_TABLES = frozenset(("orchestrations", "team", "quota"))
