@@ -43,6 +43,31 @@ def time_value(v: object, /) -> datetime | None:
     return v if isinstance(v, datetime) else None
 
 
+def epoch_value(v: object, /) -> int | None:
+    """``v`` as whole epoch seconds if it is a number that can be one (milliseconds or nonsense are
+    refused), else None: a plan window's reset, as Claude Code reports it and the ledger keeps it."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1e11:
+        return None
+    return int(v)
+
+
+def percent_value(v: object, /) -> float | None:
+    """``v`` as a percent of a plan window if it is a number from 0 to 1000 (over 100 is possible,
+    an overage, and kept as said), else None (NaN too)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1000:
+        return None
+    return float(v)
+
+
+def mark_value(v: object, /) -> tuple[int, float] | None:
+    """``[resets_at, percent]`` — a plan window's reset (epoch seconds) and a percent of that window —
+    as a pair, else None: how the ledger keeps the plan's marks (budgets._plan)."""
+    if type(v) is not list or len(v) != 2:
+        return None
+    at, pct = epoch_value(v[0]), percent_value(v[1])
+    return (at, pct) if at is not None and pct is not None else None
+
+
 if TYPE_CHECKING:
     Mode = Literal["warn", "block", "kill"]
     Level = Literal["none", "ok", "warning", "critical", "exceeded"]

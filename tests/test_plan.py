@@ -16,6 +16,8 @@ import pytest
 
 from budget_state.budgets._plan import (
     NO_PLAN,
+    QUOTA_RUNS,
+    Marks,
     Plan,
     PlanStateError,
     PlanWindow,
@@ -208,8 +210,8 @@ def test_a_move_is_charged_to_the_runs_by_their_share_of_tokens() -> None:
     assert moves == {"five_hour": 10.0, "seven_day": 2.0}
     assert (a.shares["quota_5h"], b.shares["quota_5h"]) == (6.0, 2.0)  # 3000/5000 and 1000/5000 of 10 points
     assert (a.shares["quota_7d"], b.shares["quota_7d"]) == (1.2, 0.4)
-    assert _records.plan_data(state, "/a", "quota")["five_hour"] == [T + 3600, 6.0]
-    assert _records.plan_data(state, "overall", "quota")["five_hour"] == [T + 3600, 10.0]
+    assert _records.plan_share(state, "/a").charged["five_hour"] == (T + 3600, 6.0)
+    assert _records.plan_share(state, "overall").charged["five_hour"] == (T + 3600, 10.0)
     use = quota_use(state, "/a", plan_at(50), NOW)
     assert (use.five_hour, use.runs, use.p50, use.p90) == (6.0, 1, 6.0, 6.0)
 
@@ -219,7 +221,7 @@ def test_a_move_with_no_tokens_here_was_spent_elsewhere() -> None:
     attribute(state, plan_at(40), counted=COUNTED, now=NOW)
     attribute(state, plan_at(45), counted=COUNTED, now=NOW)
     assert "quota_5h" not in state.runs[0].shares
-    assert _records.plan_data(state, "overall", "quota_unattributed")["five_hour"] == 5.0
+    assert _records.plan_share(state, "overall").unattributed == {"five_hour": 5.0}
 
 
 def test_after_a_reset_the_move_is_the_new_windows_use_and_old_shares_stop_counting() -> None:
@@ -239,9 +241,79 @@ def test_after_a_reset_the_move_is_the_new_windows_use_and_old_shares_stop_count
 
 def test_p50_and_p90_per_run_over_the_last_runs() -> None:
     state = new_state(NOW)
-    _runs.plan_table(state, "/a", "quota_runs").update({f"p{i}": float(i) for i in range(1, 11)})
+    for i in range(1, 11):
+        _runs.note_run_quota(state, "/a", f"p{i}", float(i), keep=QUOTA_RUNS)
     use = quota_use(state, "/a", None, NOW)
     assert (use.runs, use.p50, use.p90) == (10, 5.0, 9.0)
+
+
+def test_the_marks_read_back_what_they_wrote_byte_for_byte(tmp_path: Path) -> None:
+    from budget_state.budgets._plan import marked
+    from budget_state.ledger._ledger import Ledger
+
+    path = tmp_path / "budget-ledger.toml"
+    with Ledger(path).transaction() as state:
+        state.overall.add({"input": 700})
+        state.runs.append(run_of("p1", "/a", 500))
+        state.command("/a")
+        attribute(state, plan_at(40.0, 10.0), counted=COUNTED, now=NOW)
+        written = state.dump()["quota"]
+    assert written == {
+        "five_hour": [T + 3600, 40.0],
+        "seven_day": [T + 86400, 10.0],
+        "overall": 700,
+        "tokens": {"p1": 500},
+        "seen_at": NOW,
+    }
+    text = path.read_text()
+    with Ledger(path).transaction() as state:
+        marks = _records.feature_value(state, "quota", Marks.load)
+        assert marks is not None and marks.dump() == written
+        assert (marks.windows, marks.overall, marks.tokens, marks.seen_at) == (
+            {"five_hour": (T + 3600, 40.0), "seven_day": (T + 86400, 10.0)},
+            700,
+            {"p1": 500},
+            NOW,
+        )
+        assert marked(state, plan_at(40.0, 10.0)) and not marked(state, plan_at(41.0, 10.0))
+    assert path.read_text() == text  # typed and written back: the same file
+    newer = {**written, "a_note_of_a_newer_version": "kept"}
+    again = Marks.load(newer)
+    assert again is not None and again.dump() == newer
+
+
+def test_a_hand_edited_mark_reads_as_empty_and_the_rest_is_kept() -> None:
+    table = {
+        "five_hour": ["soon", 40.0],
+        "seven_day": [T + 86400, 10.0],
+        "overall": "many",
+        "tokens": {"p1": -5, "p2": 7},
+        "seen_at": "yesterday",
+        "a_note_of_a_newer_version": 1,
+    }
+    broken = Marks.load(table)
+    assert broken is not None
+    assert (broken.windows, broken.overall, broken.tokens, broken.seen_at, broken.extra) == (
+        {"seven_day": (T + 86400, 10.0)},
+        None,
+        {"p2": 7},
+        None,
+        {"a_note_of_a_newer_version": 1},
+    )
+    # The next charge: the 5-hour window has no mark and starts one; the 7-day window moved 2 points,
+    # all /a's (its run's tokens count from 0, overall's since the mark are not known).
+    state = ledger_with([run_of("p1", "/a", 500)], overall=1000)
+    state.tables["quota"] = table
+    assert attribute(state, plan_at(45, 12), counted=COUNTED, now=NOW) == {"seven_day": 2.0}
+    assert _records.plan_share(state, "/a").charged == {"seven_day": (T + 86400, 2.0)}
+    assert state.dump()["quota"] == {
+        "five_hour": [T + 3600, 45],
+        "seven_day": [T + 86400, 12],
+        "overall": 1000,
+        "tokens": {"p1": 500},
+        "seen_at": NOW,
+        "a_note_of_a_newer_version": 1,
+    }
 
 
 # --- decisions -------------------------------------------------------------------------------------
@@ -565,7 +637,7 @@ def test_a_running_command_is_stopped_only_in_kill_mode_and_only_past_its_quota_
 
     def running(mode: str, pct: float) -> Any:
         state = new_state(NOW)
-        _runs.plan_table(state, "/big", "quota")["five_hour"] = [T + 3600, pct]
+        _runs.charge_plan(state, "/big", "five_hour", T + 3600, pct)
         found = _plan.read_standings(ctx_of(tmp_path, mode), state, "/big", budget, NOW, timezone.utc)
         return the_decision(found, mode, "running")  # type: ignore[arg-type]  # a Mode
 
@@ -587,7 +659,7 @@ def test_the_tool_call_hook_stops_a_command_past_its_quota_budget_in_kill_mode_o
     from kit import Project
 
     from budget_state.ledger._ledger import Ledger
-    from budget_state.ledger._runs import plan_table
+    from budget_state.ledger._runs import charge_plan
 
     proj = Project(tmp_path)
     (proj.root / ".claude" / "commands" / "big.md").write_text('---\nquotaBudget: "10%"\n---\nDo big.\n')
@@ -596,7 +668,7 @@ def test_the_tool_call_hook_stops_a_command_past_its_quota_budget_in_kill_mode_o
     record_plan(limits(50, five_reset=resets), env={"HOME": str(proj.home)}, now=datetime.now(timezone.utc))
     assert proj.run("UserPromptSubmit", prompt="/big", prompt_id="p1") is None
     with Ledger(proj.ledger_path).transaction() as state:  # what the status line charged to /big since
-        plan_table(state, "/big", "quota")["five_hour"] = [resets, 10.5]
+        charge_plan(state, "/big", "five_hour", resets, 10.5)
     reply = proj.run("PreToolUse", prompt_id="p1", tool_name="Bash")
     if mode != "kill":
         assert reply is None

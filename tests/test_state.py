@@ -61,6 +61,77 @@ def test_a_field_of_the_wrong_kind_is_named_and_left_out_the_rest_is_kept() -> N
     ]
 
 
+RESETS = 1_900_000_000  # a plan window's reset, epoch seconds
+
+
+def test_a_scopes_share_of_the_plan_reads_back_what_it_wrote() -> None:
+    s = Scope()
+    s.plan.charge("seven_day", RESETS + 86400, 1.25)
+    s.plan.charge("five_hour", RESETS, 2.0)
+    s.plan.charge("five_hour", RESETS, 0.5)
+    for n in range(3):
+        s.plan.note_run(f"p{n}", n + 0.5, keep=2)
+    s.plan.note_run("p1", 4.0, keep=2)  # the newest again
+    s.plan.charge_unattributed("five_hour", 3.0)
+    table = s.dump()
+    assert {k: table[k] for k in ("quota", "quota_runs", "quota_unattributed")} == {
+        "quota": {"seven_day": [RESETS + 86400, 1.25], "five_hour": [RESETS, 2.5]},
+        "quota_runs": {"p2": 2.5, "p1": 4.0},
+        "quota_unattributed": {"five_hour": 3.0},
+    }
+    text = json.dumps(table, default=datetime.isoformat)  # as a part file holds it
+    problems: list[FieldError] = []
+    again = Scope.load(json.loads(text), "x", problems)
+    assert problems == [] and json.dumps(again.dump(), default=datetime.isoformat) == text
+    assert (again.plan.charged, again.plan.runs, again.plan.unattributed) == (
+        {"seven_day": (RESETS + 86400, 1.25), "five_hour": (RESETS, 2.5)},
+        {"p2": 2.5, "p1": 4.0},
+        {"five_hour": 3.0},
+    )
+    again.plan.charge("five_hour", RESETS + 5 * 3600, 1.0)  # the window reset: its share starts again
+    assert again.plan.charged["five_hour"] == (RESETS + 5 * 3600, 1.0)
+    assert Scope().dump() == {}  # nothing charged: none of its fields
+
+
+def test_a_wrong_entry_of_the_plans_share_is_named_and_left_out_the_rest_is_kept(tmp_path: Path) -> None:
+    problems: list[FieldError] = []
+    table = {
+        "input": 5,
+        "quota": {"five_hour": [RESETS, "lots"], "seven_day": [RESETS + 86400, 2.0]},
+        "quota_runs": {"p1": -1, "p2": 0.5},
+        "quota_unattributed": "none",
+    }
+    s = Scope.load(table, "commands/%2Fx.json", problems)
+    assert (s.input, s.plan.charged, s.plan.runs, s.plan.unattributed) == (
+        5,
+        {"seven_day": (RESETS + 86400, 2.0)},
+        {"p2": 0.5},
+        {},
+    )
+    assert [str(p) for p in problems] == [
+        "commands/%2Fx.json.quota.five_hour is a list, expected [a reset in epoch seconds, a percent from 0 to 1000]",
+        "commands/%2Fx.json.quota_runs.p1 is -1, expected a percent",
+        "commands/%2Fx.json.quota_unattributed is the text 'none', expected a table",
+    ]
+    # In a ledger: told, the part as it was kept beside, the rest of the field kept.
+    path = tmp_path / "budget-ledger.toml"
+    with Ledger(path).transaction() as state:
+        _runs.record(state, Usage(input=100), command="/x", model="m", session=None, prompt="p1", now=NOW)
+        _runs.charge_plan(state, "/x", "five_hour", RESETS, 1.5)
+        _runs.charge_plan(state, "/x", "seven_day", RESETS + 86400, 0.5)
+    part = tmp_path / "budget-ledger.d" / "commands" / "%2Fx.json"
+    part.write_text(part.read_text().replace(f"[{RESETS}, 1.5]", f'[{RESETS}, "1.5"]'))
+    ledger = Ledger(path)
+    with ledger.transaction() as state:
+        assert _records.plan_share(state, "/x").charged == {"seven_day": (RESETS + 86400, 0.5)}
+        _runs.charge_plan(state, "/x", "five_hour", RESETS, 0.25)
+    assert ledger.recovered is not None
+    assert "commands/%2Fx.json.quota.five_hour is a list" in str(ledger.recovered)
+    kept = ledger.recovered.moved_to
+    assert kept is not None and '"1.5"' in kept.read_text()
+    assert json.loads(part.read_text())["quota"] == {"seven_day": [RESETS + 86400, 0.5], "five_hour": [RESETS, 0.25]}
+
+
 def test_a_run_without_its_prompt_is_no_run_and_the_others_are_read() -> None:
     problems: list[FieldError] = []
     doc = {"schema_version": 3, "runs": [{"command": "/a"}, {"prompt": "p2", "command": "/b", "input": 4}]}

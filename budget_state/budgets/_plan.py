@@ -32,6 +32,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from .._model import count_value, epoch_value, mark_value, percent_value, time_value
+
 if TYPE_CHECKING:
     from .._api import Context
     from .._model import Budget
@@ -69,6 +71,15 @@ class PlanWindow(NamedTuple):
 
     def status(self, now: datetime) -> str:
         return "stale" if self.stale(now) else "current"
+
+    @property
+    def resets_epoch(self) -> int:
+        """Its reset in epoch seconds: which window a mark of the ledger is of."""
+        return int(self.resets_at.timestamp())
+
+    def mark(self) -> tuple[int, float]:
+        """``(resets_at, used %)``: the window as the ledger's marks keep it."""
+        return self.resets_epoch, self.used_percentage
 
     def used_now(self, now: datetime) -> float:
         """The use to decide on: 0 once the window has reset."""
@@ -123,23 +134,6 @@ def iso(at: datetime) -> str:
     return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _epoch(value: object) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    if not 0 < value < 1e11:  # epoch seconds; milliseconds or nonsense are refused
-        return None
-    return int(value)
-
-
-def _percent(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    number = float(value)
-    if not 0 <= number <= 1000:  # also refuses NaN; over 100 is possible (overage), kept as said
-        return None
-    return number
-
-
 def parse_rate_limits(rate_limits: object) -> dict[str, tuple[float, int]]:
     """``{"five_hour": (42.0, resets_at), …}`` from the statusLine's ``rate_limits`` (or a mod's
     ``rateLimits``, the same shape; camelCase ``usedPercentage``/``resetsAt`` accepted too).
@@ -153,8 +147,8 @@ def parse_rate_limits(rate_limits: object) -> dict[str, tuple[float, int]]:
             raw = rate_limits.get({"five_hour": "fiveHour", "seven_day": "sevenDay"}[name])
         if not isinstance(raw, Mapping):
             continue
-        pct = _percent(raw.get("used_percentage", raw.get("usedPercentage")))
-        at = _epoch(raw.get("resets_at", raw.get("resetsAt")))
+        pct = percent_value(raw.get("used_percentage", raw.get("usedPercentage")))
+        at = epoch_value(raw.get("resets_at", raw.get("resetsAt")))
         if pct is not None and at is not None:
             out[name] = (pct, at)
     return out
@@ -235,13 +229,17 @@ def _read_raw(path: Path) -> dict[str, Any] | None:
 def _window_from(name: str, raw: object) -> PlanWindow | None:
     if not isinstance(raw, dict):
         return None
-    pct, at, seen = _percent(raw.get("used_percentage")), _epoch(raw.get("resets_at")), _epoch(raw.get("seen_at"))
+    pct, at, seen = (
+        percent_value(raw.get("used_percentage")),
+        epoch_value(raw.get("resets_at")),
+        epoch_value(raw.get("seen_at")),
+    )
     if pct is None or at is None or seen is None:
         return None
     samples: list[tuple[int, float]] = []
     for item in raw.get("samples") or ():
         if isinstance(item, list) and len(item) == 2:
-            t, p = _epoch(item[0]), _percent(item[1])
+            t, p = epoch_value(item[0]), percent_value(item[1])
             if t is not None and p is not None:
                 samples.append((t, p))
     utc = timezone.utc
@@ -309,7 +307,7 @@ def _merge(old: Mapping[str, Any] | None, seen: dict[str, tuple[float, int]], no
             continue
         pct, at = seen[name]
         samples = []
-        if isinstance(before, dict) and _epoch(before.get("resets_at")) == at:
+        if isinstance(before, dict) and epoch_value(before.get("resets_at")) == at:
             samples = [s for s in before.get("samples") or () if isinstance(s, list) and len(s) == 2]
         if not samples or samples[-1][1] != pct:
             samples.append([now, pct])
@@ -369,90 +367,139 @@ def record_plan(
 # --- attribution: a window's movement charged to this project's command runs ------------------------
 
 
-def _mark(value: object) -> tuple[int, float] | None:
-    if isinstance(value, list) and len(value) == 2:
-        at, pct = _epoch(value[0]), _percent(value[1])
-        if at is not None and pct is not None:
-            return at, pct
-    return None
+class Marks:
+    """The project's ``[quota]`` table, typed (``_records.feature_value``): the mark :func:`attribute`
+    charges the next move from.
+
+    ``windows``: per window, ``(resets_at, used %)`` at the mark (``five_hour = [resets_at, %]``), in
+    the order first marked; ``overall``: overall's counted tokens then; ``tokens``: each run's (by
+    prompt id); ``seen_at``: when. What a hand edit broke reads as empty (a window's next move
+    starts a new mark, a run's tokens count from 0); keys it does not know are kept.
+    """
+
+    __slots__ = ("_order", "extra", "overall", "seen_at", "tokens", "windows")
+
+    def __init__(self) -> None:
+        self.windows: dict[str, tuple[int, float]] = {}
+        self.overall: int | None = None
+        self.tokens: dict[str, int] = {}
+        self.seen_at: datetime | None = None
+        self.extra: dict[str, Any] = {}
+        self._order: tuple[str, ...] = ()  # the keys as read: written back in that order, new ones after
+
+    @classmethod
+    def load(cls, table: Mapping[str, Any] | None) -> Marks | None:
+        """The table as the ledger keeps it (None: there is none)."""
+        if not isinstance(table, Mapping):
+            return None
+        m = cls()
+        m._order = tuple(table)
+        for key, value in table.items():
+            if key in WINDOWS:
+                mark = mark_value(value)
+                if mark is not None:
+                    m.windows[key] = mark
+            elif key == "overall":
+                m.overall = value if type(value) is int and count_value(value) == value else None
+            elif key == "tokens":
+                if isinstance(value, Mapping):
+                    m.tokens = {str(k): v for k, v in value.items() if type(v) is int and count_value(v) == v}
+            elif key == "seen_at":
+                m.seen_at = time_value(value)
+            else:
+                m.extra[key] = value
+        return m
+
+    def dump(self) -> dict[str, Any]:
+        out: dict[str, Any] = {name: list(mark) for name, mark in self.windows.items()}
+        if self.overall is not None:
+            out["overall"] = self.overall
+        out["tokens"] = dict(self.tokens)
+        if self.seen_at is not None:
+            out["seen_at"] = self.seen_at
+        out.update(self.extra)
+        if not self._order:
+            return out
+        kept = {key: out[key] for key in self._order if key in out}
+        kept.update(out)
+        return kept
+
+    def holds(self, plan: Plan) -> bool:
+        """Whether the mark is of these windows, at these percentages (nothing moved since)."""
+        return all(self.windows.get(w.name) == w.mark() for w in plan.windows())
+
+    def move(self, window: PlanWindow) -> float:
+        """How far ``window`` moved since its mark (its whole use if it reset since; 0 with no mark
+        of it), which it is now."""
+        mark = self.windows.get(window.name)
+        self.windows[window.name] = window.mark()
+        if mark is None:
+            return 0.0
+        return window.used_percentage - mark[1] if mark[0] == window.resets_epoch else window.used_percentage
+
+    def spent_since(self, overall: int) -> int:
+        """The counted tokens overall spent since the mark, from what it has now (0 when not known)."""
+        return overall - self.overall if self.overall is not None and self.overall <= overall else 0
+
+    def remark(self, overall: int, tokens: dict[str, int], now: datetime) -> None:
+        """The next mark's counts: overall's and every run's now (a run absent from it started after, from 0)."""
+        self.overall, self.tokens, self.seen_at = overall, tokens, now
+
+
+def _marks(state: LedgerState) -> Marks:
+    """The project's marks, made when there are none."""
+    from ..ledger._records import feature_value
+
+    found = feature_value(state, "quota", Marks.load)
+    if found is None:
+        found = Marks()
+        feature_value(state, "quota", Marks.load, replace=found)
+    return found
 
 
 def attribute(state: LedgerState, plan: Plan, *, counted: tuple[str, ...], now: datetime) -> dict[str, float]:
     """Charge each window's movement since this project's last mark to the runs that spent tokens
     since then, by their share of those tokens; the whole movement to overall. The moves, per window.
 
-    The project's ``[quota]`` table holds the mark: per window ``[resets_at, used %]`` at the last
-    charge, and the counted tokens of overall and of each run then. A window that reset in between
-    moved by its whole new use. With no tokens counted here since the mark, the movement was spent
-    elsewhere (another project, another machine): it goes to overall's ``unattributed`` only.
+    The project's ``[quota]`` table holds the mark (:class:`Marks`): per window ``[resets_at, used %]``
+    at the last charge, and the counted tokens of overall and of each run then. A window that reset
+    in between moved by its whole new use. With no tokens counted here since the mark, the movement
+    was spent elsewhere (another project, another machine): it goes to overall's ``unattributed`` only.
     """
     from ..ledger import _records as records
-    from ..ledger._runs import plan_table
+    from ..ledger._runs import charge_plan, charge_unattributed
 
-    quota = records.made_table(state, "quota")
-    moves: dict[str, float] = {}
-    for w in plan.windows():
-        at = int(w.resets_at.timestamp())
-        mark = _mark(quota.get(w.name))
-        if mark is not None:
-            move = w.used_percentage - mark[1] if mark[0] == at else w.used_percentage
-            if move > 0:
-                moves[w.name] = move
-        if mark is None or mark != (at, w.used_percentage):
-            quota[w.name] = [at, w.used_percentage]
+    marks = _marks(state)
+    moved = [(w, move) for w in plan.windows() if (move := marks.move(w)) > 0]  # every window marked
     runs = records.runs(state)
-    raw_then = quota.get("tokens")
-    tokens_then: dict[str, Any] = raw_then if isinstance(raw_then, dict) else {}
     total_now = records.scope(state, "overall").usage.total(counted)
-    total_then = quota.get("overall")
-    spent_total = total_now - total_then if isinstance(total_then, int) and 0 <= total_then <= total_now else 0
-    if moves:
+    if moved:
         spent = {}
         for run in runs:
-            then = tokens_then.get(run.prompt, 0)
-            delta = run.usage.total(counted) - (then if isinstance(then, int) else 0)
+            delta = run.usage.total(counted) - marks.tokens.get(run.prompt, 0)
             if delta > 0 and run.command is not None:
                 spent[run.prompt] = (run, delta)
-        denominator = max(spent_total, sum(d for _, d in spent.values()))
-        charged = plan_table(state, "overall", "quota")
-        for name, move in moves.items():
-            _add_window(charged, name, plan, move)
+        denominator = max(marks.spent_since(total_now), sum(d for _, d in spent.values()))
+        for window, move in moved:
+            charge_plan(state, "overall", window.name, window.resets_epoch, move)
             if denominator <= 0:
-                unattributed = plan_table(state, "overall", "quota_unattributed")
-                unattributed[name] = round(float(unattributed.get(name, 0.0)) + move, 4)
+                charge_unattributed(state, window.name, move)
                 continue
             for run, delta in spent.values():
-                share = move * delta / denominator
-                _charge_run(state, run, name, plan, share)
-    # The new mark: every run's tokens now (a run absent from it started after, from 0).
-    quota["overall"] = total_now
-    quota["tokens"] = {r.prompt: r.usage.total(counted) for r in runs}
-    quota["seen_at"] = now
-    return moves
+                _charge_run(state, run, window, move * delta / denominator)
+    marks.remark(total_now, {r.prompt: r.usage.total(counted) for r in runs}, now)
+    return {window.name: move for window, move in moved}
 
 
-def _add_window(table: dict[str, Any], name: str, plan: Plan, move: float) -> None:
-    """``table[name] = [resets_at, % charged in that window]``, started over when the window reset."""
-    window = getattr(plan, name)
-    at = int(window.resets_at.timestamp())
-    mark = _mark(table.get(name))
-    before = mark[1] if mark is not None and mark[0] == at else 0.0
-    table[name] = [at, round(before + move, 4)]
+def _charge_run(state: LedgerState, run: RunRecord, window: PlanWindow, share: float) -> None:
+    from ..ledger._runs import add_run_share, charge_plan, note_run_quota
 
-
-def _charge_run(state: LedgerState, run: RunRecord, name: str, plan: Plan, share: float) -> None:
-    from ..ledger._runs import add_run_share, plan_table
-
-    key = "quota_5h" if name == "five_hour" else "quota_7d"
+    key = "quota_5h" if window.name == "five_hour" else "quota_7d"
     total = add_run_share(state, run.prompt, key, share)
     assert run.command is not None  # only runs of a command are charged (attribute)
-    _add_window(plan_table(state, run.command, "quota"), name, plan, share)
-    if name == "five_hour":
-        per_run = plan_table(state, run.command, "quota_runs")
-        per_run.pop(run.prompt, None)
-        per_run[run.prompt] = total
-        while len(per_run) > QUOTA_RUNS:
-            del per_run[next(iter(per_run))]
+    charge_plan(state, run.command, window.name, window.resets_epoch, share)
+    if window.name == "five_hour":
+        note_run_quota(state, run.command, run.prompt, total, keep=QUOTA_RUNS)
 
 
 class QuotaUse(NamedTuple):
@@ -481,16 +528,13 @@ def _nearest_rank(values: list[float], q: float) -> float:
 
 def quota_use(state: LedgerState, name: str, plan: Plan | None, now: datetime) -> QuotaUse:
     """What ``name`` ("overall" or a command) has taken of the windows now current."""
-    from ..ledger._records import plan_data
+    from ..ledger._records import plan_share
 
-    charged = plan_data(state, name, "quota")
+    share = plan_share(state, name)
     used = {}
     for w in plan.windows() if plan is not None else ():
-        mark = _mark(charged.get(w.name))
-        current = mark is not None and mark[0] == int(w.resets_at.timestamp()) and not w.stale(now)
-        used[w.name] = mark[1] if current and mark is not None else 0.0
-    runs = plan_data(state, name, "quota_runs")
-    shares = [float(v) for v in runs.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        used[w.name] = 0.0 if w.stale(now) else share.charged_in(w.name, w.resets_epoch)
+    shares = list(share.runs.values())
     p50 = round(_nearest_rank(shares, 0.5), 2) if shares else None
     p90 = round(_nearest_rank(shares, 0.9), 2) if shares else None
     return QuotaUse(used.get("five_hour", 0.0), used.get("seven_day", 0.0), len(shares), p50, p90)
@@ -498,12 +542,10 @@ def quota_use(state: LedgerState, name: str, plan: Plan | None, now: datetime) -
 
 def marked(state: LedgerState, plan: Plan) -> bool:
     """Whether the project's mark (in ``state``, read without the lock) already holds these windows."""
-    from ..ledger._records import feature_table
+    from ..ledger._records import feature_value
 
-    quota = feature_table(state, "quota")
-    if quota is None:
-        return False
-    return all(_mark(quota.get(w.name)) == (int(w.resets_at.timestamp()), w.used_percentage) for w in plan.windows())
+    marks = feature_value(state, "quota", Marks.load)
+    return marks is not None and marks.holds(plan)
 
 
 # --- decisions: quota_guard, quotaBudget, the p90 fit ----------------------------------------------

@@ -5,7 +5,7 @@ typed values (``_state``, validated when read: a field a hand edit broke is a ``
 that names it, never an ``isinstance`` deep inside a feature). Everything else reads the state
 through these functions, which return read-only records, and changes it through ``_runs``. A
 feature that keeps its own data in the ledger (an orchestration, the team's lease, the plan's
-marks) gets its table from :func:`feature_table` and owns what is inside it.
+marks) types its table itself, through :func:`feature_value`, and owns what is inside it.
 
 NamedTuples, not dataclasses: the hook imports this on every event (see _model).
 """
@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from .._model import _RUN_FIELDS, Usage
-from ._state import FeatureValue
+from ._state import FeatureValue, charged_in
 
 if TYPE_CHECKING:
     from ._state import LedgerState, Run, Session
@@ -114,11 +114,26 @@ def scopes(state: LedgerState, /) -> Iterator[ScopeTotals]:
         yield scope(state, name)
 
 
-def plan_data(state: LedgerState, name: str, key: str, /) -> Mapping[str, Any]:
-    """What the plan's attribution keeps in a scope (``quota``: per window ``[resets_at, %]``;
-    ``quota_runs``: per run its share of the 5-hour window); empty when none."""
+class PlanShareRecord(NamedTuple):
+    """What the plan's attribution charged to a scope (``_state.PlanShare``, copied: read it, never change it)."""
+
+    #: per window: the reset of the window it was charged in (epoch seconds), the percent charged of it
+    charged: Mapping[str, tuple[int, float]]
+    runs: Mapping[str, float]  # a command's last runs (by prompt id): their shares of the 5-hour window, newest last
+    unattributed: Mapping[str, float]  # overall's: per window, the moves with no tokens counted here
+
+    def charged_in(self, window: str, resets_at: int) -> float:
+        """The percent charged of the window that resets at ``resets_at`` (0: none, or an earlier one's)."""
+        return charged_in(self.charged, window, resets_at)
+
+
+def plan_share(state: LedgerState, name: str, /) -> PlanShareRecord:
+    """What the plan's attribution charged to ``overall`` or a command; empty when nothing."""
     found = state.scope(name)
-    return found.plan.get(key, {}) if found is not None else {}
+    if found is None:
+        return PlanShareRecord({}, {}, {})
+    p = found.plan
+    return PlanShareRecord(dict(p.charged), dict(p.runs), dict(p.unattributed))
 
 
 def bucket_scopes(state: LedgerState, kind: str, /) -> list[str]:
@@ -168,28 +183,6 @@ def feature_table(state: LedgerState, kind: str, key: str | None = None, /) -> d
         top = top.dump()  # a copy, for reading: the feature changes its value, not this
     found = top if key is None else top.get(key) if isinstance(top, dict) else None
     return found if isinstance(found, dict) else None
-
-
-def made_table(
-    state: LedgerState, kind: str, key: str | None = None, /, *, replace: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """:func:`feature_table`, made when there is none; ``replace``: that table, now the one kept."""
-    if kind not in _FEATURE_TABLES:
-        raise ValueError(f"{kind} is not a feature's table")
-    tables = state.tables
-    top = tables.get(kind)
-    if isinstance(top, FeatureValue):
-        raise TypeError(f"the {kind} table is its feature's typed value: change it through feature_value")
-    if key is None:
-        if replace is not None or not isinstance(top, dict):
-            top = tables[kind] = replace if replace is not None else {}
-        return top
-    if not isinstance(top, dict):
-        top = tables[kind] = {}
-    found = top.get(key)
-    if replace is not None or not isinstance(found, dict):
-        found = top[key] = replace if replace is not None else {}
-    return found
 
 
 _FEATURE_TABLES = frozenset(("orchestrations", "team", "quota"))

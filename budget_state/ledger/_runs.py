@@ -584,11 +584,23 @@ def notice_is_new(state: State, name: str, stamp: str, /) -> bool:
     return True
 
 
-def plan_table(state: State, name: str, key: str, /) -> dict[str, Any]:
-    """A scope's table of the plan's attribution (``quota``, ``quota_runs``, ``quota_unattributed``;
-    read through ``_records.plan_data``), made when there is none."""
+def charge_plan(state: State, name: str, window: str, resets_at: int, move: float, /) -> None:
+    """Charge ``move`` (a percent of the plan's ``window`` that resets at ``resets_at``) to
+    ``overall`` or a command (made when it has no counters): ``PlanShare.charge``, read back
+    through ``_records.plan_share``."""
     scope = state.overall if name == "overall" else state.command(name)
-    return scope.plan.setdefault(key, {})
+    scope.plan.charge(window, resets_at, move)
+
+
+def charge_unattributed(state: State, window: str, move: float, /) -> None:
+    """A move of the plan's ``window`` with no tokens counted here: overall's ``unattributed``."""
+    state.overall.plan.charge_unattributed(window, move)
+
+
+def note_run_quota(state: State, command: str, prompt: str, share: float, /, *, keep: int) -> None:
+    """The run of ``prompt`` has taken ``share`` of the 5-hour window so far: the newest of its
+    command's last ``keep`` runs (``PlanShare.note_run``)."""
+    state.command(command).plan.note_run(prompt, share, keep)
 
 
 def add_run_share(state: State, prompt: str, key: str, share: float, /) -> float:

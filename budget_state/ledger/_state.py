@@ -1,14 +1,16 @@
 """The ledger's state as typed values, validated once when read: what a transaction changes.
 
 :class:`LedgerState` is the whole of it: ``overall`` (a :class:`Scope`), the open and recent
-:class:`Run` s, every command's :class:`Scope` and every :class:`Session` (a file each, read when
-used: ``_store.Parts``), the scopes' time buckets (one line each, see _windows) and the tables that
-features own (an orchestration's, the team's lease, the plan's marks: :meth:`LedgerState.feature`).
+:class:`Run` s, every command's :class:`Scope` and every :class:`Session` with its read
+:class:`Cursor` s (a file each, read when used: ``_store.Parts``), the scopes' time buckets (one
+line each, see _windows) and the tables that features own (``LedgerState.tables``: an
+orchestration's, the team's lease, the plan's marks), which each feature types itself through
+``_records.feature_value``.
 
-Each class reads its table with ``load`` — a field of the wrong kind raises :class:`FieldError`,
-which names it, and the ledger turns that into a clear ``LedgerCorrupt`` (the file is moved
-aside, see _ledger) — and writes it back with ``dump``, in the documented layout (docs/ledger.md).
-Keys this version does not know are kept as they were. Inside the ledger part (``_runs``,
+Each class reads its table with ``load``: a field of the wrong kind is a :class:`FieldError`, which
+names it; the field is left out and the others kept, and the ledger keeps the file as it was beside
+it and tells the user once (_ledger). ``dump`` writes the value back in the documented layout
+(docs/ledger.md). Keys this version does not know are kept as they were. Inside the ledger part (``_runs``,
 ``_ledger``, ``_windows``) the state is changed through these classes' methods; every other module
 reads it through :mod:`._records` and changes it through :mod:`._runs`.
 
@@ -17,12 +19,12 @@ Plain classes with ``__slots__``, not dataclasses: the hook imports this on ever
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from datetime import datetime
 from itertools import chain
 from typing import Any, ClassVar, Final, Protocol, TypeVar, runtime_checkable
 
-from .._model import _RUN_FIELDS, MAX_COUNT, RECENT_RUNS, Usage
+from .._model import _RUN_FIELDS, MAX_COUNT, RECENT_RUNS, Usage, mark_value
 
 COUNTS: Final = _RUN_FIELDS  # input, output, cache_creation, cache_read, usd_micros
 
@@ -94,6 +96,28 @@ def _share(value: object, where: str) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
         return float(value)
     raise FieldError(where, "a percent", value)
+
+
+def _mark(value: object, where: str) -> tuple[int, float]:
+    found = mark_value(value)
+    if found is None:
+        raise FieldError(where, "[a reset in epoch seconds, a percent from 0 to 1000]", value)
+    return found
+
+
+_V = TypeVar("_V")
+
+
+def _each(value: object, where: str, problems: list[FieldError], read: Callable[[object, str], _V]) -> dict[str, _V]:
+    """A table's entries, each read with ``read``: one of the wrong kind is left out and named in
+    ``problems``, the others are kept."""
+    out: dict[str, _V] = {}
+    for key, item in _table(value, where).items():
+        try:
+            out[str(key)] = read(item, f"{where}.{key}")
+        except FieldError as e:
+            problems.append(e)
+    return out
 
 
 def _row(value: object, where: str, size: int = len(COUNTS)) -> list[int]:
@@ -294,8 +318,7 @@ class Scope(Tally, _Read):
         self.recent: list[list[int]] = []  # the totals of its last finished runs, oldest first
         self.unpriced: list[str] = []  # overall: models seen without a price
         self.unpriced_told: list[str] = []
-        #: the plan's attribution (``quota``, ``quota_runs``, ``quota_unattributed``): budgets._plan's own
-        self.plan: dict[str, dict[str, Any]] = {}
+        self.plan = PlanShare()  # what budgets._plan charged to it of the plan's windows
         self.extra: dict[str, Any] = {}
 
     def _field(self, key: str, value: object, where: str, problems: list[FieldError]) -> None:
@@ -319,9 +342,7 @@ class Scope(Tally, _Read):
             self.unpriced = _texts(value, at)
         elif key == "unpriced_told":
             self.unpriced_told = _texts(value, at)
-        elif key in _PLAN_KEYS:
-            self.plan[key] = _table(value, at)
-        else:
+        elif not self.plan.read(key, value, at, problems):
             self.extra[key] = value
 
     def dump(self) -> dict[str, Any]:
@@ -336,8 +357,7 @@ class Scope(Tally, _Read):
         _put(out, "recent", self.recent)
         _put(out, "unpriced", self.unpriced)
         _put(out, "unpriced_told", self.unpriced_told)
-        for key, value in self.plan.items():
-            _put(out, key, value)
+        self.plan.dump_into(out)
         out.update(self.extra)
         return out
 
@@ -365,7 +385,68 @@ class Scope(Tally, _Read):
             self.warned_limits.pop(key, None)
 
 
-_PLAN_KEYS: Final = frozenset(("quota", "quota_runs", "quota_unattributed"))
+def charged_in(charged: Mapping[str, tuple[int, float]], window: str, resets_at: int, /) -> float:
+    """The percent ``charged`` holds of the window ``window`` that resets at ``resets_at`` (0 when
+    none, or when what it holds was charged to an earlier one)."""
+    mark = charged.get(window)
+    return mark[1] if mark is not None and mark[0] == resets_at else 0.0
+
+
+class PlanShare:
+    """What :mod:`budgets._plan <budget_state.budgets._plan>` charged to a scope of the plan's windows
+    (an estimate: each move of a window, split over the runs that spent tokens in it).
+
+    ``charged``: per window, the reset of the window it was charged in (epoch seconds) and the
+    percent of that window charged (the scope's ``quota``: ``{"five_hour": [resets_at, %]}``);
+    ``runs``: a command's last runs (by prompt id), each with its share of the 5-hour window, the
+    newest last (``quota_runs``); ``unattributed``: overall's, per window, the moves with no tokens
+    counted here (``quota_unattributed``)."""
+
+    __slots__ = ("charged", "runs", "unattributed")
+
+    def __init__(self) -> None:
+        self.charged: dict[str, tuple[int, float]] = {}
+        self.runs: dict[str, float] = {}
+        self.unattributed: dict[str, float] = {}
+
+    def read(self, key: str, value: object, where: str, problems: list[FieldError]) -> bool:
+        """Read one field of the scope's table, if it is one of these (False when it is not): an
+        entry of the wrong kind is left out and named in ``problems``, the others are kept."""
+        if key == "quota":
+            self.charged = _each(value, where, problems, _mark)
+        elif key == "quota_runs":
+            self.runs = _each(value, where, problems, _share)
+        elif key == "quota_unattributed":
+            self.unattributed = _each(value, where, problems, _share)
+        else:
+            return False
+        return True
+
+    def dump_into(self, out: dict[str, Any]) -> None:
+        """Its fields, as the scope's table keeps them (none when empty)."""
+        if self.charged:
+            out["quota"] = {name: list(mark) for name, mark in self.charged.items()}
+        if self.runs:
+            out["quota_runs"] = dict(self.runs)
+        if self.unattributed:
+            out["quota_unattributed"] = dict(self.unattributed)
+
+    def charge(self, window: str, resets_at: int, move: float) -> None:
+        """Add ``move`` (a percent) to what it was charged of the window ``window`` that resets at
+        ``resets_at``; a window that reset since starts again from 0."""
+        self.charged[window] = (resets_at, round(charged_in(self.charged, window, resets_at) + move, 4))
+
+    def charge_unattributed(self, window: str, move: float) -> None:
+        self.unattributed[window] = round(self.unattributed.get(window, 0.0) + move, 4)
+
+    def note_run(self, prompt: str, share: float, keep: int) -> None:
+        """The run of ``prompt`` took ``share`` of the 5-hour window so far: it is now the newest of
+        ``runs``, which keeps the last ``keep``."""
+        runs = self.runs
+        runs.pop(prompt, None)
+        runs[prompt] = share
+        while len(runs) > keep:
+            del runs[next(iter(runs))]
 
 
 def recent_rows(value: object, where: str, problems: list[FieldError]) -> list[list[int]]:
