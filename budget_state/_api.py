@@ -252,12 +252,13 @@ def build_snapshot(ctx: Context, state: State, /, *, warnings: tuple[str, ...] =
 
 
 def snapshot(project: PathLike | None = None, *, env: Mapping[str, str] | None = None) -> Snapshot:
-    """Every budget now: limits, usage by category, runs. Reads the ledger without locking.
+    """Every budget now: limits, usage by category, runs. Reads the ledger without locking, as one
+    commit left it (``Ledger.consistent``: a commit that lands while it reads makes it read again).
 
     :raises BudgetError: the config is invalid, or the ledger cannot be read.
     """
     ctx = Context.load(project, env=env)
-    return build_snapshot(ctx, ctx.ledger.read())
+    return ctx.ledger.consistent(lambda state: build_snapshot(ctx, state))
 
 
 def may_start(
@@ -271,21 +272,26 @@ def may_start(
     from .budgets._commands import BudgetCache, find_command_file, read_budget
 
     ctx = Context.load(project, env=env)
-    state = ctx.ledger.read()
     status = None
     budget = None
-    if command is not None:
-        name = _normalize(command)
+    path = None
+    name = _normalize(command) if command is not None else None
+    if name is not None:
         path = find_command_file(name, project=ctx.project, home=claude_home(ctx.env))
         if path is not None:
             budget = read_budget(path, project=ctx.project, cache=BudgetCache.load(cache_path(ctx.ledger.path)))
-        status = command_status(ctx, state, name, path=path, budget=budget)
-    decision = check_start(ctx.config.mode, status, overall_status(ctx, state))
-    if decision.allowed and status is not None:  # the plan's windows: quota_guard, quotaBudget
-        from .budgets._plan import plan_decision
-        from .ledger._ledger import utcnow
 
-        decision = plan_decision(ctx, state, status.name, budget, utcnow())[0]
+    def decide(state: State) -> tuple[Decision, ScopeStatus | None]:
+        status = command_status(ctx, state, name, path=path, budget=budget) if name is not None else None
+        decision = check_start(ctx.config.mode, status, overall_status(ctx, state))
+        if decision.allowed and status is not None:  # the plan's windows: quota_guard, quotaBudget
+            from .budgets._plan import plan_decision
+            from .ledger._ledger import utcnow
+
+            decision = plan_decision(ctx, state, status.name, budget, utcnow())[0]
+        return decision, status
+
+    decision, status = ctx.ledger.consistent(decide)
     if decision.allowed and ctx.config.team_url:  # and under the team's leases (may take a lease: locks)
         from ._extensions import team
 

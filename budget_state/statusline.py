@@ -126,34 +126,30 @@ def status_line(
     project_dir = _str(workspace.get("project_dir")) if isinstance(workspace, dict) else None
     ctx = Context.load(env=env, cwd=project_dir or _str(payload.get("cwd")))
     now = now or utcnow()
-    state = ctx.ledger.read()
-    plan, problem = _observe(ctx, payload, now, state)
-    if plan is not None and not _marked(state, plan):
-        state = ctx.ledger.read()  # the observation charged a move: show what it wrote
-    command, overall = session_statuses(
-        ctx, state, _str(payload.get("session_id")), _str(payload.get("prompt_id")), now=now
-    )
+    plan, problem = _observe(ctx, payload, now, ctx.ledger.read())  # the plan's mark: one small table
+
+    def statuses(state: Any) -> tuple[Any, Any, float | None]:  # what the line shows, as one commit left it
+        command, overall = session_statuses(
+            ctx, state, _str(payload.get("session_id")), _str(payload.get("prompt_id")), now=now
+        )
+        share = None
+        if plan is not None and command is not None:
+            from .budgets._plan import quota_use
+
+            share = quota_use(state, command.name, plan, now).five_hour
+        return command, overall, share
+
+    command, overall, share = ctx.ledger.consistent(statuses)
     try:
         width = int(env.get("COLUMNS") or 0)
     except ValueError:
         width = 0
-    share = None
-    if plan is not None and command is not None:
-        from .budgets._plan import quota_use
-
-        share = quota_use(state, command.name, plan, now).five_hour
     # "no plan data" only where someone asked for the plan's limits: every API-key user would see it.
     wanted = plan is not None or ctx.config.quota_guard is not None
     from .budgets._plan import plan_part
 
     extra = problem or (plan_part(plan, now, share=share, zone=ctx.config.zone()) if wanted else None)
     return render_line(command, overall, now=now, color=color, width=width, plan=extra)
-
-
-def _marked(state: Any, plan: Any) -> bool:
-    from .budgets._plan import marked
-
-    return marked(state, plan)
 
 
 def _observe(ctx: Any, payload: Mapping[str, Any], now: datetime, state: Any) -> tuple[Any, str | None]:

@@ -246,3 +246,40 @@ def test_a_key_and_its_file_name_round_trip(key: str) -> None:
 @pytest.mark.parametrize("name", ["%2", "%2G", "a%", "a b", "a.json", "%C3", "%FF", ".hidden", "", "x~1"])
 def test_a_file_name_encode_did_not_make_has_no_key(name: str) -> None:
     assert _store.decode(name) is None  # a stray file in a parts folder is not an entry
+
+
+def test_a_reader_never_shows_a_command_from_after_a_commit_and_overall_from_before(tmp_path: Path) -> None:
+    """Read without the lock, a command's part is read when used, after the ledger file: a writer
+    committing in between would give a status /a's totals from after it and overall's from before.
+    ``Ledger.consistent`` sees that the ledger file changed under it and reads again; after
+    CONSISTENT_TRIES changes in a row it reads under the lock, which no writer holds meanwhile."""
+    from budget_state.ledger._ledger import CONSISTENT_TRIES
+    from budget_state.ledger._lock import LedgerLock, LockTimeout
+
+    path = tmp_path / "budget-ledger.toml"
+    ledger = Ledger(path)
+    with ledger.transaction() as state:
+        _spend(state, "/a", 10)
+
+    for interfering in (1, CONSISTENT_TRIES):
+        calls: list[bool] = []
+
+        def use(state: LedgerState, interfering: int = interfering, calls: list[bool] = calls) -> tuple[int, int]:
+            overall = _records.scope(state, "overall").usage.input  # the ledger file, read already
+            if len(calls) < interfering:  # a writer commits before this reader gets to /a's part
+                with ledger.transaction() as other:
+                    _spend(other, "/a", 5)
+                calls.append(False)
+            else:
+                try:  # is the lock held (by this reader's last try)?
+                    with LedgerLock(ledger.lock_path, timeout=0):
+                        calls.append(False)
+                except LockTimeout:
+                    calls.append(True)
+            return overall, _records.scope(state, "/a").usage.input
+
+        overall, a = ledger.consistent(use)
+        assert overall == a  # one commit's view: never /a from after a commit and overall from before
+        assert len(calls) == interfering + 1
+        assert calls[-1] is (interfering == CONSISTENT_TRIES)  # busy writers: the last read took the lock
+        assert ledger.read().overall.input == overall

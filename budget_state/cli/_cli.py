@@ -88,9 +88,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     from . import _suggest
 
     ctx = Context.load(_project(args))
-    state = ctx.ledger.read()
     logged = read_runs(ctx.ledger.path)
-    quarters, runs = _suggest.gather(state, logged, counted=ctx.config.counted)
+    quarters, runs = ctx.ledger.consistent(lambda state: _suggest.gather(state, logged, counted=ctx.config.counted))
     result = _suggest.suggest(
         quarters=quarters, runs=runs, now=utcnow(), zone=ctx.config.zone(), skipped=logged.skipped
     )
@@ -114,8 +113,7 @@ def _team_view(args: argparse.Namespace, *, json_: bool) -> Any:
 
     ctx = Context.load(project)
 
-    state = ctx.ledger.read()
-    return status_json(ctx, state) if json_ else status_lines(ctx, state)
+    return ctx.ledger.consistent(lambda state: status_json(ctx, state) if json_ else status_lines(ctx, state))
 
 
 def _now() -> Any:

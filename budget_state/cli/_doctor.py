@@ -138,7 +138,7 @@ def _team(project: Path, env: Mapping[str, str]) -> Check | None:
 
         text = redact(str(e), ctx.config.team_url)
         return Check("team", "problem", f"team {name!r}: {text}", "claude-budget team init (tables), or fix team_url")
-    held = "; ".join(line.strip() for line in status_lines(ctx, ctx.ledger.read()) if line.strip())
+    held = "; ".join(line.strip() for line in ctx.ledger.consistent(lambda s: status_lines(ctx, s)) if line.strip())
     if not declared:
         return Check(
             "team",

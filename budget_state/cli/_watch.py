@@ -40,7 +40,7 @@ def render(ctx: Context, /, *, width: int, color: bool) -> str:
     """The status table now, or the problem that keeps it from being read (the watch goes on)."""
 
     try:
-        snap = build_snapshot(ctx, ctx.ledger.read())
+        snap = ctx.ledger.consistent(lambda state: build_snapshot(ctx, state))
     except BudgetError as e:  # a ledger a writer is repairing, a config being edited: say so, keep watching
         return f"claude-budget: {e}\n"
     return render_status(snap, width=width, color=color)

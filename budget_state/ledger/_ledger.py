@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .._errors import LedgerCorrupt, LedgerError
 from .._model import _RUN_FIELDS, RECENT_RUNS, count_value, run_totals
@@ -47,6 +47,9 @@ __all__ = ["Ledger", "LedgerCorrupt", "LedgerError"]
 SCHEMA_VERSION = 3
 HOT_RUNS = 20  # finished runs kept in the ledger file, besides open and just-finished ones
 HOT_RUNS_MAX = 50  # more than this many and the older ones move to the run log, as one batch
+#: reads of a ledger that changed under them before :meth:`Ledger.consistent` takes the lock
+CONSISTENT_TRIES = 3
+_T = TypeVar("_T")
 RECENT = timedelta(minutes=10)  # a run that ended this recently may still get late usage: stays
 # Schema 1 kept older runs below this line (parsed only when a batch moved there): read for migration.
 COLD_MARKER = "# ---- history: older runs, rewritten only when a batch of runs moves here ----\n"
@@ -106,24 +109,47 @@ class Ledger:
 
     def read(self, *, history: bool = False) -> State:
         """The state as last committed (no lock needed: every file is replaced whole, and a
-        journal a killed writer left is read through). Missing -> empty. Parts are read when used.
+        journal a killed writer left is read through). Missing -> empty. Parts are read when used:
+        a caller that reads several (totals, a status) reads through :meth:`consistent`.
 
         ``history`` is accepted for callers of schema 1 and ignored: history is in the run log now.
         """
+        return self._read()[0]
+
+    def consistent(self, use: Callable[[State], _T], /) -> _T:
+        """``use(state)`` on the state as one commit left it, read without the lock.
+
+        :meth:`read` reads the ledger file at once and each part when used, so a writer can commit
+        in between: a status would show a command's totals from after that commit and overall's
+        from before. Every commit that changes a total changes overall's, in the ledger file; so
+        after ``use`` the ledger file (or the journal's copy of it) is read again, and when it
+        changed ``use`` runs again on a new read. After :data:`CONSISTENT_TRIES` changes in a row
+        (writers busy without a pause) it runs under the lock, which waits for them.
+        """
+        for _ in range(CONSISTENT_TRIES):
+            state, raw = self._read()
+            result = use(state)
+            if self._committed() == raw:
+                return result
+        with LedgerLock(self.lock_path, timeout=self.timeout, own_process=self.own_process):
+            return use(self.read())
+
+    def _read(self) -> tuple[State, bytes | None]:
+        """:meth:`read`, and the ledger file's bytes it read (see :meth:`_committed`)."""
         self._refuse_symlink()
         journal = self._journal()
         raw = journal.pop("ledger") if journal is not None and "ledger" in journal else self._read_bytes()
         if raw is None:
-            return self._with_parts(new_state(utcnow()), journal)
+            return self._with_parts(new_state(utcnow()), journal), raw
         self._refuse_foreign(raw)
         try:
             hot, _, cold = raw.decode("utf-8").partition(COLD_MARKER)
             doc = self._check(_parse(hot))
             if doc["schema_version"] >= SCHEMA_VERSION:
-                return self._with_parts(LedgerState.load(doc, []), journal)  # a bad field reads as empty
+                return self._with_parts(LedgerState.load(doc, []), journal), raw  # a bad field reads as empty
             # an older ledger, read as it is (``status`` never writes): brought forward in memory
             state, _ = self._upgrade(doc, cold, keep_corrupt=False)
-            return state
+            return state, raw
         except (ValueError, UnicodeDecodeError) as e:
             what = "has a field of the wrong kind" if isinstance(e, FieldError) else "is not valid TOML"
             raise LedgerCorrupt(
@@ -131,6 +157,13 @@ class Ledger:
                 "one; or run: claude-budget reset --all",
                 path=self.path,
             ) from None
+
+    def _committed(self) -> bytes | None:
+        """The ledger file's bytes as the last commit left them: the journal's copy while one is there."""
+        journal = self._journal()
+        if journal is not None and "ledger" in journal:
+            return journal["ledger"]
+        return self._read_bytes()
 
     def _journal(self) -> dict[str, bytes | None] | None:
         if not os.path.isdir(self.parts):

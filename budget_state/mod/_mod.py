@@ -586,8 +586,9 @@ def _band(ctx: Context, session: str, prompt: str | None, now: datetime) -> dict
     from .._steps import _statuses
     from ..ledger import _runs
 
-    state = ctx.ledger.read()
-    cmd_status, overall = _statuses(ctx, state, _runs.run_for(state, session, prompt), now)
+    cmd_status, overall = ctx.ledger.consistent(
+        lambda state: _statuses(ctx, state, _runs.run_for(state, session, prompt), now)
+    )
     return _band_of(ctx, cmd_status, overall, now)
 
 
@@ -632,13 +633,12 @@ def _status_text(ctx: Context, args: str, now: datetime) -> str:
     from .._render import render_status
     from .._steps import _wiring_notes
 
-    state = ctx.ledger.read()
-    snap = build_snapshot(ctx, state, warnings=tuple(_wiring_notes(ctx)))
+    snap = ctx.ledger.consistent(lambda state: build_snapshot(ctx, state, warnings=tuple(_wiring_notes(ctx))))
     words = args.split()[:1]
     only = _normalize(words[0]) if words else None
     text = render_status(snap, width=80, color=False, only=only, now=now)
     if ctx.config.team_url:
         from ..team.hook import status_lines
 
-        text = text.rstrip("\n") + "\n\n" + "\n".join(status_lines(ctx, state))
+        text = text.rstrip("\n") + "\n\n" + "\n".join(ctx.ledger.consistent(lambda state: status_lines(ctx, state)))
     return text

@@ -29,16 +29,19 @@ class Reporter:
 
     def text(self) -> str:
         orch = self.orch
-        state = orch.ctx.ledger.read()
-        view = build(
-            state,
-            orch.id,
-            orch.results,
-            now=utcnow().astimezone(),  # the ledger's clock (CLAUDE_BUDGET_TIME_OFFSET moves it), shown local
-            elapsed=time.monotonic() - orch.started_at,
-            counted=orch.ctx.config.counted,
-            mode=orch.options.mode_label or orch.mode,  # as the user gave it: stop-new, kill-running
-            slots=orch.options.max_concurrent,
+        now = utcnow().astimezone()  # the ledger's clock (CLAUDE_BUDGET_TIME_OFFSET moves it), shown local
+        elapsed = time.monotonic() - orch.started_at
+        view = orch.ctx.ledger.consistent(
+            lambda state: build(
+                state,
+                orch.id,
+                orch.results,
+                now=now,
+                elapsed=elapsed,
+                counted=orch.ctx.config.counted,
+                mode=orch.options.mode_label or orch.mode,  # as the user gave it: stop-new, kill-running
+                slots=orch.options.max_concurrent,
+            )
         )
         width = max(60, min(terminal_width(stream=orch.out, env=orch.env), 160))
         color = use_color("auto", stream=orch.out, env=orch.env)

@@ -106,7 +106,7 @@ def plan_data(options: Options, /) -> dict[str, Any]:
     mode = options.mode or ctx.config.mode
     counted = ctx.config.counted
     now = utcnow()
-    state = copy.deepcopy(ctx.ledger.read())
+    state = ctx.ledger.consistent(copy.deepcopy)  # every part read, as one commit left them
     oid = "dry-run"
     _scope.register(
         state, oid, mode=mode, persistent=options.persistent, period=options.period, limits=options.limits(), now=now
@@ -266,7 +266,7 @@ def list_data(options: Options, /) -> dict[str, Any]:
     the orchestration's budgets given here and, per command, the budget given here that replaces its own."""
 
     ctx = _context(options)
-    data = build_snapshot(ctx, ctx.ledger.read()).to_json()
+    data = ctx.ledger.consistent(lambda state: build_snapshot(ctx, state)).to_json()
     here: dict[str, list[dict[str, Any]]] = {}
     for inst in options.instances:
         budgets = _command_budgets(inst, None) if inst.budget_enabled else []

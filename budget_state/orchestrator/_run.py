@@ -40,6 +40,7 @@ from ._results import MAX_BUDGET, Result, exit_code, outcome, parse_output, repo
 from ._schedule import Slot, may_start, must_stop, order, project_statuses
 
 if TYPE_CHECKING:
+    from ..budgets._budgets import Decision
     from ..ledger._state import LedgerState
 
 TICK = 0.02  # seconds between two looks at the processes (a slot is given out again this soon)
@@ -243,14 +244,17 @@ class Orchestration:
         self.results[index] = self.results[index]._replace(**changes)
 
     def _start(self, slot: Slot, env: Mapping[str, str], logs: Path, settings: Path | None, now: datetime) -> None:
-        state = self.ctx.ledger.read()
-        verdict = may_start(self.ctx, state, self.id, slot, mode=self.mode, now=now, inflight=self._inflight(state))
+        def decide(state: LedgerState) -> tuple[Decision, tuple[int, str] | None]:
+            inflight = self._inflight(state)
+            verdict = may_start(self.ctx, state, self.id, slot, mode=self.mode, now=now, inflight=inflight)
+            return verdict, dollar_cap(self.ctx, state, self.id, slot, now=now) if self.mode != "warn" else None
+
+        verdict, cap = self.ctx.ledger.consistent(decide)
         if not verdict.allowed:
             self._set(slot.position, state="skipped", reason=verdict.reason)
             return
         o = self.options
         argv = [o.claude, "-p", slot.instance.prompt, "--output-format", "json", "--session-id", slot.session]
-        cap = dollar_cap(self.ctx, state, self.id, slot, now=now) if self.mode != "warn" else None
         if cap is not None:  # Claude Code's own cap: the backstop where our hooks do not run
             self.caps[slot.position] = cap
             argv += ["--max-budget-usd", usd_arg(cap[0])]
@@ -321,11 +325,12 @@ class Orchestration:
 
     def _watch(self, now: float, wall: datetime) -> None:
         """Kill mode: an instance whose budget is over and that has not stopped by its own hook is stopped."""
-        state = self.ctx.ledger.read()
-        for i, proc in self.running.items():
-            if proc.stopping:
-                continue
-            verdict = must_stop(self.ctx, state, self.id, self.slots[i], now=wall)
+        watched = {i: proc for i, proc in self.running.items() if not proc.stopping}
+        verdicts = self.ctx.ledger.consistent(
+            lambda state: {i: must_stop(self.ctx, state, self.id, self.slots[i], now=wall) for i in watched}
+        )
+        for i, proc in watched.items():
+            verdict = verdicts[i]
             if not verdict.allowed:
                 self.why[i] = verdict.reason or "a budget it draws on is over"
                 proc.stop(now=now, delay=HOOK_GRACE)
@@ -369,7 +374,8 @@ class Orchestration:
     def _stopped_why(self, slot: Slot) -> str | None:
         """Which budget its hook stopped it for, as the ledger shows it now."""
 
-        verdict = must_stop(self.ctx, self.ctx.ledger.read(), self.id, slot, now=utcnow())
+        now = utcnow()
+        verdict = self.ctx.ledger.consistent(lambda state: must_stop(self.ctx, state, self.id, slot, now=now))
         return None if verdict.allowed else verdict.reason
 
     def _settle(self, session: str, now: datetime) -> tuple[Usage, int, bool, int]:

@@ -198,8 +198,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         error, swept = str(e), 0
     from budget_state.team import local
 
-    state = ctx.ledger.read()
-    machine = machine_json(local.held(state), team)
+    machine = machine_json(ctx.ledger.consistent(local.held), team)
     if args.json_:
         out = {
             "version": JSON_VERSION,

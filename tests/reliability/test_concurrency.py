@@ -160,3 +160,54 @@ def test_hooks_and_api_hammering_one_ledger_count_exactly(proj: Any, hold_lock: 
     assert state.overall.models["claude-api"]["input"] == api_usage["overall"]["input"]
     hook_runs = [r for r in _records.runs(state) if r.source != "api"]
     assert len(hook_runs) == sum(runs.values()) and all(r.ended is not None for r in hook_runs)
+
+
+# A writer that never pauses: record_usage on /alpha and /beta in turn until told to stop (stdin closes).
+WRITER = """
+import sys, threading
+import budget_state
+project = sys.argv[1]
+done = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+i = 0
+while not done.is_set():
+    budget_state.record_usage({"input": 1 + i % 7}, command=("/alpha", "/beta")[i % 2], model="m", project=project)
+    i += 1
+    if i == 1:
+        sys.stdout.write("."); sys.stdout.flush()
+"""
+
+
+def test_a_status_read_while_writers_commit_is_one_commits_view(proj: Any) -> None:
+    """Every response charges overall and its command in one commit: a status (read without the
+    lock, parts read as they are used) must never show one without the other — overall is exactly
+    /alpha plus /beta in every snapshot, however the writers' commits fall between its reads."""
+    import budget_state
+
+    proj.command("alpha", "1B")
+    proj.command("beta", "1B")
+    writers = [
+        subprocess.Popen(
+            [kit.PYTHON, "-c", WRITER, str(proj.root)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=proj.env,
+        )
+        for _ in range(2)
+    ]
+    try:
+        for w in writers:
+            assert w.stdout is not None and w.stdout.read(1) == b"."  # recording
+        seen = set()
+        deadline = time.monotonic() + 3  # a bound on the attack, not a timing check
+        while time.monotonic() < deadline:
+            snap = budget_state.snapshot(proj.root, env=proj.env)
+            parts = snap.commands["/alpha"].used + snap.commands["/beta"].used
+            assert snap.overall.used == parts, (snap.overall.used, parts)
+            seen.add(snap.overall.used)
+    finally:
+        for w in writers:
+            w.communicate(b"", timeout=kit.TIMEOUT)
+    assert len(seen) > 3  # the snapshots did fall among the commits
+    assert all(w.returncode == 0 for w in writers), [w.stderr for w in writers]
