@@ -74,6 +74,12 @@ def _text(value: object, where: str) -> str:
     raise FieldError(where, "a text", value)
 
 
+def _flag(value: object, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise FieldError(where, "true or false", value)
+
+
 def _texts(value: object, where: str) -> list[str]:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return list(value)
@@ -653,9 +659,7 @@ class Cursor(_Read):
         elif key in ("prompt", "last_ts", "replay", "after"):
             setattr(self, key, _text(value, at))
         elif key == "inherited":
-            if not isinstance(value, bool):
-                raise FieldError(at, "true or false", value)
-            self.inherited = value
+            self.inherited = _flag(value, at)
         elif key == "recent":
             self.recent = _seen_responses(value, at, problems)
         else:
@@ -742,9 +746,7 @@ class Session(_Read):
         elif key == "seen":
             self.seen = _time(value, at)
         elif key == "ended":
-            if not isinstance(value, bool):
-                raise FieldError(at, "true or false", value)
-            self.ended = value
+            self.ended = _flag(value, at)
         elif key == "run":
             self.run = _text(value, at)
         elif key == "last":

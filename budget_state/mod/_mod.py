@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from .._api import Context
-    from .._model import ScopeStatus
+    from .._model import ScopeStatus, Snapshot
     from ..ledger._ledger import State
 
 PROTOCOL = 1
@@ -633,12 +633,18 @@ def _status_text(ctx: Context, args: str, now: datetime) -> str:
     from .._render import render_status
     from .._steps import _wiring_notes
 
-    snap = ctx.ledger.consistent(lambda state: build_snapshot(ctx, state, warnings=tuple(_wiring_notes(ctx))))
+    def read(state: State) -> tuple[Snapshot, list[str] | None]:  # the budgets and the team's, one read
+        snap = build_snapshot(ctx, state, warnings=tuple(_wiring_notes(ctx)))
+        if not ctx.config.team_url:
+            return snap, None
+        from ..team.hook import status_lines
+
+        return snap, status_lines(ctx, state)
+
+    snap, team = ctx.ledger.consistent(read)
     words = args.split()[:1]
     only = _normalize(words[0]) if words else None
     text = render_status(snap, width=80, color=False, only=only, now=now)
-    if ctx.config.team_url:
-        from ..team.hook import status_lines
-
-        text = text.rstrip("\n") + "\n\n" + "\n".join(ctx.ledger.consistent(lambda state: status_lines(ctx, state)))
+    if team is not None:
+        text = text.rstrip("\n") + "\n\n" + "\n".join(team)
     return text
