@@ -126,7 +126,7 @@ def status_line(
     project_dir = _str(workspace.get("project_dir")) if isinstance(workspace, dict) else None
     ctx = Context.load(env=env, cwd=project_dir or _str(payload.get("cwd")))
     now = now or utcnow()
-    plan, problem = _observe(ctx, payload, now, ctx.ledger.read())  # the plan's mark: one small table
+    plan, problem = _observe(ctx, payload, now)
 
     def statuses(state: Any) -> tuple[Any, Any, float | None]:  # what the line shows, as one commit left it
         command, overall = session_statuses(
@@ -152,7 +152,7 @@ def status_line(
     return render_line(command, overall, now=now, color=color, width=width, plan=extra)
 
 
-def _observe(ctx: Any, payload: Mapping[str, Any], now: datetime, state: Any) -> tuple[Any, str | None]:
+def _observe(ctx: Any, payload: Mapping[str, Any], now: datetime) -> tuple[Any, str | None]:
     """Record the plan's windows Claude Code passed (or that it passed none); the plan to show,
     and what to show instead when its state could not be kept (never fails the line)."""
     from ._errors import BudgetError
@@ -168,8 +168,7 @@ def _observe(ctx: Any, payload: Mapping[str, Any], now: datetime, state: Any) ->
             session_id=session,
             transcript_path=_str(payload.get("transcript_path")),
             now=now,
-            source="statusline",
-            state=state,
+            source="statusline",  # the ledger read for its mark only when there are windows to charge
             # a session the mod counts: the mod charges the move, once the requests that made it are in
             attribute=not (session is not None and active(session, ctx.env)),
         )

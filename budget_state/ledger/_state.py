@@ -448,11 +448,7 @@ class PlanShare:
     def note_run(self, prompt: str, share: float, keep: int) -> None:
         """The run of ``prompt`` took ``share`` of the 5-hour window so far: it is now the newest of
         ``runs``, which keeps the last ``keep``."""
-        runs = self.runs
-        runs.pop(prompt, None)
-        runs[prompt] = share
-        while len(runs) > keep:
-            del runs[next(iter(runs))]
+        remember(self.runs, prompt, share, keep)
 
 
 def recent_rows(value: object, where: str, problems: list[FieldError]) -> list[list[int]]:
@@ -606,11 +602,11 @@ def _front(value: object, where: str) -> dict[str, int | float | str]:
 MAX_LINKS: Final = 64  # tool calls, follow-up turns and subagents remembered per session
 
 
-def remember(table: dict[str, str], key: str, value: str) -> None:
-    """Set ``key`` as the newest of ``table``, forgetting the oldest beyond :data:`MAX_LINKS`."""
+def remember(table: dict[str, _V], key: str, value: _V, keep: int = MAX_LINKS) -> None:
+    """Set ``key`` as the newest of ``table``, forgetting the oldest beyond ``keep``."""
     table.pop(key, None)
     table[key] = value
-    while len(table) > MAX_LINKS:
+    while len(table) > keep:
         del table[next(iter(table))]
 
 

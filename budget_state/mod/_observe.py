@@ -65,16 +65,15 @@ def observe_in(
     transcript_path: str | os.PathLike[str] | None,
     now: datetime,
     source: str,
-    state: LedgerState | None = None,
     attribute: bool = True,
 ) -> _plan.Plan | None:
-    """:func:`observe_plan` for a loaded ``Context`` (the statusline has one already, and ``state``:
-    the ledger it read, so a refresh where nothing moved reads it once). ``attribute=False``: record the
-    windows only (a session the mod counts: the mod charges the move)."""
+    """:func:`observe_plan` for a loaded ``Context`` (the statusline has one already); the ledger is
+    read only when there are windows to charge. ``attribute=False``: record the windows only (a
+    session the mod counts: the mod charges the move)."""
     after = _plan.record_plan(rate_limits, env=ctx.env, now=now, source=source)[1]
     if after is None or _plan.api_key_login(ctx.env) or not attribute:
         return after
-    if _plan.marked(state if state is not None else ctx.ledger.read(), after):
+    if _plan.marked(ctx.ledger.read(), after):
         return after  # the common refresh: nothing moved since this project's last mark
     with ctx.ledger.transaction() as locked:
         from ..ledger._records import session
