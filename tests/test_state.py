@@ -41,6 +41,9 @@ def test_every_class_reads_back_what_it_wrote() -> None:
     session.add_counted({"input": 5}, "m")
     session.note_peak({"input": 5, "usd_micros": 7})
     session.mod_seq = ("mod-1", 4)
+    session.unlogged, session.reconciled_runs = [0, 0, 0, 0, 3], ["p1"]
+    session.hold("p1", [0, 0, 0, 0, 1])  # the run holds part of what reconciling added
+    assert session.run_extra == [0, 0, 0, 0, 1] and session.run_share("p1") == [0, 0, 0, 0, 1]
     for value, kind in ((_scope(), Scope), (run, Run), (session, Session), (cursor, Cursor)):
         text = json.dumps(value.dump(), default=datetime.isoformat)  # as a part file holds it
         problems: list[FieldError] = []

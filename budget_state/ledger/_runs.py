@@ -267,6 +267,9 @@ def _reconcile(
     instance) is that run, so the extra is the run's and its command's as well. In a session of
     several runs or plain prompts nothing says which one it was, nor in a later invocation of the
     session (``--resume`` then ``/compact``: its run was an earlier invocation's): overall's only.
+    Each ``cost-state`` ends an invocation, so a run there was at an earlier one is an earlier
+    invocation's: it keeps what it was given then (often one micro-dollar of Claude Code's
+    rounding) and gives part of it back only should Claude Code's totals later say less.
 
     Compared in total, not model by model: Claude Code keys its totals by the model it asked for,
     the transcript records the model that answered (``claude-sonnet-4-5`` vs its dated id). The
@@ -291,27 +294,36 @@ def _reconcile(
         return {}
     model = max(cost, key=lambda m: sum(cost[m].get(c, 0) for c in CATEGORIES))
     state.overall.add(delta, model, correction=True)
-    run = _sole_run(mine, s, have, before)
-    if run is not None and s.unlogged_run != run.prompt and run.prompt in earlier:
-        run = None  # the run was an earlier invocation's: this extra came after it
-    if run is not None and run.command is not None:
-        run.add(delta, model, correction=True)
-        state.command(run.command).add(delta, model, correction=True)
-        by_time.add(run.command, delta)
-        s.unlogged_run = run.prompt
-    if orchestration is not None:
-        orchestration(delta, model, run.command if run is not None else None, True)
+    run = _sole_run(mine, s, have)
+    held = s.run_share(run.prompt) if run is not None else []
     s.unlogged = want
+    owner = None
+    if run is not None and run.command is not None:
+        if run.prompt in earlier:
+            # the run was an earlier invocation's: this extra came after it; it only gives back
+            # what it was given, should Claude Code's totals now say less
+            share = [max(-h, min(0, w - b)) for h, w, b in zip(held, want, before)]
+        else:
+            share = [w - b for w, b in zip(want, before)]
+            owner = run.command
+        given = {c: x for c, x in zip(COUNTS, share) if x}
+        if given:
+            run.add(given, model, correction=True)
+            state.command(run.command).add(given, model, correction=True)
+            by_time.add(run.command, given)
+        s.hold(run.prompt, [h + x for h, x in zip(held, share)])
+    if orchestration is not None:
+        orchestration(delta, model, owner, True)
     return delta
 
 
-def _sole_run(mine: list[Run], s: Session, have: list[int], before: list[int]) -> Run | None:
+def _sole_run(mine: list[Run], s: Session, have: list[int]) -> Run | None:
     """The session's one command run (of ``mine``, its runs), if every token its transcripts gave
     went to it (with what an earlier reconciliation added to it); else None."""
     if len(mine) != 1 or mine[0].command is None:
         return None
     run = mine[0]
-    added = before if s.unlogged_run == run.prompt else [0] * len(COUNTS)
+    added = s.run_share(run.prompt)
     if all(t == h + a for t, h, a in zip(run.totals()[:4], have, added)):
         return run
     return None

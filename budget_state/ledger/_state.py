@@ -706,6 +706,7 @@ class Session(_Read):
         "peak",
         "reconciled_runs",
         "run",
+        "run_extra",
         "seen",
         "tools",
         "unlogged",
@@ -726,6 +727,7 @@ class Session(_Read):
         self.peak = (0, 0)  # its largest response: (tokens, micro-dollars)
         self.unlogged = [0] * len(COUNTS)  # what reconciling with Claude Code's totals added
         self.unlogged_run: str | None = None  # the run that extra was charged to
+        self.run_extra: list[int] | None = None  # what of it that run holds, if not all of it
         self.reconciled_runs: list[str] = []  # the runs an earlier reconciliation saw
         self.mod_agents: dict[str, str] = {}  # a mod's subagent id -> the run it belongs to
         self.mod_seq: tuple[str, int] | None = None  # the last mod record charged: (instance, n)
@@ -762,6 +764,8 @@ class Session(_Read):
             self.unlogged = _counted(value, at)
         elif key == "unlogged_run":
             self.unlogged_run = _text(value, at)
+        elif key == "run_extra":
+            self.run_extra = _counted(value, at)
         elif key == "reconciled_runs":
             self.reconciled_runs = _texts(value, at)
         elif key == "mod_agents":
@@ -788,12 +792,27 @@ class Session(_Read):
         _put(out, "peak", list(self.peak) if any(self.peak) else None)
         _put(out, "unlogged", list(self.unlogged) if any(self.unlogged) else None)
         _put(out, "unlogged_run", self.unlogged_run)
+        _put(out, "run_extra", self.run_extra)
         _put(out, "reconciled_runs", self.reconciled_runs)
         _put(out, "mod_agents", self.mod_agents)
         _put(out, "mod_seq", list(self.mod_seq) if self.mod_seq else None)
         _put(out, "orchestration", self.orchestration)
         out.update(self.extra)
         return out
+
+    def run_share(self, prompt: str) -> list[int]:
+        """Of what reconciling added (``unlogged``), what the run ``prompt`` holds."""
+        if prompt != self.unlogged_run:
+            return [0] * len(COUNTS)
+        return list(self.unlogged if self.run_extra is None else self.run_extra)
+
+    def hold(self, prompt: str, share: list[int]) -> None:
+        """The run ``prompt`` now holds ``share`` of ``unlogged`` (set that first)."""
+        if any(share):
+            self.unlogged_run = prompt
+            self.run_extra = None if share == self.unlogged else share
+        elif self.unlogged_run == prompt:
+            self.unlogged_run = self.run_extra = None
 
     def owner(self, prompt: str) -> str:
         """The prompt whose run ``prompt`` belongs to: itself, or, for a follow-up turn, its cause."""
