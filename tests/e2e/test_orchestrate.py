@@ -64,9 +64,13 @@ def tokens(table: dict[str, Any]) -> dict[str, int]:
 
 
 def overlap(instances: list[dict[str, Any]]) -> int:
-    """The most instances that ran at the same time, from their start offsets and durations."""
+    """The most instances that ran at the same time, from their start offsets and durations.
+
+    Both are rounded to the millisecond, so an instance started within a millisecond or so of
+    another's end (its slot is given out at once) could seem to overlap it: ends are taken 2 ms
+    early. A real overlap lasts as long as a ``claude -p`` run, seconds."""
     spans = [
-        (i["started_seconds"], i["started_seconds"] + i["duration_seconds"])
+        (i["started_seconds"], i["started_seconds"] + i["duration_seconds"] - 0.002)
         for i in instances
         if i["started_seconds"] is not None
     ]
