@@ -34,6 +34,21 @@ def _response(n: int, tokens: int, ts: str, content: List[Dict[str, Any]] | None
     return kit.response_record({"input": tokens}, n=n, timestamp=ts, content=content or [])
 
 
+def _cost_state(proj: Project, input_tokens: int, usd: float = 0.1) -> None:
+    """Claude Code's own totals at the end of an invocation (cumulative over a resumed session)."""
+    cost = {"inputTokens": input_tokens, "outputTokens": 0, "cacheReadInputTokens": 0, "cacheCreationInputTokens": 0}
+    _lines(proj.transcript, {"type": "cost-state", "modelUsage": {"claude-sonnet-4-5": cost}, "totalCostUSD": usd})
+
+
+def _review_pr_run(proj: Project, tokens: int) -> str:
+    """``/review-pr 1`` as prompt p1 with one response of ``tokens``; the transcripts' time."""
+    proj.command("review-pr", 50000)
+    proj.run("UserPromptSubmit", prompt="/review-pr 1", prompt_id="p1")
+    now = transcript_time(datetime.now(timezone.utc))
+    _lines(proj.transcript, _user("p1", "<command-name>/review-pr</command-name>", now), _response(1, tokens, now))
+    return now
+
+
 def test_a_resumed_session_keeps_its_run_when_another_session_compacts_the_ledger(
     proj: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -167,8 +182,7 @@ def test_cost_state_charges_overall_with_what_no_transcript_shows(proj: Project)
     proj.run("UserPromptSubmit", prompt="hello", prompt_id="p1")
     now = transcript_time(datetime.now(timezone.utc))
     _lines(proj.transcript, _user("p1", "hello", now), _response(1, 100, now))
-    cost = {"inputTokens": 130, "outputTokens": 0, "cacheReadInputTokens": 0, "cacheCreationInputTokens": 0}
-    _lines(proj.transcript, {"type": "cost-state", "modelUsage": {"claude-sonnet-4-5": cost}, "totalCostUSD": 0.1})
+    _cost_state(proj, 130)
     proj.run("Stop", prompt_id="p1")
     proj.run("SessionEnd", prompt_id="p1")
     proj.run("SessionEnd", prompt_id="p1")  # settling again adds nothing
@@ -182,12 +196,8 @@ def test_cost_state_extra_of_a_session_that_was_one_command_run_is_that_commands
     """``claude -p "/review-pr …"``: a request Claude Code charged that no transcript shows (a stream
     cut and retried, compaction) belonged to the one run the session was — its command gets it too,
     once, whatever the number of settles."""
-    proj.command("review-pr", 50000)
-    proj.run("UserPromptSubmit", prompt="/review-pr 1", prompt_id="p1")
-    now = transcript_time(datetime.now(timezone.utc))
-    _lines(proj.transcript, _user("p1", "<command-name>/review-pr</command-name>", now), _response(1, 100, now))
-    cost = {"inputTokens": 130, "outputTokens": 0, "cacheReadInputTokens": 0, "cacheCreationInputTokens": 0}
-    _lines(proj.transcript, {"type": "cost-state", "modelUsage": {"claude-sonnet-4-5": cost}, "totalCostUSD": 0.1})
+    _review_pr_run(proj, 100)
+    _cost_state(proj, 130)
     proj.run("Stop", prompt_id="p1")
     proj.run("SessionEnd", prompt_id="p1")
     proj.run("SessionEnd", prompt_id="p1")  # settling again adds nothing
@@ -199,16 +209,12 @@ def test_cost_state_extra_of_a_session_that_was_one_command_run_is_that_commands
 
 def test_cost_state_extra_of_a_session_of_several_runs_stays_overalls(proj: Project) -> None:
     """Two runs in one session: nothing says which one the extra request was, so only overall has it."""
-    proj.command("review-pr", 50000)
     proj.command("deploy", 50000)
-    proj.run("UserPromptSubmit", prompt="/review-pr 1", prompt_id="p1")
-    now = transcript_time(datetime.now(timezone.utc))
-    _lines(proj.transcript, _user("p1", "<command-name>/review-pr</command-name>", now), _response(1, 100, now))
+    now = _review_pr_run(proj, 100)
     proj.run("Stop", prompt_id="p1")
     proj.run("UserPromptSubmit", prompt="/deploy", prompt_id="p2")
     _lines(proj.transcript, _user("p2", "<command-name>/deploy</command-name>", now), _response(2, 10, now))
-    cost = {"inputTokens": 150, "outputTokens": 0, "cacheReadInputTokens": 0, "cacheCreationInputTokens": 0}
-    _lines(proj.transcript, {"type": "cost-state", "modelUsage": {"claude-sonnet-4-5": cost}, "totalCostUSD": 0.1})
+    _cost_state(proj, 150)
     proj.run("Stop", prompt_id="p2")
     proj.run("SessionEnd", prompt_id="p2")
 
@@ -220,16 +226,11 @@ def test_cost_state_extra_of_a_session_of_several_runs_stays_overalls(proj: Proj
 def test_cost_state_extra_of_a_later_invocation_is_not_the_earlier_runs(proj: Project) -> None:
     """``--resume`` then ``/compact``: the compaction is in the session's next totals, but the
     session's one run belonged to the invocation before; only overall gets it."""
-    proj.command("review-pr", 50000)
-    proj.run("UserPromptSubmit", prompt="/review-pr 1", prompt_id="p1")
-    now = transcript_time(datetime.now(timezone.utc))
-    _lines(proj.transcript, _user("p1", "<command-name>/review-pr</command-name>", now), _response(1, 100, now))
-    cost = {"inputTokens": 100, "outputTokens": 0, "cacheReadInputTokens": 0, "cacheCreationInputTokens": 0}
-    _lines(proj.transcript, {"type": "cost-state", "modelUsage": {"claude-sonnet-4-5": cost}, "totalCostUSD": 0.1})
+    _review_pr_run(proj, 100)
+    _cost_state(proj, 100)
     proj.run("Stop", prompt_id="p1")
     proj.run("SessionEnd", prompt_id="p1")
-    later = {**cost, "inputTokens": 160}  # the resumed invocation's /compact, cumulative
-    _lines(proj.transcript, {"type": "cost-state", "modelUsage": {"claude-sonnet-4-5": later}, "totalCostUSD": 0.2})
+    _cost_state(proj, 160, 0.2)  # the resumed invocation's /compact, cumulative
     proj.run("SessionEnd", prompt_id="p1")
 
     state = proj.ledger()
@@ -244,17 +245,12 @@ def test_cost_state_extra_of_a_later_invocation_is_not_the_earlier_runs_even_whe
     Claude Code's rounding) is its run's; a later invocation's is still overall's only (found by
     the ``--resume`` then ``/compact`` e2e test, which failed whenever the first run was given a
     micro-dollar)."""
-    proj.command("review-pr", 50000)
-    proj.run("UserPromptSubmit", prompt="/review-pr 1", prompt_id="p1")
-    now = transcript_time(datetime.now(timezone.utc))
-    _lines(proj.transcript, _user("p1", "<command-name>/review-pr</command-name>", now), _response(1, 100, now))
-    cost = {"inputTokens": 130, "outputTokens": 0, "cacheReadInputTokens": 0, "cacheCreationInputTokens": 0}
-    _lines(proj.transcript, {"type": "cost-state", "modelUsage": {"claude-sonnet-4-5": cost}, "totalCostUSD": 0.1})
+    _review_pr_run(proj, 100)
+    _cost_state(proj, 130)
     proj.run("Stop", prompt_id="p1")
     proj.run("SessionEnd", prompt_id="p1")
     assert totals(proj.ledger(), "/review-pr")["input"] == 130
-    later = {**cost, "inputTokens": 190}  # the resumed invocation's /compact, cumulative
-    _lines(proj.transcript, {"type": "cost-state", "modelUsage": {"claude-sonnet-4-5": later}, "totalCostUSD": 0.2})
+    _cost_state(proj, 190, 0.2)  # the resumed invocation's /compact, cumulative
     proj.run("SessionEnd", prompt_id="p1")
 
     state = proj.ledger()
@@ -267,17 +263,12 @@ def test_an_earlier_runs_extra_is_given_back_when_claude_codes_totals_later_say_
     """What a run was given from Claude Code's totals is a correction: when a later count shows
     that part of it was a response the transcripts now have, the run gives that part back (never
     more than it was given), so it is not counted twice."""
-    proj.command("review-pr", 50000)
-    proj.run("UserPromptSubmit", prompt="/review-pr 1", prompt_id="p1")
-    now = transcript_time(datetime.now(timezone.utc))
-    _lines(proj.transcript, _user("p1", "<command-name>/review-pr</command-name>", now), _response(1, 100, now))
-    cost = {"inputTokens": 130, "outputTokens": 0, "cacheReadInputTokens": 0, "cacheCreationInputTokens": 0}
-    _lines(proj.transcript, {"type": "cost-state", "modelUsage": {"claude-sonnet-4-5": cost}, "totalCostUSD": 0.1})
+    now = _review_pr_run(proj, 100)
+    _cost_state(proj, 130)
     proj.run("SessionEnd", prompt_id="p1")
     # a response of the run written after that count, then a count that has it
     _lines(proj.transcript, _response(2, 20, now))
-    later = {**cost, "inputTokens": 140}
-    _lines(proj.transcript, {"type": "cost-state", "modelUsage": {"claude-sonnet-4-5": later}, "totalCostUSD": 0.2})
+    _cost_state(proj, 140, 0.2)
     proj.run("SessionEnd", prompt_id="p1")
 
     state = proj.ledger()
